@@ -1,0 +1,39 @@
+"""The components `sre serve` and `sre stdio` can start, imported only when chosen."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from common.settings import SettingsSource
+
+__all__ = ["COMPONENTS", "Component"]
+
+Serve = Callable[[Literal["stdio", "http"], SettingsSource], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Component:
+    name: str
+    module: str
+    summary: str
+    stdio: bool
+
+    def serve_function(self) -> Serve:
+        serve: Serve = importlib.import_module(self.module).serve
+        return serve
+
+
+COMPONENTS: dict[str, Component] = {
+    c.name: c
+    for c in (
+        Component(
+            "prometheus-mcp",
+            "servers.prometheus_mcp.__main__",
+            "MCP server over Prometheus-compatible metrics (port 8701)",
+            stdio=True,
+        ),
+    )
+}

@@ -1,0 +1,97 @@
+"""The `sre` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Literal
+
+import anyio
+
+from cli.components import COMPONENTS
+from common.errors import ConfigError
+from common.logging import configure_logging
+from common.settings import SettingsSource
+
+__all__ = ["main"]
+
+_DESCRIPTION = """\
+SRE Federation: MCP servers and A2A agents that take an alert to a ranked, evidenced diagnosis.
+
+Configuration comes from the environment (PROMETHEUS_URL, SRE_AUTH_ISSUER, ...) and an optional
+TOML file named by SRE_CONFIG; see docs/configuration.md."""
+
+_EPILOG = """\
+examples:
+  sre stdio prometheus-mcp            MCP over stdio, for Claude Desktop or an IDE
+  sre serve prometheus-mcp            MCP over Streamable HTTP on 127.0.0.1:8701/mcp
+  PROMETHEUS_URL=http://prom:9090 sre doctor
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sre", description=_DESCRIPTION, epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR (default INFO)")
+    parser.add_argument("--log-json", action="store_true", help="log one JSON object per line (to stderr)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    names = ", ".join(COMPONENTS)
+    listing = "\n".join(f"  {c.name:18} {c.summary}" for c in COMPONENTS.values())
+
+    serve = commands.add_parser(
+        "serve",
+        help="run a component over HTTP",
+        description=f"Run a component over HTTP.\n\ncomponents:\n{listing}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    serve.add_argument("name", choices=list(COMPONENTS), metavar="NAME", help=names)
+    stdio = commands.add_parser(
+        "stdio",
+        help="run an MCP server over stdio (for Claude Desktop, IDEs)",
+        description="Run an MCP server over stdin/stdout; no token is needed (it is your own child process).",
+    )
+    stdio.add_argument("name", choices=[c.name for c in COMPONENTS.values() if c.stdio], metavar="NAME", help=names)
+    commands.add_parser(
+        "doctor",
+        help="check the configuration and that every configured backend answers",
+        description="Check the configuration and that every configured backend answers, one line per check.",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    configure_logging(args.log_level, json_format=args.log_json)
+    try:
+        source = SettingsSource.load()
+        if args.command == "doctor":
+            return _doctor(source)
+        transport: Literal["stdio", "http"] = "stdio" if args.command == "stdio" else "http"
+        anyio.run(COMPONENTS[args.name].serve_function(), transport, source)
+    except ConfigError as exc:
+        print(f"sre: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+def _doctor(source: SettingsSource) -> int:
+    from cli.doctor import run_checks
+
+    checks = anyio.run(run_checks, source)
+    for check in checks:
+        print(check.line())
+    failed = [c for c in checks if not c.ok and c.required]
+    print(
+        f"{len(checks) - len(failed)} of {len(checks)} checks passed"
+        if not failed
+        else f"{len(failed)} check(s) failed"
+    )
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,171 @@
+"""How every MCP server in the project declares and guards its tools.
+
+A tool is a plain async function with typed, described parameters that returns a
+`ToolResult` model. `build_tools` turns such functions into MCP tools that
+- publish strict input schemas (`additionalProperties: false`) and a structured output schema,
+- return the model as structured content plus a short text rendering,
+- turn `SreError`s into tool errors a model can act on, with secrets redacted, and any other
+  exception into a generic error carrying a trace id (the details go to the log only).
+
+`ToolGate` is the server middleware that rejects calls to unknown tools (-32601) and calls whose
+arguments break the published schema (-32602) before anything runs, and records tool metrics.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError as SchemaError
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.tools.base import Tool
+from mcp.shared.exceptions import MCPError
+from mcp_types import INVALID_PARAMS, METHOD_NOT_FOUND, CallToolResult, TextContent, ToolAnnotations
+from pydantic import BaseModel
+
+from common.errors import SreError
+from common.logging import bind_trace_id, current_trace_id, new_trace_id
+from common.metrics import ServerMetrics
+from common.redaction import redact
+
+__all__ = ["ToolGate", "ToolResult", "ToolSpec", "build_tools"]
+
+logger = logging.getLogger(__name__)
+
+
+class ToolResult(BaseModel):
+    """Base of structured tool results."""
+
+    def render_text(self) -> str:
+        """A short human- and model-readable rendering of the result."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    fn: Callable[..., Awaitable[ToolResult]]
+    title: str
+    read_only: bool = True
+    destructive: bool = False
+    idempotent: bool = True
+    # Backends are outside systems whose data changes between calls.
+    open_world: bool = True
+
+
+def build_tools(specs: Sequence[ToolSpec]) -> list[Tool]:
+    tools = []
+    for spec in specs:
+        tool = Tool.from_function(
+            _structured(spec.fn),
+            name=spec.fn.__name__,
+            title=spec.title,
+            annotations=ToolAnnotations(
+                title=spec.title,
+                read_only_hint=spec.read_only,
+                destructive_hint=spec.destructive,
+                idempotent_hint=spec.idempotent,
+                open_world_hint=spec.open_world,
+            ),
+        )
+        tool.parameters["additionalProperties"] = False
+        tools.append(tool)
+    return tools
+
+
+def _structured(fn: Callable[..., Awaitable[ToolResult]]) -> Callable[..., Awaitable[CallToolResult]]:
+    signature = inspect.signature(fn, eval_str=True)
+    model = signature.return_annotation
+    returns = Annotated[CallToolResult, model]
+
+    @functools.wraps(fn)
+    async def call(**kwargs: Any) -> CallToolResult:
+        try:
+            result = await fn(**kwargs)
+        except ToolError:
+            raise
+        except SreError as exc:
+            raise ToolError(redact(str(exc))) from None
+        except Exception:
+            trace_id = current_trace_id() or new_trace_id()
+            logger.exception("Tool %s failed unexpectedly (trace id %s)", fn.__name__, trace_id)
+            raise ToolError(
+                f"The tool failed unexpectedly; the server log has the details under trace id {trace_id}."
+            ) from None
+        return CallToolResult(
+            content=[TextContent(type="text", text=result.render_text())],
+            structured_content=result.model_dump(mode="json"),
+        )
+
+    call.__signature__ = signature.replace(return_annotation=returns)  # type: ignore[attr-defined]
+    call.__annotations__ = {**fn.__annotations__, "return": returns}
+    return call
+
+
+class ToolGate:
+    """Server middleware: schema checks before a tool runs, a trace id and metrics around it."""
+
+    def __init__(self, tools: Sequence[Tool], metrics: ServerMetrics | None = None) -> None:
+        self._validators = {tool.name: Draft202012Validator(tool.parameters) for tool in tools}
+        self._metrics = metrics
+
+    async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+        if ctx.method != "tools/call":
+            return await call_next(ctx)
+        params = ctx.params or {}
+        name = params.get("name")
+        validator = self._validators.get(name) if isinstance(name, str) else None
+        if validator is None or not isinstance(name, str):
+            self._record("-", "unknown", 0.0)
+            raise MCPError(
+                METHOD_NOT_FOUND, f"Unknown tool {name!r}. Call tools/list for the tools this server offers."
+            )
+        arguments = params.get("arguments") or {}
+        problem = _first_problem(validator, arguments)
+        if problem is not None:
+            self._record(name, "invalid", 0.0)
+            raise MCPError(INVALID_PARAMS, f"Invalid arguments for {name}: {problem}")
+        started = time.perf_counter()
+        with bind_trace_id():
+            result = await call_next(ctx)
+        failed = bool(getattr(result, "is_error", False))
+        self._record(name, "tool_error" if failed else "ok", time.perf_counter() - started)
+        return result
+
+    def _record(self, tool: str, outcome: str, seconds: float) -> None:
+        if self._metrics is not None:
+            self._metrics.record_tool(tool, outcome, seconds)
+
+
+def _first_problem(validator: Draft202012Validator, arguments: Any) -> str | None:
+    if not isinstance(arguments, Mapping):
+        return "arguments must be an object."
+    # Some clients (Claude Desktop among them) send lists and objects as JSON text; MCPServer
+    # decodes those before validating, so the gate accepts them too.
+    decoded = {key: _maybe_json(value) for key, value in arguments.items()}
+    errors: list[SchemaError] = sorted(validator.iter_errors(decoded), key=lambda e: list(e.absolute_path))
+    if not errors:
+        return None
+    error = errors[0]
+    if error.validator == "additionalProperties":
+        schema = validator.schema if isinstance(validator.schema, Mapping) else {}
+        allowed = sorted(schema.get("properties", {}))
+        return f"{error.message}. Allowed arguments: {', '.join(allowed)}."
+    where = ".".join(str(part) for part in error.absolute_path) or "arguments"
+    return f"{where}: {error.message}."
+
+
+def _maybe_json(value: Any) -> Any:
+    if isinstance(value, str) and value[:1] in ("[", "{"):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value

@@ -1,0 +1,193 @@
+"""Settings: frozen models built once from the environment and an optional TOML file.
+
+Keys are environment variable names (`PROMETHEUS_URL`, `PROMETHEUS_MCP_MAX_SERIES`). The TOML
+file named by `SRE_CONFIG` may set the same keys, flat (`PROMETHEUS_URL = "..."`) or in a table
+named after the prefix (`[prometheus_mcp]` / `max_series = 50`); the environment wins. A
+component reads the keys of its prefix with `section()` and validates them into its model, so
+an unknown or malformed key is a `ConfigError` naming the key, not a silent default.
+
+Secrets are `SecretStr` and print as `**********`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from common.errors import ConfigError
+
+__all__ = [
+    "DEFAULT_DATA_DIR",
+    "DEFAULT_REGISTRY_URL",
+    "AuthConfig",
+    "FrozenModel",
+    "ServeSettings",
+    "SettingsSource",
+    "Upstream",
+    "build",
+    "is_loopback",
+]
+
+DEFAULT_REGISTRY_URL = "http://127.0.0.1:8700"
+DEFAULT_DATA_DIR = ".sre"
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+class FrozenModel(BaseModel):
+    """Base of every settings model: immutable, unknown keys rejected."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SettingsSource:
+    """The merged view of the TOML file and the environment, keyed by upper-case names."""
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        self._values = {key.upper(): value for key, value in values.items()}
+
+    @classmethod
+    def load(cls, environ: Mapping[str, str] | None = None) -> SettingsSource:
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        config_file = environ.get("SRE_CONFIG")
+        if config_file:
+            values.update(_read_toml(Path(config_file)))
+        values.update({key.upper(): value for key, value in environ.items()})
+        return cls(values)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._values.get(key.upper(), default)
+
+    def section(self, prefix: str) -> dict[str, Any]:
+        """Keys starting with `prefix`, the prefix removed and lower-cased (`PROMETHEUS_MCP_X` -> `x`)."""
+        prefix = prefix.upper()
+        return {
+            key[len(prefix) :].lower(): _decode(value)
+            for key, value in self._values.items()
+            if key.startswith(prefix) and len(key) > len(prefix)
+        }
+
+
+def build(model: type[ModelT], values: Mapping[str, Any], *, prefix: str = "") -> ModelT:
+    """Validate `values` into `model`, turning a validation error into a `ConfigError` naming the keys."""
+    try:
+        return model.model_validate(dict(values))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{prefix}{'_'.join(str(part) for part in error['loc']).upper()}: {error['msg']}" for error in exc.errors()
+        )
+        raise ConfigError(f"Invalid configuration for {model.__name__}: {problems}.") from None
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class Upstream(FrozenModel):
+    """One backend a server talks to, with the credentials it presents there."""
+
+    name: str = "default"
+    url: str
+    bearer_token: SecretStr | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    tenant: str | None = Field(default=None, description="Sent as X-Scope-OrgID (Thanos, Mimir, Cortex, Loki).")
+    headers: dict[str, SecretStr] = Field(default_factory=dict, description="Extra request headers.")
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    insecure_skip_verify: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"expected an http(s) URL, got {value!r}")
+        return value.rstrip("/")
+
+
+class AuthConfig(FrozenModel):
+    """How an HTTP surface validates the bearer tokens it receives (keys `SRE_AUTH_*`)."""
+
+    issuer: str | None = Field(default=None, description="Token issuer; unset: the registry's embedded server.")
+    jwks_url: str | None = Field(default=None, description="JWKS location; unset: `<issuer>/jwks.json`.")
+    profile: Literal["rfc9068", "keycloak"] = "rfc9068"
+    algorithms: tuple[str, ...] = ("RS256", "ES256")
+    leeway_seconds: int = Field(default=30, ge=0, le=60)
+    jwks_refetch_cooldown_seconds: float = Field(default=30.0, gt=0)
+    disabled: bool = Field(
+        default=False,
+        description="Serve without authentication. Refused unless the server binds a loopback address.",
+    )
+
+
+class ServeSettings(FrozenModel):
+    """Where an HTTP component listens and the canonical URL it is known by."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(ge=0, le=65535)
+    public_url: str | None = Field(default=None, description="Canonical base URL; unset: http://HOST:PORT.")
+    max_body_bytes: int = 1024 * 1024
+    auth: AuthConfig = Field(default_factory=AuthConfig)
+
+    @property
+    def base_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @classmethod
+    def from_source(cls, source: SettingsSource, *, default_port: int) -> ServeSettings:
+        values: dict[str, Any] = {"port": default_port}
+        for key in ("host", "port", "public_url", "max_body_bytes"):
+            if (value := source.get(f"SRE_{key}")) is not None:
+                values[key] = value
+        auth = build(AuthConfig, source.section("SRE_AUTH_"), prefix="SRE_AUTH_")
+        if auth.issuer is None:
+            auth = auth.model_copy(update={"issuer": source.get("REGISTRY_URL") or DEFAULT_REGISTRY_URL})
+        values["auth"] = auth
+        return build(cls, values, prefix="SRE_")
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"Cannot read the configuration file {path} named by SRE_CONFIG: {exc.strerror}.") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"The configuration file {path} is not valid TOML: {exc}.") from None
+    flat: dict[str, Any] = {}
+    for key, value in document.items():
+        if isinstance(value, dict):
+            # A table is a prefix: [prometheus_mcp] max_series = 5 -> PROMETHEUS_MCP_MAX_SERIES.
+            for inner, inner_value in value.items():
+                flat[f"{key}_{inner}".upper()] = inner_value
+        else:
+            flat[key.upper()] = value
+    return flat
+
+
+def _decode(value: Any) -> Any:
+    # Environment values are strings; lists and tables arrive as JSON text.
+    if isinstance(value, str) and value[:1] in ("[", "{"):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value

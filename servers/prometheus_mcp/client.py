@@ -1,0 +1,216 @@
+"""Client of the Prometheus HTTP API (also VictoriaMetrics, Thanos, Mimir, Cortex). No MCP here.
+
+Every method returns the `data` member of a successful answer with the answer's warnings, or
+raises a `BackendError` whose message says what failed and what to do about it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import httpx
+
+from common.errors import BackendError, BackendFailed, BackendRejected, BackendTimeout, BackendUnavailable
+from common.http import IDEMPOTENT, upstream_client
+from common.metrics import ServerMetrics
+from common.redaction import redact
+from common.settings import Upstream
+
+__all__ = ["ApiAnswer", "PrometheusClient"]
+
+logger = logging.getLogger(__name__)
+
+# Upstream error bodies can be huge (an HTML error page); a model needs the first lines.
+_MAX_ERROR_TEXT = 500
+
+
+@dataclass(frozen=True)
+class ApiAnswer:
+    data: Any
+    warnings: tuple[str, ...] = ()
+
+
+class PrometheusClient:
+    def __init__(
+        self,
+        upstream: Upstream,
+        *,
+        timeout: float,
+        http_client: httpx.AsyncClient | None = None,
+        metrics: ServerMetrics | None = None,
+    ) -> None:
+        self.upstream = upstream
+        self.timeout = timeout
+        self._http = http_client or upstream_client(upstream, timeout=timeout)
+        self._metrics = metrics
+
+    @property
+    def name(self) -> str:
+        return self.upstream.name
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def query(self, query: str, *, time: float) -> ApiAnswer:
+        form = {"query": query, "time": _ts(time), "timeout": f"{self.timeout:.3f}s"}
+        return await self._call("POST", "/api/v1/query", form=form)
+
+    async def query_range(self, query: str, *, start: float, end: float, step: float) -> ApiAnswer:
+        form = {
+            "query": query,
+            "start": _ts(start),
+            "end": _ts(end),
+            "step": f"{step:g}",
+            "timeout": f"{self.timeout:.3f}s",
+        }
+        return await self._call("POST", "/api/v1/query_range", form=form)
+
+    async def series(self, match: Sequence[str], *, start: float, end: float) -> ApiAnswer:
+        params = [("match[]", m) for m in match] + [("start", _ts(start)), ("end", _ts(end))]
+        return await self._call("GET", "/api/v1/series", params=params)
+
+    async def label_names(self, match: Sequence[str], *, start: float, end: float) -> ApiAnswer:
+        params = [("match[]", m) for m in match] + [("start", _ts(start)), ("end", _ts(end))]
+        return await self._call("GET", "/api/v1/labels", params=params)
+
+    async def label_values(self, label: str, match: Sequence[str], *, start: float, end: float) -> ApiAnswer:
+        params = [("match[]", m) for m in match] + [("start", _ts(start)), ("end", _ts(end))]
+        # The label name is validated by the caller, so it is safe in the path.
+        return await self._call("GET", f"/api/v1/label/{label}/values", params=params)
+
+    async def metadata(self, metric: str | None, *, limit: int | None = None) -> ApiAnswer:
+        params: list[tuple[str, str]] = []
+        if metric:
+            params.append(("metric", metric))
+        if limit:
+            params.append(("limit", str(limit)))
+        return await self._call("GET", "/api/v1/metadata", params=params)
+
+    async def alerts(self) -> ApiAnswer:
+        return await self._call("GET", "/api/v1/alerts")
+
+    async def rules(self, rule_type: str | None = None) -> ApiAnswer:
+        params = [("type", rule_type)] if rule_type else []
+        return await self._call("GET", "/api/v1/rules", params=params)
+
+    async def targets(self, state: str = "active") -> ApiAnswer:
+        return await self._call("GET", "/api/v1/targets", params=[("state", state)])
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Sequence[tuple[str, str]] = (),
+        form: Mapping[str, str] | None = None,
+    ) -> ApiAnswer:
+        deadline = self.timeout
+        endpoint = path if not path.startswith("/api/v1/label/") else "/api/v1/label/values"
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            # The deadline covers retries and the whole body; Prometheus also gets the timeout
+            # itself so that it stops evaluating.
+            with anyio.fail_after(deadline + 1.0):
+                response = await self._http.request(
+                    method,
+                    path,
+                    params=list(params),
+                    data=dict(form) if form is not None else None,
+                    timeout=deadline + 1.0,
+                    extensions={IDEMPOTENT: True},
+                )
+            answer = self._parse(response, path)
+            outcome = "ok"
+            return answer
+        except TimeoutError:
+            outcome = "timeout"
+            raise self._timeout(deadline) from None
+        except httpx.TimeoutException:
+            outcome = "timeout"
+            raise self._timeout(deadline) from None
+        except httpx.TransportError as exc:
+            outcome = "unavailable"
+            raise BackendUnavailable(
+                f"Prometheus backend {self.name!r} at {self.upstream.url} could not be reached "
+                f"({type(exc).__name__}: {redact(str(exc)) or 'no detail'}). "
+                "Check that it is running and that its URL is right (PROMETHEUS_URL or PROMETHEUS_MCP_BACKENDS).",
+                backend=self.name,
+            ) from None
+        except BackendError as exc:
+            outcome = f"http_{exc.status_code}" if exc.status_code else "invalid"
+            raise
+        finally:
+            if self._metrics is not None:
+                self._metrics.record_upstream(self.name, endpoint, outcome, time.perf_counter() - started)
+
+    def _timeout(self, deadline: float) -> BackendTimeout:
+        return BackendTimeout(
+            f"Prometheus backend {self.name!r} did not answer within {deadline:g}s. "
+            "Narrow the query (fewer series, shorter range, larger step) or raise PROMETHEUS_MCP_TIMEOUT_SECONDS.",
+            backend=self.name,
+        )
+
+    def _parse(self, response: httpx.Response, path: str) -> ApiAnswer:
+        status = response.status_code
+        try:
+            body = response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            body = None
+        if not isinstance(body, dict):
+            body = {}
+        detail = redact(str(body.get("error") or response.text or response.reason_phrase))[:_MAX_ERROR_TEXT]
+        error_type = str(body.get("errorType", ""))
+        if status == 200 and body.get("status") == "success":
+            return ApiAnswer(data=body.get("data"), warnings=tuple(str(w) for w in body.get("warnings") or ()))
+        if status in (401, 403):
+            raise BackendRejected(
+                f"Prometheus backend {self.name!r} refused our credentials (HTTP {status}). "
+                "Check the backend's bearer token, basic auth or tenant in the prometheus-mcp configuration.",
+                backend=self.name,
+                status_code=status,
+            )
+        if status == 404:
+            raise BackendRejected(
+                f"Prometheus backend {self.name!r} does not offer {path} (HTTP 404); "
+                "this Prometheus-compatible server may not implement that API.",
+                backend=self.name,
+                status_code=status,
+            )
+        if error_type == "timeout" or (status == 503 and "timeout" in detail.lower()):
+            raise BackendTimeout(
+                f"Prometheus backend {self.name!r} gave up on the query: {detail}. "
+                "Narrow the query (fewer series, shorter range, larger step).",
+                backend=self.name,
+                status_code=status,
+            )
+        if 400 <= status < 500:
+            raise BackendRejected(
+                f"Prometheus backend {self.name!r} rejected the request ({error_type or f'HTTP {status}'}): "
+                f"{detail}. Fix the query and try again.",
+                backend=self.name,
+                status_code=status,
+            )
+        if status == 200:
+            raise BackendFailed(
+                f"Prometheus backend {self.name!r} answered {path} with something that is not a Prometheus API "
+                "response. Check that its URL points to the Prometheus HTTP API.",
+                backend=self.name,
+                status_code=status,
+            )
+        raise BackendFailed(
+            f"Prometheus backend {self.name!r} failed (HTTP {status}, {error_type or 'server error'}): {detail}. "
+            "Try again later; if it persists, check the backend's health.",
+            backend=self.name,
+            status_code=status,
+        )
+
+
+def _ts(value: float) -> str:
+    return f"{value:.3f}"

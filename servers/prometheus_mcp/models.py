@@ -1,0 +1,262 @@
+"""Structured results of the prometheus-mcp tools, each with a short text rendering."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from common.mcp_tools import ToolResult
+
+__all__ = [
+    "AlertsResult",
+    "AnomalousSeries",
+    "AnomalyScanResult",
+    "InstantQueryResult",
+    "InstantSample",
+    "LabelsResult",
+    "MetadataResult",
+    "RangeQueryResult",
+    "RangeSeries",
+    "RulesResult",
+    "SeriesResult",
+    "Summary",
+    "TargetsResult",
+]
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _labels(labels: dict[str, str]) -> str:
+    name = labels.get("__name__", "")
+    rest = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()) if k != "__name__")
+    return f"{name}{{{rest}}}"
+
+
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.6g}"
+
+
+class Page(ToolResult):
+    """Fields shared by every result that can be cut short."""
+
+    returned: int
+    total: int = Field(description="How many items matched before limits (a lower bound when total_is_lower_bound).")
+    truncated: bool
+    next_cursor: str | None = Field(default=None, description="Pass as `cursor` to get the next page.")
+    limits_applied: list[str] = Field(default_factory=list, description="Every clamp or cut applied to this call.")
+    warnings: list[str] = Field(default_factory=list, description="Warnings from the backend.")
+
+    def _footer(self) -> str:
+        lines = []
+        if self.truncated:
+            more = (
+                f" Next page: cursor={self.next_cursor}." if self.next_cursor else " Narrow the query to see the rest."
+            )
+            lines.append(f"Showing {self.returned} of {self.total}.{more}")
+        lines += [f"Limit: {note}" for note in self.limits_applied]
+        lines += [f"Backend warning: {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+
+class InstantSample(BaseModel):
+    labels: dict[str, str]
+    value: float | None = Field(description="The value; null when it is NaN or ±Inf (see `special`).")
+    special: Literal["NaN", "+Inf", "-Inf"] | None = None
+    timestamp: str
+
+
+class InstantQueryResult(Page):
+    backend: str
+    query: str
+    time: str
+    result_type: Literal["vector", "scalar", "string", "matrix"]
+    samples: list[InstantSample]
+
+    def render_text(self) -> str:
+        head = f"{self.query} at {self.time} ({self.backend}): {self.total} result(s)"
+        body = [f"  {_labels(s.labels)} = {s.special or _num(s.value)}" for s in self.samples]
+        return "\n".join([head, *body, self._footer()]).strip()
+
+
+class Summary(BaseModel):
+    points: int
+    non_finite: int
+    min: float | None
+    max: float | None
+    mean: float | None
+    first: float | None
+    last: float | None
+    trend_per_second: float | None = Field(description="Least-squares slope of the value over time.")
+
+
+class RangeSeries(BaseModel):
+    labels: dict[str, str]
+    summary: Summary
+    points: list[tuple[float, float | None]] | None = Field(
+        default=None, description="[unix_seconds, value] pairs (null for NaN/±Inf); omitted in summary detail."
+    )
+    downsampled_from: int | None = Field(default=None, description="Original point count when points were averaged.")
+
+
+class RangeQueryResult(Page):
+    backend: str
+    query: str
+    start: str
+    end: str
+    step_seconds: float
+    detail: Literal["points", "summary"]
+    series: list[RangeSeries]
+
+    def render_text(self) -> str:
+        head = f"{self.query} from {self.start} to {self.end} step {self.step_seconds:g}s ({self.backend}): "
+        head += f"{self.total} series"
+        body = [
+            f"  {_labels(s.labels)}: min {_num(s.summary.min)} max {_num(s.summary.max)} "
+            f"mean {_num(s.summary.mean)} last {_num(s.summary.last)} trend {_num(s.summary.trend_per_second)}/s"
+            for s in self.series
+        ]
+        return "\n".join([head, *body, self._footer()]).strip()
+
+
+class LabelsResult(Page):
+    backend: str
+    label: str | None = Field(description="The label whose values are listed; null when listing label names.")
+    values: list[str]
+
+    def render_text(self) -> str:
+        what = f"values of {self.label}" if self.label else "label names"
+        return "\n".join([f"{self.total} {what}: {', '.join(self.values)}", self._footer()]).strip()
+
+
+class SeriesResult(Page):
+    backend: str
+    selector: str
+    series: list[dict[str, str]]
+
+    def render_text(self) -> str:
+        body = [f"  {_labels(s)}" for s in self.series]
+        return "\n".join([f"{self.total} series match {self.selector}", *body, self._footer()]).strip()
+
+
+class MetricMetadata(BaseModel):
+    metric: str
+    type: str
+    help: str
+    unit: str
+
+
+class MetadataResult(Page):
+    backend: str
+    metadata: list[MetricMetadata]
+
+    def render_text(self) -> str:
+        body = [f"  {m.metric} ({m.type}{', ' + m.unit if m.unit else ''}): {m.help}" for m in self.metadata]
+        return "\n".join([f"{self.total} metric(s) with metadata", *body, self._footer()]).strip()
+
+
+class Alert(BaseModel):
+    name: str
+    state: str
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    active_at: str | None
+    value: str | None
+
+
+class AlertsResult(Page):
+    backend: str
+    alerts: list[Alert]
+
+    def render_text(self) -> str:
+        body = [f"  [{a.state}] {a.name} {_labels(a.labels)} since {a.active_at or '?'}" for a in self.alerts]
+        return "\n".join([f"{self.total} active alert(s)", *body, self._footer()]).strip()
+
+
+class Rule(BaseModel):
+    group: str
+    file: str | None
+    name: str
+    type: Literal["alerting", "recording"]
+    query: str
+    health: str
+    last_error: str | None
+    state: str | None = Field(default=None, description="Alerting rules: inactive, pending or firing.")
+    duration_seconds: float | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class RulesResult(Page):
+    backend: str
+    rules: list[Rule]
+
+    def render_text(self) -> str:
+        body = [
+            f"  {r.type} {r.name} [{r.state or r.health}] {r.query}"
+            + (f" (error: {r.last_error})" if r.last_error else "")
+            for r in self.rules
+        ]
+        return "\n".join([f"{self.total} rule(s)", *body, self._footer()]).strip()
+
+
+class Target(BaseModel):
+    job: str
+    instance: str
+    health: Literal["up", "down", "unknown"]
+    scrape_url: str
+    last_error: str | None
+    last_scrape: str | None
+    last_scrape_duration_seconds: float | None
+    labels: dict[str, str]
+
+
+class TargetsResult(Page):
+    backend: str
+    up: int
+    down: int
+    unknown: int
+    targets: list[Target] = Field(description="Unhealthy targets first.")
+
+    def render_text(self) -> str:
+        head = f"{self.total} target(s): {self.up} up, {self.down} down, {self.unknown} unknown"
+        body = [
+            f"  [{t.health}] {t.job} {t.instance}" + (f": {t.last_error}" if t.last_error else "") for t in self.targets
+        ]
+        return "\n".join([head, *body, self._footer()]).strip()
+
+
+class AnomalousSeries(BaseModel):
+    labels: dict[str, str]
+    score: float = Field(description="Robust departure: |recent median - baseline median| / baseline spread.")
+    direction: Literal["up", "down", "flat"]
+    baseline_median: float
+    recent_median: float
+    baseline_spread: float
+    relative_change: float | None
+    recent_outlier_fraction: float
+
+
+class AnomalyScanResult(Page):
+    backend: str
+    query: str
+    start: str
+    split_at: str
+    end: str
+    step_seconds: float
+    scanned_series: int
+    skipped_series: int = Field(description="Series with too few points on either side of split_at.")
+    series: list[AnomalousSeries] = Field(description="Most anomalous first.")
+
+    def render_text(self) -> str:
+        head = (
+            f"{self.query}: {self.scanned_series} series scanned, baseline {self.start}..{self.split_at}, "
+            f"recent {self.split_at}..{self.end}"
+        )
+        body = [
+            f"  {s.score:.3g} {s.direction} {_labels(s.labels)}: {_num(s.baseline_median)} -> {_num(s.recent_median)}"
+            for s in self.series
+        ]
+        return "\n".join([head, *body, self._footer()]).strip()

@@ -1,0 +1,69 @@
+"""Building PromQL safely from tool parameters.
+
+Label values and metric names given as parameters never reach PromQL as raw text: names are
+checked against the Prometheus grammar and values are quoted, so `a"}or vector(1)` stays a
+value. Free-form expressions are only length-checked; Prometheus parses them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+
+from common.errors import InputError
+
+__all__ = ["check_label_name", "check_metric_name", "check_query", "quote", "selector"]
+
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+_METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+
+
+def quote(value: str) -> str:
+    """A PromQL double-quoted string literal holding exactly `value`."""
+    # PromQL strings use Go's escapes, of which JSON's are a subset.
+    return json.dumps(value, ensure_ascii=False)
+
+
+def check_label_name(name: str) -> str:
+    if not _LABEL_NAME.fullmatch(name):
+        raise InputError(
+            f"Invalid label name {name!r}: use letters, digits and underscores, not starting with a digit."
+        )
+    return name
+
+
+def check_metric_name(name: str) -> str:
+    if not _METRIC_NAME.fullmatch(name):
+        raise InputError(
+            f"Invalid metric name {name!r}: use letters, digits, underscores and colons, not starting with a digit. "
+            "For an expression, use prometheus_query instead."
+        )
+    return name
+
+
+def selector(metric: str | None, matchers: Mapping[str, str]) -> str:
+    """`metric{label="value",...}` with every value quoted; at least one non-empty matcher is required."""
+    parts = [f"{check_label_name(label)}={quote(value)}" for label, value in sorted(matchers.items())]
+    if metric:
+        check_metric_name(metric)
+    if not metric and not any(matchers.values()):
+        raise InputError(
+            "Give a metric name or at least one label matcher with a non-empty value; "
+            "a selector matching every series is refused."
+        )
+    return f"{metric or ''}{{{','.join(parts)}}}"
+
+
+def check_query(query: str, max_length: int) -> str:
+    query = query.strip()
+    if not query:
+        raise InputError(
+            "The query is empty; give a PromQL expression such as 'up' or 'rate(http_requests_total[5m])'."
+        )
+    if len(query) > max_length:
+        raise InputError(
+            f"The query is {len(query)} characters long; the limit is {max_length}. "
+            "Simplify it or split it into several queries."
+        )
+    return query

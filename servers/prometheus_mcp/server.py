@@ -1,0 +1,553 @@
+"""prometheus-mcp: the MCP tools over one or more Prometheus-compatible backends.
+
+Tools are thin: parse and bound the arguments, call `client`, shape with `shaping`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+from mcp.server.auth.provider import TokenVerifier
+from mcp.server.auth.settings import AuthSettings
+from mcp.server.mcpserver import MCPServer
+from pydantic import Field
+
+from analysis.anomaly import rank_departures
+from common.errors import InputError
+from common.mcp_tools import ToolGate, ToolSpec, build_tools
+from common.metrics import ServerMetrics
+from common.pagination import paginate
+from common.timerange import TimeRange, format_duration, parse_duration, parse_time
+from servers.prometheus_mcp import promql, shaping
+from servers.prometheus_mcp.client import PrometheusClient
+from servers.prometheus_mcp.models import (
+    Alert,
+    AlertsResult,
+    AnomalousSeries,
+    AnomalyScanResult,
+    InstantQueryResult,
+    LabelsResult,
+    MetadataResult,
+    MetricMetadata,
+    RangeQueryResult,
+    Rule,
+    RulesResult,
+    SeriesResult,
+    Target,
+    TargetsResult,
+    iso,
+)
+from servers.prometheus_mcp.settings import PrometheusMcpSettings
+
+__all__ = ["SERVER_NAME", "PrometheusTools", "create_server"]
+
+SERVER_NAME = "prometheus-mcp"
+
+Backend = Annotated[
+    str | None, Field(description="Name of a configured backend; default: the first one (see the server instructions).")
+]
+Start = Annotated[str, Field(description="Window start: 'now-1h', RFC 3339, or unix seconds.")]
+End = Annotated[str, Field(description="Window end: 'now', RFC 3339, or unix seconds.")]
+Limit = Annotated[int | None, Field(ge=1, description="Most items to return; default and maximum set by the server.")]
+Cursor = Annotated[str | None, Field(description="The next_cursor of a previous call, for the next page.")]
+Metric = Annotated[str | None, Field(description="Exact metric name, e.g. 'http_requests_total'.")]
+Matchers = Annotated[
+    dict[str, str],
+    Field(description='Label equality matchers, e.g. {"service": "checkout"}. Values are escaped, never parsed.'),
+]
+
+
+class PrometheusTools:
+    """The tools; each public coroutine is one MCP tool, its docstring the model's documentation."""
+
+    def __init__(self, settings: PrometheusMcpSettings, clients: Mapping[str, PrometheusClient]) -> None:
+        self.settings = settings
+        self.limits = settings.limits
+        self.clients = clients
+
+    def _client(self, backend: str | None) -> PrometheusClient:
+        if backend is None:
+            return next(iter(self.clients.values()))
+        try:
+            return self.clients[backend]
+        except KeyError:
+            raise InputError(f"Unknown backend {backend!r}; configured backends: {', '.join(self.clients)}.") from None
+
+    def _limit(self, requested: int | None, maximum: int, what: str, notes: list[str]) -> int:
+        if requested is None:
+            return maximum
+        if requested > maximum:
+            notes.append(f"limit lowered from {requested} to the maximum of {maximum} {what}")
+            return maximum
+        return requested
+
+    async def prometheus_query(
+        self,
+        query: Annotated[
+            str, Field(description="PromQL expression, e.g. 'sum by (code) (rate(http_requests_total[5m]))'.")
+        ],
+        time: Annotated[
+            str, Field(description="Evaluation time: 'now', 'now-10m', RFC 3339, or unix seconds.")
+        ] = "now",
+        limit: Limit = None,
+        backend: Backend = None,
+    ) -> InstantQueryResult:
+        """Evaluate a PromQL expression at one instant (the current value of each series).
+
+        Use for "what is the value now / at time T". For how a value changed over time use
+        prometheus_query_range. At most `limit` series are returned; the result says how many matched.
+        """
+        notes: list[str] = []
+        query = promql.check_query(query, self.limits.max_query_length)
+        at = parse_time(time)
+        client = self._client(backend)
+        answer = await client.query(query, time=at)
+        data = answer.data or {}
+        result_type = str(data.get("resultType", "vector"))
+        samples = shaping.instant_samples(result_type, data.get("result"), notes)
+        cap = self._limit(limit, self.limits.max_series, "series", notes)
+        return InstantQueryResult(
+            backend=client.name,
+            query=query,
+            time=iso(at),
+            result_type=result_type,
+            samples=samples[:cap],
+            returned=min(cap, len(samples)),
+            total=len(samples),
+            truncated=len(samples) > cap,
+            limits_applied=notes,
+            warnings=list(answer.warnings),
+        )
+
+    async def prometheus_query_range(
+        self,
+        query: Annotated[str, Field(description="PromQL expression, e.g. 'rate(http_requests_total[5m])'.")],
+        start: Start = "now-1h",
+        end: End = "now",
+        step: Annotated[
+            str | None,
+            Field(description="Resolution such as '30s' or '5m'; default: about 240 points over the window."),
+        ] = None,
+        detail: Annotated[
+            Literal["auto", "points", "summary"],
+            Field(
+                description="'summary': min/max/mean/first/last/trend per series only; 'points': also the values "
+                "(averaged down to fit); 'auto': points when they fit, else summaries."
+            ),
+        ] = "auto",
+        limit: Limit = None,
+        backend: Backend = None,
+    ) -> RangeQueryResult:
+        """Evaluate a PromQL expression over a time window: how each series changed.
+
+        Each series comes with a summary (min, max, mean, first, last, trend per second) and, when they
+        fit, its points. Long windows and many series are bounded; every clamp is listed in limits_applied.
+        """
+        notes: list[str] = []
+        query = promql.check_query(query, self.limits.max_query_length)
+        window = shaping.clamp_window(TimeRange.parse(start, end), self.limits, notes)
+        chosen = shaping.choose_step(window, _step(step), self.limits, notes)
+        client = self._client(backend)
+        answer = await client.query_range(query, start=window.start, end=window.end, step=chosen)
+        data = answer.data or {}
+        matrix = shaping.parse_matrix(data.get("result"))
+        cap = self._limit(limit, self.limits.max_series, "series", notes)
+        series, used = shaping.range_series(
+            matrix[:cap], detail=detail, max_points_returned=self.limits.max_points_returned, notes=notes
+        )
+        return RangeQueryResult(
+            backend=client.name,
+            query=query,
+            start=iso(window.start),
+            end=iso(window.end),
+            step_seconds=chosen,
+            detail=used,
+            series=series,
+            returned=len(series),
+            total=len(matrix),
+            truncated=len(matrix) > cap,
+            limits_applied=notes,
+            warnings=list(answer.warnings),
+        )
+
+    async def prometheus_list_labels(
+        self,
+        label: Annotated[
+            str | None, Field(description="List the values of this label; omit to list label names.")
+        ] = None,
+        metric: Metric = None,
+        matchers: Matchers | None = None,
+        start: Start = "now-1h",
+        end: End = "now",
+        limit: Limit = None,
+        cursor: Cursor = None,
+        backend: Backend = None,
+    ) -> LabelsResult:
+        """Discover label names, or the values of one label, optionally only on matching series.
+
+        Example: label='service' with metric='http_requests_total' lists the services that report requests.
+        Results are sorted and paginated.
+        """
+        notes: list[str] = []
+        window = TimeRange.parse(start, end)
+        match = [promql.selector(metric, matchers or {})] if metric or matchers else []
+        client = self._client(backend)
+        if label is None:
+            answer = await client.label_names(match, start=window.start, end=window.end)
+        else:
+            answer = await client.label_values(
+                promql.check_label_name(label), match, start=window.start, end=window.end
+            )
+        values = sorted(str(v) for v in answer.data or ())
+        page = paginate(values, limit=self._limit(limit, self.limits.max_list_items, "values", notes), cursor=cursor)
+        return LabelsResult(
+            backend=client.name,
+            label=label,
+            values=page.items,
+            returned=len(page.items),
+            total=page.total,
+            truncated=page.truncated,
+            next_cursor=page.next_cursor,
+            limits_applied=notes,
+            warnings=list(answer.warnings),
+        )
+
+    async def prometheus_find_series(
+        self,
+        metric: Metric = None,
+        matchers: Matchers | None = None,
+        start: Start = "now-1h",
+        end: End = "now",
+        limit: Limit = None,
+        cursor: Cursor = None,
+        backend: Backend = None,
+    ) -> SeriesResult:
+        """Find the series (label sets) of a metric or of label matchers in a window, paginated.
+
+        Give a metric name, label matchers, or both; a selector matching every series is refused.
+        """
+        notes: list[str] = []
+        window = TimeRange.parse(start, end)
+        selector = promql.selector(metric, matchers or {})
+        client = self._client(backend)
+        answer = await client.series([selector], start=window.start, end=window.end)
+        series = sorted((dict(s) for s in answer.data or ()), key=lambda s: sorted(s.items()))
+        page = paginate(series, limit=self._limit(limit, self.limits.max_list_items, "series", notes), cursor=cursor)
+        return SeriesResult(
+            backend=client.name,
+            selector=selector,
+            series=page.items,
+            returned=len(page.items),
+            total=page.total,
+            truncated=page.truncated,
+            next_cursor=page.next_cursor,
+            limits_applied=notes,
+            warnings=list(answer.warnings),
+        )
+
+    async def prometheus_get_metric_metadata(
+        self,
+        metric: Annotated[str | None, Field(description="Exact metric name; omit for all metrics.")] = None,
+        limit: Limit = None,
+        cursor: Cursor = None,
+        backend: Backend = None,
+    ) -> MetadataResult:
+        """Type (counter, gauge, histogram, summary), help text and unit of metrics, as scraped.
+
+        Backfilled or remote-written metrics may have no metadata; an empty result is not an error.
+        """
+        notes: list[str] = []
+        client = self._client(backend)
+        answer = await client.metadata(promql.check_metric_name(metric) if metric else None)
+        entries = [
+            MetricMetadata(
+                metric=name, type=str(m.get("type", "")), help=str(m.get("help", "")), unit=str(m.get("unit", ""))
+            )
+            for name, items in sorted((answer.data or {}).items())
+            for m in items[:1]
+        ]
+        page = paginate(entries, limit=self._limit(limit, self.limits.max_list_items, "metrics", notes), cursor=cursor)
+        return MetadataResult(
+            backend=client.name,
+            metadata=page.items,
+            returned=len(page.items),
+            total=page.total,
+            truncated=page.truncated,
+            next_cursor=page.next_cursor,
+            limits_applied=notes,
+            warnings=list(answer.warnings),
+        )
+
+    async def prometheus_list_alerts(
+        self,
+        state: Annotated[Literal["firing", "pending"] | None, Field(description="Only alerts in this state.")] = None,
+        name: Annotated[str | None, Field(description="Only alerts with this alertname.")] = None,
+        matchers: Matchers | None = None,
+        limit: Limit = None,
+        backend: Backend = None,
+    ) -> AlertsResult:
+        """Active (firing and pending) alerts evaluated by the backend's alerting rules, firing first."""
+        notes: list[str] = []
+        client = self._client(backend)
+        answer = await client.alerts()
+        alerts = []
+        for raw in (answer.data or {}).get("alerts", ()):
+            labels = dict(raw.get("labels", {}))
+            if state and raw.get("state") != state:
+                continue
+            if name and labels.get("alertname") != name:
+                continue
+            if any(labels.get(k) != v for k, v in (matchers or {}).items()):
+                continue
+            alerts.append(
+                Alert(
+                    name=labels.get("alertname", ""),
+                    state=str(raw.get("state", "")),
+                    labels=labels,
+                    annotations=dict(raw.get("annotations", {})),
+                    active_at=raw.get("activeAt"),
+                    value=raw.get("value"),
+                )
+            )
+        alerts.sort(key=lambda a: (a.state != "firing", a.name, sorted(a.labels.items())))
+        cap = self._limit(limit, self.limits.max_list_items, "alerts", notes)
+        return AlertsResult(
+            backend=client.name,
+            alerts=alerts[:cap],
+            returned=min(cap, len(alerts)),
+            total=len(alerts),
+            truncated=len(alerts) > cap,
+            limits_applied=notes,
+            warnings=list(answer.warnings),
+        )
+
+    async def prometheus_list_rules(
+        self,
+        type: Annotated[Literal["alerting", "recording"] | None, Field(description="Only rules of this type.")] = None,
+        name: Annotated[str | None, Field(description="Only rules with this name (alert or record name).")] = None,
+        unhealthy_only: Annotated[bool, Field(description="Only rules whose last evaluation failed.")] = False,
+        limit: Limit = None,
+        cursor: Cursor = None,
+        backend: Backend = None,
+    ) -> RulesResult:
+        """Alerting and recording rules with their expression, health, last error and alert state."""
+        notes: list[str] = []
+        client = self._client(backend)
+        answer = await client.rules({"alerting": "alert", "recording": "record"}.get(type or ""))
+        rules = []
+        for group in (answer.data or {}).get("groups", ()):
+            for raw in group.get("rules", ()):
+                rule = Rule(
+                    group=str(group.get("name", "")),
+                    file=group.get("file"),
+                    name=str(raw.get("name", "")),
+                    type="alerting" if raw.get("type") == "alerting" else "recording",
+                    query=str(raw.get("query", "")),
+                    health=str(raw.get("health", "unknown")),
+                    last_error=raw.get("lastError") or None,
+                    state=raw.get("state"),
+                    duration_seconds=raw.get("duration"),
+                    labels=dict(raw.get("labels") or {}),
+                )
+                if (type and rule.type != type) or (name and rule.name != name):
+                    continue
+                if unhealthy_only and rule.health == "ok":
+                    continue
+                rules.append(rule)
+        page = paginate(rules, limit=self._limit(limit, self.limits.max_list_items, "rules", notes), cursor=cursor)
+        return RulesResult(
+            backend=client.name,
+            rules=page.items,
+            returned=len(page.items),
+            total=page.total,
+            truncated=page.truncated,
+            next_cursor=page.next_cursor,
+            limits_applied=notes,
+            warnings=list(answer.warnings),
+        )
+
+    async def prometheus_list_targets(
+        self,
+        health: Annotated[
+            Literal["up", "down", "unknown"] | None, Field(description="Only targets in this state.")
+        ] = None,
+        job: Annotated[str | None, Field(description="Only targets of this scrape job.")] = None,
+        limit: Limit = None,
+        cursor: Cursor = None,
+        backend: Backend = None,
+    ) -> TargetsResult:
+        """Scrape targets and their health (down targets first, with the scrape error)."""
+        notes: list[str] = []
+        client = self._client(backend)
+        answer = await client.targets()
+        targets = []
+        for raw in (answer.data or {}).get("activeTargets", ()):
+            labels = dict(raw.get("labels", {}))
+            state = raw.get("health", "unknown")
+            target = Target(
+                job=str(raw.get("scrapePool") or labels.get("job", "")),
+                instance=labels.get("instance", ""),
+                health=state if state in ("up", "down") else "unknown",
+                scrape_url=str(raw.get("scrapeUrl", "")),
+                last_error=raw.get("lastError") or None,
+                last_scrape=raw.get("lastScrape"),
+                last_scrape_duration_seconds=raw.get("lastScrapeDuration"),
+                labels=labels,
+            )
+            if (health and target.health != health) or (job and target.job != job):
+                continue
+            targets.append(target)
+        order = {"down": 0, "unknown": 1, "up": 2}
+        targets.sort(key=lambda t: (order[t.health], t.job, t.instance))
+        page = paginate(targets, limit=self._limit(limit, self.limits.max_list_items, "targets", notes), cursor=cursor)
+        return TargetsResult(
+            backend=client.name,
+            up=sum(t.health == "up" for t in targets),
+            down=sum(t.health == "down" for t in targets),
+            unknown=sum(t.health == "unknown" for t in targets),
+            targets=page.items,
+            returned=len(page.items),
+            total=page.total,
+            truncated=page.truncated,
+            next_cursor=page.next_cursor,
+            limits_applied=notes,
+            warnings=list(answer.warnings),
+        )
+
+    async def prometheus_find_anomalous_series(
+        self,
+        metric: Metric = None,
+        matchers: Matchers | None = None,
+        query: Annotated[
+            str | None, Field(description="Instead of metric/matchers: any PromQL expression returning series.")
+        ] = None,
+        start: Start = "now-1h",
+        end: End = "now",
+        recent: Annotated[
+            str | None,
+            Field(description="Length of the recent part compared with the rest, e.g. '15m'; default: last quarter."),
+        ] = None,
+        step: Annotated[str | None, Field(description="Resolution; default: about 240 points over the window.")] = None,
+        limit: Annotated[int, Field(ge=1, le=100, description="How many series to return, most anomalous first.")] = 10,
+        backend: Backend = None,
+    ) -> AnomalyScanResult:
+        """Rank the series matching a selector by how far their recent part departs from the earlier part.
+
+        For each series the score is |median(recent) - median(baseline)| / robust spread of the baseline
+        (scaled MAD), so a score of 5 means the recent level sits five "typical fluctuations" away. Counters
+        (names ending in _total, _count, _sum, _bucket) are scanned as per-second rates. Use it to find which
+        instance, route or dependency changed when a symptom began.
+        """
+        notes: list[str] = []
+        window = shaping.clamp_window(TimeRange.parse(start, end), self.limits, notes)
+        chosen = shaping.choose_step(window, _step(step), self.limits, notes)
+        if query is not None:
+            if metric or matchers:
+                raise InputError("Give either query or metric/matchers, not both.")
+            expr = promql.check_query(query, self.limits.max_query_length)
+        else:
+            expr = promql.selector(metric, matchers or {})
+            if metric and metric.endswith(("_total", "_count", "_sum", "_bucket")):
+                expr = f"rate({expr}[{format_duration(max(4 * chosen, 120.0))}])"
+        recent_seconds = parse_duration(recent) if recent else window.seconds / 4
+        if not 0 < recent_seconds < window.seconds:
+            raise InputError(
+                f"recent ({recent}) must be shorter than the window ({format_duration(window.seconds)}) and positive."
+            )
+        split_at = window.end - recent_seconds
+        client = self._client(backend)
+        answer = await client.query_range(expr, start=window.start, end=window.end, step=chosen)
+        matrix = shaping.parse_matrix((answer.data or {}).get("result"))
+        scanned = matrix[: self.limits.scan_max_series]
+        if len(matrix) > len(scanned):
+            notes.append(
+                f"{len(matrix)} series matched; only the first {len(scanned)} were scanned (narrow the selector)"
+            )
+        ranking = rank_departures([points for _, points in scanned], split_at)
+        top = [
+            AnomalousSeries(
+                labels=scanned[d.key][0],
+                score=d.score,
+                direction=d.direction,
+                baseline_median=d.baseline_median,
+                recent_median=d.recent_median,
+                baseline_spread=d.baseline_spread,
+                relative_change=d.relative_change,
+                recent_outlier_fraction=d.recent_outlier_fraction,
+            )
+            for d in ranking[:limit]
+        ]
+        return AnomalyScanResult(
+            backend=client.name,
+            query=expr,
+            start=iso(window.start),
+            split_at=iso(split_at),
+            end=iso(window.end),
+            step_seconds=chosen,
+            scanned_series=len(scanned),
+            skipped_series=len(scanned) - len(ranking),
+            series=top,
+            returned=len(top),
+            total=len(ranking),
+            truncated=len(ranking) > len(top) or len(matrix) > len(scanned),
+            limits_applied=notes,
+            warnings=list(answer.warnings),
+        )
+
+    def specs(self) -> list[ToolSpec]:
+        return [
+            ToolSpec(self.prometheus_query, "Query Prometheus (instant)"),
+            ToolSpec(self.prometheus_query_range, "Query Prometheus over a time range"),
+            ToolSpec(self.prometheus_list_labels, "List Prometheus label names or values"),
+            ToolSpec(self.prometheus_find_series, "Find Prometheus series"),
+            ToolSpec(self.prometheus_get_metric_metadata, "Get Prometheus metric metadata"),
+            ToolSpec(self.prometheus_list_alerts, "List active Prometheus alerts"),
+            ToolSpec(self.prometheus_list_rules, "List Prometheus alerting and recording rules"),
+            ToolSpec(self.prometheus_list_targets, "List Prometheus scrape targets and their health"),
+            ToolSpec(self.prometheus_find_anomalous_series, "Find anomalous Prometheus series"),
+        ]
+
+
+def _step(step: str | None) -> float | None:
+    if step is None:
+        return None
+    seconds = parse_duration(step)
+    if seconds <= 0:
+        raise InputError(f"Invalid step {step!r}: it must be positive, such as '30s' or '5m'.")
+    return seconds
+
+
+def create_clients(
+    settings: PrometheusMcpSettings, metrics: ServerMetrics | None = None
+) -> dict[str, PrometheusClient]:
+    return {
+        upstream.name: PrometheusClient(upstream, timeout=settings.limits.timeout_seconds, metrics=metrics)
+        for upstream in settings.backends
+    }
+
+
+def create_server(
+    settings: PrometheusMcpSettings,
+    clients: Mapping[str, PrometheusClient],
+    *,
+    metrics: ServerMetrics | None = None,
+    token_verifier: TokenVerifier | None = None,
+    auth: AuthSettings | None = None,
+) -> MCPServer[Any]:
+    tools = build_tools(PrometheusTools(settings, clients).specs())
+    backends = ", ".join(f"{u.name} ({u.url})" for u in settings.backends)
+    return MCPServer(
+        SERVER_NAME,
+        title="Prometheus",
+        instructions=(
+            "Read-only access to Prometheus-compatible metrics: PromQL queries, series and label discovery, "
+            f"metadata, alerts, rules, scrape targets and an anomaly scan. Backends: {backends}; the first is the "
+            "default. Start with prometheus_list_labels or prometheus_find_series when you do not know the metric "
+            "names. Results are bounded; read limits_applied and truncated."
+        ),
+        tools=tools,
+        middleware=[ToolGate(tools, metrics)],
+        token_verifier=token_verifier,
+        auth=auth,
+    )

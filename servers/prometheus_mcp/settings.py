@@ -1,0 +1,75 @@
+"""Settings of prometheus-mcp (keys `PROMETHEUS_URL` and `PROMETHEUS_MCP_*`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field, field_validator
+
+from common.errors import ConfigError
+from common.settings import FrozenModel, ServeSettings, SettingsSource, Upstream, build
+
+__all__ = ["DEFAULT_PORT", "DEFAULT_PROMETHEUS_URL", "Limits", "PrometheusMcpSettings"]
+
+DEFAULT_PORT = 8701
+DEFAULT_PROMETHEUS_URL = "http://127.0.0.1:9090"
+# Prometheus refuses range queries of more than 11 000 points per series.
+PROMETHEUS_MAX_POINTS = 11_000
+
+
+class Limits(FrozenModel):
+    """What one tool call may cost; every clamp applied is reported in the result."""
+
+    max_query_length: int = Field(default=4096, ge=64, description="Longest PromQL expression accepted.")
+    max_range_seconds: float = Field(default=31 * 86400, gt=0, description="Longest range query window.")
+    max_points_per_series: int = Field(default=PROMETHEUS_MAX_POINTS, ge=10, le=PROMETHEUS_MAX_POINTS)
+    default_points_per_series: int = Field(default=240, ge=10, description="Resolution when no step is given.")
+    max_series: int = Field(default=200, ge=1, description="Most series returned by one call.")
+    max_points_returned: int = Field(
+        default=2000, ge=10, description="Above this many points in total, range results come as summaries."
+    )
+    max_list_items: int = Field(default=1000, ge=1, description="Largest page of labels, series or targets.")
+    timeout_seconds: float = Field(default=30.0, gt=0, description="Deadline of one tool call upstream.")
+    scan_max_series: int = Field(default=500, ge=1, description="Most series the anomaly scan examines.")
+
+
+class PrometheusMcpSettings(FrozenModel):
+    backends: tuple[Upstream, ...] = Field(min_length=1)
+    limits: Limits = Field(default_factory=Limits)
+    serve: ServeSettings
+
+    @field_validator("backends")
+    @classmethod
+    def _unique_names(cls, backends: tuple[Upstream, ...]) -> tuple[Upstream, ...]:
+        names = [backend.name for backend in backends]
+        if len(set(names)) != len(names):
+            raise ValueError(f"backend names must be unique, got {names}")
+        return backends
+
+    @classmethod
+    def from_source(cls, source: SettingsSource) -> PrometheusMcpSettings:
+        section = source.section("PROMETHEUS_MCP_")
+        limit_keys = set(Limits.model_fields)
+        limits = build(Limits, {k: v for k, v in section.items() if k in limit_keys}, prefix="PROMETHEUS_MCP_")
+        rest = {k: v for k, v in section.items() if k not in limit_keys}
+        backends: Any = rest.pop("backends", None)
+        if backends is None:
+            # One backend from flat keys: PROMETHEUS_URL plus PROMETHEUS_MCP_BEARER_TOKEN, _TENANT, ...
+            upstream_keys = set(Upstream.model_fields) - {"name", "url"}
+            default = {k: rest.pop(k) for k in list(rest) if k in upstream_keys}
+            default["url"] = source.get("PROMETHEUS_URL") or DEFAULT_PROMETHEUS_URL
+            backends = [default]
+        if rest:
+            unknown = ", ".join(f"PROMETHEUS_MCP_{key.upper()}" for key in sorted(rest))
+            raise ConfigError(f"Unknown prometheus-mcp setting(s): {unknown}. See docs/configuration.md.")
+        if not isinstance(backends, list):
+            raise ConfigError("PROMETHEUS_MCP_BACKENDS must be a list of backends (JSON in the environment).")
+        return build(
+            cls,
+            {
+                "backends": backends,
+                "limits": limits,
+                "serve": ServeSettings.from_source(source, default_port=DEFAULT_PORT),
+            },
+            prefix="PROMETHEUS_MCP_",
+        )

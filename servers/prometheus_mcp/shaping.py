@@ -1,0 +1,135 @@
+"""From Prometheus API data to bounded tool results: steps, caps, summaries. No I/O."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from analysis.summary import downsample, summarize
+from common.errors import BackendFailed
+from common.timerange import TimeRange, format_duration
+from servers.prometheus_mcp.models import InstantSample, RangeSeries, Summary, iso
+from servers.prometheus_mcp.settings import Limits
+
+__all__ = ["choose_step", "clamp_window", "instant_samples", "parse_matrix", "range_series"]
+
+_NICE_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
+# Below this many points per series a plot shape is meaningless; send the summary instead.
+_MIN_USEFUL_POINTS = 20
+
+
+def clamp_window(window: TimeRange, limits: Limits, notes: list[str]) -> TimeRange:
+    if window.seconds <= limits.max_range_seconds:
+        return window
+    start = window.end - limits.max_range_seconds
+    notes.append(
+        f"the window was {format_duration(window.seconds)}, longer than the "
+        f"{format_duration(limits.max_range_seconds)} allowed; it now starts at {iso(start)}"
+    )
+    return TimeRange(start, window.end)
+
+
+def choose_step(window: TimeRange, requested: float | None, limits: Limits, notes: list[str]) -> float:
+    """The requested step, raised so that no series exceeds the point limit; or a nice default."""
+    minimum = window.seconds / (limits.max_points_per_series - 1)
+    if requested is None:
+        target = window.seconds / limits.default_points_per_series
+        return float(next((s for s in _NICE_STEPS if s >= target), math.ceil(target)))
+    if requested < minimum:
+        raised = math.ceil(minimum * 1000) / 1000
+        notes.append(
+            f"step raised from {format_duration(requested)} to {format_duration(raised)} so that each series "
+            f"has at most {limits.max_points_per_series} points"
+        )
+        return raised
+    return requested
+
+
+def parse_value(raw: Any) -> tuple[float | None, str | None]:
+    """Prometheus sends values as strings; NaN and infinities have no JSON number."""
+    value = float(raw)
+    if math.isnan(value):
+        return None, "NaN"
+    if math.isinf(value):
+        return None, "+Inf" if value > 0 else "-Inf"
+    return value, None
+
+
+def instant_samples(result_type: str, result: Any, notes: list[str]) -> list[InstantSample]:
+    try:
+        if result_type == "vector":
+            return [_sample(item["metric"], item["value"]) for item in result]
+        if result_type == "scalar":
+            return [_sample({}, result)]
+        if result_type == "matrix":
+            notes.append("the query returned a range vector: each series shows its last sample only")
+            return [_sample(item["metric"], item["values"][-1]) for item in result if item.get("values")]
+        return []
+    except (KeyError, IndexError, TypeError, ValueError) as exc:
+        raise _malformed(exc) from None
+
+
+def parse_matrix(result: Any) -> list[tuple[dict[str, str], list[tuple[float, float]]]]:
+    try:
+        return [
+            (dict(item["metric"]), [(float(t), float(v)) for t, v in item.get("values", ())]) for item in result or ()
+        ]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise _malformed(exc) from None
+
+
+def range_series(
+    matrix: Sequence[tuple[dict[str, str], list[tuple[float, float]]]],
+    *,
+    detail: str,
+    max_points_returned: int,
+    notes: list[str],
+) -> tuple[list[RangeSeries], str]:
+    """Every series with its summary; points too when they fit the budget (averaged down if needed)."""
+    budget = max_points_returned // max(1, len(matrix))
+    if detail == "auto":
+        detail = "points" if budget >= _MIN_USEFUL_POINTS else "summary"
+        if detail == "summary":
+            notes.append(
+                f"{len(matrix)} series are too many to return points within {max_points_returned} points; "
+                "each series comes as a summary (ask for fewer series to see points)"
+            )
+    per_series = max(budget, _MIN_USEFUL_POINTS)
+    shaped = []
+    averaged = 0
+    for labels, points in matrix:
+        summary = Summary(**summarize(points).__dict__)
+        if detail == "summary":
+            shaped.append(RangeSeries(labels=labels, summary=summary))
+            continue
+        kept = downsample(points, per_series)
+        if len(kept) < len(points):
+            averaged += 1
+        shaped.append(
+            RangeSeries(
+                labels=labels,
+                summary=summary,
+                points=[(t, v if math.isfinite(v) else None) for t, v in kept],
+                downsampled_from=len(points) if len(kept) < len(points) else None,
+            )
+        )
+    if averaged:
+        notes.append(
+            f"{averaged} series had more than {per_series} points and were averaged down to {per_series} "
+            "(summaries use every point)"
+        )
+    return shaped, detail
+
+
+def _sample(labels: dict[str, str], pair: Sequence[Any]) -> InstantSample:
+    value, special = parse_value(pair[1])
+    return InstantSample(labels=dict(labels), value=value, special=special, timestamp=iso(float(pair[0])))
+
+
+def _malformed(exc: Exception) -> BackendFailed:
+    return BackendFailed(
+        f"The backend's answer has an unexpected shape ({type(exc).__name__}: {exc}); "
+        "check that it implements the Prometheus HTTP API.",
+        backend="-",
+    )

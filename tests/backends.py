@@ -1,0 +1,450 @@
+"""Real Prometheus and VictoriaMetrics processes on 127.0.0.1 for integration tests.
+
+Plain classes, not pytest fixtures, so a conftest (or a script) decides their scope::
+
+    with PrometheusProcess(tmp / "prom", build_dataset(end), default_rules=True) as prom:
+        httpx.get(f"{prom.url}/api/v1/query", params={"query": "queue_depth"})
+
+Life cycle: ``start()`` (load history, launch, wait until ready) -> ``pause()``/``resume()``
+(SIGSTOP/SIGCONT: a hanging backend that accepts connections but never answers) ->
+``kill()`` (SIGKILL: a dead backend, connections refused) -> ``start()`` again restarts on the
+same port with the same data -> ``stop()``. Every launched process is also stopped at interpreter
+exit and, on Linux, killed by the kernel if the test process dies without running ``atexit``.
+
+Errors: ``BackendStartError`` when a binary does not become ready in time; its message ends
+with the tail of the backend's log.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import ctypes
+import json
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
+
+import httpx
+
+if TYPE_CHECKING:
+    # Only annotations need it, so this module imports whether tests/ is a package or on sys.path.
+    from metrics_dataset import Dataset
+
+__all__ = [
+    "DEFAULT_STARTUP_TIMEOUT",
+    "BackendStartError",
+    "PrometheusProcess",
+    "VictoriaMetricsProcess",
+    "free_port",
+    "write_rules",
+]
+
+DEFAULT_STARTUP_TIMEOUT = 20.0
+STOP_TIMEOUT = 10.0
+LOG_TAIL_LINES = 40
+_POLL_INTERVAL = 0.05
+_PORT_ATTEMPTS = 3
+
+PROMETHEUS_BINARY = "prometheus"
+PROMTOOL_BINARY = "promtool"
+VICTORIA_METRICS_BINARY = "victoria-metrics"
+
+SELF_SCRAPE_ALERT = "PrometheusSelfScrapeUp"
+SELF_SCRAPE_RECORD = "job:up:sum"
+
+_RULES = f"""\
+groups:
+  - name: sre-test
+    rules:
+      - alert: {SELF_SCRAPE_ALERT}
+        expr: up{{job="prometheus"}} == 1
+        for: 0s
+        labels:
+          severity: info
+        annotations:
+          summary: "Prometheus scrapes itself"
+      - record: {SELF_SCRAPE_RECORD}
+        expr: sum by (job) (up)
+"""
+
+
+class BackendStartError(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    # The port is free when we return it, not necessarily when the backend binds it: start()
+    # retries on another port if the backend reports it taken.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def write_rules(path: Path) -> Path:
+    """Write the `sre-test` group: alert PrometheusSelfScrapeUp (fires once Prometheus has scraped
+    itself, severity info) and recording rule job:up:sum = sum by (job) (up)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(_RULES)
+    return path
+
+
+_live: set[_BackendProcess] = set()
+
+
+@atexit.register
+def _stop_leftovers() -> None:
+    for backend in list(_live):
+        backend.stop()
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    # atexit does not run when pytest itself is SIGKILLed or times out on SIGTERM; PDEATHSIG makes
+    # the kernel kill the backend then. It fires when the *thread* that spawned the child exits,
+    # so only use it from the main thread, which lives as long as the process.
+    if sys.platform != "linux" or threading.current_thread() is not threading.main_thread():
+        return None
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_set_pdeathsig = 1
+
+    def preexec() -> None:
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+    return preexec
+
+
+class _PortTakenError(Exception):
+    pass
+
+
+class _BackendProcess:
+    """Launch, readiness, signals and clean-up shared by both backends."""
+
+    name: str
+    ready_path: str
+    port_taken_marker = "address already in use"
+
+    def __init__(self, workdir: Path, dataset: Dataset | None, startup_timeout: float) -> None:
+        self.workdir = Path(workdir)
+        self.dataset = dataset
+        self.startup_timeout = startup_timeout
+        self.log_path = self.workdir / f"{self.name}.log"
+        self.version = "unknown"
+        self._port: int | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+        self._prepared = False
+        self._loaded = False
+
+    # -- to override -------------------------------------------------------------------------
+
+    def _prepare(self) -> None:
+        """Runs once, before the first launch; a restart must not backfill twice."""
+
+    def _command(self, port: int) -> list[str]:
+        raise NotImplementedError
+
+    def _load(self, client: httpx.Client) -> None:
+        """Runs once per workdir, after the first time the backend is ready."""
+
+    def _read_version(self, client: httpx.Client) -> str:
+        raise NotImplementedError
+
+    # -- public ------------------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise RuntimeError(f"{self.name} has not been started.")
+        return self._port
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def start(self) -> Self:
+        """Start (or restart after kill()/stop(), on the same port when it is still free)."""
+        if self.running:
+            return self
+        if not self._prepared:
+            self.workdir.mkdir(parents=True, exist_ok=True)
+            self._prepare()
+            self._prepared = True
+        for attempt in range(_PORT_ATTEMPTS):
+            if self._port is None or attempt > 0:
+                self._port = free_port()
+            self._launch(self._port)
+            try:
+                self._wait_ready()
+                break
+            except _PortTakenError:
+                self._reap()
+        else:
+            raise BackendStartError(f"{self.name} found no free port in {_PORT_ATTEMPTS} attempts.{self._log_tail()}")
+        try:
+            with httpx.Client(base_url=self.url, timeout=5.0) as client:
+                if not self._loaded:
+                    self._load(client)
+                    self._loaded = True
+                self.version = self._read_version(client)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        if self._process is None:
+            return
+        if self._process.poll() is None:
+            # A paused process keeps SIGTERM pending until it is continued.
+            self._process.send_signal(signal.SIGCONT)
+            self._process.terminate()
+            try:
+                self._process.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+        self._reap()
+
+    def kill(self) -> None:
+        """SIGKILL: the backend is gone and its port refuses connections."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+        self._reap()
+
+    def pause(self) -> None:
+        """SIGSTOP: the kernel still accepts connections, but nothing answers."""
+        self._signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self._signal(signal.SIGCONT)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        return f"<{type(self).__name__} {state} port={self._port} workdir={str(self.workdir)!r}>"
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _launch(self, port: int) -> None:
+        command = self._command(port)
+        if shutil.which(command[0]) is None:
+            raise BackendStartError(f"{command[0]} is not installed (it ships in the Debian package of the same name).")
+        with self.log_path.open("wb") as log:
+            self._process = subprocess.Popen(
+                command,
+                cwd=self.workdir,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_parent(),
+            )
+        _live.add(self)
+
+    def _wait_ready(self) -> None:
+        assert self._process is not None
+        deadline = time.monotonic() + self.startup_timeout
+        with httpx.Client(timeout=1.0) as client:
+            while True:
+                if self._process.poll() is not None:
+                    tail = self._log_tail()
+                    if self.port_taken_marker in tail:
+                        raise _PortTakenError
+                    self._reap()
+                    raise BackendStartError(
+                        f"{self.name} exited with code {self._process.returncode} before becoming ready.{tail}"
+                    )
+                with contextlib.suppress(httpx.TransportError):
+                    if client.get(f"{self.url}{self.ready_path}").status_code == 200:
+                        return
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise BackendStartError(
+                        f"{self.name} was not ready at {self.url}{self.ready_path} after "
+                        f"{self.startup_timeout:g} s.{self._log_tail()}"
+                    )
+                time.sleep(_POLL_INTERVAL)
+
+    def _poll(self, what: str, check: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + self.startup_timeout
+        while not check():
+            if time.monotonic() > deadline:
+                raise BackendStartError(f"{self.name}: {what} after {self.startup_timeout:g} s.{self._log_tail()}")
+            time.sleep(_POLL_INTERVAL)
+
+    def _signal(self, signum: signal.Signals) -> None:
+        if not self.running:
+            raise RuntimeError(f"{self.name} is not running.")
+        assert self._process is not None
+        self._process.send_signal(signum)
+
+    def _reap(self) -> None:
+        if self._process is not None:
+            self._process.wait()
+        _live.discard(self)
+
+    def _log_tail(self) -> str:
+        try:
+            lines = self.log_path.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
+        except OSError:
+            return ""
+        return f"\n--- last {len(lines)} lines of {self.log_path} ---\n" + "\n".join(lines)
+
+
+def _run(command: list[str], what: str) -> str:
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise BackendStartError(f"{what} failed with code {result.returncode}:\n{result.stdout}{result.stderr}")
+    return result.stdout
+
+
+class PrometheusProcess(_BackendProcess):
+    """Prometheus scraping itself every second, with history backfilled from ``dataset``."""
+
+    name = "prometheus"
+    ready_path = "/-/ready"
+
+    def __init__(
+        self,
+        workdir: Path,
+        dataset: Dataset | None,
+        rule_files: Sequence[Path] = (),
+        extra_scrape_configs: Sequence[Mapping[str, Any]] = (),
+        *,
+        default_rules: bool = False,
+        startup_timeout: float = DEFAULT_STARTUP_TIMEOUT,
+    ) -> None:
+        super().__init__(workdir, dataset, startup_timeout)
+        self.rule_files = [Path(p) for p in rule_files]
+        self.extra_scrape_configs = [dict(c) for c in extra_scrape_configs]
+        self.default_rules = default_rules
+        self.data_dir = self.workdir / "data"
+        self.config_path = self.workdir / "prometheus.yml"
+
+    def _prepare(self) -> None:
+        if self.default_rules:
+            self.rule_files.append(write_rules(self.workdir / "sre-test-rules.yml"))
+        if self.dataset is not None:
+            history = self.workdir / "history.om"
+            history.write_text(self.dataset.openmetrics())
+            _run(
+                [
+                    PROMTOOL_BINARY,
+                    "tsdb",
+                    "create-blocks-from",
+                    "openmetrics",
+                    "--quiet",
+                    str(history),
+                    str(self.data_dir),
+                ],
+                "promtool tsdb create-blocks-from openmetrics",
+            )
+
+    def _command(self, port: int) -> list[str]:
+        # JSON is YAML, and the self-scrape target needs the port chosen for this launch.
+        config = {
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "rule_files": [str(p) for p in self.rule_files],
+            "scrape_configs": [
+                {"job_name": "prometheus", "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]},
+                *self.extra_scrape_configs,
+            ],
+        }
+        self.config_path.write_text(json.dumps(config, indent=2))
+        return [
+            PROMETHEUS_BINARY,
+            f"--config.file={self.config_path}",
+            f"--storage.tsdb.path={self.data_dir}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--web.enable-lifecycle",
+            "--storage.tsdb.retention.time=30d",
+        ]
+
+    def _read_version(self, client: httpx.Client) -> str:
+        response = client.get("/api/v1/status/buildinfo")
+        response.raise_for_status()
+        return str(response.json()["data"]["version"])
+
+
+class VictoriaMetricsProcess(_BackendProcess):
+    """Single-node VictoriaMetrics with history imported from ``dataset``.
+
+    It has no scraper, rules or alerts of its own here: /api/v1/rules and /api/v1/alerts answer
+    empty lists, /api/v1/targets no targets, /api/v1/metadata an empty object.
+    """
+
+    name = "victoria-metrics"
+    ready_path = "/health"
+
+    def __init__(
+        self,
+        workdir: Path,
+        dataset: Dataset | None,
+        *,
+        startup_timeout: float = DEFAULT_STARTUP_TIMEOUT,
+    ) -> None:
+        super().__init__(workdir, dataset, startup_timeout)
+        self.data_dir = self.workdir / "data"
+
+    def _command(self, port: int) -> list[str]:
+        return [
+            VICTORIA_METRICS_BINARY,
+            f"-storageDataPath={self.data_dir}",
+            f"-httpListenAddr=127.0.0.1:{port}",
+            "-retentionPeriod=1y",
+            # Without these, VictoriaMetrics hides the last 30 s and serves cached results, so
+            # queries near `end` and repeated queries after a change would not see the data.
+            "-search.latencyOffset=0s",
+            "-search.disableCache",
+        ]
+
+    def _load(self, client: httpx.Client) -> None:
+        if self.dataset is None:
+            return
+        end = self.dataset.end
+        response = client.post(
+            "/api/v1/import/prometheus",
+            content=self.dataset.prometheus_import_text().encode(),
+            headers={"Content-Type": "text/plain"},
+        )
+        response.raise_for_status()
+        # Imported rows sit in in-memory buffers for up to a second before search sees them.
+        client.get("/internal/force_flush").raise_for_status()
+
+        def imported() -> bool:
+            response = client.get("/api/v1/query", params={"query": "count(queue_depth)", "time": end})
+            result = response.json()["data"]["result"] if response.status_code == 200 else []
+            return bool(result) and result[0]["value"][1] == "1"
+
+        self._poll("the imported history is not searchable", imported)
+
+    def _read_version(self, client: httpx.Client) -> str:
+        # The Debian build is linked without a version: `-version`, /api/v1/status/buildinfo and
+        # vm_app_version are all empty, so fall back to the package that installed the binary.
+        version = _run([VICTORIA_METRICS_BINARY, "-version"], "victoria-metrics -version").strip()
+        if version:
+            return version
+        with contextlib.suppress(OSError, BackendStartError):
+            return _run(["dpkg-query", "-W", "-f=${Version}", "victoria-metrics"], "dpkg-query").strip()
+        return "unknown"

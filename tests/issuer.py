@@ -1,0 +1,211 @@
+"""A stand-in OAuth issuer for tests: its own keys, a real JWKS endpoint and a token mint.
+
+`TestIssuer` serves `GET /jwks.json` from uvicorn on 127.0.0.1 (a free port, a background
+thread) and counts the requests (`fetch_count`). `mint()` signs RFC 9068 access tokens by
+default; `header=` and `claims=` override or add fields, and `OMIT` as a value removes one, so
+hostile tokens (`alg: none`, HS256 keyed with the RSA public key, foreign `kid`, bad `typ`) are
+one call away. `rotate()` publishes a new RSA key and signs with it from then on; the old key
+stays published, as in a real rotation.
+
+    with TestIssuer() as issuer:
+        token = issuer.mint("http://127.0.0.1:8701/mcp", ["metrics:read"])
+"""
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from types import TracebackType
+from typing import Any, Self
+
+import uvicorn
+from joserfc.jwk import ECKey, Key, OKPKey, RSAKey
+from joserfc.jws import JWSRegistry
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+__all__ = ["CLIENT_ID", "OMIT", "TestIssuer"]
+
+#: `sub` and `client_id` of minted tokens unless overridden.
+CLIENT_ID = "test-client"
+
+_START_TIMEOUT_SECONDS = 10.0
+
+
+class _Omit:
+    def __repr__(self) -> str:
+        return "OMIT"
+
+
+#: Use as a value in `mint(header=..., claims=...)` to remove that field.
+OMIT: Any = _Omit()
+
+
+class TestIssuer:
+    """Keys, a JWKS endpoint and a token mint for one test issuer."""
+
+    __test__ = False  # a helper, not a test class
+
+    def __init__(self) -> None:
+        self._rsa_keys: list[RSAKey] = [_new_rsa_key()]
+        self.ec_key: ECKey = ECKey.generate_key("P-256", parameters={"kid": f"ec-{secrets.token_hex(4)}"})
+        self._extra_entries: list[dict[str, Any]] = []
+        #: Requests served on /jwks.json so far.
+        self.fetch_count = 0
+        self._port: int | None = None
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._socket: socket.socket | None = None
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise RuntimeError("TestIssuer is not started")
+        return self._port
+
+    @property
+    def issuer(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def jwks_url(self) -> str:
+        return f"{self.issuer}/jwks.json"
+
+    @property
+    def signing_key(self) -> RSAKey:
+        """The RSA key `mint()` uses for RS*/PS* tokens: the newest one."""
+        return self._rsa_keys[-1]
+
+    def rotate(self) -> RSAKey:
+        """Publish a new RSA key with a new kid and sign with it from now on."""
+        key = _new_rsa_key()
+        self._rsa_keys.append(key)
+        return key
+
+    def publish(self, entry: dict[str, Any]) -> None:
+        """Add a raw entry to the JWKS as is (for keys a verifier must ignore)."""
+        self._extra_entries.append(entry)
+
+    def mint(
+        self,
+        audience: str | list[str],
+        scopes: Iterable[str] = (),
+        *,
+        lifetime: int = 300,
+        header: Mapping[str, Any] | None = None,
+        claims: Mapping[str, Any] | None = None,
+        key: Key | bytes | None = None,
+        alg: str = "RS256",
+    ) -> str:
+        """A compact JWS signed with `key` (default: this issuer's key for `alg`).
+
+        `key` may be raw bytes for HS* algorithms; `alg="none"` yields an empty signature.
+        """
+        now = int(time.time())
+        signing_key = key if key is not None else self._key_for(alg)
+        full_header: dict[str, Any] = {"alg": alg, "typ": "at+jwt"}
+        if isinstance(signing_key, RSAKey | ECKey | OKPKey) and signing_key.kid:
+            full_header["kid"] = signing_key.kid
+        full_claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "sub": CLIENT_ID,
+            "client_id": CLIENT_ID,
+            "aud": audience,
+            "scope": " ".join(scopes),
+            "iat": now,
+            "exp": now + lifetime,
+            "jti": uuid.uuid4().hex,
+        }
+        _override(full_header, header)
+        _override(full_claims, claims)
+        signing_input = f"{_b64_json(full_header)}.{_b64_json(full_claims)}"
+        signature = _sign(signing_input.encode("ascii"), signing_key, alg)
+        return f"{signing_input}.{_b64(signature)}"
+
+    def start(self) -> Self:
+        # Binding here, before the thread starts, gives the port without a race.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        self._socket = sock
+        self._port = sock.getsockname()[1]
+        app = Starlette(routes=[Route("/jwks.json", self._serve_jwks)])
+        self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + _START_TIMEOUT_SECONDS
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                self.stop()
+                raise RuntimeError("TestIssuer did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(_START_TIMEOUT_SECONDS)
+        if self._socket is not None:
+            self._socket.close()
+        self._server = self._thread = self._socket = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def _key_for(self, alg: str) -> Key | None:
+        if alg.startswith("ES"):
+            return self.ec_key
+        if alg.startswith(("RS", "PS")):
+            return self.signing_key
+        return None
+
+    async def _serve_jwks(self, request: Request) -> JSONResponse:
+        self.fetch_count += 1
+        keys = [key.as_dict(private=False) for key in (*self._rsa_keys, self.ec_key)]
+        return JSONResponse({"keys": [*keys, *self._extra_entries]})
+
+
+def _new_rsa_key() -> RSAKey:
+    return RSAKey.generate_key(2048, parameters={"kid": f"rsa-{secrets.token_hex(4)}"})
+
+
+def _override(target: dict[str, Any], changes: Mapping[str, Any] | None) -> None:
+    for name, value in (changes or {}).items():
+        if value is OMIT:
+            target.pop(name, None)
+        else:
+            target[name] = value
+
+
+def _sign(signing_input: bytes, key: Key | bytes | None, alg: str) -> bytes:
+    if alg == "none":
+        return b""
+    if alg.startswith("HS"):
+        if not isinstance(key, bytes):
+            raise TypeError("HS* tokens need the secret as bytes")
+        return hmac.new(key, signing_input, getattr(hashlib, f"sha{alg[2:]}")).digest()
+    if key is None or isinstance(key, bytes):
+        raise TypeError(f"{alg} tokens need a joserfc key")
+    # Straight from the algorithm object, so no header check can stop a deliberately bad token.
+    return JWSRegistry.algorithms[alg].sign(signing_input, key)
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _b64_json(value: dict[str, Any]) -> str:
+    return _b64(json.dumps(value, separators=(",", ":")).encode("utf-8"))
