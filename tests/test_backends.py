@@ -4,7 +4,7 @@ documents."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -25,31 +25,6 @@ from metrics_dataset import (
 
 # Rules run every second; a few evaluations must fit, on a loaded CI machine too.
 EVENTUALLY_TIMEOUT = 15.0
-
-
-# Session fixtures live here until a conftest adopts them.
-@pytest.fixture(scope="session")
-def metrics_dataset() -> Dataset:
-    return build_dataset(int(time.time()) // 60 * 60)
-
-
-@pytest.fixture(scope="session")
-def prometheus(tmp_path_factory: pytest.TempPathFactory, metrics_dataset: Dataset) -> Iterator[PrometheusProcess]:
-    with PrometheusProcess(tmp_path_factory.mktemp("prometheus"), metrics_dataset, default_rules=True) as backend:
-        yield backend
-
-
-@pytest.fixture(scope="session")
-def victoria_metrics(
-    tmp_path_factory: pytest.TempPathFactory, metrics_dataset: Dataset
-) -> Iterator[VictoriaMetricsProcess]:
-    with VictoriaMetricsProcess(tmp_path_factory.mktemp("victoria-metrics"), metrics_dataset) as backend:
-        yield backend
-
-
-@pytest.fixture(params=["prometheus", "victoria_metrics"])
-def backend(request: pytest.FixtureRequest) -> PrometheusProcess | VictoriaMetricsProcess:
-    return request.getfixturevalue(request.param)  # type: ignore[no-any-return]
 
 
 def instant(url: str, query: str, at: int) -> list[dict[str, Any]]:

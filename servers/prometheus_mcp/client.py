@@ -58,7 +58,7 @@ class PrometheusClient:
         await self._http.aclose()
 
     async def query(self, query: str, *, time: float) -> ApiAnswer:
-        form = {"query": query, "time": _ts(time), "timeout": f"{self.timeout:.3f}s"}
+        form = {"query": query, "time": _ts(time), "timeout": f"{round(self.timeout * 1000)}ms"}
         return await self._call("POST", "/api/v1/query", form=form)
 
     async def query_range(self, query: str, *, start: float, end: float, step: float) -> ApiAnswer:
@@ -67,7 +67,7 @@ class PrometheusClient:
             "start": _ts(start),
             "end": _ts(end),
             "step": f"{step:g}",
-            "timeout": f"{self.timeout:.3f}s",
+            "timeout": f"{round(self.timeout * 1000)}ms",
         }
         return await self._call("POST", "/api/v1/query_range", form=form)
 

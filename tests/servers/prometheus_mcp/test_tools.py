@@ -1,0 +1,290 @@
+"""Every prometheus-mcp tool against a real Prometheus and a real VictoriaMetrics, with known data."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import anyio
+import pytest
+from backends import PrometheusProcess, VictoriaMetricsProcess
+from mcp import Client
+from mcp_session import call, call_error, prometheus_session
+from metrics_dataset import ODD_TENANT, Dataset
+
+pytestmark = [pytest.mark.anyio, pytest.mark.integration]
+
+Backend = PrometheusProcess | VictoriaMetricsProcess
+
+
+async def test_query_returns_the_known_value_at_an_instant(backend: Backend, metrics_dataset: Dataset) -> None:
+    async with prometheus_session(backend.url) as client:
+        result = await call(client, "prometheus_query", query="queue_depth", time=str(metrics_dataset.end))
+    assert result["result_type"] == "vector"
+    assert [(s["labels"], s["value"]) for s in result["samples"]] == [
+        ({"__name__": "queue_depth", "queue": "orders"}, 180.0)
+    ]
+    assert (result["returned"], result["total"], result["truncated"]) == (1, 1, False)
+
+
+async def test_query_computes_counter_rates(backend: Backend, metrics_dataset: Dataset) -> None:
+    async with prometheus_session(backend.url) as client:
+        result = await call(
+            client,
+            "prometheus_query",
+            query='sum by (code) (rate(http_requests_total{service="checkout"}[5m]))',
+            time=str(metrics_dataset.end),
+        )
+    rates = {s["labels"]["code"]: s["value"] for s in result["samples"]}
+    assert rates == {"200": pytest.approx(1.0), "500": pytest.approx(0.5)}
+
+
+async def test_query_reports_truncation_when_series_exceed_the_limit(
+    backend: Backend, metrics_dataset: Dataset
+) -> None:
+    async with prometheus_session(backend.url, PROMETHEUS_MCP_MAX_SERIES="3") as client:
+        limited = await call(
+            client, "prometheus_query", query="node_cpu_utilisation", time=str(metrics_dataset.end), limit=2
+        )
+        clamped = await client.call_tool(
+            "prometheus_query", {"query": "node_cpu_utilisation", "time": str(metrics_dataset.end), "limit": 50}
+        )
+    assert (limited["returned"], limited["total"], limited["truncated"]) == (2, 4, True)
+    assert len(limited["samples"]) == 2
+    structured = clamped.structured_content or {}
+    assert (structured["returned"], structured["total"], structured["truncated"]) == (3, 4, True)
+    assert structured["limits_applied"] == ["limit lowered from 50 to the maximum of 3 series"]
+    text = clamped.content[0].text  # type: ignore[union-attr]
+    assert "Showing 3 of 4. Narrow the query to see the rest." in text
+    assert "Limit: limit lowered from 50 to the maximum of 3 series" in text
+
+
+async def test_query_range_returns_every_point_and_an_exact_summary(backend: Backend, metrics_dataset: Dataset) -> None:
+    async with prometheus_session(backend.url) as client:
+        result = await call(
+            client,
+            "prometheus_query_range",
+            query="queue_depth",
+            start=str(metrics_dataset.start),
+            end=str(metrics_dataset.end),
+            step="1m",
+        )
+    assert result["step_seconds"] == 60
+    assert result["detail"] == "points"
+    [series] = result["series"]
+    assert series["points"] == [[float(metrics_dataset.start + 60 * i), float(i)] for i in range(181)]
+    summary = series["summary"]
+    assert (summary["points"], summary["min"], summary["max"], summary["first"], summary["last"]) == (
+        181,
+        0,
+        180,
+        0,
+        180,
+    )
+    assert summary["mean"] == pytest.approx(90.0)
+    assert summary["trend_per_second"] == pytest.approx(1 / 60)
+    assert result["limits_applied"] == []
+
+
+async def test_query_range_raises_the_step_so_no_series_exceeds_11000_points(backend: Backend) -> None:
+    async with prometheus_session(backend.url) as client:
+        result = await call(
+            client,
+            "prometheus_query_range",
+            query="queue_depth",
+            start="now-30d",
+            end="now",
+            step="1s",
+            detail="summary",
+        )
+    assert result["step_seconds"] == pytest.approx(30 * 86400 / 10999, abs=0.001)
+    assert math.floor(30 * 86400 / result["step_seconds"]) + 1 <= 11000
+    assert any(note.startswith("step raised from 1s to") for note in result["limits_applied"])
+
+
+async def test_query_range_clamps_a_window_longer_than_allowed(backend: Backend) -> None:
+    async with prometheus_session(backend.url, PROMETHEUS_MCP_MAX_RANGE_SECONDS=str(7 * 86400)) as client:
+        result = await call(client, "prometheus_query_range", query="queue_depth", start="now-30d", end="now")
+    assert any("longer than the 7d allowed" in note for note in result["limits_applied"])
+
+
+async def test_query_range_averages_points_down_to_the_budget(backend: Backend, metrics_dataset: Dataset) -> None:
+    async with prometheus_session(backend.url, PROMETHEUS_MCP_MAX_POINTS_RETURNED="100") as client:
+        result = await call(
+            client,
+            "prometheus_query_range",
+            query="node_cpu_utilisation",
+            start=str(metrics_dataset.start),
+            end=str(metrics_dataset.end),
+            step="60s",
+        )
+    assert result["detail"] == "points"
+    assert {len(s["points"]) for s in result["series"]} == {25}
+    assert {s["downsampled_from"] for s in result["series"]} == {181}
+    assert any("averaged down to 25" in note for note in result["limits_applied"])
+    checkout = next(s for s in result["series"] if s["labels"]["service"] == "checkout")
+    # Summaries use every point: 150 points at 0.3 and 31 at 0.9.
+    assert checkout["summary"]["mean"] == pytest.approx((150 * 0.3 + 31 * 0.9) / 181)
+
+
+async def test_query_range_sends_summaries_when_points_do_not_fit(backend: Backend, metrics_dataset: Dataset) -> None:
+    async with prometheus_session(backend.url, PROMETHEUS_MCP_MAX_POINTS_RETURNED="40") as client:
+        result = await call(
+            client,
+            "prometheus_query_range",
+            query="node_cpu_utilisation",
+            start=str(metrics_dataset.start),
+            end=str(metrics_dataset.end),
+        )
+    assert result["detail"] == "summary"
+    assert all(s["points"] is None for s in result["series"])
+    assert {s["labels"]["service"]: s["summary"]["last"] for s in result["series"]} == {
+        "checkout": 0.9,
+        "cart": 0.4,
+        "search": 0.5,
+        "payments": 0.45,
+    }
+
+
+async def test_query_rejects_an_overlong_query_with_the_limit_in_the_message(backend: Backend) -> None:
+    async with prometheus_session(backend.url) as client:
+        message = await call_error(client, "prometheus_query", query="up + " * 1100 + "up")
+    assert "the limit is 4096" in message
+
+
+async def test_list_labels_pages_through_sorted_values(backend: Backend, metrics_dataset: Dataset) -> None:
+    window = {"start": str(metrics_dataset.start), "end": str(metrics_dataset.end)}
+    async with prometheus_session(backend.url) as client:
+        first = await call(
+            client, "prometheus_list_labels", label="service", metric="node_cpu_utilisation", limit=3, **window
+        )
+        second = await call(
+            client,
+            "prometheus_list_labels",
+            label="service",
+            metric="node_cpu_utilisation",
+            limit=3,
+            cursor=first["next_cursor"],
+            **window,
+        )
+        names = await call(client, "prometheus_list_labels", metric="http_requests_total", **window)
+    assert (first["values"], first["total"], first["truncated"]) == (["cart", "checkout", "payments"], 4, True)
+    assert (second["values"], second["truncated"], second["next_cursor"]) == (["search"], False, None)
+    assert names["values"] == ["__name__", "code", "service"]
+
+
+async def test_find_series_escapes_label_values(backend: Backend, metrics_dataset: Dataset) -> None:
+    window = {"start": str(metrics_dataset.start), "end": str(metrics_dataset.end)}
+    async with prometheus_session(backend.url) as client:
+        result = await call(client, "prometheus_find_series", matchers={"tenant": ODD_TENANT}, **window)
+    assert result["series"] == [{"__name__": "tenant_info", "tenant": ODD_TENANT}]
+    assert result["selector"] == '{tenant="a\\"}or vector(1)"}'
+
+
+async def test_find_series_refuses_a_selector_matching_everything(backend: Backend) -> None:
+    async with prometheus_session(backend.url) as client:
+        message = await call_error(client, "prometheus_find_series", matchers={"service": ""})
+    assert "a selector matching every series is refused" in message
+
+
+async def test_find_anomalous_series_ranks_the_step_change_first(backend: Backend, metrics_dataset: Dataset) -> None:
+    async with prometheus_session(backend.url) as client:
+        result = await call(
+            client,
+            "prometheus_find_anomalous_series",
+            metric="node_cpu_utilisation",
+            start=str(metrics_dataset.start),
+            end=str(metrics_dataset.end),
+            recent="30m",
+            step="1m",
+        )
+    ranked = [(s["labels"]["service"], s["direction"]) for s in result["series"]]
+    assert ranked == [("checkout", "up"), ("payments", "down"), ("search", "down"), ("cart", "flat")]
+    checkout, payments = result["series"][0], result["series"][1]
+    # Constant baselines: spread is the 1% floor of the baseline median.
+    assert checkout["score"] == pytest.approx(0.6 / 0.003)
+    assert payments["score"] == pytest.approx(0.15 / 0.006)
+    assert (checkout["baseline_median"], checkout["recent_median"]) == (pytest.approx(0.3), pytest.approx(0.9))
+    assert result["scanned_series"] == 4
+    assert result["skipped_series"] == 0
+
+
+async def test_find_anomalous_series_scans_counters_as_rates(backend: Backend, metrics_dataset: Dataset) -> None:
+    async with prometheus_session(backend.url) as client:
+        result = await call(
+            client,
+            "prometheus_find_anomalous_series",
+            metric="http_requests_total",
+            matchers={"service": "checkout"},
+            start=str(metrics_dataset.start),
+            end=str(metrics_dataset.end),
+            recent="25m",
+            step="1m",
+            limit=1,
+        )
+    assert result["query"] == 'rate(http_requests_total{service="checkout"}[4m])'
+    [top] = result["series"]
+    assert (top["labels"]["code"], top["direction"], top["recent_median"]) == ("500", "up", pytest.approx(0.5))
+    assert (result["returned"], result["total"], result["truncated"]) == (1, 2, True)
+
+
+async def test_unknown_backend_names_the_configured_ones(backend: Backend) -> None:
+    async with prometheus_session(backend.url) as client:
+        message = await call_error(client, "prometheus_query", query="up", backend="nope")
+    assert "Unknown backend 'nope'; configured backends: default." in message
+
+
+async def test_a_window_ending_before_it_starts_is_a_clear_error(backend: Backend) -> None:
+    async with prometheus_session(backend.url) as client:
+        message = await call_error(client, "prometheus_query_range", query="up", start="now", end="now-1h")
+    assert "must be before the end" in message
+
+
+async def test_alerts_rules_and_targets_come_from_prometheus(prometheus: PrometheusProcess) -> None:
+    async with prometheus_session(prometheus.url) as client:
+        alerts = await _eventually_firing(client)
+        rules = await call(client, "prometheus_list_rules")
+        recording = await call(client, "prometheus_list_rules", type="recording")
+        targets = await call(client, "prometheus_list_targets")
+    assert [(a["name"], a["labels"]["severity"], a["annotations"]["summary"]) for a in alerts["alerts"]] == [
+        ("PrometheusSelfScrapeUp", "info", "Prometheus scrapes itself")
+    ]
+    assert sorted((r["name"], r["type"], r["health"]) for r in rules["rules"]) == [
+        ("PrometheusSelfScrapeUp", "alerting", "ok"),
+        ("job:up:sum", "recording", "ok"),
+    ]
+    assert [r["name"] for r in recording["rules"]] == ["job:up:sum"]
+    assert (targets["up"], targets["down"], targets["targets"][0]["job"]) == (1, 0, "prometheus")
+
+
+async def _eventually_firing(client: Client) -> dict[str, Any]:
+    # Prometheus holds new scrape targets back ~5 s, so the self-scrape alert needs a moment.
+    with anyio.fail_after(20):
+        while True:
+            alerts = await call(client, "prometheus_list_alerts", state="firing")
+            if alerts["total"]:
+                return alerts
+            await anyio.sleep(0.2)
+
+
+async def test_metadata_lists_scraped_metric_types(prometheus: PrometheusProcess) -> None:
+    async with prometheus_session(prometheus.url) as client:
+        with anyio.fail_after(20):
+            while not (result := await call(client, "prometheus_get_metric_metadata", metric="prometheus_build_info"))[
+                "total"
+            ]:
+                await anyio.sleep(0.2)
+    [entry] = result["metadata"]
+    assert (entry["metric"], entry["type"]) == ("prometheus_build_info", "gauge")
+    assert "build" in entry["help"].lower()
+
+
+async def test_victoria_metrics_without_rules_gives_empty_results_not_errors(
+    victoria_metrics: VictoriaMetricsProcess,
+) -> None:
+    async with prometheus_session(victoria_metrics.url) as client:
+        alerts = await call(client, "prometheus_list_alerts")
+        rules = await call(client, "prometheus_list_rules")
+        targets = await call(client, "prometheus_list_targets")
+        metadata = await call(client, "prometheus_get_metric_metadata")
+    assert (alerts["total"], rules["total"], targets["total"], metadata["total"]) == (0, 0, 0, 0)
