@@ -1,0 +1,103 @@
+"""A failing backend gives a clear tool error, and the server keeps serving."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from backends import PrometheusProcess, free_port
+from mcp_session import call, call_error, prometheus_session
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+pytestmark = [pytest.mark.anyio, pytest.mark.integration]
+
+
+@pytest.fixture
+def own_prometheus(tmp_path: Path) -> Iterator[PrometheusProcess]:
+    """A Prometheus this test may stop or freeze without disturbing the others."""
+    with PrometheusProcess(tmp_path, None) as backend:
+        yield backend
+
+
+async def test_a_stopped_backend_is_a_clear_error_and_recovery_needs_no_restart(
+    own_prometheus: PrometheusProcess,
+) -> None:
+    async with prometheus_session(own_prometheus.url) as client:
+        own_prometheus.kill()
+        message = await call_error(client, "prometheus_query", query="vector(1)")
+        own_prometheus.start()
+        recovered = await call(client, "prometheus_query", query="vector(1)")
+    assert f"Prometheus backend 'default' at {own_prometheus.url} could not be reached" in message
+    assert "Check that it is running" in message
+    assert recovered["samples"][0]["value"] == 1.0
+
+
+async def test_a_hanging_backend_times_out_within_the_configured_deadline(own_prometheus: PrometheusProcess) -> None:
+    async with prometheus_session(own_prometheus.url, PROMETHEUS_MCP_TIMEOUT_SECONDS="1") as client:
+        own_prometheus.pause()
+        try:
+            message = await call_error(client, "prometheus_query", query="vector(1)")
+        finally:
+            own_prometheus.resume()
+        recovered = await call(client, "prometheus_query", query="vector(2)")
+    assert "did not answer within 1s" in message
+    assert "Narrow the query" in message
+    assert recovered["samples"][0]["value"] == 2.0
+
+
+async def test_a_bad_query_is_the_backends_own_message(prometheus: PrometheusProcess) -> None:
+    async with prometheus_session(prometheus.url) as client:
+        message = await call_error(client, "prometheus_query", query="sum(rate(http_requests_total[5m])")
+        still_serving = await call(client, "prometheus_query", query="vector(3)")
+    assert "Prometheus backend 'default' rejected the request (bad_data)" in message
+    assert "parse error" in message
+    assert still_serving["samples"][0]["value"] == 3.0
+
+
+class BrokenGateway:
+    """A real HTTP server standing where Prometheus should be, failing like a broken proxy would."""
+
+    def __init__(self) -> None:
+        async def api(request: Request) -> Response:
+            return PlainTextResponse(
+                "upstream connect error; retried with password=hunter2 and Authorization: Bearer abcdefgh12345678",
+                status_code=503,
+            )
+
+        app = Starlette(routes=[Route("/api/v1/{rest:path}", api, methods=["GET", "POST"])])
+        self.port = free_port()
+        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_config=None))
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> BrokenGateway:
+        self._thread.start()
+        while not self._server.started:
+            self._thread.join(0.01)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.should_exit = True
+        self._thread.join(5)
+
+
+async def test_a_5xx_backend_is_a_clear_error_with_secrets_redacted() -> None:
+    with BrokenGateway() as gateway:
+        async with prometheus_session(gateway.url) as client:
+            message = await call_error(client, "prometheus_query", query="up")
+            listing = await call_error(client, "prometheus_list_targets")
+    assert "Prometheus backend 'default' failed (HTTP 503" in message
+    assert "Try again later" in message
+    assert "hunter2" not in message
+    assert "abcdefgh12345678" not in message
+    assert "[REDACTED]" in message
+    assert "failed (HTTP 503" in listing
