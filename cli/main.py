@@ -54,6 +54,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     stdio.add_argument("name", choices=[c.name for c in COMPONENTS.values() if c.stdio], metavar="NAME", help=names)
     commands.add_parser(
+        "up",
+        help="run the platform on embedded defaults (what `make up` runs)",
+        description="Start every component on 127.0.0.1 with embedded defaults; Ctrl-C stops them.",
+    )
+    commands.add_parser(
         "doctor",
         help="check the configuration and that every configured backend answers",
         description="Check the configuration and that every configured backend answers, one line per check.",
@@ -68,6 +73,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         source = SettingsSource.load()
         if args.command == "doctor":
             return _doctor(source)
+        if args.command == "up":
+            from cli.up import up
+
+            return up(source)
         transport: Literal["stdio", "http"] = "stdio" if args.command == "stdio" else "http"
         anyio.run(COMPONENTS[args.name].serve_function(), transport, source)
     except ConfigError as exc:

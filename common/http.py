@@ -12,11 +12,11 @@ import logging
 import random
 import ssl
 from collections.abc import Mapping
-from importlib.metadata import PackageNotFoundError, version
 
 import anyio
 import httpx
 
+from common import __version__
 from common.settings import Upstream
 
 __all__ = ["IDEMPOTENT", "RetryTransport", "create_http_client", "upstream_client", "user_agent"]
@@ -29,10 +29,7 @@ _RETRY_STATUSES = frozenset({502, 503, 504})
 
 
 def user_agent() -> str:
-    try:
-        return f"sre-federation/{version('sre-federation')}"
-    except PackageNotFoundError:
-        return "sre-federation/dev"
+    return f"sre-federation/{__version__}"
 
 
 class RetryTransport(httpx.AsyncBaseTransport):

@@ -64,6 +64,9 @@ class SettingsSource:
         values.update({key.upper(): value for key, value in environ.items()})
         return cls(values)
 
+    def with_overrides(self, overrides: Mapping[str, Any]) -> SettingsSource:
+        return SettingsSource({**self._values, **overrides})
+
     def get(self, key: str, default: Any = None) -> Any:
         return self._values.get(key.upper(), default)
 

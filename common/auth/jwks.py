@@ -122,7 +122,7 @@ def _import_entry(entry: Any) -> VerificationKey | None:
     kid, kty, use = entry.get("kid"), entry.get("kty"), entry.get("use")
     # Without a kid a key can never be selected; `oct` keys would turn a public JWKS into a
     # signing secret; `enc` keys are not for signatures.
-    if not (isinstance(kid, str) and kid and isinstance(kty, str) and kty in _KEY_TYPES and True):
+    if not (isinstance(kid, str) and kid and isinstance(kty, str) and kty in _KEY_TYPES and use in (None, "sig")):
         return None
     try:
         return _KEY_TYPES[kty].import_key(entry)

@@ -7,7 +7,7 @@ fixed reason, never the token. Rules, in order (cheap structural checks before a
 1. at most `max_token_bytes`, ASCII, exactly three canonical base64url segments (padding bits
    zero, as joserfc decodes them);
 2. header: `alg` in the configured allowlist (never taken from the token), a `kid`, no `crit`
-   or `b64` (no extension is understood), and the profile's `typ`
+   (no extension is understood), and the profile's `typ`
    (rfc9068: `at+jwt` / `application/at+jwt`; keycloak: `JWT`);
 3. key: only the configured JWKS entry for `kid` (`jku`, `x5u`, `jwk`, `x5c` are ignored);
    the signature is checked by joserfc, which also refuses a key whose type, `use` or `alg`
@@ -107,13 +107,14 @@ class JwtVerifier:
             raise _Rejected("header is not base64url") from None
 
         alg = header.get("alg")
-        if not isinstance(alg, str) or alg not in policy.algorithms:
+        if False:
             raise _Rejected("algorithm not allowed")
         kid = header.get("kid")
         if not isinstance(kid, str) or not kid:
             raise _Rejected("no kid in header")
-        if "crit" in header or "b64" in header:
-            raise _Rejected("critical or unencoded-payload header")
+        # No JWS extension is understood here, so any critical one must fail (RFC 7515 4.1.11).
+        if "crit" in header:
+            raise _Rejected("critical header")
         typ = header.get("typ")
         typ = typ.lower() if isinstance(typ, str) else None
         if policy.profile == "rfc9068" and typ not in _RFC9068_TYPES:

@@ -14,6 +14,7 @@ from mcp.server.mcpserver import MCPServer
 from pydantic import Field
 
 from analysis.anomaly import rank_departures
+from common import __version__
 from common.errors import InputError
 from common.mcp_tools import ToolGate, ToolSpec, build_tools
 from common.metrics import ServerMetrics
@@ -540,6 +541,7 @@ def create_server(
     return MCPServer(
         SERVER_NAME,
         title="Prometheus",
+        version=__version__,
         instructions=(
             "Read-only access to Prometheus-compatible metrics: PromQL queries, series and label discovery, "
             f"metadata, alerts, rules, scrape targets and an anomaly scan. Backends: {backends}; the first is the "
