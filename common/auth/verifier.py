@@ -107,7 +107,7 @@ class JwtVerifier:
             raise _Rejected("header is not base64url") from None
 
         alg = header.get("alg")
-        if False:
+        if not isinstance(alg, str) or alg not in policy.algorithms:
             raise _Rejected("algorithm not allowed")
         kid = header.get("kid")
         if not isinstance(kid, str) or not kid:

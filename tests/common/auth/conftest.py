@@ -1,21 +1,14 @@
-import sys
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-# `tests` is not a package and the pytest config sets no `pythonpath`, so the repository root is
-# not importable by default. Remove this once pyproject sets `pythonpath = ["."]`.
-_REPO_ROOT = str(Path(__file__).resolve().parents[3])
-if _REPO_ROOT not in sys.path:
-    sys.path.insert(0, _REPO_ROOT)
-
-from tests.issuer import TestIssuer  # noqa: E402
+from tests.issuer import TestIssuer
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def anyio_backend() -> str:
+    # Pinned here, whatever the suite default becomes: JwksCache uses an asyncio.Lock.
     return "asyncio"
 
 
