@@ -2,14 +2,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
-
-from tests.issuer import TestIssuer
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    # Pinned here, whatever the suite default becomes: JwksCache uses an asyncio.Lock.
-    return "asyncio"
+from issuer import TestIssuer
 
 
 @pytest.fixture(scope="module")

@@ -6,10 +6,10 @@ import logging
 import anyio
 import httpx
 import pytest
+from issuer import TestIssuer
 from joserfc.jwk import OctKey, RSAKey
 
 from common.auth import JwksCache
-from tests.issuer import TestIssuer
 
 pytestmark = pytest.mark.anyio
 

@@ -14,10 +14,10 @@ import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from issuer import CLIENT_ID, OMIT, TestIssuer
 from joserfc import jws
 
 from common.auth import JwtVerifier, TokenValidation
-from tests.issuer import CLIENT_ID, OMIT, TestIssuer
 
 pytestmark = pytest.mark.anyio
 
