@@ -4,12 +4,12 @@
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: up test check bootstrap system-deps
+.PHONY: up test check bootstrap system-deps node-tools
 
 up: bootstrap system-deps
 	$(BIN)/sre up
 
-test: bootstrap system-deps check
+test: bootstrap system-deps node-tools check
 	$(BIN)/pytest
 
 check: bootstrap
@@ -22,3 +22,6 @@ bootstrap:
 
 system-deps:
 	@scripts/system-deps
+
+node-tools:
+	@scripts/node-tools
