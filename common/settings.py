@@ -103,17 +103,17 @@ def is_loopback(host: str) -> bool:
 class Upstream(FrozenModel):
     """One backend a server talks to, with the credentials it presents there."""
 
-    name: str = "default"
-    url: str
-    bearer_token: SecretStr | None = None
-    username: str | None = None
-    password: SecretStr | None = None
+    name: str = Field(default="default", description="Name tools use to pick this backend.")
+    url: str = Field(description="Base URL of the backend's HTTP API (in a backends list; else PROMETHEUS_URL).")
+    bearer_token: SecretStr | None = Field(default=None, description="Sent as `Authorization: Bearer ...`.")
+    username: str | None = Field(default=None, description="Basic auth user name.")
+    password: SecretStr | None = Field(default=None, description="Basic auth password.")
     tenant: str | None = Field(default=None, description="Sent as X-Scope-OrgID (Thanos, Mimir, Cortex, Loki).")
-    headers: dict[str, SecretStr] = Field(default_factory=dict, description="Extra request headers.")
-    ca_file: Path | None = None
-    cert_file: Path | None = None
-    key_file: Path | None = None
-    insecure_skip_verify: bool = False
+    headers: dict[str, SecretStr] = Field(default_factory=dict, description="Extra request headers (JSON object).")
+    ca_file: Path | None = Field(default=None, description="CA bundle to verify the backend's TLS certificate.")
+    cert_file: Path | None = Field(default=None, description="Client certificate for mutual TLS.")
+    key_file: Path | None = Field(default=None, description="Private key of the client certificate.")
+    insecure_skip_verify: bool = Field(default=False, description="Skip TLS verification (testing only).")
 
     @field_validator("url")
     @classmethod
@@ -129,10 +129,14 @@ class AuthConfig(FrozenModel):
 
     issuer: str | None = Field(default=None, description="Token issuer; unset: the registry's embedded server.")
     jwks_url: str | None = Field(default=None, description="JWKS location; unset: `<issuer>/jwks.json`.")
-    profile: Literal["rfc9068", "keycloak"] = "rfc9068"
-    algorithms: tuple[str, ...] = ("RS256", "ES256")
-    leeway_seconds: int = Field(default=30, ge=0, le=60)
-    jwks_refetch_cooldown_seconds: float = Field(default=30.0, gt=0)
+    profile: Literal["rfc9068", "keycloak"] = Field(
+        default="rfc9068", description="`rfc9068` (typ at+jwt, the embedded server) or `keycloak` (typ Bearer, azp)."
+    )
+    algorithms: tuple[str, ...] = Field(default=("RS256", "ES256"), description="Accepted signature algorithms.")
+    leeway_seconds: int = Field(default=30, ge=0, le=60, description="Clock skew tolerated on exp/nbf (at most 60).")
+    jwks_refetch_cooldown_seconds: float = Field(
+        default=30.0, gt=0, description="Least time between two JWKS fetches caused by unknown key ids."
+    )
     disabled: bool = Field(
         default=False,
         description="Serve without authentication. Refused unless the server binds a loopback address.",

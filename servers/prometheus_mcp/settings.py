@@ -22,7 +22,12 @@ class Limits(FrozenModel):
 
     max_query_length: int = Field(default=4096, ge=64, description="Longest PromQL expression accepted.")
     max_range_seconds: float = Field(default=31 * 86400, gt=0, description="Longest range query window.")
-    max_points_per_series: int = Field(default=PROMETHEUS_MAX_POINTS, ge=10, le=PROMETHEUS_MAX_POINTS)
+    max_points_per_series: int = Field(
+        default=PROMETHEUS_MAX_POINTS,
+        ge=10,
+        le=PROMETHEUS_MAX_POINTS,
+        description="Most points per series in a range query; the step is raised to respect it.",
+    )
     default_points_per_series: int = Field(default=240, ge=10, description="Resolution when no step is given.")
     max_series: int = Field(default=200, ge=1, description="Most series returned by one call.")
     max_points_returned: int = Field(
