@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from analysis.summary import SeriesSummary
 from common.mcp_tools import ToolResult
 
 __all__ = [
@@ -21,7 +22,6 @@ __all__ = [
     "RangeSeries",
     "RulesResult",
     "SeriesResult",
-    "Summary",
     "TargetsResult",
 ]
 
@@ -82,20 +82,9 @@ class InstantQueryResult(Page):
         return "\n".join([head, *body, self._footer()]).strip()
 
 
-class Summary(BaseModel):
-    points: int
-    non_finite: int
-    min: float | None
-    max: float | None
-    mean: float | None
-    first: float | None
-    last: float | None
-    trend_per_second: float | None = Field(description="Least-squares slope of the value over time.")
-
-
 class RangeSeries(BaseModel):
     labels: dict[str, str]
-    summary: Summary
+    summary: SeriesSummary = Field(description="min/max/mean/first/last over finite values; trend is per second.")
     points: list[tuple[float, float | None]] | None = Field(
         default=None, description="[unix_seconds, value] pairs (null for NaN/±Inf); omitted in summary detail."
     )

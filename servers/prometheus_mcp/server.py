@@ -18,10 +18,10 @@ from common import __version__
 from common.errors import InputError
 from common.mcp_tools import ToolGate, ToolSpec, build_tools
 from common.metrics import ServerMetrics
-from common.pagination import paginate
+from common.pagination import Page, paginate
 from common.timerange import TimeRange, format_duration, parse_duration, parse_time
 from servers.prometheus_mcp import promql, shaping
-from servers.prometheus_mcp.client import PrometheusClient
+from servers.prometheus_mcp.client import ApiAnswer, PrometheusClient
 from servers.prometheus_mcp.models import (
     Alert,
     AlertsResult,
@@ -107,18 +107,15 @@ class PrometheusTools:
         data = answer.data or {}
         result_type = str(data.get("resultType", "vector"))
         samples = shaping.instant_samples(result_type, data.get("result"), notes)
-        cap = self._limit(limit, self.limits.max_series, "series", notes)
+        page = paginate(samples, limit=self._limit(limit, self.limits.max_series, "series", notes), cursor=None)
         return InstantQueryResult(
             backend=client.name,
             query=query,
             time=iso(at),
             result_type=result_type,
-            samples=samples[:cap],
-            returned=min(cap, len(samples)),
-            total=len(samples),
-            truncated=len(samples) > cap,
-            limits_applied=notes,
-            warnings=list(answer.warnings),
+            samples=page.items,
+            # A cursor would re-run the query at another moment: narrow the query instead.
+            **{**_paged(page, notes, answer), "next_cursor": None},
         )
 
     async def prometheus_query_range(
@@ -206,12 +203,7 @@ class PrometheusTools:
             backend=client.name,
             label=label,
             values=page.items,
-            returned=len(page.items),
-            total=page.total,
-            truncated=page.truncated,
-            next_cursor=page.next_cursor,
-            limits_applied=notes,
-            warnings=list(answer.warnings),
+            **_paged(page, notes, answer),
         )
 
     async def prometheus_find_series(
@@ -239,12 +231,7 @@ class PrometheusTools:
             backend=client.name,
             selector=selector,
             series=page.items,
-            returned=len(page.items),
-            total=page.total,
-            truncated=page.truncated,
-            next_cursor=page.next_cursor,
-            limits_applied=notes,
-            warnings=list(answer.warnings),
+            **_paged(page, notes, answer),
         )
 
     async def prometheus_get_metric_metadata(
@@ -272,12 +259,7 @@ class PrometheusTools:
         return MetadataResult(
             backend=client.name,
             metadata=page.items,
-            returned=len(page.items),
-            total=page.total,
-            truncated=page.truncated,
-            next_cursor=page.next_cursor,
-            limits_applied=notes,
-            warnings=list(answer.warnings),
+            **_paged(page, notes, answer),
         )
 
     async def prometheus_list_alerts(
@@ -286,6 +268,7 @@ class PrometheusTools:
         name: Annotated[str | None, Field(description="Only alerts with this alertname.")] = None,
         matchers: Matchers | None = None,
         limit: Limit = None,
+        cursor: Cursor = None,
         backend: Backend = None,
     ) -> AlertsResult:
         """Active (firing and pending) alerts evaluated by the backend's alerting rules, firing first."""
@@ -312,16 +295,8 @@ class PrometheusTools:
                 )
             )
         alerts.sort(key=lambda a: (a.state != "firing", a.name, sorted(a.labels.items())))
-        cap = self._limit(limit, self.limits.max_list_items, "alerts", notes)
-        return AlertsResult(
-            backend=client.name,
-            alerts=alerts[:cap],
-            returned=min(cap, len(alerts)),
-            total=len(alerts),
-            truncated=len(alerts) > cap,
-            limits_applied=notes,
-            warnings=list(answer.warnings),
-        )
+        page = paginate(alerts, limit=self._limit(limit, self.limits.max_list_items, "alerts", notes), cursor=cursor)
+        return AlertsResult(backend=client.name, alerts=page.items, **_paged(page, notes, answer))
 
     async def prometheus_list_rules(
         self,
@@ -360,12 +335,7 @@ class PrometheusTools:
         return RulesResult(
             backend=client.name,
             rules=page.items,
-            returned=len(page.items),
-            total=page.total,
-            truncated=page.truncated,
-            next_cursor=page.next_cursor,
-            limits_applied=notes,
-            warnings=list(answer.warnings),
+            **_paged(page, notes, answer),
         )
 
     async def prometheus_list_targets(
@@ -408,12 +378,7 @@ class PrometheusTools:
             down=sum(t.health == "down" for t in targets),
             unknown=sum(t.health == "unknown" for t in targets),
             targets=page.items,
-            returned=len(page.items),
-            total=page.total,
-            truncated=page.truncated,
-            next_cursor=page.next_cursor,
-            limits_applied=notes,
-            warnings=list(answer.warnings),
+            **_paged(page, notes, answer),
         )
 
     async def prometheus_find_anomalous_series(
@@ -508,6 +473,18 @@ class PrometheusTools:
             ToolSpec(self.prometheus_list_targets, "List Prometheus scrape targets and their health"),
             ToolSpec(self.prometheus_find_anomalous_series, "Find anomalous Prometheus series"),
         ]
+
+
+def _paged(page: Page[Any], notes: list[str], answer: ApiAnswer) -> dict[str, Any]:
+    """The fields every bounded result carries."""
+    return {
+        "returned": len(page.items),
+        "total": page.total,
+        "truncated": page.truncated,
+        "next_cursor": page.next_cursor,
+        "limits_applied": notes,
+        "warnings": list(answer.warnings),
+    }
 
 
 def _step(step: str | None) -> float | None:

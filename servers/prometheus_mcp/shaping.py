@@ -9,7 +9,7 @@ from typing import Any
 from analysis.summary import downsample, summarize
 from common.errors import BackendFailed
 from common.timerange import TimeRange, format_duration
-from servers.prometheus_mcp.models import InstantSample, RangeSeries, Summary, iso
+from servers.prometheus_mcp.models import InstantSample, RangeSeries, iso
 from servers.prometheus_mcp.settings import Limits
 
 __all__ = ["choose_step", "clamp_window", "instant_samples", "parse_matrix", "range_series"]
@@ -99,7 +99,7 @@ def range_series(
     shaped = []
     averaged = 0
     for labels, points in matrix:
-        summary = Summary(**summarize(points).__dict__)
+        summary = summarize(points)
         if detail == "summary":
             shaped.append(RangeSeries(labels=labels, summary=summary))
             continue
