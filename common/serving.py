@@ -3,6 +3,11 @@
 The HTTP app is the SDK's Streamable HTTP app (`/mcp`, RFC 9728 metadata, bearer auth, DNS
 rebinding protection) plus `/healthz` and `/metrics`, request metrics, and an upper bound on
 request header size. A server refuses to listen on a non-loopback address without auth.
+
+Where the SDK departs from the security checklist, this module and `common.http_guards` correct
+it: the configured token leeway also applies to the SDK's own expiry check, the RFC 9728 metadata
+names the issuer exactly as tokens carry it, a body that is JSON but not one JSON-RPC message is
+-32600 (Invalid Request), and an oversized request head gets its 4xx instead of a reset.
 """
 
 from __future__ import annotations
@@ -15,19 +20,24 @@ from urllib.parse import urlsplit
 import httpx
 import uvicorn
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
-from mcp.server.auth.provider import TokenVerifier
+from mcp.server.auth.provider import AccessToken, TokenVerifier
 from mcp.server.auth.routes import build_resource_metadata_url
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
-from pydantic import AnyHttpUrl
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp
 
 from common.auth import JwtVerifier, TokenValidation
 from common.errors import ConfigError
 from common.http import create_http_client
+from common.http_guards import (
+    MAX_HEADER_BYTES,
+    HeaderLimitMiddleware,
+    InvalidRequestMiddleware,
+    LingeringH11Protocol,
+)
 from common.metrics import CONTENT_TYPE_LATEST, HttpMetricsMiddleware, ServerMetrics
 from common.settings import ServeSettings, is_loopback
 
@@ -36,8 +46,6 @@ __all__ = ["MCP_PATH", "McpAuth", "mcp_auth", "mcp_http_app", "run_http"]
 logger = logging.getLogger(__name__)
 
 MCP_PATH = "/mcp"
-# Real requests carry well under 8 KiB of headers; a 300 KiB Authorization header is an attack.
-MAX_HEADER_BYTES = 32 * 1024
 
 
 class McpAuth:
@@ -74,15 +82,39 @@ def mcp_auth(serve: ServeSettings, scopes: Sequence[str], http_client: httpx.Asy
         profile=config.profile,
         jwks_refetch_cooldown_seconds=config.jwks_refetch_cooldown_seconds,
     )
-    verifier = JwtVerifier(validation, http_client or create_http_client(timeout=10.0))
+    verifier = LeewayAwareVerifier(
+        JwtVerifier(validation, http_client or create_http_client(timeout=10.0)), config.leeway_seconds
+    )
     settings = AuthSettings(
-        issuer_url=AnyHttpUrl(issuer),
-        resource_server_url=AnyHttpUrl(resource),
+        # Strings, not AnyHttpUrl(...): AuthSettings keeps an empty path empty, while a bare
+        # AnyHttpUrl turns `http://host:port` into `http://host:port/`, which is not the `iss`
+        # of our tokens, so the RFC 9728 metadata would name an issuer that does not exist.
+        issuer_url=issuer,
+        resource_server_url=resource,
         required_scopes=list(scopes),
         # JwtVerifier checks the audience itself, exactly (RFC 8707 / 9068).
         validate_token_resource=False,
     )
     return McpAuth(verifier, settings)
+
+
+class LeewayAwareVerifier:
+    """`verifier` with the token's expiry reported as the end of the accepted leeway.
+
+    The SDK's bearer backend refuses a token once `AccessToken.expires_at` is past, with no
+    leeway; `JwtVerifier` has already applied the configured leeway, so a token it accepted
+    within that leeway must not be refused again.
+    """
+
+    def __init__(self, verifier: TokenVerifier, leeway_seconds: int) -> None:
+        self.verifier = verifier
+        self.leeway_seconds = leeway_seconds
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        access = await self.verifier.verify_token(token)
+        if access is None or access.expires_at is None:
+            return access
+        return access.model_copy(update={"expires_at": access.expires_at + self.leeway_seconds})
 
 
 def transport_security(serve: ServeSettings) -> TransportSecuritySettings:
@@ -126,25 +158,7 @@ def mcp_http_app(server: MCPServer[Any], serve: ServeSettings, metrics: ServerMe
         host=serve.host,
     )
     routes = (MCP_PATH, "/healthz", "/metrics", "/.well-known")
-    return HeaderLimitMiddleware(HttpMetricsMiddleware(app, metrics, routes))
-
-
-class HeaderLimitMiddleware:
-    """Answers 431 to requests whose headers exceed `MAX_HEADER_BYTES`, before any parsing of them."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int = MAX_HEADER_BYTES) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and sum(len(k) + len(v) for k, v in scope.get("headers", ())) > self.max_bytes:
-            response = JSONResponse(
-                {"error": "request_header_fields_too_large", "error_description": "Request headers are too large."},
-                status_code=431,
-            )
-            await response(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
+    return HeaderLimitMiddleware(HttpMetricsMiddleware(InvalidRequestMiddleware(app, MCP_PATH), metrics, routes))
 
 
 async def run_http(
@@ -158,7 +172,7 @@ async def run_http(
         access_log=False,
         lifespan="on",
         # h11 bounds the bytes it buffers for a request head; httptools would accept any size.
-        http="h11",
+        http=LingeringH11Protocol,
         h11_max_incomplete_event_size=MAX_HEADER_BYTES * 2,
         server_header=False,
     )

@@ -1,0 +1,57 @@
+"""Fixtures for the security checklist: components served for real on 127.0.0.1, an issuer, a client.
+
+Tests that rotate keys, count JWKS fetches or need another auth profile start their own issuer
+and served component (`serve_prometheus_mcp`), so the shared ones stay predictable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import httpx
+import pytest
+from backends import PrometheusProcess
+from issuer import TestIssuer
+from served import ServedComponent
+
+ServeFactory = Callable[..., ServedComponent]
+
+
+@pytest.fixture(scope="module")
+def serve_prometheus_mcp(prometheus: PrometheusProcess, tmp_path_factory: pytest.TempPathFactory) -> ServeFactory:
+    """`serve_prometheus_mcp(issuer, **env)`: a prometheus-mcp (not yet started) trusting `issuer`.
+
+    `env` adds or overrides settings (`SRE_AUTH_PROFILE="keycloak"`); use it as a context manager.
+    """
+
+    def serve(issuer: TestIssuer, **env: str) -> ServedComponent:
+        settings = {
+            "PROMETHEUS_URL": prometheus.url,
+            "SRE_AUTH_ISSUER": issuer.issuer,
+            "SRE_AUTH_JWKS_URL": issuer.jwks_url,
+            **env,
+        }
+        return ServedComponent("prometheus-mcp", settings, tmp_path_factory.mktemp("served"))
+
+    return serve
+
+
+@pytest.fixture(scope="module")
+def issuer() -> Iterator[TestIssuer]:
+    """The issuer the shared `served` component trusts; never rotated."""
+    with TestIssuer() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def served(serve_prometheus_mcp: ServeFactory, issuer: TestIssuer) -> Iterator[ServedComponent]:
+    """prometheus-mcp with default auth settings (rfc9068 profile, 30 s leeway)."""
+    with serve_prometheus_mcp(issuer) as component:
+        yield component
+
+
+@pytest.fixture(scope="module")
+def http() -> Iterator[httpx.Client]:
+    # trust_env=False: a proxy from the environment must not sit between us and 127.0.0.1.
+    with httpx.Client(timeout=10.0, trust_env=False) as client:
+        yield client
