@@ -69,13 +69,11 @@ def create_http_client(
     headers: Mapping[str, str] | None = None,
     auth: httpx.Auth | None = None,
     verify: ssl.SSLContext | bool = True,
-    cert: tuple[str, str] | None = None,
     attempts: int = 3,
     max_connections: int = 50,
 ) -> httpx.AsyncClient:
     transport = httpx.AsyncHTTPTransport(
         verify=verify,
-        cert=cert,
         limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
     )
     return httpx.AsyncClient(
@@ -102,15 +100,10 @@ def upstream_client(upstream: Upstream, *, timeout: float = 30.0, attempts: int 
     verify: ssl.SSLContext | bool = True
     if upstream.insecure_skip_verify:
         verify = False
-    elif upstream.ca_file is not None:
-        verify = ssl.create_default_context(cafile=str(upstream.ca_file))
-    cert = (str(upstream.cert_file), str(upstream.key_file)) if upstream.cert_file and upstream.key_file else None
+    elif upstream.ca_file is not None or upstream.cert_file is not None:
+        verify = ssl.create_default_context(cafile=str(upstream.ca_file) if upstream.ca_file else None)
+        if upstream.cert_file is not None:
+            verify.load_cert_chain(str(upstream.cert_file), str(upstream.key_file) if upstream.key_file else None)
     return create_http_client(
-        base_url=upstream.url,
-        timeout=timeout,
-        headers=headers,
-        auth=auth,
-        verify=verify,
-        cert=cert,
-        attempts=attempts,
+        base_url=upstream.url, timeout=timeout, headers=headers, auth=auth, verify=verify, attempts=attempts
     )

@@ -167,7 +167,13 @@ class _BackendProcess:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
+
+    scheme = "http"
+
+    def client_options(self) -> dict[str, Any]:
+        """What an httpx client needs to talk to this backend (TLS trust, credentials)."""
+        return {}
 
     @property
     def pid(self) -> int | None:
@@ -197,7 +203,7 @@ class _BackendProcess:
         else:
             raise BackendStartError(f"{self.name} found no free port in {_PORT_ATTEMPTS} attempts.{self._log_tail()}")
         try:
-            with httpx.Client(base_url=self.url, timeout=5.0) as client:
+            with httpx.Client(base_url=self.url, timeout=5.0, **self.client_options()) as client:
                 if not self._loaded:
                     self._load(client)
                     self._loaded = True
@@ -265,7 +271,7 @@ class _BackendProcess:
     def _wait_ready(self) -> None:
         assert self._process is not None
         deadline = time.monotonic() + self.startup_timeout
-        with httpx.Client(timeout=1.0) as client:
+        with httpx.Client(timeout=1.0, **self.client_options()) as client:
             while True:
                 if self._process.poll() is not None:
                     tail = self._log_tail()
@@ -333,9 +339,17 @@ class PrometheusProcess(_BackendProcess):
         extra_scrape_configs: Sequence[Mapping[str, Any]] = (),
         *,
         default_rules: bool = False,
+        web_config: Mapping[str, Any] | None = None,
+        client_options: Mapping[str, Any] | None = None,
         startup_timeout: float = DEFAULT_STARTUP_TIMEOUT,
     ) -> None:
         super().__init__(workdir, dataset, startup_timeout)
+        # Prometheus' own TLS and basic auth (--web.config.file); client_options lets the
+        # fixture itself pass them while it waits for readiness.
+        self.web_config = dict(web_config) if web_config else None
+        self._client_options = dict(client_options or {})
+        if self.web_config and "tls_server_config" in self.web_config:
+            self.scheme = "https"
         self.rule_files = [Path(p) for p in rule_files]
         self.extra_scrape_configs = [dict(c) for c in extra_scrape_configs]
         self.default_rules = default_rules
@@ -372,6 +386,11 @@ class PrometheusProcess(_BackendProcess):
             ],
         }
         self.config_path.write_text(json.dumps(config, indent=2))
+        web = []
+        if self.web_config is not None:
+            web_path = self.workdir / "web.yml"
+            web_path.write_text(json.dumps(self.web_config, indent=2))
+            web = [f"--web.config.file={web_path}"]
         return [
             PROMETHEUS_BINARY,
             f"--config.file={self.config_path}",
@@ -379,7 +398,11 @@ class PrometheusProcess(_BackendProcess):
             f"--web.listen-address=127.0.0.1:{port}",
             "--web.enable-lifecycle",
             "--storage.tsdb.retention.time=30d",
+            *web,
         ]
+
+    def client_options(self) -> dict[str, Any]:
+        return self._client_options
 
     def _read_version(self, client: httpx.Client) -> str:
         response = client.get("/api/v1/status/buildinfo")

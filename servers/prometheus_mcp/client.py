@@ -137,10 +137,15 @@ class PrometheusClient:
             raise self._timeout(deadline) from None
         except httpx.TransportError as exc:
             outcome = "unavailable"
+            detail = redact(str(exc)) or "no detail"
+            hint = (
+                "Its TLS certificate is not trusted: set the backend's CA file (PROMETHEUS_MCP_CA_FILE)."
+                if "CERTIFICATE_VERIFY_FAILED" in detail
+                else "Check that it is running and that its URL is right (PROMETHEUS_URL or PROMETHEUS_MCP_BACKENDS)."
+            )
             raise BackendUnavailable(
                 f"Prometheus backend {self.name!r} at {self.upstream.url} could not be reached "
-                f"({type(exc).__name__}: {redact(str(exc)) or 'no detail'}). "
-                "Check that it is running and that its URL is right (PROMETHEUS_URL or PROMETHEUS_MCP_BACKENDS).",
+                f"({type(exc).__name__}: {detail}). {hint}",
                 backend=self.name,
             ) from None
         except BackendError as exc:

@@ -288,3 +288,19 @@ async def test_victoria_metrics_without_rules_gives_empty_results_not_errors(
         targets = await call(client, "prometheus_list_targets")
         metadata = await call(client, "prometheus_get_metric_metadata")
     assert (alerts["total"], rules["total"], targets["total"], metadata["total"]) == (0, 0, 0, 0)
+
+
+async def test_one_server_reaches_several_named_backends(
+    prometheus: PrometheusProcess, victoria_metrics: VictoriaMetricsProcess, metrics_dataset: Dataset
+) -> None:
+    backends = f'[{{"name": "prom", "url": "{prometheus.url}"}}, {{"name": "vm", "url": "{victoria_metrics.url}"}}]'
+    async with prometheus_session("http://unused", PROMETHEUS_MCP_BACKENDS=backends) as client:
+        default = await call(client, "prometheus_query", query="queue_depth", time=str(metrics_dataset.end))
+        chosen = await call(
+            client, "prometheus_query", query="queue_depth", time=str(metrics_dataset.end), backend="vm"
+        )
+        vm_rules = await call(client, "prometheus_list_rules", backend="vm")
+        prom_rules = await call(client, "prometheus_list_rules")
+    assert (default["backend"], chosen["backend"]) == ("prom", "vm")
+    assert default["samples"][0]["value"] == chosen["samples"][0]["value"] == 180.0
+    assert (prom_rules["total"], vm_rules["total"]) == (2, 0)
