@@ -23,19 +23,15 @@ from common.timerange import TimeRange, format_duration, parse_duration, parse_t
 from servers.prometheus_mcp import promql, shaping
 from servers.prometheus_mcp.client import ApiAnswer, PrometheusClient
 from servers.prometheus_mcp.models import (
-    Alert,
     AlertsResult,
     AnomalousSeries,
     AnomalyScanResult,
     InstantQueryResult,
     LabelsResult,
     MetadataResult,
-    MetricMetadata,
     RangeQueryResult,
-    Rule,
     RulesResult,
     SeriesResult,
-    Target,
     TargetsResult,
     iso,
 )
@@ -248,13 +244,7 @@ class PrometheusTools:
         notes: list[str] = []
         client = self._client(backend)
         answer = await client.metadata(promql.check_metric_name(metric) if metric else None)
-        entries = [
-            MetricMetadata(
-                metric=name, type=str(m.get("type", "")), help=str(m.get("help", "")), unit=str(m.get("unit", ""))
-            )
-            for name, items in sorted((answer.data or {}).items())
-            for m in items[:1]
-        ]
+        entries = shaping.metadata(answer.data)
         page = paginate(entries, limit=self._limit(limit, self.limits.max_list_items, "metrics", notes), cursor=cursor)
         return MetadataResult(
             backend=client.name,
@@ -275,25 +265,13 @@ class PrometheusTools:
         notes: list[str] = []
         client = self._client(backend)
         answer = await client.alerts()
-        alerts = []
-        for raw in (answer.data or {}).get("alerts", ()):
-            labels = dict(raw.get("labels", {}))
-            if state and raw.get("state") != state:
-                continue
-            if name and labels.get("alertname") != name:
-                continue
-            if any(labels.get(k) != v for k, v in (matchers or {}).items()):
-                continue
-            alerts.append(
-                Alert(
-                    name=labels.get("alertname", ""),
-                    state=str(raw.get("state", "")),
-                    labels=labels,
-                    annotations=dict(raw.get("annotations", {})),
-                    active_at=raw.get("activeAt"),
-                    value=raw.get("value"),
-                )
-            )
+        alerts = [
+            alert
+            for alert in shaping.alerts(answer.data)
+            if (not state or alert.state == state)
+            and (not name or alert.name == name)
+            and all(alert.labels.get(k) == v for k, v in (matchers or {}).items())
+        ]
         alerts.sort(key=lambda a: (a.state != "firing", a.name, sorted(a.labels.items())))
         page = paginate(alerts, limit=self._limit(limit, self.limits.max_list_items, "alerts", notes), cursor=cursor)
         return AlertsResult(backend=client.name, alerts=page.items, **_paged(page, notes, answer))
@@ -311,26 +289,13 @@ class PrometheusTools:
         notes: list[str] = []
         client = self._client(backend)
         answer = await client.rules({"alerting": "alert", "recording": "record"}.get(type or ""))
-        rules = []
-        for group in (answer.data or {}).get("groups", ()):
-            for raw in group.get("rules", ()):
-                rule = Rule(
-                    group=str(group.get("name", "")),
-                    file=group.get("file"),
-                    name=str(raw.get("name", "")),
-                    type="alerting" if raw.get("type") == "alerting" else "recording",
-                    query=str(raw.get("query", "")),
-                    health=str(raw.get("health", "unknown")),
-                    last_error=raw.get("lastError") or None,
-                    state=raw.get("state"),
-                    duration_seconds=raw.get("duration"),
-                    labels=dict(raw.get("labels") or {}),
-                )
-                if (type and rule.type != type) or (name and rule.name != name):
-                    continue
-                if unhealthy_only and rule.health == "ok":
-                    continue
-                rules.append(rule)
+        rules = [
+            rule
+            for rule in shaping.rules(answer.data)
+            if (not type or rule.type == type)
+            and (not name or rule.name == name)
+            and not (unhealthy_only and rule.health == "ok")
+        ]
         page = paginate(rules, limit=self._limit(limit, self.limits.max_list_items, "rules", notes), cursor=cursor)
         return RulesResult(
             backend=client.name,
@@ -352,23 +317,11 @@ class PrometheusTools:
         notes: list[str] = []
         client = self._client(backend)
         answer = await client.targets()
-        targets = []
-        for raw in (answer.data or {}).get("activeTargets", ()):
-            labels = dict(raw.get("labels", {}))
-            state = raw.get("health", "unknown")
-            target = Target(
-                job=str(raw.get("scrapePool") or labels.get("job", "")),
-                instance=labels.get("instance", ""),
-                health=state if state in ("up", "down") else "unknown",
-                scrape_url=str(raw.get("scrapeUrl", "")),
-                last_error=raw.get("lastError") or None,
-                last_scrape=raw.get("lastScrape"),
-                last_scrape_duration_seconds=raw.get("lastScrapeDuration"),
-                labels=labels,
-            )
-            if (health and target.health != health) or (job and target.job != job):
-                continue
-            targets.append(target)
+        targets = [
+            target
+            for target in shaping.targets(answer.data)
+            if (not health or target.health == health) and (not job or target.job == job)
+        ]
         order = {"down": 0, "unknown": 1, "up": 2}
         targets.sort(key=lambda t: (order[t.health], t.job, t.instance))
         page = paginate(targets, limit=self._limit(limit, self.limits.max_list_items, "targets", notes), cursor=cursor)

@@ -9,10 +9,20 @@ from typing import Any
 from analysis.summary import downsample, summarize
 from common.errors import BackendFailed
 from common.timerange import TimeRange, format_duration
-from servers.prometheus_mcp.models import InstantSample, RangeSeries, iso
+from servers.prometheus_mcp.models import Alert, InstantSample, MetricMetadata, RangeSeries, Rule, Target, iso
 from servers.prometheus_mcp.settings import Limits
 
-__all__ = ["choose_step", "clamp_window", "instant_samples", "parse_matrix", "range_series"]
+__all__ = [
+    "alerts",
+    "choose_step",
+    "clamp_window",
+    "instant_samples",
+    "metadata",
+    "parse_matrix",
+    "range_series",
+    "rules",
+    "targets",
+]
 
 _NICE_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
 # Below this many points per series a plot shape is meaningless; send the summary instead.
@@ -120,6 +130,77 @@ def range_series(
             "(summaries use every point)"
         )
     return shaped, detail
+
+
+def metadata(data: Any) -> list[MetricMetadata]:
+    try:
+        return [
+            MetricMetadata(
+                metric=name, type=str(m.get("type", "")), help=str(m.get("help", "")), unit=str(m.get("unit", ""))
+            )
+            for name, items in sorted((data or {}).items())
+            for m in items[:1]
+        ]
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise _malformed(exc) from None
+
+
+def alerts(data: Any) -> list[Alert]:
+    try:
+        return [
+            Alert(
+                name=str(raw.get("labels", {}).get("alertname", "")),
+                state=str(raw.get("state", "")),
+                labels=dict(raw.get("labels", {})),
+                annotations=dict(raw.get("annotations", {})),
+                active_at=raw.get("activeAt"),
+                value=raw.get("value"),
+            )
+            for raw in (data or {}).get("alerts", ())
+        ]
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise _malformed(exc) from None
+
+
+def rules(data: Any) -> list[Rule]:
+    try:
+        return [
+            Rule(
+                group=str(group.get("name", "")),
+                file=group.get("file"),
+                name=str(raw.get("name", "")),
+                type="alerting" if raw.get("type") == "alerting" else "recording",
+                query=str(raw.get("query", "")),
+                health=str(raw.get("health", "unknown")),
+                last_error=raw.get("lastError") or None,
+                state=raw.get("state"),
+                duration_seconds=raw.get("duration"),
+                labels=dict(raw.get("labels") or {}),
+            )
+            for group in (data or {}).get("groups", ())
+            for raw in group.get("rules", ())
+        ]
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise _malformed(exc) from None
+
+
+def targets(data: Any) -> list[Target]:
+    try:
+        return [
+            Target(
+                job=str(raw.get("scrapePool") or raw.get("labels", {}).get("job", "")),
+                instance=str(raw.get("labels", {}).get("instance", "")),
+                health=raw.get("health") if raw.get("health") in ("up", "down") else "unknown",
+                scrape_url=str(raw.get("scrapeUrl", "")),
+                last_error=raw.get("lastError") or None,
+                last_scrape=raw.get("lastScrape"),
+                last_scrape_duration_seconds=raw.get("lastScrapeDuration"),
+                labels=dict(raw.get("labels", {})),
+            )
+            for raw in (data or {}).get("activeTargets", ())
+        ]
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise _malformed(exc) from None
 
 
 def _sample(labels: dict[str, str], pair: Sequence[Any]) -> InstantSample:
