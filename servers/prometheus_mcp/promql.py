@@ -16,6 +16,9 @@ from common.errors import InputError
 __all__ = ["check_label_name", "check_metric_name", "check_query", "quote", "selector"]
 
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+# A selector with no metric name whose only matcher is a match-anything regex on the name
+# (`{__name__=~".+"}`) selects every series of the backend: refused before it reaches it.
+_EVERYTHING = re.compile(r"""(?<![\w:])\{\s*__name__\s*=~\s*(["'`])\.[*+]\1\s*,?\s*\}""")
 _METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 
 
@@ -65,5 +68,10 @@ def check_query(query: str, max_length: int) -> str:
         raise InputError(
             f"The query is {len(query)} characters long; the limit is {max_length}. "
             "Simplify it or split it into several queries."
+        )
+    if _EVERYTHING.search(query):
+        raise InputError(
+            'The query selects every series ({__name__=~".+"}); name a metric or add a label matcher, '
+            "or use prometheus_list_labels to discover metric names."
         )
     return query
