@@ -42,11 +42,13 @@ class PrometheusClient:
         upstream: Upstream,
         *,
         timeout: float,
+        max_response_bytes: int = 64_000_000,
         http_client: httpx.AsyncClient | None = None,
         metrics: ServerMetrics | None = None,
     ) -> None:
         self.upstream = upstream
         self.timeout = timeout
+        self.max_response_bytes = max_response_bytes
         self._http = http_client or upstream_client(upstream, timeout=timeout)
         self._metrics = metrics
 
@@ -118,7 +120,7 @@ class PrometheusClient:
             # The deadline covers retries and the whole body; Prometheus also gets the timeout
             # itself so that it stops evaluating.
             with anyio.fail_after(deadline + 1.0):
-                response = await self._http.request(
+                request = self._http.build_request(
                     method,
                     path,
                     params=list(params),
@@ -126,7 +128,12 @@ class PrometheusClient:
                     timeout=deadline + 1.0,
                     extensions={IDEMPOTENT: True},
                 )
-            answer = self._parse(response, path)
+                response = await self._http.send(request, stream=True)
+                try:
+                    body = await self._read_bounded(response)
+                finally:
+                    await response.aclose()
+            answer = self._parse(response, body, path)
             outcome = "ok"
             return answer
         except TimeoutError:
@@ -162,15 +169,31 @@ class PrometheusClient:
             backend=self.name,
         )
 
-    def _parse(self, response: httpx.Response, path: str) -> ApiAnswer:
+    async def _read_bounded(self, response: httpx.Response) -> bytes:
+        # A careless query can make the backend answer gigabytes; stop reading well before that
+        # threatens this process.
+        body = bytearray()
+        async for chunk in response.aiter_bytes():
+            body += chunk
+            if len(body) > self.max_response_bytes:
+                raise BackendRejected(
+                    f"Prometheus backend {self.name!r} answered with more than "
+                    f"{self.max_response_bytes:,} bytes; the answer was dropped. Narrow the query "
+                    "(fewer series, shorter range, larger step) or aggregate it (sum by, topk).",
+                    backend=self.name,
+                )
+        return bytes(body)
+
+    def _parse(self, response: httpx.Response, raw: bytes, path: str) -> ApiAnswer:
         status = response.status_code
         try:
-            body = response.json()
+            body = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError):
             body = None
         if not isinstance(body, dict):
             body = {}
-        detail = redact(str(body.get("error") or response.text or response.reason_phrase))[:_MAX_ERROR_TEXT]
+        text = raw[:_MAX_ERROR_TEXT].decode(errors="replace")
+        detail = redact(str(body.get("error") or text or response.reason_phrase))[:_MAX_ERROR_TEXT]
         error_type = str(body.get("errorType", ""))
         if status == 200 and body.get("status") == "success":
             return ApiAnswer(data=body.get("data"), warnings=tuple(str(w) for w in body.get("warnings") or ()))

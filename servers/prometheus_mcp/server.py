@@ -145,10 +145,13 @@ class PrometheusTools:
         client = self._client(backend)
         answer = await client.query_range(query, start=window.start, end=window.end, step=chosen)
         data = answer.data or {}
-        matrix = shaping.parse_matrix(data.get("result"))
+        result = data.get("result") or []
         cap = self._limit(limit, self.limits.max_series, "series", notes)
         series, used = shaping.range_series(
-            matrix[:cap], detail=detail, max_points_returned=self.limits.max_points_returned, notes=notes
+            shaping.parse_matrix(result[:cap]),
+            detail=detail,
+            max_points_returned=self.limits.max_points_returned,
+            notes=notes,
         )
         return RangeQueryResult(
             backend=client.name,
@@ -159,8 +162,8 @@ class PrometheusTools:
             detail=used,
             series=series,
             returned=len(series),
-            total=len(matrix),
-            truncated=len(matrix) > cap,
+            total=len(result),
+            truncated=len(result) > cap,
             limits_applied=notes,
             warnings=list(answer.warnings),
         )
@@ -377,11 +380,11 @@ class PrometheusTools:
         split_at = window.end - recent_seconds
         client = self._client(backend)
         answer = await client.query_range(expr, start=window.start, end=window.end, step=chosen)
-        matrix = shaping.parse_matrix((answer.data or {}).get("result"))
-        scanned = matrix[: self.limits.scan_max_series]
-        if len(matrix) > len(scanned):
+        result = (answer.data or {}).get("result") or []
+        scanned = shaping.parse_matrix(result[: self.limits.scan_max_series])
+        if len(result) > len(scanned):
             notes.append(
-                f"{len(matrix)} series matched; only the first {len(scanned)} were scanned (narrow the selector)"
+                f"{len(result)} series matched; only the first {len(scanned)} were scanned (narrow the selector)"
             )
         ranking = rank_departures([points for _, points in scanned], split_at)
         top = [
@@ -409,7 +412,7 @@ class PrometheusTools:
             series=top,
             returned=len(top),
             total=len(ranking),
-            truncated=len(ranking) > len(top) or len(matrix) > len(scanned),
+            truncated=len(ranking) > len(top) or len(result) > len(scanned),
             limits_applied=notes,
             warnings=list(answer.warnings),
         )
@@ -453,7 +456,12 @@ def create_clients(
     settings: PrometheusMcpSettings, metrics: ServerMetrics | None = None
 ) -> dict[str, PrometheusClient]:
     return {
-        upstream.name: PrometheusClient(upstream, timeout=settings.limits.timeout_seconds, metrics=metrics)
+        upstream.name: PrometheusClient(
+            upstream,
+            timeout=settings.limits.timeout_seconds,
+            max_response_bytes=settings.limits.max_response_bytes,
+            metrics=metrics,
+        )
         for upstream in settings.backends
     }
 

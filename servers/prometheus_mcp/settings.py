@@ -35,6 +35,9 @@ class Limits(FrozenModel):
     )
     max_list_items: int = Field(default=1000, ge=1, description="Largest page of labels, series or targets.")
     timeout_seconds: float = Field(default=30.0, gt=0, description="Deadline of one tool call upstream.")
+    max_response_bytes: int = Field(
+        default=64_000_000, ge=10_000, description="Largest backend answer read; larger ones are dropped."
+    )
     scan_max_series: int = Field(default=500, ge=1, description="Most series the anomaly scan examines.")
 
 

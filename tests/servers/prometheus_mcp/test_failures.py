@@ -11,6 +11,7 @@ import pytest
 import uvicorn
 from backends import PrometheusProcess, free_port
 from mcp_session import call, call_error, prometheus_session
+from metrics_dataset import Dataset
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -106,3 +107,16 @@ async def test_a_5xx_backend_is_a_clear_error_with_secrets_redacted() -> None:
     assert "abcdefgh12345678" not in message
     assert "[REDACTED]" in message
     assert "failed (HTTP 503" in listing
+
+
+async def test_an_answer_larger_than_the_cap_is_dropped_with_advice(
+    prometheus: PrometheusProcess, metrics_dataset: Dataset
+) -> None:
+    window = {"start": str(metrics_dataset.start), "end": str(metrics_dataset.end), "step": "1m"}
+    async with prometheus_session(prometheus.url, PROMETHEUS_MCP_MAX_RESPONSE_BYTES="10000") as client:
+        message = await call_error(client, "prometheus_query_range", query="node_cpu_utilisation", **window)
+        small = await call(client, "prometheus_query", query="vector(1)")
+    assert "answered with more than 10,000 bytes" in message
+    assert "the answer was dropped" in message
+    assert "aggregate it" in message
+    assert small["samples"][0]["value"] == 1.0
