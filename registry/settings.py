@@ -1,0 +1,65 @@
+"""Settings of the registry and its embedded authorization server (keys `REGISTRY_*`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from common.settings import DEFAULT_DATA_DIR, FrozenModel, ServeSettings, SettingsSource, build
+
+__all__ = ["DEFAULT_PORT", "RegistrySettings"]
+
+DEFAULT_PORT = 8700
+
+
+class RegistrySettings(FrozenModel):
+    serve: ServeSettings
+    data_dir: Path = Field(default=Path(DEFAULT_DATA_DIR), description="SRE_DATA_DIR: keys, clients, database.")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy async URL (postgresql+asyncpg://...); unset: SQLite in SRE_DATA_DIR/registry.db.",
+    )
+    clients_file: Path | None = Field(
+        default=None, description="TOML file of OAuth clients; unset: SRE_DATA_DIR/clients.toml."
+    )
+    token_ttl_seconds: int = Field(default=600, ge=300, le=900, description="Lifetime of issued access tokens.")
+    signing_algorithm: Literal["RS256", "ES256"] = Field(default="RS256", description="Signature of issued tokens.")
+    resources: tuple[str, ...] = Field(
+        default=(),
+        description="Audiences tokens may be issued for besides registered servers and agents (canonical URLs).",
+    )
+    token_requests_per_minute: int = Field(
+        default=60, ge=1, description="Token requests allowed per client and per address, per minute."
+    )
+    requests_per_second: int = Field(default=200, ge=1, description="Requests allowed per caller, per second.")
+    health_interval_seconds: float = Field(default=15.0, gt=0, description="How often entries are probed.")
+    stale_after_seconds: float = Field(
+        default=300.0, gt=0, description="Entries not re-registered nor healthy for this long expire."
+    )
+
+    @property
+    def issuer(self) -> str:
+        return self.serve.base_url
+
+    @property
+    def database(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'registry.db'}"
+
+    @property
+    def clients_path(self) -> Path:
+        return self.clients_file or self.data_dir / "clients.toml"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"
+
+    @classmethod
+    def from_source(cls, source: SettingsSource) -> RegistrySettings:
+        values = dict(source.section("REGISTRY_"))
+        values.pop("url", None)  # REGISTRY_URL is where clients find the registry, not a setting of it.
+        if (data_dir := source.get("SRE_DATA_DIR")) is not None:
+            values["data_dir"] = data_dir
+        values["serve"] = ServeSettings.from_source(source, default_port=DEFAULT_PORT)
+        return build(cls, values, prefix="REGISTRY_")
