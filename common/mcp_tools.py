@@ -36,7 +36,7 @@ from common.logging import bind_trace_id, current_trace_id, new_trace_id
 from common.metrics import ServerMetrics
 from common.redaction import redact
 
-__all__ = ["ToolGate", "ToolResult", "ToolSpec", "build_tools"]
+__all__ = ["ToolGate", "ToolResult", "ToolSpec", "build_tools", "tool_scopes"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,11 +53,17 @@ class ToolResult(BaseModel):
 class ToolSpec:
     fn: Callable[..., Awaitable[ToolResult]]
     title: str
+    #: The OAuth scope a caller over HTTP needs for this tool, beyond the endpoint's own.
+    scope: str | None = None
     read_only: bool = True
     destructive: bool = False
     idempotent: bool = True
     # Backends are outside systems whose data changes between calls.
     open_world: bool = True
+
+
+def tool_scopes(specs: Sequence[ToolSpec]) -> dict[str, str]:
+    return {spec.fn.__name__: spec.scope for spec in specs if spec.scope is not None}
 
 
 def build_tools(specs: Sequence[ToolSpec]) -> list[Tool]:

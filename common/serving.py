@@ -13,7 +13,7 @@ names the issuer exactly as tokens carry it, a body that is JSON but not one JSO
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,8 +25,10 @@ from mcp.server.auth.routes import build_resource_metadata_url
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from common.auth import JwtVerifier, TokenValidation
@@ -40,6 +42,7 @@ from common.http_guards import (
 )
 from common.metrics import CONTENT_TYPE_LATEST, HttpMetricsMiddleware, ServerMetrics
 from common.settings import ServeSettings, is_loopback
+from common.tool_scopes import ToolScopeGuard
 
 __all__ = ["MCP_PATH", "McpAuth", "mcp_auth", "mcp_http_app", "run_http"]
 
@@ -127,8 +130,15 @@ def transport_security(serve: ServeSettings) -> TransportSecuritySettings:
     return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins)
 
 
-def mcp_http_app(server: MCPServer[Any], serve: ServeSettings, metrics: ServerMetrics, auth: McpAuth) -> ASGIApp:
-    """The Streamable HTTP app of `server` with health, metrics and request bounds."""
+def mcp_http_app(
+    server: MCPServer[Any],
+    serve: ServeSettings,
+    metrics: ServerMetrics,
+    auth: McpAuth,
+    *,
+    tool_scopes: Mapping[str, str] | None = None,
+) -> ASGIApp:
+    """The Streamable HTTP app of `server` with health, metrics, request bounds and per-tool scopes."""
     resource_metadata = (
         str(build_resource_metadata_url(auth.settings.resource_server_url))
         if auth.settings is not None and auth.settings.resource_server_url is not None
@@ -157,8 +167,23 @@ def mcp_http_app(server: MCPServer[Any], serve: ServeSettings, metrics: ServerMe
         max_request_body_size=serve.max_body_bytes,
         host=serve.host,
     )
+    if tool_scopes:
+        _guard_tool_scopes(app, tool_scopes, serve.max_body_bytes, resource_metadata)
     routes = (MCP_PATH, "/healthz", "/metrics", "/.well-known")
     return HeaderLimitMiddleware(HttpMetricsMiddleware(InvalidRequestMiddleware(app, MCP_PATH), metrics, routes))
+
+
+def _guard_tool_scopes(
+    app: Starlette, tool_scopes: Mapping[str, str], max_body_bytes: int, resource_metadata: str | None
+) -> None:
+    # The SDK's /mcp route runs its endpoint after authentication; the guard goes just inside it.
+    for route in app.routes:
+        if isinstance(route, Route) and route.path == MCP_PATH:
+            route.app = ToolScopeGuard(
+                route.app, tool_scopes, max_body_bytes=max_body_bytes, resource_metadata=resource_metadata
+            )
+            return
+    raise RuntimeError(f"The SDK's app has no {MCP_PATH} route to guard.")
 
 
 async def run_http(

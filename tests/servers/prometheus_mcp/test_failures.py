@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
 import pytest
-import uvicorn
-from backends import PrometheusProcess, free_port
+from asgi_server import ServedApp
+from backends import PrometheusProcess
 from mcp_session import call, call_error, prometheus_session
 from metrics_dataset import Dataset
 from starlette.applications import Starlette
@@ -66,38 +65,20 @@ async def test_a_bad_query_is_the_backends_own_message(prometheus: PrometheusPro
     assert still_serving["samples"][0]["value"] == 3.0
 
 
-class BrokenGateway:
+def broken_gateway() -> ServedApp:
     """A real HTTP server standing where Prometheus should be, failing like a broken proxy would."""
 
-    def __init__(self) -> None:
-        async def api(request: Request) -> Response:
-            return PlainTextResponse(
-                "upstream connect error; retried with password=hunter2 and Authorization: Bearer abcdefgh12345678",
-                status_code=503,
-            )
+    async def api(request: Request) -> Response:
+        return PlainTextResponse(
+            "upstream connect error; retried with password=hunter2 and Authorization: Bearer abcdefgh12345678",
+            status_code=503,
+        )
 
-        app = Starlette(routes=[Route("/api/v1/{rest:path}", api, methods=["GET", "POST"])])
-        self.port = free_port()
-        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_config=None))
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> BrokenGateway:
-        self._thread.start()
-        while not self._server.started:
-            self._thread.join(0.01)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.should_exit = True
-        self._thread.join(5)
+    return ServedApp(Starlette(routes=[Route("/api/v1/{rest:path}", api, methods=["GET", "POST"])]))
 
 
 async def test_a_5xx_backend_is_a_clear_error_with_secrets_redacted() -> None:
-    with BrokenGateway() as gateway:
+    with broken_gateway() as gateway:
         async with prometheus_session(gateway.url) as client:
             message = await call_error(client, "prometheus_query", query="up")
             listing = await call_error(client, "prometheus_list_targets")
