@@ -38,6 +38,10 @@ passwords, header values) are never printed.
 | `SRE_PUBLIC_URL` | `http://SRE_HOST:SRE_PORT` | Canonical base URL; `<it>/mcp` is an MCP server's token audience |
 | `SRE_MAX_BODY_BYTES` | `1048576` | Largest request body accepted (413 above) |
 | `REGISTRY_URL` | `http://127.0.0.1:8700` | The registry; its authorization server is the default token issuer |
+| `SRE_NAME` | the component's name | Name the component registers under in the registry |
+| `SRE_CLIENT_ID` | unset | The component's own OAuth client; unset: it does not register itself |
+| `SRE_CLIENT_SECRET` | unset | Secret of that client |
+| `SRE_CLIENT_TOKEN_URL` | `<issuer>/oauth/token` | Token endpoint for that client |
 """
 
 

@@ -31,7 +31,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from common.auth import JwtVerifier, TokenValidation
+from common.auth import ClientCredentials, JwtVerifier, TokenSource, TokenValidation
+from common.auth.discovery import with_discovered_jwks
 from common.errors import ConfigError
 from common.http import create_http_client
 from common.http_guards import (
@@ -41,10 +42,11 @@ from common.http_guards import (
     LingeringH11Protocol,
 )
 from common.metrics import CONTENT_TYPE_LATEST, HttpMetricsMiddleware, ServerMetrics
+from common.registration import RegistryClient, registered
 from common.settings import ServeSettings, is_loopback
 from common.tool_scopes import ToolScopeGuard
 
-__all__ = ["MCP_PATH", "McpAuth", "mcp_auth", "mcp_http_app", "run_http"]
+__all__ = ["MCP_PATH", "McpAuth", "mcp_auth", "mcp_http_app", "run_http", "serve_mcp_http"]
 
 logger = logging.getLogger(__name__)
 
@@ -184,6 +186,46 @@ def _guard_tool_scopes(
             )
             return
     raise RuntimeError(f"The SDK's app has no {MCP_PATH} route to guard.")
+
+
+async def serve_mcp_http(
+    build_server: Callable[[McpAuth], MCPServer[Any]],
+    serve: ServeSettings,
+    metrics: ServerMetrics,
+    *,
+    default_name: str,
+    scopes: Sequence[str],
+    tool_scopes: Mapping[str, str] | None = None,
+    on_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
+) -> None:
+    """Serve an MCP server over HTTP: discover the issuer's keys, authenticate, register, run."""
+    async with create_http_client(timeout=10.0) as http:
+        serve = serve.model_copy(update={"auth": await with_discovered_jwks(serve.auth, http)})
+        auth = mcp_auth(serve, scopes)
+        server = build_server(auth)
+        app = mcp_http_app(server, serve, metrics, auth, tool_scopes=tool_scopes)
+        if serve.identity is None:
+            logger.info("No SRE_CLIENT_ID configured: not registering with the registry at %s", serve.registry_url)
+            await run_http(app, serve, on_shutdown=on_shutdown)
+            return
+        identity = serve.identity
+        tokens = TokenSource(
+            ClientCredentials(
+                token_url=identity.token_url or f"{(serve.auth.issuer or serve.registry_url).rstrip('/')}/oauth/token",
+                client_id=identity.client_id,
+                client_secret=identity.client_secret,
+            ),
+            http,
+        )
+        descriptor = {
+            "name": serve.name or default_name,
+            "url": serve.base_url + MCP_PATH,
+            "transport": "streamable-http",
+            "tools": [{"name": t.name, "description": (t.description or "")[:4000]} for t in await server.list_tools()],
+            "scopes": sorted({*scopes, *(tool_scopes or {}).values()}),
+        }
+        async with registered(RegistryClient(serve.registry_url, tokens, http), "servers", descriptor):
+            await run_http(app, serve, on_shutdown=on_shutdown)
 
 
 async def run_http(

@@ -28,6 +28,7 @@ __all__ = [
     "DEFAULT_DATA_DIR",
     "DEFAULT_REGISTRY_URL",
     "AuthConfig",
+    "ClientIdentity",
     "FrozenModel",
     "ServeSettings",
     "SettingsSource",
@@ -143,6 +144,22 @@ class AuthConfig(FrozenModel):
     )
 
 
+class ClientIdentity(FrozenModel):
+    """The component's own OAuth client, to get tokens for calling others (keys `SRE_CLIENT_*`)."""
+
+    client_id: str
+    client_secret: SecretStr
+    token_url: str | None = Field(default=None, description="Token endpoint; unset: `<issuer>/oauth/token`.")
+
+    @classmethod
+    def from_source(cls, source: SettingsSource) -> ClientIdentity | None:
+        """None when the component has no client configured (it then calls nothing that needs one)."""
+        values = source.section("SRE_CLIENT_")
+        if not values:
+            return None
+        return build(cls, values, prefix="SRE_CLIENT_")
+
+
 class ServeSettings(FrozenModel):
     """Where an HTTP component listens and the canonical URL it is known by."""
 
@@ -150,7 +167,10 @@ class ServeSettings(FrozenModel):
     port: int = Field(ge=0, le=65535)
     public_url: str | None = Field(default=None, description="Canonical base URL; unset: http://HOST:PORT.")
     max_body_bytes: int = 1024 * 1024
+    name: str | None = Field(default=None, description="Name registered in the registry; unset: the component's.")
+    registry_url: str = DEFAULT_REGISTRY_URL
     auth: AuthConfig = Field(default_factory=AuthConfig)
+    identity: ClientIdentity | None = Field(default=None, description="Own OAuth client (SRE_CLIENT_*).")
 
     @property
     def base_url(self) -> str:
@@ -162,13 +182,14 @@ class ServeSettings(FrozenModel):
     @classmethod
     def from_source(cls, source: SettingsSource, *, default_port: int) -> ServeSettings:
         values: dict[str, Any] = {"port": default_port}
-        for key in ("host", "port", "public_url", "max_body_bytes"):
+        for key in ("host", "port", "public_url", "max_body_bytes", "name"):
             if (value := source.get(f"SRE_{key}")) is not None:
                 values[key] = value
+        registry_url = str(source.get("REGISTRY_URL") or DEFAULT_REGISTRY_URL).rstrip("/")
         auth = build(AuthConfig, source.section("SRE_AUTH_"), prefix="SRE_AUTH_")
         if auth.issuer is None:
-            auth = auth.model_copy(update={"issuer": source.get("REGISTRY_URL") or DEFAULT_REGISTRY_URL})
-        values["auth"] = auth
+            auth = auth.model_copy(update={"issuer": registry_url})
+        values |= {"auth": auth, "registry_url": registry_url, "identity": ClientIdentity.from_source(source)}
         return build(cls, values, prefix="SRE_")
 
 

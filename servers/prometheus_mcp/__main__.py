@@ -5,10 +5,8 @@ from __future__ import annotations
 import sys
 from typing import Literal
 
-from common.auth.discovery import with_discovered_jwks
-from common.http import create_http_client
 from common.metrics import ServerMetrics
-from common.serving import mcp_auth, mcp_http_app, run_http
+from common.serving import serve_mcp_http
 from common.settings import SettingsSource
 from servers.prometheus_mcp.server import SERVER_NAME, create_clients, create_server
 from servers.prometheus_mcp.settings import PrometheusMcpSettings
@@ -32,13 +30,16 @@ async def serve(transport: Literal["stdio", "http"], source: SettingsSource) -> 
         finally:
             await close_clients()
         return
-    async with create_http_client(timeout=5.0, attempts=1) as http:
-        serve_settings = settings.serve.model_copy(
-            update={"auth": await with_discovered_jwks(settings.serve.auth, http)}
-        )
-    auth = mcp_auth(serve_settings, SCOPES)
-    server = create_server(settings, clients, metrics=metrics, token_verifier=auth.verifier, auth=auth.settings)
-    await run_http(mcp_http_app(server, serve_settings, metrics, auth), serve_settings, on_shutdown=[close_clients])
+    await serve_mcp_http(
+        lambda auth: create_server(
+            settings, clients, metrics=metrics, token_verifier=auth.verifier, auth=auth.settings
+        ),
+        settings.serve,
+        metrics,
+        default_name=SERVER_NAME,
+        scopes=SCOPES,
+        on_shutdown=[close_clients],
+    )
 
 
 if __name__ == "__main__":
