@@ -35,5 +35,11 @@ COMPONENTS: dict[str, Component] = {
             "MCP server over Prometheus-compatible metrics (port 8701)",
             stdio=True,
         ),
+        Component(
+            "registry",
+            "registry.__main__",
+            "Registry of agents and MCP servers + OAuth2 authorization server (port 8700)",
+            stdio=False,
+        ),
     )
 }

@@ -9,6 +9,7 @@ from typing import Literal
 
 import anyio
 
+from cli.auth import add_auth_parser, run_auth
 from cli.components import COMPONENTS
 from common.errors import ConfigError
 from common.logging import configure_logging
@@ -27,6 +28,7 @@ examples:
   sre stdio prometheus-mcp            MCP over stdio, for Claude Desktop or an IDE
   sre serve prometheus-mcp            MCP over Streamable HTTP on 127.0.0.1:8701/mcp
   PROMETHEUS_URL=http://prom:9090 sre doctor
+  sre auth add-client triage --scopes agents:invoke   print a client secret (once)
 """
 
 
@@ -63,6 +65,7 @@ def _parser() -> argparse.ArgumentParser:
         help="check the configuration and that every configured backend answers",
         description="Check the configuration and that every configured backend answers, one line per check.",
     )
+    add_auth_parser(commands)
     return parser
 
 
@@ -73,6 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         source = SettingsSource.load()
         if args.command == "doctor":
             return _doctor(source)
+        if args.command == "auth":
+            return run_auth(args, source)
         if args.command == "up":
             from cli.up import up
 

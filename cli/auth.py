@@ -1,0 +1,100 @@
+"""`sre auth`: OAuth clients and signing keys of the registry's embedded authorization server.
+
+Every command acts on the files under SRE_DATA_DIR (`clients.toml`, `keys/`), which a running
+registry re-reads on its own: no restart is needed. Secrets are printed once, by `add-client`,
+to stdout (and nowhere else); the files keep only their hashes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import TYPE_CHECKING
+
+from common.errors import InputError
+from common.settings import SettingsSource
+
+if TYPE_CHECKING:  # the registry is imported only when an auth command runs
+    from registry.keys import KeyStore
+
+__all__ = ["add_auth_parser", "run_auth"]
+
+_EPILOG = """\
+examples:
+  sre auth add-client triage --scopes metrics:read,logs:read,agents:invoke
+  sre auth add-client triage --rotate-secret      a new secret, same scopes
+  sre auth list-clients
+  sre auth rotate-keys
+"""
+
+
+def add_auth_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    auth = commands.add_parser(
+        "auth",
+        help="manage OAuth clients and signing keys of the registry's authorization server",
+        description="Manage the OAuth clients and signing keys under SRE_DATA_DIR; a running registry picks up "
+        "the changes without a restart.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    actions = auth.add_subparsers(dest="auth_command", required=True, metavar="ACTION")
+    add = actions.add_parser("add-client", help="register a client and print its secret (once)")
+    add.add_argument("name", metavar="NAME", help="client id")
+    add.add_argument("--scopes", help="comma-separated scopes, e.g. metrics:read,agents:invoke")
+    add.add_argument("--rotate-secret", action="store_true", help="give an existing client a new secret")
+    remove = actions.add_parser("remove-client", help="delete a client; its tokens live until they expire")
+    remove.add_argument("name", metavar="NAME")
+    actions.add_parser("list-clients", help="list clients and their scopes (never secrets)")
+    actions.add_parser("rotate-keys", help="publish a new signing key, used after a delay; old keys kept")
+
+
+def run_auth(args: argparse.Namespace, source: SettingsSource) -> int:
+    from registry.clients import ClientStore
+    from registry.keys import KeyStore
+    from registry.settings import RegistrySettings
+
+    settings = RegistrySettings.from_source(source)
+    clients = ClientStore(settings.clients_path)
+    try:
+        if args.auth_command == "add-client":
+            scopes = args.scopes.split(",") if args.scopes is not None else None
+            if scopes is None and not args.rotate_secret:
+                raise InputError("Give the client's scopes with --scopes, e.g. --scopes metrics:read,agents:invoke.")
+            secret = clients.add_client(args.name, scopes, rotate_secret=args.rotate_secret)
+            client = clients.get(args.name)
+            print(f"client_id: {args.name}")
+            print(f"client_secret: {secret}")
+            print(f"scopes: {' '.join(client.scopes) if client else ''}")
+            print("Store the secret now: it is shown only this once.", file=sys.stderr)
+        elif args.auth_command == "remove-client":
+            clients.remove_client(args.name)
+            print(f"Client {args.name} removed; tokens already issued stay valid until they expire.")
+        elif args.auth_command == "list-clients":
+            listed = clients.list_clients()
+            width = max([len(c.name) for c in listed] + [4])
+            print(f"{'NAME':{width}}  {'CREATED':20}  SCOPES")
+            for client in listed:
+                created = client.created_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+                print(f"{client.name:{width}}  {created:20}  {' '.join(client.scopes)}")
+        else:
+            return _rotate_keys(KeyStore(settings.keys_dir, settings.signing_algorithm, settings.token_ttl_seconds))
+    except InputError as exc:
+        print(f"sre auth: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _rotate_keys(keys: KeyStore) -> int:
+    new = keys.rotate()
+    now = time.time()
+    print(f"New signing key {new.kid} ({new.algorithm}) is published now.")
+    print(f"It signs new tokens from {_iso(new.activates_at)} (in {max(0, round(new.activates_at - now))} s).")
+    for key in keys.list_keys():
+        if key.kid != new.kid and key.removed_at is not None:
+            print(f"Key {key.kid} stays published until {_iso(key.removed_at)}, when its last tokens have expired.")
+    return 0
+
+
+def _iso(timestamp: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))

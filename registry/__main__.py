@@ -1,0 +1,101 @@
+"""Run the registry: `sre serve registry` (or `python -m registry`); HTTP only, port 8700.
+
+The registry protects its own API with tokens whose audience is its canonical URL
+(`SRE_PUBLIC_URL`, default `http://SRE_HOST:SRE_PORT`). Unless `SRE_AUTH_ISSUER` names another
+issuer, those tokens come from the registry's embedded authorization server, so the issuer is
+the registry itself and its keys are at `<its URL>/jwks.json` (no discovery: it is not serving
+yet at start-up). Another issuer's keys are found by RFC 8414 / OIDC discovery unless
+`SRE_AUTH_JWKS_URL` is set.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Literal
+
+import httpx
+from mcp.server.auth.provider import TokenVerifier
+from starlette.routing import BaseRoute
+
+from common.auth import JwtVerifier, TokenValidation
+from common.auth.discovery import with_discovered_jwks
+from common.errors import ConfigError
+from common.http import create_http_client
+from common.serving import run_http
+from common.settings import SettingsSource, is_loopback
+from registry.app import COMPONENT, create_app
+from registry.settings import RegistrySettings
+from registry.store import RegistryStore
+
+__all__ = ["registry_verifier", "serve"]
+
+logger = logging.getLogger(__name__)
+
+
+async def serve(transport: Literal["stdio", "http"], source: SettingsSource) -> None:
+    if transport != "http":
+        raise ConfigError("The registry is served over HTTP only: run `sre serve registry`.")
+    settings = RegistrySettings.from_source(source)
+    async with create_http_client(timeout=10.0) as http:
+        explicit_issuer = source.get("SRE_AUTH_ISSUER") is not None
+        verifier = await registry_verifier(settings, http, issuer=None if explicit_issuer else settings.issuer)
+        store = RegistryStore(settings.database)
+        app = create_app(
+            settings, verifier=verifier, authorization_routes=_authorization_routes(settings, store), store=store
+        )
+        await run_http(app, settings.serve)
+
+
+async def registry_verifier(
+    settings: RegistrySettings, http: httpx.AsyncClient, *, issuer: str | None = None
+) -> TokenVerifier | None:
+    """The verifier of tokens for the registry's own API; None when auth is disabled (loopback only).
+
+    `issuer` overrides `SRE_AUTH_ISSUER` (the embedded server's URL when none is configured).
+    """
+    serve = settings.serve
+    config = serve.auth
+    if config.disabled:
+        if not is_loopback(serve.host):
+            raise ConfigError(
+                f"Refusing to serve on {serve.host} without authentication: SRE_AUTH_DISABLED is only allowed "
+                "on a loopback address. Configure SRE_AUTH_ISSUER instead."
+            )
+        logger.warning("Authentication is disabled (SRE_AUTH_DISABLED); serving on loopback only.")
+        return None
+    issuer = issuer or config.issuer or settings.issuer
+    if issuer == settings.issuer:
+        jwks_url = config.jwks_url or f"{issuer}/jwks.json"
+    else:
+        jwks_url = (await with_discovered_jwks(config.model_copy(update={"issuer": issuer}), http)).jwks_url or ""
+    validation = TokenValidation(
+        issuer=issuer,
+        jwks_url=jwks_url,
+        audience=serve.base_url,
+        algorithms=config.algorithms,
+        leeway_seconds=config.leeway_seconds,
+        profile=config.profile,
+        jwks_refetch_cooldown_seconds=config.jwks_refetch_cooldown_seconds,
+    )
+    return JwtVerifier(validation, http)
+
+
+def _authorization_routes(settings: RegistrySettings, store: RegistryStore) -> list[BaseRoute]:
+    """The embedded OAuth2 authorization server; tokens may name any registered server or agent."""
+    from registry.clients import ClientStore
+    from registry.keys import KeyStore
+    from registry.oauth import authorization_routes
+
+    async def known_resources() -> set[str]:
+        # The registry is a resource too: components need `registry:write` tokens for it.
+        return {settings.issuer, *await store.resource_urls()}
+
+    keys = KeyStore(settings.keys_dir, settings.signing_algorithm, settings.token_ttl_seconds)
+    return list(authorization_routes(settings, keys, ClientStore(settings.clients_path), known_resources))
+
+
+if __name__ == "__main__":
+    from cli.main import main
+
+    sys.exit(main(["serve", COMPONENT]))

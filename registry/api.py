@@ -1,0 +1,308 @@
+"""The registry's HTTP API: self-registration, lookup and search of agents and MCP servers.
+
+Routes (documented in `registry.openapi`, which a test keeps in step with `RegistryApi.routes`):
+
+    POST   /agents, /servers              upsert; 201 when new, 200 when updated   registry:write
+    DELETE /agents/{name}, /servers/{name}  204; 404 when unknown                  registry:write
+    GET    /agents, /servers              list by name, paginated                  any valid token
+    GET    /agents/{name}, /servers/{name}                                         any valid token
+    GET    /search?skill=&q=              ranked agents (see `registry.search`)    any valid token
+    GET    /openapi.json, /healthz        public
+
+Authentication: `BearerAuthMiddleware` verifies an `Authorization: Bearer` token once per
+request (audience = the registry's canonical URL) and leaves the result in the scope; each
+route then requires it. No or an invalid token is 401 with `WWW-Authenticate: Bearer`; a valid
+token without `registry:write` on a write is 403 `insufficient_scope` naming the scope. Errors
+are `ErrorBody` JSON. Bodies must be `application/json` (400 otherwise), at most
+`max_body_bytes` (413, checked before parsing), and match the model exactly (422 naming each
+offending field, unknown fields included).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from mcp.server.auth.provider import AccessToken, TokenVerifier
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from common.errors import InputError
+from common.pagination import paginate
+from registry.models import (
+    AgentList,
+    AgentRegistration,
+    ErrorBody,
+    FieldError,
+    ListQuery,
+    SearchQuery,
+    SearchResult,
+    ServerList,
+    ServerRegistration,
+)
+from registry.openapi import WRITE_SCOPE
+from registry.ratelimit import CALLER_KEY
+from registry.search import rank_agents
+from registry.store import Kind, RegistryStore
+
+__all__ = ["ACCESS_KEY", "BearerAuthMiddleware", "RegistryApi", "error_response"]
+
+logger = logging.getLogger(__name__)
+
+#: Scope key holding the verified `AccessToken`, or None when a token was presented and refused.
+ACCESS_KEY = "sre.access"
+_REALM = 'Bearer realm="registry"'
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+class BearerAuthMiddleware:
+    """Verifies the bearer token of each request (if any) before rate limiting and routing.
+
+    It runs first so the rate limiter can key on the verified client; it never answers itself,
+    the routes decide what they require. The token is read from the Authorization header only
+    (never from the query string), and paths in `skip` are not verified at all.
+    """
+
+    def __init__(self, app: ASGIApp, verifier: TokenVerifier | None, *, skip: frozenset[str] = frozenset()) -> None:
+        self.app = app
+        self.verifier = verifier
+        self.skip = skip
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.verifier is not None and scope["path"] not in self.skip:
+            token = _bearer_token(scope)
+            if token is not None:
+                access = await self.verifier.verify_token(token) if token else None
+                scope[ACCESS_KEY] = access
+                if access is not None:
+                    scope[CALLER_KEY] = access.client_id
+        await self.app(scope, receive, send)
+
+
+def _bearer_token(scope: Scope) -> str | None:
+    """The token of an `Authorization: Bearer` header; "" for any other Authorization; None without one."""
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            token = token.strip()
+            return token if scheme.lower() == "bearer" and token and " " not in token else ""
+    return None
+
+
+def error_response(
+    status: int,
+    error: str,
+    description: str,
+    *,
+    errors: list[FieldError] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body = ErrorBody(error=error, error_description=description, errors=errors)
+    return JSONResponse(body.model_dump(mode="json", exclude_none=True), status_code=status, headers=headers)
+
+
+class RegistryApi:
+    """The routes over one `RegistryStore`; `auth_required=False` only when auth is disabled (loopback)."""
+
+    def __init__(
+        self, store: RegistryStore, *, max_body_bytes: int, auth_required: bool, openapi: dict[str, Any]
+    ) -> None:
+        self.store = store
+        self.max_body_bytes = max_body_bytes
+        self.auth_required = auth_required
+        self.openapi = openapi
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/agents", self.guard(self.register_agent, WRITE_SCOPE), methods=["POST"]),
+            Route("/agents", self.guard(self.list_agents), methods=["GET"]),
+            Route("/agents/{name}", self.guard(self.get_agent), methods=["GET"]),
+            Route("/agents/{name}", self.guard(self.deregister_agent, WRITE_SCOPE), methods=["DELETE"]),
+            Route("/servers", self.guard(self.register_server, WRITE_SCOPE), methods=["POST"]),
+            Route("/servers", self.guard(self.list_servers), methods=["GET"]),
+            Route("/servers/{name}", self.guard(self.get_server), methods=["GET"]),
+            Route("/servers/{name}", self.guard(self.deregister_server, WRITE_SCOPE), methods=["DELETE"]),
+            Route("/search", self.guard(self.search), methods=["GET"]),
+            Route("/openapi.json", self.openapi_json, methods=["GET"]),
+            Route("/healthz", self.healthz, methods=["GET"]),
+        ]
+
+    # -- handlers ------------------------------------------------------------------------------
+
+    async def register_agent(self, request: Request) -> Response:
+        registration = await self._body(request, AgentRegistration)
+        if isinstance(registration, Response):
+            return registration
+        entry, created = await self.store.register_agent(registration)
+        logger.info("Agent %s %s at %s", entry.name, "registered" if created else "re-registered", entry.url)
+        return _entry_response(entry, created, f"/agents/{entry.name}")
+
+    async def register_server(self, request: Request) -> Response:
+        registration = await self._body(request, ServerRegistration)
+        if isinstance(registration, Response):
+            return registration
+        entry, created = await self.store.register_server(registration)
+        logger.info("MCP server %s %s at %s", entry.name, "registered" if created else "re-registered", entry.url)
+        return _entry_response(entry, created, f"/servers/{entry.name}")
+
+    async def list_agents(self, request: Request) -> Response:
+        query = _query(request, ListQuery)
+        if isinstance(query, Response):
+            return query
+        return _paged(
+            await self.store.list_agents(query.tenant), query, lambda page, **rest: AgentList(agents=page, **rest)
+        )
+
+    async def list_servers(self, request: Request) -> Response:
+        query = _query(request, ListQuery)
+        if isinstance(query, Response):
+            return query
+        return _paged(
+            await self.store.list_servers(query.tenant), query, lambda page, **rest: ServerList(servers=page, **rest)
+        )
+
+    async def get_agent(self, request: Request) -> Response:
+        entry = await self.store.get_agent(request.path_params["name"])
+        return _found(entry, "agent", request.path_params["name"])
+
+    async def get_server(self, request: Request) -> Response:
+        entry = await self.store.get_server(request.path_params["name"])
+        return _found(entry, "MCP server", request.path_params["name"])
+
+    async def deregister_agent(self, request: Request) -> Response:
+        return await self._deregister("agents", request.path_params["name"])
+
+    async def deregister_server(self, request: Request) -> Response:
+        return await self._deregister("servers", request.path_params["name"])
+
+    async def search(self, request: Request) -> Response:
+        query = _query(request, SearchQuery)
+        if isinstance(query, Response):
+            return query
+        if not (query.skill or "").strip() and not (query.q or "").strip():
+            return _invalid([FieldError(field="skill", message="give `skill`, `q` or both (non-blank)")])
+        hits = rank_agents(await self.store.list_agents(query.tenant), query.skill, query.q)
+        page = hits[: query.limit]
+        result = SearchResult(results=page, returned=len(page), total=len(hits), truncated=len(hits) > len(page))
+        return JSONResponse(result.model_dump(mode="json"))
+
+    async def openapi_json(self, request: Request) -> Response:
+        return JSONResponse(self.openapi)
+
+    async def healthz(self, request: Request) -> Response:
+        return JSONResponse({"status": "ok", "component": "registry"})
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    def guard(self, handler: Handler, scope: str | None = None) -> Handler:
+        async def guarded(request: Request) -> Response:
+            if self.auth_required:
+                refusal = _authorize(request, scope)
+                if refusal is not None:
+                    return refusal
+            return await handler(request)
+
+        return guarded
+
+    async def _deregister(self, kind: Kind, name: str) -> Response:
+        if not await self.store.deregister(kind, name):
+            return error_response(404, "not_found", f"No {kind[:-1]} named {name!r} is registered.")
+        logger.info("Deregistered %s %s", kind[:-1], name)
+        return Response(status_code=204)
+
+    async def _body(self, request: Request, model: type[ModelT]) -> ModelT | Response:
+        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media_type != "application/json":
+            return error_response(400, "invalid_request", "The body must be JSON with Content-Type: application/json.")
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_body_bytes:
+            return _too_large(self.max_body_bytes)
+        body = bytearray()
+        async for chunk in request.stream():
+            body.extend(chunk)
+            if len(body) > self.max_body_bytes:  # chunked bodies declare no length
+                return _too_large(self.max_body_bytes)
+        try:
+            data = json.loads(body)
+        except (ValueError, RecursionError):
+            return error_response(400, "invalid_request", "The body is not valid JSON.")
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            return _invalid(_field_errors(exc))
+
+
+def _authorize(request: Request, scope: str | None) -> Response | None:
+    if ACCESS_KEY not in request.scope:
+        return error_response(
+            401, "invalid_token", "A bearer token for this registry is required.", headers={"WWW-Authenticate": _REALM}
+        )
+    access: AccessToken | None = request.scope[ACCESS_KEY]
+    if access is None:
+        return error_response(
+            401,
+            "invalid_token",
+            "The bearer token is invalid, expired, or not issued for this registry.",
+            headers={"WWW-Authenticate": f'{_REALM}, error="invalid_token"'},
+        )
+    if scope is not None and scope not in access.scopes:
+        return error_response(
+            403,
+            "insufficient_scope",
+            f"This request needs the {scope} scope; get a token that grants it.",
+            headers={"WWW-Authenticate": f'{_REALM}, error="insufficient_scope", scope="{scope}"'},
+        )
+    return None
+
+
+def _query(request: Request, model: type[ModelT]) -> ModelT | Response:
+    try:
+        return model.model_validate(dict(request.query_params))
+    except ValidationError as exc:
+        return _invalid(_field_errors(exc))
+
+
+def _paged(entries: list[Any], query: ListQuery, build: Callable[..., BaseModel]) -> Response:
+    try:
+        page = paginate(entries, limit=query.limit, cursor=query.cursor)
+    except InputError as exc:
+        return _invalid([FieldError(field="cursor", message=str(exc))])
+    listing = build(
+        page.items, returned=len(page.items), total=page.total, truncated=page.truncated, next_cursor=page.next_cursor
+    )
+    return JSONResponse(listing.model_dump(mode="json"))
+
+
+def _entry_response(entry: BaseModel, created: bool, location: str) -> Response:
+    return JSONResponse(
+        entry.model_dump(mode="json"), status_code=201 if created else 200, headers={"Location": location}
+    )
+
+
+def _found(entry: BaseModel | None, what: str, name: str) -> Response:
+    if entry is None:
+        return error_response(404, "not_found", f"No {what} named {name!r} is registered.")
+    return JSONResponse(entry.model_dump(mode="json"))
+
+
+def _invalid(errors: list[FieldError]) -> Response:
+    fields = ", ".join(error.field for error in errors)
+    return error_response(422, "invalid_request", f"Invalid or unknown fields: {fields}.", errors=errors)
+
+
+def _too_large(limit: int) -> Response:
+    return error_response(413, "request_too_large", f"The request body exceeds the limit of {limit} bytes.")
+
+
+def _field_errors(exc: ValidationError) -> list[FieldError]:
+    return [
+        FieldError(field=".".join(str(part) for part in error["loc"]) or "body", message=error["msg"])
+        for error in exc.errors(include_url=False)
+    ]

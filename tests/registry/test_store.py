@@ -1,0 +1,207 @@
+"""RegistryStore against SQLite and a real PostgreSQL server: the same tests, the same code path."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import anyio
+import pytest
+from postgres import PostgresProcess
+
+from registry.models import AgentRegistration, ServerRegistration, Skill
+from registry.store import ProbeTarget, RegistryStore
+
+pytestmark = pytest.mark.anyio
+
+START = 1_800_000_000.0
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[PostgresProcess]:
+    if PostgresProcess.binaries() is None:
+        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed: apt-get install postgresql")
+    with PostgresProcess() as server:
+        yield server
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'data' / 'registry.db'}"
+    postgres: PostgresProcess = request.getfixturevalue("postgres")
+    return postgres.fresh_database()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def store(database_url: str, clock: Clock) -> AsyncIterator[RegistryStore]:
+    opened = RegistryStore(database_url, clock=clock)
+    await opened.start()
+    yield opened
+    await opened.close()
+
+
+def agent(name: str = "triage", url: str = "http://127.0.0.1:8721/", **fields: object) -> AgentRegistration:
+    return AgentRegistration.model_validate({"name": name, "url": url, **fields})
+
+
+def server(
+    name: str = "prometheus-mcp", url: str = "http://127.0.0.1:8701/mcp", **fields: object
+) -> ServerRegistration:
+    return ServerRegistration.model_validate({"name": name, "url": url, **fields})
+
+
+def at(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+async def test_register_creates_then_updates_keeping_first_registration_time(
+    store: RegistryStore, clock: Clock
+) -> None:
+    skills = [Skill(id="triage-alert", name="Triage an alert", tags=["alerts"], examples=["why is checkout slow?"])]
+    entry, created = await store.register_agent(agent(description="Finds causes", version="1.0", skills=skills))
+    assert created is True
+    assert entry.skills == skills
+    assert entry.health.status == "unknown"
+    assert entry.registered_at == entry.last_seen == at(START)
+
+    clock.now += 42
+    entry, created = await store.register_agent(agent(description="Finds causes, faster", version="1.1"))
+    assert created is False
+    assert (entry.description, entry.version, entry.skills) == ("Finds causes, faster", "1.1", [])
+    assert entry.registered_at == at(START)
+    assert entry.last_seen == at(START + 42)
+
+
+async def test_names_are_unique_per_kind_not_across_kinds(store: RegistryStore) -> None:
+    _, agent_created = await store.register_agent(agent(name="same"))
+    _, server_created = await store.register_server(server(name="same"))
+    assert (agent_created, server_created) == (True, True)
+    assert (await store.get_agent("same")) is not None
+    assert (await store.get_server("same")) is not None
+
+
+async def test_list_is_sorted_by_name_and_filters_by_tenant(store: RegistryStore) -> None:
+    for name, tenant in (("zeta", "blue"), ("alpha", None), ("mid", "blue")):
+        await store.register_server(server(name=name, url=f"http://127.0.0.1:9000/{name}/mcp", tenant=tenant))
+    assert [entry.name for entry in await store.list_servers()] == ["alpha", "mid", "zeta"]
+    assert [entry.name for entry in await store.list_servers("blue")] == ["mid", "zeta"]
+    assert await store.list_servers("green") == []
+
+
+async def test_deregister_removes_the_entry_once(store: RegistryStore) -> None:
+    await store.register_server(server())
+    assert await store.deregister("servers", "prometheus-mcp") is True
+    assert await store.get_server("prometheus-mcp") is None
+    assert await store.deregister("servers", "prometheus-mcp") is False
+
+
+async def test_mark_health_records_status_time_and_error(store: RegistryStore, clock: Clock) -> None:
+    entry, _ = await store.register_server(server())
+    target = ProbeTarget("servers", entry.name, entry.url)
+    clock.now += 5
+    assert await store.mark_health(target, "unhealthy", "cannot connect: connection refused")
+    health = (await store.get_server(entry.name)).health  # type: ignore[union-attr]
+    assert (health.status, health.last_checked, health.last_error) == (
+        "unhealthy",
+        at(START + 5),
+        "cannot connect: connection refused",
+    )
+    assert await store.mark_health(target, "healthy")
+    health = (await store.get_server(entry.name)).health  # type: ignore[union-attr]
+    assert (health.status, health.last_error) == ("healthy", None)
+
+
+async def test_a_probe_of_the_old_url_does_not_mark_a_re_registered_entry(store: RegistryStore) -> None:
+    await store.register_server(server(url="http://127.0.0.1:9001/mcp"))
+    await store.mark_health(ProbeTarget("servers", "prometheus-mcp", "http://127.0.0.1:9001/mcp"), "healthy")
+    entry, _ = await store.register_server(server(url="http://127.0.0.1:9002/mcp"))
+    assert entry.health.status == "unknown"  # a new URL has not been probed yet
+    old_probe = ProbeTarget("servers", "prometheus-mcp", "http://127.0.0.1:9001/mcp")
+    assert await store.mark_health(old_probe, "unhealthy", "gone") is False
+    assert (await store.get_server("prometheus-mcp")).health.status == "unknown"  # type: ignore[union-attr]
+
+
+async def test_expire_stale_removes_entries_neither_seen_nor_healthy_recently(
+    store: RegistryStore, clock: Clock
+) -> None:
+    await store.register_agent(agent(name="silent"))
+    await store.register_agent(agent(name="healthy", url="http://127.0.0.1:9003/"))
+    await store.register_server(server(name="refreshed"))
+    clock.now += 50
+    await store.mark_health(ProbeTarget("agents", "healthy", "http://127.0.0.1:9003/"), "healthy")
+    await store.register_server(server(name="refreshed"))  # re-registration counts as seen
+    clock.now += 60  # 110 s after the first registration, 60 s after the refresh
+
+    assert await store.expire_stale(100) == [("agents", "silent")]
+    assert [entry.name for entry in await store.list_agents()] == ["healthy"]
+    assert [entry.name for entry in await store.list_servers()] == ["refreshed"]
+    assert await store.expire_stale(100) == []
+
+
+async def test_entries_survive_reopening_the_database(database_url: str, store: RegistryStore) -> None:
+    await store.register_agent(agent(skills=[Skill(id="s", name="S", tags=["t"])]))
+    await store.register_server(server(tools=[{"name": "prometheus_query", "description": "PromQL"}]))
+    await store.close()
+
+    reopened = RegistryStore(database_url)
+    await reopened.start()  # create_all on existing tables is a no-op
+    try:
+        assert [entry.skills[0].tags for entry in await reopened.list_agents()] == [["t"]]
+        assert [entry.tools[0].name for entry in await reopened.list_servers()] == ["prometheus_query"]
+    finally:
+        await reopened.close()
+
+
+async def test_concurrent_first_registrations_of_one_name_create_it_once(store: RegistryStore) -> None:
+    outcomes: list[bool] = []
+
+    async def register(port: int) -> None:
+        _, created = await store.register_server(server(url=f"http://127.0.0.1:{port}/mcp"))
+        outcomes.append(created)
+
+    async with anyio.create_task_group() as group:
+        for port in range(9100, 9108):
+            group.start_soon(register, port)
+    assert sorted(outcomes) == [False] * 7 + [True]
+    assert len(await store.list_servers()) == 1
+
+
+async def test_resource_urls_and_probe_targets_cover_both_kinds(store: RegistryStore) -> None:
+    await store.register_agent(agent())
+    await store.register_server(server())
+    assert await store.resource_urls() == {"http://127.0.0.1:8721/", "http://127.0.0.1:8701/mcp"}
+    assert await store.probe_targets() == [
+        ProbeTarget("agents", "triage", "http://127.0.0.1:8721/"),
+        ProbeTarget("servers", "prometheus-mcp", "http://127.0.0.1:8701/mcp"),
+    ]
+
+
+async def test_text_is_stored_exactly(store: RegistryStore) -> None:
+    text = "línea\t“quoted” \\ 'single' \u2028 emoji \U0001f680 control \x01"
+    await store.register_agent(agent(description=text, skills=[Skill(id="x", name=text, examples=[text])]))
+    stored = await store.get_agent("triage")
+    assert stored is not None
+    assert (stored.description, stored.skills[0].name, stored.skills[0].examples) == (text, text, [text])
+
+
+def test_postgres_fixture_runs_unprivileged_on_loopback(postgres: PostgresProcess) -> None:
+    assert postgres.workdir is not None
+    if os.geteuid() == 0:  # PostgreSQL refuses root: the cluster belongs to an unprivileged user
+        assert postgres.data_dir.stat().st_uid != 0
+    assert postgres.url().startswith("postgresql+asyncpg://postgres@127.0.0.1:")
