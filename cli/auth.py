@@ -78,7 +78,7 @@ def run_auth(args: argparse.Namespace, source: SettingsSource) -> int:
                 created = client.created_at.strftime("%Y-%m-%dT%H:%M:%SZ")
                 print(f"{client.name:{width}}  {created:20}  {' '.join(client.scopes)}")
         else:
-            return _rotate_keys(KeyStore(settings.keys_dir, settings.signing_algorithm, settings.token_ttl_seconds))
+            return _rotate_keys(KeyStore.for_settings(settings))
     except InputError as exc:
         print(f"sre auth: {exc}", file=sys.stderr)
         return 1

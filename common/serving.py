@@ -31,9 +31,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from common.auth import ClientCredentials, JwtVerifier, TokenSource, TokenValidation
+from common.auth import ClientCredentials, TokenSource
 from common.auth.discovery import with_discovered_jwks
-from common.errors import ConfigError
+from common.auth.resource import resource_verifier
 from common.http import create_http_client
 from common.http_guards import (
     MAX_HEADER_BYTES,
@@ -43,7 +43,7 @@ from common.http_guards import (
 )
 from common.metrics import CONTENT_TYPE_LATEST, HttpMetricsMiddleware, ServerMetrics
 from common.registration import RegistryClient, registered
-from common.settings import ServeSettings, is_loopback
+from common.settings import ServeSettings
 from common.tool_scopes import ToolScopeGuard
 
 __all__ = ["MCP_PATH", "McpAuth", "mcp_auth", "mcp_http_app", "run_http", "serve_mcp_http"]
@@ -67,40 +67,21 @@ class McpAuth:
 
 def mcp_auth(serve: ServeSettings, scopes: Sequence[str], http_client: httpx.AsyncClient | None = None) -> McpAuth:
     """Auth for an MCP server: tokens from the configured issuer whose audience is `<base_url>/mcp`."""
-    config = serve.auth
-    if config.disabled:
-        if not is_loopback(serve.host):
-            raise ConfigError(
-                f"Refusing to serve on {serve.host} without authentication: SRE_AUTH_DISABLED is only allowed "
-                "on a loopback address. Configure SRE_AUTH_ISSUER instead."
-            )
-        logger.warning("Authentication is disabled (SRE_AUTH_DISABLED); serving on loopback only.")
-        return McpAuth(None, None)
-    issuer = config.issuer or ""
     resource = serve.base_url + MCP_PATH
-    validation = TokenValidation(
-        issuer=issuer,
-        jwks_url=config.jwks_url or issuer.rstrip("/") + "/jwks.json",
-        audience=resource,
-        algorithms=config.algorithms,
-        leeway_seconds=config.leeway_seconds,
-        profile=config.profile,
-        jwks_refetch_cooldown_seconds=config.jwks_refetch_cooldown_seconds,
-    )
-    verifier = LeewayAwareVerifier(
-        JwtVerifier(validation, http_client or create_http_client(timeout=10.0)), config.leeway_seconds
-    )
+    verifier = resource_verifier(serve, resource, http_client or create_http_client(timeout=10.0))
+    if verifier is None:
+        return McpAuth(None, None)
     settings = AuthSettings(
         # Strings, not AnyHttpUrl(...): AuthSettings keeps an empty path empty, while a bare
         # AnyHttpUrl turns `http://host:port` into `http://host:port/`, which is not the `iss`
         # of our tokens, so the RFC 9728 metadata would name an issuer that does not exist.
-        issuer_url=issuer,
+        issuer_url=verifier.validation.issuer,
         resource_server_url=resource,
         required_scopes=list(scopes),
         # JwtVerifier checks the audience itself, exactly (RFC 8707 / 9068).
         validate_token_resource=False,
     )
-    return McpAuth(verifier, settings)
+    return McpAuth(LeewayAwareVerifier(verifier, serve.auth.leeway_seconds), settings)
 
 
 class LeewayAwareVerifier:

@@ -18,12 +18,12 @@ import httpx
 from mcp.server.auth.provider import TokenVerifier
 from starlette.routing import BaseRoute
 
-from common.auth import JwtVerifier, TokenValidation
 from common.auth.discovery import with_discovered_jwks
+from common.auth.resource import resource_verifier
 from common.errors import ConfigError
 from common.http import create_http_client
 from common.serving import run_http
-from common.settings import SettingsSource, is_loopback
+from common.settings import SettingsSource
 from registry.app import COMPONENT, create_app
 from registry.settings import RegistrySettings
 from registry.store import RegistryStore
@@ -54,31 +54,14 @@ async def registry_verifier(
 
     `issuer` overrides `SRE_AUTH_ISSUER` (the embedded server's URL when none is configured).
     """
-    serve = settings.serve
-    config = serve.auth
-    if config.disabled:
-        if not is_loopback(serve.host):
-            raise ConfigError(
-                f"Refusing to serve on {serve.host} without authentication: SRE_AUTH_DISABLED is only allowed "
-                "on a loopback address. Configure SRE_AUTH_ISSUER instead."
-            )
-        logger.warning("Authentication is disabled (SRE_AUTH_DISABLED); serving on loopback only.")
-        return None
+    config = settings.serve.auth
     issuer = issuer or config.issuer or settings.issuer
     if issuer == settings.issuer:
-        jwks_url = config.jwks_url or f"{issuer}/jwks.json"
+        config = config.model_copy(update={"issuer": issuer, "jwks_url": config.jwks_url or f"{issuer}/jwks.json"})
     else:
-        jwks_url = (await with_discovered_jwks(config.model_copy(update={"issuer": issuer}), http)).jwks_url or ""
-    validation = TokenValidation(
-        issuer=issuer,
-        jwks_url=jwks_url,
-        audience=serve.base_url,
-        algorithms=config.algorithms,
-        leeway_seconds=config.leeway_seconds,
-        profile=config.profile,
-        jwks_refetch_cooldown_seconds=config.jwks_refetch_cooldown_seconds,
-    )
-    return JwtVerifier(validation, http)
+        config = await with_discovered_jwks(config.model_copy(update={"issuer": issuer}), http)
+    serve = settings.serve.model_copy(update={"auth": config})
+    return resource_verifier(serve, serve.base_url, http)
 
 
 def _authorization_routes(settings: RegistrySettings, store: RegistryStore) -> list[BaseRoute]:
@@ -91,7 +74,7 @@ def _authorization_routes(settings: RegistrySettings, store: RegistryStore) -> l
         # The registry is a resource too: components need `registry:write` tokens for it.
         return {settings.issuer, *await store.resource_urls()}
 
-    keys = KeyStore(settings.keys_dir, settings.signing_algorithm, settings.token_ttl_seconds)
+    keys = KeyStore.for_settings(settings)
     return list(authorization_routes(settings, keys, ClientStore(settings.clients_path), known_resources))
 
 

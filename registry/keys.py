@@ -38,6 +38,7 @@ from joserfc.jwk import ECKey, KeyParameters, RSAKey
 
 from common.auth.validation import MAX_LEEWAY_SECONDS
 from common.errors import ConfigError
+from registry.settings import RegistrySettings
 
 __all__ = ["DEFAULT_PUBLISH_DELAY_SECONDS", "KeyInfo", "KeyState", "KeyStore", "SigningKey"]
 
@@ -101,6 +102,15 @@ class KeyStore:
         self._keys: list[SigningKey] = []
         self._stamp: tuple[int, int] | None = None
         self._scanned_at = -RESCAN_SECONDS
+
+    @classmethod
+    def for_settings(cls, settings: RegistrySettings) -> KeyStore:
+        return cls(
+            settings.keys_dir,
+            settings.signing_algorithm,
+            settings.token_ttl_seconds,
+            publish_delay=settings.key_publish_delay_seconds,
+        )
 
     def signing_key(self) -> SigningKey:
         """The key that signs tokens now (created if there is none of the configured algorithm)."""

@@ -26,6 +26,11 @@ class RegistrySettings(FrozenModel):
     )
     token_ttl_seconds: int = Field(default=600, ge=300, le=900, description="Lifetime of issued access tokens.")
     signing_algorithm: Literal["RS256", "ES256"] = Field(default="RS256", description="Signature of issued tokens.")
+    key_publish_delay_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="A rotated-in key is published this long before it signs (beyond verifiers' JWKS cooldown).",
+    )
     resources: tuple[str, ...] = Field(
         default=(),
         description="Audiences tokens may be issued for besides registered servers and agents (canonical URLs).",
