@@ -13,7 +13,9 @@ names the issuer exactly as tokens carry it, a body that is JSON but not one JSO
 from __future__ import annotations
 
 import logging
+import signal
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from types import FrameType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -193,8 +195,8 @@ async def serve_mcp_http(
         tokens = TokenSource(
             ClientCredentials(
                 token_url=identity.token_url or f"{(serve.auth.issuer or serve.registry_url).rstrip('/')}/oauth/token",
-                client_id=identity.client_id,
-                client_secret=identity.client_secret,
+                client_id=identity.id,
+                client_secret=identity.secret,
             ),
             http,
         )
@@ -207,6 +209,20 @@ async def serve_mcp_http(
         }
         async with registered(RegistryClient(serve.registry_url, tokens, http), "servers", descriptor):
             await run_http(app, serve, on_shutdown=on_shutdown)
+
+
+class _GracefulServer(uvicorn.Server):
+    """A signal stops serving, and then the component's own clean-up runs.
+
+    uvicorn re-raises SIGTERM/SIGINT once it has shut down, which kills the process before the
+    code after `serve()` (deregistering from the registry, closing clients) gets to run.
+    """
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self.should_exit and sig == signal.SIGINT:
+            self.force_exit = True  # a second Ctrl-C does not wait for open connections
+        else:
+            self.should_exit = True
 
 
 async def run_http(
@@ -224,7 +240,7 @@ async def run_http(
         h11_max_incomplete_event_size=MAX_HEADER_BYTES * 2,
         server_header=False,
     )
-    server = uvicorn.Server(config)
+    server = _GracefulServer(config)
     logger.info("Serving on %s (listening on %s:%d)", serve.base_url, serve.host, serve.port)
     try:
         await server.serve()

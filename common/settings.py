@@ -147,8 +147,8 @@ class AuthConfig(FrozenModel):
 class ClientIdentity(FrozenModel):
     """The component's own OAuth client, to get tokens for calling others (keys `SRE_CLIENT_*`)."""
 
-    client_id: str
-    client_secret: SecretStr
+    id: str = Field(description="SRE_CLIENT_ID")
+    secret: SecretStr = Field(description="SRE_CLIENT_SECRET")
     token_url: str | None = Field(default=None, description="Token endpoint; unset: `<issuer>/oauth/token`.")
 
     @classmethod

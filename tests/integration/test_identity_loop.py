@@ -1,0 +1,173 @@
+"""The identity loop end to end, with real processes: registry + embedded authorization server,
+prometheus-mcp registering itself with its own token, and a caller that finds it through the
+registry and calls it with a token of its own. Key rotation needs no restart anywhere."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import httpx2
+import pytest
+from backends import PrometheusProcess
+from joserfc import jws
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from served import ServedComponent
+
+from common.auth import ClientCredentials, TokenSource
+from registry.clients import ClientStore
+
+pytestmark = [pytest.mark.anyio, pytest.mark.integration]
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Platform:
+    def __init__(self, data_dir: Path, registry: ServedComponent, caller_secret: str) -> None:
+        self.data_dir = data_dir
+        self.registry = registry
+        self.caller_secret = caller_secret
+
+    def credentials(self) -> ClientCredentials:
+        return ClientCredentials.model_validate(
+            {
+                "token_url": f"{self.registry.url}/oauth/token",
+                "client_id": "caller",
+                "client_secret": self.caller_secret,
+            }
+        )
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    data_dir = tmp_path_factory.mktemp("sre-data")
+    clients = ClientStore(data_dir / "clients.toml")
+    mcp_secret = clients.add_client("prometheus-mcp", ["registry:write"])
+    caller_secret = clients.add_client("caller", ["metrics:read"])
+    # A rotated key must be published for longer than verifiers wait between JWKS fetches;
+    # both are shortened together so the test does not wait a minute.
+    env = {
+        "SRE_DATA_DIR": str(data_dir),
+        "REGISTRY_KEY_PUBLISH_DELAY_SECONDS": "2",
+        "SRE_AUTH_JWKS_REFETCH_COOLDOWN_SECONDS": "1",
+    }
+    with ServedComponent("registry", env, tmp_path_factory.mktemp("logs")) as registry:
+        (data_dir / "prometheus-mcp.secret").write_text(mcp_secret)
+        yield Platform(data_dir, registry, caller_secret)
+
+
+@pytest.fixture(scope="module")
+def prometheus_mcp(
+    platform: Platform, prometheus: PrometheusProcess, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServedComponent]:
+    env = {
+        "PROMETHEUS_URL": prometheus.url,
+        "SRE_AUTH_ISSUER": platform.registry.url,
+        "REGISTRY_URL": platform.registry.url,
+        "SRE_CLIENT_ID": "prometheus-mcp",
+        "SRE_CLIENT_SECRET": (platform.data_dir / "prometheus-mcp.secret").read_text(),
+        "SRE_AUTH_JWKS_REFETCH_COOLDOWN_SECONDS": "1",
+    }
+    with ServedComponent("prometheus-mcp", env, tmp_path_factory.mktemp("logs")) as component:
+        yield component
+
+
+@asynccontextmanager
+async def tokens(platform: Platform) -> AsyncIterator[TokenSource]:
+    async with httpx.AsyncClient(timeout=10) as http:
+        yield TokenSource(platform.credentials(), http)
+
+
+async def find_server(platform: Platform, source: TokenSource, name: str) -> dict[str, Any] | None:
+    async with httpx.AsyncClient(timeout=10, auth=source.bearer_auth(platform.registry.url)) as http:
+        response = await http.get(f"{platform.registry.url}/servers")
+    assert response.status_code == 200, response.text
+    return next((entry for entry in response.json()["servers"] if entry["name"] == name), None)
+
+
+async def query(url: str, auth: httpx2.Auth) -> float:
+    async with (
+        httpx2.AsyncClient(auth=auth, timeout=10) as http,
+        Client(streamable_http_client(url, http_client=http)) as client,
+    ):
+        result = await client.call_tool("prometheus_query", {"query": "vector(1)"})
+    assert not result.is_error, result.content
+    assert result.structured_content is not None
+    return float(result.structured_content["samples"][0]["value"])
+
+
+def kid_of(token: str) -> str:
+    return str(jws.extract_compact(token.encode()).headers()["kid"])
+
+
+async def test_a_caller_finds_prometheus_mcp_in_the_registry_and_calls_it_with_its_own_token(
+    platform: Platform, prometheus_mcp: ServedComponent
+) -> None:
+    async with tokens(platform) as source:
+        with anyio.fail_after(30):
+            while (entry := await find_server(platform, source, "prometheus-mcp")) is None:
+                await anyio.sleep(0.2)
+        assert entry["url"] == prometheus_mcp.mcp_url
+        assert "prometheus_query" in {tool["name"] for tool in entry["tools"]}
+        assert entry["scopes"] == ["metrics:read"]
+        assert await query(entry["url"], source.bearer_auth2(entry["url"], ["metrics:read"])) == 1.0
+
+        token = await source.token(entry["url"], ["metrics:read"])
+        async with httpx.AsyncClient(timeout=10) as http:
+            elsewhere = await http.get(f"{platform.registry.url}/servers", headers={"Authorization": f"Bearer {token}"})
+    assert elsewhere.status_code == 401
+
+
+async def test_after_a_key_rotation_old_and_new_tokens_verify_without_restarts(
+    platform: Platform, prometheus_mcp: ServedComponent
+) -> None:
+    url = prometheus_mcp.mcp_url
+    async with tokens(platform) as source:
+        with anyio.fail_after(30):
+            while await find_server(platform, source, "prometheus-mcp") is None:
+                await anyio.sleep(0.2)
+        old = await source.token(url, ["metrics:read"])
+        rotated = subprocess.run(
+            [sys.executable, "-m", "cli.main", "auth", "rotate-keys"],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env={**os.environ, "SRE_DATA_DIR": str(platform.data_dir), "REGISTRY_KEY_PUBLISH_DELAY_SECONDS": "2"},
+            check=True,
+        )
+        with anyio.fail_after(20):
+            while True:
+                source.invalidate(url, ["metrics:read"])
+                new = await source.token(url, ["metrics:read"])
+                if kid_of(new) != kid_of(old):
+                    break
+                await anyio.sleep(0.3)
+        assert kid_of(new) in rotated.stdout
+        assert await query(url, _Bearer(old)) == 1.0
+        assert await query(url, _Bearer(new)) == 1.0
+    assert prometheus_mcp.running
+
+
+async def test_a_stopped_component_deregisters(platform: Platform, prometheus_mcp: ServedComponent) -> None:
+    prometheus_mcp.stop()
+    async with tokens(platform) as source:
+        with anyio.fail_after(20):
+            while await find_server(platform, source, "prometheus-mcp") is not None:
+                await anyio.sleep(0.2)
+
+
+class _Bearer(httpx2.Auth):
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    def auth_flow(self, request: httpx2.Request) -> Iterator[httpx2.Request]:
+        request.headers["Authorization"] = f"Bearer {self.token}"
+        yield request
