@@ -12,11 +12,12 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
-from common.errors import InputError
+from common.errors import BackendError, InputError
 from common.settings import SettingsSource
 
 if TYPE_CHECKING:  # the registry is imported only when an auth command runs
     from registry.keys import KeyStore
+    from registry.settings import RegistrySettings
 
 __all__ = ["add_auth_parser", "run_auth"]
 
@@ -47,6 +48,15 @@ def add_auth_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser
     remove.add_argument("name", metavar="NAME")
     actions.add_parser("list-clients", help="list clients and their scopes (never secrets)")
     actions.add_parser("rotate-keys", help="publish a new signing key, used after a delay; old keys kept")
+    token = actions.add_parser(
+        "token",
+        help="print an access token for a resource (from a client `sre up` provisioned)",
+        description="Get a client-credentials token from the running registry and print it, e.g. for "
+        'MCP Inspector: --header "Authorization: Bearer $(sre auth token --audience URL)".',
+    )
+    token.add_argument("--audience", required=True, help="the resource's canonical URL, e.g. http://127.0.0.1:8701/mcp")
+    token.add_argument("--scopes", help="comma-separated scopes (default: all of the client's)")
+    token.add_argument("--client", default="cli", help="client whose secret `sre up` keeps (default: cli)")
 
 
 def run_auth(args: argparse.Namespace, source: SettingsSource) -> int:
@@ -77,11 +87,35 @@ def run_auth(args: argparse.Namespace, source: SettingsSource) -> int:
             for client in listed:
                 created = client.created_at.strftime("%Y-%m-%dT%H:%M:%SZ")
                 print(f"{client.name:{width}}  {created:20}  {' '.join(client.scopes)}")
+        elif args.auth_command == "token":
+            return _print_token(settings, args.client, args.audience, args.scopes.split(",") if args.scopes else [])
         else:
             return _rotate_keys(KeyStore.for_settings(settings))
-    except InputError as exc:
+    except (InputError, BackendError) as exc:
         print(f"sre auth: {exc}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _print_token(settings: RegistrySettings, client: str, audience: str, scopes: list[str]) -> int:
+    import anyio
+
+    from cli.provisioning import read_secret
+    from common.auth import ClientCredentials, TokenSource
+    from common.http import create_http_client
+
+    secret = read_secret(settings.data_dir, client)
+    if secret is None:
+        raise InputError(f"No secret is kept for client {client!r} under {settings.data_dir}; run `make up` first.")
+    credentials = ClientCredentials.model_validate(
+        {"token_url": f"{settings.serve.registry_url}/oauth/token", "client_id": client, "client_secret": secret}
+    )
+
+    async def fetch() -> str:
+        async with create_http_client(timeout=10.0) as http:
+            return await TokenSource(credentials, http).token(audience, scopes)
+
+    print(anyio.run(fetch))
     return 0
 
 

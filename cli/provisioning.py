@@ -1,0 +1,55 @@
+"""The OAuth clients `sre up` gives each component, with their secrets kept for the local run.
+
+Clients live in the registry's `clients.toml` (secrets hashed). So that `sre up` can start the
+components again without asking anyone, each secret is also kept in
+`SRE_DATA_DIR/credentials/<client>.secret`, readable by the owner only. That is the embedded,
+single-machine default; a real deployment hands each component its secret through its own
+secret store and never writes this directory.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from registry.clients import ClientStore
+
+__all__ = ["CLIENTS", "provision", "read_secret"]
+
+#: Each local client and the scopes it needs.
+CLIENTS: Mapping[str, tuple[str, ...]] = {
+    # Registers itself.
+    "prometheus-mcp": ("registry:write",),
+    # Scrapes the components' /metrics.
+    "prometheus": ("metrics:read",),
+    # The person at the keyboard: `sre auth token`, MCP Inspector, Claude Desktop over HTTP.
+    "cli": ("metrics:read", "logs:read", "controlplane:read", "agents:invoke"),
+}
+
+
+def provision(data_dir: Path, clients: ClientStore) -> dict[str, str]:
+    """Every client of `CLIENTS`, created or given a new secret when its secret file is missing."""
+    credentials = data_dir / "credentials"
+    credentials.mkdir(mode=0o700, parents=True, exist_ok=True)
+    secrets = {}
+    for name, scopes in CLIENTS.items():
+        path = credentials / f"{name}.secret"
+        if path.exists() and clients.get(name) is not None:
+            secrets[name] = path.read_text().strip()
+            continue
+        secret = clients.add_client(name, scopes, rotate_secret=clients.get(name) is not None)
+        _write_private(path, secret)
+        secrets[name] = secret
+    return secrets
+
+
+def read_secret(data_dir: Path, name: str) -> str | None:
+    path = data_dir / "credentials" / f"{name}.secret"
+    return path.read_text().strip() if path.exists() else None
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(text)
