@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -35,6 +34,7 @@ from common.errors import SreError
 from common.logging import bind_trace_id, current_trace_id, new_trace_id
 from common.metrics import ServerMetrics
 from common.redaction import redact
+from common.settings import decode_json_text
 
 __all__ = ["ToolGate", "ToolResult", "ToolSpec", "build_tools", "tool_scopes"]
 
@@ -155,7 +155,7 @@ def _first_problem(validator: Draft202012Validator, arguments: Any) -> str | Non
         return "arguments must be an object."
     # Some clients (Claude Desktop among them) send lists and objects as JSON text; MCPServer
     # decodes those before validating, so the gate accepts them too.
-    decoded = {key: _maybe_json(value) for key, value in arguments.items()}
+    decoded = {key: decode_json_text(value) for key, value in arguments.items()}
     errors: list[SchemaError] = sorted(validator.iter_errors(decoded), key=lambda e: list(e.absolute_path))
     if not errors:
         return None
@@ -166,12 +166,3 @@ def _first_problem(validator: Draft202012Validator, arguments: Any) -> str | Non
         return f"{error.message}. Allowed arguments: {', '.join(allowed)}."
     where = ".".join(str(part) for part in error.absolute_path) or "arguments"
     return f"{where}: {error.message}."
-
-
-def _maybe_json(value: Any) -> Any:
-    if isinstance(value, str) and value[:1] in ("[", "{"):
-        try:
-            return json.loads(value)
-        except json.JSONDecodeError:
-            return value
-    return value

@@ -34,6 +34,7 @@ __all__ = [
     "SettingsSource",
     "Upstream",
     "build",
+    "decode_json_text",
     "is_loopback",
 ]
 
@@ -75,7 +76,7 @@ class SettingsSource:
         """Keys starting with `prefix`, the prefix removed and lower-cased (`PROMETHEUS_MCP_X` -> `x`)."""
         prefix = prefix.upper()
         return {
-            key[len(prefix) :].lower(): _decode(value)
+            key[len(prefix) :].lower(): decode_json_text(value)
             for key, value in self._values.items()
             if key.startswith(prefix) and len(key) > len(prefix)
         }
@@ -211,8 +212,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
     return flat
 
 
-def _decode(value: Any) -> Any:
-    # Environment values are strings; lists and tables arrive as JSON text.
+def decode_json_text(value: Any) -> Any:
+    """A list or object sent as JSON text (environment values, some MCP clients' arguments), decoded."""
     if isinstance(value, str) and value[:1] in ("[", "{"):
         try:
             return json.loads(value)

@@ -18,7 +18,7 @@ import logging
 import time
 from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import quote
 
 import httpx
@@ -133,11 +133,13 @@ def _basic(client_id: str, secret: str) -> str:
     return "Basic " + base64.b64encode(pair.encode()).decode()
 
 
-class _HttpxBearer(httpx.Auth):
+class _BearerFlow:
+    """The auth flow shared by the httpx and httpx2 adapters (their request types differ only in name)."""
+
     def __init__(self, source: TokenSource, audience: str, scopes: tuple[str, ...]) -> None:
         self._source, self._audience, self._scopes = source, audience, scopes
 
-    async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
+    async def async_auth_flow(self, request: Any) -> AsyncGenerator[Any, Any]:
         request.headers["Authorization"] = f"Bearer {await self._source.token(self._audience, self._scopes)}"
         response = yield request
         if response.status_code == 401:
@@ -147,14 +149,9 @@ class _HttpxBearer(httpx.Auth):
             yield request
 
 
-class _Httpx2Bearer(httpx2.Auth):
-    def __init__(self, source: TokenSource, audience: str, scopes: tuple[str, ...]) -> None:
-        self._source, self._audience, self._scopes = source, audience, scopes
+class _HttpxBearer(_BearerFlow, httpx.Auth):
+    pass
 
-    async def async_auth_flow(self, request: httpx2.Request) -> AsyncGenerator[httpx2.Request, httpx2.Response]:
-        request.headers["Authorization"] = f"Bearer {await self._source.token(self._audience, self._scopes)}"
-        response = yield request
-        if response.status_code == 401:
-            self._source.invalidate(self._audience, self._scopes)
-            request.headers["Authorization"] = f"Bearer {await self._source.token(self._audience, self._scopes)}"
-            yield request
+
+class _Httpx2Bearer(_BearerFlow, httpx2.Auth):
+    pass
