@@ -2,31 +2,26 @@
 
 `TestIssuer` serves `GET /jwks.json` from uvicorn on 127.0.0.1 (a free port, a background
 thread) and counts the requests (`fetch_count`). `mint()` signs RFC 9068 access tokens by
-default; `header=` and `claims=` override or add fields, and `OMIT` as a value removes one, so
-hostile tokens (`alg: none`, HS256 keyed with the RSA public key, foreign `kid`, bad `typ`) are
-one call away. `rotate()` publishes a new RSA key and signs with it from then on; the old key
-stays published, as in a real rotation.
+default, with `hostile_tokens.access_token`: `header=` and `claims=` override or add fields, and
+`OMIT` as a value removes one, so hostile tokens (`alg: none`, HS256 keyed with the RSA public
+key, foreign `kid`, bad `typ`) are one call away. `rotate()` publishes a new RSA key and signs
+with it from then on; the old key stays published, as in a real rotation.
 
     with TestIssuer() as issuer:
         token = issuer.mint("http://127.0.0.1:8701/mcp", ["metrics:read"])
 """
 
-import base64
-import hashlib
-import hmac
-import json
 import secrets
 import socket
 import threading
 import time
-import uuid
 from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any, Self
 
 import uvicorn
-from joserfc.jwk import ECKey, Key, OKPKey, RSAKey
-from joserfc.jws import JWSRegistry
+from hostile_tokens import CLIENT_ID, OMIT, access_token
+from joserfc.jwk import ECKey, Key, RSAKey
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -34,19 +29,7 @@ from starlette.routing import Route
 
 __all__ = ["CLIENT_ID", "OMIT", "TestIssuer"]
 
-#: `sub` and `client_id` of minted tokens unless overridden.
-CLIENT_ID = "test-client"
-
 _START_TIMEOUT_SECONDS = 10.0
-
-
-class _Omit:
-    def __repr__(self) -> str:
-        return "OMIT"
-
-
-#: Use as a value in `mint(header=..., claims=...)` to remove that field.
-OMIT: Any = _Omit()
 
 
 class TestIssuer:
@@ -109,26 +92,10 @@ class TestIssuer:
 
         `key` may be raw bytes for HS* algorithms; `alg="none"` yields an empty signature.
         """
-        now = int(time.time())
         signing_key = key if key is not None else self._key_for(alg)
-        full_header: dict[str, Any] = {"alg": alg, "typ": "at+jwt"}
-        if isinstance(signing_key, RSAKey | ECKey | OKPKey) and signing_key.kid:
-            full_header["kid"] = signing_key.kid
-        full_claims: dict[str, Any] = {
-            "iss": self.issuer,
-            "sub": CLIENT_ID,
-            "client_id": CLIENT_ID,
-            "aud": audience,
-            "scope": " ".join(scopes),
-            "iat": now,
-            "exp": now + lifetime,
-            "jti": uuid.uuid4().hex,
-        }
-        _override(full_header, header)
-        _override(full_claims, claims)
-        signing_input = f"{_b64_json(full_header)}.{_b64_json(full_claims)}"
-        signature = _sign(signing_input.encode("ascii"), signing_key, alg)
-        return f"{signing_input}.{_b64(signature)}"
+        return access_token(
+            self.issuer, audience, scopes, key=signing_key, alg=alg, lifetime=lifetime, header=header, claims=claims
+        )
 
     def start(self) -> Self:
         # Binding here, before the thread starts, gives the port without a race.
@@ -180,32 +147,3 @@ class TestIssuer:
 
 def _new_rsa_key() -> RSAKey:
     return RSAKey.generate_key(2048, parameters={"kid": f"rsa-{secrets.token_hex(4)}"})
-
-
-def _override(target: dict[str, Any], changes: Mapping[str, Any] | None) -> None:
-    for name, value in (changes or {}).items():
-        if value is OMIT:
-            target.pop(name, None)
-        else:
-            target[name] = value
-
-
-def _sign(signing_input: bytes, key: Key | bytes | None, alg: str) -> bytes:
-    if alg == "none":
-        return b""
-    if alg.startswith("HS"):
-        if not isinstance(key, bytes):
-            raise TypeError("HS* tokens need the secret as bytes")
-        return hmac.new(key, signing_input, getattr(hashlib, f"sha{alg[2:]}")).digest()
-    if key is None or isinstance(key, bytes):
-        raise TypeError(f"{alg} tokens need a joserfc key")
-    # Straight from the algorithm object, so no header check can stop a deliberately bad token.
-    return JWSRegistry.algorithms[alg].sign(signing_input, key)
-
-
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
-
-
-def _b64_json(value: dict[str, Any]) -> str:
-    return _b64(json.dumps(value, separators=(",", ":")).encode("utf-8"))

@@ -17,9 +17,10 @@ _STARTUP_TIMEOUT = 30.0
 
 
 class ServedComponent:
-    def __init__(self, name: str, env: Mapping[str, str], log_dir: Path) -> None:
+    def __init__(self, name: str, env: Mapping[str, str], log_dir: Path, *, port: int | None = None) -> None:
+        """`port`: where to serve, when another component must know the URL first (default: a free port)."""
         self.name = name
-        self.port = free_port()
+        self.port = port or free_port()
         self.env = {**os.environ, "SRE_PORT": str(self.port), "SRE_HOST": "127.0.0.1", **env}
         self.log_path = log_dir / f"{name}.log"
         self._process: subprocess.Popen[bytes] | None = None

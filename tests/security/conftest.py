@@ -1,17 +1,22 @@
 """Fixtures for the security checklist: components served for real on 127.0.0.1, an issuer, a client.
 
 Tests that rotate keys, count JWKS fetches or need another auth profile start their own issuer
-and served component (`serve_prometheus_mcp`), so the shared ones stay predictable.
+and served component (`serve_prometheus_mcp`, `serve_registry`), so the shared ones stay
+predictable.
 """
 
 from __future__ import annotations
 
+import json
+import secrets
 from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
 from backends import PrometheusProcess
+from hostile_tokens import RecordingServer
 from issuer import TestIssuer
+from joserfc.jwk import RSAKey
 from served import ServedComponent
 
 ServeFactory = Callable[..., ServedComponent]
@@ -37,6 +42,25 @@ def serve_prometheus_mcp(prometheus: PrometheusProcess, tmp_path_factory: pytest
 
 
 @pytest.fixture(scope="module")
+def serve_registry(tmp_path_factory: pytest.TempPathFactory) -> ServeFactory:
+    """`serve_registry(**env)`: a registry (not yet started) with its own data directory and embedded issuer.
+
+    Its per-caller request rate is unlimited unless `env` sets `REGISTRY_REQUESTS_PER_SECOND`, so
+    that floods of hostile tokens meet the token checks rather than the rate limit.
+    """
+
+    def serve(**env: str) -> ServedComponent:
+        settings = {
+            "SRE_DATA_DIR": str(tmp_path_factory.mktemp("registry-data")),
+            "REGISTRY_REQUESTS_PER_SECOND": "1000000",
+            **env,
+        }
+        return ServedComponent("registry", settings, tmp_path_factory.mktemp("served"))
+
+    return serve
+
+
+@pytest.fixture(scope="module")
 def issuer() -> Iterator[TestIssuer]:
     """The issuer the shared `served` component trusts; never rotated."""
     with TestIssuer() as running:
@@ -55,3 +79,12 @@ def http() -> Iterator[httpx.Client]:
     # trust_env=False: a proxy from the environment must not sit between us and 127.0.0.1.
     with httpx.Client(timeout=10.0, trust_env=False) as client:
         yield client
+
+
+@pytest.fixture
+def attacker() -> Iterator[tuple[RecordingServer, RSAKey]]:
+    """A key no issuer published, and a server on 127.0.0.1 publishing it as a JWKS."""
+    key = RSAKey.generate_key(2048, parameters={"kid": f"attacker-{secrets.token_hex(4)}"})
+    server = RecordingServer(json.dumps({"keys": [key.as_dict(private=False)]}).encode())
+    yield server, key
+    server.close()

@@ -11,66 +11,40 @@ import os
 import secrets
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
-import psutil
 import pytest
 from backends import PrometheusProcess, free_port
-from issuer import OMIT, TestIssuer
+from hostile_tokens import (
+    KEYS_IN_HEADER,
+    NOT_ACCESS_TOKENS,
+    OMIT,
+    UNTIMELY,
+    RecordingServer,
+    from_now,
+    key_in_header,
+    oversized_token_flood,
+    oversized_token_status,
+)
+from issuer import TestIssuer
 from joserfc.jwk import ECKey, RSAKey
+from mcp_http import INITIALIZE, MCP_HEADERS, PROTOCOL_VERSION, assert_initialized, initialize, messages
 from served import ServedComponent
 
 pytestmark = pytest.mark.integration
 
 SCOPE = "metrics:read"
-MCP_HEADERS = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
-PROTOCOL_VERSION = "2025-11-25"
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": PROTOCOL_VERSION,
-        "capabilities": {},
-        "clientInfo": {"name": "security-checklist", "version": "1"},
-    },
-}
 #: A request carrying this header is served by the SDK's stateless 2026-07-28 transport, not the session one.
 MODERN_PROTOCOL = {"MCP-Protocol-Version": "2026-07-28"}
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 # --- helpers -------------------------------------------------------------------------------
-
-
-def initialize(
-    http: httpx.Client, served: ServedComponent, token: str | None, headers: dict[str, str] | None = None
-) -> httpx.Response:
-    """POST a JSON-RPC `initialize` to /mcp with `token` (if any) and extra `headers`."""
-    sent = dict(MCP_HEADERS)
-    if token is not None:
-        sent["Authorization"] = f"Bearer {token}"
-    sent.update(headers or {})
-    return http.post(served.mcp_url, content=json.dumps(INITIALIZE), headers=sent)
-
-
-def messages(response: httpx.Response) -> list[dict[str, Any]]:
-    """The JSON-RPC messages of a response, whether sent as JSON or as server-sent events."""
-    content_type = response.headers.get("content-type", "")
-    if content_type.startswith("application/json"):
-        body = response.json()
-        return body if isinstance(body, list) else [body]
-    if content_type.startswith("text/event-stream"):
-        data = [line[len("data:") :].strip() for line in response.text.splitlines() if line.startswith("data:")]
-        return [json.loads(item) for item in data if item]
-    raise AssertionError(f"not a JSON-RPC response ({response.status_code}, {content_type!r}): {response.text[:200]}")
 
 
 def error_code(response: httpx.Response) -> int:
@@ -80,13 +54,6 @@ def error_code(response: httpx.Response) -> int:
     code = message["error"]["code"]
     assert isinstance(code, int)
     return code
-
-
-def assert_initialized(response: httpx.Response) -> None:
-    assert response.status_code == 200, response.text
-    (message,) = messages(response)
-    assert message["id"] == 1
-    assert message["result"]["serverInfo"]["name"] == "prometheus-mcp"
 
 
 def assert_unauthorized(response: httpx.Response, served: ServedComponent) -> None:
@@ -139,36 +106,6 @@ def session(http: httpx.Client, served: ServedComponent, token: str) -> Iterator
     opened = McpSession(http, served, token)
     yield opened
     opened.close()
-
-
-class RecordingServer:
-    """An HTTP server on 127.0.0.1 that answers every GET with `body` and records the paths asked for."""
-
-    def __init__(self, body: bytes) -> None:
-        self.requests: list[str] = []
-        recorded = self.requests
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                recorded.append(self.path)
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(5)
 
 
 # --- a valid token works ---------------------------------------------------------------------
@@ -253,31 +190,12 @@ def test_row_06_token_expired_within_leeway_is_accepted(
     assert_initialized(initialize(http, served, expired_10s_ago))
 
 
-@pytest.mark.parametrize(
-    "times",
-    [
-        {"iat": -400, "exp": -90},  # expired 90 s ago, leeway 30 s
-        {"iat": -3700, "exp": -3600},
-        {"nbf": 120},
-        {"nbf": 3600},
-        {"iat": 3600, "exp": 3900},
-        {"exp": OMIT},
-    ],
-    ids=[
-        "expired-beyond-leeway",
-        "expired-an-hour-ago",
-        "nbf-in-2-minutes",
-        "nbf-in-an-hour",
-        "iat-in-an-hour",
-        "no-exp",
-    ],
-)
+@pytest.mark.parametrize("times", list(UNTIMELY.values()), ids=list(UNTIMELY))
 def test_row_06_expired_not_yet_valid_or_future_issued_token_is_401(
     http: httpx.Client, served: ServedComponent, issuer: TestIssuer, times: dict[str, Any]
 ) -> None:
-    now = int(time.time())
-    claims = {name: value if value is OMIT else now + value for name, value in times.items()}
-    assert_unauthorized(initialize(http, served, issuer.mint(served.mcp_url, [SCOPE], claims=claims)), served)
+    token = issuer.mint(served.mcp_url, [SCOPE], claims=from_now(times))
+    assert_unauthorized(initialize(http, served, token), served)
 
 
 def test_row_07_rsa_token_signed_by_unknown_key_reusing_known_kid_is_401(
@@ -321,30 +239,16 @@ def test_row_09_hmac_token_keyed_with_the_rsa_public_key_is_401(
     assert_unauthorized(initialize(http, served, token), served)
 
 
-@pytest.fixture
-def attacker() -> Iterator[tuple[RecordingServer, RSAKey]]:
-    """A key the issuer never published, and a server on 127.0.0.1 publishing it as a JWKS."""
-    key = RSAKey.generate_key(2048, parameters={"kid": f"attacker-{secrets.token_hex(4)}"})
-    server = RecordingServer(json.dumps({"keys": [key.as_dict(private=False)]}).encode())
-    yield server, key
-    server.close()
-
-
-@pytest.mark.parametrize("header_name", ["jwk", "jwk-with-known-kid", "jku", "x5u"])
+@pytest.mark.parametrize("way", KEYS_IN_HEADER)
 def test_row_10_key_or_key_url_in_token_header_is_ignored_and_never_fetched(
     http: httpx.Client,
     served: ServedComponent,
     issuer: TestIssuer,
     attacker: tuple[RecordingServer, RSAKey],
-    header_name: str,
+    way: str,
 ) -> None:
     server, key = attacker
-    header: dict[str, Any] = {
-        "jwk": {"jwk": key.as_dict(private=False)},
-        "jwk-with-known-kid": {"jwk": key.as_dict(private=False), "kid": issuer.signing_key.kid},
-        "jku": {"jku": f"{server.url}/jwks.json"},
-        "x5u": {"x5u": f"{server.url}/cert.pem"},
-    }[header_name]
+    header = key_in_header(way, key, server, issuer.signing_key.kid)
     token = issuer.mint(served.mcp_url, [SCOPE], key=key, header=header)
 
     response = initialize(http, served, token)
@@ -362,18 +266,7 @@ def test_row_11_issuer_that_differs_slightly_is_401(
     assert_unauthorized(initialize(http, served, issuer.mint(served.mcp_url, [SCOPE], claims={"iss": claimed})), served)
 
 
-@pytest.mark.parametrize(
-    ("header", "claims"),
-    [
-        ({"typ": "JWT"}, {"nonce": "n-0S6_WzA2Mj", "auth_time": 0, "azp": "test-client"}),  # an ID token
-        ({"typ": "JWT"}, {"typ": "Refresh"}),  # a Keycloak refresh token
-        ({"typ": "JWT"}, {"typ": "Bearer"}),  # a Keycloak access token, but this server is rfc9068
-        ({"typ": OMIT}, {}),
-        ({"typ": "dpop+jwt"}, {}),
-        ({"typ": "application/jwt"}, {}),
-    ],
-    ids=["id-token", "refresh-token", "keycloak-access-token", "no-typ", "dpop-proof", "application-jwt"],
-)
+@pytest.mark.parametrize(("header", "claims"), list(NOT_ACCESS_TOKENS.values()), ids=list(NOT_ACCESS_TOKENS))
 def test_row_12_token_that_is_not_an_rfc9068_access_token_is_401(
     http: httpx.Client, served: ServedComponent, issuer: TestIssuer, header: dict[str, Any], claims: dict[str, Any]
 ) -> None:
@@ -449,19 +342,11 @@ def test_row_13_random_kids_cost_at_most_one_jwks_fetch_per_cooldown_and_rotatio
 # --- row 14: oversized header ----------------------------------------------------------------
 
 
-def oversized_header_status(http: httpx.Client, served: ServedComponent, kib: int) -> int | None:
-    """The status answered to a request carrying a `kib` KiB Authorization header; None: no answer."""
-    try:
-        return initialize(http, served, None, {"Authorization": "Bearer " + "a" * kib * 1024}).status_code
-    except httpx.TransportError:
-        return None
-
-
 def test_row_14_300_kib_authorization_header_is_refused_fast_and_server_stays_up(
     http: httpx.Client, served: ServedComponent
 ) -> None:
     started = time.monotonic()
-    status = oversized_header_status(http, served, 300)
+    status = oversized_token_status(lambda headers: initialize(http, served, None, headers), 300)
     elapsed = time.monotonic() - started
 
     assert status == 431
@@ -472,14 +357,10 @@ def test_row_14_300_kib_authorization_header_is_refused_fast_and_server_stays_up
 def test_row_14_many_oversized_headers_get_4xx_with_bounded_server_memory(
     http: httpx.Client, served: ServedComponent
 ) -> None:
-    server = psutil.Process(served.pid)
-    rss_before = server.memory_info().rss
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        statuses = list(pool.map(lambda kib: oversized_header_status(http, served, kib), [300, 1024] * 20))
-    growth = server.memory_info().rss - rss_before
+    statuses, growth = oversized_token_flood(lambda headers: initialize(http, served, None, headers), served.pid)
 
     assert statuses == [431] * 40
-    # 40 requests of 0.3-1 MiB (26 MiB in all); each connection buffers at most 64 KiB of its head.
+    # Each connection buffers at most 64 KiB of its head.
     assert growth < 16 * 1024 * 1024, growth
     assert http.get(f"{served.url}/healthz").status_code == 200
 

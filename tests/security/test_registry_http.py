@@ -1,0 +1,594 @@
+"""Security checklist rows 1-14, 31, 37 and 38 against the registry served for real (`sre serve registry`).
+
+Every test talks HTTP to a registry subprocess on 127.0.0.1. Tokens come from its embedded
+authorization server (POST /oauth/token, client credentials, `resource` = the registry's URL) for
+clients provisioned in its data directory, as `sre auth add-client` does. Rows that need an
+attacker use hand-made tokens (`hostile_tokens`): signed with keys generated here where the
+signature is what is wrong, and with the registry's own key, read from its data directory, where
+only the claims are (so that the claims, not an unknown key, are what gets them refused).
+
+Rows 1-14 use `GET /agents`. Row 19 does not apply: the registry is not an MCP server. The
+registry's own challenge is `Bearer realm="registry"`, with `error="invalid_token"` when a token
+was sent; it publishes no protected resource metadata.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+import pytest
+from backends import PrometheusProcess, free_port
+from hostile_tokens import (
+    KEYS_IN_HEADER,
+    NOT_ACCESS_TOKENS,
+    OMIT,
+    UNTIMELY,
+    RecordingServer,
+    access_token,
+    from_now,
+    key_in_header,
+    oversized_token_flood,
+    oversized_token_status,
+)
+from joserfc.jwk import ECKey, Key, RSAKey
+from mcp_http import assert_initialized, initialize
+from prometheus_client.parser import text_string_to_metric_families
+from served import ServedComponent
+
+from common.settings import SettingsSource
+from registry.clients import ClientStore
+from registry.keys import KeyStore
+from registry.settings import RegistrySettings
+
+pytestmark = pytest.mark.integration
+
+ServeRegistry = Callable[..., ServedComponent]
+WRITE = "registry:write"
+#: The scope of clients that are not allowed to write to the registry (any valid token reads).
+READ_ONLY = "metrics:read"
+#: RFC 6750 3.1: no error code when the request carried no credentials.
+CHALLENGE = 'Bearer realm="registry"'
+INVALID_TOKEN_CHALLENGE = 'Bearer realm="registry", error="invalid_token"'
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+class EmbeddedIssuer:
+    """The authorization server embedded in a served registry: its clients, its tokens, its key.
+
+    Clients are added to the registry's data directory (which the running registry re-reads);
+    tokens come from POST /oauth/token over HTTP. `forge()` is the attacker's (or the key
+    holder's) mint: any claims, signed with the registry's own key unless told otherwise.
+    """
+
+    def __init__(self, registry: ServedComponent, http: httpx.Client) -> None:
+        self.url = registry.url
+        self.http = http
+        # The registry's settings, built from its environment exactly as it built them.
+        settings = RegistrySettings.from_source(SettingsSource.load(registry.env))
+        self.clients = ClientStore(settings.clients_path)
+        self.keys = KeyStore.for_settings(settings)
+        self._secrets: dict[str, str] = {}
+
+    def secret(self, client: str, scopes: Sequence[str] = (READ_ONLY,)) -> str:
+        """The secret of `client`, added with `scopes` on first use."""
+        if client not in self._secrets:
+            self._secrets[client] = self.clients.add_client(client, scopes)
+        return self._secrets[client]
+
+    def request_token(self, client: str, secret: str, resource: str) -> httpx.Response:
+        form = {"grant_type": "client_credentials", "resource": resource}
+        return self.http.post(f"{self.url}/oauth/token", data=form, auth=(client, secret))
+
+    def token(self, client: str, scopes: Sequence[str] = (READ_ONLY,), resource: str | None = None) -> str:
+        """A token of `client` (added with `scopes` on first use) for `resource`, by default the registry."""
+        response = self.request_token(client, self.secret(client, scopes), resource or self.url)
+        assert response.status_code == 200, response.text
+        token: str = response.json()["access_token"]
+        return token
+
+    def forge(
+        self,
+        *,
+        key: Key | bytes | None = None,
+        alg: str = "RS256",
+        header: dict[str, Any] | None = None,
+        claims: dict[str, Any] | None = None,
+    ) -> str:
+        """A hand-made token for the registry from the registry, signed with its key unless `key` is given."""
+        signing_key = key if key is not None else self.keys.signing_key().key
+        return access_token(self.url, self.url, [], key=signing_key, alg=alg, header=header, claims=claims)
+
+
+def agents(http: httpx.Client, registry: ServedComponent, token: str | None, **headers: str) -> httpx.Response:
+    """GET /agents with `token` as the bearer token (if any) and extra `headers`."""
+    if token is not None:
+        headers.setdefault("Authorization", f"Bearer {token}")
+    return http.get(f"{registry.url}/agents", headers=headers)
+
+
+def assert_listed(response: httpx.Response) -> None:
+    assert response.status_code == 200, response.text
+    assert "agents" in response.json()
+
+
+def assert_unauthorized(response: httpx.Response, challenge: str = INVALID_TOKEN_CHALLENGE) -> None:
+    assert response.status_code == 401, response.text
+    assert response.headers["WWW-Authenticate"] == challenge
+    assert response.json()["error"] == "invalid_token"
+
+
+def decode(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Header and claims of a compact JWS (unverified: the test only reads what it was given)."""
+    header, claims = (
+        json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))) for part in token.split(".")[:2]
+    )
+    return header, claims
+
+
+def published_kid(http: httpx.Client, registry: ServedComponent) -> str:
+    """A `kid` anyone can read from the registry's /jwks.json."""
+    kid: str = http.get(f"{registry.url}/jwks.json").json()["keys"][0]["kid"]
+    return kid
+
+
+@pytest.fixture(scope="module")
+def prometheus_mcp_port() -> int:
+    """prometheus-mcp's port, known before the registry starts so it can issue tokens for it."""
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def registry(serve_registry: ServeRegistry, prometheus_mcp_port: int) -> Iterator[ServedComponent]:
+    resources = json.dumps([f"http://127.0.0.1:{prometheus_mcp_port}/mcp"])
+    with serve_registry(REGISTRY_RESOURCES=resources) as component:
+        yield component
+
+
+@pytest.fixture(scope="module")
+def embedded(registry: ServedComponent, http: httpx.Client) -> EmbeddedIssuer:
+    return EmbeddedIssuer(registry, http)
+
+
+@pytest.fixture(scope="module")
+def token(embedded: EmbeddedIssuer) -> str:
+    """A token of the embedded server for the registry, of a client without `registry:write`: enough to read."""
+    return embedded.token("reader")
+
+
+@pytest.fixture(scope="module")
+def prometheus_mcp(
+    prometheus: PrometheusProcess,
+    registry: ServedComponent,
+    prometheus_mcp_port: int,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[ServedComponent]:
+    """prometheus-mcp trusting the registry's embedded authorization server (keys found by RFC 8414 discovery)."""
+    env = {"PROMETHEUS_URL": prometheus.url, "SRE_AUTH_ISSUER": registry.url, "REGISTRY_URL": registry.url}
+    with ServedComponent("prometheus-mcp", env, tmp_path_factory.mktemp("served"), port=prometheus_mcp_port) as served:
+        yield served
+
+
+# --- valid tokens work -----------------------------------------------------------------------
+
+
+def test_token_from_the_embedded_server_is_an_rfc9068_token_for_the_registry_and_lists_agents(
+    http: httpx.Client, registry: ServedComponent, token: str
+) -> None:
+    header, claims = decode(token)
+    assert (header["typ"], header["alg"]) == ("at+jwt", "RS256")
+    assert (claims["iss"], claims["aud"], claims["client_id"]) == (registry.url, registry.url, "reader")
+    assert_listed(agents(http, registry, token))
+
+
+def test_hand_made_token_signed_with_the_registry_key_is_accepted(
+    http: httpx.Client, registry: ServedComponent, embedded: EmbeddedIssuer
+) -> None:
+    # The control for rows 4-6, 11 and 12: their tokens differ from this one only as each row says.
+    assert_listed(agents(http, registry, embedded.forge()))
+
+
+# --- rows 1-3: no or malformed credentials ---------------------------------------------------
+
+
+def test_row_01_no_authorization_is_401_with_a_bearer_challenge_and_no_resource_metadata(
+    http: httpx.Client, registry: ServedComponent
+) -> None:
+    assert_unauthorized(agents(http, registry, None), CHALLENGE)
+    # Not an MCP server: no RFC 9728 document to point a challenge at.
+    assert http.get(f"{registry.url}/.well-known/oauth-protected-resource").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    ["Basic dGVzdC1jbGllbnQ6c2VjcmV0", "Bearer", "Bearer not-a-jwt", "Bearer a.b.c", "Token abc"],
+    ids=["basic", "bearer-alone", "garbage", "three-garbage-segments", "other-scheme"],
+)
+def test_row_02_non_bearer_or_garbage_credentials_are_401(
+    http: httpx.Client, registry: ServedComponent, authorization: str
+) -> None:
+    assert_unauthorized(agents(http, registry, None, Authorization=authorization))
+
+
+def test_row_02_valid_token_under_another_scheme_or_with_extra_words_is_401(
+    http: httpx.Client, registry: ServedComponent, token: str
+) -> None:
+    assert_unauthorized(agents(http, registry, None, Authorization=f"Basic {token}"))
+    assert_unauthorized(agents(http, registry, None, Authorization=f"Bearer {token} {token}"))
+
+
+def test_row_03_token_only_in_access_token_query_parameter_is_401(
+    http: httpx.Client, registry: ServedComponent, token: str
+) -> None:
+    response = http.get(f"{registry.url}/agents", params={"access_token": token})
+    assert_unauthorized(response, CHALLENGE)
+
+
+# --- rows 4-12: tokens that must not be accepted ---------------------------------------------
+
+
+def test_row_04_token_of_the_embedded_server_for_prometheus_mcp_is_401(
+    http: httpx.Client, registry: ServedComponent, embedded: EmbeddedIssuer, prometheus_mcp_port: int
+) -> None:
+    audience = f"http://127.0.0.1:{prometheus_mcp_port}/mcp"
+    foreign = embedded.token("triage", resource=audience)
+    assert decode(foreign)[1]["aud"] == audience
+
+    assert_unauthorized(agents(http, registry, foreign))
+
+
+@pytest.mark.parametrize(
+    "audience", ["prometheus-mcp", "two-other-servers", "trailing-slash", "sub-path", "localhost-alias"]
+)
+def test_row_04_token_for_another_audience_is_401(
+    http: httpx.Client, registry: ServedComponent, embedded: EmbeddedIssuer, prometheus_mcp_port: int, audience: str
+) -> None:
+    other = f"http://127.0.0.1:{prometheus_mcp_port}/mcp"
+    aud = {
+        "prometheus-mcp": other,
+        "two-other-servers": [other, "http://127.0.0.1:8702/mcp"],
+        "trailing-slash": f"{registry.url}/",
+        "sub-path": f"{registry.url}/agents",
+        "localhost-alias": f"http://localhost:{registry.port}",
+    }[audience]
+    assert_unauthorized(agents(http, registry, embedded.forge(claims={"aud": aud})))
+
+
+@pytest.mark.parametrize("claims", [{"aud": OMIT}, {"aud": "account"}, {"aud": []}, {"aud": None}])
+def test_row_05_token_without_the_registry_audience_is_401(
+    http: httpx.Client, registry: ServedComponent, embedded: EmbeddedIssuer, claims: dict[str, Any]
+) -> None:
+    assert_unauthorized(agents(http, registry, embedded.forge(claims=claims)))
+
+
+def test_row_06_token_expired_within_leeway_is_accepted(
+    http: httpx.Client, registry: ServedComponent, embedded: EmbeddedIssuer
+) -> None:
+    assert_listed(agents(http, registry, embedded.forge(claims=from_now({"iat": -310, "exp": -10}))))
+
+
+@pytest.mark.parametrize("times", list(UNTIMELY.values()), ids=list(UNTIMELY))
+def test_row_06_expired_not_yet_valid_or_future_issued_token_is_401(
+    http: httpx.Client, registry: ServedComponent, embedded: EmbeddedIssuer, times: dict[str, Any]
+) -> None:
+    assert_unauthorized(agents(http, registry, embedded.forge(claims=from_now(times))))
+
+
+@pytest.mark.parametrize("alg", ["RS256", "ES256"])
+def test_row_07_token_signed_by_unknown_key_reusing_the_published_kid_is_401(
+    http: httpx.Client, registry: ServedComponent, embedded: EmbeddedIssuer, alg: str
+) -> None:
+    kid = published_kid(http, registry)
+    impostor: Key = (
+        RSAKey.generate_key(2048, parameters={"kid": kid})
+        if alg == "RS256"
+        else ECKey.generate_key("P-256", parameters={"kid": kid})
+    )
+    assert_unauthorized(agents(http, registry, embedded.forge(key=impostor, alg=alg)))
+
+
+@pytest.mark.parametrize("alg", ["none", "None", "NONE"])
+def test_row_08_unsigned_token_is_401(
+    http: httpx.Client, registry: ServedComponent, embedded: EmbeddedIssuer, alg: str
+) -> None:
+    token = embedded.forge(alg="none", header={"alg": alg})
+    assert token.endswith(".")
+    assert_unauthorized(agents(http, registry, token))
+
+
+@pytest.mark.parametrize("alg", ["HS256", "HS512"])
+@pytest.mark.parametrize("encoding", ["pem", "jwk-json"])
+def test_row_09_hmac_token_keyed_with_the_published_rsa_key_is_401(
+    http: httpx.Client, registry: ServedComponent, embedded: EmbeddedIssuer, alg: str, encoding: str
+) -> None:
+    published = http.get(f"{registry.url}/jwks.json").json()["keys"][0]
+    secret = RSAKey.import_key(published).as_pem(private=False) if encoding == "pem" else json.dumps(published).encode()
+    token = embedded.forge(key=secret, alg=alg, header={"kid": published["kid"]})
+    assert_unauthorized(agents(http, registry, token))
+
+
+@pytest.mark.parametrize("way", KEYS_IN_HEADER)
+def test_row_10_key_or_key_url_in_token_header_is_ignored_and_never_fetched(
+    http: httpx.Client,
+    registry: ServedComponent,
+    embedded: EmbeddedIssuer,
+    attacker: tuple[RecordingServer, RSAKey],
+    way: str,
+) -> None:
+    server, key = attacker
+    header = key_in_header(way, key, server, published_kid(http, registry))
+
+    assert_unauthorized(agents(http, registry, embedded.forge(key=key, header=header)))
+    assert server.requests == []
+
+
+@pytest.mark.parametrize(
+    "iss", ["{issuer}/", "{issuer}//", "{issuer_upper}", "https://127.0.0.1:{port}", "http://localhost:{port}", ""]
+)
+def test_row_11_issuer_that_differs_slightly_is_401(
+    http: httpx.Client, registry: ServedComponent, embedded: EmbeddedIssuer, iss: str
+) -> None:
+    claimed = iss.format(issuer=registry.url, issuer_upper=registry.url.upper(), port=registry.port)
+    assert claimed != registry.url
+    assert_unauthorized(agents(http, registry, embedded.forge(claims={"iss": claimed})))
+
+
+@pytest.mark.parametrize(("header", "claims"), list(NOT_ACCESS_TOKENS.values()), ids=list(NOT_ACCESS_TOKENS))
+def test_row_12_token_that_is_not_an_rfc9068_access_token_is_401(
+    http: httpx.Client,
+    registry: ServedComponent,
+    embedded: EmbeddedIssuer,
+    header: dict[str, Any],
+    claims: dict[str, Any],
+) -> None:
+    assert_unauthorized(agents(http, registry, embedded.forge(header=header, claims=claims)))
+
+
+# --- row 13: JWKS refetch storm and key rotation ---------------------------------------------
+
+
+def jwks_requests_served(http: httpx.Client, registry: ServedComponent, token: str) -> float:
+    """GET /jwks.json requests the registry has answered, from its own /metrics."""
+    response = http.get(f"{registry.url}/metrics", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200, response.text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+        if sample.name == "sre_http_requests_total" and sample.labels.get("route") == "/jwks.json"
+    )
+
+
+def test_row_13_random_kids_cost_at_most_one_jwks_fetch_per_cooldown_and_rotation_needs_no_restart(
+    serve_registry: ServeRegistry,
+) -> None:
+    cooldown = 2.0
+    settings = {"SRE_AUTH_JWKS_REFETCH_COOLDOWN_SECONDS": str(cooldown), "REGISTRY_KEY_PUBLISH_DELAY_SECONDS": "1"}
+    with (
+        serve_registry(**settings) as registry,
+        httpx.Client(timeout=10.0, trust_env=False, limits=httpx.Limits(max_connections=16)) as http,
+    ):
+        embedded = EmbeddedIssuer(registry, http)
+        reader = embedded.token("reader")
+        assert_listed(agents(http, registry, reader))
+        tokens = [embedded.forge(header={"kid": secrets.token_urlsafe(32)}) for _ in range(1000)]
+        fetches_before = jwks_requests_served(http, registry, reader)
+        started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            statuses = list(pool.map(lambda token: agents(http, registry, token).status_code, tokens))
+        elapsed = time.monotonic() - started
+        fetches = jwks_requests_served(http, registry, reader) - fetches_before
+
+        assert statuses == [401] * len(tokens)
+        assert elapsed < 20
+        assert fetches <= 1 + elapsed / cooldown, (fetches, elapsed)
+
+        rotated = embedded.keys.rotate()  # what `sre auth rotate-keys` does, in the registry's data directory
+        deadline = time.monotonic() + 15
+        while decode(token := embedded.token("reader"))[0]["kid"] != rotated.kid:
+            assert time.monotonic() < deadline, "the rotated key never started signing"
+            time.sleep(0.1)  # polling interval, not a wait for an event
+        while (response := agents(http, registry, token)).status_code == 401:
+            assert time.monotonic() < deadline, "the registry never accepted the rotated key"
+            time.sleep(0.1)
+
+        assert_listed(response)
+        assert_listed(agents(http, registry, reader))  # the old key stays published
+        assert registry.running
+
+
+# --- row 14: oversized header ----------------------------------------------------------------
+
+
+def test_row_14_300_kib_authorization_header_is_refused_fast_with_bounded_memory(
+    http: httpx.Client, registry: ServedComponent
+) -> None:
+    def send(headers: dict[str, str]) -> httpx.Response:
+        return agents(http, registry, None, **headers)
+
+    started = time.monotonic()
+    status = oversized_token_status(send, 300)
+    elapsed = time.monotonic() - started
+    statuses, growth = oversized_token_flood(send, registry.pid)
+
+    assert (status, statuses) == (431, [431] * 40)
+    assert elapsed < 1.0
+    # Each connection buffers at most 64 KiB of its head.
+    assert growth < 16 * 1024 * 1024, growth
+    assert http.get(f"{registry.url}/healthz").status_code == 200
+
+
+# --- row 19 -----------------------------------------------------------------------------------
+
+
+@pytest.mark.skip(reason="row 19 is protected resource metadata of MCP servers; the registry is not one")
+def test_row_19_does_not_apply_to_the_registry() -> None:
+    pass
+
+
+# --- row 31: registry writes -------------------------------------------------------------------
+
+
+WRITES = [
+    ("POST", "/agents", {"name": "row31-agent", "url": "http://127.0.0.1:9/row31-agent"}),
+    ("POST", "/servers", {"name": "row31-server", "url": "http://127.0.0.1:9/row31-server/mcp"}),
+    ("DELETE", "/agents/row31-agent", None),
+    ("DELETE", "/servers/row31-server", None),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), WRITES, ids=[f"{m} {p}" for m, p, _ in WRITES])
+def test_row_31_write_without_registry_write_scope_is_403_naming_it_and_without_token_401(
+    http: httpx.Client, registry: ServedComponent, embedded: EmbeddedIssuer, method: str, path: str, body: Any
+) -> None:
+    reader = embedded.token("reader")
+
+    refused = http.request(method, f"{registry.url}{path}", json=body, headers={"Authorization": f"Bearer {reader}"})
+    anonymous = http.request(method, f"{registry.url}{path}", json=body)
+
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["error"] == "insufficient_scope"
+    assert WRITE in refused.json()["error_description"]
+    assert refused.headers["WWW-Authenticate"] == f'{CHALLENGE}, error="insufficient_scope", scope="{WRITE}"'
+    assert_unauthorized(anonymous, CHALLENGE)
+
+
+def test_row_31_write_with_registry_write_token_of_the_embedded_server_registers_and_deregisters(
+    http: httpx.Client, registry: ServedComponent, embedded: EmbeddedIssuer, token: str
+) -> None:
+    writer = {"Authorization": f"Bearer {embedded.token('writer', [WRITE])}"}
+    (_, path, body), *_ = WRITES
+
+    created = http.post(f"{registry.url}{path}", json=body, headers=writer)
+    listed = [agent["name"] for agent in agents(http, registry, token).json()["agents"]]
+    deleted = http.delete(f"{registry.url}/agents/row31-agent", headers=writer)
+
+    assert created.status_code == 201, created.text
+    assert "row31-agent" in listed
+    assert deleted.status_code == 204
+
+
+# --- row 37: the token endpoint --------------------------------------------------------------
+
+
+def test_row_37_wrong_secret_and_unknown_client_are_the_same_401_invalid_client(
+    registry: ServedComponent, embedded: EmbeddedIssuer
+) -> None:
+    secret = embedded.secret("row37")
+    wrong_secret = embedded.request_token("row37", secret[:-2] + "xx", registry.url)
+    unknown_client = embedded.request_token("nobody", secret, registry.url)
+
+    for response in (wrong_secret, unknown_client):
+        assert response.status_code == 401, response.text
+        assert response.headers["WWW-Authenticate"].startswith("Basic ")
+        assert response.json()["error"] == "invalid_client"
+    assert wrong_secret.json() == unknown_client.json()
+    assert secret not in wrong_secret.text + unknown_client.text
+
+
+@pytest.mark.parametrize(
+    "resource",
+    ["http://127.0.0.1:9/mcp", "{registry}/", "{registry}/agents", "{prometheus_mcp}/", "https://evil.example/mcp"],
+)
+def test_row_37_unknown_resource_is_400_invalid_target(
+    registry: ServedComponent, embedded: EmbeddedIssuer, prometheus_mcp_port: int, resource: str
+) -> None:
+    secret = embedded.secret("row37-target")
+    prometheus_mcp = f"http://127.0.0.1:{prometheus_mcp_port}/mcp"
+    response = embedded.request_token(
+        "row37-target", secret, resource.format(registry=registry.url, prometheus_mcp=prometheus_mcp)
+    )
+
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "invalid_target"
+
+
+def test_row_37_token_requests_are_rate_limited_and_the_registry_stays_responsive(
+    serve_registry: ServeRegistry, http: httpx.Client
+) -> None:
+    with serve_registry(REGISTRY_TOKEN_REQUESTS_PER_MINUTE="3") as registry:
+        embedded = EmbeddedIssuer(registry, http)
+        secret = embedded.secret("eager")
+        granted = [embedded.request_token("eager", secret, registry.url) for _ in range(3)]
+        limited = embedded.request_token("eager", secret, registry.url)
+        guessing = embedded.request_token("eager", "not-the-secret", registry.url)
+
+        assert [response.status_code for response in granted] == [200] * 3
+        for response in (limited, guessing):  # refused before any secret is checked
+            assert response.status_code == 429, response.text
+            assert response.json()["error"] == "too_many_requests"
+            assert 1 <= int(response.headers["Retry-After"]) <= 60
+        assert http.get(f"{registry.url}/healthz").status_code == 200
+        assert http.get(f"{registry.url}/jwks.json").status_code == 200
+        assert_listed(agents(http, registry, granted[0].json()["access_token"]))
+
+
+# --- row 38: request flood ----------------------------------------------------------------------
+
+
+def test_row_38_flood_from_one_client_is_429_after_the_configured_rate_and_the_registry_stays_responsive(
+    serve_registry: ServeRegistry,
+) -> None:
+    rate = 20
+    with (
+        serve_registry(REGISTRY_REQUESTS_PER_SECOND=str(rate)) as registry,
+        httpx.Client(timeout=10.0, trust_env=False, limits=httpx.Limits(max_connections=16)) as http,
+    ):
+        embedded = EmbeddedIssuer(registry, http)
+        busy, other = embedded.token("busy"), embedded.token("other")
+        health_latencies: list[float] = []
+        started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            flood = [pool.submit(agents, http, registry, busy) for _ in range(400)]
+            while not all(request.done() for request in flood):
+                before = time.monotonic()
+                assert http.get(f"{registry.url}/healthz").status_code == 200
+                health_latencies.append(time.monotonic() - before)
+            answers = [request.result() for request in flood]
+        elapsed = time.monotonic() - started
+        other_client = agents(http, registry, other)
+        garbage = [agents(http, registry, "garbage").status_code for _ in range(2 * rate)]
+
+    served = sum(answer.status_code == 200 for answer in answers)
+    refused = [answer for answer in answers if answer.status_code != 200]
+    assert rate <= served <= rate + rate * elapsed + 1, (served, elapsed)
+    assert refused, "the flood was never limited"
+    for answer in refused:
+        assert answer.status_code == 429, answer.text
+        assert answer.json()["error"] == "rate_limited"
+        assert int(answer.headers["Retry-After"]) >= 1
+    assert health_latencies
+    assert max(health_latencies) < 1.0
+    assert_listed(other_client)  # one client's flood does not lock out another
+    assert set(garbage) == {401, 429}  # invalid tokens are limited by address
+
+
+# --- tokens of the embedded server are for one audience each ------------------------------------
+
+
+def test_prometheus_mcp_trusting_the_registry_accepts_a_token_for_itself(
+    http: httpx.Client, prometheus_mcp: ServedComponent, embedded: EmbeddedIssuer
+) -> None:
+    token = embedded.token("triage", resource=prometheus_mcp.mcp_url)
+    assert_initialized(initialize(http, prometheus_mcp, token))
+
+
+def test_prometheus_mcp_trusting_the_registry_refuses_a_token_for_the_registry(
+    http: httpx.Client, registry: ServedComponent, prometheus_mcp: ServedComponent, embedded: EmbeddedIssuer
+) -> None:
+    token = embedded.token("triage")
+    assert_listed(agents(http, registry, token))  # a good token, for another resource
+
+    response = initialize(http, prometheus_mcp, token)
+
+    assert response.status_code == 401
+    challenge = response.headers["WWW-Authenticate"]
+    assert f'resource_metadata="{prometheus_mcp.url}/.well-known/oauth-protected-resource/mcp"' in challenge
