@@ -44,6 +44,7 @@ from common.http_guards import (
     LingeringH11Protocol,
 )
 from common.metrics import CONTENT_TYPE_LATEST, HttpMetricsMiddleware, ServerMetrics
+from common.rate_limit import RateLimitMiddleware
 from common.registration import RegistryClient, registered
 from common.settings import ServeSettings
 from common.tool_scopes import ToolScopeGuard
@@ -152,23 +153,22 @@ def mcp_http_app(
         max_request_body_size=serve.max_body_bytes,
         host=serve.host,
     )
+    # Inside the SDK's /mcp route, after authentication: limits and scopes apply to a known client.
+    guarded = _mcp_route(app)
     if tool_scopes:
-        _guard_tool_scopes(app, tool_scopes, serve.max_body_bytes, resource_metadata)
+        guarded.app = ToolScopeGuard(
+            guarded.app, tool_scopes, max_body_bytes=serve.max_body_bytes, resource_metadata=resource_metadata
+        )
+    guarded.app = RateLimitMiddleware(guarded.app, serve.requests_per_second)
     routes = (MCP_PATH, "/healthz", "/metrics", "/.well-known")
     return HeaderLimitMiddleware(HttpMetricsMiddleware(InvalidRequestMiddleware(app, MCP_PATH), metrics, routes))
 
 
-def _guard_tool_scopes(
-    app: Starlette, tool_scopes: Mapping[str, str], max_body_bytes: int, resource_metadata: str | None
-) -> None:
-    # The SDK's /mcp route runs its endpoint after authentication; the guard goes just inside it.
+def _mcp_route(app: Starlette) -> Route:
     for route in app.routes:
         if isinstance(route, Route) and route.path == MCP_PATH:
-            route.app = ToolScopeGuard(
-                route.app, tool_scopes, max_body_bytes=max_body_bytes, resource_metadata=resource_metadata
-            )
-            return
-    raise RuntimeError(f"The SDK's app has no {MCP_PATH} route to guard.")
+            return route
+    raise RuntimeError(f"The SDK's app has no {MCP_PATH} route.")
 
 
 async def serve_mcp_http(

@@ -168,6 +168,7 @@ class ServeSettings(FrozenModel):
     port: int = Field(ge=0, le=65535)
     public_url: str | None = Field(default=None, description="Canonical base URL; unset: http://HOST:PORT.")
     max_body_bytes: int = 1024 * 1024
+    requests_per_second: int = Field(default=200, ge=1, description="Requests allowed per caller, per second.")
     name: str | None = Field(default=None, description="Name registered in the registry; unset: the component's.")
     registry_url: str = DEFAULT_REGISTRY_URL
     auth: AuthConfig = Field(default_factory=AuthConfig)
@@ -183,7 +184,7 @@ class ServeSettings(FrozenModel):
     @classmethod
     def from_source(cls, source: SettingsSource, *, default_port: int) -> ServeSettings:
         values: dict[str, Any] = {"port": default_port}
-        for key in ("host", "port", "public_url", "max_body_bytes", "name"):
+        for key in ("host", "port", "public_url", "max_body_bytes", "requests_per_second", "name"):
             if (value := source.get(f"SRE_{key}")) is not None:
                 values[key] = value
         registry_url = str(source.get("REGISTRY_URL") or DEFAULT_REGISTRY_URL).rstrip("/")

@@ -25,13 +25,13 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from mcp.server.auth.provider import AccessToken, TokenVerifier
+from mcp.server.auth.provider import AccessToken
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
 
+from common.auth.bearer import ACCESS_KEY
 from common.errors import InputError
 from common.pagination import paginate
 from registry.models import (
@@ -46,54 +46,17 @@ from registry.models import (
     ServerRegistration,
 )
 from registry.openapi import WRITE_SCOPE
-from registry.ratelimit import CALLER_KEY
 from registry.search import rank_agents
 from registry.store import Kind, RegistryStore
 
-__all__ = ["ACCESS_KEY", "BearerAuthMiddleware", "RegistryApi", "error_response"]
+__all__ = ["RegistryApi", "error_response"]
 
 logger = logging.getLogger(__name__)
 
-#: Scope key holding the verified `AccessToken`, or None when a token was presented and refused.
-ACCESS_KEY = "sre.access"
 _REALM = 'Bearer realm="registry"'
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 Handler = Callable[[Request], Awaitable[Response]]
-
-
-class BearerAuthMiddleware:
-    """Verifies the bearer token of each request (if any) before rate limiting and routing.
-
-    It runs first so the rate limiter can key on the verified client; it never answers itself,
-    the routes decide what they require. The token is read from the Authorization header only
-    (never from the query string), and paths in `skip` are not verified at all.
-    """
-
-    def __init__(self, app: ASGIApp, verifier: TokenVerifier | None, *, skip: frozenset[str] = frozenset()) -> None:
-        self.app = app
-        self.verifier = verifier
-        self.skip = skip
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and self.verifier is not None and scope["path"] not in self.skip:
-            token = _bearer_token(scope)
-            if token is not None:
-                access = await self.verifier.verify_token(token) if token else None
-                scope[ACCESS_KEY] = access
-                if access is not None:
-                    scope[CALLER_KEY] = access.client_id
-        await self.app(scope, receive, send)
-
-
-def _bearer_token(scope: Scope) -> str | None:
-    """The token of an `Authorization: Bearer` header; "" for any other Authorization; None without one."""
-    for name, value in scope.get("headers", ()):
-        if name == b"authorization":
-            scheme, _, token = value.decode("latin-1").partition(" ")
-            token = token.strip()
-            return token if scheme.lower() == "bearer" and token and " " not in token else ""
-    return None
 
 
 def error_response(

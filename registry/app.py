@@ -29,14 +29,15 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp
 
+from common.auth.bearer import BearerAuthMiddleware
 from common.http import create_http_client
 from common.http_guards import HeaderLimitMiddleware
 from common.logging import new_trace_id
 from common.metrics import CONTENT_TYPE_LATEST, HttpMetricsMiddleware, ServerMetrics
-from registry.api import BearerAuthMiddleware, RegistryApi, error_response
+from common.rate_limit import RateLimitMiddleware
+from registry.api import RegistryApi, error_response
 from registry.health import DEFAULT_TIMEOUT_SECONDS, HealthMonitor
 from registry.openapi import openapi_document
-from registry.ratelimit import RateLimitMiddleware
 from registry.settings import RegistrySettings
 from registry.store import RegistryStore
 
@@ -110,6 +111,6 @@ def create_app(
         Route("/metrics", api.guard(metrics_route), methods=["GET"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={Exception: server_error})
-    limited = RateLimitMiddleware(app, settings.requests_per_second, exempt=RATE_EXEMPT)
+    limited = RateLimitMiddleware(app, settings.serve.requests_per_second, exempt=RATE_EXEMPT)
     authenticated = BearerAuthMiddleware(limited, verifier, skip=frozenset(RATE_EXEMPT))
     return HeaderLimitMiddleware(HttpMetricsMiddleware(authenticated, metrics, _METRIC_ROUTES))

@@ -36,7 +36,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from common.errors import ConfigError
-from registry.buckets import TokenBuckets
+from common.rate_limit import TokenBuckets
 from registry.clients import KNOWN_SCOPES, ClientStore
 from registry.issuer import AUTH_METHODS, TokenIssuer, TokenRequest
 from registry.keys import KeyStore

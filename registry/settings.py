@@ -38,7 +38,6 @@ class RegistrySettings(FrozenModel):
     token_requests_per_minute: int = Field(
         default=60, ge=1, description="Token requests allowed per client and per address, per minute."
     )
-    requests_per_second: int = Field(default=200, ge=1, description="Requests allowed per caller, per second.")
     health_interval_seconds: float = Field(default=15.0, gt=0, description="How often entries are probed.")
     stale_after_seconds: float = Field(
         default=300.0, gt=0, description="Entries not re-registered nor healthy for this long expire."

@@ -146,7 +146,7 @@ def test_a_burst_from_one_client_is_429_after_the_rate_while_the_server_stays_re
 ) -> None:
     rate = 20
     with (
-        serve_registry(REGISTRY_REQUESTS_PER_SECOND=str(rate)) as registry,
+        serve_registry(SRE_REQUESTS_PER_SECOND=str(rate)) as registry,
         httpx.Client(trust_env=False, timeout=10, limits=httpx.Limits(max_connections=32)) as http,
     ):
         flooder = headers(issuer, registry, "flooder")

@@ -28,7 +28,7 @@ MAX_EXAMPLES = 40
 @pytest.fixture(scope="module")
 def fuzzed_registry(serve_registry: Callable[..., ServedComponent]) -> Iterator[ServedComponent]:
     # A rate high enough never to answer 429, and no health probes of the generated URLs.
-    settings_env = {"REGISTRY_REQUESTS_PER_SECOND": "100000", "REGISTRY_HEALTH_INTERVAL_SECONDS": "3600"}
+    settings_env = {"SRE_REQUESTS_PER_SECOND": "100000", "REGISTRY_HEALTH_INTERVAL_SECONDS": "3600"}
     with serve_registry(**settings_env) as component:
         yield component
 

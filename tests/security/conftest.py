@@ -34,6 +34,8 @@ def serve_prometheus_mcp(prometheus: PrometheusProcess, tmp_path_factory: pytest
             "PROMETHEUS_URL": prometheus.url,
             "SRE_AUTH_ISSUER": issuer.issuer,
             "SRE_AUTH_JWKS_URL": issuer.jwks_url,
+            # Attack rows send hundreds of requests from one address; row 38 sets its own rate.
+            "SRE_REQUESTS_PER_SECOND": "1000000",
             **env,
         }
         return ServedComponent("prometheus-mcp", settings, tmp_path_factory.mktemp("served"))
@@ -45,14 +47,14 @@ def serve_prometheus_mcp(prometheus: PrometheusProcess, tmp_path_factory: pytest
 def serve_registry(tmp_path_factory: pytest.TempPathFactory) -> ServeFactory:
     """`serve_registry(**env)`: a registry (not yet started) with its own data directory and embedded issuer.
 
-    Its per-caller request rate is unlimited unless `env` sets `REGISTRY_REQUESTS_PER_SECOND`, so
+    Its per-caller request rate is unlimited unless `env` sets `SRE_REQUESTS_PER_SECOND`, so
     that floods of hostile tokens meet the token checks rather than the rate limit.
     """
 
     def serve(**env: str) -> ServedComponent:
         settings = {
             "SRE_DATA_DIR": str(tmp_path_factory.mktemp("registry-data")),
-            "REGISTRY_REQUESTS_PER_SECOND": "1000000",
+            "SRE_REQUESTS_PER_SECOND": "1000000",
             **env,
         }
         return ServedComponent("registry", settings, tmp_path_factory.mktemp("served"))

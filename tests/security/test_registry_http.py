@@ -426,12 +426,7 @@ def test_row_14_300_kib_authorization_header_is_refused_fast_with_bounded_memory
     assert http.get(f"{registry.url}/healthz").status_code == 200
 
 
-# --- row 19 -----------------------------------------------------------------------------------
-
-
-@pytest.mark.skip(reason="row 19 is protected resource metadata of MCP servers; the registry is not one")
-def test_row_19_does_not_apply_to_the_registry() -> None:
-    pass
+# Row 19 (RFC 9728 metadata) is about MCP servers; the registry is not one.
 
 
 # --- row 31: registry writes -------------------------------------------------------------------
@@ -539,7 +534,7 @@ def test_row_38_flood_from_one_client_is_429_after_the_configured_rate_and_the_r
 ) -> None:
     rate = 20
     with (
-        serve_registry(REGISTRY_REQUESTS_PER_SECOND=str(rate)) as registry,
+        serve_registry(SRE_REQUESTS_PER_SECOND=str(rate)) as registry,
         httpx.Client(timeout=10.0, trust_env=False, limits=httpx.Limits(max_connections=16)) as http,
     ):
         embedded = EmbeddedIssuer(registry, http)
