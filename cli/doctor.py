@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import anyio
 
+from common.auth import ClientCredentials, TokenSource
 from common.errors import SreError
 from common.http import create_http_client
 from common.settings import SettingsSource
@@ -56,7 +57,23 @@ async def run_checks(source: SettingsSource) -> list[Check]:
         checks.append(
             await _probe(f"token issuer JWKS ({jwks_url})", _fetch_jwks(jwks_url), required=False),
         )
+    identity = prometheus.serve.identity
+    if identity is not None:
+        registry = prometheus.serve.registry_url
+        token_url = identity.token_url or f"{(auth.issuer or registry).rstrip('/')}/oauth/token"
+        credentials = ClientCredentials(token_url=token_url, client_id=identity.id, client_secret=identity.secret)
+        checks.append(
+            await _probe(
+                f"client {identity.id!r} gets a token for the registry ({token_url})", _token(credentials, registry)
+            )
+        )
     return checks
+
+
+async def _token(credentials: ClientCredentials, audience: str) -> str:
+    async with create_http_client(timeout=_CHECK_TIMEOUT, attempts=1) as http:
+        token = await TokenSource(credentials, http).token(audience)
+    return f"token issued ({len(token)} bytes)"
 
 
 async def _query_one(client: PrometheusClient) -> str:

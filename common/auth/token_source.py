@@ -115,7 +115,7 @@ class TokenSource:
             body = {}
         if response.status_code != 200 or "access_token" not in body:
             error = body.get("error", f"HTTP {response.status_code}") if isinstance(body, dict) else "invalid response"
-            described = body.get("error_description", "") if isinstance(body, dict) else ""
+            described = str(body.get("error_description", "")).rstrip(".") if isinstance(body, dict) else ""
             raise BackendRejected(
                 f"The authorization server refused a token for client {creds.client_id!r} and audience {audience!r}: "
                 f"{error}{': ' + described if described else ''}. Check the client's secret and allowed scopes "

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from authorization_server import AuthorizationServer
 from backends import PrometheusProcess, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,3 +74,24 @@ def test_a_configuration_error_exits_2_with_the_key_named() -> None:
     assert result.returncode == 2
     assert "sre: configuration error:" in result.stderr
     assert "PROMETHEUS_MCP_MAX_SERIES" in result.stderr
+
+
+@pytest.mark.integration
+def test_doctor_checks_that_the_components_client_gets_a_token(prometheus: PrometheusProcess, tmp_path: Path) -> None:
+    issuer: list[str] = []
+
+    async def known_resources() -> set[str]:
+        return set(issuer)  # the registry itself, as the real one answers
+
+    with AuthorizationServer(tmp_path, known_resources=known_resources) as server:
+        issuer.append(server.issuer)
+        secret = server.clients.add_client("prometheus-mcp", ["registry:write"])
+        env = {"PROMETHEUS_URL": prometheus.url, "REGISTRY_URL": server.issuer, "SRE_CLIENT_ID": "prometheus-mcp"}
+        good = sre("doctor", **env, SRE_CLIENT_SECRET=secret)
+        bad = sre("doctor", **env, SRE_CLIENT_SECRET="not-the-secret-7f3a")
+    assert good.returncode == 0, good.stdout
+    assert f"[ok  ] client 'prometheus-mcp' gets a token for the registry ({server.issuer}/oauth/token)" in good.stdout
+    assert bad.returncode == 1
+    assert "[FAIL] client 'prometheus-mcp' gets a token" in bad.stdout
+    assert "invalid_client" in bad.stdout
+    assert "not-the-secret-7f3a" not in bad.stdout + bad.stderr
