@@ -11,6 +11,7 @@ import anyio
 
 from cli.auth import add_auth_parser, run_auth
 from cli.components import COMPONENTS
+from cli.logs import add_logs_parser, run_logs
 from common.errors import ConfigError
 from common.logging import configure_logging
 from common.settings import SettingsSource
@@ -66,6 +67,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Check the configuration and that every configured backend answers, one line per check.",
     )
     add_auth_parser(commands)
+    add_logs_parser(commands)
     return parser
 
 
@@ -73,6 +75,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     configure_logging(args.log_level, json_format=args.log_json)
     try:
+        if args.command == "logs":  # local files only: needs no settings
+            return run_logs(args)
         source = SettingsSource.load()
         if args.command == "doctor":
             return _doctor(source)

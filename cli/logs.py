@@ -1,0 +1,226 @@
+"""`sre logs`: log analysis of a file or of standard input, with no backend.
+
+`sre logs templates FILE` mines templates (`analysis.templates`) and prints one JSON object per
+input line, as it reads: `{"line": N, "template_id": "t3", "template": "..."}`, lines numbered
+from 1, blank lines included (their template is ""). The template is the one the line's cluster
+had when the line was read; the id does not change afterwards.
+
+Formats: `jsonl` mines the first of `msg`, `message`, `log`, `line` that a line's object has
+(else the whole line); `logfmt` the `msg` or `message` value (else the whole line); `plain`
+the whole line. `auto` (the default) looks at the first non-blank lines: all JSON objects means
+jsonl, all key=value pairs means logfmt, anything else plain; past those lines, a line that does
+not fit the guess is mined whole. With an explicit format such a line is an error (exit 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import itertools
+import json
+import logging
+import os
+import re
+import sys
+from collections.abc import Iterable, Iterator
+from typing import TextIO
+
+from analysis.templates import CACHE_SIZE, TemplateMiner
+from common.errors import InputError
+
+__all__ = ["FORMATS", "add_logs_parser", "messages", "run_logs", "sniff_format", "write_templates"]
+
+logger = logging.getLogger(__name__)
+
+FORMATS = ("auto", "jsonl", "logfmt", "plain")
+JSON_MESSAGE_KEYS = ("msg", "message", "log", "line")
+SNIFF_LINES = 20
+"""Non-blank lines `auto` looks at before it decides."""
+
+_LOGFMT_VALUE = r'(?:"[^"\\]*(?:\\.[^"\\]*)*"|[^\s"]*)'
+_LOGFMT_LINE = re.compile(rf"\s*(?:[^\s=\"]+={_LOGFMT_VALUE}\s+)*[^\s=\"]+={_LOGFMT_VALUE}\s*")
+_LOGFMT_PAIR = re.compile(rf"[^\s=\"]+={_LOGFMT_VALUE}")
+_LOGFMT_KEY_VALUE = re.compile(rf"(?P<key>[^\s=\"]+)=(?P<value>{_LOGFMT_VALUE})")
+
+_JSON = json.JSONDecoder()
+
+_EPILOG = """\
+examples:
+  sre logs templates app.log                      one JSON object per line
+  sre logs templates --format jsonl app.jsonl     the msg/message/log/line field of each object
+  kubectl logs deploy/web | sre logs templates -
+  sre logs templates app.log | jq -r .template_id | sort | uniq -c | sort -rn | head
+"""
+
+
+def add_logs_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    logs = commands.add_parser(
+        "logs",
+        help="analyse a log file (or standard input) with no backend",
+        description="Analyse a log file or standard input locally; nothing is sent anywhere.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    actions = logs.add_subparsers(dest="logs_command", required=True, metavar="ACTION")
+    templates = actions.add_parser(
+        "templates",
+        help="print each line's template as one JSON object per line",
+        description='Mine log templates and print {"line": N, "template_id": ..., "template": ...} for every '
+        "input line (numbered from 1), as the file is read.",
+    )
+    templates.add_argument("file", metavar="FILE", help="a log file, or - for standard input")
+    templates.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="auto",
+        help="jsonl, logfmt or plain; auto (default) guesses from the first lines",
+    )
+
+
+def run_logs(args: argparse.Namespace) -> int:
+    name = "standard input" if args.file == "-" else args.file
+    try:
+        with _open(args.file) as stream:
+            miner = write_templates(stream, args.format, sys.stdout, source=name)
+            sys.stdout.flush()
+    except InputError as exc:
+        print(f"sre logs templates: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        if isinstance(exc, BrokenPipeError):
+            # The reader stopped (`| head`): not an error. Point stdout at nothing so the
+            # interpreter's own flush at exit does not fail again.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
+        print(
+            f"sre logs templates: cannot read {name}: {exc.strerror or exc}. "
+            "Check the path and its permissions, or pass - to read standard input.",
+            file=sys.stderr,
+        )
+        return 2
+    if miner.evicted:
+        logger.warning(
+            "%d templates were evicted (more than %s at once); their later lines got new ids",
+            miner.evicted,
+            miner.max_clusters,
+        )
+    return 0
+
+
+def write_templates(lines: Iterable[str], fmt: str, out: TextIO, *, source: str = "input") -> TemplateMiner:
+    """Write one JSON object per line of `lines` to `out` (see the module docstring); returns the miner."""
+    miner = TemplateMiner()
+    add = miner.add
+    # Templates repeat line after line: encode each one once (bounded like the miner's own cache).
+    encoded: dict[str, str] = {}
+    for number, message in messages(lines, fmt, source=source):
+        match = add(message)
+        template = encoded.get(match.template)
+        if template is None:
+            if len(encoded) >= CACHE_SIZE:
+                encoded.clear()
+            template = encoded[match.template] = json.dumps(match.template)
+        out.write(f'{{"line": {number}, "template_id": "{match.template_id}", "template": {template}}}\n')
+    return miner
+
+
+def _open(path: str) -> TextIO:
+    # Undecodable bytes become U+FFFD rather than an error: a log with one bad line is still a log.
+    if path == "-":
+        return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")
+    return open(path, encoding="utf-8", errors="replace")
+
+
+def messages(lines: Iterable[str], fmt: str, *, source: str = "input") -> Iterator[tuple[int, str]]:
+    """(line number from 1, the text to mine) for each of `lines`, in format `fmt` (see the module docstring).
+
+    Raises InputError when a line does not fit an explicit format, or the input looks binary.
+    """
+    stream = iter(lines)
+    # Read ahead the lines `auto` decides on (all formats: the binary check uses them too).
+    head: list[str] = []
+    non_blank = 0
+    for raw in stream:
+        head.append(raw)
+        non_blank += bool(raw.strip())
+        if non_blank >= SNIFF_LINES:
+            break
+    if any("\x00" in line for line in head):
+        raise InputError(
+            f"{source} looks like a binary file, not a text log. Give a text log; for a compressed "
+            "one, decompress it first, e.g. zcat FILE.gz | sre logs templates -"
+        )
+    strict = fmt != "auto"
+    if fmt == "auto":
+        fmt = sniff_format(head)
+    extract = {"jsonl": _json_message, "logfmt": _logfmt_message, "plain": None}[fmt]
+    for number, raw in enumerate(itertools.chain(head, stream), start=1):
+        line = raw.rstrip("\r\n")
+        if extract is None or not line.strip():
+            yield number, line
+            continue
+        message = extract(line)
+        if message is None:
+            if strict:
+                raise InputError(
+                    f"{source}, line {number}, is not {_DESCRIPTION[fmt]}. "
+                    "Pass --format plain to mine whole lines, or --format auto to guess the format."
+                )
+            message = line
+        yield number, message
+
+
+_DESCRIPTION = {"jsonl": "a JSON object (--format jsonl)", "logfmt": "key=value pairs (--format logfmt)"}
+
+
+def sniff_format(lines: Iterable[str]) -> str:
+    """jsonl, logfmt or plain: the format every non-blank line of `lines` fits (plain if there are none)."""
+    sample = [line.strip() for line in lines if line.strip()]
+    if not sample:
+        return "plain"
+    if all(_json_object(line) is not None for line in sample):
+        return "jsonl"
+    if all(_LOGFMT_LINE.fullmatch(line) and len(_LOGFMT_PAIR.findall(line)) >= 2 for line in sample):
+        return "logfmt"
+    return "plain"
+
+
+def _json_object(line: str) -> dict[str, object] | None:
+    if not line.lstrip().startswith("{"):
+        return None
+    try:
+        value, end = _JSON.raw_decode(line)
+    except ValueError:
+        return None
+    # raw_decode skips json.loads' own checks; trailing text other than blanks is not one object.
+    return value if isinstance(value, dict) and not line[end:].strip() else None
+
+
+def _json_message(line: str) -> str | None:
+    obj = _json_object(line)
+    if obj is None:
+        return None
+    for key in JSON_MESSAGE_KEYS:
+        value = obj.get(key)
+        if value is not None:
+            return value if isinstance(value, str) else json.dumps(value)
+    return line
+
+
+def _logfmt_message(line: str) -> str | None:
+    # Pairs are read in order, so a `msg=` inside another key's quoted value is not taken for the key.
+    pairs = {found["key"]: found["value"] for found in _LOGFMT_KEY_VALUE.finditer(line)}
+    if not pairs:
+        return None
+    value = pairs.get("msg", pairs.get("message"))
+    return line if value is None else _logfmt_unquote(value)
+
+
+def _logfmt_unquote(value: str) -> str:
+    if not value.startswith('"'):
+        return value
+    try:
+        text = json.loads(value)
+    except ValueError:
+        return value[1:-1]
+    return text if isinstance(text, str) else value[1:-1]
