@@ -1,4 +1,4 @@
-"""Real Loki responses (../shared/fixtures/loki) replayed through `httpx.MockTransport`.
+"""Real Loki responses (tests/fixtures/loki) replayed through `httpx.MockTransport`.
 
 Loki cannot be installed on these machines, so its recorded answers stand in for it: a replay
 answers a request only when it is the exact recorded request (method, path, parameters, push
@@ -19,8 +19,8 @@ import httpx
 from common.http import upstream_client
 from common.settings import Upstream
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-FIXTURES_DIR = REPO_ROOT.parent / "shared" / "fixtures" / "loki"
+# Recorded from a real Loki (see its README.md); kept in the repository so a clone tests alone.
+FIXTURES_DIR = Path(__file__).resolve().parent / "fixtures" / "loki"
 # Headers that change Loki's answer: a request must carry them exactly when the recording did.
 _SEMANTIC_HEADERS = ("x-scope-orgid", "x-loki-response-encoding-flags")
 
@@ -78,8 +78,8 @@ def recordings() -> tuple[Recording, ...]:
     index = FIXTURES_DIR / "index.json"
     if not index.is_file():
         raise FileNotFoundError(
-            f"The recorded Loki fixtures are missing: expected {index}. They live in the shared/ directory "
-            "beside the repository (<repo>/../shared/fixtures/loki); check it out next to the clone."
+            f"The recorded Loki fixtures are missing: expected {index}. They are part of the repository "
+            "(tests/fixtures/loki); restore them with git checkout."
         )
     return tuple(
         Recording(
