@@ -15,19 +15,17 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
-import anyio
 import httpx
 
-from common.errors import BackendError, BackendFailed, BackendRejected, BackendTimeout, BackendUnavailable, InputError
-from common.http import IDEMPOTENT, upstream_client
+from common.errors import BackendError, BackendFailed, BackendRejected, BackendTimeout, InputError
 from common.metrics import ServerMetrics
 from common.redaction import redact
 from common.settings import Upstream
+from common.upstream import UpstreamClient
 from servers.loki_mcp.models import (
     CATEGORIZE_LABELS,
     BuildInfo,
@@ -61,7 +59,12 @@ _MAX_ERROR_TEXT = 500
 T = TypeVar("T")
 
 
-class LokiClient:
+class LokiClient(UpstreamClient):
+    kind = "Loki"
+    settings_prefix = "LOKI_MCP"
+    url_setting = "LOKI_URL"
+    narrowing = "Narrow the query (a more selective stream selector, a line filter, a lower limit, a shorter range)"
+
     def __init__(
         self,
         upstream: Upstream,
@@ -72,19 +75,10 @@ class LokiClient:
         http_client: httpx.AsyncClient | None = None,
         metrics: ServerMetrics | None = None,
     ) -> None:
-        self.upstream = upstream
-        self.timeout = timeout
-        self.max_response_bytes = max_response_bytes
+        super().__init__(
+            upstream, timeout=timeout, max_response_bytes=max_response_bytes, http_client=http_client, metrics=metrics
+        )
         self.post_query_above = post_query_above
-        self._http = http_client or upstream_client(upstream, timeout=timeout)
-        self._metrics = metrics
-
-    @property
-    def name(self) -> str:
-        return self.upstream.name
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
 
     # --- queries -------------------------------------------------------------------------------
 
@@ -312,76 +306,18 @@ class LokiClient:
         endpoint: str | None = None,
     ) -> tuple[Any, tuple[str, ...]]:
         """One request; returns (data, warnings). `bare`: the endpoint has no status/data envelope."""
-        deadline = self.timeout
-        started = time.perf_counter()
-        outcome = "error"
-        try:
-            # The deadline covers retries and the whole body: Loki has no per-request timeout parameter.
-            with anyio.fail_after(deadline):
-                request = self._http.build_request(
-                    method,
-                    path,
-                    params=list(params),
-                    # httpx wants a mapping for forms; a dict of lists keeps repeated keys.
-                    data=_form(form) if form is not None else None,
-                    content=content,
-                    headers=dict(headers or {}),
-                    timeout=deadline,
-                    # Queries change nothing, and Loki drops a pushed entry it already holds.
-                    extensions={IDEMPOTENT: True},
-                )
-                response = await self._http.send(request, stream=True)
-                try:
-                    raw = await self._read_bounded(response)
-                finally:
-                    await response.aclose()
-            answer = self._parse(response, raw, path, bare)
-            outcome = "ok"
-            return answer
-        except (TimeoutError, httpx.TimeoutException):
-            outcome = "timeout"
-            raise self._timeout(deadline) from None
-        except httpx.TransportError as exc:
-            outcome = "unavailable"
-            detail = redact(str(exc)) or "no detail"
-            hint = (
-                "Its TLS certificate is not trusted: set the backend's CA file (LOKI_MCP_CA_FILE)."
-                if "CERTIFICATE_VERIFY_FAILED" in detail
-                else "Check that it is running and that its URL is right (LOKI_URL or LOKI_MCP_BACKENDS)."
-            )
-            raise BackendUnavailable(
-                f"Loki backend {self.name!r} at {self.upstream.url} could not be reached "
-                f"({type(exc).__name__}: {detail}). {hint}",
-                backend=self.name,
-            ) from None
-        except BackendError as exc:
-            outcome = f"http_{exc.status_code}" if exc.status_code else "invalid"
-            raise
-        finally:
-            if self._metrics is not None:
-                self._metrics.record_upstream(self.name, endpoint or path, outcome, time.perf_counter() - started)
-
-    def _timeout(self, deadline: float) -> BackendTimeout:
-        return BackendTimeout(
-            f"Loki backend {self.name!r} did not answer within {deadline:g}s. Narrow the query (a more "
-            "selective stream selector, a shorter range, a line filter) or raise LOKI_MCP_TIMEOUT_SECONDS.",
-            backend=self.name,
+        # Queries change nothing, and Loki drops a pushed entry it already holds: all are idempotent.
+        return await self._request(
+            method,
+            path,
+            lambda response, raw: self._parse(response, raw, path, bare),
+            endpoint=endpoint or path,
+            params=params,
+            # httpx wants a mapping for forms; a dict of lists keeps repeated keys.
+            data=_form(form) if form is not None else None,
+            content=content,
+            headers=headers,
         )
-
-    async def _read_bounded(self, response: httpx.Response) -> bytes:
-        # A careless query can make the backend answer gigabytes; stop reading well before that
-        # threatens this process.
-        body = bytearray()
-        async for chunk in response.aiter_bytes():
-            body += chunk
-            if len(body) > self.max_response_bytes:
-                raise BackendRejected(
-                    f"Loki backend {self.name!r} answered with more than {self.max_response_bytes:,} bytes; the "
-                    "answer was dropped. Narrow the query (a more selective selector, a line filter, a lower "
-                    "limit, a shorter range) or aggregate it (sum by, topk).",
-                    backend=self.name,
-                )
-        return bytes(body)
 
     def _parse(self, response: httpx.Response, raw: bytes, path: str, bare: bool) -> tuple[Any, tuple[str, ...]]:
         status = response.status_code

@@ -8,19 +8,15 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import anyio
 import httpx
 
-from common.errors import BackendError, BackendFailed, BackendRejected, BackendTimeout, BackendUnavailable
-from common.http import IDEMPOTENT, upstream_client
-from common.metrics import ServerMetrics
+from common.errors import BackendFailed, BackendRejected, BackendTimeout
 from common.redaction import redact
-from common.settings import Upstream
+from common.upstream import UpstreamClient
 
 __all__ = ["ApiAnswer", "PrometheusClient"]
 
@@ -36,28 +32,11 @@ class ApiAnswer:
     warnings: tuple[str, ...] = ()
 
 
-class PrometheusClient:
-    def __init__(
-        self,
-        upstream: Upstream,
-        *,
-        timeout: float,
-        max_response_bytes: int = 64_000_000,
-        http_client: httpx.AsyncClient | None = None,
-        metrics: ServerMetrics | None = None,
-    ) -> None:
-        self.upstream = upstream
-        self.timeout = timeout
-        self.max_response_bytes = max_response_bytes
-        self._http = http_client or upstream_client(upstream, timeout=timeout)
-        self._metrics = metrics
-
-    @property
-    def name(self) -> str:
-        return self.upstream.name
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
+class PrometheusClient(UpstreamClient):
+    kind = "Prometheus"
+    settings_prefix = "PROMETHEUS_MCP"
+    url_setting = "PROMETHEUS_URL"
+    narrowing = "Narrow the query (fewer series, shorter range, larger step)"
 
     async def query(self, query: str, *, time: float) -> ApiAnswer:
         form = {"query": query, "time": _ts(time), "timeout": f"{round(self.timeout * 1000)}ms"}
@@ -112,77 +91,17 @@ class PrometheusClient:
         params: Sequence[tuple[str, str]] = (),
         form: Mapping[str, str] | None = None,
     ) -> ApiAnswer:
-        deadline = self.timeout
         endpoint = path if not path.startswith("/api/v1/label/") else "/api/v1/label/values"
-        started = time.perf_counter()
-        outcome = "error"
-        try:
-            # The deadline covers retries and the whole body; Prometheus also gets the timeout
-            # itself so that it stops evaluating.
-            with anyio.fail_after(deadline + 1.0):
-                request = self._http.build_request(
-                    method,
-                    path,
-                    params=list(params),
-                    data=dict(form) if form is not None else None,
-                    timeout=deadline + 1.0,
-                    extensions={IDEMPOTENT: True},
-                )
-                response = await self._http.send(request, stream=True)
-                try:
-                    body = await self._read_bounded(response)
-                finally:
-                    await response.aclose()
-            answer = self._parse(response, body, path)
-            outcome = "ok"
-            return answer
-        except TimeoutError:
-            outcome = "timeout"
-            raise self._timeout(deadline) from None
-        except httpx.TimeoutException:
-            outcome = "timeout"
-            raise self._timeout(deadline) from None
-        except httpx.TransportError as exc:
-            outcome = "unavailable"
-            detail = redact(str(exc)) or "no detail"
-            hint = (
-                "Its TLS certificate is not trusted: set the backend's CA file (PROMETHEUS_MCP_CA_FILE)."
-                if "CERTIFICATE_VERIFY_FAILED" in detail
-                else "Check that it is running and that its URL is right (PROMETHEUS_URL or PROMETHEUS_MCP_BACKENDS)."
-            )
-            raise BackendUnavailable(
-                f"Prometheus backend {self.name!r} at {self.upstream.url} could not be reached "
-                f"({type(exc).__name__}: {detail}). {hint}",
-                backend=self.name,
-            ) from None
-        except BackendError as exc:
-            outcome = f"http_{exc.status_code}" if exc.status_code else "invalid"
-            raise
-        finally:
-            if self._metrics is not None:
-                self._metrics.record_upstream(self.name, endpoint, outcome, time.perf_counter() - started)
-
-    def _timeout(self, deadline: float) -> BackendTimeout:
-        return BackendTimeout(
-            f"Prometheus backend {self.name!r} did not answer within {deadline:g}s. "
-            "Narrow the query (fewer series, shorter range, larger step) or raise PROMETHEUS_MCP_TIMEOUT_SECONDS.",
-            backend=self.name,
+        # Prometheus is told the timeout itself (so it stops evaluating); it should give up first.
+        return await self._request(
+            method,
+            path,
+            lambda response, raw: self._parse(response, raw, path),
+            endpoint=endpoint,
+            params=params,
+            data=dict(form) if form is not None else None,
+            slack=1.0,
         )
-
-    async def _read_bounded(self, response: httpx.Response) -> bytes:
-        # A careless query can make the backend answer gigabytes; stop reading well before that
-        # threatens this process.
-        body = bytearray()
-        async for chunk in response.aiter_bytes():
-            body += chunk
-            if len(body) > self.max_response_bytes:
-                raise BackendRejected(
-                    f"Prometheus backend {self.name!r} answered with more than "
-                    f"{self.max_response_bytes:,} bytes; the answer was dropped. Narrow the query "
-                    "(fewer series, shorter range, larger step) or aggregate it (sum by, topk).",
-                    backend=self.name,
-                )
-        return bytes(body)
 
     def _parse(self, response: httpx.Response, raw: bytes, path: str) -> ApiAnswer:
         status = response.status_code
