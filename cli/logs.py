@@ -20,11 +20,11 @@ import itertools
 import json
 import logging
 import os
-import re
 import sys
 from collections.abc import Iterable, Iterator
 from typing import TextIO
 
+from analysis.logfmt import is_logfmt, parse_logfmt
 from analysis.templates import CACHE_SIZE, TemplateMiner
 from common.errors import InputError
 
@@ -36,11 +36,6 @@ FORMATS = ("auto", "jsonl", "logfmt", "plain")
 JSON_MESSAGE_KEYS = ("msg", "message", "log", "line")
 SNIFF_LINES = 20
 """Non-blank lines `auto` looks at before it decides."""
-
-_LOGFMT_VALUE = r'(?:"[^"\\]*(?:\\.[^"\\]*)*"|[^\s"]*)'
-_LOGFMT_LINE = re.compile(rf"\s*(?:[^\s=\"]+={_LOGFMT_VALUE}\s+)*[^\s=\"]+={_LOGFMT_VALUE}\s*")
-_LOGFMT_PAIR = re.compile(rf"[^\s=\"]+={_LOGFMT_VALUE}")
-_LOGFMT_KEY_VALUE = re.compile(rf"(?P<key>[^\s=\"]+)=(?P<value>{_LOGFMT_VALUE})")
 
 _JSON = json.JSONDecoder()
 
@@ -180,7 +175,7 @@ def sniff_format(lines: Iterable[str]) -> str:
         return "plain"
     if all(_json_object(line) is not None for line in sample):
         return "jsonl"
-    if all(_LOGFMT_LINE.fullmatch(line) and len(_LOGFMT_PAIR.findall(line)) >= 2 for line in sample):
+    if all(is_logfmt(line) for line in sample):
         return "logfmt"
     return "plain"
 
@@ -208,19 +203,8 @@ def _json_message(line: str) -> str | None:
 
 
 def _logfmt_message(line: str) -> str | None:
-    # Pairs are read in order, so a `msg=` inside another key's quoted value is not taken for the key.
-    pairs = {found["key"]: found["value"] for found in _LOGFMT_KEY_VALUE.finditer(line)}
+    pairs = parse_logfmt(line)
     if not pairs:
         return None
     value = pairs.get("msg", pairs.get("message"))
-    return line if value is None else _logfmt_unquote(value)
-
-
-def _logfmt_unquote(value: str) -> str:
-    if not value.startswith('"'):
-        return value
-    try:
-        text = json.loads(value)
-    except ValueError:
-        return value[1:-1]
-    return text if isinstance(text, str) else value[1:-1]
+    return line if value is None else value
