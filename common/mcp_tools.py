@@ -28,7 +28,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools.base import Tool
 from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS, METHOD_NOT_FOUND, CallToolResult, TextContent, ToolAnnotations
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from common.errors import SreError
 from common.logging import bind_trace_id, current_trace_id, new_trace_id
@@ -36,7 +36,7 @@ from common.metrics import ServerMetrics
 from common.redaction import redact
 from common.settings import decode_json_text
 
-__all__ = ["ToolGate", "ToolResult", "ToolSpec", "build_tools", "tool_scopes"]
+__all__ = ["BoundedResult", "ToolGate", "ToolResult", "ToolSpec", "build_tools", "tool_scopes"]
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +47,28 @@ class ToolResult(BaseModel):
     def render_text(self) -> str:
         """A short human- and model-readable rendering of the result."""
         raise NotImplementedError
+
+
+class BoundedResult(ToolResult):
+    """Fields shared by every result that can be cut short."""
+
+    returned: int
+    total: int = Field(description="How many items matched before limits (a lower bound when total_is_lower_bound).")
+    truncated: bool
+    next_cursor: str | None = Field(default=None, description="Pass as `cursor` to get the next page.")
+    limits_applied: list[str] = Field(default_factory=list, description="Every clamp or cut applied to this call.")
+    warnings: list[str] = Field(default_factory=list, description="Warnings from the backend.")
+
+    def _footer(self) -> str:
+        lines = []
+        if self.truncated:
+            more = (
+                f" Next page: cursor={self.next_cursor}." if self.next_cursor else " Narrow the query to see the rest."
+            )
+            lines.append(f"Showing {self.returned} of {self.total}.{more}")
+        lines += [f"Limit: {note}" for note in self.limits_applied]
+        lines += [f"Backend warning: {w}" for w in self.warnings]
+        return "\n".join(lines)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,7 +31,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 from starlette.types import ASGIApp
 
 from common.auth import ClientCredentials, TokenSource
@@ -46,10 +47,11 @@ from common.http_guards import (
 from common.metrics import CONTENT_TYPE_LATEST, HttpMetricsMiddleware, ServerMetrics
 from common.rate_limit import RateLimitMiddleware
 from common.registration import RegistryClient, registered
+from common.route_scopes import ScopedRoutes
 from common.settings import ServeSettings
 from common.tool_scopes import ToolScopeGuard
 
-__all__ = ["MCP_PATH", "McpAuth", "mcp_auth", "mcp_http_app", "run_http", "serve_mcp_http"]
+__all__ = ["MCP_PATH", "McpAuth", "ScopedMount", "mcp_auth", "mcp_http_app", "run_http", "serve_mcp_http"]
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +108,16 @@ class LeewayAwareVerifier:
         return access.model_copy(update={"expires_at": access.expires_at + self.leeway_seconds})
 
 
+@dataclass(frozen=True)
+class ScopedMount:
+    """Another HTTP API served beside `/mcp`, with the same tokens and a scope per request."""
+
+    path: str
+    app: ASGIApp
+    #: The scope a request needs, from its method and path (relative to `path`).
+    needed_scope: Callable[[str, str], str]
+
+
 def transport_security(serve: ServeSettings) -> TransportSecuritySettings:
     hosts = ["127.0.0.1:*", "localhost:*", "[::1]:*"]
     origins = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
@@ -123,6 +135,7 @@ def mcp_http_app(
     auth: McpAuth,
     *,
     tool_scopes: Mapping[str, str] | None = None,
+    mounts: Sequence[ScopedMount] = (),
 ) -> ASGIApp:
     """The Streamable HTTP app of `server` with health, metrics, request bounds and per-tool scopes."""
     resource_metadata = (
@@ -160,7 +173,10 @@ def mcp_http_app(
             guarded.app, tool_scopes, max_body_bytes=serve.max_body_bytes, resource_metadata=resource_metadata
         )
     guarded.app = RateLimitMiddleware(guarded.app, serve.requests_per_second)
-    routes = (MCP_PATH, "/healthz", "/metrics", "/.well-known")
+    for mount in mounts:
+        scoped = ScopedRoutes(mount.app, mount.needed_scope, enabled=auth.enabled, resource_metadata=resource_metadata)
+        app.router.routes.append(Mount(mount.path, app=RateLimitMiddleware(scoped, serve.requests_per_second)))
+    routes = (MCP_PATH, "/healthz", "/metrics", "/.well-known", *(mount.path for mount in mounts))
     return HeaderLimitMiddleware(HttpMetricsMiddleware(InvalidRequestMiddleware(app, MCP_PATH), metrics, routes))
 
 
@@ -179,6 +195,7 @@ async def serve_mcp_http(
     default_name: str,
     scopes: Sequence[str],
     tool_scopes: Mapping[str, str] | None = None,
+    mounts: Sequence[ScopedMount] = (),
     on_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
 ) -> None:
     """Serve an MCP server over HTTP: discover the issuer's keys, authenticate, register, run."""
@@ -186,7 +203,7 @@ async def serve_mcp_http(
         serve = serve.model_copy(update={"auth": await with_discovered_jwks(serve.auth, http)})
         auth = mcp_auth(serve, scopes)
         server = build_server(auth)
-        app = mcp_http_app(server, serve, metrics, auth, tool_scopes=tool_scopes)
+        app = mcp_http_app(server, serve, metrics, auth, tool_scopes=tool_scopes, mounts=mounts)
         if serve.identity is None:
             logger.info("No SRE_CLIENT_ID configured: not registering with the registry at %s", serve.registry_url)
             await run_http(app, serve, on_shutdown=on_shutdown)

@@ -36,6 +36,7 @@ __all__ = [
     "build",
     "decode_json_text",
     "is_loopback",
+    "pop_backends",
 ]
 
 DEFAULT_REGISTRY_URL = "http://127.0.0.1:8700"
@@ -124,6 +125,30 @@ class Upstream(FrozenModel):
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"expected an http(s) URL, got {value!r}")
         return value.rstrip("/")
+
+
+def pop_backends(section: dict[str, Any], url: str | None, *, prefix: str, url_key: str) -> list[Any]:
+    """Take a component's backends out of its settings `section` (keys without `prefix`).
+
+    Either an explicit list (`<prefix>BACKENDS`, JSON in the environment) or one backend from flat
+    keys: the URL plus `<prefix>BEARER_TOKEN`, `<prefix>TENANT`, ... Empty when neither is set.
+    """
+    backends = section.pop("backends", None)
+    flat_keys = set(Upstream.model_fields) - {"name", "url"}
+    flat = {key: section.pop(key) for key in list(section) if key in flat_keys}
+    if backends is not None:
+        if not isinstance(backends, list):
+            raise ConfigError(f"{prefix}BACKENDS must be a list of backends (JSON in the environment).")
+        if flat:
+            keys = ", ".join(f"{prefix}{key.upper()}" for key in sorted(flat))
+            raise ConfigError(f"{keys} cannot be combined with {prefix}BACKENDS: set them on each backend instead.")
+        return backends
+    if url is None:
+        if flat:
+            keys = ", ".join(f"{prefix}{key.upper()}" for key in sorted(flat))
+            raise ConfigError(f"{keys} configure a backend, but {url_key} is not set. Set {url_key} as well.")
+        return []
+    return [{**flat, "url": url}]
 
 
 class AuthConfig(FrozenModel):

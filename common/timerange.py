@@ -9,17 +9,21 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from common.errors import InputError
 
-__all__ = ["TimeRange", "format_duration", "parse_duration", "parse_time"]
+__all__ = ["TimeRange", "format_duration", "iso", "parse_duration", "parse_time"]
 
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
 _RELATIVE = re.compile(r"now\s*(?:([+-])\s*(.+))?")
 
 _TIME_FORMS = "Use 'now', 'now-1h', an RFC 3339 time such as '2026-11-21T10:00:00Z', or unix seconds."
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
 
 
 def parse_duration(value: str | float | int) -> float:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from analysis.summary import SeriesSummary
-from common.mcp_tools import ToolResult
+from common.mcp_tools import BoundedResult
 
 __all__ = [
     "AlertsResult",
@@ -26,10 +25,6 @@ __all__ = [
 ]
 
 
-def iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
-
-
 def _labels(labels: dict[str, str]) -> str:
     name = labels.get("__name__", "")
     rest = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()) if k != "__name__")
@@ -40,28 +35,6 @@ def _num(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.6g}"
 
 
-class Page(ToolResult):
-    """Fields shared by every result that can be cut short."""
-
-    returned: int
-    total: int = Field(description="How many items matched before limits (a lower bound when total_is_lower_bound).")
-    truncated: bool
-    next_cursor: str | None = Field(default=None, description="Pass as `cursor` to get the next page.")
-    limits_applied: list[str] = Field(default_factory=list, description="Every clamp or cut applied to this call.")
-    warnings: list[str] = Field(default_factory=list, description="Warnings from the backend.")
-
-    def _footer(self) -> str:
-        lines = []
-        if self.truncated:
-            more = (
-                f" Next page: cursor={self.next_cursor}." if self.next_cursor else " Narrow the query to see the rest."
-            )
-            lines.append(f"Showing {self.returned} of {self.total}.{more}")
-        lines += [f"Limit: {note}" for note in self.limits_applied]
-        lines += [f"Backend warning: {w}" for w in self.warnings]
-        return "\n".join(lines)
-
-
 class InstantSample(BaseModel):
     labels: dict[str, str]
     value: float | None = Field(description="The value; null when it is NaN or ±Inf (see `special`).")
@@ -69,7 +42,7 @@ class InstantSample(BaseModel):
     timestamp: str
 
 
-class InstantQueryResult(Page):
+class InstantQueryResult(BoundedResult):
     backend: str
     query: str
     time: str
@@ -91,7 +64,7 @@ class RangeSeries(BaseModel):
     downsampled_from: int | None = Field(default=None, description="Original point count when points were averaged.")
 
 
-class RangeQueryResult(Page):
+class RangeQueryResult(BoundedResult):
     backend: str
     query: str
     start: str
@@ -111,7 +84,7 @@ class RangeQueryResult(Page):
         return "\n".join([head, *body, self._footer()]).strip()
 
 
-class LabelsResult(Page):
+class LabelsResult(BoundedResult):
     backend: str
     label: str | None = Field(description="The label whose values are listed; null when listing label names.")
     values: list[str]
@@ -121,7 +94,7 @@ class LabelsResult(Page):
         return "\n".join([f"{self.total} {what}: {', '.join(self.values)}", self._footer()]).strip()
 
 
-class SeriesResult(Page):
+class SeriesResult(BoundedResult):
     backend: str
     selector: str
     series: list[dict[str, str]]
@@ -138,7 +111,7 @@ class MetricMetadata(BaseModel):
     unit: str
 
 
-class MetadataResult(Page):
+class MetadataResult(BoundedResult):
     backend: str
     metadata: list[MetricMetadata]
 
@@ -156,7 +129,7 @@ class Alert(BaseModel):
     value: str | None
 
 
-class AlertsResult(Page):
+class AlertsResult(BoundedResult):
     backend: str
     alerts: list[Alert]
 
@@ -178,7 +151,7 @@ class Rule(BaseModel):
     labels: dict[str, str] = Field(default_factory=dict)
 
 
-class RulesResult(Page):
+class RulesResult(BoundedResult):
     backend: str
     rules: list[Rule]
 
@@ -202,7 +175,7 @@ class Target(BaseModel):
     labels: dict[str, str]
 
 
-class TargetsResult(Page):
+class TargetsResult(BoundedResult):
     backend: str
     up: int
     down: int
@@ -228,7 +201,7 @@ class AnomalousSeries(BaseModel):
     recent_outlier_fraction: float
 
 
-class AnomalyScanResult(Page):
+class AnomalyScanResult(BoundedResult):
     backend: str
     query: str
     start: str

@@ -19,7 +19,7 @@ from common.errors import InputError
 from common.mcp_tools import ToolGate, ToolSpec, build_tools
 from common.metrics import ServerMetrics
 from common.pagination import Page, paginate
-from common.timerange import TimeRange, format_duration, parse_duration, parse_time
+from common.timerange import TimeRange, format_duration, iso, parse_duration, parse_time
 from servers.prometheus_mcp import promql, shaping
 from servers.prometheus_mcp.client import ApiAnswer, PrometheusClient
 from servers.prometheus_mcp.models import (
@@ -33,7 +33,6 @@ from servers.prometheus_mcp.models import (
     RulesResult,
     SeriesResult,
     TargetsResult,
-    iso,
 )
 from servers.prometheus_mcp.settings import PrometheusMcpSettings
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import Field, field_validator
 
 from common.errors import ConfigError
-from common.settings import FrozenModel, ServeSettings, SettingsSource, Upstream, build
+from common.settings import FrozenModel, ServeSettings, SettingsSource, Upstream, build, pop_backends
 
 __all__ = ["DEFAULT_PORT", "DEFAULT_PROMETHEUS_URL", "Limits", "PrometheusMcpSettings"]
 
@@ -60,18 +58,11 @@ class PrometheusMcpSettings(FrozenModel):
         limit_keys = set(Limits.model_fields)
         limits = build(Limits, {k: v for k, v in section.items() if k in limit_keys}, prefix="PROMETHEUS_MCP_")
         rest = {k: v for k, v in section.items() if k not in limit_keys}
-        backends: Any = rest.pop("backends", None)
-        if backends is None:
-            # One backend from flat keys: PROMETHEUS_URL plus PROMETHEUS_MCP_BEARER_TOKEN, _TENANT, ...
-            upstream_keys = set(Upstream.model_fields) - {"name", "url"}
-            default = {k: rest.pop(k) for k in list(rest) if k in upstream_keys}
-            default["url"] = source.get("PROMETHEUS_URL") or DEFAULT_PROMETHEUS_URL
-            backends = [default]
+        url = source.get("PROMETHEUS_URL") or DEFAULT_PROMETHEUS_URL
+        backends = pop_backends(rest, url, prefix="PROMETHEUS_MCP_", url_key="PROMETHEUS_URL")
         if rest:
             unknown = ", ".join(f"PROMETHEUS_MCP_{key.upper()}" for key in sorted(rest))
             raise ConfigError(f"Unknown prometheus-mcp setting(s): {unknown}. See docs/configuration.md.")
-        if not isinstance(backends, list):
-            raise ConfigError("PROMETHEUS_MCP_BACKENDS must be a list of backends (JSON in the environment).")
         return build(
             cls,
             {

@@ -8,8 +8,8 @@ from typing import Any
 
 from analysis.summary import downsample, summarize
 from common.errors import BackendFailed
-from common.timerange import TimeRange, format_duration
-from servers.prometheus_mcp.models import Alert, InstantSample, MetricMetadata, RangeSeries, Rule, Target, iso
+from common.timerange import TimeRange, format_duration, iso
+from servers.prometheus_mcp.models import Alert, InstantSample, MetricMetadata, RangeSeries, Rule, Target
 from servers.prometheus_mcp.settings import Limits
 
 __all__ = [

@@ -1,0 +1,114 @@
+"""Settings of loki-mcp (keys `LOKI_URL` and `LOKI_MCP_*`).
+
+With no `LOKI_URL` (and no `LOKI_MCP_BACKENDS`) the server keeps logs itself: an SQLite store
+under `SRE_DATA_DIR` that it serves as Loki's API at `/loki/api/v1/`, so pushes from Promtail,
+Alloy or the scenario engine and the tools work the same as against a real Loki.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+
+from common.errors import ConfigError
+from common.settings import (
+    DEFAULT_DATA_DIR,
+    FrozenModel,
+    ServeSettings,
+    SettingsSource,
+    Upstream,
+    build,
+    pop_backends,
+)
+
+__all__ = ["DEFAULT_PORT", "Limits", "LocalStore", "LokiMcpSettings"]
+
+DEFAULT_PORT = 8702
+PREFIX = "LOKI_MCP_"
+# Loki refuses a log query whose limit is above its max_entries_limit_per_query (default 5000).
+LOKI_MAX_LIMIT = 5000
+
+
+class Limits(FrozenModel):
+    """What one tool call may cost; every clamp applied is reported in the result."""
+
+    max_query_length: int = Field(default=4096, ge=64, description="Longest LogQL expression accepted.")
+    max_range_seconds: float = Field(default=24 * 3600, gt=0, description="Longest query window (default 24 h).")
+    default_limit: int = Field(default=100, ge=1, description="Log lines returned when no limit is asked.")
+    max_limit: int = Field(default=1000, ge=1, le=LOKI_MAX_LIMIT, description="Most log lines one call returns.")
+    max_line_chars: int = Field(default=2000, ge=80, description="Longer log lines are cut to this many characters.")
+    max_series: int = Field(default=200, ge=1, description="Most series a metric query returns.")
+    max_points_returned: int = Field(
+        default=2000, ge=10, description="Above this many points in total, metric results come as summaries."
+    )
+    max_bytes_scanned: int = Field(
+        default=10 * 1024**3,
+        ge=1,
+        description="Refuse a query whose selector would read more than this (checked with /index/stats).",
+    )
+    analysis_max_lines: int = Field(
+        default=20_000, ge=100, description="Most lines the pattern tools read from the backend per window."
+    )
+    max_list_items: int = Field(default=1000, ge=1, description="Largest page of labels, values or series.")
+    timeout_seconds: float = Field(default=30.0, gt=0, description="Deadline of one tool call upstream.")
+    max_response_bytes: int = Field(
+        default=64_000_000, ge=10_000, description="Largest backend answer read; larger ones are dropped."
+    )
+    max_upload_bytes: int = Field(
+        default=20_000_000, ge=1000, description="Largest log text loki_analyze_logs accepts inline or from a file."
+    )
+
+
+class LocalStore(FrozenModel):
+    """The embedded log store, used when no Loki is configured."""
+
+    path: Path = Field(description="SQLite file; default SRE_DATA_DIR/logs.db.")
+    retention_hours: float = Field(default=168.0, gt=0, description="Entries older than this are deleted.")
+    max_push_bytes: int = Field(default=8 * 1024 * 1024, ge=1024, description="Largest push body accepted.")
+    analysis_roots: tuple[Path, ...] = Field(
+        default=(),
+        description="Directories loki_analyze_logs may read files from; empty: file paths are refused.",
+    )
+
+
+class LokiMcpSettings(FrozenModel):
+    backends: tuple[Upstream, ...] = Field(
+        default=(), description="Loki backends; empty: the embedded log store serves the tools."
+    )
+    limits: Limits = Field(default_factory=Limits)
+    local: LocalStore
+    serve: ServeSettings
+
+    @field_validator("backends")
+    @classmethod
+    def _unique_names(cls, backends: tuple[Upstream, ...]) -> tuple[Upstream, ...]:
+        names = [backend.name for backend in backends]
+        if len(set(names)) != len(names):
+            raise ValueError(f"backend names must be unique, got {names}")
+        return backends
+
+    @property
+    def uses_local_store(self) -> bool:
+        return not self.backends
+
+    @classmethod
+    def from_source(cls, source: SettingsSource) -> LokiMcpSettings:
+        section = source.section(PREFIX)
+        limits = build(Limits, _take(section, set(Limits.model_fields)), prefix=PREFIX)
+        local_values = {key.removeprefix("local_"): value for key, value in _take(section, _LOCAL_KEYS).items()}
+        local_values.setdefault("path", Path(source.get("SRE_DATA_DIR") or DEFAULT_DATA_DIR) / "logs.db")
+        local = build(LocalStore, local_values, prefix=f"{PREFIX}LOCAL_")
+        backends = pop_backends(section, source.get("LOKI_URL") or None, prefix=PREFIX, url_key="LOKI_URL")
+        if section:
+            unknown = ", ".join(f"{PREFIX}{key.upper()}" for key in sorted(section))
+            raise ConfigError(f"Unknown loki-mcp setting(s): {unknown}. See docs/configuration.md.")
+        serve = ServeSettings.from_source(source, default_port=DEFAULT_PORT)
+        return build(cls, {"backends": backends, "limits": limits, "local": local, "serve": serve}, prefix=PREFIX)
+
+
+_LOCAL_KEYS = {f"local_{name}" for name in LocalStore.model_fields}
+
+
+def _take(section: dict[str, object], keys: set[str]) -> dict[str, object]:
+    return {key: section.pop(key) for key in list(section) if key in keys}
