@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["SeriesDeparture", "rank_departures"]
+__all__ = ["SeriesDeparture", "high_counts", "rank_departures"]
 
 # Makes the MAD a consistent estimator of the standard deviation for normally distributed data.
 _MAD_TO_SIGMA = 1.4826
@@ -97,6 +97,25 @@ def _departure(key: int, baseline: list[float], recent: list[float]) -> SeriesDe
         baseline_points=len(baseline),
         recent_points=len(recent),
     )
+
+
+def high_counts(counts: Sequence[int], *, threshold: float = 3.5) -> list[tuple[int, float, float]]:
+    """(index, score, median) of the counts far above the usual one, highest score first.
+
+    For event counts per time bucket (log lines per minute). The score is (count - median) /
+    spread, where the spread is the scaled MAD of all the counts, floored at the Poisson noise of
+    the median (its square root) and at 1, so a quiet, steady log does not make every extra line
+    an anomaly.
+    """
+    if not counts:
+        return []
+    values = [float(c) for c in counts]
+    median = _median(values)
+    spread = max(_MAD_TO_SIGMA * _median([abs(v - median) for v in values]), math.sqrt(median), 1.0)
+    scored = [(i, (v - median) / spread, median) for i, v in enumerate(values)]
+    high = [item for item in scored if item[1] >= threshold]
+    high.sort(key=lambda item: (-item[1], item[0]))
+    return high
 
 
 def _median(values: list[float]) -> float:

@@ -36,6 +36,12 @@ COMPONENTS: dict[str, Component] = {
             stdio=True,
         ),
         Component(
+            "loki-mcp",
+            "servers.loki_mcp.__main__",
+            "MCP server over Loki, or over its embedded log store when LOKI_URL is unset (port 8702)",
+            stdio=True,
+        ),
+        Component(
             "registry",
             "registry.__main__",
             "Registry of agents and MCP servers + OAuth2 authorization server (port 8700)",

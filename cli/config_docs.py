@@ -12,6 +12,8 @@ from pydantic import BaseModel, SecretStr
 from pydantic_core import PydanticUndefined
 
 from common.settings import AuthConfig, Upstream
+from servers.loki_mcp.settings import Limits as LokiLimits
+from servers.loki_mcp.settings import LocalStore
 from servers.prometheus_mcp.settings import DEFAULT_PROMETHEUS_URL, Limits
 
 __all__ = ["render"]
@@ -60,6 +62,18 @@ def render() -> str:
     sections.append(prometheus)
     sections.append(_table("Backend keys", "PROMETHEUS_MCP_", Upstream, level=3))
     sections.append(_table("Limits", "PROMETHEUS_MCP_", Limits, level=3))
+    loki = (
+        "## loki-mcp\n\n"
+        "`LOKI_URL` names the default Loki backend; its credentials are the backend keys with the "
+        "`LOKI_MCP_` prefix (`LOKI_MCP_BEARER_TOKEN`, `LOKI_MCP_TENANT` for `X-Scope-OrgID`, ...), and "
+        "`LOKI_MCP_BACKENDS` takes a JSON list of backend objects as for prometheus-mcp. With neither set, "
+        "loki-mcp keeps logs itself in an embedded SQLite store and serves Loki's API for it at "
+        "`/loki/api/v1/` (push needs the `logs:write` scope, queries `logs:read`).\n"
+    )
+    sections.append(loki)
+    sections.append(_table("Backend keys", "LOKI_MCP_", Upstream, level=3))
+    sections.append(_table("Embedded store", "LOKI_MCP_LOCAL_", LocalStore, level=3))
+    sections.append(_table("Limits", "LOKI_MCP_", LokiLimits, level=3))
     return "\n".join(sections)
 
 

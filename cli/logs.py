@@ -8,8 +8,9 @@ had when the line was read; the id does not change afterwards.
 Formats: `jsonl` mines the first of `msg`, `message`, `log`, `line` that a line's object has
 (else the whole line); `logfmt` the `msg` or `message` value (else the whole line); `plain`
 the whole line. `auto` (the default) looks at the first non-blank lines: all JSON objects means
-jsonl, all key=value pairs means logfmt, anything else plain; past those lines, a line that does
-not fit the guess is mined whole. With an explicit format such a line is an error (exit 2).
+jsonl, all key=value pairs means logfmt, anything else (CSV included) plain; past those lines, a
+line that does not fit the guess is mined whole. With an explicit format such a line is an error
+(exit 2). Sniffing and message extraction are `analysis.log_records`'s.
 """
 
 from __future__ import annotations
@@ -24,20 +25,15 @@ import sys
 from collections.abc import Iterable, Iterator
 from typing import TextIO
 
-from analysis.logfmt import is_logfmt, parse_logfmt
+from analysis.log_records import json_message, logfmt_message, looks_binary, read_head, sniff_format
 from analysis.templates import CACHE_SIZE, TemplateMiner
 from common.errors import InputError
 
-__all__ = ["FORMATS", "add_logs_parser", "messages", "run_logs", "sniff_format", "write_templates"]
+__all__ = ["FORMATS", "add_logs_parser", "messages", "run_logs", "write_templates"]
 
 logger = logging.getLogger(__name__)
 
 FORMATS = ("auto", "jsonl", "logfmt", "plain")
-JSON_MESSAGE_KEYS = ("msg", "message", "log", "line")
-SNIFF_LINES = 20
-"""Non-blank lines `auto` looks at before it decides."""
-
-_JSON = json.JSONDecoder()
 
 _EPILOG = """\
 examples:
@@ -133,22 +129,18 @@ def messages(lines: Iterable[str], fmt: str, *, source: str = "input") -> Iterat
     """
     stream = iter(lines)
     # Read ahead the lines `auto` decides on (all formats: the binary check uses them too).
-    head: list[str] = []
-    non_blank = 0
-    for raw in stream:
-        head.append(raw)
-        non_blank += bool(raw.strip())
-        if non_blank >= SNIFF_LINES:
-            break
-    if any("\x00" in line for line in head):
+    head = read_head(stream)
+    if looks_binary(head):
         raise InputError(
             f"{source} looks like a binary file, not a text log. Give a text log; for a compressed "
             "one, decompress it first, e.g. zcat FILE.gz | sre logs templates -"
         )
     strict = fmt != "auto"
     if fmt == "auto":
-        fmt = sniff_format(head)
-    extract = {"jsonl": _json_message, "logfmt": _logfmt_message, "plain": None}[fmt]
+        sniffed = sniff_format(head)
+        # Templates of CSV rows are mined from whole rows, as plain lines.
+        fmt = "plain" if sniffed == "csv" else sniffed
+    extract = {"jsonl": json_message, "logfmt": logfmt_message, "plain": None}[fmt]
     for number, raw in enumerate(itertools.chain(head, stream), start=1):
         line = raw.rstrip("\r\n")
         if extract is None or not line.strip():
@@ -166,45 +158,3 @@ def messages(lines: Iterable[str], fmt: str, *, source: str = "input") -> Iterat
 
 
 _DESCRIPTION = {"jsonl": "a JSON object (--format jsonl)", "logfmt": "key=value pairs (--format logfmt)"}
-
-
-def sniff_format(lines: Iterable[str]) -> str:
-    """jsonl, logfmt or plain: the format every non-blank line of `lines` fits (plain if there are none)."""
-    sample = [line.strip() for line in lines if line.strip()]
-    if not sample:
-        return "plain"
-    if all(_json_object(line) is not None for line in sample):
-        return "jsonl"
-    if all(is_logfmt(line) for line in sample):
-        return "logfmt"
-    return "plain"
-
-
-def _json_object(line: str) -> dict[str, object] | None:
-    if not line.lstrip().startswith("{"):
-        return None
-    try:
-        value, end = _JSON.raw_decode(line)
-    except ValueError:
-        return None
-    # raw_decode skips json.loads' own checks; trailing text other than blanks is not one object.
-    return value if isinstance(value, dict) and not line[end:].strip() else None
-
-
-def _json_message(line: str) -> str | None:
-    obj = _json_object(line)
-    if obj is None:
-        return None
-    for key in JSON_MESSAGE_KEYS:
-        value = obj.get(key)
-        if value is not None:
-            return value if isinstance(value, str) else json.dumps(value)
-    return line
-
-
-def _logfmt_message(line: str) -> str | None:
-    pairs = parse_logfmt(line)
-    if not pairs:
-        return None
-    value = pairs.get("msg", pairs.get("message"))
-    return line if value is None else value

@@ -21,10 +21,11 @@ __all__ = ["CLIENTS", "provision", "read_secret"]
 CLIENTS: Mapping[str, tuple[str, ...]] = {
     # Registers itself.
     "prometheus-mcp": ("registry:write",),
+    "loki-mcp": ("registry:write",),
     # Scrapes the components' /metrics.
     "prometheus": ("metrics:read",),
     # The person at the keyboard: `sre auth token`, MCP Inspector, Claude Desktop over HTTP.
-    "cli": ("metrics:read", "logs:read", "controlplane:read", "agents:invoke"),
+    "cli": ("metrics:read", "logs:read", "logs:write", "controlplane:read", "agents:invoke"),
 }
 
 

@@ -3,7 +3,8 @@
 It provisions one OAuth client per component, then starts, in order and each as its own
 process: Prometheus (the Debian package, data under SRE_DATA_DIR, scraping itself and the
 components with its own client-credentials token), the registry with its embedded
-authorization server, and prometheus-mcp, which registers itself. It waits for each to be
+authorization server, then prometheus-mcp and loki-mcp (with its embedded log store), which
+register themselves. It waits for each to be
 healthy, prints where everything is, and on Ctrl-C (or when a component dies) stops them all
 in reverse order.
 """
@@ -35,6 +36,7 @@ __all__ = ["up"]
 PROMETHEUS_PORT = 9090
 REGISTRY_PORT = 8700
 PROMETHEUS_MCP_PORT = 8701
+LOKI_MCP_PORT = 8702
 _READY_TIMEOUT = 30.0
 
 
@@ -78,6 +80,7 @@ def up(source: SettingsSource) -> int:
     prometheus_port = int(source.get("SRE_UP_PROMETHEUS_PORT") or PROMETHEUS_PORT)
     registry_port = int(source.get("SRE_UP_REGISTRY_PORT") or REGISTRY_PORT)
     mcp_port = int(source.get("SRE_UP_PROMETHEUS_MCP_PORT") or PROMETHEUS_MCP_PORT)
+    loki_port = int(source.get("SRE_UP_LOKI_MCP_PORT") or LOKI_MCP_PORT)
     data_dir = Path(source.get("SRE_DATA_DIR") or DEFAULT_DATA_DIR).resolve()
     logs = data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -85,13 +88,18 @@ def up(source: SettingsSource) -> int:
     secrets = provision(data_dir, ClientStore(registry_settings.clients_path))
     registry_url = f"http://127.0.0.1:{registry_port}"
     mcp_url = f"http://127.0.0.1:{mcp_port}/mcp"
+    loki_url = f"http://127.0.0.1:{loki_port}/mcp"
     sre = [sys.executable, "-m", "cli.main"]
     common_env = {"SRE_DATA_DIR": str(data_dir), "SRE_HOST": "127.0.0.1", "REGISTRY_URL": registry_url}
     children = []
     prometheus_url = source.get("PROMETHEUS_URL")
     if not prometheus_url:
         prometheus_url = f"http://127.0.0.1:{prometheus_port}"
-        children.append(_prometheus(data_dir, prometheus_port, registry_url, mcp_url, logs))
+        children.append(
+            _prometheus(
+                data_dir, prometheus_port, registry_url, {"prometheus-mcp": mcp_url, "loki-mcp": loki_url}, logs
+            )
+        )
     children += [
         _Child(
             "registry",
@@ -113,6 +121,18 @@ def up(source: SettingsSource) -> int:
                 "SRE_CLIENT_SECRET": secrets["prometheus-mcp"],
             },
         ),
+        _Child(
+            "loki-mcp",
+            [*sre, "serve", "loki-mcp"],
+            f"http://127.0.0.1:{loki_port}/healthz",
+            logs / "loki-mcp.log",
+            {
+                **common_env,
+                "SRE_PORT": str(loki_port),
+                "SRE_CLIENT_ID": "loki-mcp",
+                "SRE_CLIENT_SECRET": secrets["loki-mcp"],
+            },
+        ),
     ]
     started: list[_Child] = []
     try:
@@ -120,7 +140,7 @@ def up(source: SettingsSource) -> int:
             print(f"sre up: starting {child.name} ...", file=sys.stderr, flush=True)
             child.start()
             started.append(child)
-        _banner(prometheus_url, registry_url, mcp_url, logs)
+        _banner(prometheus_url, registry_url, mcp_url, loki_url, logs)
         _wait(started)
     except KeyboardInterrupt:
         pass
@@ -141,7 +161,7 @@ def _wait(children: list[_Child]) -> None:
         time.sleep(0.5)
 
 
-def _prometheus(data_dir: Path, port: int, registry_url: str, mcp_url: str, logs: Path) -> _Child:
+def _prometheus(data_dir: Path, port: int, registry_url: str, mcp_urls: Mapping[str, str], logs: Path) -> _Child:
     binary = shutil.which("prometheus")
     if binary is None:
         raise ConfigError(
@@ -154,18 +174,22 @@ def _prometheus(data_dir: Path, port: int, registry_url: str, mcp_url: str, logs
         "global": {"scrape_interval": "15s", "evaluation_interval": "15s"},
         "scrape_configs": [
             {"job_name": "prometheus", "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]},
-            {
-                # The components' /metrics need a token like any other request: Prometheus gets its own.
-                "job_name": "prometheus-mcp",
-                "static_configs": [{"targets": [urlsplit(mcp_url).netloc]}],
-                "oauth2": {
-                    "client_id": "prometheus",
-                    "client_secret_file": str(secret_file),
-                    "token_url": f"{registry_url}/oauth/token",
-                    "scopes": ["metrics:read"],
-                    "endpoint_params": {"resource": mcp_url},
-                },
-            },
+            *(
+                # The components' /metrics need a token like any other request: Prometheus gets its own,
+                # one per component since each is its own audience.
+                {
+                    "job_name": name,
+                    "static_configs": [{"targets": [urlsplit(url).netloc]}],
+                    "oauth2": {
+                        "client_id": "prometheus",
+                        "client_secret_file": str(secret_file),
+                        "token_url": f"{registry_url}/oauth/token",
+                        "scopes": ["metrics:read"],
+                        "endpoint_params": {"resource": url},
+                    },
+                }
+                for name, url in mcp_urls.items()
+            ),
         ],
     }
     # JSON is valid YAML.
@@ -183,13 +207,14 @@ def _prometheus(data_dir: Path, port: int, registry_url: str, mcp_url: str, logs
     )
 
 
-def _banner(prometheus_url: str, registry_url: str, mcp_url: str, logs: Path) -> None:
+def _banner(prometheus_url: str, registry_url: str, mcp_url: str, loki_url: str, logs: Path) -> None:
     print(
         f"""
 SRE Federation is up (Ctrl-C stops it). Logs: {logs}
   Prometheus       {prometheus_url}
   registry         {registry_url}   (agents, servers, OAuth2 token endpoint /oauth/token)
   prometheus-mcp   {mcp_url}   (Streamable HTTP, registered in the registry)
+  loki-mcp         {loki_url}   (embedded log store; Loki push API at {loki_url.removesuffix("/mcp")}/loki/api/v1/push)
 Try it:
   TOKEN=$(.venv/bin/sre auth token --audience {mcp_url})
   npx @modelcontextprotocol/inspector --cli {mcp_url} --transport http \\

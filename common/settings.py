@@ -107,7 +107,9 @@ class Upstream(FrozenModel):
     """One backend a server talks to, with the credentials it presents there."""
 
     name: str = Field(default="default", description="Name tools use to pick this backend.")
-    url: str = Field(description="Base URL of the backend's HTTP API (in a backends list; else PROMETHEUS_URL).")
+    url: str = Field(
+        description="Base URL of the backend's HTTP API (in a backends list; else PROMETHEUS_URL or LOKI_URL)."
+    )
     bearer_token: SecretStr | None = Field(default=None, description="Sent as `Authorization: Bearer ...`.")
     username: str | None = Field(default=None, description="Basic auth user name.")
     password: SecretStr | None = Field(default=None, description="Basic auth password.")

@@ -1,14 +1,21 @@
-"""MCP client helpers for tests: an in-process session on prometheus-mcp, and tool-call assertions."""
+"""MCP client helpers for tests: in-process sessions on prometheus-mcp and loki-mcp, and tool-call assertions."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from mcp import Client
 
+from common.metrics import ServerMetrics
 from common.settings import SettingsSource
+from servers.loki_mcp.__main__ import open_backends
+from servers.loki_mcp.analyze import LogAnalyzer
+from servers.loki_mcp.models import PushStream
+from servers.loki_mcp.server import create_server as create_loki_server
+from servers.loki_mcp.settings import LokiMcpSettings
 from servers.prometheus_mcp.server import create_clients, create_server
 from servers.prometheus_mcp.settings import PrometheusMcpSettings
 
@@ -28,6 +35,22 @@ async def prometheus_session(url: str, **env: str) -> AsyncIterator[Client]:
     finally:
         for backend_client in clients.values():
             await backend_client.aclose()
+
+
+@asynccontextmanager
+async def loki_session(
+    data_dir: Path, streams: tuple[PushStream, ...] = (), *, roots: tuple[Path, ...] = (), **env: str
+) -> AsyncIterator[Client]:
+    """An MCP client session on a loki-mcp over its embedded store in `data_dir`, holding `streams`
+    (pushed through the store's Loki push API); `roots` are the directories loki_analyze_logs may read."""
+    settings = LokiMcpSettings.from_source(SettingsSource({"SRE_DATA_DIR": str(data_dir), **env}))
+    metrics = ServerMetrics("loki-mcp")
+    analyzer = LogAnalyzer(roots, max_bytes=settings.limits.max_upload_bytes)
+    async with open_backends(settings, metrics) as backends:
+        if streams:
+            await next(iter(backends.clients.values())).push(streams)
+        async with Client(create_loki_server(settings, backends.clients, analyzer=analyzer)) as client:
+            yield client
 
 
 async def call(client: Client, tool: str, **arguments: Any) -> dict[str, Any]:

@@ -63,7 +63,7 @@ class Limits(FrozenModel):
 class LocalStore(FrozenModel):
     """The embedded log store, used when no Loki is configured."""
 
-    path: Path = Field(description="SQLite file; default SRE_DATA_DIR/logs.db.")
+    path: Path = Field(default=Path(DEFAULT_DATA_DIR) / "logs.db", description="SQLite file (SRE_DATA_DIR/logs.db).")
     retention_hours: float = Field(default=168.0, gt=0, description="Entries older than this are deleted.")
     max_push_bytes: int = Field(default=8 * 1024 * 1024, ge=1024, description="Largest push body accepted.")
     analysis_roots: tuple[Path, ...] = Field(

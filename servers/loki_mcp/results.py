@@ -1,0 +1,196 @@
+"""Structured results of the loki-mcp tools, each with a short text rendering.
+
+Log lines in these results have already been redacted and cut to the line limit by the tools.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from analysis.summary import SeriesSummary
+from common.mcp_tools import BoundedResult, ToolResult
+
+__all__ = [
+    "AnalyzeLogsResult",
+    "AnomalousWindow",
+    "ErrorPatternsResult",
+    "LabelsResult",
+    "LogLine",
+    "LogPattern",
+    "LogQueryResult",
+    "MetricQueryResult",
+    "MetricSeriesResult",
+    "PatternsResult",
+    "RisingPattern",
+    "StreamsResult",
+]
+
+
+def _labels(labels: dict[str, str]) -> str:
+    return "{" + ", ".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}"
+
+
+class LogLine(BaseModel):
+    timestamp: str = Field(description="RFC 3339, UTC.")
+    timestamp_ns: str = Field(description="Nanoseconds since the epoch, as Loki gives it.")
+    labels: dict[str, str] = Field(description="The stream's labels.")
+    line: str
+    structured_metadata: dict[str, str] = Field(default_factory=dict)
+    parsed: dict[str, str] = Field(default_factory=dict, description="Labels extracted by | json or | logfmt.")
+    line_cut: bool = Field(default=False, description="True when the line was longer than the line limit.")
+
+
+class LogQueryResult(BoundedResult):
+    backend: str
+    query: str
+    start: str
+    end: str
+    direction: str
+    lines: list[LogLine]
+
+    def render_text(self) -> str:
+        out = [f"{self.returned} log lines for {self.query} ({self.start} .. {self.end}, {self.direction}):"]
+        out += [f"{line.timestamp} {_labels(line.labels)} {line.line}" for line in self.lines]
+        return "\n".join([*out, self._footer()]).rstrip()
+
+
+class MetricSeriesResult(BaseModel):
+    labels: dict[str, str]
+    summary: SeriesSummary
+    points: list[tuple[str, float | None]] | None = Field(
+        default=None, description="(RFC 3339 time, value) pairs; null when only the summary fits."
+    )
+
+
+class MetricQueryResult(BoundedResult):
+    backend: str
+    query: str
+    start: str
+    end: str
+    step_seconds: float | None
+    result_type: str
+    series: list[MetricSeriesResult]
+
+    def render_text(self) -> str:
+        out = [f"{self.returned} series for {self.query} ({self.start} .. {self.end}):"]
+        for series in self.series:
+            s = series.summary
+            out.append(f"{_labels(series.labels)} last={s.last} min={s.min} max={s.max} mean={s.mean}")
+        return "\n".join([*out, self._footer()]).rstrip()
+
+
+class LabelsResult(BoundedResult):
+    backend: str
+    label: str | None = Field(description="The label whose values these are; null for label names.")
+    values: list[str]
+
+    def render_text(self) -> str:
+        what = f"values of {self.label}" if self.label else "label names"
+        return "\n".join([f"{self.returned} {what}: {', '.join(self.values)}", self._footer()]).rstrip()
+
+
+class StreamsResult(BoundedResult):
+    backend: str
+    streams: list[dict[str, str]]
+
+    def render_text(self) -> str:
+        return "\n".join([f"{self.returned} streams:", *map(_labels, self.streams), self._footer()]).rstrip()
+
+
+class LogPattern(BaseModel):
+    template_id: str
+    template: str = Field(description="The line with its variable parts masked (<NUM>, <IP>, <UUID>, ...).")
+    count: int
+    share: float = Field(description="Fraction of the lines read that fit this template.")
+    error_lines: int
+    first_seen: str | None
+    last_seen: str | None
+    examples: list[str]
+
+
+class PatternsResult(BoundedResult):
+    backend: str
+    query: str
+    start: str
+    end: str
+    lines_read: int
+    lines_in_window: int | None = Field(description="All lines the query matches in the window, when known.")
+    patterns: list[LogPattern]
+
+    def render_text(self) -> str:
+        out = [f"{self.returned} templates in {self.lines_read} lines of {self.query} ({self.start} .. {self.end}):"]
+        out += [f"{p.count:>7} {p.template_id}: {p.template}" for p in self.patterns]
+        return "\n".join([*out, self._footer()]).rstrip()
+
+
+class RisingPattern(BaseModel):
+    template_id: str
+    template: str
+    baseline_count: int
+    current_count: int
+    baseline_per_minute: float
+    current_per_minute: float
+    new: bool = Field(description="Not seen at all in the baseline window.")
+    score: float = Field(description="How improbable the rise is for the baseline rate (Poisson z-score).")
+    is_error: bool
+    first_seen: str | None
+    examples: list[str]
+
+
+class ErrorPatternsResult(BoundedResult):
+    backend: str
+    query: str
+    start: str
+    end: str
+    baseline_start: str
+    baseline_end: str
+    lines_read: int
+    baseline_lines_read: int
+    patterns: list[RisingPattern]
+
+    def render_text(self) -> str:
+        out = [
+            f"{self.returned} templates rose in {self.query} ({self.start} .. {self.end}) against "
+            f"{self.baseline_start} .. {self.baseline_end}:"
+        ]
+        for p in self.patterns:
+            change = "new" if p.new else f"{p.baseline_per_minute:.3g}/min before"
+            out.append(f"  score {p.score:.1f}: {p.current_per_minute:.3g}/min ({change}) {p.template}")
+            out += [f"    e.g. {example}" for example in p.examples[:1]]
+        return "\n".join([*out, self._footer()]).rstrip()
+
+
+class AnomalousWindow(BaseModel):
+    start: str
+    end: str
+    lines: int
+    expected: float = Field(description="Median lines per window of this size over the whole input.")
+    score: float
+    top_templates: list[str]
+
+
+class AnalyzeLogsResult(ToolResult):
+    source: str
+    format: str
+    lines: int
+    lines_with_timestamp: int
+    first_timestamp: str | None
+    last_timestamp: str | None
+    templates_total: int
+    templates: list[LogPattern]
+    error_clusters: list[LogPattern]
+    anomalous_windows: list[AnomalousWindow]
+    window_seconds: float | None
+    limits_applied: list[str] = Field(default_factory=list)
+
+    def render_text(self) -> str:
+        out = [
+            f"{self.source}: {self.lines} lines ({self.format}), {self.templates_total} templates, "
+            f"{len(self.error_clusters)} error clusters, {len(self.anomalous_windows)} anomalous windows."
+        ]
+        out += [f"  error {p.count:>6} {p.template}" for p in self.error_clusters]
+        out += [
+            f"  window {w.start} .. {w.end}: {w.lines} lines (usual {w.expected:g})" for w in self.anomalous_windows
+        ]
+        out += [f"Limit: {note}" for note in self.limits_applied]
+        return "\n".join(out)
