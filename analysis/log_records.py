@@ -34,6 +34,7 @@ from common.errors import InputError
 
 __all__ = [
     "JSON_MESSAGE_KEYS",
+    "LEVELS",
     "LEVEL_KEYS",
     "SNIFF_LINES",
     "TIME_KEYS",
@@ -41,6 +42,7 @@ __all__ = [
     "LogRecord",
     "json_message",
     "json_object",
+    "level_word",
     "logfmt_message",
     "looks_binary",
     "message_of",
@@ -87,6 +89,8 @@ _LEVELS = {
     "fatal": "fatal",
     "panic": "fatal",
 }
+LEVELS = frozenset(_LEVELS.values())
+"""Loki's level names, which every level is normalised to."""
 _COLUMN = re.compile(r"[A-Za-z_@][A-Za-z0-9_.@-]*")
 _DESCRIPTION = {
     "jsonl": "a JSON object (format jsonl)",
@@ -255,7 +259,8 @@ def _skip_bracket(line: str) -> int:
     return 1 if line.startswith("[") else 0
 
 
-def _level_word(text: str) -> str | None:
+def level_word(text: str) -> str | None:
+    """The first level word (ERROR, warn, ...) in the first 200 characters of `text`, normalised."""
     found = _LEVEL_WORD.search(text, 0, 200)
     return _LEVELS[found[1].lower()] if found else None
 
@@ -278,7 +283,7 @@ def _from_fields(number: int, line: str, fields: dict[str, object]) -> LogRecord
 
 
 def _plain(number: int, line: str, year: int) -> LogRecord:
-    return LogRecord(number=number, line=line, timestamp_ns=_plain_time(line, year), level=_level_word(line))
+    return LogRecord(number=number, line=line, timestamp_ns=_plain_time(line, year), level=level_word(line))
 
 
 def parse_records(

@@ -65,7 +65,9 @@ class BoundedResult(ToolResult):
             more = (
                 f" Next page: cursor={self.next_cursor}." if self.next_cursor else " Narrow the query to see the rest."
             )
-            lines.append(f"Showing {self.returned} of {self.total}.{more}")
+            # Some backends cut an answer without saying how much matched (a Loki log query).
+            of = f" of {self.total}" if self.total > self.returned else "; more match"
+            lines.append(f"Showing {self.returned}{of}.{more}")
         lines += [f"Limit: {note}" for note in self.limits_applied]
         lines += [f"Backend warning: {w}" for w in self.warnings]
         return "\n".join(lines)

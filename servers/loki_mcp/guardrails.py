@@ -4,8 +4,8 @@ A log backend reads every chunk of every stream a selector picks, so the one rul
 that each stream selector picks *some* streams, not all: at least one matcher must be an equality
 on a non-empty value or a regular expression that does not match everything. This is checked by
 scanning the query for its selectors (skipping string literals), which works for all of LogQL, not
-only the subset the embedded store evaluates. Windows and limits are clamped, and each clamp is
-written to `notes` so the caller can report it.
+only the subset the embedded store evaluates. Windows longer than the cap are refused; limits are
+clamped, and each clamp is written to `notes` so the caller can report it.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from common.timerange import TimeRange, format_duration
 from servers.loki_mcp.local.records import Matcher, MatchOp
 from servers.loki_mcp.settings import Limits
 
-__all__ = ["check_query", "clamp_limit", "clamp_window", "selector_text", "stream_selectors"]
+__all__ = ["check_query", "check_window", "clamp_limit", "selector_text", "stream_selectors"]
 
 _MATCHER = re.compile(
     r"""\s*(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*(?P<op>=~|!~|!=|=)\s*(?P<value>"(?:[^"\\]|\\.)*"|`[^`]*`)\s*(?:,|(?=}))"""
@@ -76,14 +76,19 @@ def selector_text(matchers: tuple[Matcher, ...]) -> str:
     return "{" + inner + "}"
 
 
-def clamp_window(window: TimeRange, limits: Limits, notes: list[str]) -> TimeRange:
+def check_window(window: TimeRange, limits: Limits) -> TimeRange:
+    """`window`, or InputError when it is longer than one query may read.
+
+    Refused rather than shortened: a log query over part of the asked window would answer a
+    different question (the errors of the last day are not those of the last month).
+    """
     if window.seconds <= limits.max_range_seconds:
         return window
-    notes.append(
-        f"window shortened from {format_duration(window.seconds)} to the last "
-        f"{format_duration(limits.max_range_seconds)} (LOKI_MCP_MAX_RANGE_SECONDS)"
+    longest = format_duration(limits.max_range_seconds)
+    raise InputError(
+        f"The window is {format_duration(window.seconds)} long; one query may cover at most {longest} "
+        f"(LOKI_MCP_MAX_RANGE_SECONDS). Shorten it, e.g. start='now-{longest}', or query it in parts."
     )
-    return TimeRange(window.end - limits.max_range_seconds, window.end)
 
 
 def clamp_limit(requested: int | None, default: int, maximum: int, what: str, notes: list[str]) -> int:

@@ -93,7 +93,7 @@ class LokiTools:
         notes: list[str] = []
         client = self._client(backend)
         query = guardrails.check_query(query, self.limits)
-        window = guardrails.clamp_window(TimeRange.parse(start, end), self.limits, notes)
+        window = guardrails.check_window(TimeRange.parse(start, end), self.limits)
         cap = guardrails.clamp_limit(limit, self.limits.default_limit, self.limits.max_limit, "lines", notes)
         await self._precheck(client, query, window, notes)
         result = await client.query_logs(
@@ -138,7 +138,7 @@ class LokiTools:
         notes: list[str] = []
         client = self._client(backend)
         query = guardrails.check_query(query, self.limits)
-        window = guardrails.clamp_window(TimeRange.parse(start, end), self.limits, notes)
+        window = guardrails.check_window(TimeRange.parse(start, end), self.limits)
         chosen = _choose_step(window, step, notes)
         await self._precheck(client, query, window, notes)
         result = await client.query_metrics(query, start_ns=_ns(window.start), end_ns=_ns(window.end), step=chosen)
@@ -181,7 +181,7 @@ class LokiTools:
         client = self._client(backend)
         if query is not None:
             query = guardrails.check_query(query, self.limits)
-        window = guardrails.clamp_window(TimeRange.parse(start, end), self.limits, notes)
+        window = guardrails.check_window(TimeRange.parse(start, end), self.limits)
         start_ns, end_ns = _ns(window.start), _ns(window.end)
         if label is None:
             values = await client.labels(start_ns=start_ns, end_ns=end_ns, query=query)
@@ -213,7 +213,7 @@ class LokiTools:
         notes: list[str] = []
         client = self._client(backend)
         query = guardrails.check_query(query, self.limits)
-        window = guardrails.clamp_window(TimeRange.parse(start, end), self.limits, notes)
+        window = guardrails.check_window(TimeRange.parse(start, end), self.limits)
         streams = await client.series([query], start_ns=_ns(window.start), end_ns=_ns(window.end))
         ordered = sorted(streams, key=lambda labels: sorted(labels.items()))
         cap = guardrails.clamp_limit(limit, self.limits.max_list_items, self.limits.max_list_items, "streams", notes)
@@ -244,7 +244,7 @@ class LokiTools:
         notes: list[str] = []
         client = self._client(backend)
         query = guardrails.check_query(query, self.limits)
-        window = guardrails.clamp_window(TimeRange.parse(start, end), self.limits, notes)
+        window = guardrails.check_window(TimeRange.parse(start, end), self.limits)
         await self._precheck(client, query, window, notes)
         entries = await self._read(client, query, window, notes)
         counts = count_templates(TemplateMiner(), entries)
@@ -289,12 +289,12 @@ class LokiTools:
         notes: list[str] = []
         client = self._client(backend)
         query = guardrails.check_query(query, self.limits)
-        window = guardrails.clamp_window(TimeRange.parse(start, end), self.limits, notes)
+        window = guardrails.check_window(TimeRange.parse(start, end), self.limits)
         base_end = parse_time(baseline_end) if baseline_end is not None else window.start
         base_start = parse_time(baseline_start) if baseline_start is not None else base_end - window.seconds
         if base_start >= base_end:
             raise InputError(f"The baseline start ({baseline_start!r}) must be before its end ({baseline_end!r}).")
-        baseline = guardrails.clamp_window(TimeRange(base_start, base_end), self.limits, notes)
+        baseline = guardrails.check_window(TimeRange(base_start, base_end), self.limits)
         await self._precheck(client, query, TimeRange(min(baseline.start, window.start), window.end), notes)
         miner = TemplateMiner()
         baseline_entries = await self._read(client, query, baseline, notes)

@@ -11,9 +11,9 @@ carry the labels Loki's would.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping, Sequence
 
+from analysis.log_records import LEVELS, level_word, normalize_level
 from analysis.logfmt import is_logfmt, parse_logfmt
 from servers.loki_mcp.models import PushEntry, PushStream
 
@@ -28,27 +28,6 @@ LEVEL_FIELDS = (
     *("lvl", "LVL", "Lvl", "severity_text", "Severity_Text", "SEVERITY_TEXT"),
 )
 _DETECTED_LEVEL = "detected_level"
-_LEVELS = {
-    "trace": "trace",
-    "trc": "trace",
-    "debug": "debug",
-    "dbg": "debug",
-    "info": "info",
-    "inf": "info",
-    "information": "info",
-    "notice": "info",
-    "warn": "warn",
-    "warning": "warn",
-    "wrn": "warn",
-    "error": "error",
-    "err": "error",
-    "eror": "error",
-    "critical": "critical",
-    "crit": "critical",
-    "fatal": "fatal",
-    "panic": "fatal",
-}
-_LEVEL_WORD = re.compile(r"\b(trace|debug|info|warn(?:ing)?|error|err|critical|fatal)\b", re.IGNORECASE)
 
 
 def discover(streams: Sequence[PushStream]) -> list[PushStream]:
@@ -86,9 +65,9 @@ def _from_line(line: str) -> str | None:
             return found
     elif is_logfmt(line) and (found := _field(parse_logfmt(line))):
         return found
-    word = _LEVEL_WORD.search(line)
-    return word.group(1) if word else None
+    return level_word(line)
 
 
 def _normalise(level: str | None) -> str:
-    return _LEVELS.get((level or "").strip().lower(), "unknown")
+    normal = normalize_level(level) if level else None
+    return normal if normal in LEVELS else "unknown"

@@ -3,7 +3,8 @@
 Formats, times and levels are `analysis.log_records`'s (jsonl, logfmt, csv, plain; `auto`
 sniffs the first lines). What this module adds:
 - Labels: `filename` (the base name) and `job` (the name without its extension), then the
-  caller's labels (which win), then `level` when the line has one.
+  caller's labels (which win), then `level` when the line has one; then what Loki adds on
+  push (`service_name`, `detected_level`: `discovery`), so a file reads like pushed logs.
 - A line without a time of its own (a stack trace's `at ...` line, say) belongs to the line
   before it: it gets that line's time and, once a timed line has been seen, its level too, so
   the whole record stays in one stream. Lines before the first timed one get `default_time_ns`.
@@ -25,6 +26,7 @@ import anyio.to_thread
 
 from analysis.log_records import LogFormat, looks_binary, parse_records, read_head, sniff_format
 from common.errors import InputError
+from servers.loki_mcp.local.discovery import discover
 from servers.loki_mcp.local.records import LogStore
 from servers.loki_mcp.models import PushEntry, PushStream
 
@@ -173,7 +175,7 @@ async def ingest_file(
             times = [item.entry.timestamp_ns for item in chunk]
             first_ns = min(times) if first_ns is None else min(first_ns, *times)
             last_ns = max(times) if last_ns is None else max(last_ns, *times)
-            written += await store.append(_streams(chunk))
+            written += await store.append(discover(_streams(chunk)))
     finally:
         log_file.entries.close()
     return IngestReport(

@@ -47,7 +47,9 @@ _NOT_NAME_CHAR = re.compile(r"[^a-zA-Z0-9_]")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS streams (
-    id INTEGER PRIMARY KEY,
+    -- AUTOINCREMENT: an id is never reused after retention deletes its stream, so a process
+    -- mirroring the table can learn new streams by reading ids above the largest it knows.
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     fingerprint TEXT NOT NULL UNIQUE,
     labels TEXT NOT NULL
 );
@@ -215,6 +217,7 @@ class SqliteLogStore:
 
     async def select_streams(self, matchers: Sequence[Matcher], start_ns: int, end_ns: int) -> list[StreamInfo]:
         """The streams every matcher selects that have at least one entry in [start_ns, end_ns)."""
+        await self._learn_new_streams()
         candidates = [stream.id for stream in self._streams.values() if all(m.matches(stream.labels) for m in matchers)]
         if not candidates or start_ns >= end_ns:
             return []
@@ -228,6 +231,19 @@ class SqliteLogStore:
 
         found = await self._read(having_entries)
         return sorted((self._streams[row[0]] for row in found), key=lambda stream: stream.id)
+
+    async def _learn_new_streams(self) -> None:
+        """Mirror streams another process created (`sre logs ingest` writing to a served store).
+
+        Stream ids only grow, so one primary-key range read finds them; it costs microseconds.
+        """
+        known = max(self._streams, default=0)
+
+        def created_since(connection: sqlite3.Connection) -> list[tuple[int, str]]:
+            return connection.execute("SELECT id, labels FROM streams WHERE id > ?", (known,)).fetchall()
+
+        for stream_id, labels in await self._read(created_since):
+            self._remember(stream_id, json.loads(labels))
 
     async def entries(
         self,
@@ -315,8 +331,9 @@ class SqliteLogStore:
 
         deleted, emptied = await self._write(delete)
         for stream_id in emptied:
-            stream = self._streams.pop(stream_id)
-            del self._ids[_fingerprint(stream.labels)]
+            stream = self._streams.pop(stream_id, None)
+            if stream is not None:
+                self._ids.pop(_fingerprint(stream.labels), None)
         return deleted
 
     async def counts(self) -> tuple[int, int]:

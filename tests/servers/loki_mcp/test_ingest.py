@@ -51,7 +51,8 @@ async def test_plain_log_keeps_a_stack_trace_with_its_line_in_order(store: Sqlit
     report = await ingest_file(store, path, labels={"env": "test"})
     assert (report.format, report.lines_read, report.entries_written, report.without_timestamp) == ("plain", 4, 4, 2)
     assert (report.first_ns, report.last_ns) == (T0, T0 + 1_000_000_000)
-    error = {"filename": "app.log", "job": "app", "env": "test", "level": "error"}
+    # service_name is what Loki would add on push (from `job` here), as for pushed streams.
+    error = {"filename": "app.log", "job": "app", "env": "test", "level": "error", "service_name": "app"}
     assert await stored(store) == [
         (error, T0, "2024-05-01T10:00:00Z ERROR request failed"),
         (error, T0 + 1, "java.lang.NullPointerException: null"),
@@ -83,8 +84,8 @@ async def test_jsonl_takes_time_and_level_fields(store: SqliteLogStore, tmp_path
     report = await ingest_file(store, path, labels={"job": "custom"})
     assert report.format == "jsonl"
     assert await stored(store) == [
-        ({"filename": "svc.jsonl", "job": "custom", "level": "error"}, T0, lines[0]),
-        ({"filename": "svc.jsonl", "job": "custom"}, T0 + 1_000_000_000, lines[1]),
+        ({"filename": "svc.jsonl", "job": "custom", "level": "error", "service_name": "custom"}, T0, lines[0]),
+        ({"filename": "svc.jsonl", "job": "custom", "service_name": "custom"}, T0 + 1_000_000_000, lines[1]),
     ]
 
 
@@ -128,4 +129,6 @@ async def test_a_missing_file_is_named(store: SqliteLogStore, tmp_path: Path) ->
 async def test_caller_labels_select_the_ingested_streams(store: SqliteLogStore, tmp_path: Path) -> None:
     await ingest_file(store, write(tmp_path, "a.log", "2024-05-01T10:00:00Z ok\n"), labels={"team": "x"})
     found = await store.select_streams([Matcher("team", "=", "x"), Matcher("filename", "=", "a.log")], 0, END)
-    assert [dict(info.labels) for info in found] == [{"filename": "a.log", "job": "a", "team": "x"}]
+    assert [dict(info.labels) for info in found] == [
+        {"filename": "a.log", "job": "a", "team": "x", "service_name": "a"}
+    ]

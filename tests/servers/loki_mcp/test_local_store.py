@@ -189,6 +189,24 @@ async def test_reopening_keeps_streams_and_entries(tmp_path: Path) -> None:
         assert await second.counts() == (1, 3)
 
 
+async def test_streams_another_process_writes_are_found_and_ids_are_not_reused(
+    store: SqliteLogStore, tmp_path: Path
+) -> None:
+    # `sre logs ingest` writes to the file a served loki-mcp has open: a second connection here.
+    await store.append([stream({"app": "old"}, (1, "x"))])
+    (old_id,) = await ids_of(store, Matcher("app", "=", "old"))
+    await store.delete_before(10)  # empties and deletes the stream with the highest id
+    async with SqliteLogStore(tmp_path / "logs" / "store.db") as other:
+        await other.append([stream({"app": "ingested"}, (20, "from elsewhere"))])
+    found = await store.select_streams([Matcher("app", "=", "ingested")], 0, END)
+    assert [dict(info.labels) for info in found] == [{"app": "ingested"}]
+    assert found[0].id > old_id
+    assert [(entry.timestamp_ns, entry.line) for _, entry in await read_all(store, [found[0].id])] == [
+        (20, "from elsewhere")
+    ]
+    assert await store.select_streams([Matcher("app", "=", "old")], 0, END) == []
+
+
 async def test_reads_run_while_a_large_push_is_being_written(store: SqliteLogStore) -> None:
     await store.append([stream({"job": "steady"}, *((i, f"steady {i}") for i in range(500)))])
     steady = await ids_of(store)

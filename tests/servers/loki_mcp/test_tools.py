@@ -71,19 +71,23 @@ async def test_query_logs_filters_lines_and_parses_json(tmp_path: Path, dataset:
     assert parsed["returned"] == 12
 
 
-async def test_query_logs_clamps_the_limit_and_the_window_and_says_so(tmp_path: Path, dataset: LogDataset) -> None:
+async def test_query_logs_clamps_the_limit_and_says_so(tmp_path: Path, dataset: LogDataset) -> None:
+    async with loki_session(tmp_path, dataset.streams, LOKI_MCP_MAX_LIMIT="300") as client:
+        raw = await client.call_tool("loki_query_logs", {"query": CHECKOUT, "limit": 5000, **dataset.window()})
+    result = raw.structured_content or {}
+    assert result["limits_applied"] == ["limit lowered from 5000 to the maximum of 300 lines"]
+    assert (result["returned"], result["truncated"]) == (300, True)
+    text = "".join(getattr(block, "text", "") for block in raw.content)
+    assert "Limit: limit lowered from 5000 to the maximum of 300 lines" in text
+
+
+async def test_a_window_longer_than_the_cap_is_refused_with_what_to_do(tmp_path: Path, dataset: LogDataset) -> None:
     async with loki_session(tmp_path, dataset.streams, LOKI_MCP_MAX_RANGE_SECONDS="3600") as client:
-        result = await call(client, "loki_query_logs", query=CHECKOUT, limit=5000, **dataset.window())
-    assert "limit lowered from 5000 to the maximum of 1000 lines" in result["limits_applied"]
-    assert any(
-        note.startswith("window shortened from 2h") and "to the last 1h" in note for note in result["limits_applied"]
-    )
-    last_hour = dataset.end_ns + 10**9 // 2 - 3600 * 10**9
-    in_window = [e for s in dataset.streams if s.labels["service"] == "checkout" for e in s.entries]
-    expected = sum(last_hour <= e.timestamp_ns for e in in_window)
-    assert result["returned"] == expected
-    assert 700 < expected < 1000
-    assert result["truncated"] is False
+        message = await call_error(client, "loki_query_logs", query=CHECKOUT, **dataset.window())
+        within = await call(client, "loki_query_logs", query=CHECKOUT, **dataset.window(last_seconds=3600))
+    assert "one query may cover at most 1h (LOKI_MCP_MAX_RANGE_SECONDS)" in message
+    assert "start='now-1h'" in message
+    assert within["returned"] == 100
 
 
 @pytest.mark.parametrize(
