@@ -1,5 +1,7 @@
 """`sre logs`: log analysis of a file or of standard input, with no backend.
 
+`sre logs ingest FILE...` loads files into loki-mcp's embedded store (`cli.log_ingest`).
+
 `sre logs templates FILE` mines templates (`analysis.templates`) and prints one JSON object per
 input line, as it reads: `{"line": N, "template_id": "t3", "template": "..."}`, lines numbered
 from 1, blank lines included (their template is ""). The template is the one the line's cluster
@@ -27,6 +29,8 @@ from typing import TextIO
 
 from analysis.log_records import json_message, logfmt_message, looks_binary, read_head, sniff_format
 from analysis.templates import CACHE_SIZE, TemplateMiner
+from cli.log_ingest import FORMATS as INGEST_FORMATS
+from cli.log_ingest import run_ingest
 from common.errors import InputError
 
 __all__ = ["FORMATS", "add_logs_parser", "messages", "run_logs", "write_templates"]
@@ -41,6 +45,7 @@ examples:
   sre logs templates --format jsonl app.jsonl     the msg/message/log/line field of each object
   kubectl logs deploy/web | sre logs templates -
   sre logs templates app.log | jq -r .template_id | sort | uniq -c | sort -rn | head
+  sre logs ingest --label service=checkout app.log  then query it with loki-mcp
 """
 
 
@@ -66,9 +71,23 @@ def add_logs_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser
         default="auto",
         help="jsonl, logfmt or plain; auto (default) guesses from the first lines",
     )
+    ingest = actions.add_parser(
+        "ingest",
+        help="load log files into loki-mcp's embedded store",
+        description="Store each line of the files at its own time in loki-mcp's embedded log store "
+        "(LOKI_MCP_LOCAL_PATH, default SRE_DATA_DIR/logs.db), labelled filename and job from the path plus "
+        "--label. Reading a file again stores only what is new.",
+    )
+    ingest.add_argument("files", metavar="FILE", nargs="+", help="log files (JSON lines, logfmt, CSV or plain)")
+    ingest.add_argument(
+        "--label", action="append", default=[], metavar="NAME=VALUE", help="a label for every line (repeatable)"
+    )
+    ingest.add_argument("--format", choices=INGEST_FORMATS, default="auto", help="auto (default) detects it")
 
 
 def run_logs(args: argparse.Namespace) -> int:
+    if args.logs_command == "ingest":
+        return run_ingest(args)
     name = "standard input" if args.file == "-" else args.file
     try:
         with _open(args.file) as stream:

@@ -97,7 +97,7 @@ def assert_accepted(response: httpx.Response, endpoint: str) -> None:
 def stored_lines(http: httpx.Client, served: ServedComponent, reader: str, service: str) -> list[str]:
     """Every line of `{service=...}` in the last hour, read back with the `logs:read` token `reader`."""
     response = http.get(
-        api(served, "query_range"), params={"query": f'{{service="{service}"}}', "limit": "5000"}, headers=bearer(token)
+        api(served, "query_range"), params={"query": f'{{service="{service}"}}', "limit": "5000"}, headers=bearer(reader)
     )
     assert response.status_code == 200, response.text
     return [value[1] for stream in response.json()["data"]["result"] for value in stream["values"]]
