@@ -13,6 +13,8 @@ Rows:
     read 1 stream entries/s of the same over one stream (no sort: the primary key is in order)
     contains      entries/s scanned by a backward read with a `|=` filter matching 1 line in 100
     reopen        seconds to open the file again (the stream table is loaded into memory)
+    logql ...     seconds per LogQL query through the store's Loki API (in process, over
+                  httpx's ASGI transport: parsing, engine, JSON encoding), over the whole window
 
 The file is on the temporary directory's disk, in WAL mode with synchronous=NORMAL.
 """
@@ -28,7 +30,11 @@ from pathlib import Path
 
 import anyio
 import anyio.to_thread
+import httpx
+from starlette.applications import Starlette
+from starlette.routing import Mount
 
+from servers.loki_mcp.local.api import loki_api_routes
 from servers.loki_mcp.local.store import SqliteLogStore
 from servers.loki_mcp.models import Direction, PushEntry, PushStream
 
@@ -60,6 +66,28 @@ async def read_rate(
     return time.perf_counter() - started, count
 
 
+QUERIES = (
+    ("log, limit 100", {"query": '{job="bench"}', "limit": "100"}),
+    ("log, |= 1 in 100", {"query": '{job="bench"} |= "needle"', "limit": "100"}),
+    ("log, | logfmt | filter", {"query": '{job="bench"} | logfmt | duration_ms > 995', "limit": "100"}),
+    ("count by level", {"query": 'sum by (level) (count_over_time({job="bench"}[10s]))', "step": "10"}),
+    ("rate |= needle", {"query": 'sum(rate({job="bench"} |= "needle" [10s]))', "step": "10"}),
+)
+
+
+async def logql(store: SqliteLogStore, entries: int) -> None:
+    app = Starlette(routes=[Mount("/loki/api/v1", routes=loki_api_routes(store, max_push_bytes=1 << 20))])
+    end_ns = START_NS + entries * 1_000_000 + 1
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as http:
+        for name, params in QUERIES:
+            window = {"start": str(START_NS), "end": str(end_ns)}
+            started = time.perf_counter()
+            response = await http.get("/loki/api/v1/query_range", params={**params, **window})
+            elapsed = time.perf_counter() - started
+            response.raise_for_status()
+            print(f"logql {name:<24} {elapsed:8.3f} s")
+
+
 def files_size(directory: Path) -> int:
     return sum(path.stat().st_size for path in directory.iterdir())
 
@@ -81,6 +109,7 @@ async def run(args: argparse.Namespace) -> None:
             print(f"read 1 stream {count / elapsed:12,.0f} entries/s  ({count} entries)")
             elapsed, count = await read_rate(store, ids, "backward", ("needle",))
             print(f"contains      {args.entries / elapsed:12,.0f} entries/s scanned ({count} matched)")
+            await logql(store, args.entries)
         size = await anyio.to_thread.run_sync(files_size, Path(directory))
         started = time.perf_counter()
         async with SqliteLogStore(path):

@@ -97,7 +97,9 @@ def assert_accepted(response: httpx.Response, endpoint: str) -> None:
 def stored_lines(http: httpx.Client, served: ServedComponent, reader: str, service: str) -> list[str]:
     """Every line of `{service=...}` in the last hour, read back with the `logs:read` token `reader`."""
     response = http.get(
-        api(served, "query_range"), params={"query": f'{{service="{service}"}}', "limit": "5000"}, headers=bearer(reader)
+        api(served, "query_range"),
+        params={"query": f'{{service="{service}"}}', "limit": "5000"},
+        headers=bearer(reader),
     )
     assert response.status_code == 200, response.text
     return [value[1] for stream in response.json()["data"]["result"] for value in stream["values"]]
@@ -105,6 +107,7 @@ def stored_lines(http: httpx.Client, served: ServedComponent, reader: str, servi
 
 def serve_loki(issuer: TestIssuer, factory: pytest.TempPathFactory, **env: str) -> ServedComponent:
     settings = {
+        "LOKI_URL": "",  # none: the embedded store and its Loki API
         "SRE_DATA_DIR": str(factory.mktemp("loki-data")),
         "SRE_AUTH_ISSUER": issuer.issuer,
         "SRE_AUTH_JWKS_URL": issuer.jwks_url,
@@ -301,7 +304,9 @@ def test_read_token_pushing_is_403_naming_logs_write_and_nothing_is_stored(
     http: httpx.Client, loki: ServedComponent, reader: str
 ) -> None:
     response = http.post(
-        api(loki, "push"), content=push_body("scope-read-only", "written by a reader"), headers={**JSON, **bearer(reader)}
+        api(loki, "push"),
+        content=push_body("scope-read-only", "written by a reader"),
+        headers={**JSON, **bearer(reader)},
     )
 
     assert response.status_code == 403, response.text
@@ -372,6 +377,7 @@ def test_row_23_push_body_over_the_limit_is_413(
 ) -> None:
     response = http.post(api(loki, "push"), content=oversized_push("too-large"), headers={**JSON, **bearer(token)})
 
+    assert int(response.request.headers["Content-Length"]) > MAX_PUSH_BYTES
     assert response.status_code == 413, response.text
     assert f"at most {MAX_PUSH_BYTES} bytes" in response.text
     assert stored_lines(http, loki, reader, "too-large") == []
@@ -417,6 +423,21 @@ def test_row_23_gzip_bomb_is_refused_fast_and_server_stays_up(
     assert loki.running
 
 
+def test_row_23_gzip_push_that_decompresses_past_the_limit_is_refused_and_not_stored(
+    http: httpx.Client, loki: ServedComponent, token: str, reader: str
+) -> None:
+    body = push_body("too-large-gzip", "y" * 10 * MAX_PUSH_BYTES)
+    compressed = gzip.compress(body)
+    assert len(compressed) < MAX_PUSH_BYTES < len(body)
+
+    response = http.post(
+        api(loki, "push"), content=compressed, headers={**JSON, **bearer(token), "Content-Encoding": "gzip"}
+    )
+
+    assert response.status_code in (400, 413), response.text
+    assert stored_lines(http, loki, reader, "too-large-gzip") == []
+
+
 # --- malformed push bodies -------------------------------------------------------------------
 
 
@@ -427,7 +448,11 @@ def _stream(service: str, values: list[Any], **labels: str) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("service", "body", "problem"),
     [
-        ("malformed-json", b'{"streams": [{"stream": {"service": "malformed-json"}, "values": [["1", ', "not valid JSON"),
+        (
+            "malformed-json",
+            b'{"streams": [{"stream": {"service": "malformed-json"}, "values": [["1", ',
+            "not valid JSON",
+        ),
         (
             "malformed-timestamp",
             {

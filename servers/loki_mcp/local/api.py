@@ -59,7 +59,12 @@ def loki_api_routes(store: LogStore, *, max_push_bytes: int) -> list[BaseRoute]:
             body += chunk
             if len(body) > max_push_bytes:
                 return _too_large(max_push_bytes)
-        streams = decode_push(bytes(body), request.headers.get("content-type"), request.headers.get("content-encoding"))
+        streams = decode_push(
+            bytes(body),
+            request.headers.get("content-type"),
+            request.headers.get("content-encoding"),
+            max_bytes=max_push_bytes,
+        )
         await store.append(discover(streams))
         return Response(status_code=204)
 

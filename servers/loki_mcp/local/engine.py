@@ -19,11 +19,12 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from types import MappingProxyType
 
 from common.errors import InputError
 from servers.loki_mcp.local.pipeline import ERROR_DETAILS_LABEL, ERROR_LABEL, Pipeline
 from servers.loki_mcp.local.records import LogStore, StoredEntry
-from servers.loki_mcp.logql import Grouping, LogQuery, MetricExpr, RangeAggregation, VectorAggregation
+from servers.loki_mcp.logql import Grouping, LineFilter, LogQuery, MetricExpr, RangeAggregation, VectorAggregation
 from servers.loki_mcp.models import CATEGORIZE_LABELS, Direction
 
 __all__ = ["LabelKey", "Steps", "evaluate_metric", "format_value", "labels_text", "query_logs", "seconds", "stream_key"]
@@ -31,6 +32,7 @@ __all__ = ["LabelKey", "Steps", "evaluate_metric", "format_value", "labels_text"
 LabelKey = tuple[tuple[str, str], ...]
 """A label set as sorted (name, value) pairs: hashable, and ordered as Prometheus orders label sets."""
 Series = dict[LabelKey, dict[int, float]]
+EMPTY: Mapping[str, str] = MappingProxyType({})
 """Series by label set, each a value per step index."""
 
 
@@ -181,23 +183,36 @@ async def _range_aggregation(
     by_bytes = expr.op in ("bytes_over_time", "bytes_rate")
     # Per series: step index -> change of (entries, weight) in the window from that step on.
     changes: dict[LabelKey, dict[int, list[float]]] = defaultdict(lambda: defaultdict(lambda: [0, 0.0]))
+    # With line filters only, an entry's labels are its stream's plus its structured metadata,
+    # so the series it counts in is worked out once per (stream, metadata), not once per entry.
+    lines_only = all(isinstance(stage, LineFilter) for stage in pipeline.stages)
+    known: dict[tuple[int, tuple[tuple[str, str], ...]], dict[int, list[float]]] = {}
     entries = store.entries(list(streams), first_ns, last_ns, direction="forward", contains=pipeline.contains)
     try:
         async for stream_id, entry in entries:
-            base = {**streams[stream_id], **entry.structured_metadata}
-            parsed = pipeline.run(entry.line, base)
-            if parsed is None:
-                continue
-            labels = {**base, **parsed}
-            if ERROR_LABEL in labels:
-                raise InputError(_pipeline_error(labels))
+            if lines_only:
+                if pipeline.run(entry.line, EMPTY) is None:
+                    continue
+                seen = (stream_id, tuple(entry.structured_metadata.items()))
+                series = known.get(seen)
+                if series is None:
+                    labels = {**streams[stream_id], **entry.structured_metadata}
+                    series = known[seen] = changes[series_of(stream_key(labels))]
+            else:
+                base = {**streams[stream_id], **entry.structured_metadata}
+                parsed = pipeline.run(entry.line, base)
+                if parsed is None:
+                    continue
+                labels = {**base, **parsed}
+                if ERROR_LABEL in labels:
+                    raise InputError(_pipeline_error(labels))
+                series = changes[series_of(stream_key(labels))]
             # Steps t with ts <= t < ts + range hold the entry: from ceil((ts - start) / step) on.
             low = max(0, -((steps.start_ns - entry.timestamp_ns) // steps.step_ns))
             high = min(steps.count - 1, (entry.timestamp_ns + expr.range_ns - 1 - steps.start_ns) // steps.step_ns)
             if low > high:
                 continue
             weight = len(entry.line.encode()) if by_bytes else 1
-            series = changes[series_of(stream_key(labels))]
             series[low][0] += 1
             series[low][1] += weight
             series[high + 1][0] -= 1

@@ -37,7 +37,7 @@ from servers.loki_mcp.models import PushEntry, PushStream
 __all__ = ["MAX_BODY_BYTES", "decode_push", "parse_label_set"]
 
 MAX_BODY_BYTES = 64 * 1024 * 1024
-"""The most a push body may hold once decompressed; a larger one is refused, not read."""
+"""The default of the most a push body may hold once decompressed; a larger one is refused, not read."""
 
 _FORMAT_HELP = (
     'Send application/json ({"streams": [{"stream": {"job": "app"}, "values": [["<unix ns>", "line"]]}]}) '
@@ -45,18 +45,25 @@ _FORMAT_HELP = (
 )
 
 
-def decode_push(body: bytes, content_type: str | None, content_encoding: str | None) -> list[PushStream]:
-    """The streams of one push request, in the order sent. Raises InputError for a body Loki would refuse."""
+def decode_push(
+    body: bytes, content_type: str | None, content_encoding: str | None, *, max_bytes: int = MAX_BODY_BYTES
+) -> list[PushStream]:
+    """The streams of one push request, in the order sent. Raises InputError for a body Loki would refuse.
+
+    `max_bytes` bounds the body once decompressed: a small gzip body can expand a thousandfold.
+    """
     media_type = (content_type or "").split(";", 1)[0].strip().lower()
     if media_type not in ("", "application/json", "application/x-protobuf"):
         raise InputError(f"unsupported Content-Type {content_type!r}. {_FORMAT_HELP}")
-    body = _decompress(body, (content_encoding or "").strip().lower())
+    body = _decompress(body, (content_encoding or "").strip().lower(), max_bytes)
+    if len(body) > max_bytes:
+        raise InputError(_too_large(max_bytes))
     if media_type == "application/json":
         return _decode_json(body)
-    return _decode_protobuf(body)
+    return _decode_protobuf(body, max_bytes)
 
 
-def _decompress(body: bytes, encoding: str) -> bytes:
+def _decompress(body: bytes, encoding: str, max_bytes: int) -> bytes:
     if encoding in ("", "identity"):
         return body
     if encoding not in ("gzip", "x-gzip", "deflate"):
@@ -67,12 +74,12 @@ def _decompress(body: bytes, encoding: str) -> bytes:
     for wbits in attempts:
         reader = zlib.decompressobj(wbits)
         try:
-            data = reader.decompress(body, MAX_BODY_BYTES + 1)
+            data = reader.decompress(body, max_bytes + 1)
         except zlib.error as exc:
             problem = str(exc)
             continue
-        if len(data) > MAX_BODY_BYTES:
-            raise InputError(_too_large())
+        if len(data) > max_bytes:
+            raise InputError(_too_large(max_bytes))
         if not reader.eof:
             problem = "the compressed data is truncated"
             continue
@@ -80,16 +87,17 @@ def _decompress(body: bytes, encoding: str) -> bytes:
     raise InputError(f"the body is not valid {encoding} data ({problem}); compress it whole, or drop Content-Encoding.")
 
 
-def _too_large() -> str:
-    return f"the push body is over {MAX_BODY_BYTES // (1024 * 1024)} MiB once decompressed; send it in smaller batches."
+def _too_large(max_bytes: int) -> str:
+    return (
+        f"the push body is over {max_bytes} bytes once decompressed (LOKI_MCP_LOCAL_MAX_PUSH_BYTES); "
+        "send it in smaller batches."
+    )
 
 
 # --- JSON --------------------------------------------------------------------------------------
 
 
 def _decode_json(body: bytes) -> list[PushStream]:
-    if len(body) > MAX_BODY_BYTES:
-        raise InputError(_too_large())
     try:
         data = json.loads(body)
     except ValueError as exc:  # JSONDecodeError, or bytes that are not UTF-8
@@ -183,11 +191,11 @@ def _push_request_class() -> Any:
 _PushRequest = _push_request_class()
 
 
-def _decode_protobuf(body: bytes) -> list[PushStream]:
+def _decode_protobuf(body: bytes, max_bytes: int) -> list[PushStream]:
     try:
         size = cramjam.snappy.decompress_raw_len(body)
-        if size > MAX_BODY_BYTES:
-            raise InputError(_too_large())
+        if size > max_bytes:
+            raise InputError(_too_large(max_bytes))
         raw = bytes(cramjam.snappy.decompress_raw(body))
     except cramjam.DecompressionError as exc:
         raise InputError(

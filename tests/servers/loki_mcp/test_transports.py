@@ -19,7 +19,7 @@ from issuer import TestIssuer
 from log_dataset import LogDataset, build_log_dataset
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
-from mcp_session import call
+from mcp_session import call, call_error
 from pydantic import SecretStr
 from served import ServedComponent
 
@@ -196,3 +196,46 @@ async def test_healthz_needs_no_token_and_metrics_do(served: ServedComponent) ->
         metrics = await http.get(f"{served.url}/metrics")
     assert health.json() == {"status": "ok", "server": "loki-mcp"}
     assert metrics.status_code == 401
+
+
+async def test_a_loki_mcp_with_loki_url_reads_a_remote_loki_api_with_its_credentials(
+    served: ServedComponent, issuer: TestIssuer, dataset: LogDataset, tmp_path: Path
+) -> None:
+    """The LOKI_URL path end to end: a second loki-mcp whose backend is the first one's Loki API."""
+    upstream_token = issuer.mint(served.mcp_url, ["logs:read"])
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("LOKI")},
+        "LOKI_URL": served.url,
+        "LOKI_MCP_BEARER_TOKEN": upstream_token,
+        "LOKI_MCP_TENANT": "team-a",
+        "SRE_DATA_DIR": str(tmp_path),
+    }
+    params = StdioServerParameters(
+        command=sys.executable, args=["-m", "cli.main", "stdio", "loki-mcp"], env=env, cwd=str(ROOT)
+    )
+    async with Client(params) as client:
+        result = await call(
+            client, "loki_error_patterns", query='{service="checkout"}', **dataset.window(last_seconds=1800)
+        )
+        logs = await call(client, "loki_query_logs", query='{service="payments", level="error"}', **dataset.window())
+    assert result["backend"] == "default"
+    assert "connection refused" in result["patterns"][0]["template"]
+    assert logs["returned"] == 2
+    assert not (tmp_path / "logs.db").exists()  # no embedded store when LOKI_URL is set
+
+
+async def test_a_wrong_upstream_token_is_a_clear_tool_error(served: ServedComponent, tmp_path: Path) -> None:
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("LOKI")},
+        "LOKI_URL": served.url,
+        "LOKI_MCP_BEARER_TOKEN": "not-a-token",
+        "SRE_DATA_DIR": str(tmp_path),
+    }
+    params = StdioServerParameters(
+        command=sys.executable, args=["-m", "cli.main", "stdio", "loki-mcp"], env=env, cwd=str(ROOT)
+    )
+    async with Client(params) as client:
+        message = await call_error(client, "loki_list_labels")
+    assert "refused the request (HTTP 401" in message
+    assert "bearer token" in message
+    assert "not-a-token" not in message
