@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Literal
 
-from analysis.logfmt import is_logfmt, parse_logfmt
+from analysis.logfmt import is_logfmt, logfmt_value, parse_logfmt
 from common.errors import InputError
 
 __all__ = [
@@ -176,11 +176,10 @@ def json_message(line: str) -> str | None:
 
 def logfmt_message(line: str) -> str | None:
     """The `msg` or `message` value (the whole line if neither); None if the line has no pairs."""
-    pairs = parse_logfmt(line)
-    if not pairs:
-        return None
-    value = pairs.get("msg", pairs.get("message"))
-    return line if value is None else value
+    value = logfmt_value(line, ("msg", "message"))
+    if value is not None:
+        return value
+    return line if "=" in line and parse_logfmt(line) else None
 
 
 def message_of(line: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 
-__all__ = ["is_logfmt", "parse_logfmt", "unquote"]
+__all__ = ["is_logfmt", "logfmt_value", "parse_logfmt", "unquote"]
 
 _VALUE = r'(?:"[^"\\]*(?:\\.[^"\\]*)*"|[^\s"]*)'
 _LINE = re.compile(rf"\s*(?:[^\s=\"]+={_VALUE}\s+)*[^\s=\"]+={_VALUE}\s*")
@@ -23,12 +23,27 @@ def parse_logfmt(line: str) -> dict[str, str]:
     Pairs are read left to right, so a `k=v` inside another key's quoted value is not taken for a
     pair. Text that is not a pair is skipped, as Loki's parser does.
     """
-    return {found["key"]: unquote(found["value"]) for found in _PAIR.finditer(line)}
+    return {key: unquote(value) for key, value in _PAIR.findall(line)}
+
+
+def logfmt_value(line: str, keys: tuple[str, ...]) -> str | None:
+    """The value of the first of `keys` that `line` has, unquoted; None when it has none of them.
+
+    Cheaper than `parse_logfmt` for one field: only that value is unquoted (the hot path of
+    mining logfmt messages).
+    """
+    raw = dict(_PAIR.findall(line))
+    for key in keys:
+        if key in raw:
+            return unquote(raw[key])
+    return None
 
 
 def unquote(value: str) -> str:
     if not value.startswith('"'):
         return value
+    if "\\" not in value:
+        return value[1:-1]  # no escapes: the common case, without a JSON decode
     try:
         text = json.loads(value)
     except ValueError:
