@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import httpx2
@@ -22,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_up_starts_a_working_platform_and_ctrl_c_stops_it(tmp_path: Path) -> None:
-    ports = {name: free_port() for name in ("PROMETHEUS", "REGISTRY", "PROMETHEUS_MCP")}
+    ports = {name: free_port() for name in ("PROMETHEUS", "REGISTRY", "PROMETHEUS_MCP", "LOKI_MCP")}
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("PROMETHEUS", "SRE_", "REGISTRY"))},
         "SRE_DATA_DIR": str(tmp_path / "data"),
@@ -31,6 +32,7 @@ def test_up_starts_a_working_platform_and_ctrl_c_stops_it(tmp_path: Path) -> Non
     log = (tmp_path / "up.log").open("w+")
     up = subprocess.Popen([sys.executable, "-m", "cli.main", "up"], cwd=ROOT, env=env, stdout=log, stderr=log)
     mcp_url = f"http://127.0.0.1:{ports['PROMETHEUS_MCP']}/mcp"
+    loki_url = f"http://127.0.0.1:{ports['LOKI_MCP']}"
     try:
         deadline = time.monotonic() + 60
         while "SRE Federation is up" not in (tmp_path / "up.log").read_text():
@@ -38,31 +40,46 @@ def test_up_starts_a_working_platform_and_ctrl_c_stops_it(tmp_path: Path) -> Non
             assert time.monotonic() < deadline, (tmp_path / "up.log").read_text()
             time.sleep(0.2)
 
-        token = subprocess.run(
-            [sys.executable, "-m", "cli.main", "auth", "token", "--audience", mcp_url],
-            cwd=ROOT,
-            env={**env, "REGISTRY_URL": f"http://127.0.0.1:{ports['REGISTRY']}"},
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        assert token.returncode == 0, token.stderr
+        def token_for(audience: str) -> str:
+            minted = subprocess.run(
+                [sys.executable, "-m", "cli.main", "auth", "token", "--audience", audience],
+                cwd=ROOT,
+                env={**env, "REGISTRY_URL": f"http://127.0.0.1:{ports['REGISTRY']}"},
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            assert minted.returncode == 0, minted.stderr
+            return minted.stdout.strip()
+
+        token = token_for(mcp_url)
+        loki_token = token_for(f"{loki_url}/mcp")
         anonymous = httpx.post(mcp_url, json={})
         assert anonymous.status_code == 401
 
         import anyio
 
-        async def call() -> float:
-            headers = {"Authorization": f"Bearer {token.stdout.strip()}"}
+        async def call(url: str, bearer: str, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
             async with (
-                httpx2.AsyncClient(headers=headers) as http,
-                Client(streamable_http_client(mcp_url, http_client=http)) as client,
+                httpx2.AsyncClient(headers={"Authorization": f"Bearer {bearer}"}) as http,
+                Client(streamable_http_client(url, http_client=http)) as client,
             ):
-                result = await client.call_tool("prometheus_query", {"query": "vector(42)"})
+                result = await client.call_tool(tool, arguments)
             assert result.structured_content is not None, result.content
-            return float(result.structured_content["samples"][0]["value"])
+            return result.structured_content
 
-        assert anyio.run(call) == 42.0
+        answer = anyio.run(call, mcp_url, token, "prometheus_query", {"query": "vector(42)"})
+        assert float(answer["samples"][0]["value"]) == 42.0
+
+        # The embedded log store takes a push with the same token (the cli client has logs:write).
+        pushed = httpx.post(
+            f"{loki_url}/loki/api/v1/push",
+            json={"streams": [{"stream": {"service": "up-test"}, "values": [[str(time.time_ns()), "hello from up"]]}]},
+            headers={"Authorization": f"Bearer {loki_token}"},
+        )
+        assert pushed.status_code == 204, pushed.text
+        logs = anyio.run(call, f"{loki_url}/mcp", loki_token, "loki_query_logs", {"query": '{service="up-test"}'})
+        assert [line["line"] for line in logs["lines"]] == ["hello from up"]
     finally:
         up.send_signal(signal.SIGINT)
         up.wait(30)
