@@ -12,6 +12,8 @@ from common.auth import ClientCredentials, TokenSource
 from common.errors import SreError
 from common.http import create_http_client
 from common.settings import SettingsSource
+from servers.loki_mcp.client import LokiClient
+from servers.loki_mcp.settings import LokiMcpSettings
 from servers.prometheus_mcp.client import PrometheusClient
 from servers.prometheus_mcp.settings import PrometheusMcpSettings
 
@@ -49,6 +51,7 @@ async def run_checks(source: SettingsSource) -> list[Check]:
         client = PrometheusClient(upstream, timeout=_CHECK_TIMEOUT)
         checks.append(await _probe(f"prometheus backend {upstream.name!r} ({upstream.url})", _query_one(client)))
         await client.aclose()
+    checks += await _loki_checks(source)
     auth = prometheus.serve.auth
     if auth.disabled:
         checks.append(Check("token issuer", True, "authentication disabled (loopback only)"))
@@ -68,6 +71,27 @@ async def run_checks(source: SettingsSource) -> list[Check]:
             )
         )
     return checks
+
+
+async def _loki_checks(source: SettingsSource) -> list[Check]:
+    try:
+        loki = LokiMcpSettings.from_source(source)
+    except SreError as exc:
+        return [Check("loki-mcp configuration", False, str(exc))]
+    if loki.uses_local_store:
+        return [Check("loki-mcp configuration", True, f"no LOKI_URL: embedded log store at {loki.local.path}")]
+    checks = [Check("loki-mcp configuration", True, f"{len(loki.backends)} Loki backend(s)")]
+    for upstream in loki.backends:
+        client = LokiClient(upstream, timeout=_CHECK_TIMEOUT)
+        checks.append(await _probe(f"loki backend {upstream.name!r} ({upstream.url})", _loki_labels(client)))
+        await client.aclose()
+    return checks
+
+
+async def _loki_labels(client: LokiClient) -> str:
+    end_ns = time.time_ns()
+    labels = await client.labels(start_ns=end_ns - 3600 * 10**9, end_ns=end_ns)
+    return f"answers queries ({len(labels)} label names in the last hour)"
 
 
 async def _token(credentials: ClientCredentials, audience: str) -> str:

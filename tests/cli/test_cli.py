@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def sre(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("PROMETHEUS", "SRE_"))}
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("PROMETHEUS", "LOKI", "SRE_"))}
     return subprocess.run(
         [sys.executable, "-m", "cli.main", *args],
         capture_output=True,
@@ -54,7 +54,8 @@ def test_doctor_reports_a_line_per_check_and_succeeds_when_the_backend_answers(p
     assert result.returncode == 0, result.stdout + result.stderr
     assert "[ok  ] prometheus-mcp configuration: 1 backend(s)" in result.stdout
     assert f"[ok  ] prometheus backend 'default' ({prometheus.url}): answers queries" in result.stdout
-    assert "3 of 3 checks passed" in result.stdout
+    assert "[ok  ] loki-mcp configuration: no LOKI_URL: embedded log store at .sre/logs.db" in result.stdout
+    assert "4 of 4 checks passed" in result.stdout
 
 
 def test_doctor_fails_naming_the_backend_that_does_not_answer() -> None:
@@ -67,6 +68,16 @@ def test_doctor_fails_naming_the_backend_that_does_not_answer() -> None:
     )
     # The issuer is not required yet: it is a warning, not a failure.
     assert "[warn] token issuer JWKS (http://127.0.0.1:8700/jwks.json)" in result.stdout
+
+
+def test_doctor_names_a_loki_backend_that_does_not_answer() -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    result = sre("doctor", LOKI_URL=url, LOKI_MCP_TENANT="team-a")
+    assert result.returncode == 1
+    assert "[ok  ] loki-mcp configuration: 1 Loki backend(s)" in result.stdout
+    assert f"[FAIL] loki backend 'default' ({url}): Loki backend 'default' at {url} could not be reached" in (
+        result.stdout
+    )
 
 
 def test_a_configuration_error_exits_2_with_the_key_named() -> None:
