@@ -17,10 +17,10 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from common.errors import ConfigError
 
@@ -28,6 +28,7 @@ __all__ = [
     "DEFAULT_DATA_DIR",
     "DEFAULT_REGISTRY_URL",
     "AuthConfig",
+    "Backends",
     "ClientIdentity",
     "FrozenModel",
     "ServeSettings",
@@ -127,6 +128,17 @@ class Upstream(FrozenModel):
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"expected an http(s) URL, got {value!r}")
         return value.rstrip("/")
+
+
+def _unique_names(backends: tuple[Upstream, ...]) -> tuple[Upstream, ...]:
+    names = [backend.name for backend in backends]
+    if len(set(names)) != len(names):
+        raise ValueError(f"backend names must be unique, got {names}")
+    return backends
+
+
+#: A server's backends: tools name one by its `name`, so names are unique.
+Backends = Annotated[tuple[Upstream, ...], AfterValidator(_unique_names)]
 
 
 def pop_backends(section: dict[str, Any], url: str | None, *, prefix: str, url_key: str) -> list[Any]:

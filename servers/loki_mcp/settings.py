@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from common.errors import ConfigError
 from common.settings import (
     DEFAULT_DATA_DIR,
+    Backends,
     FrozenModel,
     ServeSettings,
     SettingsSource,
-    Upstream,
     build,
     pop_backends,
 )
@@ -73,20 +73,10 @@ class LocalStore(FrozenModel):
 
 
 class LokiMcpSettings(FrozenModel):
-    backends: tuple[Upstream, ...] = Field(
-        default=(), description="Loki backends; empty: the embedded log store serves the tools."
-    )
+    backends: Backends = Field(default=(), description="Loki backends; empty: the embedded log store serves the tools.")
     limits: Limits = Field(default_factory=Limits)
     local: LocalStore
     serve: ServeSettings
-
-    @field_validator("backends")
-    @classmethod
-    def _unique_names(cls, backends: tuple[Upstream, ...]) -> tuple[Upstream, ...]:
-        names = [backend.name for backend in backends]
-        if len(set(names)) != len(names):
-            raise ValueError(f"backend names must be unique, got {names}")
-        return backends
 
     @property
     def uses_local_store(self) -> bool:

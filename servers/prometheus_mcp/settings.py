@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from common.errors import ConfigError
-from common.settings import FrozenModel, ServeSettings, SettingsSource, Upstream, build, pop_backends
+from common.settings import Backends, FrozenModel, ServeSettings, SettingsSource, build, pop_backends
 
 __all__ = ["DEFAULT_PORT", "DEFAULT_PROMETHEUS_URL", "Limits", "PrometheusMcpSettings"]
 
@@ -40,17 +40,9 @@ class Limits(FrozenModel):
 
 
 class PrometheusMcpSettings(FrozenModel):
-    backends: tuple[Upstream, ...] = Field(min_length=1)
+    backends: Backends = Field(min_length=1)
     limits: Limits = Field(default_factory=Limits)
     serve: ServeSettings
-
-    @field_validator("backends")
-    @classmethod
-    def _unique_names(cls, backends: tuple[Upstream, ...]) -> tuple[Upstream, ...]:
-        names = [backend.name for backend in backends]
-        if len(set(names)) != len(names):
-            raise ValueError(f"backend names must be unique, got {names}")
-        return backends
 
     @classmethod
     def from_source(cls, source: SettingsSource) -> PrometheusMcpSettings:
