@@ -1,0 +1,331 @@
+"""The Control Plane REST API's request and response bodies: the contract of `/api/v1`.
+
+Every model forbids unknown fields (a typo is a 422 naming the field, not a silent default).
+Times are RFC 3339 UTC on the wire. Lists are paged with an opaque cursor and answer
+`{"items": [...], "next_cursor": ..., "truncated": ...}`. The OpenAPI document is generated
+from these models (`controlplane.openapi`) and kept in the repository (`controlplane/openapi.json`).
+
+Who did what: `actor` is who made a change (for a change recorded from elsewhere, such as a
+CI deploy, the body says; otherwise the caller's OAuth client id), `recorded_by` the client id
+of the token that wrote the row. `on_behalf_of` is the end user a trusted intermediary (the
+controlplane MCP server) acts for; it takes part in the approval rules.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "ACTIONS",
+    "CHANGE_TYPES",
+    "ActionRequest",
+    "AlertRule",
+    "AlertRuleCreate",
+    "Analysis",
+    "AnalysisCreate",
+    "Approval",
+    "ApprovalDecision",
+    "ApprovalRequest",
+    "AuditEntry",
+    "AuditEntryCreate",
+    "AutomationExecution",
+    "Deployment",
+    "DeploymentCreate",
+    "Incident",
+    "IncidentCreate",
+    "IncidentStatusUpdate",
+    "Page",
+    "Resource",
+    "ResourceCreate",
+    "ResourceGroup",
+    "ResourceGroupCreate",
+    "ResourceUpdate",
+    "TimelineEntry",
+    "TimelineEntryCreate",
+]
+
+Name = Annotated[str, Field(pattern=r"^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$", description="DNS-label-like name.")]
+Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+Text = Annotated[str, Field(max_length=4000)]
+Labels = Annotated[dict[str, Annotated[str, Field(max_length=1000)]], Field(max_length=64)]
+Details = Annotated[dict[str, Any], Field(description="Free-form JSON object kept as given.")]
+
+ResourceKind = Literal["service", "deployment", "statefulset", "database", "queue", "external", "node"]
+ChangeType = Literal["deployment", "rollback", "config_change", "feature_flag", "scale", "restart", "infrastructure"]
+#: Audit types that are changes to what runs ("what changed?"); the others record API activity.
+CHANGE_TYPES: tuple[str, ...] = (
+    "deployment",
+    "rollback",
+    "config_change",
+    "feature_flag",
+    "scale",
+    "restart",
+    "infrastructure",
+)
+AuditType = Literal[
+    "deployment",
+    "rollback",
+    "config_change",
+    "feature_flag",
+    "scale",
+    "restart",
+    "infrastructure",
+    "resource",
+    "resource_group",
+    "incident",
+    "alert_rule",
+    "approval",
+    "analysis",
+]
+Action = Literal["restart", "rollback", "scale", "acknowledge_incident"]
+ACTIONS: tuple[str, ...] = ("restart", "rollback", "scale", "acknowledge_incident")
+Severity = Literal["critical", "high", "medium", "low", "info"]
+IncidentStatus = Literal["open", "acknowledged", "resolved"]
+DeploymentStatus = Literal["pending", "running", "succeeded", "failed", "rolled_back"]
+ApprovalStatus = Literal["pending", "approved", "rejected", "consumed", "expired"]
+
+T = TypeVar("T")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Page(_Model, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = Field(default=None, description="Pass as `cursor` for the next page.")
+    truncated: bool = Field(description="True when more items follow.")
+
+
+# --- resources ------------------------------------------------------------------------------
+
+
+class ResourceCreate(_Model):
+    name: Name
+    namespace: Name = "default"
+    kind: ResourceKind
+    version: str | None = Field(default=None, max_length=200)
+    replicas: int | None = Field(default=None, ge=0, le=10_000)
+    owner: str | None = Field(default=None, max_length=200)
+    dependencies: list[Annotated[str, Field(max_length=200)]] = Field(
+        default_factory=list,
+        max_length=200,
+        description="Resources this one depends on, as `name` (same namespace) or `namespace/name`.",
+    )
+    labels: Labels = Field(default_factory=dict)
+
+
+class ResourceUpdate(_Model):
+    """A partial update (PATCH): only the fields given change."""
+
+    version: str | None = Field(default=None, max_length=200)
+    replicas: int | None = Field(default=None, ge=0, le=10_000)
+    owner: str | None = Field(default=None, max_length=200)
+    dependencies: list[Annotated[str, Field(max_length=200)]] | None = Field(default=None, max_length=200)
+    labels: Labels | None = None
+
+
+class Resource(ResourceCreate):
+    id: Id = Field(description="`namespace/name` is not an id: ids are opaque and stable.")
+    created_at: datetime
+    updated_at: datetime
+
+
+class ResourceGroupCreate(_Model):
+    name: Name
+    description: Text = ""
+    members: list[Id] = Field(default_factory=list, max_length=1000, description="Resource ids.")
+
+
+class ResourceGroup(ResourceGroupCreate):
+    id: Id
+    created_at: datetime
+
+
+# --- history ----------------------------------------------------------------------------------
+
+
+class DeploymentCreate(_Model):
+    """A deployment that happened (CI, a scenario): recorded, not performed."""
+
+    resource_id: Id
+    version: str = Field(max_length=200)
+    previous_version: str | None = Field(default=None, max_length=200)
+    actor: str = Field(max_length=200)
+    status: DeploymentStatus = "succeeded"
+    trigger: str = Field(default="ci", max_length=100)
+    started_at: datetime
+    finished_at: datetime | None = None
+    details: Details = Field(default_factory=dict)
+
+
+class Deployment(DeploymentCreate):
+    id: Id
+
+
+class AuditEntryCreate(_Model):
+    """A change made elsewhere, recorded into the history (admin scope): config change, flag flip, ..."""
+
+    type: ChangeType
+    resource_id: Id | None = None
+    actor: str = Field(max_length=200)
+    at: datetime
+    summary: Text = ""
+    details: Details = Field(default_factory=dict)
+
+
+class AuditEntry(_Model):
+    id: Id
+    at: datetime
+    type: AuditType
+    action: str = Field(description="What happened, e.g. `incident.acknowledged`, `approval.approved`, `scale`.")
+    resource_id: Id | None
+    actor: str
+    recorded_by: str
+    on_behalf_of: str | None = None
+    summary: str
+    details: Details
+
+
+# --- incidents --------------------------------------------------------------------------------
+
+
+class IncidentCreate(_Model):
+    title: Text
+    severity: Severity = "high"
+    resource_ids: list[Id] = Field(default_factory=list, max_length=100)
+    started_at: datetime | None = Field(default=None, description="Default: now.")
+    labels: Labels = Field(default_factory=dict)
+    summary: Text = ""
+
+
+class IncidentStatusUpdate(_Model):
+    status: IncidentStatus
+    note: Text = ""
+    approval_id: Id | None = Field(
+        default=None, description="Consumed when given (the MCP write tools always give one)."
+    )
+
+
+class TimelineEntryCreate(_Model):
+    kind: Literal["note", "alert", "analysis", "action"] = "note"
+    text: Text
+    details: Details = Field(default_factory=dict)
+
+
+class TimelineEntry(TimelineEntryCreate):
+    id: Id
+    at: datetime
+    actor: str
+
+
+class Incident(IncidentCreate):
+    id: Id
+    status: IncidentStatus
+    created_at: datetime
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
+    resolved_at: datetime | None = None
+    resolved_by: str | None = None
+    timeline: list[TimelineEntry] = Field(default_factory=list)
+
+
+# --- alerting and automation ---------------------------------------------------------------
+
+
+class AlertRuleCreate(_Model):
+    name: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=200)]
+    expr: Text
+    for_seconds: int = Field(default=0, ge=0)
+    severity: Severity = "high"
+    resource_id: Id | None = None
+    labels: Labels = Field(default_factory=dict)
+    annotations: Labels = Field(default_factory=dict)
+
+
+class AlertRule(AlertRuleCreate):
+    id: Id
+    created_at: datetime
+
+
+class AutomationExecution(_Model):
+    id: Id
+    action: Action
+    resource_id: Id | None
+    incident_id: Id | None = None
+    parameters: Details
+    approval_id: Id
+    executor: str = Field(description="`recording` (state changes only) or `kubernetes`.")
+    status: Literal["succeeded", "failed"]
+    detail: str
+    actor: str
+    on_behalf_of: str | None = None
+    started_at: datetime
+    finished_at: datetime
+
+
+# --- approvals and actions --------------------------------------------------------------------
+
+
+class ApprovalRequest(_Model):
+    action: Action
+    target: Id = Field(description="The resource id (restart, rollback, scale) or incident id (acknowledge_incident).")
+    arguments: Details = Field(
+        default_factory=dict,
+        description='The action\'s arguments, e.g. {"replicas": 5}; bound by their canonical hash.',
+    )
+    reason: Text = ""
+    on_behalf_of: str | None = Field(default=None, max_length=200)
+    ttl_seconds: int = Field(default=900, ge=30, le=900, description="At most 15 minutes.")
+
+
+class ApprovalDecision(_Model):
+    reason: Text = ""
+
+
+class Approval(_Model):
+    id: Id
+    action: Action
+    target: Id
+    arguments: Details
+    arguments_hash: str = Field(description="sha256 of the arguments as canonical JSON (sorted keys, no spaces).")
+    requester: str
+    on_behalf_of: str | None
+    reason: str
+    status: ApprovalStatus
+    created_at: datetime
+    expires_at: datetime
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    decision_reason: str | None = None
+    consumed_at: datetime | None = None
+
+
+class ActionRequest(_Model):
+    """`POST /actions/{action}`: `arguments` must be exactly those the approval was granted for."""
+
+    target: Id
+    arguments: Details = Field(default_factory=dict)
+    approval_id: Id
+    on_behalf_of: str | None = Field(default=None, max_length=200)
+
+
+# --- analyses ---------------------------------------------------------------------------------
+
+
+class AnalysisCreate(_Model):
+    kind: Literal["diagnostic", "postmortem"]
+    incident_id: Id | None = None
+    title: Text
+    summary: Text = ""
+    report: Details = Field(description="The structured report (e.g. a DiagnosticReport).")
+    markdown: Annotated[str, Field(max_length=200_000)] = ""
+
+
+class Analysis(AnalysisCreate):
+    id: Id
+    created_by: str
+    created_at: datetime
