@@ -60,14 +60,13 @@ async def run_checks(source: SettingsSource) -> list[Check]:
         checks.append(
             await _probe(f"token issuer JWKS ({jwks_url})", _fetch_jwks(jwks_url), required=False),
         )
-    identity = prometheus.serve.identity
-    if identity is not None:
+    credentials = ClientCredentials.of_component(prometheus.serve)
+    if credentials is not None:
         registry = prometheus.serve.registry_url
-        token_url = identity.token_url or f"{(auth.issuer or registry).rstrip('/')}/oauth/token"
-        credentials = ClientCredentials(token_url=token_url, client_id=identity.id, client_secret=identity.secret)
         checks.append(
             await _probe(
-                f"client {identity.id!r} gets a token for the registry ({token_url})", _token(credentials, registry)
+                f"client {credentials.client_id!r} gets a token for the registry ({credentials.token_url})",
+                _token(credentials, registry),
             )
         )
     return checks

@@ -204,19 +204,12 @@ async def serve_mcp_http(
         auth = mcp_auth(serve, scopes)
         server = build_server(auth)
         app = mcp_http_app(server, serve, metrics, auth, tool_scopes=tool_scopes, mounts=mounts)
-        if serve.identity is None:
+        credentials = ClientCredentials.of_component(serve)
+        if credentials is None:
             logger.info("No SRE_CLIENT_ID configured: not registering with the registry at %s", serve.registry_url)
             await run_http(app, serve, on_shutdown=on_shutdown)
             return
-        identity = serve.identity
-        tokens = TokenSource(
-            ClientCredentials(
-                token_url=identity.token_url or f"{(serve.auth.issuer or serve.registry_url).rstrip('/')}/oauth/token",
-                client_id=identity.id,
-                client_secret=identity.secret,
-            ),
-            http,
-        )
+        tokens = TokenSource(credentials, http)
         descriptor = {
             "name": serve.name or default_name,
             "url": serve.base_url + MCP_PATH,

@@ -69,9 +69,14 @@ class UpstreamClient:
         content: bytes | None = None,
         headers: Mapping[str, str] | None = None,
         slack: float = 0.0,
+        idempotent: bool = True,
     ) -> T:
         """Send one request and parse its answer, all within `timeout` (+ `slack`, for backends
-        that are told the timeout themselves and should be the first to give up)."""
+        that are told the timeout themselves and should be the first to give up).
+
+        Only an `idempotent` request is retried after a transport failure: a write that may have
+        reached the backend (an approval request) must not be sent twice.
+        """
         deadline = self.timeout + slack
         started = time.perf_counter()
         outcome = "error"
@@ -86,7 +91,7 @@ class UpstreamClient:
                     content=content,
                     headers=dict(headers or {}),
                     timeout=deadline,
-                    extensions={IDEMPOTENT: True},
+                    extensions={IDEMPOTENT: idempotent},
                 )
                 response = await self._http.send(request, stream=True)
                 try:

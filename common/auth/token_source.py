@@ -26,7 +26,7 @@ import httpx2
 from pydantic import Field, SecretStr
 
 from common.errors import BackendRejected, BackendUnavailable
-from common.settings import FrozenModel
+from common.settings import FrozenModel, ServeSettings
 
 __all__ = ["ClientCredentials", "TokenSource"]
 
@@ -40,6 +40,19 @@ class ClientCredentials(FrozenModel):
     client_id: str
     client_secret: SecretStr
     auth_method: Literal["client_secret_basic", "client_secret_post"] = "client_secret_basic"
+
+    @classmethod
+    def of_component(cls, serve: ServeSettings) -> ClientCredentials | None:
+        """The component's own client (SRE_CLIENT_*), at `<issuer>/oauth/token` unless told; None without one."""
+        identity = serve.identity
+        if identity is None:
+            return None
+        issuer = (serve.auth.issuer or serve.registry_url).rstrip("/")
+        return cls(
+            token_url=identity.token_url or f"{issuer}/oauth/token",
+            client_id=identity.id,
+            client_secret=identity.secret,
+        )
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,532 @@
+"""controlplane-mcp: curated tools over a Control Plane API, write tools gated by approvals.
+
+Read tools answer the first questions of an investigation: what is this service and what does
+it depend on, and what changed (deployments, config changes, flags, scaling) in a window. Write
+tools (restart, rollback, scale, acknowledge) never act on their own say-so: without an approved
+approval id they request one and return it pending (asking the user first through MCP
+elicitation when the client supports it); with one, the control plane checks that it was
+granted for exactly this action, target and arguments, to this requester, and uses it up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from urllib.parse import quote
+
+from mcp.server.auth.middleware.auth_context import get_access_token
+from mcp.server.auth.provider import TokenVerifier
+from mcp.server.auth.settings import AuthSettings
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.tools.base import Tool
+from mcp_types import ClientCapabilities, ElicitationCapability
+from pydantic import BaseModel, Field
+
+from common import __version__
+from common.errors import InputError
+from common.mcp_tools import ToolGate, ToolSpec, build_tools
+from common.metrics import ServerMetrics
+from common.timerange import TimeRange, iso
+from servers.controlplane_mcp.client import API, ApiError, ControlPlaneClient
+from servers.controlplane_mcp.results import ActionResult, Change, ChangesResult, ItemsResult, ResourceResult
+from servers.controlplane_mcp.settings import ControlPlaneMcpSettings
+
+__all__ = ["CURATED_OPERATIONS", "READ_SCOPE", "SERVER_NAME", "WRITE_SCOPE", "ControlPlaneTools", "create_server"]
+
+SERVER_NAME = "controlplane-mcp"
+READ_SCOPE = "controlplane:read"
+WRITE_SCOPE = "controlplane:write"
+#: operationIds of the reference API that the curated tools already cover (not exposed again).
+CURATED_OPERATIONS = frozenset(
+    {
+        "list_resources",
+        "get_resource",
+        "get_resource_dependencies",
+        "list_deployments",
+        "list_audit_logs",
+        "list_incidents",
+        "get_incident",
+        "acknowledge_incident",
+        "list_alert_rules",
+        "list_automation_executions",
+        "get_approval",
+        "create_approval",
+        "restart_action",
+        "rollback_action",
+        "scale_action",
+    }
+)
+
+Resource = Annotated[
+    str, Field(description="A resource id, or a name such as 'checkout' (with `namespace` if ambiguous).")
+]
+Namespace = Annotated[str | None, Field(description="The resource's namespace, e.g. 'prod'.")]
+Start = Annotated[str, Field(description="Window start: 'now-2h', RFC 3339, or unix seconds.")]
+End = Annotated[str, Field(description="Window end: 'now', RFC 3339, or unix seconds.")]
+Limit = Annotated[int | None, Field(ge=1, description="Most items to return; default and maximum set by the server.")]
+ApprovalId = Annotated[
+    str | None,
+    Field(description="An approved approval's id. Omit it to request an approval; the answer says what to do next."),
+]
+Reason = Annotated[str, Field(max_length=2000, description="Why this action is needed (shown to the approver).")]
+ChangeKind = Literal["deployment", "rollback", "config_change", "feature_flag", "scale", "restart", "infrastructure"]
+
+
+class ApprovalPrompt(BaseModel):
+    """What the user is asked before an approval is requested for them."""
+
+    reason: str = Field(default="", description="Why this action is needed (shown to the approver).")
+
+
+class ControlPlaneTools:
+    """The curated tools; each public coroutine is one MCP tool, its docstring the model's documentation."""
+
+    def __init__(self, settings: ControlPlaneMcpSettings, client: ControlPlaneClient) -> None:
+        self.settings = settings
+        self.limits = settings.limits
+        self.client = client
+
+    # --- read -------------------------------------------------------------------------------------
+
+    async def controlplane_find_resource(
+        self,
+        query: Annotated[str, Field(description="A resource id, an exact name, or part of a name.")],
+        namespace: Namespace = None,
+        kind: Annotated[str | None, Field(description="service, deployment, database, queue, ...")] = None,
+        limit: Limit = None,
+    ) -> ResourceResult:
+        """Find a service, database or queue and what it depends on (and what depends on it).
+
+        Start an investigation here: the answer names the resource's id, version, replicas, owner and
+        its dependencies, which are the next places to look for a cause.
+        """
+        notes: list[str] = []
+        cap = self._cap(limit, notes)
+        matches = await self._matches(query, namespace, kind, cap)
+        if not matches:
+            return ResourceResult(matches=[], resource=None, returned=0, total=0, truncated=False, limits_applied=notes)
+        best = matches[0]
+        graph = await self.client.get(f"{API}/resources/{best['id']}/dependencies")
+        return ResourceResult(
+            matches=matches,
+            resource=graph.get("resource", best),
+            dependencies=graph.get("dependencies", []),
+            dependents=graph.get("dependents", []),
+            unresolved=graph.get("unresolved", []),
+            returned=len(matches),
+            total=len(matches),
+            truncated=len(matches) >= cap,
+            limits_applied=notes,
+        )
+
+    async def controlplane_list_changes(
+        self,
+        resource: Annotated[str | None, Field(description="A resource id or name; omit for every change.")] = None,
+        namespace: Namespace = None,
+        group: Annotated[str | None, Field(description="A resource group id, instead of a resource.")] = None,
+        start: Start = "now-2h",
+        end: End = "now",
+        include_dependencies: Annotated[
+            bool, Field(description="Also the changes to the resource's dependencies (a cause is often there).")
+        ] = True,
+        types: Annotated[list[ChangeKind] | None, Field(description="Only these kinds of change.")] = None,
+        limit: Limit = None,
+    ) -> ChangesResult:
+        """What changed in a window: deployments, rollbacks, config changes, feature flags, scaling, restarts.
+
+        The first question of every investigation. Changes come newest first with how many minutes ago
+        they happened; by default the resource's dependencies are included.
+        """
+        notes: list[str] = []
+        cap = self._cap(limit, notes)
+        window = self._window(start, end)
+        base = [("changes_only", "true"), ("start", iso(window.start)), ("end", iso(window.end))]
+        base += [("type", kind) for kind in types or ()]
+        scope: list[dict[str, Any]] = []
+        if group is not None:
+            queries = [[*base, ("group_id", group)]]
+        elif resource is not None:
+            target = await self._resource(resource, namespace)
+            scope = [target]
+            if include_dependencies:
+                graph = await self.client.get(f"{API}/resources/{target['id']}/dependencies")
+                scope += graph.get("dependencies", [])
+            queries = [[*base, ("resource_id", item["id"])] for item in scope]
+        else:
+            queries = [base]
+        entries: list[dict[str, Any]] = []
+        truncated = False
+        for params in queries:
+            found, more = await self.client.page(f"{API}/audit-logs", params, limit=cap)
+            entries += found
+            truncated = truncated or more
+        entries.sort(key=lambda entry: str(entry.get("at", "")), reverse=True)
+        names = {item["id"]: f"{item.get('namespace')}/{item.get('name')}" for item in scope}
+        changes = [_change(entry, names, window.end) for entry in entries[:cap]]
+        return ChangesResult(
+            scope=list(names.values()),
+            start=iso(window.start),
+            end=iso(window.end),
+            changes=changes,
+            returned=len(changes),
+            total=len(entries),
+            truncated=truncated or len(entries) > cap,
+            limits_applied=notes,
+        )
+
+    async def controlplane_deployment_history(
+        self,
+        resource: Resource,
+        namespace: Namespace = None,
+        start: Start = "now-7d",
+        end: End = "now",
+        limit: Limit = None,
+    ) -> ItemsResult:
+        """The deployments of a resource in a window, newest first: version, previous version, actor, status."""
+        target = await self._resource(resource, namespace)
+        window = self._window(start, end)
+        params = [("resource_id", target["id"]), ("start", iso(window.start)), ("end", iso(window.end))]
+        return await self._items("deployments", f"{API}/deployments", params, limit)
+
+    async def controlplane_list_incidents(
+        self,
+        status: Annotated[
+            Literal["open", "acknowledged", "resolved"] | None, Field(description="Only this status.")
+        ] = None,
+        resource: Annotated[str | None, Field(description="Only incidents of this resource (id or name).")] = None,
+        namespace: Namespace = None,
+        start: Start = "now-7d",
+        end: End = "now",
+        limit: Limit = None,
+    ) -> ItemsResult:
+        """Incidents in a window, newest first, with their status and severity."""
+        window = self._window(start, end)
+        params = [("start", iso(window.start)), ("end", iso(window.end))]
+        if status:
+            params.append(("status", status))
+        if resource:
+            params.append(("resource_id", (await self._resource(resource, namespace))["id"]))
+        return await self._items("incidents", f"{API}/incidents", params, limit)
+
+    async def controlplane_get_incident(
+        self, incident_id: Annotated[str, Field(description="The incident's id.")]
+    ) -> ItemsResult:
+        """One incident with its timeline (notes, alerts, analyses, actions)."""
+        incident = await self.client.get(f"{API}/incidents/{_segment(incident_id)}")
+        return ItemsResult(kind="incidents", items=[incident], returned=1, total=1, truncated=False)
+
+    async def controlplane_list_alert_rules(
+        self,
+        resource: Annotated[str | None, Field(description="Only the rules of this resource (id or name).")] = None,
+        namespace: Namespace = None,
+        limit: Limit = None,
+    ) -> ItemsResult:
+        """The alert rules the control plane knows: expression, duration, severity, the resource they watch."""
+        params = []
+        if resource:
+            params.append(("resource_id", (await self._resource(resource, namespace))["id"]))
+        return await self._items("alert_rules", f"{API}/alert-rules", params, limit)
+
+    async def controlplane_list_automation_executions(
+        self,
+        resource: Annotated[str | None, Field(description="Only actions on this resource (id or name).")] = None,
+        namespace: Namespace = None,
+        start: Start = "now-7d",
+        end: End = "now",
+        limit: Limit = None,
+    ) -> ItemsResult:
+        """Actions the platform ran (restarts, rollbacks, scaling), with the approval each used and its outcome."""
+        window = self._window(start, end)
+        params = [("start", iso(window.start)), ("end", iso(window.end))]
+        if resource:
+            params.append(("resource_id", (await self._resource(resource, namespace))["id"]))
+        return await self._items("executions", f"{API}/automation/executions", params, limit)
+
+    async def controlplane_get_approval(
+        self, approval_id: Annotated[str, Field(description="The approval's id.")]
+    ) -> ItemsResult:
+        """An approval's status (pending, approved, rejected, consumed, expired), who decided and when it expires."""
+        approval = await self.client.get(f"{API}/approvals/{_segment(approval_id)}")
+        return ItemsResult(kind="approvals", items=[approval], returned=1, total=1, truncated=False)
+
+    # --- write (approval-gated) -------------------------------------------------------------------
+
+    async def controlplane_restart_deployment(
+        self,
+        ctx: Context,
+        resource: Resource,
+        namespace: Namespace = None,
+        approval_id: ApprovalId = None,
+        reason: Reason = "",
+    ) -> ActionResult:
+        """Restart a deployment's pods (a rolling restart). Needs an approval: see approval_id."""
+        target = await self._resource(resource, namespace)
+        return await self._action(ctx, "restart", target, {}, approval_id, reason)
+
+    async def controlplane_rollback_deployment(
+        self,
+        ctx: Context,
+        resource: Resource,
+        namespace: Namespace = None,
+        to_version: Annotated[
+            str | None, Field(description="The version to return to; default: the one before the last deployment.")
+        ] = None,
+        approval_id: ApprovalId = None,
+        reason: Reason = "",
+    ) -> ActionResult:
+        """Roll a deployment back to an earlier version. Needs an approval: see approval_id."""
+        target = await self._resource(resource, namespace)
+        arguments = {} if to_version is None else {"to_version": to_version}
+        return await self._action(ctx, "rollback", target, arguments, approval_id, reason)
+
+    async def controlplane_scale_deployment(
+        self,
+        ctx: Context,
+        resource: Resource,
+        replicas: Annotated[int, Field(ge=0, le=10_000, description="The number of replicas wanted.")],
+        namespace: Namespace = None,
+        approval_id: ApprovalId = None,
+        reason: Reason = "",
+    ) -> ActionResult:
+        """Scale a deployment to a number of replicas. Needs an approval: see approval_id."""
+        target = await self._resource(resource, namespace)
+        return await self._action(ctx, "scale", target, {"replicas": replicas}, approval_id, reason)
+
+    async def controlplane_acknowledge_incident(
+        self,
+        ctx: Context,
+        incident_id: Annotated[str, Field(description="The incident's id.")],
+        note: Annotated[str, Field(max_length=2000, description="A note for the incident's timeline.")] = "",
+        approval_id: ApprovalId = None,
+        reason: Reason = "",
+    ) -> ActionResult:
+        """Acknowledge an incident (someone is on it). Needs an approval: see approval_id."""
+        incident = await self.client.get(f"{API}/incidents/{_segment(incident_id)}")
+        description = f"acknowledge incident {incident['id']} ({incident.get('title', '')})"
+
+        async def run(approved: str) -> ActionResult:
+            body = {"note": note, "approval_id": approved}
+            updated = await self.client.post(f"{API}/incidents/{_segment(incident['id'])}/acknowledge", body)
+            return ActionResult(status="executed", message=f"Acknowledged incident {incident['id']}.", incident=updated)
+
+        return await self._gated(ctx, "acknowledge_incident", incident["id"], {}, description, approval_id, reason, run)
+
+    def specs(self) -> list[ToolSpec]:
+        reads = [
+            ToolSpec(self.controlplane_find_resource, "Find a resource and its dependencies", scope=READ_SCOPE),
+            ToolSpec(self.controlplane_list_changes, "What changed? (recent changes)", scope=READ_SCOPE),
+            ToolSpec(self.controlplane_deployment_history, "Deployment history", scope=READ_SCOPE),
+            ToolSpec(self.controlplane_list_incidents, "List incidents", scope=READ_SCOPE),
+            ToolSpec(self.controlplane_get_incident, "Get an incident", scope=READ_SCOPE),
+            ToolSpec(self.controlplane_list_alert_rules, "List alert rules", scope=READ_SCOPE),
+            ToolSpec(self.controlplane_list_automation_executions, "List automation executions", scope=READ_SCOPE),
+            ToolSpec(self.controlplane_get_approval, "Get an approval", scope=READ_SCOPE),
+        ]
+        if self.settings.read_only:
+            return reads
+        writes: list[tuple[Callable[..., Awaitable[ActionResult]], str]] = [
+            (self.controlplane_restart_deployment, "Restart a deployment (approval required)"),
+            (self.controlplane_rollback_deployment, "Roll back a deployment (approval required)"),
+            (self.controlplane_scale_deployment, "Scale a deployment (approval required)"),
+            (self.controlplane_acknowledge_incident, "Acknowledge an incident (approval required)"),
+        ]
+        return reads + [
+            ToolSpec(fn, title, scope=WRITE_SCOPE, read_only=False, destructive=True, idempotent=False)
+            for fn, title in writes
+        ]
+
+    # --- helpers ------------------------------------------------------------------------------------
+
+    async def _action(
+        self,
+        ctx: Context,
+        action: str,
+        target: Mapping[str, Any],
+        arguments: dict[str, Any],
+        approval_id: str | None,
+        reason: str,
+    ) -> ActionResult:
+        shown = ", ".join(f"{k}={v}" for k, v in arguments.items())
+        description = f"{action} {target.get('namespace')}/{target.get('name')}" + (f" ({shown})" if shown else "")
+
+        async def run(approved: str) -> ActionResult:
+            body = {
+                "target": target["id"],
+                "arguments": arguments,
+                "approval_id": approved,
+                "on_behalf_of": _requester(),
+            }
+            execution = await self.client.post(f"{API}/actions/{action}", body)
+            ok = execution.get("status") == "succeeded"
+            return ActionResult(
+                status="executed" if ok else "failed",
+                message=f"{description}: {execution.get('status')} ({execution.get('detail', '')}).",
+                execution=execution,
+            )
+
+        return await self._gated(ctx, action, target["id"], arguments, description, approval_id, reason, run)
+
+    async def _gated(
+        self,
+        ctx: Context,
+        action: str,
+        target_id: str,
+        arguments: dict[str, Any],
+        description: str,
+        approval_id: str | None,
+        reason: str,
+        run: Callable[[str], Awaitable[ActionResult]],
+    ) -> ActionResult:
+        if approval_id is not None:
+            try:
+                return await run(approval_id)
+            except ApiError as exc:
+                if exc.code != "approval_invalid":
+                    raise
+                raise InputError(
+                    f"Approval {approval_id} cannot be used to {description}: {exc.description}. Call the tool "
+                    "again without approval_id to request a new approval."
+                ) from None
+        if _can_elicit(ctx):
+            answer = await ctx.elicit(f"Request approval to {description}? An approver will be asked.", ApprovalPrompt)
+            if answer.action != "accept":
+                return ActionResult(status="cancelled", message=f"Not requested: you declined to {description}.")
+            reason = answer.data.reason or reason
+        request = {
+            "action": action,
+            "target": target_id,
+            "arguments": arguments,
+            "reason": reason,
+            "on_behalf_of": _requester(),
+        }
+        approval = await self.client.post(f"{API}/approvals", request)
+        return ActionResult(
+            status="approval_pending",
+            approval=approval,
+            message=(
+                f"Approval {approval['id']} requested to {description}; nothing has run. It expires at "
+                f"{approval.get('expires_at')}. Someone other than the requester approves it (`sre controlplane "
+                f"approve {approval['id']}`, or POST /api/v1/approvals/{approval['id']}/approve with "
+                "controlplane:admin); then call this tool again with the same arguments and "
+                f"approval_id={approval['id']}."
+            ),
+        )
+
+    async def _matches(self, query: str, namespace: str | None, kind: str | None, cap: int) -> list[dict[str, Any]]:
+        filters = [(k, v) for k, v in (("namespace", namespace), ("kind", kind)) if v]
+        try:
+            return [await self.client.get(f"{API}/resources/{_segment(query)}")]
+        except ApiError as exc:
+            if exc.status_code != 404:
+                raise
+        exact, _ = await self.client.page(f"{API}/resources", [*filters, ("name", query)], limit=cap)
+        if exact:
+            return exact
+        partial, _ = await self.client.page(f"{API}/resources", [*filters, ("q", query)], limit=cap)
+        return partial
+
+    async def _resource(self, reference: str, namespace: str | None) -> dict[str, Any]:
+        """The one resource `reference` (id or name) names, or InputError saying how to pick it."""
+        matches = await self._matches(reference, namespace, None, 20)
+        exact = [m for m in matches if reference in (m.get("id"), m.get("name"))]
+        if len(exact) == 1:
+            return exact[0]
+        if not exact:
+            similar = ", ".join(f"{m.get('namespace')}/{m.get('name')}" for m in matches[:5])
+            hint = f" Similar: {similar}." if similar else " Use controlplane_find_resource to search."
+            raise InputError(
+                f"No resource named {reference!r}" + (f" in {namespace}" if namespace else "") + f".{hint}"
+            )
+        spaces = ", ".join(str(m.get("namespace")) for m in exact)
+        raise InputError(f"{reference!r} exists in several namespaces ({spaces}): give `namespace` too.")
+
+    async def _items(self, kind: str, path: str, params: list[tuple[str, str]], limit: int | None) -> ItemsResult:
+        notes: list[str] = []
+        cap = self._cap(limit, notes)
+        items, more = await self.client.page(path, params, limit=cap)
+        return ItemsResult(
+            kind=kind, items=items, returned=len(items), total=len(items), truncated=more, limits_applied=notes
+        )
+
+    def _cap(self, limit: int | None, notes: list[str]) -> int:
+        maximum = self.limits.max_list_items
+        if limit is None:
+            return maximum
+        if limit > maximum:
+            notes.append(f"limit lowered from {limit} to the maximum of {maximum} items")
+            return maximum
+        return limit
+
+    def _window(self, start: str, end: str) -> TimeRange:
+        window = TimeRange.parse(start, end)
+        if window.seconds > self.limits.max_range_seconds:
+            raise InputError(
+                f"The window is longer than the {self.limits.max_range_seconds / 86400:g} days allowed "
+                "(CONTROLPLANE_MCP_MAX_RANGE_SECONDS); shorten it."
+            )
+        return window
+
+
+def _change(entry: Mapping[str, Any], names: Mapping[str, str], end: float) -> Change:
+    at = str(entry.get("at", ""))
+    try:
+        ago = (end - datetime.fromisoformat(at.replace("Z", "+00:00")).timestamp()) / 60
+    except ValueError:
+        ago = float("nan")
+    resource_id = entry.get("resource_id")
+    return Change(
+        at=at,
+        minutes_ago=round(ago, 1),
+        type=str(entry.get("type", "")),
+        action=str(entry.get("action", "")),
+        resource_id=resource_id,
+        resource=names.get(resource_id) if resource_id else None,
+        actor=str(entry.get("actor", "")),
+        summary=str(entry.get("summary", "")),
+        details=dict(entry.get("details") or {}),
+    )
+
+
+def _segment(value: str) -> str:
+    """A path segment from a caller's value: quoted, so `../` cannot reach another endpoint."""
+    return quote(value, safe="")
+
+
+def _requester() -> str | None:
+    """The MCP caller this server acts for: its OAuth client over HTTP; None over stdio (the local user)."""
+    access = get_access_token()
+    return access.client_id if access is not None else None
+
+
+def _can_elicit(ctx: Context) -> bool:
+    session = ctx.request_context.session
+    return session.check_client_capability(ClientCapabilities(elicitation=ElicitationCapability()))
+
+
+def create_server(
+    settings: ControlPlaneMcpSettings,
+    client: ControlPlaneClient,
+    *,
+    extra_tools: list[Tool] | None = None,
+    metrics: ServerMetrics | None = None,
+    token_verifier: TokenVerifier | None = None,
+    auth: AuthSettings | None = None,
+) -> MCPServer[Any]:
+    tools = [*build_tools(ControlPlaneTools(settings, client).specs()), *(extra_tools or [])]
+    mode = "read-only: write tools are hidden" if settings.read_only else "write tools need an approval"
+    return MCPServer(
+        SERVER_NAME,
+        title="Control plane",
+        version=__version__,
+        instructions=(
+            f"The platform's system of record ({settings.backend.url}): resources and their dependencies, what "
+            "changed and when (controlplane_list_changes is the first question of an investigation), deployments, "
+            f"incidents, alert rules and automation. Mode: {mode}. A write tool called without approval_id "
+            "requests an approval and returns it pending; nothing runs until someone else approves it."
+        ),
+        tools=tools,
+        middleware=[ToolGate(tools, metrics)],
+        token_verifier=token_verifier,
+        auth=auth,
+    )

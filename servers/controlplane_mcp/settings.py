@@ -1,0 +1,57 @@
+"""Settings of controlplane-mcp (keys `CONTROLPLANE_URL` and `CONTROLPLANE_MCP_*`).
+
+The server calls the Control Plane API with its own OAuth client (`SRE_CLIENT_*`, tokens whose
+audience is the control plane's URL), or with a static `CONTROLPLANE_MCP_BEARER_TOKEN` for a
+team's own control plane that issues those. A caller's token is never passed on.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from common.errors import ConfigError
+from common.settings import FrozenModel, ServeSettings, SettingsSource, Upstream, build, pop_backends
+
+__all__ = ["DEFAULT_CONTROLPLANE_URL", "DEFAULT_PORT", "ControlPlaneMcpSettings", "Limits"]
+
+DEFAULT_PORT = 8703
+DEFAULT_CONTROLPLANE_URL = "http://127.0.0.1:8710"
+PREFIX = "CONTROLPLANE_MCP_"
+
+
+class Limits(FrozenModel):
+    max_list_items: int = Field(default=100, ge=1, le=500, description="Most items one list tool returns.")
+    max_range_seconds: float = Field(default=31 * 86400, gt=0, description="Longest history window.")
+    timeout_seconds: float = Field(default=15.0, gt=0, description="Deadline of one call to the control plane.")
+    max_response_bytes: int = Field(default=16_000_000, ge=10_000, description="Largest answer read.")
+
+
+class ControlPlaneMcpSettings(FrozenModel):
+    backend: Upstream
+    read_only: bool = Field(default=False, description="Hide the write tools (restart, rollback, scale, ...).")
+    operations: bool = Field(
+        default=True,
+        description="Also expose the control plane's further OpenAPI operations as tools (writes approval-gated).",
+    )
+    limits: Limits = Field(default_factory=Limits)
+    serve: ServeSettings
+
+    @classmethod
+    def from_source(cls, source: SettingsSource) -> ControlPlaneMcpSettings:
+        section = source.section(PREFIX)
+        limits = build(Limits, {k: section.pop(k) for k in list(section) if k in Limits.model_fields}, prefix=PREFIX)
+        flags = {k: section.pop(k) for k in list(section) if k in ("read_only", "operations")}
+        url = source.get("CONTROLPLANE_URL") or DEFAULT_CONTROLPLANE_URL
+        backends = pop_backends(section, url, prefix=PREFIX, url_key="CONTROLPLANE_URL")
+        if len(backends) != 1:
+            raise ConfigError("controlplane-mcp talks to one control plane: set CONTROLPLANE_URL, not a list.")
+        backend = backends[0]
+        if section:
+            unknown = ", ".join(f"{PREFIX}{key.upper()}" for key in sorted(section))
+            raise ConfigError(f"Unknown controlplane-mcp setting(s): {unknown}. See docs/configuration.md.")
+        serve = ServeSettings.from_source(source, default_port=DEFAULT_PORT)
+        return build(
+            cls,
+            {"backend": {**backend, "name": "controlplane"}, **flags, "limits": limits, "serve": serve},
+            prefix=PREFIX,
+        )
