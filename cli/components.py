@@ -42,6 +42,12 @@ COMPONENTS: dict[str, Component] = {
             stdio=True,
         ),
         Component(
+            "controlplane-mcp",
+            "servers.controlplane_mcp.__main__",
+            "MCP server over the Control Plane API; write tools need approvals (port 8703)",
+            stdio=True,
+        ),
+        Component(
             "registry",
             "registry.__main__",
             "Registry of agents and MCP servers + OAuth2 authorization server (port 8700)",

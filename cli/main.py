@@ -28,9 +28,13 @@ _EPILOG = """\
 examples:
   sre stdio prometheus-mcp            MCP over stdio, for Claude Desktop or an IDE
   sre serve prometheus-mcp            MCP over Streamable HTTP on 127.0.0.1:8701/mcp
+  sre stdio controlplane-mcp --read-only   control plane tools without the write tools
   PROMETHEUS_URL=http://prom:9090 sre doctor
   sre auth add-client triage --scopes agents:invoke   print a client secret (once)
 """
+
+
+_READ_ONLY_HELP = "controlplane-mcp: hide the write tools (same as CONTROLPLANE_MCP_READ_ONLY=true)"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -50,12 +54,14 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     serve.add_argument("name", choices=list(COMPONENTS), metavar="NAME", help=names)
+    serve.add_argument("--read-only", action="store_true", help=_READ_ONLY_HELP)
     stdio = commands.add_parser(
         "stdio",
         help="run an MCP server over stdio (for Claude Desktop, IDEs)",
         description="Run an MCP server over stdin/stdout; no token is needed (it is your own child process).",
     )
     stdio.add_argument("name", choices=[c.name for c in COMPONENTS.values() if c.stdio], metavar="NAME", help=names)
+    stdio.add_argument("--read-only", action="store_true", help=_READ_ONLY_HELP)
     commands.add_parser(
         "up",
         help="run the platform on embedded defaults (what `make up` runs)",
@@ -86,6 +92,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from cli.up import up
 
             return up(source)
+        if args.read_only:
+            if args.name != "controlplane-mcp":
+                raise ConfigError(f"--read-only applies to controlplane-mcp only; {args.name} has no write tools.")
+            source = source.with_overrides({"CONTROLPLANE_MCP_READ_ONLY": "true"})
         transport: Literal["stdio", "http"] = "stdio" if args.command == "stdio" else "http"
         anyio.run(COMPONENTS[args.name].serve_function(), transport, source)
     except ConfigError as exc:

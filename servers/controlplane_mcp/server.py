@@ -32,7 +32,15 @@ from servers.controlplane_mcp.client import API, ApiError, ControlPlaneClient
 from servers.controlplane_mcp.results import ActionResult, Change, ChangesResult, ItemsResult, ResourceResult
 from servers.controlplane_mcp.settings import ControlPlaneMcpSettings
 
-__all__ = ["CURATED_OPERATIONS", "READ_SCOPE", "SERVER_NAME", "WRITE_SCOPE", "ControlPlaneTools", "create_server"]
+__all__ = [
+    "CURATED_OPERATIONS",
+    "READ_SCOPE",
+    "SERVER_NAME",
+    "WRITE_SCOPE",
+    "ControlPlaneTools",
+    "create_server",
+    "requester",
+]
 
 SERVER_NAME = "controlplane-mcp"
 READ_SCOPE = "controlplane:read"
@@ -355,7 +363,7 @@ class ControlPlaneTools:
                 "target": target["id"],
                 "arguments": arguments,
                 "approval_id": approved,
-                "on_behalf_of": _requester(),
+                "on_behalf_of": requester(),
             }
             execution = await self.client.post(f"{API}/actions/{action}", body)
             ok = execution.get("status") == "succeeded"
@@ -398,7 +406,7 @@ class ControlPlaneTools:
             "target": target_id,
             "arguments": arguments,
             "reason": reason,
-            "on_behalf_of": _requester(),
+            "on_behalf_of": requester(),
         }
         approval = await self.client.post(f"{API}/approvals", request)
         return ActionResult(
@@ -493,7 +501,7 @@ def _segment(value: str) -> str:
     return quote(value, safe="")
 
 
-def _requester() -> str | None:
+def requester() -> str | None:
     """The MCP caller this server acts for: its OAuth client over HTTP; None over stdio (the local user)."""
     access = get_access_token()
     return access.client_id if access is not None else None

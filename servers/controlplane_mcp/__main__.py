@@ -1,0 +1,103 @@
+"""Run controlplane-mcp: `sre stdio|serve controlplane-mcp [--read-only]`.
+
+The server calls the control plane with its own token (client credentials for the control
+plane's URL, from SRE_CLIENT_*), or the static CONTROLPLANE_MCP_BEARER_TOKEN. At start it reads
+the control plane's OpenAPI document to offer its further operations as tools; if the control
+plane is not reachable yet, it starts with the curated tools only and says so in its log.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Literal
+
+from mcp.server.mcpserver.tools.base import Tool
+
+from common.auth import ClientCredentials, TokenSource
+from common.errors import BackendError
+from common.http import create_http_client, upstream_client
+from common.mcp_tools import tool_scopes
+from common.metrics import ServerMetrics
+from common.serving import serve_mcp_http
+from common.settings import SettingsSource
+from servers.controlplane_mcp.client import ControlPlaneClient
+from servers.controlplane_mcp.generic import GenericOperations
+from servers.controlplane_mcp.server import (
+    CURATED_OPERATIONS,
+    READ_SCOPE,
+    SERVER_NAME,
+    WRITE_SCOPE,
+    ControlPlaneTools,
+    create_server,
+)
+from servers.controlplane_mcp.settings import ControlPlaneMcpSettings
+
+logger = logging.getLogger(__name__)
+
+
+async def serve(transport: Literal["stdio", "http"], source: SettingsSource) -> None:
+    settings = ControlPlaneMcpSettings.from_source(source)
+    metrics = ServerMetrics(SERVER_NAME)
+    async with create_http_client(timeout=10.0) as token_http:
+        http = upstream_client(settings.backend, timeout=settings.limits.timeout_seconds)
+        credentials = ClientCredentials.of_component(settings.serve)
+        if settings.backend.bearer_token is None and credentials is not None:
+            # The control plane is its own OAuth resource: this server's token for it, never a caller's.
+            http.auth = TokenSource(credentials, token_http).bearer_auth(settings.backend.url)
+        client = ControlPlaneClient(
+            settings.backend,
+            timeout=settings.limits.timeout_seconds,
+            max_response_bytes=settings.limits.max_response_bytes,
+            http_client=http,
+            metrics=metrics,
+        )
+        try:
+            extra = await _operation_tools(settings, client)
+            if transport == "stdio":
+                # stdio is a local child process of the user's own client: no token.
+                await create_server(settings, client, extra_tools=extra, metrics=metrics).run_stdio_async()
+                return
+            scopes = tool_scopes(ControlPlaneTools(settings, client).specs())
+            scopes |= {
+                tool.name: READ_SCOPE if tool.annotations and tool.annotations.read_only_hint else WRITE_SCOPE
+                for tool in extra
+            }
+            await serve_mcp_http(
+                lambda auth: create_server(
+                    settings,
+                    client,
+                    extra_tools=extra,
+                    metrics=metrics,
+                    token_verifier=auth.verifier,
+                    auth=auth.settings,
+                ),
+                settings.serve,
+                metrics,
+                default_name=SERVER_NAME,
+                scopes=(READ_SCOPE,),
+                tool_scopes=scopes,
+            )
+        finally:
+            await client.aclose()
+
+
+def _reads(tool: Tool) -> bool:
+    return tool.annotations is not None and tool.annotations.read_only_hint is True
+
+
+async def _operation_tools(settings: ControlPlaneMcpSettings, client: ControlPlaneClient) -> list[Tool]:
+    if not settings.operations:
+        return []
+    try:
+        document = await client.openapi()
+    except BackendError as exc:
+        logger.warning("No further operations as tools: the control plane's OpenAPI document is unavailable (%s)", exc)
+        return []
+    return GenericOperations(client, read_only=settings.read_only).tools(document, exclude=CURATED_OPERATIONS)
+
+
+if __name__ == "__main__":
+    from cli.main import main
+
+    sys.exit(main(["serve" if sys.argv[1:2] == ["http"] else "stdio", SERVER_NAME]))
