@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from common.errors import BackendError, InputError
@@ -19,7 +20,11 @@ if TYPE_CHECKING:  # the registry is imported only when an auth command runs
     from registry.keys import KeyStore
     from registry.settings import RegistrySettings
 
-__all__ = ["add_auth_parser", "run_auth"]
+__all__ = [
+    "add_auth_parser",
+    "client_token",
+    "run_auth",
+]
 
 _EPILOG = """\
 examples:
@@ -98,6 +103,12 @@ def run_auth(args: argparse.Namespace, source: SettingsSource) -> int:
 
 
 def _print_token(settings: RegistrySettings, client: str, audience: str, scopes: list[str]) -> int:
+    print(client_token(settings, client, audience, scopes))
+    return 0
+
+
+def client_token(settings: RegistrySettings, client: str, audience: str, scopes: Sequence[str] = ()) -> str:
+    """A token for `audience` of a client whose secret `make up` keeps under SRE_DATA_DIR."""
     import anyio
 
     from cli.provisioning import read_secret
@@ -115,8 +126,7 @@ def _print_token(settings: RegistrySettings, client: str, audience: str, scopes:
         async with create_http_client(timeout=10.0) as http:
             return await TokenSource(credentials, http).token(audience, scopes)
 
-    print(anyio.run(fetch))
-    return 0
+    return anyio.run(fetch)
 
 
 def _rotate_keys(keys: KeyStore) -> int:

@@ -11,6 +11,7 @@ import anyio
 
 from cli.auth import add_auth_parser, run_auth
 from cli.components import COMPONENTS
+from cli.controlplane import add_controlplane_parser, run_controlplane
 from cli.logs import add_logs_parser, run_logs
 from common.errors import ConfigError
 from common.logging import configure_logging
@@ -74,6 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     add_auth_parser(commands)
     add_logs_parser(commands)
+    add_controlplane_parser(commands)
     return parser
 
 
@@ -88,6 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _doctor(source)
         if args.command == "auth":
             return run_auth(args, source)
+        if args.command == "controlplane":
+            return run_controlplane(args, source)
         if args.command == "up":
             from cli.up import up
 

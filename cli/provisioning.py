@@ -25,7 +25,9 @@ CLIENTS: Mapping[str, tuple[str, ...]] = {
     # Scrapes the components' /metrics.
     "prometheus": ("metrics:read",),
     # The person at the keyboard: `sre auth token`, MCP Inspector, Claude Desktop over HTTP.
-    "cli": ("metrics:read", "logs:read", "logs:write", "controlplane:read", "agents:invoke"),
+    "cli": ("metrics:read", "logs:read", "logs:write", "controlplane:read", "controlplane:write", "agents:invoke"),
+    # Decides on approvals (`sre controlplane approve`): a person other than whoever requested them.
+    "approver": ("controlplane:read", "controlplane:admin"),
 }
 
 
