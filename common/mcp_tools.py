@@ -36,7 +36,7 @@ from common.metrics import ServerMetrics
 from common.redaction import redact
 from common.settings import decode_json_text
 
-__all__ = ["BoundedResult", "ToolGate", "ToolResult", "ToolSpec", "build_tools", "tool_scopes"]
+__all__ = ["BoundedResult", "ToolGate", "ToolResult", "ToolSpec", "build_tools", "structured_tool", "tool_scopes"]
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ def build_tools(specs: Sequence[ToolSpec]) -> list[Tool]:
     tools = []
     for spec in specs:
         tool = Tool.from_function(
-            _structured(spec.fn),
+            structured_tool(spec.fn),
             name=spec.fn.__name__,
             title=spec.title,
             annotations=ToolAnnotations(
@@ -110,7 +110,8 @@ def build_tools(specs: Sequence[ToolSpec]) -> list[Tool]:
     return tools
 
 
-def _structured(fn: Callable[..., Awaitable[ToolResult]]) -> Callable[..., Awaitable[CallToolResult]]:
+def structured_tool(fn: Callable[..., Awaitable[ToolResult]]) -> Callable[..., Awaitable[CallToolResult]]:
+    """`fn` as an MCP tool function: its result as structured content plus its text, its errors as tool errors."""
     signature = inspect.signature(fn, eval_str=True)
     model = signature.return_annotation
     returns = Annotated[CallToolResult, model]
