@@ -185,9 +185,11 @@ def _first_problem(validator: Draft202012Validator, arguments: Any) -> str | Non
     if not errors:
         return None
     error = errors[0]
+    where = ".".join(str(part) for part in error.absolute_path)
     if error.validator == "additionalProperties":
-        schema = validator.schema if isinstance(validator.schema, Mapping) else {}
-        allowed = sorted(schema.get("properties", {}))
-        return f"{error.message}. Allowed arguments: {', '.join(allowed)}."
-    where = ".".join(str(part) for part in error.absolute_path) or "arguments"
-    return f"{where}: {error.message}."
+        # The schema that refused the field: the tool's own, or a nested object's (a `body`).
+        schema = error.schema if isinstance(error.schema, Mapping) else {}
+        allowed = ", ".join(sorted(schema.get("properties", {}))) or "none"
+        inside = f" in {where}" if where else ""
+        return f"{error.message}{inside}. Allowed {'fields' if where else 'arguments'}: {allowed}."
+    return f"{where or 'arguments'}: {error.message}."
