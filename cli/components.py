@@ -53,5 +53,11 @@ COMPONENTS: dict[str, Component] = {
             "Registry of agents and MCP servers + OAuth2 authorization server (port 8700)",
             stdio=False,
         ),
+        Component(
+            "controlplane",
+            "controlplane.__main__",
+            "Reference Control Plane REST API: resources, changes, incidents, approvals, actions (port 8710)",
+            stdio=False,
+        ),
     )
 }

@@ -12,6 +12,7 @@ from pydantic import BaseModel, SecretStr
 from pydantic_core import PydanticUndefined
 
 from common.settings import AuthConfig, Upstream
+from controlplane.settings import APPROVAL_TTL_MAX_SECONDS, ControlPlaneSettings
 from servers.loki_mcp.settings import Limits as LokiLimits
 from servers.loki_mcp.settings import LocalStore
 from servers.prometheus_mcp.settings import DEFAULT_PROMETHEUS_URL, Limits
@@ -74,12 +75,25 @@ def render() -> str:
     sections.append(_table("Backend keys", "LOKI_MCP_", Upstream, level=3))
     sections.append(_table("Embedded store", "LOKI_MCP_LOCAL_", LocalStore, level=3))
     sections.append(_table("Limits", "LOKI_MCP_", LokiLimits, level=3))
+    controlplane = (
+        "## controlplane\n\n"
+        "The reference Control Plane REST API (`sre serve controlplane`, port 8710). Its tokens' audience is "
+        "its base URL (`SRE_PUBLIC_URL`, no path). The database schema is migrated with Alembic at start-up. "
+        "Keys `CONTROLPLANE_KUBERNETES_*` configure the Kubernetes executor and are passed to it as they are. "
+        f"Approvals live at most {APPROVAL_TTL_MAX_SECONDS} seconds (fixed).\n"
+    )
+    sections.append(controlplane)
+    sections.append(
+        _table("Settings", "CONTROLPLANE_", ControlPlaneSettings, level=3, skip=("serve", "data_dir", "kubernetes"))
+    )
     return "\n".join(sections)
 
 
-def _table(title: str, prefix: str, model: type[BaseModel], *, level: int = 2) -> str:
+def _table(title: str, prefix: str, model: type[BaseModel], *, level: int = 2, skip: tuple[str, ...] = ()) -> str:
     rows = [f"{'#' * level} {title}\n", "| key | default | meaning |", "|---|---|---|"]
     for name, field in model.model_fields.items():
+        if name in skip:
+            continue
         default = field.default_factory() if field.default_factory is not None else field.default  # type: ignore[call-arg]
         rows.append(f"| `{prefix}{name.upper()}` | {_default(default)} | {field.description or ''} |")
     return "\n".join(rows) + "\n"

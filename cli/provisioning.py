@@ -22,6 +22,8 @@ CLIENTS: Mapping[str, tuple[str, ...]] = {
     # Registers itself.
     "prometheus-mcp": ("registry:write",),
     "loki-mcp": ("registry:write",),
+    # Registers itself, and calls the control plane with its own token (writes need approvals too).
+    "controlplane-mcp": ("registry:write", "controlplane:read", "controlplane:write"),
     # Scrapes the components' /metrics.
     "prometheus": ("metrics:read",),
     # The person at the keyboard: `sre auth token`, MCP Inspector, Claude Desktop over HTTP.

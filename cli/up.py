@@ -2,11 +2,11 @@
 
 It provisions one OAuth client per component, then starts, in order and each as its own
 process: Prometheus (the Debian package, data under SRE_DATA_DIR, scraping itself and the
-components with its own client-credentials token), the registry with its embedded
-authorization server, then prometheus-mcp and loki-mcp (with its embedded log store), which
-register themselves. It waits for each to be
-healthy, prints where everything is, and on Ctrl-C (or when a component dies) stops them all
-in reverse order.
+MCP servers with its own client-credentials token), the registry with its embedded
+authorization server, the reference control plane (SQLite), then prometheus-mcp, loki-mcp
+(with its embedded log store) and controlplane-mcp, which register themselves. It waits for
+each to be healthy, prints where everything is, and on Ctrl-C (or when a component dies) stops
+them all in reverse order.
 """
 
 from __future__ import annotations
@@ -33,10 +33,17 @@ from registry.settings import RegistrySettings
 
 __all__ = ["up"]
 
-PROMETHEUS_PORT = 9090
-REGISTRY_PORT = 8700
-PROMETHEUS_MCP_PORT = 8701
-LOKI_MCP_PORT = 8702
+#: DESIGN's ports; `SRE_UP_<NAME>_PORT` moves one (tests, a second copy).
+PORTS = {
+    "prometheus": 9090,
+    "registry": 8700,
+    "prometheus-mcp": 8701,
+    "loki-mcp": 8702,
+    "controlplane-mcp": 8703,
+    "controlplane": 8710,
+}
+#: The MCP servers, each with its own OAuth client, registering itself; Prometheus scrapes them.
+MCP_SERVERS = ("prometheus-mcp", "loki-mcp", "controlplane-mcp")
 _READY_TIMEOUT = 30.0
 
 
@@ -76,63 +83,37 @@ class _Child:
 
 
 def up(source: SettingsSource) -> int:
-    # The defaults are DESIGN's ports; tests (and a second copy) move them.
-    prometheus_port = int(source.get("SRE_UP_PROMETHEUS_PORT") or PROMETHEUS_PORT)
-    registry_port = int(source.get("SRE_UP_REGISTRY_PORT") or REGISTRY_PORT)
-    mcp_port = int(source.get("SRE_UP_PROMETHEUS_MCP_PORT") or PROMETHEUS_MCP_PORT)
-    loki_port = int(source.get("SRE_UP_LOKI_MCP_PORT") or LOKI_MCP_PORT)
+    ports = {name: int(source.get(f"SRE_UP_{_key(name)}_PORT") or port) for name, port in PORTS.items()}
+    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    mcp_urls = {name: f"{urls[name]}/mcp" for name in MCP_SERVERS}
     data_dir = Path(source.get("SRE_DATA_DIR") or DEFAULT_DATA_DIR).resolve()
     logs = data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     registry_settings = RegistrySettings.from_source(source.with_overrides({"SRE_DATA_DIR": str(data_dir)}))
     secrets = provision(data_dir, ClientStore(registry_settings.clients_path))
-    registry_url = f"http://127.0.0.1:{registry_port}"
-    mcp_url = f"http://127.0.0.1:{mcp_port}/mcp"
-    loki_url = f"http://127.0.0.1:{loki_port}/mcp"
     sre = [sys.executable, "-m", "cli.main"]
-    common_env = {"SRE_DATA_DIR": str(data_dir), "SRE_HOST": "127.0.0.1", "REGISTRY_URL": registry_url}
+    common_env = {"SRE_DATA_DIR": str(data_dir), "SRE_HOST": "127.0.0.1", "REGISTRY_URL": urls["registry"]}
+
+    def served(name: str, **env: str) -> _Child:
+        command = [*sre, "serve", name]
+        env = {**common_env, "SRE_PORT": str(ports[name]), **env}
+        if name in MCP_SERVERS:
+            env |= {"SRE_CLIENT_ID": name, "SRE_CLIENT_SECRET": secrets[name]}
+        return _Child(name, command, f"{urls[name]}/healthz", logs / f"{name}.log", env)
+
     children = []
     prometheus_url = source.get("PROMETHEUS_URL")
     if not prometheus_url:
-        prometheus_url = f"http://127.0.0.1:{prometheus_port}"
-        children.append(
-            _prometheus(
-                data_dir, prometheus_port, registry_url, {"prometheus-mcp": mcp_url, "loki-mcp": loki_url}, logs
-            )
-        )
+        prometheus_url = urls["prometheus"]
+        children.append(_prometheus(data_dir, ports["prometheus"], urls["registry"], mcp_urls, logs))
     children += [
-        _Child(
-            "registry",
-            [*sre, "serve", "registry"],
-            f"{registry_url}/healthz",
-            logs / "registry.log",
-            {**common_env, "SRE_PORT": str(registry_port)},
-        ),
-        _Child(
-            "prometheus-mcp",
-            [*sre, "serve", "prometheus-mcp"],
-            f"http://127.0.0.1:{mcp_port}/healthz",
-            logs / "prometheus-mcp.log",
-            {
-                **common_env,
-                "SRE_PORT": str(mcp_port),
-                "PROMETHEUS_URL": prometheus_url,
-                "SRE_CLIENT_ID": "prometheus-mcp",
-                "SRE_CLIENT_SECRET": secrets["prometheus-mcp"],
-            },
-        ),
-        _Child(
-            "loki-mcp",
-            [*sre, "serve", "loki-mcp"],
-            f"http://127.0.0.1:{loki_port}/healthz",
-            logs / "loki-mcp.log",
-            {
-                **common_env,
-                "SRE_PORT": str(loki_port),
-                "SRE_CLIENT_ID": "loki-mcp",
-                "SRE_CLIENT_SECRET": secrets["loki-mcp"],
-            },
-        ),
+        # The control plane is not registered like the MCP servers: the registry issues tokens for it
+        # because it is listed as a resource.
+        served("registry", REGISTRY_RESOURCES=json.dumps([urls["controlplane"]])),
+        served("controlplane"),
+        served("prometheus-mcp", PROMETHEUS_URL=prometheus_url),
+        served("loki-mcp"),
+        served("controlplane-mcp", CONTROLPLANE_URL=urls["controlplane"]),
     ]
     started: list[_Child] = []
     try:
@@ -140,7 +121,7 @@ def up(source: SettingsSource) -> int:
             print(f"sre up: starting {child.name} ...", file=sys.stderr, flush=True)
             child.start()
             started.append(child)
-        _banner(prometheus_url, registry_url, mcp_url, loki_url, logs)
+        _banner(prometheus_url, urls, mcp_urls, logs)
         _wait(started)
     except KeyboardInterrupt:
         pass
@@ -207,17 +188,24 @@ def _prometheus(data_dir: Path, port: int, registry_url: str, mcp_urls: Mapping[
     )
 
 
-def _banner(prometheus_url: str, registry_url: str, mcp_url: str, loki_url: str, logs: Path) -> None:
+def _key(name: str) -> str:
+    return name.upper().replace("-", "_")
+
+
+def _banner(prometheus_url: str, urls: Mapping[str, str], mcp_urls: Mapping[str, str], logs: Path) -> None:
+    prometheus_mcp = mcp_urls["prometheus-mcp"]
     print(
         f"""
 SRE Federation is up (Ctrl-C stops it). Logs: {logs}
-  Prometheus       {prometheus_url}
-  registry         {registry_url}   (agents, servers, OAuth2 token endpoint /oauth/token)
-  prometheus-mcp   {mcp_url}   (Streamable HTTP, registered in the registry)
-  loki-mcp         {loki_url}   (embedded log store; Loki push API at {loki_url.removesuffix("/mcp")}/loki/api/v1/push)
+  Prometheus         {prometheus_url}
+  registry           {urls["registry"]}   (agents, servers, OAuth2 token endpoint /oauth/token)
+  control plane      {urls["controlplane"]}/api/v1   (OpenAPI at /openapi.json)
+  prometheus-mcp     {prometheus_mcp}
+  loki-mcp           {mcp_urls["loki-mcp"]}   (embedded log store; Loki push API at {urls["loki-mcp"]}/loki/api/v1/push)
+  controlplane-mcp   {mcp_urls["controlplane-mcp"]}   (write tools need an approval: sre controlplane approvals)
 Try it:
-  TOKEN=$(.venv/bin/sre auth token --audience {mcp_url})
-  npx @modelcontextprotocol/inspector --cli {mcp_url} --transport http \\
+  TOKEN=$(.venv/bin/sre auth token --audience {prometheus_mcp})
+  npx @modelcontextprotocol/inspector --cli {prometheus_mcp} --transport http \\
       --header "Authorization: Bearer $TOKEN" --method tools/list
   or add `sre stdio prometheus-mcp` to Claude Desktop (see README).
 """,

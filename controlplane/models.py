@@ -16,7 +16,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from common.rest import storable
 
 __all__ = [
     "ACTIONS",
@@ -37,9 +39,11 @@ __all__ = [
     "Incident",
     "IncidentCreate",
     "IncidentStatusUpdate",
+    "IncidentTransition",
     "Page",
     "Resource",
     "ResourceCreate",
+    "ResourceDependencies",
     "ResourceGroup",
     "ResourceGroupCreate",
     "ResourceUpdate",
@@ -50,7 +54,10 @@ __all__ = [
 Name = Annotated[str, Field(pattern=r"^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$", description="DNS-label-like name.")]
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 Text = Annotated[str, Field(max_length=4000)]
-Labels = Annotated[dict[str, Annotated[str, Field(max_length=1000)]], Field(max_length=64)]
+Labels = Annotated[
+    dict[Annotated[str, Field(min_length=1, max_length=200)], Annotated[str, Field(max_length=1000)]],
+    Field(max_length=64),
+]
 Details = Annotated[dict[str, Any], Field(description="Free-form JSON object kept as given.")]
 
 ResourceKind = Literal["service", "deployment", "statefulset", "database", "queue", "external", "node"]
@@ -93,6 +100,25 @@ T = TypeVar("T")
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        """Text PostgreSQL cannot store (NUL, lone surrogates) is a 422 naming the field, not a 500."""
+        _check_storable(value)
+        return value
+
+
+def _check_storable(value: Any) -> None:
+    if isinstance(value, str):
+        storable(value)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _check_storable(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_storable(key)
+            _check_storable(item)
+
 
 class Page(_Model, Generic[T]):
     items: list[T]
@@ -132,6 +158,13 @@ class Resource(ResourceCreate):
     id: Id = Field(description="`namespace/name` is not an id: ids are opaque and stable.")
     created_at: datetime
     updated_at: datetime
+
+
+class ResourceDependencies(_Model):
+    resource: Resource
+    dependencies: list[Resource] = Field(description="The resources this one names in `dependencies`, when found.")
+    dependents: list[Resource] = Field(description="The resources that name this one in their `dependencies`.")
+    unresolved: list[str] = Field(description="Names in `dependencies` that match no resource.")
 
 
 class ResourceGroupCreate(_Model):
@@ -208,6 +241,17 @@ class IncidentStatusUpdate(_Model):
     approval_id: Id | None = Field(
         default=None, description="Consumed when given (the MCP write tools always give one)."
     )
+    on_behalf_of: str | None = Field(default=None, max_length=200, description="As the approval says, when given.")
+
+
+class IncidentTransition(_Model):
+    """Body of `POST /incidents/{id}/acknowledge` and `/resolve`."""
+
+    note: Text = ""
+    approval_id: Id | None = Field(
+        default=None, description="An approved `acknowledge_incident` approval for this incident; consumed."
+    )
+    on_behalf_of: str | None = Field(default=None, max_length=200, description="As the approval says, when given.")
 
 
 class TimelineEntryCreate(_Model):
@@ -239,7 +283,7 @@ class Incident(IncidentCreate):
 class AlertRuleCreate(_Model):
     name: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=200)]
     expr: Text
-    for_seconds: int = Field(default=0, ge=0)
+    for_seconds: int = Field(default=0, ge=0, le=604_800)
     severity: Severity = "high"
     resource_id: Id | None = None
     labels: Labels = Field(default_factory=dict)

@@ -20,25 +20,21 @@ offending field, unknown fields included).
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, TypeVar
 
-from mcp.server.auth.provider import AccessToken
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from common.auth.bearer import ACCESS_KEY
 from common.errors import InputError
 from common.pagination import paginate
+from common.rest import BearerGuard, FieldError, Handler, error_response, invalid, parse_body, parse_query
 from registry.models import (
     AgentList,
     AgentRegistration,
-    ErrorBody,
-    FieldError,
     ListQuery,
     SearchQuery,
     SearchResult,
@@ -49,26 +45,11 @@ from registry.openapi import WRITE_SCOPE
 from registry.search import rank_agents
 from registry.store import Kind, RegistryStore
 
-__all__ = ["RegistryApi", "error_response"]
+__all__ = ["RegistryApi"]
 
 logger = logging.getLogger(__name__)
 
-_REALM = 'Bearer realm="registry"'
-
 ModelT = TypeVar("ModelT", bound=BaseModel)
-Handler = Callable[[Request], Awaitable[Response]]
-
-
-def error_response(
-    status: int,
-    error: str,
-    description: str,
-    *,
-    errors: list[FieldError] | None = None,
-    headers: dict[str, str] | None = None,
-) -> JSONResponse:
-    body = ErrorBody(error=error, error_description=description, errors=errors)
-    return JSONResponse(body.model_dump(mode="json", exclude_none=True), status_code=status, headers=headers)
 
 
 class RegistryApi:
@@ -81,6 +62,7 @@ class RegistryApi:
         self.max_body_bytes = max_body_bytes
         self.auth_required = auth_required
         self.openapi = openapi
+        self._guard = BearerGuard("registry", auth_required)
 
     def routes(self) -> list[Route]:
         return [
@@ -116,7 +98,7 @@ class RegistryApi:
         return _entry_response(entry, created, f"/servers/{entry.name}")
 
     async def list_agents(self, request: Request) -> Response:
-        query = _query(request, ListQuery)
+        query = parse_query(request, ListQuery)
         if isinstance(query, Response):
             return query
         return _paged(
@@ -124,7 +106,7 @@ class RegistryApi:
         )
 
     async def list_servers(self, request: Request) -> Response:
-        query = _query(request, ListQuery)
+        query = parse_query(request, ListQuery)
         if isinstance(query, Response):
             return query
         return _paged(
@@ -146,11 +128,11 @@ class RegistryApi:
         return await self._deregister("servers", request.path_params["name"])
 
     async def search(self, request: Request) -> Response:
-        query = _query(request, SearchQuery)
+        query = parse_query(request, SearchQuery)
         if isinstance(query, Response):
             return query
         if not (query.skill or "").strip() and not (query.q or "").strip():
-            return _invalid([FieldError(field="skill", message="give `skill`, `q` or both (non-blank)")])
+            return invalid([FieldError(field="skill", message="give `skill`, `q` or both (non-blank)")])
         hits = rank_agents(await self.store.list_agents(query.tenant), query.skill, query.q)
         page = hits[: query.limit]
         result = SearchResult(results=page, returned=len(page), total=len(hits), truncated=len(hits) > len(page))
@@ -165,14 +147,7 @@ class RegistryApi:
     # -- plumbing ------------------------------------------------------------------------------
 
     def guard(self, handler: Handler, scope: str | None = None) -> Handler:
-        async def guarded(request: Request) -> Response:
-            if self.auth_required:
-                refusal = _authorize(request, scope)
-                if refusal is not None:
-                    return refusal
-            return await handler(request)
-
-        return guarded
+        return self._guard(handler, scope)
 
     async def _deregister(self, kind: Kind, name: str) -> Response:
         if not await self.store.deregister(kind, name):
@@ -181,62 +156,14 @@ class RegistryApi:
         return Response(status_code=204)
 
     async def _body(self, request: Request, model: type[ModelT]) -> ModelT | Response:
-        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if media_type != "application/json":
-            return error_response(400, "invalid_request", "The body must be JSON with Content-Type: application/json.")
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_body_bytes:
-            return _too_large(self.max_body_bytes)
-        body = bytearray()
-        async for chunk in request.stream():
-            body.extend(chunk)
-            if len(body) > self.max_body_bytes:  # chunked bodies declare no length
-                return _too_large(self.max_body_bytes)
-        try:
-            data = json.loads(body)
-        except (ValueError, RecursionError):
-            return error_response(400, "invalid_request", "The body is not valid JSON.")
-        try:
-            return model.model_validate(data)
-        except ValidationError as exc:
-            return _invalid(_field_errors(exc))
-
-
-def _authorize(request: Request, scope: str | None) -> Response | None:
-    if ACCESS_KEY not in request.scope:
-        return error_response(
-            401, "invalid_token", "A bearer token for this registry is required.", headers={"WWW-Authenticate": _REALM}
-        )
-    access: AccessToken | None = request.scope[ACCESS_KEY]
-    if access is None:
-        return error_response(
-            401,
-            "invalid_token",
-            "The bearer token is invalid, expired, or not issued for this registry.",
-            headers={"WWW-Authenticate": f'{_REALM}, error="invalid_token"'},
-        )
-    if scope is not None and scope not in access.scopes:
-        return error_response(
-            403,
-            "insufficient_scope",
-            f"This request needs the {scope} scope; get a token that grants it.",
-            headers={"WWW-Authenticate": f'{_REALM}, error="insufficient_scope", scope="{scope}"'},
-        )
-    return None
-
-
-def _query(request: Request, model: type[ModelT]) -> ModelT | Response:
-    try:
-        return model.model_validate(dict(request.query_params))
-    except ValidationError as exc:
-        return _invalid(_field_errors(exc))
+        return await parse_body(request, model, self.max_body_bytes)
 
 
 def _paged(entries: list[Any], query: ListQuery, build: Callable[..., BaseModel]) -> Response:
     try:
         page = paginate(entries, limit=query.limit, cursor=query.cursor)
     except InputError as exc:
-        return _invalid([FieldError(field="cursor", message=str(exc))])
+        return invalid([FieldError(field="cursor", message=str(exc))])
     listing = build(
         page.items, returned=len(page.items), total=page.total, truncated=page.truncated, next_cursor=page.next_cursor
     )
@@ -253,19 +180,3 @@ def _found(entry: BaseModel | None, what: str, name: str) -> Response:
     if entry is None:
         return error_response(404, "not_found", f"No {what} named {name!r} is registered.")
     return JSONResponse(entry.model_dump(mode="json"))
-
-
-def _invalid(errors: list[FieldError]) -> Response:
-    fields = ", ".join(error.field for error in errors)
-    return error_response(422, "invalid_request", f"Invalid or unknown fields: {fields}.", errors=errors)
-
-
-def _too_large(limit: int) -> Response:
-    return error_response(413, "request_too_large", f"The request body exceeds the limit of {limit} bytes.")
-
-
-def _field_errors(exc: ValidationError) -> list[FieldError]:
-    return [
-        FieldError(field=".".join(str(part) for part in error["loc"]) or "body", message=error["msg"])
-        for error in exc.errors(include_url=False)
-    ]

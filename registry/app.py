@@ -29,13 +29,10 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp
 
-from common.auth.bearer import BearerAuthMiddleware
 from common.http import create_http_client
-from common.http_guards import HeaderLimitMiddleware
-from common.logging import new_trace_id
-from common.metrics import CONTENT_TYPE_LATEST, HttpMetricsMiddleware, ServerMetrics
-from common.rate_limit import RateLimitMiddleware
-from registry.api import RegistryApi, error_response
+from common.metrics import CONTENT_TYPE_LATEST, ServerMetrics
+from common.rest import rest_app
+from registry.api import RegistryApi
 from registry.health import DEFAULT_TIMEOUT_SECONDS, HealthMonitor
 from registry.openapi import openapi_document
 from registry.settings import RegistrySettings
@@ -87,12 +84,6 @@ def create_app(
     async def metrics_route(request: Request) -> Response:
         return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
-    async def server_error(request: Request, exc: Exception) -> Response:
-        # The trace id ties the generic answer to the logged traceback without exposing it.
-        trace_id = new_trace_id()
-        logger.error("Unexpected error on %s %s [trace %s]", request.method, request.url.path, trace_id, exc_info=exc)
-        return error_response(500, "server_error", f"Unexpected server error (trace id {trace_id}).")
-
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await store.start()
@@ -110,7 +101,5 @@ def create_app(
         *authorization_routes,
         Route("/metrics", api.guard(metrics_route), methods=["GET"]),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={Exception: server_error})
-    limited = RateLimitMiddleware(app, settings.serve.requests_per_second, exempt=RATE_EXEMPT)
-    authenticated = BearerAuthMiddleware(limited, verifier, skip=frozenset(RATE_EXEMPT))
-    return HeaderLimitMiddleware(HttpMetricsMiddleware(authenticated, metrics, _METRIC_ROUTES))
+    rate = settings.serve.requests_per_second
+    return rest_app(routes, lifespan, verifier, metrics, _METRIC_ROUTES, rate, RATE_EXEMPT)

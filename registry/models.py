@@ -21,6 +21,8 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from common.rest import ErrorBody, FieldError, storable
+
 __all__ = [
     "AgentEntry",
     "AgentList",
@@ -48,16 +50,6 @@ SCOPE_PATTERN = r"^[\x21\x23-\x5B\x5D-\x7E]{1,128}$"
 HealthStatus = Literal["healthy", "unhealthy", "unknown"]
 
 
-def _storable(value: str) -> str:
-    if "\x00" in value:
-        raise ValueError("text may not contain NUL characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("text must be valid Unicode (no lone surrogates)") from None
-    return value
-
-
 def _http_url(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -72,10 +64,10 @@ def _http_url(value: str) -> str:
 
 
 # Bounded, storable strings; a field adds its own description with `Field(...)`.
-Ident = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_storable)]
-Short = Annotated[str, Field(max_length=200), AfterValidator(_storable)]
-Long = Annotated[str, Field(max_length=4000), AfterValidator(_storable)]
-Keywords = Annotated[str, Field(max_length=1000), AfterValidator(_storable)]
+Ident = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(storable)]
+Short = Annotated[str, Field(max_length=200), AfterValidator(storable)]
+Long = Annotated[str, Field(max_length=4000), AfterValidator(storable)]
+Keywords = Annotated[str, Field(max_length=1000), AfterValidator(storable)]
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 Url = Annotated[str, Field(min_length=8, max_length=2048), AfterValidator(_http_url)]
 Scope = Annotated[str, Field(pattern=SCOPE_PATTERN)]
@@ -202,14 +194,3 @@ class SearchQuery(_Model):
     q: Keywords | None = Field(default=None, description="Keywords matched against tags, then text.")
     tenant: Tenant | None = Field(default=None, description="Only agents of this tenant.")
     limit: int = Field(default=20, ge=1, le=100, description="Most results to return.")
-
-
-class FieldError(_Model):
-    field: str = Field(description="Dotted path of the offending field, e.g. `skills.0.id`.")
-    message: str
-
-
-class ErrorBody(_Model):
-    error: str = Field(description="Machine-readable code, e.g. `invalid_request`, `insufficient_scope`.")
-    error_description: str = Field(description="A sentence saying what was wrong and what to do.")
-    errors: list[FieldError] | None = None

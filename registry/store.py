@@ -23,7 +23,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from sqlalchemy import (
@@ -37,16 +36,15 @@ from sqlalchemy import (
     Text,
     and_,
     delete,
-    event,
     insert,
     or_,
     select,
     update,
 )
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from common.database import create_database_engine, display_url
 from registry.models import AgentEntry, AgentRegistration, HealthStatus, ServerEntry, ServerRegistration
 
 __all__ = ["Kind", "ProbeTarget", "RegistryStore"]
@@ -56,9 +54,6 @@ logger = logging.getLogger(__name__)
 Kind = Literal["agents", "servers"]
 EntryT = TypeVar("EntryT", AgentEntry, ServerEntry)
 
-# SQLite lets one writer in at a time; the health task and the API write concurrently, so a
-# writer waits for the lock instead of failing at once.
-_SQLITE_BUSY_TIMEOUT_MS = 10_000
 _MAX_ERROR_CHARS = 500
 
 metadata = MetaData()
@@ -97,13 +92,8 @@ class RegistryStore:
     def __init__(self, url: str, *, clock: Callable[[], float] = time.time) -> None:
         self.url = url
         self._clock = clock
-        parsed = make_url(url)
-        self._display_url = parsed.render_as_string(hide_password=True)
-        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        self._engine: AsyncEngine = create_async_engine(url, pool_pre_ping=True)
-        if parsed.get_backend_name() == "sqlite":
-            event.listen(self._engine.sync_engine, "connect", _configure_sqlite)
+        self._display_url = display_url(url)
+        self._engine: AsyncEngine = create_database_engine(url)
 
     async def start(self) -> None:
         async with self._engine.begin() as connection:
@@ -258,11 +248,3 @@ def _entry(model: type[EntryT], row: RowMapping) -> EntryT:
 
 def _datetime(seconds: float | None) -> datetime | None:
     return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
-
-
-def _configure_sqlite(dbapi_connection: Any, connection_record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute(f"PRAGMA busy_timeout = {_SQLITE_BUSY_TIMEOUT_MS}")
-    # WAL lets readers proceed while the health task writes.
-    cursor.execute("PRAGMA journal_mode = WAL")
-    cursor.close()

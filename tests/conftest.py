@@ -8,11 +8,21 @@ from collections.abc import Iterator
 import pytest
 from backends import PrometheusProcess, VictoriaMetricsProcess
 from metrics_dataset import Dataset, build_dataset
+from postgres import PostgresProcess
 
 
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[PostgresProcess]:
+    """A real PostgreSQL server for the tests of one module (storage tests run on SQLite and on it)."""
+    if PostgresProcess.binaries() is None:
+        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed: apt-get install postgresql")
+    with PostgresProcess() as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -12,10 +12,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, Phase, given, settings
 from issuer import TestIssuer
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
+from openapi_conformance import check_conformance
 from served import ServedComponent
 
 from registry.openapi import OPERATIONS
@@ -47,22 +45,4 @@ def auth_headers(issuer: TestIssuer, fuzzed_registry: ServedComponent) -> dict[s
 def test_registry_api_conforms_to_its_openapi_document(
     registry_schema: schemathesis.BaseSchema, auth_headers: dict[str, str], method: str, path: str
 ) -> None:
-    # The Python API, not schemathesis' pytest plugin: its fixture-based loader does not run on pytest 9.
-    operation = registry_schema[path][method]
-
-    @given(case=operation.as_strategy())
-    @settings(
-        max_examples=MAX_EXAMPLES,
-        deadline=None,
-        phases=[Phase.explicit, Phase.generate],  # a failure is reported as found, unshrunk: bounded time
-        suppress_health_check=list(HealthCheck),
-        database=None,
-    )
-    def conforms(case: schemathesis.Case) -> None:
-        case.call_and_validate(
-            headers=auth_headers,
-            checks=[not_a_server_error, status_code_conformance, response_schema_conformance],
-            timeout=10,
-        )
-
-    conforms()
+    check_conformance(registry_schema, method, path, auth_headers, max_examples=MAX_EXAMPLES)
