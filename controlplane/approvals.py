@@ -26,10 +26,10 @@ from sqlalchemy import RowMapping, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.responses import Response
 
-from common.rest import HttpError
+from common.rest import FieldError, HttpError
 from controlplane.arguments import validate_arguments
 from controlplane.calls import Call, Handler, fetch, getter, lister, model_response
-from controlplane.models import Approval, ApprovalDecision, ApprovalRequest
+from controlplane.models import Approval, ApprovalDecision, ApprovalRequest, ApprovalUse
 from controlplane.settings import APPROVAL_TTL_MAX_SECONDS
 from controlplane.store import ControlPlaneStore
 from controlplane.tables import approvals, incidents, new_id, resources
@@ -44,7 +44,11 @@ def arguments_hash(arguments: dict[str, Any]) -> str:
 
 async def request_approval(call: Call) -> Response:
     body: ApprovalRequest = call.body
-    validate_arguments(body.action, body.arguments)
+    operation = body.action.startswith(OPERATION_PREFIX)
+    if operation:
+        _check_operation_request(body.target, body.arguments)
+    else:
+        validate_arguments(body.action, body.arguments)
     now = call.store.now()
     ttl = min(body.ttl_seconds, APPROVAL_TTL_MAX_SECONDS)
     row = {
@@ -62,7 +66,8 @@ async def request_approval(call: Call) -> Response:
     }
     target_table, what = (incidents, "incident") if body.action == "acknowledge_incident" else (resources, "resource")
     async with call.store.write() as connection:
-        await fetch(connection, target_table, body.target, what)
+        if not operation:  # an operation's target is a request path, not a row
+            await fetch(connection, target_table, body.target, what)
         await connection.execute(insert(approvals).values(**row))
         await _audit(call, connection, row, "approval.requested", f"requested {body.action} of {body.target}")
     return model_response(Approval.model_validate(row), 201)
@@ -106,8 +111,47 @@ async def _decide(call: Call, *, approved: bool) -> Response:
     return model_response(Approval.model_validate(updated))
 
 
+async def consume_approval(call: Call) -> Response:
+    """Use up an approval of an `operation:` action: the caller then sends the call it allows.
+
+    The built-in actions consume their approvals themselves (`POST /actions/...`, acknowledge);
+    this is for the API's further operations, which know nothing of approvals.
+    """
+    body: ApprovalUse = call.body
+    approval_id = call.param("id")
+    row = await check_use(
+        call.store,
+        approval_id,
+        action=body.action,
+        target=body.target,
+        arguments=body.arguments,
+        caller=call.actor.client_id,
+        on_behalf_of=body.on_behalf_of,
+    )
+    now = call.store.now()
+    async with call.store.write() as connection:
+        await consume(connection, approval_id, now)
+        used = {**row, "status": "consumed", "consumed_at": now}
+        await _audit(call, connection, used, "approval.consumed", f"used {row['action']} of {row['target']}")
+    return model_response(Approval.model_validate(used))
+
+
+def _check_operation_request(target: str, arguments: dict[str, Any]) -> None:
+    problems = []
+    if not target.startswith("/"):
+        problems.append(FieldError(field="target", message="an operation's target is its request path, e.g. /api/v1/x"))
+    if set(arguments) - {"query", "body"} or not isinstance(arguments.get("query", []), list):
+        problems.append(
+            FieldError(
+                field="arguments", message='an operation\'s arguments are {"query": [[name, value], ...], "body": ...}'
+            )
+        )
+    if problems:
+        raise HttpError(422, "invalid_request", "Invalid approval request for an operation.", errors=problems)
+
+
 async def _audit(call: Call, connection: AsyncConnection, row: Any, action: str, summary: str) -> None:
-    resource_id = row["target"] if row["action"] != "acknowledge_incident" else None
+    resource_id = row["target"] if row["action"] in _RESOURCE_ACTIONS else None
     details = {
         "approval_id": row["id"],
         "action": row["action"],
@@ -169,6 +213,10 @@ async def consume(connection: AsyncConnection, approval_id: str, now: datetime) 
         raise _invalid(f"approval {approval_id} was used (or expired) meanwhile")
 
 
+_RESOURCE_ACTIONS = frozenset({"restart", "rollback", "scale"})
+OPERATION_PREFIX = "operation:"
+
+
 def _invalid(rule: str) -> HttpError:
     return HttpError(403, "approval_invalid", f"The approval cannot be used: {rule}. Nothing was done.")
 
@@ -179,4 +227,5 @@ HANDLERS: dict[str, Handler] = {
     "get_approval": getter(approvals, Approval, "approval"),
     "approve_approval": approve_approval,
     "reject_approval": reject_approval,
+    "consume_approval": consume_approval,
 }

@@ -31,6 +31,7 @@ __all__ = [
     "Approval",
     "ApprovalDecision",
     "ApprovalRequest",
+    "ApprovalUse",
     "AuditEntry",
     "AuditEntryCreate",
     "AutomationExecution",
@@ -89,6 +90,20 @@ AuditType = Literal[
 ]
 Action = Literal["restart", "rollback", "scale", "acknowledge_incident"]
 ACTIONS: tuple[str, ...] = ("restart", "rollback", "scale", "acknowledge_incident")
+#: `operation:<operationId>`: a call of a further API operation through controlplane-mcp, which
+#: consumes the approval (`POST /approvals/{id}/consume`) before it sends the call.
+OperationAction = Annotated[str, Field(pattern=r"^operation:[A-Za-z0-9_.-]{1,100}$")]
+ApprovalAction = Action | OperationAction
+ApprovalTarget = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=500,
+        pattern=r"^\S+$",
+        description="A resource id (restart, rollback, scale), an incident id (acknowledge_incident), or the "
+        "request path of an operation (`operation:...`).",
+    ),
+]
 Severity = Literal["critical", "high", "medium", "low", "info"]
 IncidentStatus = Literal["open", "acknowledged", "resolved"]
 DeploymentStatus = Literal["pending", "running", "succeeded", "failed", "rolled_back"]
@@ -315,8 +330,8 @@ class AutomationExecution(_Model):
 
 
 class ApprovalRequest(_Model):
-    action: Action
-    target: Id = Field(description="The resource id (restart, rollback, scale) or incident id (acknowledge_incident).")
+    action: ApprovalAction
+    target: ApprovalTarget
     arguments: Details = Field(
         default_factory=dict,
         description='The action\'s arguments, e.g. {"replicas": 5}; bound by their canonical hash.',
@@ -332,8 +347,8 @@ class ApprovalDecision(_Model):
 
 class Approval(_Model):
     id: Id
-    action: Action
-    target: Id
+    action: ApprovalAction
+    target: ApprovalTarget
     arguments: Details
     arguments_hash: str = Field(description="sha256 of the arguments as canonical JSON (sorted keys, no spaces).")
     requester: str
@@ -346,6 +361,15 @@ class Approval(_Model):
     decided_at: datetime | None = None
     decision_reason: str | None = None
     consumed_at: datetime | None = None
+
+
+class ApprovalUse(_Model):
+    """`POST /approvals/{id}/consume`: use an approval of an `operation:` action up, before the call it allows."""
+
+    action: OperationAction
+    target: ApprovalTarget
+    arguments: Details = Field(default_factory=dict)
+    on_behalf_of: str | None = Field(default=None, max_length=200)
 
 
 class ActionRequest(_Model):

@@ -24,6 +24,7 @@ from controlplane.models import (
     Approval,
     ApprovalDecision,
     ApprovalRequest,
+    ApprovalUse,
     AuditEntry,
     AuditEntryCreate,
     AutomationExecution,
@@ -264,6 +265,17 @@ OPERATIONS: tuple[Operation, ...] = (
             operation_id=f"{verb}_approval",
         )
         for verb in ("approve", "reject")
+    ),
+    _write(
+        "post",
+        "/approvals/{id}/consume",
+        "Use up an approved approval of an `operation:` action before sending the call it allows (the "
+        "built-in actions use theirs themselves); 403 `approval_invalid` names the rule a use breaks.",
+        {200: Approval},
+        _BODY,
+        body=ApprovalUse,
+        scope=WRITE_SCOPE,
+        operation_id="consume_approval",
     ),
     *_ACTIONS,
     *_collection(

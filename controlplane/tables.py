@@ -228,8 +228,9 @@ approvals = Table(
     "approvals",
     metadata,
     _id(primary_key=True),
-    Column("action", String(32), nullable=False),
-    _id("target", nullable=False, index=True),
+    # Long enough for `operation:<operationId>` and an operation's request path.
+    Column("action", String(128), nullable=False),
+    Column("target", String(500), nullable=False, index=True),
     Column("arguments", JSON, nullable=False),
     Column("arguments_hash", String(64), nullable=False),
     Column("requester", String(SHORT), nullable=False),

@@ -45,7 +45,9 @@ __all__ = [
 SERVER_NAME = "controlplane-mcp"
 READ_SCOPE = "controlplane:read"
 WRITE_SCOPE = "controlplane:write"
-#: operationIds of the reference API that the curated tools already cover (not exposed again).
+#: operationIds of the reference API not offered again as generic tools: those the curated tools
+#: cover, the approval machinery itself (an approval is never decided or used up through MCP),
+#: and the service endpoints.
 CURATED_OPERATIONS = frozenset(
     {
         "list_resources",
@@ -59,10 +61,16 @@ CURATED_OPERATIONS = frozenset(
         "list_alert_rules",
         "list_automation_executions",
         "get_approval",
-        "create_approval",
+        "request_approval",
+        "approve_approval",
+        "reject_approval",
+        "consume_approval",
         "restart_action",
         "rollback_action",
         "scale_action",
+        "get_openapi",
+        "healthz",
+        "get_metrics",
     }
 )
 

@@ -356,3 +356,58 @@ def test_every_write_leaves_exactly_one_audit_row_and_failed_writes_none(control
         controlplane.clock.offset = type(controlplane.clock.offset)()
     restart = approved(controlplane, "restart", rid)
     write("POST", "/actions/restart", {"target": rid, "approval_id": restart["id"]}, 200, "agent")
+
+
+def test_an_operation_approval_is_used_once_by_its_requester_for_exactly_its_call(controlplane: ControlPlane) -> None:
+    """controlplane-mcp gates the API's further operations: it consumes the approval, then sends the call."""
+    call = {"query": [["dry_run", "false"]], "body": {"title": "flaky disk"}}
+    grant = approved(
+        controlplane, "operation:create_analysis", "/api/v1/analyses", call, requester="agent", on_behalf_of="user-1"
+    )
+    use = {"action": "operation:create_analysis", "target": "/api/v1/analyses", "on_behalf_of": "user-1"}
+
+    def consume(client_id: str = "agent", **changes: Any) -> Any:
+        body = {**use, "arguments": call, **changes}
+        return controlplane.call(
+            "POST", f"/approvals/{grant['id']}/consume", json=body, client_id=client_id, scopes=(WRITE,)
+        )
+
+    refused(controlplane, consume(arguments={**call, "body": {"title": "other"}}), "granted for other arguments")
+    refused(controlplane, consume(target="/api/v1/incidents"), "not /api/v1/incidents")
+    refused(controlplane, consume(action="operation:create_incident"), "not operation:create_incident")
+    refused(controlplane, consume(client_id="intruder"), "not intruder")
+    refused(controlplane, consume(on_behalf_of="user-2"), "not 'user-2'")
+    used = consume()
+    assert used.status_code == 200, used.text
+    assert used.json()["status"] == "consumed"
+    refused(controlplane, consume(), "is consumed")
+    audit = controlplane.all_items("/audit-logs", type="approval")
+    mine = [e["action"] for e in audit if e["details"].get("approval_id") == grant["id"]]
+    assert mine == ["approval.consumed", "approval.approved", "approval.requested"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"action": "operation:x", "target": "analyses", "arguments": {}}, "target"),
+        ({"action": "operation:x", "target": "/api/v1/x", "arguments": {"replicas": 3}}, "arguments"),
+        ({"action": "operation:bad id", "target": "/api/v1/x", "arguments": {}}, "action"),
+    ],
+)
+def test_a_malformed_operation_approval_request_is_422_naming_the_field(
+    controlplane: ControlPlane, body: dict[str, Any], field: str
+) -> None:
+    response = controlplane.call("POST", "/approvals", json=body, client_id="agent", scopes=(WRITE,))
+    assert response.status_code == 422, response.text
+    assert field in {error["field"].split(".")[0] for error in response.json()["errors"]}
+
+
+def test_built_in_actions_cannot_be_consumed_without_running(controlplane: ControlPlane) -> None:
+    resource = new_resource(controlplane)
+    grant = approved(controlplane, "restart", resource["id"])
+    body = {"action": "restart", "target": resource["id"], "arguments": {}}
+    response = controlplane.call(
+        "POST", f"/approvals/{grant['id']}/consume", json=body, client_id="agent", scopes=(WRITE,)
+    )
+    assert response.status_code == 422, response.text
+    assert controlplane.ok("GET", f"/approvals/{grant['id']}")["status"] == "approved"

@@ -158,8 +158,8 @@ def upgrade() -> None:
     op.create_table(
         "approvals",
         _id(primary_key=True),
-        sa.Column("action", sa.String(32), nullable=False),
-        _id("target", nullable=False),
+        sa.Column("action", sa.String(128), nullable=False),
+        sa.Column("target", sa.String(500), nullable=False),
         sa.Column("arguments", sa.JSON(), nullable=False),
         sa.Column("arguments_hash", sa.String(64), nullable=False),
         sa.Column("requester", sa.String(SHORT), nullable=False),
