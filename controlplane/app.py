@@ -77,7 +77,7 @@ def create_app(
     executor = executor or create_executor(settings)
     metrics = metrics or ServerMetrics(COMPONENT)
     api = ControlPlaneApi(
-        Services(store, executor),
+        Services(store, executor, settings.approval_ttl_seconds),
         metrics=metrics,
         max_body_bytes=settings.serve.max_body_bytes,
         auth_required=verifier is not None,

@@ -50,7 +50,7 @@ async def request_approval(call: Call) -> Response:
     else:
         validate_arguments(body.action, body.arguments)
     now = call.store.now()
-    ttl = min(body.ttl_seconds, APPROVAL_TTL_MAX_SECONDS)
+    ttl = min(body.ttl_seconds or call.services.approval_ttl_seconds, APPROVAL_TTL_MAX_SECONDS)
     row = {
         "id": new_id("apr"),
         "action": body.action,

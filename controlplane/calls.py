@@ -45,6 +45,8 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 class Services:
     store: ControlPlaneStore
     executor: Executor
+    #: How long an approval lives when its request does not say (CONTROLPLANE_APPROVAL_TTL_SECONDS).
+    approval_ttl_seconds: int
 
 
 @dataclass(frozen=True)

@@ -338,7 +338,12 @@ class ApprovalRequest(_Model):
     )
     reason: Text = ""
     on_behalf_of: str | None = Field(default=None, max_length=200)
-    ttl_seconds: int = Field(default=900, ge=30, le=900, description="At most 15 minutes.")
+    ttl_seconds: int | None = Field(
+        default=None,
+        ge=1,
+        le=900,
+        description="At most 15 minutes; unset: the control plane's default (CONTROLPLANE_APPROVAL_TTL_SECONDS).",
+    )
 
 
 class ApprovalDecision(_Model):

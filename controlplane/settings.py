@@ -28,6 +28,12 @@ class ControlPlaneSettings(FrozenModel):
         default="recording",
         description="What carries approved actions out: `recording` (records and state only) or `kubernetes`.",
     )
+    approval_ttl_seconds: int = Field(
+        default=APPROVAL_TTL_MAX_SECONDS,
+        ge=1,
+        le=APPROVAL_TTL_MAX_SECONDS,
+        description="How long an approval lives unless its request asks for less (at most 900 s).",
+    )
     kubernetes: dict[str, Any] = Field(
         default_factory=dict,
         description="`CONTROLPLANE_KUBERNETES_*` keys, passed to the Kubernetes executor as they are.",

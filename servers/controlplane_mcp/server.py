@@ -322,7 +322,7 @@ class ControlPlaneTools:
         description = f"acknowledge incident {incident['id']} ({incident.get('title', '')})"
 
         async def run(approved: str) -> ActionResult:
-            body = {"note": note, "approval_id": approved}
+            body = {"note": note, "approval_id": approved, "on_behalf_of": requester()}
             updated = await self.client.post(f"{API}/incidents/{_segment(incident['id'])}/acknowledge", body)
             return ActionResult(status="executed", message=f"Acknowledged incident {incident['id']}.", incident=updated)
 

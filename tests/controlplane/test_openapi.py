@@ -24,7 +24,7 @@ def test_the_committed_document_is_the_generated_one() -> None:
 
 def test_the_routes_are_exactly_the_documented_operations() -> None:
     api = ControlPlaneApi(
-        Services(ControlPlaneStore("sqlite+aiosqlite://"), RecordingExecutor()),
+        Services(ControlPlaneStore("sqlite+aiosqlite://"), RecordingExecutor(), 900),
         metrics=ServerMetrics("controlplane"),
         max_body_bytes=1,
         auth_required=True,
