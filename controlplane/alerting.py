@@ -55,7 +55,9 @@ async def create_analysis(call: Call) -> Response:
 
 
 HANDLERS: dict[str, Handler] = {
-    "list_alert_rules": lister(alert_rules, AlertRule, order=alert_rules.c.created_at, newest_first=False),
+    "list_alert_rules": lister(
+        alert_rules, AlertRule, order=alert_rules.c.created_at, newest_first=False, filters=("resource_id", "severity")
+    ),
     "create_alert_rule": create_alert_rule,
     "get_alert_rule": getter(alert_rules, AlertRule, "alert rule"),
     "list_analyses": lister(analyses, Analysis, order=analyses.c.created_at, filters=("incident_id", "kind")),

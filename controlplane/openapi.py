@@ -45,6 +45,7 @@ from controlplane.models import (
     TimelineEntryCreate,
 )
 from controlplane.queries import (
+    AlertRuleQuery,
     AnalysisQuery,
     ApprovalQuery,
     AuditQuery,
@@ -240,7 +241,7 @@ OPERATIONS: tuple[Operation, ...] = (
         scope=WRITE_SCOPE,
         operation_id="add_incident_timeline_entry",
     ),
-    *_collection("/alert-rules", "alert_rule", AlertRule, AlertRuleCreate),
+    *_collection("/alert-rules", "alert_rule", AlertRule, AlertRuleCreate, query=AlertRuleQuery),
     *_collection("/automation/executions", "automation_execution", AutomationExecution, None, query=ExecutionQuery),
     *_collection("/approvals", "approval", Approval, None, query=ApprovalQuery),
     _write(

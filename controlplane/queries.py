@@ -13,17 +13,21 @@ from pydantic import AwareDatetime, Field, model_validator
 
 from controlplane.models import (
     Action,
+    ApprovalAction,
     ApprovalStatus,
+    ApprovalTarget,
     AuditType,
     DeploymentStatus,
     Id,
     IncidentStatus,
     Name,
     ResourceKind,
+    Severity,
     _Model,
 )
 
 __all__ = [
+    "AlertRuleQuery",
     "AnalysisQuery",
     "ApprovalQuery",
     "AuditQuery",
@@ -88,8 +92,13 @@ class ExecutionQuery(_Window):
 
 class ApprovalQuery(ListQuery):
     status: ApprovalStatus | None = Field(default=None, description="Only approvals with this status.")
-    action: Action | None = Field(default=None, description="Only approvals for this action.")
-    target: Id | None = Field(default=None, description="Only approvals for this target id.")
+    action: ApprovalAction | None = Field(default=None, description="Only approvals for this action.")
+    target: ApprovalTarget | None = Field(default=None, description="Only approvals for this target.")
+
+
+class AlertRuleQuery(ListQuery):
+    resource_id: Id | None = Field(default=None, description="Only the rules that watch this resource.")
+    severity: Severity | None = Field(default=None, description="Only rules of this severity.")
 
 
 class AnalysisQuery(ListQuery):

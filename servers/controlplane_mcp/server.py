@@ -20,6 +20,7 @@ from mcp.server.auth.provider import TokenVerifier
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.tools.base import Tool
+from mcp.shared.exceptions import NoBackChannelError
 from mcp_types import ClientCapabilities, ElicitationCapability
 from pydantic import BaseModel, Field
 
@@ -405,10 +406,18 @@ class ControlPlaneTools:
                     "again without approval_id to request a new approval."
                 ) from None
         if _can_elicit(ctx):
-            answer = await ctx.elicit(f"Request approval to {description}? An approver will be asked.", ApprovalPrompt)
-            if answer.action != "accept":
-                return ActionResult(status="cancelled", message=f"Not requested: you declined to {description}.")
-            reason = answer.data.reason or reason
+            try:
+                answer = await ctx.elicit(
+                    f"Request approval to {description}? An approver will be asked.", ApprovalPrompt
+                )
+            except NoBackChannelError:
+                # Stateless HTTP and the 2026-07-28 protocol cannot ask mid-call: the request goes
+                # ahead unasked, which is safe, since nothing runs before someone else approves.
+                answer = None
+            if answer is not None:
+                if answer.action != "accept":
+                    return ActionResult(status="cancelled", message=f"Not requested: you declined to {description}.")
+                reason = answer.data.reason or reason
         request = {
             "action": action,
             "target": target_id,

@@ -1,0 +1,432 @@
+"""controlplane-mcp end to end: a real control plane and a real controlplane-mcp, both served, an MCP client
+over Streamable HTTP with its own token, and approvals decided by someone else through the API.
+
+The approval rules (reuse, wrong target, wrong arguments, self-approval, expiry) are checked here
+through the MCP write tools, as an agent would meet them.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import httpx2
+import pytest
+from issuer import TestIssuer
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from mcp_session import call, call_error
+from mcp_types import ElicitRequestParams, ElicitResult
+from served import ServedComponent
+
+from common.settings import SettingsSource
+from servers.controlplane_mcp.client import ControlPlaneClient
+from servers.controlplane_mcp.server import create_server
+from servers.controlplane_mcp.settings import ControlPlaneMcpSettings
+
+pytestmark = [pytest.mark.anyio, pytest.mark.integration]
+
+READ, WRITE, ADMIN = "controlplane:read", "controlplane:write", "controlplane:admin"
+APPROVAL_TTL = 4
+
+
+class Seeder:
+    """Writes to the control plane API directly, as the platform's admin or a human approver would."""
+
+    def __init__(self, url: str, issuer: TestIssuer) -> None:
+        self.url = url
+        self.issuer = issuer
+
+    def request(self, method: str, path: str, *, client_id: str = "seeder", body: Any = None) -> httpx.Response:
+        token = self.issuer.mint(self.url, [READ, WRITE, ADMIN], claims={"client_id": client_id})
+        return httpx.request(
+            method, f"{self.url}/api/v1{path}", json=body, headers={"Authorization": f"Bearer {token}"}, timeout=10
+        )
+
+    def ok(self, method: str, path: str, body: Any = None, *, client_id: str = "seeder") -> Any:
+        response = self.request(method, path, client_id=client_id, body=body)
+        assert response.status_code < 300, response.text
+        return response.json()
+
+    def resource(self, name: str, **fields: Any) -> dict[str, Any]:
+        body = {"name": name, "namespace": "prod", "kind": "deployment", "version": "v1", "replicas": 2, **fields}
+        return self.ok("POST", "/resources", body)  # type: ignore[no-any-return]
+
+    def approve(self, approval_id: str, *, client_id: str = "alice") -> httpx.Response:
+        return self.request("POST", f"/approvals/{approval_id}/approve", client_id=client_id, body={"reason": "ok"})
+
+
+def ago(minutes: float) -> str:
+    return (datetime.now(UTC) - timedelta(minutes=minutes)).isoformat()
+
+
+@pytest.fixture(scope="module")
+def issuer() -> Iterator[TestIssuer]:
+    with TestIssuer() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def controlplane(issuer: TestIssuer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedComponent]:
+    env = {
+        "SRE_DATA_DIR": str(tmp_path_factory.mktemp("controlplane")),
+        "SRE_AUTH_ISSUER": issuer.issuer,
+        "SRE_AUTH_JWKS_URL": issuer.jwks_url,
+        "CONTROLPLANE_APPROVAL_TTL_SECONDS": str(APPROVAL_TTL),
+    }
+    with ServedComponent("controlplane", env, tmp_path_factory.mktemp("served")) as component:
+        yield component
+
+
+@pytest.fixture(scope="module")
+def seeder(controlplane: ServedComponent, issuer: TestIssuer) -> Seeder:
+    seeder = Seeder(controlplane.url, issuer)
+    payments = seeder.resource("payments", kind="service")
+    cart_db = seeder.resource("cart-db", kind="database", version="15.4")
+    checkout = seeder.resource("checkout", version="v2.4.0", dependencies=["payments", "cart-db"])
+    seeder.ok(
+        "POST",
+        "/deployments",
+        {"resource_id": checkout["id"], "version": "v2.3.9", "actor": "ci-bot", "started_at": ago(180)},
+    )
+    seeder.ok(
+        "POST",
+        "/deployments",
+        {
+            "resource_id": checkout["id"],
+            "version": "v2.4.0",
+            "previous_version": "v2.3.9",
+            "actor": "ci-bot",
+            "started_at": ago(33),
+        },
+    )
+    seeder.ok(
+        "POST",
+        "/audit-logs",
+        {"type": "config_change", "resource_id": payments["id"], "actor": "bob", "at": ago(300), "summary": "pool"},
+    )
+    seeder.ok(
+        "POST",
+        "/audit-logs",
+        {"type": "feature_flag", "resource_id": cart_db["id"], "actor": "carol", "at": ago(20), "summary": "cache"},
+    )
+    seeder.ok("POST", "/incidents", {"title": "checkout 5xx", "resource_ids": [checkout["id"]], "severity": "critical"})
+    seeder.ok(
+        "POST", "/alert-rules", {"name": "HighErrorRate", "expr": "rate(x[5m]) > 1", "resource_id": checkout["id"]}
+    )
+    return seeder
+
+
+def serve_mcp(
+    controlplane: ServedComponent, issuer: TestIssuer, tmp_path_factory: pytest.TempPathFactory, **env: str
+) -> ServedComponent:
+    # The server's own token for the control plane (what SRE_CLIENT_* would get it), never a caller's.
+    own = issuer.mint(controlplane.url, [READ, WRITE], claims={"client_id": "controlplane-mcp"}, lifetime=3600)
+    settings = {
+        "CONTROLPLANE_URL": controlplane.url,
+        "CONTROLPLANE_MCP_BEARER_TOKEN": own,
+        "SRE_AUTH_ISSUER": issuer.issuer,
+        "SRE_AUTH_JWKS_URL": issuer.jwks_url,
+        **env,
+    }
+    return ServedComponent("controlplane-mcp", settings, tmp_path_factory.mktemp("served"))
+
+
+@pytest.fixture(scope="module")
+def served(
+    controlplane: ServedComponent, seeder: Seeder, issuer: TestIssuer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServedComponent]:
+    with serve_mcp(controlplane, issuer, tmp_path_factory) as component:
+        yield component
+
+
+@asynccontextmanager
+async def session(
+    served: ServedComponent, issuer: TestIssuer, client_id: str = "agent-a", scopes: tuple[str, ...] = (READ, WRITE)
+) -> AsyncIterator[Client]:
+    token = issuer.mint(served.mcp_url, list(scopes), claims={"client_id": client_id})
+    async with (
+        httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}) as http,
+        Client(streamable_http_client(served.mcp_url, http_client=http)) as client,
+    ):
+        yield client
+
+
+async def test_find_resource_names_dependencies_and_dependents(served: ServedComponent, issuer: TestIssuer) -> None:
+    async with session(served, issuer) as client:
+        checkout = await call(client, "controlplane_find_resource", query="checkout")
+        db = await call(client, "controlplane_find_resource", query="cart")
+        missing = await call(client, "controlplane_find_resource", query="nothing-like-this")
+    assert checkout["resource"]["name"] == "checkout"
+    assert sorted(d["name"] for d in checkout["dependencies"]) == ["cart-db", "payments"]
+    assert db["resource"]["name"] == "cart-db"
+    assert [d["name"] for d in db["dependents"]] == ["checkout"]
+    assert missing["resource"] is None
+
+
+async def test_list_changes_answers_what_changed_including_dependencies(
+    served: ServedComponent, issuer: TestIssuer
+) -> None:
+    async with session(served, issuer) as client:
+        changes = await call(client, "controlplane_list_changes", resource="checkout", start="now-2h")
+        own_only = await call(
+            client, "controlplane_list_changes", resource="checkout", start="now-2h", include_dependencies=False
+        )
+        wider = await call(client, "controlplane_list_changes", resource="checkout", start="now-6h")
+    kinds = [(c["type"], c["resource"]) for c in changes["changes"]]
+    # Newest first: the flag on the database 20 min ago, then the deploy 33 min ago; the config
+    # change on payments 5 h ago is outside the window.
+    assert kinds == [("feature_flag", "prod/cart-db"), ("deployment", "prod/checkout")]
+    deploy = changes["changes"][1]
+    assert 32 <= deploy["minutes_ago"] <= 36
+    assert deploy["details"]["version"] == "v2.4.0"
+    assert [c["type"] for c in own_only["changes"]] == ["deployment"]
+    assert ("config_change", "prod/payments") in [(c["type"], c["resource"]) for c in wider["changes"]]
+
+
+async def test_history_incidents_rules_and_executions(served: ServedComponent, issuer: TestIssuer) -> None:
+    async with session(served, issuer) as client:
+        history = await call(client, "controlplane_deployment_history", resource="checkout")
+        incidents = await call(client, "controlplane_list_incidents", status="open", resource="checkout")
+        one = await call(client, "controlplane_get_incident", incident_id=incidents["items"][0]["id"])
+        rules = await call(client, "controlplane_list_alert_rules", resource="checkout")
+        executions = await call(client, "controlplane_list_automation_executions")
+    assert [d["version"] for d in history["items"]] == ["v2.4.0", "v2.3.9"]
+    assert incidents["items"][0]["title"] == "checkout 5xx"
+    assert one["items"][0]["status"] == "open"
+    assert [r["name"] for r in rules["items"]] == ["HighErrorRate"]
+    assert executions["kind"] == "executions"
+
+
+async def test_scale_needs_an_approval_someone_else_grants_and_runs_once(
+    served: ServedComponent, issuer: TestIssuer, seeder: Seeder
+) -> None:
+    name = f"svc-{uuid.uuid4().hex[:6]}"
+    resource = seeder.resource(name)
+    async with session(served, issuer) as client:
+        pending = await call(client, "controlplane_scale_deployment", resource=name, replicas=5, reason="load")
+        approval = pending["approval"]
+        assert pending["status"] == "approval_pending"
+        assert (approval["status"], approval["requester"], approval["on_behalf_of"]) == (
+            "pending",
+            "controlplane-mcp",
+            "agent-a",
+        )
+        assert approval["arguments"] == {"replicas": 5}
+        assert seeder.ok("GET", f"/resources/{resource['id']}")["replicas"] == 2  # nothing ran
+
+        early = await call_error(
+            client, "controlplane_scale_deployment", resource=name, replicas=5, approval_id=approval["id"]
+        )
+        assert "is pending, not approved" in early
+
+        # The agent the request was made for cannot approve it, nor can the MCP server's own client.
+        assert seeder.approve(approval["id"], client_id="agent-a").status_code == 403
+        assert seeder.approve(approval["id"], client_id="controlplane-mcp").status_code == 403
+        assert seeder.approve(approval["id"], client_id="alice").status_code == 200
+
+        wrong_args = await call_error(
+            client, "controlplane_scale_deployment", resource=name, replicas=6, approval_id=approval["id"]
+        )
+        other = seeder.resource(f"other-{uuid.uuid4().hex[:6]}")
+        wrong_target = await call_error(
+            client, "controlplane_scale_deployment", resource=other["name"], replicas=5, approval_id=approval["id"]
+        )
+        wrong_action = await call_error(
+            client, "controlplane_restart_deployment", resource=name, approval_id=approval["id"]
+        )
+        done = await call(
+            client, "controlplane_scale_deployment", resource=name, replicas=5, approval_id=approval["id"]
+        )
+        reused = await call_error(
+            client, "controlplane_scale_deployment", resource=name, replicas=5, approval_id=approval["id"]
+        )
+    assert "granted for other arguments" in wrong_args
+    assert f"not {other['id']}" in wrong_target
+    assert "is for the action scale, not restart" in wrong_action
+    assert done["status"] == "executed"
+    assert done["execution"]["approval_id"] == approval["id"]
+    assert seeder.ok("GET", f"/resources/{resource['id']}")["replicas"] == 5
+    assert "is consumed" in reused
+    assert "request a new approval" in reused
+    audit = seeder.ok("GET", f"/audit-logs?resource_id={resource['id']}&type=scale")["items"]
+    assert [(e["actor"], e["on_behalf_of"]) for e in audit] == [("controlplane-mcp", "agent-a")]
+
+
+async def test_another_caller_cannot_use_an_approval_made_for_someone_else(
+    served: ServedComponent, issuer: TestIssuer, seeder: Seeder
+) -> None:
+    name = f"svc-{uuid.uuid4().hex[:6]}"
+    seeder.resource(name)
+    async with session(served, issuer, client_id="agent-a") as client:
+        pending = await call(client, "controlplane_restart_deployment", resource=name)
+    assert seeder.approve(pending["approval"]["id"]).status_code == 200
+    async with session(served, issuer, client_id="agent-b") as client:
+        stolen = await call_error(
+            client, "controlplane_restart_deployment", resource=name, approval_id=pending["approval"]["id"]
+        )
+    assert "is on behalf of 'agent-a', not 'agent-b'" in stolen
+
+
+async def test_an_approval_expires(served: ServedComponent, issuer: TestIssuer, seeder: Seeder) -> None:
+    name = f"svc-{uuid.uuid4().hex[:6]}"
+    seeder.resource(name)
+    async with session(served, issuer) as client:
+        pending = await call(client, "controlplane_rollback_deployment", resource=name, to_version="v0")
+        assert seeder.approve(pending["approval"]["id"]).status_code == 200
+        time.sleep(APPROVAL_TTL + 0.5)
+        late = await call_error(
+            client,
+            "controlplane_rollback_deployment",
+            resource=name,
+            to_version="v0",
+            approval_id=pending["approval"]["id"],
+        )
+    assert "expired at" in late
+
+
+async def test_acknowledge_an_incident_through_an_approval(
+    served: ServedComponent, issuer: TestIssuer, seeder: Seeder
+) -> None:
+    incident = seeder.ok("POST", "/incidents", {"title": "queue backlog"})
+    async with session(served, issuer) as client:
+        pending = await call(client, "controlplane_acknowledge_incident", incident_id=incident["id"], note="on it")
+        assert seeder.approve(pending["approval"]["id"]).status_code == 200
+        done = await call(
+            client,
+            "controlplane_acknowledge_incident",
+            incident_id=incident["id"],
+            note="on it",
+            approval_id=pending["approval"]["id"],
+        )
+    assert done["status"] == "executed"
+    assert done["incident"]["status"] == "acknowledged"
+    assert done["incident"]["acknowledged_by"] == "controlplane-mcp"
+
+
+async def test_further_operations_are_tools_and_their_writes_are_gated(
+    served: ServedComponent, issuer: TestIssuer, seeder: Seeder
+) -> None:
+    incident = seeder.ok("POST", "/incidents", {"title": "disk full"})
+    body = {"kind": "diagnostic", "incident_id": incident["id"], "title": "disk", "report": {"cause": "logs"}}
+    async with session(served, issuer) as client:
+        names = {tool.name for tool in (await client.list_tools()).tools}
+        pending = await call(client, "controlplane_op_create_analysis", body=body)
+        assert seeder.approve(pending["approval"]["id"]).status_code == 200
+        other_body = await call_error(
+            client,
+            "controlplane_op_create_analysis",
+            body={**body, "title": "x"},
+            approval_id=pending["approval"]["id"],
+        )
+        done = await call(client, "controlplane_op_create_analysis", body=body, approval_id=pending["approval"]["id"])
+        listed = await call(client, "controlplane_op_list_analyses", incident_id=incident["id"])
+    assert {"controlplane_op_list_analyses", "controlplane_op_create_analysis"} <= names
+    # The approval machinery itself is never a tool.
+    assert not {n for n in names if "approve" in n or "consume" in n or n.endswith("_action")}
+    assert pending["status"] == "approval_pending"
+    assert pending["approval"]["action"] == "operation:create_analysis"
+    assert "granted for other arguments" in other_body
+    assert done["status"] == "executed"
+    assert [a["title"] for a in listed["data"]["items"]] == ["disk"]
+
+
+async def test_read_only_mode_hides_the_write_tools(
+    controlplane: ServedComponent, seeder: Seeder, issuer: TestIssuer, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    with serve_mcp(controlplane, issuer, tmp_path_factory, CONTROLPLANE_MCP_READ_ONLY="true") as read_only:
+        async with session(read_only, issuer) as client:
+            tools = (await client.list_tools()).tools
+    names = {tool.name for tool in tools}
+    assert "controlplane_list_changes" in names
+    assert "controlplane_op_list_analyses" in names
+    assert all(tool.annotations and tool.annotations.read_only_hint for tool in tools)
+    assert not {"controlplane_scale_deployment", "controlplane_op_create_analysis"} & names
+
+
+async def test_a_read_scoped_caller_gets_403_for_a_write_tool_and_nothing_is_requested(
+    served: ServedComponent, issuer: TestIssuer, seeder: Seeder
+) -> None:
+    name = f"svc-{uuid.uuid4().hex[:6]}"
+    resource = seeder.resource(name)
+    token = issuer.mint(served.mcp_url, [READ], claims={"client_id": "reader"})
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "Accept": "application/json, text/event-stream",
+        "Content-Type": "application/json",
+    }
+    message = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {"name": "controlplane_scale_deployment", "arguments": {"resource": name, "replicas": 9}},
+    }
+    response = httpx.post(served.mcp_url, json=message, headers=headers, timeout=10)
+    assert response.status_code == 403
+    assert 'scope="controlplane:write"' in response.headers["www-authenticate"]
+    approvals = seeder.ok("GET", f"/approvals?target={resource['id']}")["items"]
+    assert approvals == []
+
+
+@asynccontextmanager
+async def in_process(
+    controlplane: ServedComponent, issuer: TestIssuer, answer: Any, mode: str = "legacy"
+) -> AsyncIterator[Client]:
+    """A session on controlplane-mcp in this process, whose client answers elicitations with `answer`."""
+    own = issuer.mint(controlplane.url, [READ, WRITE], claims={"client_id": "controlplane-mcp"})
+    settings = ControlPlaneMcpSettings.from_source(
+        SettingsSource({"CONTROLPLANE_URL": controlplane.url, "CONTROLPLANE_MCP_BEARER_TOKEN": own})
+    )
+    client = ControlPlaneClient(settings.backend, timeout=10.0)
+    asked: list[str] = []
+
+    async def elicit(context: Any, params: ElicitRequestParams) -> ElicitResult:
+        asked.append(params.message)
+        return answer
+
+    try:
+        # "legacy", the handshake protocol: a server may ask the client mid-call; 2026-07-28 has no back-channel.
+        async with Client(create_server(settings, client), mode=mode, elicitation_callback=elicit) as session:
+            session.asked = asked  # type: ignore[attr-defined]
+            yield session
+    finally:
+        await client.aclose()
+
+
+async def test_a_client_that_supports_elicitation_is_asked_before_an_approval_is_requested(
+    controlplane: ServedComponent, issuer: TestIssuer, seeder: Seeder
+) -> None:
+    name = f"svc-{uuid.uuid4().hex[:6]}"
+    resource = seeder.resource(name)
+    declined = ElicitResult(action="decline")
+    accepted = ElicitResult(action="accept", content={"reason": "p99 above SLO for 20 min"})
+    async with in_process(controlplane, issuer, declined) as session:
+        no = await call(session, "controlplane_restart_deployment", resource=name)
+        assert session.asked == [f"Request approval to restart prod/{name}? An approver will be asked."]  # type: ignore[attr-defined]
+    async with in_process(controlplane, issuer, accepted) as session:
+        yes = await call(session, "controlplane_restart_deployment", resource=name)
+    assert no["status"] == "cancelled"
+    assert no["approval"] is None
+    assert yes["status"] == "approval_pending"
+    assert yes["approval"]["reason"] == "p99 above SLO for 20 min"
+    # Over stdio or in process there is no caller token: the approval is the server's own request.
+    assert yes["approval"]["on_behalf_of"] is None
+    assert [a["id"] for a in seeder.ok("GET", f"/approvals?target={resource['id']}")["items"]] == [
+        yes["approval"]["id"]
+    ]
+
+
+async def test_without_a_back_channel_the_approval_is_requested_unasked(
+    controlplane: ServedComponent, issuer: TestIssuer, seeder: Seeder
+) -> None:
+    name = f"svc-{uuid.uuid4().hex[:6]}"
+    seeder.resource(name)
+    async with in_process(controlplane, issuer, ElicitResult(action="decline"), mode="auto") as session:
+        result = await call(session, "controlplane_restart_deployment", resource=name, reason="stuck pods")
+    assert result["status"] == "approval_pending"
+    assert result["approval"]["reason"] == "stuck pods"
