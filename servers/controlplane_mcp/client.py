@@ -98,6 +98,8 @@ class ControlPlaneClient(UpstreamClient):
         status = response.status_code
         if 200 <= status < 300:
             return body
+        # The path's template, not the path: a caller's ids may hold anything, %-encoded past redaction.
+        path = _endpoint(path)
         code = str(body.get("error", "")) if isinstance(body, dict) else ""
         description = str(body.get("error_description", "")) if isinstance(body, dict) else ""
         if isinstance(body, dict) and body.get("errors"):

@@ -11,15 +11,13 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-import httpx2
 import pytest
+from controlplane_mcp_harness import READ, WRITE, Seeder, ago, serve_controlplane, serve_mcp, session
 from issuer import TestIssuer
 from mcp import Client
-from mcp.client.streamable_http import streamable_http_client
 from mcp_session import call, call_error
 from mcp_types import ElicitRequestParams, ElicitResult
 from served import ServedComponent
@@ -31,38 +29,7 @@ from servers.controlplane_mcp.settings import ControlPlaneMcpSettings
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
 
-READ, WRITE, ADMIN = "controlplane:read", "controlplane:write", "controlplane:admin"
 APPROVAL_TTL = 4
-
-
-class Seeder:
-    """Writes to the control plane API directly, as the platform's admin or a human approver would."""
-
-    def __init__(self, url: str, issuer: TestIssuer) -> None:
-        self.url = url
-        self.issuer = issuer
-
-    def request(self, method: str, path: str, *, client_id: str = "seeder", body: Any = None) -> httpx.Response:
-        token = self.issuer.mint(self.url, [READ, WRITE, ADMIN], claims={"client_id": client_id})
-        return httpx.request(
-            method, f"{self.url}/api/v1{path}", json=body, headers={"Authorization": f"Bearer {token}"}, timeout=10
-        )
-
-    def ok(self, method: str, path: str, body: Any = None, *, client_id: str = "seeder") -> Any:
-        response = self.request(method, path, client_id=client_id, body=body)
-        assert response.status_code < 300, response.text
-        return response.json()
-
-    def resource(self, name: str, **fields: Any) -> dict[str, Any]:
-        body = {"name": name, "namespace": "prod", "kind": "deployment", "version": "v1", "replicas": 2, **fields}
-        return self.ok("POST", "/resources", body)  # type: ignore[no-any-return]
-
-    def approve(self, approval_id: str, *, client_id: str = "alice") -> httpx.Response:
-        return self.request("POST", f"/approvals/{approval_id}/approve", client_id=client_id, body={"reason": "ok"})
-
-
-def ago(minutes: float) -> str:
-    return (datetime.now(UTC) - timedelta(minutes=minutes)).isoformat()
 
 
 @pytest.fixture(scope="module")
@@ -73,13 +40,7 @@ def issuer() -> Iterator[TestIssuer]:
 
 @pytest.fixture(scope="module")
 def controlplane(issuer: TestIssuer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedComponent]:
-    env = {
-        "SRE_DATA_DIR": str(tmp_path_factory.mktemp("controlplane")),
-        "SRE_AUTH_ISSUER": issuer.issuer,
-        "SRE_AUTH_JWKS_URL": issuer.jwks_url,
-        "CONTROLPLANE_APPROVAL_TTL_SECONDS": str(APPROVAL_TTL),
-    }
-    with ServedComponent("controlplane", env, tmp_path_factory.mktemp("served")) as component:
+    with serve_controlplane(issuer, tmp_path_factory, approval_ttl=APPROVAL_TTL) as component:
         yield component
 
 
@@ -122,39 +83,12 @@ def seeder(controlplane: ServedComponent, issuer: TestIssuer) -> Seeder:
     return seeder
 
 
-def serve_mcp(
-    controlplane: ServedComponent, issuer: TestIssuer, tmp_path_factory: pytest.TempPathFactory, **env: str
-) -> ServedComponent:
-    # The server's own token for the control plane (what SRE_CLIENT_* would get it), never a caller's.
-    own = issuer.mint(controlplane.url, [READ, WRITE], claims={"client_id": "controlplane-mcp"}, lifetime=3600)
-    settings = {
-        "CONTROLPLANE_URL": controlplane.url,
-        "CONTROLPLANE_MCP_BEARER_TOKEN": own,
-        "SRE_AUTH_ISSUER": issuer.issuer,
-        "SRE_AUTH_JWKS_URL": issuer.jwks_url,
-        **env,
-    }
-    return ServedComponent("controlplane-mcp", settings, tmp_path_factory.mktemp("served"))
-
-
 @pytest.fixture(scope="module")
 def served(
     controlplane: ServedComponent, seeder: Seeder, issuer: TestIssuer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServedComponent]:
     with serve_mcp(controlplane, issuer, tmp_path_factory) as component:
         yield component
-
-
-@asynccontextmanager
-async def session(
-    served: ServedComponent, issuer: TestIssuer, client_id: str = "agent-a", scopes: tuple[str, ...] = (READ, WRITE)
-) -> AsyncIterator[Client]:
-    token = issuer.mint(served.mcp_url, list(scopes), claims={"client_id": client_id})
-    async with (
-        httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}) as http,
-        Client(streamable_http_client(served.mcp_url, http_client=http)) as client,
-    ):
-        yield client
 
 
 async def test_find_resource_names_dependencies_and_dependents(served: ServedComponent, issuer: TestIssuer) -> None:
