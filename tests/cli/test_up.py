@@ -23,9 +23,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_up_starts_a_working_platform_and_ctrl_c_stops_it(tmp_path: Path) -> None:
-    ports = {name: free_port() for name in ("PROMETHEUS", "REGISTRY", "PROMETHEUS_MCP", "LOKI_MCP")}
+    names = ("PROMETHEUS", "REGISTRY", "PROMETHEUS_MCP", "LOKI_MCP", "CONTROLPLANE", "CONTROLPLANE_MCP")
+    ports = {name: free_port() for name in names}
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("PROMETHEUS", "SRE_", "REGISTRY"))},
+        **{k: v for k, v in os.environ.items() if not k.startswith(("PROMETHEUS", "SRE_", "REGISTRY", "CONTROLPLANE"))},
         "SRE_DATA_DIR": str(tmp_path / "data"),
         **{f"SRE_UP_{name}_PORT": str(port) for name, port in ports.items()},
     }
@@ -33,6 +34,8 @@ def test_up_starts_a_working_platform_and_ctrl_c_stops_it(tmp_path: Path) -> Non
     up = subprocess.Popen([sys.executable, "-m", "cli.main", "up"], cwd=ROOT, env=env, stdout=log, stderr=log)
     mcp_url = f"http://127.0.0.1:{ports['PROMETHEUS_MCP']}/mcp"
     loki_url = f"http://127.0.0.1:{ports['LOKI_MCP']}"
+    controlplane_url = f"http://127.0.0.1:{ports['CONTROLPLANE']}"
+    controlplane_mcp_url = f"http://127.0.0.1:{ports['CONTROLPLANE_MCP']}/mcp"
     try:
         deadline = time.monotonic() + 60
         while "SRE Federation is up" not in (tmp_path / "up.log").read_text():
@@ -40,17 +43,21 @@ def test_up_starts_a_working_platform_and_ctrl_c_stops_it(tmp_path: Path) -> Non
             assert time.monotonic() < deadline, (tmp_path / "up.log").read_text()
             time.sleep(0.2)
 
-        def token_for(audience: str) -> str:
-            minted = subprocess.run(
-                [sys.executable, "-m", "cli.main", "auth", "token", "--audience", audience],
+        def sre(*args: str) -> str:
+            registry = {"REGISTRY_URL": f"http://127.0.0.1:{ports['REGISTRY']}", "CONTROLPLANE_URL": controlplane_url}
+            done = subprocess.run(
+                [sys.executable, "-m", "cli.main", *args],
                 cwd=ROOT,
-                env={**env, "REGISTRY_URL": f"http://127.0.0.1:{ports['REGISTRY']}"},
+                env={**env, **registry},
                 capture_output=True,
                 text=True,
                 check=False,
             )
-            assert minted.returncode == 0, minted.stderr
-            return minted.stdout.strip()
+            assert done.returncode == 0, done.stderr
+            return done.stdout.strip()
+
+        def token_for(audience: str) -> str:
+            return sre("auth", "token", "--audience", audience)
 
         token = token_for(mcp_url)
         loki_token = token_for(f"{loki_url}/mcp")
@@ -80,6 +87,27 @@ def test_up_starts_a_working_platform_and_ctrl_c_stops_it(tmp_path: Path) -> Non
         assert pushed.status_code == 204, pushed.text
         logs = anyio.run(call, f"{loki_url}/mcp", loki_token, "loki_query_logs", {"query": '{service="up-test"}'})
         assert [line["line"] for line in logs["lines"]] == ["hello from up"]
+
+        # The approval loop: the cli client asks through controlplane-mcp, the approver decides.
+        incident = httpx.post(
+            f"{controlplane_url}/api/v1/incidents",
+            json={"title": "up test"},
+            headers={"Authorization": f"Bearer {token_for(controlplane_url)}"},
+        ).json()
+        cp_token = token_for(controlplane_mcp_url)
+        ack = {"incident_id": incident["id"]}
+        pending = anyio.run(call, controlplane_mcp_url, cp_token, "controlplane_acknowledge_incident", ack)
+        approval_id = pending["approval"]["id"]
+        assert approval_id in sre("controlplane", "approvals")
+        assert "approved" in sre("controlplane", "approve", approval_id, "--reason", "test")
+        done = anyio.run(
+            call,
+            controlplane_mcp_url,
+            cp_token,
+            "controlplane_acknowledge_incident",
+            {**ack, "approval_id": approval_id},
+        )
+        assert done["incident"]["status"] == "acknowledged"
     finally:
         up.send_signal(signal.SIGINT)
         up.wait(30)
