@@ -12,7 +12,10 @@ from pydantic import BaseModel, SecretStr
 from pydantic_core import PydanticUndefined
 
 from common.settings import AuthConfig, Upstream
+from controlplane.kubernetes import KubernetesSettings
 from controlplane.settings import APPROVAL_TTL_MAX_SECONDS, ControlPlaneSettings
+from servers.controlplane_mcp.settings import DEFAULT_CONTROLPLANE_URL, ControlPlaneMcpSettings
+from servers.controlplane_mcp.settings import Limits as ControlPlaneMcpLimits
 from servers.loki_mcp.settings import Limits as LokiLimits
 from servers.loki_mcp.settings import LocalStore
 from servers.prometheus_mcp.settings import DEFAULT_PROMETHEUS_URL, Limits
@@ -79,13 +82,33 @@ def render() -> str:
         "## controlplane\n\n"
         "The reference Control Plane REST API (`sre serve controlplane`, port 8710). Its tokens' audience is "
         "its base URL (`SRE_PUBLIC_URL`, no path). The database schema is migrated with Alembic at start-up. "
-        "Keys `CONTROLPLANE_KUBERNETES_*` configure the Kubernetes executor and are passed to it as they are. "
         f"Approvals live at most {APPROVAL_TTL_MAX_SECONDS} seconds (fixed).\n"
     )
     sections.append(controlplane)
     sections.append(
         _table("Settings", "CONTROLPLANE_", ControlPlaneSettings, level=3, skip=("serve", "data_dir", "kubernetes"))
     )
+    sections.append(
+        _table(
+            "Kubernetes executor (`CONTROLPLANE_EXECUTOR=kubernetes`)",
+            "CONTROLPLANE_KUBERNETES_",
+            KubernetesSettings,
+            level=3,
+        )
+    )
+    controlplane_mcp = (
+        "## controlplane-mcp\n\n"
+        f"`CONTROLPLANE_URL` (default `{DEFAULT_CONTROLPLANE_URL}`) is the control plane it serves. It calls it with "
+        "its own token: client credentials of `SRE_CLIENT_*` for the control plane's URL, or a static "
+        "`CONTROLPLANE_MCP_BEARER_TOKEN` (the other backend keys apply too). `sre serve|stdio controlplane-mcp "
+        "--read-only` is `CONTROLPLANE_MCP_READ_ONLY=true`.\n"
+    )
+    sections.append(controlplane_mcp)
+    sections.append(
+        _table("Settings", "CONTROLPLANE_MCP_", ControlPlaneMcpSettings, level=3, skip=("backend", "limits", "serve"))
+    )
+    sections.append(_table("Backend keys", "CONTROLPLANE_MCP_", Upstream, level=3, skip=("name", "url", "tenant")))
+    sections.append(_table("Limits", "CONTROLPLANE_MCP_", ControlPlaneMcpLimits, level=3))
     return "\n".join(sections)
 
 

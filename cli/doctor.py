@@ -12,6 +12,7 @@ from common.auth import ClientCredentials, TokenSource
 from common.errors import SreError
 from common.http import create_http_client
 from common.settings import SettingsSource
+from servers.controlplane_mcp.settings import ControlPlaneMcpSettings
 from servers.loki_mcp.client import LokiClient
 from servers.loki_mcp.settings import LokiMcpSettings
 from servers.prometheus_mcp.client import PrometheusClient
@@ -52,6 +53,7 @@ async def run_checks(source: SettingsSource) -> list[Check]:
         checks.append(await _probe(f"prometheus backend {upstream.name!r} ({upstream.url})", _query_one(client)))
         await client.aclose()
     checks += await _loki_checks(source)
+    checks += await _controlplane_checks(source)
     auth = prometheus.serve.auth
     if auth.disabled:
         checks.append(Check("token issuer", True, "authentication disabled (loopback only)"))
@@ -85,6 +87,24 @@ async def _loki_checks(source: SettingsSource) -> list[Check]:
         checks.append(await _probe(f"loki backend {upstream.name!r} ({upstream.url})", _loki_labels(client)))
         await client.aclose()
     return checks
+
+
+async def _controlplane_checks(source: SettingsSource) -> list[Check]:
+    try:
+        settings = ControlPlaneMcpSettings.from_source(source)
+    except SreError as exc:
+        return [Check("controlplane-mcp configuration", False, str(exc))]
+    url = settings.backend.url
+    # Not required: metrics and logs work without a control plane, only "what changed?" does not.
+    return [await _probe(f"control plane ({url})", _openapi_operations(url), required=False)]
+
+
+async def _openapi_operations(url: str) -> str:
+    async with create_http_client(timeout=_CHECK_TIMEOUT, attempts=1) as http:
+        response = await http.get(f"{url}/openapi.json")
+        response.raise_for_status()
+        paths = response.json().get("paths", {})
+    return f"answers, {sum(len(item) for item in paths.values())} API operations in its OpenAPI document"
 
 
 async def _loki_labels(client: LokiClient) -> str:

@@ -117,11 +117,10 @@ def _doctor(source: SettingsSource) -> int:
     for check in checks:
         print(check.line())
     failed = [c for c in checks if not c.ok and c.required]
-    print(
-        f"{len(checks) - len(failed)} of {len(checks)} checks passed"
-        if not failed
-        else f"{len(failed)} check(s) failed"
-    )
+    warned = [c for c in checks if not c.ok and not c.required]
+    passed = len(checks) - len(failed) - len(warned)
+    warnings = f", {len(warned)} warning(s)" if warned else ""
+    print(f"{passed} of {len(checks)} checks passed{warnings}" if not failed else f"{len(failed)} check(s) failed")
     return 1 if failed else 0
 
 

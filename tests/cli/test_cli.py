@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def sre(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("PROMETHEUS", "LOKI", "SRE_"))}
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("PROMETHEUS", "LOKI", "CONTROLPLANE", "SRE_"))}
     return subprocess.run(
         [sys.executable, "-m", "cli.main", *args],
         capture_output=True,
@@ -55,7 +55,9 @@ def test_doctor_reports_a_line_per_check_and_succeeds_when_the_backend_answers(p
     assert "[ok  ] prometheus-mcp configuration: 1 backend(s)" in result.stdout
     assert f"[ok  ] prometheus backend 'default' ({prometheus.url}): answers queries" in result.stdout
     assert "[ok  ] loki-mcp configuration: no LOKI_URL: embedded log store at .sre/logs.db" in result.stdout
-    assert "4 of 4 checks passed" in result.stdout
+    # No control plane runs here: a warning, not a failure.
+    assert "[warn] control plane (http://127.0.0.1:8710): " in result.stdout
+    assert "4 of 5 checks passed, 1 warning(s)" in result.stdout
 
 
 def test_doctor_fails_naming_the_backend_that_does_not_answer() -> None:
