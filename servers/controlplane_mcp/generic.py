@@ -19,16 +19,16 @@ from pydantic import Field
 
 from common.errors import InputError
 from common.mcp_tools import ToolResult
+from servers.controlplane_mcp.approval_gate import requester
 from servers.controlplane_mcp.client import API, ApiError, ControlPlaneClient
+from servers.controlplane_mcp.openapi_document import operations_from_openapi
 from servers.controlplane_mcp.operations import (
     Operation,
     OperationResult,
     Request,
     build_request,
     operation_tools,
-    operations_from_openapi,
 )
-from servers.controlplane_mcp.server import requester
 
 __all__ = ["GatedOperationResult", "GenericOperations"]
 

@@ -15,20 +15,18 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
-from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.provider import TokenVerifier
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.tools.base import Tool
-from mcp.shared.exceptions import NoBackChannelError
-from mcp_types import ClientCapabilities, ElicitationCapability
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from common import __version__
 from common.errors import InputError
 from common.mcp_tools import ToolGate, ToolSpec, build_tools
 from common.metrics import ServerMetrics
 from common.timerange import TimeRange, iso
+from servers.controlplane_mcp.approval_gate import ApprovalGate, requester
 from servers.controlplane_mcp.client import API, ApiError, ControlPlaneClient
 from servers.controlplane_mcp.results import ActionResult, Change, ChangesResult, ItemsResult, ResourceResult
 from servers.controlplane_mcp.settings import ControlPlaneMcpSettings
@@ -40,7 +38,6 @@ __all__ = [
     "WRITE_SCOPE",
     "ControlPlaneTools",
     "create_server",
-    "requester",
 ]
 
 SERVER_NAME = "controlplane-mcp"
@@ -90,12 +87,6 @@ Reason = Annotated[str, Field(max_length=2000, description="Why this action is n
 ChangeKind = Literal["deployment", "rollback", "config_change", "feature_flag", "scale", "restart", "infrastructure"]
 
 
-class ApprovalPrompt(BaseModel):
-    """What the user is asked before an approval is requested for them."""
-
-    reason: str = Field(default="", description="Why this action is needed (shown to the approver).")
-
-
 class ControlPlaneTools:
     """The curated tools; each public coroutine is one MCP tool, its docstring the model's documentation."""
 
@@ -103,6 +94,7 @@ class ControlPlaneTools:
         self.settings = settings
         self.limits = settings.limits
         self.client = client
+        self.gate = ApprovalGate(client)
 
     # --- read -------------------------------------------------------------------------------------
 
@@ -327,7 +319,9 @@ class ControlPlaneTools:
             updated = await self.client.post(f"{API}/incidents/{_segment(incident['id'])}/acknowledge", body)
             return ActionResult(status="executed", message=f"Acknowledged incident {incident['id']}.", incident=updated)
 
-        return await self._gated(ctx, "acknowledge_incident", incident["id"], {}, description, approval_id, reason, run)
+        return await self.gate.gated(
+            ctx, "acknowledge_incident", incident["id"], {}, description, approval_id, reason, run
+        )
 
     def specs(self) -> list[ToolSpec]:
         reads = [
@@ -382,61 +376,7 @@ class ControlPlaneTools:
                 execution=execution,
             )
 
-        return await self._gated(ctx, action, target["id"], arguments, description, approval_id, reason, run)
-
-    async def _gated(
-        self,
-        ctx: Context,
-        action: str,
-        target_id: str,
-        arguments: dict[str, Any],
-        description: str,
-        approval_id: str | None,
-        reason: str,
-        run: Callable[[str], Awaitable[ActionResult]],
-    ) -> ActionResult:
-        if approval_id is not None:
-            try:
-                return await run(approval_id)
-            except ApiError as exc:
-                if exc.code != "approval_invalid":
-                    raise
-                raise InputError(
-                    f"Approval {approval_id} cannot be used to {description}: {exc.description}. Call the tool "
-                    "again without approval_id to request a new approval."
-                ) from None
-        if _can_elicit(ctx):
-            try:
-                answer = await ctx.elicit(
-                    f"Request approval to {description}? An approver will be asked.", ApprovalPrompt
-                )
-            except NoBackChannelError:
-                # Stateless HTTP and the 2026-07-28 protocol cannot ask mid-call: the request goes
-                # ahead unasked, which is safe, since nothing runs before someone else approves.
-                answer = None
-            if answer is not None:
-                if answer.action != "accept":
-                    return ActionResult(status="cancelled", message=f"Not requested: you declined to {description}.")
-                reason = answer.data.reason or reason
-        request = {
-            "action": action,
-            "target": target_id,
-            "arguments": arguments,
-            "reason": reason,
-            "on_behalf_of": requester(),
-        }
-        approval = await self.client.post(f"{API}/approvals", request)
-        return ActionResult(
-            status="approval_pending",
-            approval=approval,
-            message=(
-                f"Approval {approval['id']} requested to {description}; nothing has run. It expires at "
-                f"{approval.get('expires_at')}. Someone other than the requester approves it (`sre controlplane "
-                f"approve {approval['id']}`, or POST /api/v1/approvals/{approval['id']}/approve with "
-                "controlplane:admin); then call this tool again with the same arguments and "
-                f"approval_id={approval['id']}."
-            ),
-        )
+        return await self.gate.gated(ctx, action, target["id"], arguments, description, approval_id, reason, run)
 
     async def _matches(self, query: str, namespace: str | None, kind: str | None, cap: int) -> list[dict[str, Any]]:
         filters = [(k, v) for k, v in (("namespace", namespace), ("kind", kind)) if v]
@@ -516,17 +456,6 @@ def _change(entry: Mapping[str, Any], names: Mapping[str, str], end: float) -> C
 def _segment(value: str) -> str:
     """A path segment from a caller's value: quoted, so `../` cannot reach another endpoint."""
     return quote(value, safe="")
-
-
-def requester() -> str | None:
-    """The MCP caller this server acts for: its OAuth client over HTTP; None over stdio (the local user)."""
-    access = get_access_token()
-    return access.client_id if access is not None else None
-
-
-def _can_elicit(ctx: Context) -> bool:
-    session = ctx.request_context.session
-    return session.check_client_capability(ClientCapabilities(elicitation=ElicitationCapability()))
 
 
 def create_server(

@@ -14,6 +14,7 @@ from mcp_session import call, call_error
 from common.errors import BackendRejected, InputError
 from common.mcp_tools import ToolGate, ToolResult
 from registry.openapi import openapi_document
+from servers.controlplane_mcp.openapi_document import operations_from_openapi
 from servers.controlplane_mcp.operations import (
     MAX_RENDERED_CHARS,
     Operation,
@@ -21,7 +22,6 @@ from servers.controlplane_mcp.operations import (
     Request,
     build_request,
     operation_tools,
-    operations_from_openapi,
 )
 
 ITEM_PATH = "/api/v1/items/{id}"
