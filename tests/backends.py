@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_STARTUP_TIMEOUT",
+    "AlertmanagerProcess",
     "BackendStartError",
     "PrometheusProcess",
     "VictoriaMetricsProcess",
@@ -56,6 +57,7 @@ _PORT_ATTEMPTS = 3
 
 PROMETHEUS_BINARY = "prometheus"
 PROMTOOL_BINARY = "promtool"
+ALERTMANAGER_BINARY = "prometheus-alertmanager"
 VICTORIA_METRICS_BINARY = "victoria-metrics"
 
 SELF_SCRAPE_ALERT = "PrometheusSelfScrapeUp"
@@ -339,6 +341,8 @@ class PrometheusProcess(_BackendProcess):
         extra_scrape_configs: Sequence[Mapping[str, Any]] = (),
         *,
         default_rules: bool = False,
+        remote_write_receiver: bool = False,
+        alertmanagers: Sequence[str] = (),
         web_config: Mapping[str, Any] | None = None,
         client_options: Mapping[str, Any] | None = None,
         startup_timeout: float = DEFAULT_STARTUP_TIMEOUT,
@@ -353,6 +357,8 @@ class PrometheusProcess(_BackendProcess):
         self.rule_files = [Path(p) for p in rule_files]
         self.extra_scrape_configs = [dict(c) for c in extra_scrape_configs]
         self.default_rules = default_rules
+        self.remote_write_receiver = remote_write_receiver
+        self.alertmanagers = list(alertmanagers)
         self.data_dir = self.workdir / "data"
         self.config_path = self.workdir / "prometheus.yml"
 
@@ -385,6 +391,9 @@ class PrometheusProcess(_BackendProcess):
                 *self.extra_scrape_configs,
             ],
         }
+        if self.alertmanagers:
+            targets = [url.split("://", 1)[-1] for url in self.alertmanagers]
+            config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": targets}]}]}
         self.config_path.write_text(json.dumps(config, indent=2))
         web = []
         if self.web_config is not None:
@@ -398,6 +407,7 @@ class PrometheusProcess(_BackendProcess):
             f"--web.listen-address=127.0.0.1:{port}",
             "--web.enable-lifecycle",
             "--storage.tsdb.retention.time=30d",
+            *(["--web.enable-remote-write-receiver"] if self.remote_write_receiver else []),
             *web,
         ]
 
@@ -408,6 +418,62 @@ class PrometheusProcess(_BackendProcess):
         response = client.get("/api/v1/status/buildinfo")
         response.raise_for_status()
         return str(response.json()["data"]["version"])
+
+
+class AlertmanagerProcess(_BackendProcess):
+    """Alertmanager (the Debian package) routing every alert to one webhook receiver at once.
+
+    `webhook_url` receives Alertmanager's webhook payloads (version 4); `http_config` is the
+    receiver's `http_config` (e.g. `{"authorization": {"credentials": "..."}}` for a bearer token).
+    Grouping waits are short so a test sees a notification within a second or two.
+    """
+
+    name = "alertmanager"
+    ready_path = "/-/ready"
+
+    def __init__(
+        self,
+        workdir: Path,
+        webhook_url: str,
+        *,
+        http_config: Mapping[str, Any] | None = None,
+        repeat_interval: str = "1h",
+        startup_timeout: float = DEFAULT_STARTUP_TIMEOUT,
+    ) -> None:
+        super().__init__(workdir, None, startup_timeout)
+        self.webhook_url = webhook_url
+        self.http_config = dict(http_config or {})
+        self.repeat_interval = repeat_interval
+        self.config_path = self.workdir / "alertmanager.yml"
+
+    def _command(self, port: int) -> list[str]:
+        receiver: dict[str, Any] = {"url": self.webhook_url, "send_resolved": True}
+        if self.http_config:
+            receiver["http_config"] = self.http_config
+        config = {
+            "route": {
+                "receiver": "router",
+                "group_by": ["alertname", "service"],
+                "group_wait": "1s",
+                "group_interval": "1s",
+                "repeat_interval": self.repeat_interval,
+            },
+            "receivers": [{"name": "router", "webhook_configs": [receiver]}],
+        }
+        self.config_path.write_text(json.dumps(config, indent=2))
+        return [
+            ALERTMANAGER_BINARY,
+            f"--config.file={self.config_path}",
+            f"--storage.path={self.workdir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            # No gossip: a single instance, and no second port to collide on.
+            "--cluster.listen-address=",
+        ]
+
+    def _read_version(self, client: httpx.Client) -> str:
+        response = client.get("/api/v2/status")
+        response.raise_for_status()
+        return str(response.json().get("versionInfo", {}).get("version", "unknown"))
 
 
 class VictoriaMetricsProcess(_BackendProcess):
