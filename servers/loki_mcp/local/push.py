@@ -23,15 +23,11 @@ from typing import Any
 import cramjam
 
 # protobuf ships no type stubs, and this project does not add types-protobuf for one module.
-from google.protobuf import (  # type: ignore[import-untyped]
-    descriptor_pb2,
-    descriptor_pool,
-    message_factory,
-    timestamp_pb2,
-)
+from google.protobuf import timestamp_pb2  # type: ignore[import-untyped]
 from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
 
 from common.errors import InputError
+from common.protobuf_schema import message_classes
 from servers.loki_mcp.models import PushEntry, PushStream
 
 __all__ = ["MAX_BODY_BYTES", "decode_push", "parse_label_set"]
@@ -149,46 +145,25 @@ def _short(value: Any) -> str:
 # --- protobuf ----------------------------------------------------------------------------------
 
 
-def _push_request_class() -> Any:
-    """`logproto.PushRequest` of Loki's push.proto (field numbers and wire types as Loki has them)."""
-    f = descriptor_pb2.FieldDescriptorProto
-    proto = descriptor_pb2.FileDescriptorProto(
-        name="sre/loki_push.proto", package="logproto", syntax="proto3", dependency=[timestamp_pb2.DESCRIPTOR.name]
-    )
-
-    def message(name: str, *fields: tuple[str, int, int, str | None]) -> None:
-        described = proto.message_type.add(name=name)
-        for field_name, number, kind, type_name in fields:
-            repeated = field_name in ("streams", "entries", "structuredMetadata")
-            described.field.add(
-                name=field_name,
-                number=number,
-                type=kind,
-                label=f.LABEL_REPEATED if repeated else f.LABEL_OPTIONAL,
-                **({"type_name": type_name} if type_name else {}),
-            )
-
-    message("PushRequest", ("streams", 1, f.TYPE_MESSAGE, ".logproto.StreamAdapter"))
-    message(
-        "StreamAdapter",
-        ("labels", 1, f.TYPE_BYTES, None),
-        ("entries", 2, f.TYPE_MESSAGE, ".logproto.EntryAdapter"),
-        ("hash", 3, f.TYPE_UINT64, None),
-    )
-    message(
-        "EntryAdapter",
-        ("timestamp", 1, f.TYPE_MESSAGE, ".google.protobuf.Timestamp"),
-        ("line", 2, f.TYPE_BYTES, None),
-        ("structuredMetadata", 3, f.TYPE_MESSAGE, ".logproto.LabelPairAdapter"),
-    )
-    message("LabelPairAdapter", ("name", 1, f.TYPE_BYTES, None), ("value", 2, f.TYPE_BYTES, None))
-    pool = descriptor_pool.DescriptorPool()
-    pool.Add(descriptor_pb2.FileDescriptorProto.FromString(timestamp_pb2.DESCRIPTOR.serialized_pb))
-    pool.Add(proto)
-    return message_factory.GetMessageClass(pool.FindMessageTypeByName("logproto.PushRequest"))
-
-
-_PushRequest = _push_request_class()
+# Loki's push.proto: field numbers and wire types as Loki has them.
+_PushRequest = message_classes(
+    "logproto",
+    {
+        "PushRequest": [("streams", 1, "message", ".logproto.StreamAdapter", True)],
+        "StreamAdapter": [
+            ("labels", 1, "bytes", None, False),
+            ("entries", 2, "message", ".logproto.EntryAdapter", True),
+            ("hash", 3, "uint64", None, False),
+        ],
+        "EntryAdapter": [
+            ("timestamp", 1, "message", ".google.protobuf.Timestamp", False),
+            ("line", 2, "bytes", None, False),
+            ("structuredMetadata", 3, "message", ".logproto.LabelPairAdapter", True),
+        ],
+        "LabelPairAdapter": [("name", 1, "bytes", None, False), ("value", 2, "bytes", None, False)],
+    },
+    dependencies=[timestamp_pb2.DESCRIPTOR],
+)["PushRequest"]
 
 
 def _decode_protobuf(body: bytes, max_bytes: int) -> list[PushStream]:
