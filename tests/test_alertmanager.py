@@ -3,53 +3,25 @@ router's Alertmanager webhook receives (version 4), with the credentials `http_c
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from asgi_server import ServedApp
 from backends import SELF_SCRAPE_ALERT, AlertmanagerProcess, PrometheusProcess
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
+from webhook_recorder import Webhook, recording_webhook
 
 pytestmark = pytest.mark.integration
-
-TOKEN = "webhook-secret-token"
-
-
-class Webhook:
-    """Records every POST it receives (headers and JSON body)."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[dict[str, str], Any]] = []
-
-        async def record(request: Request) -> Response:
-            self.received.append((dict(request.headers), await request.json()))
-            return Response(status_code=200)
-
-        self.app = Starlette(routes=[Route("/webhooks/alertmanager", record, methods=["POST"])])
-
-    def wait_for(self, alertname: str, timeout: float = 20.0) -> tuple[dict[str, str], Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for headers, body in self.received:
-                if any(alert["labels"].get("alertname") == alertname for alert in body.get("alerts", [])):
-                    return headers, body
-            time.sleep(0.1)
-        raise AssertionError(f"no webhook carrying {alertname} within {timeout}s; got {self.received}")
 
 
 @pytest.fixture
 def webhook() -> Iterator[tuple[Webhook, str]]:
-    hook = Webhook()
-    with ServedApp(hook.app) as served:
-        yield hook, f"{served.url}/webhooks/alertmanager"
+    with recording_webhook() as recorded:
+        yield recorded
+
+
+TOKEN = "webhook-secret-token"
 
 
 def test_alertmanager_posts_version_4_payloads_with_the_bearer_token(
