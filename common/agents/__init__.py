@@ -1,0 +1,28 @@
+"""The agent runtime: any ADK agent served over A2A 1.0 with auth, persistent tasks and registration.
+
+    spec = AgentCardSpec(name="triage", description="...", skills=(SkillSpec(...),))
+    app = a2a_app(agent=root_agent, card=spec, serve=serve, verifier=verifier, task_store_url=url)
+    await serve_agent(root_agent, spec, AgentSettings.from_source(source, prefix="TRIAGE_", default_port=8721))
+
+`card` builds the public Agent Card, `executor` maps ADK events to A2A task updates, `app`
+composes the Starlette app and enforces the card's security, `serve` runs it.
+"""
+
+from common.agents.app import a2a_app, default_task_store_url
+from common.agents.card import AGENTS_INVOKE, AgentCardSpec, SkillSpec, agent_card, registration
+from common.agents.executor import RESULT_ARTIFACT, AdkAgentExecutor
+from common.agents.serve import AgentSettings, serve_agent
+
+__all__ = [
+    "AGENTS_INVOKE",
+    "RESULT_ARTIFACT",
+    "AdkAgentExecutor",
+    "AgentCardSpec",
+    "AgentSettings",
+    "SkillSpec",
+    "a2a_app",
+    "agent_card",
+    "default_task_store_url",
+    "registration",
+    "serve_agent",
+]

@@ -1,0 +1,222 @@
+"""One way to serve any ADK agent over A2A 1.0: `a2a_app()`.
+
+The app is a2a-sdk's JSON-RPC endpoint (`POST /`, `DefaultRequestHandler` running an
+`AdkAgentExecutor`) and the public card (`/.well-known/agent-card.json`), plus `/healthz` and
+`/metrics`, behind the layers of every REST API here (`common.rest.rest_app`): header limits,
+request metrics, bearer verification, per-caller rate limiting.
+
+The SDK does not enforce the card's security, so this module does:
+
+- `POST /` needs a token for the agent's canonical URL (`ServeSettings.base_url`) with scope
+  `agents:invoke`: none, a refused or an expired token is HTTP 401, a token without the scope
+  403 (checklist row 26), before the SDK reads the body; bodies are bounded (413);
+- `/metrics` needs any valid token for the agent; the card and `/healthz` need none;
+- tasks are stored with their owner, the OAuth client of the token (`ClientUser`), and every
+  read is scoped to it by the SDK's `DatabaseTaskStore`: another client's task is "not found"
+  (row 29), and an ADK session is per (client, context);
+- push notifications are disabled: the card says so, the configuration methods answer "push
+  notifications not supported", and a message that carries a push configuration is refused
+  (row 30), so the agent never calls a caller-chosen URL.
+
+Tasks persist in a database: SQLite by default (`default_task_store_url()`), PostgreSQL by URL
+(`postgresql+asyncpg://...`); they survive a restart.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from a2a.auth.user import UnauthenticatedUser, User
+from a2a.extensions.common import HTTP_EXTENSION_HEADER, get_requested_extensions
+from a2a.server.context import ServerCallContext
+from a2a.server.request_handlers import DefaultRequestHandler
+from a2a.server.routes import ServerCallContextBuilder, create_agent_card_routes, create_jsonrpc_routes
+from a2a.server.tasks import DatabaseTaskStore, InMemoryPushNotificationConfigStore
+from google.adk.agents import BaseAgent
+from google.adk.artifacts import InMemoryArtifactService
+from google.adk.runners import Runner
+from google.adk.sessions import BaseSessionService, InMemorySessionService
+from mcp.server.auth.provider import AccessToken, TokenVerifier
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Message, Receive
+
+from common.agents.card import AGENTS_INVOKE, AgentCardSpec, agent_card
+from common.agents.executor import AdkAgentExecutor
+from common.auth.bearer import ACCESS_KEY
+from common.database import create_database_engine, display_url
+from common.metrics import CONTENT_TYPE_LATEST, ServerMetrics
+from common.rest import BearerGuard, Handler, error_response, rest_app
+from common.settings import ServeSettings
+
+__all__ = ["CARD_PATH", "RPC_PATH", "ClientUser", "OwnerContextBuilder", "a2a_app", "default_task_store_url"]
+
+logger = logging.getLogger(__name__)
+
+RPC_PATH = "/"
+CARD_PATH = "/.well-known/agent-card.json"
+RATE_EXEMPT = ("/healthz",)
+_METRIC_ROUTES = ("/.well-known", "/healthz", "/metrics")
+
+
+def default_task_store_url(data_dir: Path | str, name: str) -> str:
+    """`sqlite+aiosqlite:///<data_dir>/<name>-tasks.db`."""
+    return f"sqlite+aiosqlite:///{Path(data_dir) / f'{name}-tasks.db'}"
+
+
+class ClientUser(User):
+    """The caller as a2a-sdk sees it: the OAuth client of its verified token."""
+
+    def __init__(self, client_id: str) -> None:
+        self.client_id = client_id
+
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def user_name(self) -> str:
+        return self.client_id
+
+
+#: Request headers kept out of the SDK's call context: credentials are never passed on.
+_CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+
+
+class OwnerContextBuilder(ServerCallContextBuilder):
+    """The SDK's call context, with the verified client as its user and no credentials.
+
+    The SDK's default builder copies every header (the bearer token included) into the
+    context's state, where an executor could log or forward it; the SDK needs the others (it
+    reads `A2A-Version` there), so only credentials are left out.
+    """
+
+    def build(self, request: Request) -> ServerCallContext:
+        access = request.scope.get(ACCESS_KEY)
+        user: User = ClientUser(access.client_id) if isinstance(access, AccessToken) else UnauthenticatedUser()
+        headers = {name: value for name, value in request.headers.items() if name not in _CREDENTIAL_HEADERS}
+        return ServerCallContext(
+            user=user,
+            state={"headers": headers},
+            requested_extensions=get_requested_extensions(request.headers.getlist(HTTP_EXTENSION_HEADER)),
+        )
+
+
+async def _refuse_push_url(url: str) -> bool:
+    return False
+
+
+def a2a_app(
+    *,
+    agent: BaseAgent,
+    card: AgentCardSpec,
+    serve: ServeSettings,
+    verifier: TokenVerifier | None,
+    task_store_url: str,
+    session_service: BaseSessionService | None = None,
+    metrics: ServerMetrics | None = None,
+) -> ASGIApp:
+    """The A2A app of `agent`; `verifier=None` means authentication is disabled (loopback only, checked by the caller).
+
+    `verifier` must accept tokens whose audience is `serve.base_url` (`common.auth.resource.resource_verifier`).
+    `session_service` keeps the ADK sessions (default: in memory; tasks persist either way).
+    """
+    metrics = metrics or ServerMetrics(card.name)
+    public_card = agent_card(card, serve)
+    runner = Runner(
+        app_name=agent.name,
+        agent=agent,
+        session_service=session_service or InMemorySessionService(),
+        artifact_service=InMemoryArtifactService(),
+    )
+    engine = create_database_engine(task_store_url)
+    task_store = DatabaseTaskStore(engine)
+    handler = DefaultRequestHandler(
+        agent_executor=AdkAgentExecutor(runner),
+        task_store=task_store,
+        agent_card=public_card,
+        # Never written: every push URL is refused before it is stored (see the module doc).
+        push_config_store=InMemoryPushNotificationConfigStore(),
+        push_url_validator=_refuse_push_url,
+    )
+    guard = BearerGuard(realm="agent", required=verifier is not None)
+    max_body = serve.max_body_bytes
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok", "agent": card.name})
+
+    async def metrics_route(request: Request) -> Response:
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await task_store.initialize()
+        logger.info("Agent %s stores its tasks in %s", card.name, display_url(task_store_url))
+        try:
+            yield
+        finally:
+            await handler.aclose()
+            await runner.close()
+            await engine.dispose()
+
+    rpc_routes = create_jsonrpc_routes(
+        handler, RPC_PATH, context_builder=OwnerContextBuilder(), enable_v0_3_compat=True
+    )
+    routes: list[BaseRoute] = [
+        *create_agent_card_routes(public_card, card_url=CARD_PATH),
+        *(_guarded(route, guard, max_body) for route in rpc_routes),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", guard(metrics_route), methods=["GET"]),
+    ]
+    return rest_app(routes, lifespan, verifier, metrics, _METRIC_ROUTES, serve.requests_per_second, RATE_EXEMPT)
+
+
+def _guarded(route: BaseRoute, guard: BearerGuard, max_body_bytes: int) -> Route:
+    """`route` (an SDK JSON-RPC route) behind the bearer guard and a body limit."""
+    if not isinstance(route, Route):
+        raise TypeError(f"Expected a Starlette Route from a2a-sdk, got {type(route).__name__}.")
+    endpoint: Handler = route.endpoint
+
+    async def guarded(request: Request) -> Response:
+        refusal = guard.refusal(request, AGENTS_INVOKE)
+        if refusal is not None:
+            return refusal
+        body = await _bounded_body(request, max_body_bytes)
+        if body is None:
+            return error_response(
+                413, "request_too_large", f"The request body exceeds the limit of {max_body_bytes} bytes."
+            )
+        return await endpoint(Request(request.scope, _replay(body, request.receive)))
+
+    return Route(route.path, guarded, methods=list(route.methods or ("POST",)))
+
+
+async def _bounded_body(request: Request, limit: int) -> bytes | None:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > limit:  # chunked bodies declare no length
+            return None
+    return bytes(body)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """`body` as one message, then the connection's own messages (an SSE stream watches for the disconnect)."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay

@@ -1,0 +1,85 @@
+"""Serving an agent the same way for every component: `serve_agent(agent, spec, settings)`.
+
+Like `common.serving.serve_mcp_http` for MCP servers: discover the issuer's JWKS, build the
+verifier of the agent's canonical URL, build the A2A app, register the agent in the registry
+(when the component has its own client, `SRE_CLIENT_*`) and serve until a signal.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+
+from google.adk.agents import BaseAgent
+from google.adk.sessions import BaseSessionService
+from pydantic import Field
+
+from common.agents.app import a2a_app, default_task_store_url
+from common.agents.card import AgentCardSpec, registration
+from common.auth import ClientCredentials, TokenSource
+from common.auth.discovery import with_discovered_jwks
+from common.auth.resource import resource_verifier
+from common.http import create_http_client
+from common.metrics import ServerMetrics
+from common.registration import RegistryClient, registered
+from common.serving import run_http
+from common.settings import DEFAULT_DATA_DIR, FrozenModel, ServeSettings, SettingsSource
+
+__all__ = ["AgentSettings", "serve_agent"]
+
+logger = logging.getLogger(__name__)
+
+
+class AgentSettings(FrozenModel):
+    """Where an agent listens and where it keeps its tasks."""
+
+    serve: ServeSettings
+    data_dir: Path = Field(default=Path(DEFAULT_DATA_DIR), description="SRE_DATA_DIR")
+    task_store_url: str | None = Field(
+        default=None,
+        description="`<PREFIX>TASK_STORE_URL`: SQLAlchemy URL of the task store "
+        "(`postgresql+asyncpg://...`); unset: SQLite `SRE_DATA_DIR/<agent>-tasks.db`.",
+    )
+
+    @classmethod
+    def from_source(cls, source: SettingsSource, *, prefix: str, default_port: int) -> AgentSettings:
+        """`prefix` is the component's, e.g. `TRIAGE_` (`TRIAGE_TASK_STORE_URL`)."""
+        return cls(
+            serve=ServeSettings.from_source(source, default_port=default_port),
+            data_dir=Path(source.get("SRE_DATA_DIR") or DEFAULT_DATA_DIR),
+            task_store_url=source.get(f"{prefix}TASK_STORE_URL"),
+        )
+
+    def task_store(self, name: str) -> str:
+        return self.task_store_url or default_task_store_url(self.data_dir, name)
+
+
+async def serve_agent(
+    agent: BaseAgent,
+    spec: AgentCardSpec,
+    settings: AgentSettings,
+    *,
+    session_service: BaseSessionService | None = None,
+    on_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
+) -> None:
+    """Serve `agent` over A2A: discover the issuer's keys, authenticate, register, run."""
+    async with create_http_client(timeout=10.0) as http:
+        serve = settings.serve.model_copy(update={"auth": await with_discovered_jwks(settings.serve.auth, http)})
+        app = a2a_app(
+            agent=agent,
+            card=spec,
+            serve=serve,
+            verifier=resource_verifier(serve, serve.base_url, http),
+            task_store_url=settings.task_store(spec.name),
+            session_service=session_service,
+            metrics=ServerMetrics(spec.name),
+        )
+        credentials = ClientCredentials.of_component(serve)
+        if credentials is None:
+            logger.info("No SRE_CLIENT_ID configured: not registering with the registry at %s", serve.registry_url)
+            await run_http(app, serve, on_shutdown=on_shutdown)
+            return
+        registry = RegistryClient(serve.registry_url, TokenSource(credentials, http), http)
+        async with registered(registry, "agents", registration(spec, serve)):
+            await run_http(app, serve, on_shutdown=on_shutdown)
