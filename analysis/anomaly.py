@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["SeriesDeparture", "high_counts", "rank_departures"]
+__all__ = ["SeriesDeparture", "high_counts", "median", "rank_departures"]
 
 # Makes the MAD a consistent estimator of the standard deviation for normally distributed data.
 _MAD_TO_SIGMA = 1.4826
@@ -73,10 +73,10 @@ def rank_departures(
 
 
 def _departure(key: int, baseline: list[float], recent: list[float]) -> SeriesDeparture:
-    baseline_median = _median(baseline)
-    recent_median = _median(recent)
+    baseline_median = median(baseline)
+    recent_median = median(recent)
     floor = max(_ABSOLUTE_SPREAD_FLOOR, _RELATIVE_SPREAD_FLOOR * abs(baseline_median))
-    spread = max(_MAD_TO_SIGMA * _median([abs(v - baseline_median) for v in baseline]), floor)
+    spread = max(_MAD_TO_SIGMA * median([abs(v - baseline_median) for v in baseline]), floor)
     change = recent_median - baseline_median
     score = abs(change) / spread
     if not math.isfinite(score):
@@ -110,18 +110,18 @@ def high_counts(counts: Sequence[int], *, threshold: float = 3.5) -> list[tuple[
     if not counts:
         return []
     values = [float(c) for c in counts]
-    median = _median(values)
-    spread = max(_MAD_TO_SIGMA * _median([abs(v - median) for v in values]), math.sqrt(median), 1.0)
-    scored = [(i, (v - median) / spread, median) for i, v in enumerate(values)]
+    usual = median(values)
+    spread = max(_MAD_TO_SIGMA * median([abs(v - usual) for v in values]), math.sqrt(usual), 1.0)
+    scored = [(i, (v - usual) / spread, usual) for i, v in enumerate(values)]
     high = [item for item in scored if item[1] >= threshold]
     high.sort(key=lambda item: (-item[1], item[0]))
     return high
 
 
-def _median(values: list[float]) -> float:
+def median(values: list[float]) -> float:
+    """The median; halving before adding keeps it finite for values near the float limit."""
     ordered = sorted(values)
     middle = len(ordered) // 2
     if len(ordered) % 2:
         return ordered[middle]
-    # Halving before adding keeps the median finite for values near the float limit.
     return ordered[middle - 1] / 2 + ordered[middle] / 2

@@ -18,6 +18,7 @@ __all__ = [
     "DiagnosticReport",
     "Evidence",
     "Hypothesis",
+    "HypothesisKind",
     "Onset",
     "Scope",
     "SourceFailure",

@@ -1,0 +1,265 @@
+from __future__ import annotations
+
+import math
+import random
+import statistics
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from analysis.onset import Onset, detect_onset, earliest_onset
+
+T0 = 1_700_000_000.0
+DAY = 86_400.0
+WINDOW = 3 * 3600
+
+
+def _noise(
+    rng: random.Random,
+    *,
+    step: int,
+    sd: float,
+    amplitude: float = 0.2,
+    autocorrelation: float = 0.0,
+    level: float = 100.0,
+) -> list[tuple[float, float]]:
+    """3 h of ``level`` plus a random slice of a daily cycle plus AR(1) gaussian noise (sd relative to level)."""
+    phase = rng.uniform(0, 2 * math.pi)
+    innovation = math.sqrt(1 - autocorrelation**2)
+    noise = 0.0
+    points = []
+    for i in range(WINDOW // step):
+        t = T0 + i * step
+        noise = autocorrelation * noise + innovation * rng.gauss(0, sd * level)
+        points.append((t, level + amplitude * level * math.sin(2 * math.pi * t / DAY + phase) + noise))
+    return points
+
+
+def _counter_rate(rng: random.Random, *, step: int, per_second: float) -> list[tuple[float, float]]:
+    """A request counter scraped every ``step`` s (Poisson increments, daily cycle), turned into a rate."""
+    phase = rng.uniform(0, 2 * math.pi)
+    counter, points, previous = 0, [], 0
+    for i in range(WINDOW // step + 1):
+        t = T0 + i * step
+        expected = per_second * step * (1 + 0.3 * math.sin(2 * math.pi * t / DAY + phase))
+        counter += _poisson(rng, expected)
+        if i:
+            points.append((t, (counter - previous) / step))
+        previous = counter
+    return points
+
+
+def _poisson(rng: random.Random, mean: float) -> int:
+    # Knuth's method is exact and fast enough for the means used here (below ~100).
+    limit, k, product = math.exp(-mean), 0, rng.random()
+    while product > limit:
+        k += 1
+        product *= rng.random()
+    return k
+
+
+def _shift(points: list[tuple[float, float]], start: int, by: float) -> list[tuple[float, float]]:
+    return [(t, v + by if i >= start else v) for i, (t, v) in enumerate(points)]
+
+
+def _steps_off(onset: Onset, points: list[tuple[float, float]], start: int, step: int) -> float:
+    return abs(onset.at - points[start][0]) / step
+
+
+def test_step_of_thirty_percent_is_found_at_its_first_point() -> None:
+    rng = random.Random(7)
+    points = _shift(_noise(rng, step=30, sd=0.05, amplitude=0.0), 200, 30.0)
+
+    onset = detect_onset(points)
+
+    assert onset is not None
+    assert (onset.at, onset.direction, onset.kind) == (points[200][0], "up", "step")
+    assert onset.after - onset.before == pytest.approx(30.0, abs=3.0)
+    assert onset.magnitude == pytest.approx(0.3, abs=0.03)
+    assert onset.score > 10
+
+
+def test_steps_up_and_down_of_various_sizes_are_found_within_two_steps() -> None:
+    # Shifts of 3 to 15 noise sigmas (30% steps with 2-10% noise, 10% steps with 2% noise), at a
+    # random place at least a tenth of the window from either end, at 15, 30 and 60 s resolution.
+    # A quadratic trend absorbs part of any step, so at 3 sigmas a step near an end of the window
+    # is sometimes missed (about 3% of the time) and now and then placed a few points off.
+    rng = random.Random(11)
+    errors: list[float] = []
+    clear_errors: list[float] = []
+    missed: list[float] = []
+    for case in range(120):
+        step = (15, 30, 60)[case % 3]
+        relative, sd = ((0.3, 0.02), (0.3, 0.05), (0.3, 0.1), (0.1, 0.02))[case % 4]
+        points = _noise(rng, step=step, sd=sd)
+        start = rng.randrange(len(points) // 10, len(points) - len(points) // 10)
+        sign = 1 if case % 2 else -1
+        onset = detect_onset(_shift(points, start, sign * relative * 100))
+        if onset is None:
+            missed.append(relative / sd)
+            continue
+        assert (onset.kind, onset.direction) == ("step", "up" if sign > 0 else "down")
+        errors.append(_steps_off(onset, points, start, step))
+        if relative / sd >= 5:
+            clear_errors.append(errors[-1])
+
+    assert max(clear_errors) <= 2
+    assert statistics.median(errors) == 0
+    assert statistics.quantiles(errors, n=20)[-1] <= 2
+    assert max(errors) <= 5
+    assert len(missed) <= 3
+    assert all(shift < 4 for shift in missed)
+
+
+def test_memory_leak_ramp_is_found_within_a_few_steps_of_its_start() -> None:
+    rng = random.Random(13)
+    errors: list[float] = []
+    for case in range(60):
+        step = (15, 30, 60)[case % 3]
+        points = _noise(rng, step=step, sd=0.01, amplitude=0.1, level=2e9)
+        start = rng.randrange(len(points) // 5, len(points) - len(points) // 5)
+        # 0.5% of the working set per minute: a leak that exhausts the limit within a few hours.
+        leak = [(t, v + (1e7 * (t - points[start][0]) / 60 if i >= start else 0.0)) for i, (t, v) in enumerate(points)]
+        onset = detect_onset(leak)
+        assert onset is not None, f"case {case}: the leak was missed"
+        assert (onset.kind, onset.direction) == ("ramp", "up")
+        errors.append(_steps_off(onset, points, start, step))
+
+    assert statistics.median(errors) <= 2
+    assert max(errors) <= 6
+
+
+@pytest.mark.parametrize("duration", [1, 3, 10, 30])
+def test_spike_that_recovers_before_the_window_ends_is_not_an_onset(duration: int) -> None:
+    # Triage asks when the symptom that is still present began; a spike that is over (here 20
+    # noise sigmas for up to 15 minutes) is not it, and must not pass for a step down where it ends.
+    rng = random.Random(duration)
+    for _ in range(20):
+        points = _noise(rng, step=30, sd=0.05)
+        start = rng.randrange(60, 180)
+        spiked = [(t, v + 100.0 if start <= i < start + duration else v) for i, (t, v) in enumerate(points)]
+
+        assert detect_onset(spiked) is None
+
+
+def test_spike_that_persists_is_a_step_at_its_start() -> None:
+    rng = random.Random(17)
+    points = _noise(rng, step=15, sd=0.05)
+    start = len(points) - 40
+
+    onset = detect_onset(_shift(points, start, 300.0))
+
+    assert onset is not None
+    assert (onset.at, onset.kind, onset.direction) == (points[start][0], "step", "up")
+
+
+def test_pure_noise_and_daily_seasonality_rarely_yield_an_onset() -> None:
+    # 200 seeded 3 h windows: white, autocorrelated (AR(1) up to 0.7) and Poisson counter-rate
+    # noise on a random slice of a daily cycle of up to +-30%, at 15, 30 and 60 s resolution.
+    rng = random.Random(2024)
+    onsets = 0
+    for case in range(200):
+        step = rng.choice((15, 30, 60))
+        if case % 3 == 2:
+            points = _counter_rate(rng, step=step, per_second=rng.uniform(0.5, 20))
+        else:
+            points = _noise(
+                rng,
+                step=step,
+                sd=rng.uniform(0.01, 0.1),
+                amplitude=rng.uniform(0, 0.3),
+                autocorrelation=rng.uniform(0, 0.7) if case % 3 == 1 else 0.0,
+            )
+        onsets += detect_onset(points) is not None
+
+    # Measured: 1 in 200 (0.5%). The requirement is at most 5%; 2% leaves room for a change of seed.
+    false_positive_rate = onsets / 200
+    assert false_positive_rate <= 0.02
+
+
+def test_flat_series_has_no_onset() -> None:
+    assert detect_onset([(T0 + 60 * i, 3.0) for i in range(100)]) is None
+
+
+def test_clean_step_from_zero_has_no_relative_magnitude() -> None:
+    points = [(T0 + 60 * i, 0.0 if i < 50 else 0.02) for i in range(100)]
+
+    onset = detect_onset(points)
+
+    assert onset is not None
+    assert onset == Onset(
+        at=T0 + 60 * 50, direction="up", kind="step", before=0.0, after=0.02, magnitude=None, score=onset.score
+    )
+    assert math.isfinite(onset.score)
+
+
+def test_non_finite_points_are_dropped_and_order_restored() -> None:
+    rng = random.Random(19)
+    points = _shift(_noise(rng, step=60, sd=0.05), 100, -40.0)
+    holes = [(t, math.nan if i % 7 == 0 else math.inf if i % 11 == 0 else v) for i, (t, v) in enumerate(points)]
+    holes.append((math.nan, 1.0))
+
+    onset = detect_onset(list(reversed(holes)))
+
+    assert onset is not None
+    assert (onset.at, onset.direction) == (points[100][0], "down")
+
+
+def test_too_short_series_has_no_onset() -> None:
+    assert detect_onset([]) is None
+    assert detect_onset([(T0 + i, 0.0 if i < 5 else 10.0) for i in range(11)], min_segment=6) is None
+    assert detect_onset([(T0 + i, 0.0 if i < 6 else 10.0) for i in range(12)], min_segment=6) is not None
+
+
+def test_min_segment_below_two_is_rejected() -> None:
+    with pytest.raises(ValueError, match="min_segment"):
+        detect_onset([(0.0, 1.0)], min_segment=1)
+
+
+def test_earliest_onset_picks_the_earliest_credible_signal_and_ignores_noise() -> None:
+    rng = random.Random(23)
+    errors = _shift(_noise(rng, step=30, sd=0.05, level=1.0), 150, 0.5)
+    latency = _shift(_noise(rng, step=30, sd=0.05, level=0.2), 154, 0.1)
+    # The downstream effect lags the cause by a few minutes.
+    pool = _shift(_noise(rng, step=30, sd=0.05, level=50.0), 160, -30.0)
+    unrelated_cpu = _noise(rng, step=30, sd=0.3, amplitude=0.0, level=40.0)
+
+    found = earliest_onset({"cpu": unrelated_cpu, "pool": pool, "latency_p99": latency, "error_ratio": errors})
+
+    assert found is not None
+    name, onset = found
+    assert (name, onset.at) == ("error_ratio", errors[150][0])
+    assert detect_onset(unrelated_cpu) is None
+
+
+def test_earliest_onset_is_none_without_any_clear_change() -> None:
+    rng = random.Random(29)
+    assert earliest_onset({"a": _noise(rng, step=60, sd=0.05), "b": []}) is None
+    assert earliest_onset({}) is None
+
+
+_finite = st.floats(allow_nan=False, allow_infinity=False, min_value=-1e12, max_value=1e12)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(min_value=0, max_value=4e9, allow_nan=False),
+            st.one_of(_finite, st.just(math.nan), st.just(math.inf), st.just(-math.inf)),
+        ),
+        max_size=80,
+    ),
+    st.integers(min_value=2, max_value=10),
+)
+def test_detect_onset_never_raises_and_reports_a_time_inside_the_series(
+    points: list[tuple[float, float]], min_segment: int
+) -> None:
+    onset = detect_onset(points, min_segment=min_segment)
+
+    if onset is not None:
+        times = [t for t, v in points if math.isfinite(v)]
+        assert min(times) < onset.at <= max(times)
+        assert onset.direction in ("up", "down")
+        assert math.isfinite(onset.score)
+        assert onset.score >= 6.0
