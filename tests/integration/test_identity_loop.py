@@ -7,8 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,74 +15,17 @@ import anyio
 import httpx
 import httpx2
 import pytest
-from backends import PrometheusProcess
+from identity_platform import Platform, tokens
 from joserfc import jws
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from served import ServedComponent
 
-from common.auth import ClientCredentials, TokenSource
-from registry.clients import ClientStore
+from common.auth import TokenSource
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-class Platform:
-    def __init__(self, data_dir: Path, registry: ServedComponent, caller_secret: str) -> None:
-        self.data_dir = data_dir
-        self.registry = registry
-        self.caller_secret = caller_secret
-
-    def credentials(self) -> ClientCredentials:
-        return ClientCredentials.model_validate(
-            {
-                "token_url": f"{self.registry.url}/oauth/token",
-                "client_id": "caller",
-                "client_secret": self.caller_secret,
-            }
-        )
-
-
-@pytest.fixture(scope="module")
-def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    data_dir = tmp_path_factory.mktemp("sre-data")
-    clients = ClientStore(data_dir / "clients.toml")
-    mcp_secret = clients.add_client("prometheus-mcp", ["registry:write"])
-    caller_secret = clients.add_client("caller", ["metrics:read"])
-    # A rotated key must be published for longer than verifiers wait between JWKS fetches;
-    # both are shortened together so the test does not wait a minute.
-    env = {
-        "SRE_DATA_DIR": str(data_dir),
-        "REGISTRY_KEY_PUBLISH_DELAY_SECONDS": "2",
-        "SRE_AUTH_JWKS_REFETCH_COOLDOWN_SECONDS": "1",
-    }
-    with ServedComponent("registry", env, tmp_path_factory.mktemp("logs")) as registry:
-        (data_dir / "prometheus-mcp.secret").write_text(mcp_secret)
-        yield Platform(data_dir, registry, caller_secret)
-
-
-@pytest.fixture(scope="module")
-def prometheus_mcp(
-    platform: Platform, prometheus: PrometheusProcess, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServedComponent]:
-    env = {
-        "PROMETHEUS_URL": prometheus.url,
-        "SRE_AUTH_ISSUER": platform.registry.url,
-        "REGISTRY_URL": platform.registry.url,
-        "SRE_CLIENT_ID": "prometheus-mcp",
-        "SRE_CLIENT_SECRET": (platform.data_dir / "prometheus-mcp.secret").read_text(),
-        "SRE_AUTH_JWKS_REFETCH_COOLDOWN_SECONDS": "1",
-    }
-    with ServedComponent("prometheus-mcp", env, tmp_path_factory.mktemp("logs")) as component:
-        yield component
-
-
-@asynccontextmanager
-async def tokens(platform: Platform) -> AsyncIterator[TokenSource]:
-    async with httpx.AsyncClient(timeout=10) as http:
-        yield TokenSource(platform.credentials(), http)
 
 
 async def find_server(platform: Platform, source: TokenSource, name: str) -> dict[str, Any] | None:

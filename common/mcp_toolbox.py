@@ -1,0 +1,122 @@
+"""The MCP servers an agent calls: found in the registry by name, each called with the agent's own token.
+
+Agents reach servers only over MCP (DESIGN.md): `mcp_toolbox(...)` opens one session per server
+named, with a token whose audience is that server (client credentials, never a token received),
+and `Toolbox.call` runs tools on them, concurrently if need be. A server that cannot be found or
+reached does not fail the whole: it is listed in `Toolbox.unavailable` with the reason, and calls
+to it raise `BackendUnavailable`, so an investigation can report it as degraded and go on.
+
+Sessions are opened and closed by the task that enters the context (anyio's cancel scopes
+require it); calls may come from any task inside it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+from urllib.parse import quote
+
+import anyio
+import httpx
+import httpx2
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
+
+from common.auth import TokenSource
+from common.errors import BackendError, BackendFailed, BackendTimeout, BackendUnavailable
+from common.redaction import redact
+
+__all__ = ["Toolbox", "mcp_toolbox"]
+
+logger = logging.getLogger(__name__)
+
+_MAX_ERROR_TEXT = 500
+
+
+class Toolbox:
+    def __init__(self, sessions: Mapping[str, Client], unavailable: Mapping[str, str], deadline_seconds: float) -> None:
+        self._sessions = dict(sessions)
+        #: Servers that could not be used, and why.
+        self.unavailable = dict(unavailable)
+        self.deadline_seconds = deadline_seconds
+
+    @property
+    def servers(self) -> list[str]:
+        return sorted(self._sessions)
+
+    async def call(
+        self, server: str, tool: str, arguments: Mapping[str, Any], *, deadline_seconds: float | None = None
+    ) -> dict[str, Any]:
+        """The structured result of `tool` on `server`; a `BackendError` saying what failed otherwise."""
+        session = self._sessions.get(server)
+        if session is None:
+            reason = self.unavailable.get(server, "it was not among the servers this toolbox opened")
+            raise BackendUnavailable(f"{server} is unavailable: {reason}", backend=server)
+        deadline = deadline_seconds or self.deadline_seconds
+        try:
+            with anyio.fail_after(deadline):
+                result = await session.call_tool(tool, dict(arguments))
+        except TimeoutError:
+            raise BackendTimeout(f"{server} did not answer {tool} within {deadline:g}s.", backend=server) from None
+        except MCPError as exc:
+            raise BackendFailed(
+                f"{server} refused {tool}: {redact(str(exc))[:_MAX_ERROR_TEXT]}", backend=server
+            ) from None
+        if result.is_error:
+            text = "".join(getattr(block, "text", "") for block in result.content)
+            raise BackendFailed(f"{server}.{tool} failed: {redact(text)[:_MAX_ERROR_TEXT]}", backend=server)
+        return dict(result.structured_content or {})
+
+
+@asynccontextmanager
+async def mcp_toolbox(
+    servers: Sequence[str],
+    *,
+    tokens: TokenSource,
+    http: httpx.AsyncClient,
+    registry_url: str,
+    urls: Mapping[str, str] | None = None,
+    deadline_seconds: float = 30.0,
+) -> AsyncIterator[Toolbox]:
+    """Sessions on `servers`: their URLs from `urls` when given there, else from the registry."""
+    sessions: dict[str, Client] = {}
+    unavailable: dict[str, str] = {}
+    async with AsyncExitStack() as stack:
+        for server in servers:
+            try:
+                url = (urls or {}).get(server) or await _registered_url(server, tokens, http, registry_url)
+                client = httpx2.AsyncClient(auth=tokens.bearer_auth2(url), timeout=deadline_seconds)
+                await stack.enter_async_context(client)
+                # No deadline around this: the session's task group outlives the call, and a cancel
+                # scope must not close around it. The HTTP client's own timeout bounds the connect.
+                sessions[server] = await stack.enter_async_context(
+                    Client(streamable_http_client(url, http_client=client))
+                )
+            except (BackendError, OSError, MCPError, httpx2.HTTPError, TimeoutError) as exc:
+                reason = redact(str(exc) or type(exc).__name__)[:_MAX_ERROR_TEXT]
+                logger.warning("MCP server %s is unavailable: %s", server, reason)
+                unavailable[server] = reason
+        yield Toolbox(sessions, unavailable, deadline_seconds)
+
+
+async def _registered_url(server: str, tokens: TokenSource, http: httpx.AsyncClient, registry_url: str) -> str:
+    registry = registry_url.rstrip("/")
+    try:
+        response = await http.get(
+            f"{registry}/servers/{quote(server, safe='')}", auth=tokens.bearer_auth(registry), timeout=10.0
+        )
+    except httpx.TransportError as exc:
+        raise BackendUnavailable(
+            f"the registry at {registry} could not be reached ({type(exc).__name__})", backend="registry"
+        ) from None
+    if response.status_code == 404:
+        raise BackendUnavailable(f"it is not registered in the registry at {registry}", backend="registry")
+    if response.status_code != 200:
+        raise BackendUnavailable(f"the registry at {registry} answered HTTP {response.status_code}", backend="registry")
+    url = response.json().get("url")
+    if not isinstance(url, str) or not url:
+        raise BackendUnavailable(f"the registry's entry for {server} has no URL", backend="registry")
+    return url
