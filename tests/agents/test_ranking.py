@@ -1,0 +1,144 @@
+"""Ranking on facts shaped like the bundled scenarios' incidents (the gather stage is tested apart)."""
+
+from __future__ import annotations
+
+from agents.triage.ranking import ChangeFact, Facts, LogRise, SignalShift, rank
+
+ONSET = 1_800_000_000.0
+MIN = 60.0
+
+
+def shift(
+    resource: str, signal: str, kind: str, *, minutes: float = 0, direction: str = "up", **more: float
+) -> SignalShift:
+    return SignalShift(
+        evidence_id=f"e-{resource}-{signal}",
+        resource=resource,
+        signal=signal,
+        kind=kind,
+        at=ONSET + minutes * MIN,
+        direction=direction,
+        magnitude=more.get("magnitude", 1.0),
+        score=more.get("score", 20.0),
+    )
+
+
+def change(resource: str | None, type: str, minutes_before: float, ref: str | None = None) -> ChangeFact:
+    return ChangeFact(f"c-{resource}-{type}", ONSET - minutes_before * MIN, type, resource, ref)
+
+
+ERRORS = shift("checkout", "error_ratio", "symptom")
+
+
+def facts(**kwargs: object) -> Facts:
+    base: dict[str, object] = {
+        "service": "checkout",
+        "namespace": "prod",
+        "dependencies": ("payments", "cart-db"),
+        "onset": ONSET,
+        "shifts": (ERRORS,),
+    }
+    return Facts(**{**base, **kwargs})  # type: ignore[arg-type]
+
+
+def test_a_deployment_just_before_the_onset_ranks_first_with_its_version() -> None:
+    top = rank(facts(changes=(change("checkout", "deployment", 2, "v2.4.0"),)))[0]
+    assert (top.kind, top.target.resource, top.target.ref) == ("deployment", "checkout", "v2.4.0")
+    assert top.confidence > 0.6
+    assert top.evidence_ids[0] == "c-checkout-deployment"
+    assert "e-checkout-error_ratio" in top.evidence_ids
+
+
+def test_a_change_on_an_unrelated_service_is_no_candidate() -> None:
+    """The red herrings: a deploy of a service that is neither the alerting one nor a dependency."""
+    ranked = rank(
+        facts(
+            changes=(change("frontend", "deployment", 3, "v9"),),
+            shifts=(ERRORS, shift("payments", "error_ratio", "symptom")),
+        )
+    )
+    assert ranked[0].kind == "dependency"
+    assert ranked[0].target.resource == "payments"
+    assert all(h.target.resource != "frontend" for h in ranked)
+
+
+def test_a_config_change_on_a_dependency_that_broke_beats_the_bare_dependency() -> None:
+    ranked = rank(
+        facts(
+            changes=(change("cart-db", "config_change", 4, "maxmemory"),),
+            shifts=(ERRORS, shift("cart-db", "anomaly:redis_evicted_keys_total", "anomaly")),
+        )
+    )
+    assert (ranked[0].kind, ranked[0].target.resource, ranked[0].target.ref) == (
+        "config_change",
+        "cart-db",
+        "maxmemory",
+    )
+    assert ranked[1].kind == "dependency"
+
+
+def test_an_old_change_loses_to_what_broke_at_the_onset() -> None:
+    ranked = rank(
+        facts(
+            changes=(change("checkout", "deployment", 180, "v2.3.9"),),
+            shifts=(ERRORS, shift("payments", "up", "availability", direction="down")),
+            log_rises=(LogRise("l1", "checkout", "connection refused to payments:<NUM>", True, 12.0, ("payments",)),),
+        )
+    )
+    assert (ranked[0].kind, ranked[0].target.resource) == ("dependency", "payments")
+    assert "l1" in ranked[0].evidence_ids
+
+
+def test_a_change_after_the_onset_is_no_cause() -> None:
+    ranked = rank(facts(changes=(change("checkout", "scale", -20),)))
+    assert ranked[0].kind == "unknown"
+
+
+def test_saturation_without_a_deployment_is_resource_saturation() -> None:
+    memory = shift("checkout", "memory", "saturation", minutes=-60, score=30)
+    ranked = rank(facts(shifts=(ERRORS, memory)))
+    assert (ranked[0].kind, ranked[0].target.resource) == ("resource_saturation", "checkout")
+
+
+def test_saturation_right_after_a_deployment_points_at_the_deployment() -> None:
+    """cart-crashloop-oom: the new version runs out of memory and restarts."""
+    ranked = rank(
+        facts(
+            changes=(change("checkout", "deployment", 3, "v3"),),
+            shifts=(ERRORS, shift("checkout", "memory", "saturation"), shift("checkout", "restarts", "symptom")),
+        )
+    )
+    assert ranked[0].kind == "deployment"
+
+
+def test_a_traffic_surge_at_the_onset() -> None:
+    surge = shift("checkout", "request_rate", "traffic", magnitude=2.5)
+    ranked = rank(facts(shifts=(ERRORS, surge)))
+    assert (ranked[0].kind, ranked[0].target.resource) == ("traffic_surge", "checkout")
+
+
+def test_several_resources_down_together_is_infrastructure() -> None:
+    down = tuple(shift(name, "up", "availability", direction="down") for name in ("checkout", "cart", "orders"))
+    ranked = rank(facts(shifts=(ERRORS, *down), dependencies=()))
+    assert ranked[0].kind == "infrastructure"
+
+
+def test_no_onset_or_nothing_standing_out_is_unknown_first() -> None:
+    noisy = rank(facts(onset=None, shifts=()))
+    assert noisy[0].kind == "unknown"
+    assert "no onset" in noisy[0].rationale
+    quiet = rank(facts(shifts=(ERRORS,)))
+    assert quiet[0].kind == "unknown"
+    assert [h.kind for h in quiet] == ["unknown"]
+
+
+def test_confidences_are_ordered_and_below_one() -> None:
+    ranked = rank(
+        facts(
+            changes=(change("checkout", "deployment", 2, "v2"), change("payments", "feature_flag", 40)),
+            shifts=(ERRORS, shift("payments", "latency_p99", "symptom", minutes=5)),
+        )
+    )
+    confidences = [h.confidence for h in ranked]
+    assert confidences == sorted(confidences, reverse=True)
+    assert all(0 < c < 1 for c in confidences)
