@@ -13,6 +13,7 @@ from cli.auth import add_auth_parser, run_auth
 from cli.components import COMPONENTS
 from cli.controlplane import add_controlplane_parser, run_controlplane
 from cli.logs import add_logs_parser, run_logs
+from cli.scenario import add_scenario_parser, run_scenario
 from common.errors import ConfigError
 from common.logging import configure_logging
 from common.settings import SettingsSource
@@ -76,6 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     add_auth_parser(commands)
     add_logs_parser(commands)
     add_controlplane_parser(commands)
+    add_scenario_parser(commands)
     return parser
 
 
@@ -92,6 +94,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_auth(args, source)
         if args.command == "controlplane":
             return run_controlplane(args, source)
+        if args.command == "scenario":
+            return run_scenario(args, source)
         if args.command == "up":
             from cli.up import up
 

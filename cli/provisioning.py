@@ -30,6 +30,8 @@ CLIENTS: Mapping[str, tuple[str, ...]] = {
     "cli": ("metrics:read", "logs:read", "logs:write", "controlplane:read", "controlplane:write", "agents:invoke"),
     # Decides on approvals (`sre controlplane approve`): a person other than whoever requested them.
     "approver": ("controlplane:read", "controlplane:admin"),
+    # `sre scenario load`: writes a scenario's history into the log store and the control plane.
+    "scenario": ("controlplane:read", "controlplane:admin", "logs:write"),
 }
 
 

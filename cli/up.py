@@ -21,6 +21,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -45,6 +46,8 @@ PORTS = {
 #: The MCP servers, each with its own OAuth client, registering itself; Prometheus scrapes them.
 MCP_SERVERS = ("prometheus-mcp", "loki-mcp", "controlplane-mcp")
 _READY_TIMEOUT = 30.0
+#: Longer than any bundled scenario's history (at most 6 h), so all of it can be remote-written.
+OUT_OF_ORDER_WINDOW = "12h"
 
 
 @dataclass
@@ -151,7 +154,7 @@ def _prometheus(data_dir: Path, port: int, registry_url: str, mcp_urls: Mapping[
     workdir = data_dir / "prometheus"
     workdir.mkdir(parents=True, exist_ok=True)
     secret_file = data_dir / "credentials" / "prometheus.secret"
-    config = {
+    config: dict[str, Any] = {
         "global": {"scrape_interval": "15s", "evaluation_interval": "15s"},
         "scrape_configs": [
             {"job_name": "prometheus", "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]},
@@ -173,6 +176,8 @@ def _prometheus(data_dir: Path, port: int, registry_url: str, mcp_urls: Mapping[
             ),
         ],
     }
+    # `sre scenario load` remote-writes hours of history, older than what Prometheus already holds.
+    config["storage"] = {"tsdb": {"out_of_order_time_window": OUT_OF_ORDER_WINDOW}}
     # JSON is valid YAML.
     (workdir / "prometheus.yml").write_text(json.dumps(config, indent=2))
     return _Child(
@@ -182,6 +187,7 @@ def _prometheus(data_dir: Path, port: int, registry_url: str, mcp_urls: Mapping[
             f"--config.file={workdir / 'prometheus.yml'}",
             f"--storage.tsdb.path={workdir / 'data'}",
             f"--web.listen-address=127.0.0.1:{port}",
+            "--web.enable-remote-write-receiver",
         ],
         f"http://127.0.0.1:{port}/-/ready",
         logs / "prometheus.log",

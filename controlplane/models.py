@@ -13,10 +13,10 @@ controlplane MCP server) acts for; it takes part in the approval rules.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from common.rest import storable
 
@@ -41,6 +41,7 @@ __all__ = [
     "IncidentCreate",
     "IncidentStatusUpdate",
     "IncidentTransition",
+    "Moment",
     "Page",
     "Resource",
     "ResourceCreate",
@@ -50,6 +51,7 @@ __all__ = [
     "ResourceUpdate",
     "TimelineEntry",
     "TimelineEntryCreate",
+    "storable_time",
 ]
 
 Name = Annotated[str, Field(pattern=r"^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$", description="DNS-label-like name.")]
@@ -60,6 +62,21 @@ Labels = Annotated[
     Field(max_length=64),
 ]
 Details = Annotated[dict[str, Any], Field(description="Free-form JSON object kept as given.")]
+
+
+def storable_time(value: datetime) -> datetime:
+    """A time both databases store and compare: from 1970 on, convertible to UTC."""
+    try:
+        utc = value.astimezone(UTC) if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    except OverflowError:
+        raise ValueError("the time is out of range; give one from 1970 on") from None
+    if utc.year < 1970:
+        raise ValueError("the time is before 1970; give one from 1970 on")
+    return value
+
+
+#: A time given by a caller (the records' own times are set by the control plane).
+Moment = Annotated[datetime, AfterValidator(storable_time)]
 
 ResourceKind = Literal["service", "deployment", "statefulset", "database", "queue", "external", "node"]
 ChangeType = Literal["deployment", "rollback", "config_change", "feature_flag", "scale", "restart", "infrastructure"]
@@ -205,8 +222,8 @@ class DeploymentCreate(_Model):
     actor: str = Field(max_length=200)
     status: DeploymentStatus = "succeeded"
     trigger: str = Field(default="ci", max_length=100)
-    started_at: datetime
-    finished_at: datetime | None = None
+    started_at: Moment
+    finished_at: Moment | None = None
     details: Details = Field(default_factory=dict)
 
 
@@ -220,7 +237,7 @@ class AuditEntryCreate(_Model):
     type: ChangeType
     resource_id: Id | None = None
     actor: str = Field(max_length=200)
-    at: datetime
+    at: Moment
     summary: Text = ""
     details: Details = Field(default_factory=dict)
 
@@ -245,7 +262,7 @@ class IncidentCreate(_Model):
     title: Text
     severity: Severity = "high"
     resource_ids: list[Id] = Field(default_factory=list, max_length=100)
-    started_at: datetime | None = Field(default=None, description="Default: now.")
+    started_at: Moment | None = Field(default=None, description="Default: now.")
     labels: Labels = Field(default_factory=dict)
     summary: Text = ""
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Self
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import AfterValidator, AwareDatetime, Field, model_validator
 
 from controlplane.models import (
     Action,
@@ -24,6 +24,7 @@ from controlplane.models import (
     ResourceKind,
     Severity,
     _Model,
+    storable_time,
 )
 
 __all__ = [
@@ -38,7 +39,9 @@ __all__ = [
     "ResourceQuery",
 ]
 
-Instant = Annotated[AwareDatetime, Field(description="RFC 3339 with an offset, or unix seconds.")]
+Instant = Annotated[
+    AwareDatetime, AfterValidator(storable_time), Field(description="RFC 3339 with an offset, or unix seconds.")
+]
 
 
 class ListQuery(_Model):

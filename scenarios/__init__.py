@@ -3,6 +3,7 @@
 `spec` loads and checks a scenario file; `generate` turns a scenario and an instant `now` into
 metric samples (and their OpenMetrics text), log streams, control-plane records, Alertmanager
 webhook payloads and the ground truth, all deterministic for a given seed and `now`.
+`load` (`load_scenario_into`, `stream_live`) writes that data into real backends.
 """
 
 from scenarios.generate import (

@@ -1,7 +1,9 @@
 """Prometheus remote write (protocol 1.0): live samples of a scenario sent to a Prometheus that receives them.
 
-History is backfilled with promtool; what happens after the scenario is loaded ("now" moving on)
-arrives by remote write, so rules evaluate on fresh samples and a real alert fires. The body is a
+`scenarios.load` sends a scenario's whole history this way (Prometheus then needs
+`storage.tsdb.out_of_order_time_window`, the history being older than what it holds), and what
+happens after the scenario is loaded ("now" moving on), so rules evaluate on fresh samples and a
+real alert fires. The body is a
 snappy-compressed (block format) `prometheus.WriteRequest`; Prometheus must run with
 `--web.enable-remote-write-receiver` and takes it at `/api/v1/write`.
 """

@@ -38,19 +38,26 @@ class SampleSeries:
     points: tuple[tuple[int, float], ...]
 
 
-def series_samples(scenario: Scenario, now: datetime) -> list[SampleSeries]:
+def series_samples(scenario: Scenario, now: datetime, *, until: datetime | None = None) -> list[SampleSeries]:
+    """The history ending at `now`; with `until`, carried on past `now` to `until` (live samples).
+
+    Going on past `now` changes nothing before it: times stay anchored at `now`, so effects still
+    in force hold (a ramp stays at its last factor), counters keep counting and the noise of the
+    history is the same.
+    """
     timeline = Timeline.of(now, scenario.duration, scenario.step)
+    until_ms = round(until.timestamp() * 1000) if until is not None else None
     result: list[SampleSeries] = []
     for series in scenario.series:
-        result.extend(_generate(scenario.seed, series, timeline))
+        result.extend(_generate(scenario.seed, series, timeline, until_ms))
     return result
 
 
-def _generate(seed: int, series: Series, timeline: Timeline) -> list[SampleSeries]:
+def _generate(seed: int, series: Series, timeline: Timeline, until_ms: int | None) -> list[SampleSeries]:
     rng = seeded(seed, "series", series.metric, sorted(series.labels.items()))
     start = timeline.ms(series.from_) if series.from_ is not None else None
     end = timeline.ms(series.until) if series.until is not None else None
-    times = [t for t in timeline.sample_times() if (start is None or t >= start) and (end is None or t < end)]
+    times = [t for t in timeline.sample_times(until_ms) if (start is None or t >= start) and (end is None or t < end)]
     effects = [_Absolute.of(effect, timeline) for effect in series.effects]
     rates: list[float] = []
     latencies: list[float] = []

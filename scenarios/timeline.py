@@ -37,10 +37,11 @@ class Timeline:
     def datetime(self, offset_s: int) -> datetime:
         return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=self.ms(offset_s))
 
-    def sample_times(self) -> list[int]:
-        """Every `step` over `duration`, ending exactly at now."""
+    def sample_times(self, until_ms: int | None = None) -> list[int]:
+        """Every `step` over `duration`, ending exactly at now, or carried on to `until_ms` (live samples)."""
         count = self.duration_s // self.step_s
-        return [self.now_ms - k * self.step_s * 1000 for k in range(count, -1, -1)]
+        ahead = max(0, (until_ms - self.now_ms) // (self.step_s * 1000)) if until_ms is not None else 0
+        return [self.now_ms - k * self.step_s * 1000 for k in range(count, -ahead - 1, -1)]
 
 
 def seeded(seed: int, *parts: object) -> random.Random:

@@ -342,6 +342,7 @@ class PrometheusProcess(_BackendProcess):
         *,
         default_rules: bool = False,
         remote_write_receiver: bool = False,
+        out_of_order_window: str | None = None,
         alertmanagers: Sequence[str] = (),
         web_config: Mapping[str, Any] | None = None,
         client_options: Mapping[str, Any] | None = None,
@@ -358,6 +359,9 @@ class PrometheusProcess(_BackendProcess):
         self.extra_scrape_configs = [dict(c) for c in extra_scrape_configs]
         self.default_rules = default_rules
         self.remote_write_receiver = remote_write_receiver
+        # Remote-written history (a scenario's) is older than the self-scrape's samples: without
+        # tsdb.out_of_order_time_window, Prometheus refuses it as out of order.
+        self.out_of_order_window = out_of_order_window
         self.alertmanagers = list(alertmanagers)
         self.data_dir = self.workdir / "data"
         self.config_path = self.workdir / "prometheus.yml"
@@ -394,6 +398,8 @@ class PrometheusProcess(_BackendProcess):
         if self.alertmanagers:
             targets = [url.split("://", 1)[-1] for url in self.alertmanagers]
             config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": targets}]}]}
+        if self.out_of_order_window is not None:
+            config["storage"] = {"tsdb": {"out_of_order_time_window": self.out_of_order_window}}
         self.config_path.write_text(json.dumps(config, indent=2))
         web = []
         if self.web_config is not None:

@@ -388,3 +388,17 @@ def test_alert_rules_and_analyses(controlplane: ControlPlane) -> None:
     assert (orphan.status_code, orphan.json()["errors"][0]["field"]) == (422, "incident_id")
     assert controlplane.call("GET", "/automation/executions/exe_nope").status_code == 404
     assert controlplane.call("GET", "/approvals/apr_nope").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "started_at", ["0001-01-01T00:00:00+01:00", "1969-12-31T23:59:59Z", "0001-01-01T00:00:00-01:00"]
+)
+def test_a_time_before_1970_or_out_of_range_is_422_not_500(controlplane: ControlPlane, started_at: str) -> None:
+    """Found by schemathesis: year 1 at +01:00 is year 0 in UTC, which Python cannot represent."""
+    resource = new_resource(controlplane)
+    body = {"resource_id": resource["id"], "version": "v1", "actor": "ci", "started_at": started_at}
+    response = controlplane.call("POST", "/deployments", json=body)
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["field"] == "started_at"
+    listed = controlplane.call("GET", "/deployments", params={"start": "0001-01-01T00:00:00+01:00"})
+    assert listed.status_code == 422, listed.text
