@@ -9,12 +9,14 @@ from collections.abc import Callable
 
 import httpx
 import pytest
+from flood import first_refusal
 from issuer import TestIssuer
 from served import ServedComponent
 
 pytestmark = pytest.mark.integration
 
-RATE = 20
+# Low, so a refilled token is rare between two requests however slow the machine is.
+RATE = 2
 
 
 def test_row_38_a_flood_from_one_client_is_limited_and_the_server_stays_responsive(
@@ -32,7 +34,7 @@ def test_row_38_a_flood_from_one_client_is_limited_and_the_server_stays_responsi
             for _ in range(200):
                 statuses[http.post(served.mcp_url, json=ping, headers={**headers, **flood}).status_code] += 1
             elapsed = time.monotonic() - started
-            limited = http.post(served.mcp_url, json=ping, headers={**headers, **flood})
+            limited = first_refusal(lambda: http.post(served.mcp_url, json=ping, headers={**headers, **flood}))
             unaffected = http.post(served.mcp_url, json=ping, headers={**headers, **other})
             health = http.get(f"{served.url}/healthz")
     assert statuses[429] > 0
