@@ -8,6 +8,7 @@ raises `BackendError`s for answers the API calls errors.
 
 from __future__ import annotations
 
+import ssl
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
@@ -108,15 +109,32 @@ class UpstreamClient:
                 f"or raise {self.settings_prefix}_TIMEOUT_SECONDS.",
                 backend=self.name,
             ) from None
+        except ssl.SSLError as exc:
+            # Under TLS 1.3 a server refusing our client certificate says so in an alert that
+            # arrives after the handshake, while the response is read: httpx does not wrap it.
+            outcome = "unavailable"
+            raise BackendUnavailable(
+                f"{self.kind} backend {self.name!r} at {self.upstream.url} could not be reached: it ended the TLS "
+                f"session ({exc.reason or exc}). {self._client_certificate_hint()}",
+                backend=self.name,
+            ) from None
         except httpx.TransportError as exc:
             outcome = "unavailable"
             detail = redact(str(exc)) or "no detail"
-            hint = (
-                f"Its TLS certificate is not trusted: set the backend's CA file ({self.settings_prefix}_CA_FILE)."
-                if "CERTIFICATE_VERIFY_FAILED" in detail
-                else f"Check that it is running and that its URL is right ({self.url_setting} or "
-                f"{self.settings_prefix}_BACKENDS)."
-            )
+            if "CERTIFICATE_VERIFY_FAILED" in detail:
+                hint = (
+                    f"Its TLS certificate is not trusted: set the backend's CA file ({self.settings_prefix}_CA_FILE)."
+                )
+            elif "ALERT_CERTIFICATE_REQUIRED" in detail or "ALERT_BAD_CERTIFICATE" in detail:
+                hint = self._client_certificate_hint()
+            else:
+                hint = (
+                    f"Check that it is running and that its URL is right ({self.url_setting} or "
+                    f"{self.settings_prefix}_BACKENDS)."
+                )
+                if self.upstream.url.startswith("https:") and self.upstream.cert_file is None:
+                    # A server that requires a client certificate may just close the connection.
+                    hint += f" If it requires a client certificate: {self._client_certificate_hint()}"
             raise BackendUnavailable(
                 f"{self.kind} backend {self.name!r} at {self.upstream.url} could not be reached "
                 f"({type(exc).__name__}: {detail}). {hint}",
@@ -128,6 +146,12 @@ class UpstreamClient:
         finally:
             if self._metrics is not None:
                 self._metrics.record_upstream(self.name, endpoint, outcome, time.perf_counter() - started)
+
+    def _client_certificate_hint(self) -> str:
+        return (
+            "It wants a client certificate it accepts: set the backend's certificate and key "
+            f"({self.settings_prefix}_CERT_FILE, {self.settings_prefix}_KEY_FILE)."
+        )
 
     async def _read_bounded(self, response: httpx.Response) -> bytes:
         # A careless query can make the backend answer gigabytes; stop reading well before that
