@@ -39,6 +39,11 @@ def add_scenario_parser(commands: argparse._SubParsersAction[argparse.ArgumentPa
     load = actions.add_parser("load", help="load scenarios' history (metrics, logs, control-plane rows)")
     load.add_argument("files", nargs="+", metavar="FILE", help="scenario files or directories of them")
     load.add_argument("--now", help="the instant the history ends, RFC 3339 (default: now)")
+    load.add_argument(
+        "--loki-mcp-url",
+        default=DEFAULT_LOKI_MCP_URL,
+        help=f"loki-mcp, whose embedded store takes the logs when LOKI_URL is unset (default {DEFAULT_LOKI_MCP_URL})",
+    )
 
 
 def run_scenario(args: argparse.Namespace, source: SettingsSource) -> int:
@@ -53,7 +58,7 @@ def run_scenario(args: argparse.Namespace, source: SettingsSource) -> int:
     import anyio
 
     try:
-        return anyio.run(_load, scenarios, now, source)
+        return anyio.run(_load, scenarios, now, source, args.loki_mcp_url.rstrip("/"))
     except SreError as exc:
         print(f"sre scenario: {exc}", file=sys.stderr)
         return 2
@@ -73,7 +78,7 @@ def _parse_now(text: str | None) -> datetime:
     return at
 
 
-async def _load(scenarios: list[Scenario], now: datetime, source: SettingsSource) -> int:
+async def _load(scenarios: list[Scenario], now: datetime, source: SettingsSource, loki_mcp_url: str) -> int:
     import httpx
 
     from cli.auth import client_token
@@ -98,8 +103,8 @@ async def _load(scenarios: list[Scenario], now: datetime, source: SettingsSource
         # A Loki of its own: its credentials are LOKI_MCP_*'s business, not the registry's.
         upstream = Upstream(url=str(loki_url).removesuffix("/loki/api/v1"))
     else:
-        loki_token = await anyio.to_thread.run_sync(token, f"{DEFAULT_LOKI_MCP_URL}/mcp")
-        upstream = Upstream(url=DEFAULT_LOKI_MCP_URL, bearer_token=loki_token)
+        loki_token = await anyio.to_thread.run_sync(token, f"{loki_mcp_url}/mcp")
+        upstream = Upstream(url=loki_mcp_url, bearer_token=loki_token)
     loki = LokiClient(upstream, timeout=_TIMEOUT)
     status = 0
     try:

@@ -108,6 +108,30 @@ def test_up_starts_a_working_platform_and_ctrl_c_stops_it(tmp_path: Path) -> Non
             {**ack, "approval_id": approval_id},
         )
         assert done["incident"]["status"] == "acknowledged"
+
+        # A scenario loads into make up's Prometheus, log store and control plane (the scenario client).
+        scenario = ROOT / "scenarios" / "bundled" / "checkout-bad-deploy-errors.yaml"
+        prometheus_url = f"http://127.0.0.1:{ports['PROMETHEUS']}"
+        loaded = subprocess.run(
+            [sys.executable, "-m", "cli.main", "scenario", "load", str(scenario), "--loki-mcp-url", loki_url],
+            cwd=ROOT,
+            env={
+                **env,
+                "REGISTRY_URL": f"http://127.0.0.1:{ports['REGISTRY']}",
+                "CONTROLPLANE_URL": controlplane_url,
+                "PROMETHEUS_URL": prometheus_url,
+            },
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert loaded.returncode == 0, loaded.stdout + loaded.stderr
+        assert "checkout-bad-deploy-errors: loaded into prometheus, loki, controlplane" in loaded.stdout
+        errors = httpx.get(
+            f"{prometheus_url}/api/v1/query",
+            params={"query": 'sum(rate(http_requests_total{service="checkout",code=~"5.."}[5m]))'},
+        ).json()["data"]["result"]
+        assert float(errors[0]["value"][1]) > 0.5
     finally:
         up.send_signal(signal.SIGINT)
         up.wait(30)
