@@ -8,7 +8,7 @@ carries the exact query that produced it, so a reader can re-run what the agent 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -30,15 +30,7 @@ __all__ = [
 HypothesisKind = Literal[
     "deployment", "config_change", "dependency", "resource_saturation", "traffic_surge", "infrastructure", "unknown"
 ]
-HYPOTHESIS_KINDS: tuple[str, ...] = (
-    "deployment",
-    "config_change",
-    "dependency",
-    "resource_saturation",
-    "traffic_surge",
-    "infrastructure",
-    "unknown",
-)
+HYPOTHESIS_KINDS: tuple[str, ...] = get_args(HypothesisKind)
 Source = Literal["prometheus", "loki", "controlplane", "knowledge"]
 
 

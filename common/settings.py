@@ -36,6 +36,7 @@ __all__ = [
     "Upstream",
     "build",
     "decode_json_text",
+    "http_url",
     "is_loopback",
     "pop_backends",
 ]
@@ -124,10 +125,7 @@ class Upstream(FrozenModel):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(f"expected an http(s) URL, got {value!r}")
-        return value.rstrip("/")
+        return http_url(value)
 
 
 def _unique_names(backends: tuple[Upstream, ...]) -> tuple[Upstream, ...]:
@@ -139,6 +137,14 @@ def _unique_names(backends: tuple[Upstream, ...]) -> tuple[Upstream, ...]:
 
 #: A server's backends: tools name one by its `name`, so names are unique.
 Backends = Annotated[tuple[Upstream, ...], AfterValidator(_unique_names)]
+
+
+def http_url(value: str) -> str:
+    """`value` without a trailing slash, or ValueError when it is not an http(s) URL (for validators)."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"expected an http(s) URL, got {value!r}")
+    return value.rstrip("/")
 
 
 def pop_backends(section: dict[str, Any], url: str | None, *, prefix: str, url_key: str) -> list[Any]:

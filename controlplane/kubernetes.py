@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import anyio
 import httpx
@@ -42,7 +42,7 @@ from pydantic import Field, field_validator
 from common.errors import ConfigError
 from common.http import IDEMPOTENT, create_http_client
 from common.redaction import redact
-from common.settings import FrozenModel
+from common.settings import FrozenModel, http_url
 from controlplane.executor import ExecutionResult, Target
 
 __all__ = ["DEFAULT_API_URL", "DEFAULT_CA_FILE", "DEFAULT_TOKEN_FILE", "KubernetesExecutor", "KubernetesSettings"]
@@ -87,10 +87,7 @@ class KubernetesSettings(FrozenModel):
     @field_validator("api_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(f"expected an http(s) URL, got {value!r}")
-        return value.rstrip("/")
+        return http_url(value)
 
 
 @dataclass(frozen=True)

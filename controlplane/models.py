@@ -14,14 +14,13 @@ controlplane MCP server) acts for; it takes part in the approval rules.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from common.rest import storable
 
 __all__ = [
-    "ACTIONS",
     "CHANGE_TYPES",
     "ActionRequest",
     "AlertRule",
@@ -81,15 +80,7 @@ Moment = Annotated[datetime, AfterValidator(storable_time)]
 ResourceKind = Literal["service", "deployment", "statefulset", "database", "queue", "external", "node"]
 ChangeType = Literal["deployment", "rollback", "config_change", "feature_flag", "scale", "restart", "infrastructure"]
 #: Audit types that are changes to what runs ("what changed?"); the others record API activity.
-CHANGE_TYPES: tuple[str, ...] = (
-    "deployment",
-    "rollback",
-    "config_change",
-    "feature_flag",
-    "scale",
-    "restart",
-    "infrastructure",
-)
+CHANGE_TYPES: tuple[str, ...] = get_args(ChangeType)
 AuditType = Literal[
     "deployment",
     "rollback",
@@ -106,7 +97,6 @@ AuditType = Literal[
     "analysis",
 ]
 Action = Literal["restart", "rollback", "scale", "acknowledge_incident"]
-ACTIONS: tuple[str, ...] = ("restart", "rollback", "scale", "acknowledge_incident")
 #: `operation:<operationId>`: a call of a further API operation through controlplane-mcp, which
 #: consumes the approval (`POST /approvals/{id}/consume`) before it sends the call.
 OperationAction = Annotated[str, Field(pattern=r"^operation:[A-Za-z0-9_.-]{1,100}$")]

@@ -193,9 +193,7 @@ class ControlPlaneTools:
         limit: Limit = None,
     ) -> ItemsResult:
         """The deployments of a resource in a window, newest first: version, previous version, actor, status."""
-        target = await self._resource(resource, namespace)
-        window = self._window(start, end)
-        params = [("resource_id", target["id"]), ("start", iso(window.start)), ("end", iso(window.end))]
+        params = [*await self._resource_param(resource, namespace), *self._window_params(start, end)]
         return await self._items("deployments", f"{API}/deployments", params, limit)
 
     async def controlplane_list_incidents(
@@ -210,12 +208,9 @@ class ControlPlaneTools:
         limit: Limit = None,
     ) -> ItemsResult:
         """Incidents in a window, newest first, with their status and severity."""
-        window = self._window(start, end)
-        params = [("start", iso(window.start)), ("end", iso(window.end))]
+        params = [*self._window_params(start, end), *await self._resource_param(resource, namespace)]
         if status:
             params.append(("status", status))
-        if resource:
-            params.append(("resource_id", (await self._resource(resource, namespace))["id"]))
         return await self._items("incidents", f"{API}/incidents", params, limit)
 
     async def controlplane_get_incident(
@@ -232,9 +227,7 @@ class ControlPlaneTools:
         limit: Limit = None,
     ) -> ItemsResult:
         """The alert rules the control plane knows: expression, duration, severity, the resource they watch."""
-        params = []
-        if resource:
-            params.append(("resource_id", (await self._resource(resource, namespace))["id"]))
+        params = await self._resource_param(resource, namespace)
         return await self._items("alert_rules", f"{API}/alert-rules", params, limit)
 
     async def controlplane_list_automation_executions(
@@ -246,10 +239,7 @@ class ControlPlaneTools:
         limit: Limit = None,
     ) -> ItemsResult:
         """Actions the platform ran (restarts, rollbacks, scaling), with the approval each used and its outcome."""
-        window = self._window(start, end)
-        params = [("start", iso(window.start)), ("end", iso(window.end))]
-        if resource:
-            params.append(("resource_id", (await self._resource(resource, namespace))["id"]))
+        params = [*self._window_params(start, end), *await self._resource_param(resource, namespace)]
         return await self._items("executions", f"{API}/automation/executions", params, limit)
 
     async def controlplane_get_approval(
@@ -422,6 +412,14 @@ class ControlPlaneTools:
             notes.append(f"limit lowered from {limit} to the maximum of {maximum} items")
             return maximum
         return limit
+
+    async def _resource_param(self, resource: str | None, namespace: str | None) -> list[tuple[str, str]]:
+        """`resource_id` of the resource named, for a list filter; none when no resource is named."""
+        return [("resource_id", (await self._resource(resource, namespace))["id"])] if resource else []
+
+    def _window_params(self, start: str, end: str) -> list[tuple[str, str]]:
+        window = self._window(start, end)
+        return [("start", iso(window.start)), ("end", iso(window.end))]
 
     def _window(self, start: str, end: str) -> TimeRange:
         window = TimeRange.parse(start, end)
