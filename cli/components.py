@@ -54,6 +54,12 @@ COMPONENTS: dict[str, Component] = {
             stdio=False,
         ),
         Component(
+            "triage",
+            "agents.triage.__main__",
+            "Triage agent over A2A: alerts, failed deployments and questions to a diagnostic report (port 8721)",
+            stdio=False,
+        ),
+        Component(
             "controlplane",
             "controlplane.__main__",
             "Reference Control Plane REST API: resources, changes, incidents, approvals, actions (port 8710)",

@@ -21,6 +21,7 @@ __all__ = [
     "HypothesisKind",
     "Onset",
     "Scope",
+    "Source",
     "SourceFailure",
     "SuggestedAction",
     "Target",
@@ -119,6 +120,7 @@ class DiagnosticReport(_Model):
     suggested_actions: list[SuggestedAction]
     degraded: list[SourceFailure] = Field(default_factory=list, description="Sources that failed; the rest stands.")
     timings: dict[str, float] = Field(default_factory=dict, description="Seconds per stage.")
+    analysis_url: str | None = Field(default=None, description="Where the control plane keeps this report.")
 
     def to_markdown(self) -> str:
         lines = [f"# Diagnostic report: {self.scope.service}", "", f"**Trigger:** {self.trigger.summary}", ""]

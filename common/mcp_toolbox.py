@@ -16,7 +16,6 @@ import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
-from urllib.parse import quote
 
 import anyio
 import httpx
@@ -28,6 +27,7 @@ from mcp.shared.exceptions import MCPError
 from common.auth import TokenSource
 from common.errors import BackendError, BackendFailed, BackendTimeout, BackendUnavailable
 from common.redaction import redact
+from common.registration import registered_url
 
 __all__ = ["Toolbox", "mcp_toolbox"]
 
@@ -87,7 +87,9 @@ async def mcp_toolbox(
     async with AsyncExitStack() as stack:
         for server in servers:
             try:
-                url = (urls or {}).get(server) or await _registered_url(server, tokens, http, registry_url)
+                url = (urls or {}).get(server) or await registered_url(
+                    "servers", server, tokens=tokens, http=http, registry_url=registry_url
+                )
                 client = httpx2.AsyncClient(auth=tokens.bearer_auth2(url), timeout=deadline_seconds)
                 await stack.enter_async_context(client)
                 # No deadline around this: the session's task group outlives the call, and a cancel
@@ -100,23 +102,3 @@ async def mcp_toolbox(
                 logger.warning("MCP server %s is unavailable: %s", server, reason)
                 unavailable[server] = reason
         yield Toolbox(sessions, unavailable, deadline_seconds)
-
-
-async def _registered_url(server: str, tokens: TokenSource, http: httpx.AsyncClient, registry_url: str) -> str:
-    registry = registry_url.rstrip("/")
-    try:
-        response = await http.get(
-            f"{registry}/servers/{quote(server, safe='')}", auth=tokens.bearer_auth(registry), timeout=10.0
-        )
-    except httpx.TransportError as exc:
-        raise BackendUnavailable(
-            f"the registry at {registry} could not be reached ({type(exc).__name__})", backend="registry"
-        ) from None
-    if response.status_code == 404:
-        raise BackendUnavailable(f"it is not registered in the registry at {registry}", backend="registry")
-    if response.status_code != 200:
-        raise BackendUnavailable(f"the registry at {registry} answered HTTP {response.status_code}", backend="registry")
-    url = response.json().get("url")
-    if not isinstance(url, str) or not url:
-        raise BackendUnavailable(f"the registry's entry for {server} has no URL", backend="registry")
-    return url

@@ -1,10 +1,13 @@
-"""A component announcing itself to the registry: registered at start-up, kept fresh, removed at shutdown.
+"""A component and the registry: announcing itself, and finding the others.
 
 `registered()` is an async context manager around a component's serving. Registration uses the
 component's own client-credentials token (scope `registry:write`, audience the registry). The
 registry may start after the component, so failures are retried with backoff in the background
 and never stop the component from serving; each success is re-sent every `refresh_seconds` so
 the entry's `last_seen` stays fresh and a registry that lost its data learns it again.
+
+`registered_url()` finds another component (an MCP server, a peer agent) by name, with any
+valid token of the caller's own.
 """
 
 from __future__ import annotations
@@ -13,14 +16,15 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, Literal
+from urllib.parse import quote
 
 import anyio
 import httpx
 
 from common.auth.token_source import TokenSource
-from common.errors import BackendError
+from common.errors import BackendError, BackendUnavailable
 
-__all__ = ["RegistryClient", "registered"]
+__all__ = ["RegistryClient", "registered", "registered_url"]
 
 logger = logging.getLogger(__name__)
 
@@ -91,3 +95,26 @@ async def registered(
                     await client.deregister(kind, name)
                 except (BackendError, httpx.HTTPError) as exc:
                     logger.warning("Deregistering %s from %s failed: %s", name, client.registry_url, exc)
+
+
+async def registered_url(
+    kind: Kind, name: str, *, tokens: TokenSource, http: httpx.AsyncClient, registry_url: str
+) -> str:
+    """The URL `name` registered under `kind`; BackendUnavailable saying why it cannot be found."""
+    registry = registry_url.rstrip("/")
+    try:
+        response = await http.get(
+            f"{registry}/{kind}/{quote(name, safe='')}", auth=tokens.bearer_auth(registry), timeout=10.0
+        )
+    except httpx.TransportError as exc:
+        raise BackendUnavailable(
+            f"the registry at {registry} could not be reached ({type(exc).__name__})", backend="registry"
+        ) from None
+    if response.status_code == 404:
+        raise BackendUnavailable(f"{name} is not registered in the registry at {registry}", backend="registry")
+    if response.status_code != 200:
+        raise BackendUnavailable(f"the registry at {registry} answered HTTP {response.status_code}", backend="registry")
+    url = response.json().get("url")
+    if not isinstance(url, str) or not url:
+        raise BackendUnavailable(f"the registry's entry for {name} has no URL", backend="registry")
+    return url

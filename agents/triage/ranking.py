@@ -58,6 +58,8 @@ class ChangeFact:
     resource: str | None
     ref: str | None = None
     summary: str = ""
+    #: A scale-out: capacity added, which relieves symptoms rather than causing them.
+    adds_capacity: bool = False
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,8 @@ class Facts:
     changes: Sequence[ChangeFact] = ()
     shifts: Sequence[SignalShift] = ()
     log_rises: Sequence[LogRise] = ()
+    #: The service is itself something others call (a database, a provider, a callee of another alerting one).
+    primary_is_dependency: bool = False
 
 
 @dataclass
@@ -141,6 +145,8 @@ def _changes(facts: Facts) -> list[_Candidate]:
             locality = 0.9
         else:
             locality = 0.35
+        if change.adds_capacity:
+            locality *= 0.3
         corroboration = 0.5 if any(s.resource == facts.service and s.kind == "symptom" for s in facts.shifts) else 0
         score = 3.0 * proximity * locality + corroboration
         minutes = "" if facts.onset is None else f" {max(0.0, (facts.onset - change.at) / 60):.0f} min before the onset"
@@ -160,7 +166,8 @@ def _changes(facts: Facts) -> list[_Candidate]:
 
 def _dependencies(facts: Facts) -> list[_Candidate]:
     out = []
-    for dependency in facts.dependencies:
+    suspects = [*facts.dependencies, *([facts.service] if facts.primary_is_dependency else [])]
+    for dependency in suspects:
         shifts = [s for s in _near_onset(facts, facts.shifts) if s.resource == dependency and s.kind != "traffic"]
         mentions = [r for r in facts.log_rises if r.resource == facts.service and dependency in r.mentions]
         if not shifts and not mentions:
@@ -198,12 +205,12 @@ def _saturation(facts: Facts) -> list[_Candidate]:
     score = 1.5 + 0.5 * min(3.0, math.log1p(strength))
     if any(s.resource == facts.service and s.signal == "restarts" for s in facts.shifts):
         score += 0.5
-    deployed = any(
-        c.resource == facts.service and CHANGE_KINDS.get(c.type) == "deployment" and _proximity(facts.onset, c.at) > 0.3
-        for c in facts.changes
+    scope = {facts.service, *facts.dependencies}
+    changed = any(
+        c.resource in scope and not c.adds_capacity and _proximity(facts.onset, c.at) > 0.3 for c in facts.changes
     )
-    if deployed:
-        score -= 1.0  # a fresh deployment explains the saturation better
+    if changed:
+        score -= 1.0  # a fresh change (a deployment, a dependency's new config) explains the saturation better
     signals = ", ".join(sorted({s.signal for s in shifts}))
     return [
         _Candidate(

@@ -11,8 +11,10 @@ conversation is never shared between clients), and its events become task update
 - partial (streamed) chunks and thoughts are skipped: the complete event follows them;
 - a run that ends without a result (an LLM agent's plain answer) turns its last stage text into
   the Markdown artifact, so every completed task has an artifact;
-- an ADK error event or an exception fails the task with a generic message and a trace id (the
-  details are logged, never sent).
+- an error event with code `INVALID_REQUEST` rejects the task with the event's message, which the
+  agent wrote for the caller (what was wrong with the request and what to send instead);
+- any other ADK error event or an exception fails the task with a generic message and a trace id
+  (the details are logged, never sent).
 """
 
 from __future__ import annotations
@@ -33,10 +35,12 @@ from google.protobuf.struct_pb2 import Value  # type: ignore[import-untyped]
 
 from common.logging import new_trace_id
 
-__all__ = ["RESULT_ARTIFACT", "AdkAgentExecutor", "result_parts"]
+__all__ = ["INVALID_REQUEST", "RESULT_ARTIFACT", "AdkAgentExecutor", "result_parts"]
 
 logger = logging.getLogger(__name__)
 
+#: Error code of an agent's event refusing the request; its message is shown to the caller.
+INVALID_REQUEST = "INVALID_REQUEST"
 #: Name of the artifact holding an agent's result.
 RESULT_ARTIFACT = "result"
 ANONYMOUS = "anonymous"
@@ -124,6 +128,9 @@ class AdkAgentExecutor(AgentExecutor):
         async for event in self.runner.run_async(
             user_id=user_id, session_id=session.id, new_message=_user_content(context.message)
         ):
+            if event.error_code == INVALID_REQUEST:
+                await updater.reject(_text_message(updater, event.error_message or "The request was refused."))
+                return
             if event.error_code:
                 trace_id = new_trace_id()
                 logger.error(

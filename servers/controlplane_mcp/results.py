@@ -97,6 +97,15 @@ class ChangesResult(BoundedResult):
         return "\n".join([head, *(f"  {c.render_text()}" for c in self.changes), self._footer()]).rstrip()
 
 
+class AnalysisResult(ToolResult):
+    id: str = Field(description="The analysis' id in the control plane.")
+    url: str = Field(description="Where the analysis can be read (GET, controlplane:read).")
+    title: str
+
+    def render_text(self) -> str:
+        return f"Recorded analysis {self.id} ({self.title}): {self.url}"
+
+
 class ActionResult(ToolResult):
     status: Literal["approval_pending", "cancelled", "executed", "failed"]
     message: str = Field(description="What happened and what to do next.")

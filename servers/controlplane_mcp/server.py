@@ -6,6 +6,8 @@ tools (restart, rollback, scale, acknowledge) never act on their own say-so: wit
 approval id they request one and return it pending (asking the user first through MCP
 elicitation when the client supports it); with one, the control plane checks that it was
 granted for exactly this action, target and arguments, to this requester, and uses it up.
+Recording an analysis (a diagnostic report, a postmortem) is a write but not an action: it
+changes nothing that runs, so it needs the write scope and no approval.
 """
 
 from __future__ import annotations
@@ -28,7 +30,14 @@ from common.metrics import ServerMetrics
 from common.timerange import TimeRange, iso
 from servers.controlplane_mcp.approval_gate import ApprovalGate, requester
 from servers.controlplane_mcp.client import API, ApiError, ControlPlaneClient
-from servers.controlplane_mcp.results import ActionResult, Change, ChangesResult, ItemsResult, ResourceResult
+from servers.controlplane_mcp.results import (
+    ActionResult,
+    AnalysisResult,
+    Change,
+    ChangesResult,
+    ItemsResult,
+    ResourceResult,
+)
 from servers.controlplane_mcp.settings import ControlPlaneMcpSettings
 
 __all__ = [
@@ -59,6 +68,7 @@ CURATED_OPERATIONS = frozenset(
         "list_alert_rules",
         "list_automation_executions",
         "get_approval",
+        "create_analysis",
         "request_approval",
         "approve_approval",
         "reject_approval",
@@ -313,6 +323,34 @@ class ControlPlaneTools:
             ctx, "acknowledge_incident", incident["id"], {}, description, approval_id, reason, run
         )
 
+    async def controlplane_record_analysis(
+        self,
+        kind: Annotated[Literal["diagnostic", "postmortem"], Field(description="What the analysis is.")],
+        title: Annotated[str, Field(min_length=1, max_length=500, description="One line, e.g. the top cause.")],
+        report: Annotated[dict[str, Any], Field(description="The structured report (a DiagnosticReport).")],
+        markdown: Annotated[str, Field(max_length=200_000, description="The report rendered for people.")] = "",
+        summary: Annotated[str, Field(max_length=2000)] = "",
+        incident_id: Annotated[str | None, Field(description="The incident it is about, when there is one.")] = None,
+    ) -> AnalysisResult:
+        """Record a diagnostic report or a postmortem in the control plane, where people and tools find it.
+
+        It changes nothing that runs, so it needs no approval.
+        """
+        body = {
+            "kind": kind,
+            "title": title,
+            "report": report,
+            "markdown": markdown,
+            "summary": summary,
+            "incident_id": incident_id,
+        }
+        created = await self.client.post(f"{API}/analyses", body)
+        return AnalysisResult(
+            id=created["id"],
+            url=f"{self.client.upstream.url.rstrip('/')}{API}/analyses/{created['id']}",
+            title=created["title"],
+        )
+
     def specs(self) -> list[ToolSpec]:
         reads = [
             ToolSpec(self.controlplane_find_resource, "Find a resource and its dependencies", scope=READ_SCOPE),
@@ -332,9 +370,21 @@ class ControlPlaneTools:
             (self.controlplane_scale_deployment, "Scale a deployment (approval required)"),
             (self.controlplane_acknowledge_incident, "Acknowledge an incident (approval required)"),
         ]
-        return reads + [
-            ToolSpec(fn, title, scope=WRITE_SCOPE, read_only=False, destructive=True, idempotent=False)
-            for fn, title in writes
+        record = ToolSpec(
+            self.controlplane_record_analysis,
+            "Record an analysis",
+            scope=WRITE_SCOPE,
+            read_only=False,
+            destructive=False,
+            idempotent=False,
+        )
+        return [
+            *reads,
+            record,
+            *(
+                ToolSpec(fn, title, scope=WRITE_SCOPE, read_only=False, destructive=True, idempotent=False)
+                for fn, title in writes
+            ),
         ]
 
     # --- helpers ------------------------------------------------------------------------------------

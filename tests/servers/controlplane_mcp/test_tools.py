@@ -246,28 +246,54 @@ async def test_acknowledge_an_incident_through_an_approval(
 async def test_further_operations_are_tools_and_their_writes_are_gated(
     served: ServedComponent, issuer: TestIssuer, seeder: Seeder
 ) -> None:
-    incident = seeder.ok("POST", "/incidents", {"title": "disk full"})
-    body = {"kind": "diagnostic", "incident_id": incident["id"], "title": "disk", "report": {"cause": "logs"}}
+    title = f"disk full {uuid.uuid4().hex[:6]}"
+    body = {"title": title, "severity": "critical"}
     async with session(served, issuer) as client:
         names = {tool.name for tool in (await client.list_tools()).tools}
-        pending = await call(client, "controlplane_op_create_analysis", body=body)
+        pending = await call(client, "controlplane_op_create_incident", body=body)
         assert seeder.approve(pending["approval"]["id"]).status_code == 200
         other_body = await call_error(
             client,
-            "controlplane_op_create_analysis",
+            "controlplane_op_create_incident",
             body={**body, "title": "x"},
             approval_id=pending["approval"]["id"],
         )
-        done = await call(client, "controlplane_op_create_analysis", body=body, approval_id=pending["approval"]["id"])
-        listed = await call(client, "controlplane_op_list_analyses", incident_id=incident["id"])
-    assert {"controlplane_op_list_analyses", "controlplane_op_create_analysis"} <= names
+        done = await call(client, "controlplane_op_create_incident", body=body, approval_id=pending["approval"]["id"])
+        listed = await call(client, "controlplane_list_incidents", limit=100)
+    assert {"controlplane_op_list_analyses", "controlplane_op_create_incident"} <= names
     # The approval machinery itself is never a tool.
     assert not {n for n in names if "approve" in n or "consume" in n or n.endswith("_action")}
     assert pending["status"] == "approval_pending"
-    assert pending["approval"]["action"] == "operation:create_analysis"
+    assert pending["approval"]["action"] == "operation:create_incident"
     assert "granted for other arguments" in other_body
     assert done["status"] == "executed"
-    assert [a["title"] for a in listed["data"]["items"]] == ["disk"]
+    assert [i["title"] for i in listed["items"]].count(title) == 1
+
+
+async def test_recording_an_analysis_needs_no_approval(
+    served: ServedComponent, issuer: TestIssuer, seeder: Seeder
+) -> None:
+    incident = seeder.ok("POST", "/incidents", {"title": "disk full"})
+    report = {"hypotheses": [{"kind": "infrastructure"}]}
+    async with session(served, issuer) as client:
+        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+        recorded = await call(
+            client,
+            "controlplane_record_analysis",
+            kind="diagnostic",
+            title="disk: infrastructure",
+            report=report,
+            markdown="# disk",
+            incident_id=incident["id"],
+        )
+        listed = await call(client, "controlplane_op_list_analyses", incident_id=incident["id"])
+    annotations = tools["controlplane_record_analysis"].annotations
+    assert annotations is not None and annotations.read_only_hint is False and annotations.destructive_hint is False
+    assert "controlplane_op_create_analysis" not in tools  # the curated tool replaces the gated generic one
+    assert recorded["url"].endswith(f"/api/v1/analyses/{recorded['id']}")
+    (analysis,) = listed["data"]["items"]
+    assert (analysis["id"], analysis["report"], analysis["markdown"]) == (recorded["id"], report, "# disk")
+    assert analysis["created_by"] == "controlplane-mcp"
 
 
 async def test_read_only_mode_hides_the_write_tools(
@@ -280,7 +306,7 @@ async def test_read_only_mode_hides_the_write_tools(
     assert "controlplane_list_changes" in names
     assert "controlplane_op_list_analyses" in names
     assert all(tool.annotations and tool.annotations.read_only_hint for tool in tools)
-    assert not {"controlplane_scale_deployment", "controlplane_op_create_analysis"} & names
+    assert not {"controlplane_scale_deployment", "controlplane_record_analysis", "controlplane_op_create_incident"} & names
 
 
 async def test_a_read_scoped_caller_gets_403_for_a_write_tool_and_nothing_is_requested(

@@ -1,0 +1,467 @@
+"""Gather: what the three MCP servers say about the scope, turned into facts and cited evidence.
+
+Each function reads one source for every resource in scope, concurrently, and never raises for a
+source's failure: the failure is noted in the `EvidenceLog` (the report's `degraded`) and the
+investigation goes on with what the other sources said.
+
+- `read_signals`: the signal catalogue's PromQL for the primary and its dependencies, over the
+  look-back window, each series searched for its change point (`analysis.onset`);
+- `scan_anomalies`: every other metric carrying a resource's labels, split at the onset
+  (`prometheus_find_anomalous_series`); a series whose labels name a dependency (a `provider`
+  or `pool` label, say) is evidence about that dependency;
+- `read_log_rises`: error templates that rose at the onset against the window before it, and
+  which dependencies they mention;
+- `read_changes`: every change to the primary and its dependencies in the window.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+import anyio
+
+from agents.triage.evidence import EvidenceLog
+from agents.triage.ranking import ChangeFact, LogRise, SignalShift
+from agents.triage.scope import CONTROLPLANE, ResolvedScope, Resource
+from agents.triage.signals import Signal
+from analysis.onset import Onset, detect_onset
+from common.errors import BackendError
+from common.mcp_toolbox import Toolbox
+from common.timerange import iso, parse_duration
+
+__all__ = [
+    "LOKI",
+    "PROMETHEUS",
+    "SignalSeries",
+    "Window",
+    "read_changes",
+    "read_log_rises",
+    "read_signals",
+    "scan_anomalies",
+]
+
+PROMETHEUS = "prometheus-mcp"
+LOKI = "loki-mcp"
+#: Calls in flight at once on one server.
+CONCURRENCY = 8
+#: An anomalous series scoring below this (robust sigmas) is noise.
+MIN_ANOMALY_SCORE = 6.0
+#: Other metrics scanned per resource, at most.
+MAX_EXTRA_METRICS = 12
+#: Points dropped at the start of a series that appeared in the window (longer than the catalogue's rate windows).
+WARM_UP_SECONDS = 600.0
+#: Longest log window compared with its baseline, seconds.
+MAX_LOG_WINDOW = 3600.0
+MIN_LOG_WINDOW = 600.0
+_RANGE = re.compile(r"\[(\d+[smhd])\]")
+_METRIC_NAME = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\s*\{")
+_IGNORED_LABELS = frozenset({"service", "namespace", "job", "instance", "pod", "container", "__name__"})
+
+
+@dataclass(frozen=True)
+class Window:
+    start: float
+    end: float
+    step: float
+
+
+@dataclass(frozen=True)
+class SignalSeries:
+    resource: Resource
+    signal: Signal
+    query: str
+    points: list[tuple[float, float]]
+    onset: Onset | None
+    evidence_id: str | None = None
+
+
+async def _bounded(calls: Sequence[Callable[[], Awaitable[None]]]) -> None:
+    limiter = anyio.CapacityLimiter(CONCURRENCY)
+
+    async def run(call: Callable[[], Awaitable[None]]) -> None:
+        async with limiter:
+            await call()
+
+    async with anyio.create_task_group() as group:
+        for call in calls:
+            group.start_soon(run, call)
+
+
+def _selector(resource: Resource, namespace: str | None) -> dict[str, str]:
+    return {"service": resource.name, **({"namespace": namespace} if namespace else {})}
+
+
+async def read_signals(
+    toolbox: Toolbox, scope: ResolvedScope, catalogue: Sequence[Signal], window: Window, evidence: EvidenceLog
+) -> list[SignalSeries]:
+    """Every catalogue signal of the primary and its dependencies, with its change point."""
+    found: list[SignalSeries] = []
+
+    def reader(resource: Resource, signal: Signal) -> Callable[[], Awaitable[None]]:
+        async def read() -> None:
+            query = signal.render(resource.name, scope.series_namespace(resource))
+            arguments = {
+                "query": query,
+                "start": iso(window.start),
+                "end": iso(window.end),
+                "step": f"{window.step:g}s",
+                "detail": "points",
+            }
+            try:
+                answer = await toolbox.call(PROMETHEUS, "prometheus_query_range", arguments)
+            except BackendError as exc:
+                evidence.failed(PROMETHEUS, f"{signal.name} of {resource.name}", exc)
+                return
+            series = answer.get("series") or []
+            if not series:
+                return
+            points = _settled([(float(t), float(v)) for t, v in series[0].get("points") or [] if v is not None], window)
+            found.append(SignalSeries(resource, signal, query, points, _onset(points, query)))
+
+        return read
+
+    resources = [scope.primary, *scope.dependencies]
+    await _bounded([reader(resource, signal) for resource in resources for signal in catalogue])
+    order = {r.name: i for i, r in enumerate(resources)}
+    names = [s.name for s in catalogue]
+    found.sort(key=lambda s: (order.get(s.resource.name, 99), names.index(s.signal.name)))
+    return found
+
+
+def _onset(points: list[tuple[float, float]], query: str) -> Onset | None:
+    """The change point of `points`, moved back by half the query's rate window for a step.
+
+    A rate over a window W turns a step at T into a ramp from T to T+W, and the fitted split falls
+    in its middle; half the window back is where the step was.
+    """
+    onset = detect_onset(points)
+    windows = [parse_duration(w) for w in _RANGE.findall(query)]
+    if onset is None or onset.kind != "step" or not windows:
+        return onset
+    return replace(onset, at=onset.at - max(windows) / 2)
+
+
+def _settled(points: list[tuple[float, float]], window: Window) -> list[tuple[float, float]]:
+    """`points` without the first minutes of a series that appeared inside the window.
+
+    Rates over a range window (`rate(x[5m])`) start from a partial window when a series appears,
+    which reads as a step; the appearance itself is not the incident.
+    """
+    if not points or points[0][0] <= window.start + window.step:
+        return points
+    settled = points[0][0] + WARM_UP_SECONDS
+    return [(t, v) for t, v in points if t >= settled]
+
+
+def cite_signals(
+    series: list[SignalSeries], scope: ResolvedScope, window: Window, evidence: EvidenceLog
+) -> list[SignalSeries]:
+    """Evidence for each series that shifted, and for the primary's symptoms either way."""
+    cited = []
+    for item in series:
+        primary_symptom = item.resource is scope.primary and item.signal.kind == "symptom"
+        if item.onset is None and not primary_symptom:
+            cited.append(item)
+            continue
+        evidence_id = evidence.add(
+            "prometheus",
+            item.query,
+            _signal_summary(item),
+            start=window.start,
+            end=window.end,
+            data=_signal_data(item),
+        )
+        cited.append(SignalSeries(item.resource, item.signal, item.query, item.points, item.onset, evidence_id))
+    return cited
+
+
+def shifts_of(series: Sequence[SignalSeries]) -> list[SignalShift]:
+    return [
+        SignalShift(
+            evidence_id=item.evidence_id or "",
+            resource=item.resource.name,
+            signal=item.signal.name,
+            kind=item.signal.kind,
+            at=item.onset.at,
+            direction=item.onset.direction,
+            magnitude=item.onset.magnitude,
+            score=item.onset.score,
+        )
+        for item in series
+        if item.onset is not None
+    ]
+
+
+def _signal_summary(item: SignalSeries) -> str:
+    what = f"{item.signal.name} of {item.resource.name}"
+    if item.onset is None:
+        last = item.points[-1][1] if item.points else None
+        return f"{what}: no change in the window" + ("" if last is None else f" (now {_number(last)})")
+    onset = item.onset
+    change = "" if onset.magnitude is None else f" ({onset.magnitude:+.0%})"
+    return (
+        f"{what} went {onset.direction} at {iso(onset.at)} ({onset.kind}): {_number(onset.before)} -> "
+        f"{_number(onset.after)}{change}"
+    )
+
+
+def _signal_data(item: SignalSeries) -> dict[str, Any]:
+    data: dict[str, Any] = {"signal": item.signal.name, "kind": item.signal.kind, "resource": item.resource.name}
+    if item.onset is not None:
+        data |= {
+            "onset": iso(item.onset.at),
+            "direction": item.onset.direction,
+            "shape": item.onset.kind,
+            "before": item.onset.before,
+            "after": item.onset.after,
+            "score": round(item.onset.score, 1),
+        }
+    return data
+
+
+def _number(value: float) -> str:
+    return f"{value:.3g}"
+
+
+async def scan_anomalies(
+    toolbox: Toolbox,
+    scope: ResolvedScope,
+    catalogue: Sequence[Signal],
+    window: Window,
+    onset: float | None,
+    evidence: EvidenceLog,
+) -> list[SignalShift]:
+    """Metrics outside the catalogue that departed at the onset, for each resource in scope."""
+    known = {name for signal in catalogue for name in _METRIC_NAME.findall(signal.query)}
+    dependencies = {d.name for d in scope.dependencies}
+    split = (
+        onset if onset is not None and window.start + 6 * window.step < onset < window.end - 4 * window.step else None
+    )
+    recent = None if split is None else f"{int(window.end - split)}s"
+    shifts: list[SignalShift] = []
+
+    def scanner(resource: Resource, metric: str, matchers: dict[str, str]) -> Callable[[], Awaitable[None]]:
+        async def scan() -> None:
+            arguments: dict[str, Any] = {
+                "metric": metric,
+                "matchers": matchers,
+                "start": iso(window.start),
+                "end": iso(window.end),
+                "step": f"{window.step:g}s",
+                "limit": 5,
+            }
+            if recent is not None:
+                arguments["recent"] = recent
+            try:
+                answer = await toolbox.call(PROMETHEUS, "prometheus_find_anomalous_series", arguments)
+            except BackendError as exc:
+                evidence.failed(PROMETHEUS, f"anomaly scan of {metric} for {resource.name}", exc)
+                return
+            for series in answer.get("series") or []:
+                score = float(series.get("score") or 0.0)
+                if score < MIN_ANOMALY_SCORE:
+                    continue
+                labels: dict[str, str] = series.get("labels") or {}
+                named = [v for k, v in labels.items() if k not in _IGNORED_LABELS and v in dependencies]
+                about = named[0] if named else resource.name
+                shown = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()) if k not in _IGNORED_LABELS)
+                signal = f"{metric}{{{shown}}}" if shown else metric
+                change = series.get("relative_change")
+                evidence_id = evidence.add(
+                    "prometheus",
+                    str(answer.get("query") or metric),
+                    f"{signal} of {resource.name} went {series.get('direction')} "
+                    f"{'' if change is None else f'{change:+.0%} '}after {answer.get('split_at')} "
+                    f"(score {score:.1f})",
+                    start=window.start,
+                    end=window.end,
+                    data={"labels": labels, "score": round(score, 1), "about": about},
+                )
+                shifts.append(
+                    SignalShift(
+                        evidence_id=evidence_id,
+                        resource=about,
+                        signal=signal,
+                        kind="anomaly",
+                        at=split if split is not None else window.end - (window.end - window.start) / 4,
+                        direction=str(series.get("direction") or "up"),
+                        magnitude=None if change is None else float(change),
+                        score=score,
+                    )
+                )
+
+        return scan
+
+    async def metrics_of(resource: Resource) -> list[str]:
+        matchers = _selector(resource, scope.series_namespace(resource))
+        arguments = {"label": "__name__", "matchers": matchers, "start": iso(window.start), "end": iso(window.end)}
+        try:
+            answer = await toolbox.call(PROMETHEUS, "prometheus_list_labels", arguments)
+        except BackendError as exc:
+            evidence.failed(PROMETHEUS, f"metric names of {resource.name}", exc)
+            return []
+        return [name for name in answer.get("values") or [] if name not in known][:MAX_EXTRA_METRICS]
+
+    resources = [scope.primary, *scope.dependencies]
+    names: dict[str, list[str]] = {}
+
+    def lister(resource: Resource) -> Callable[[], Awaitable[None]]:
+        async def list_metrics() -> None:
+            names[resource.name] = await metrics_of(resource)
+
+        return list_metrics
+
+    await _bounded([lister(resource) for resource in resources])
+    await _bounded(
+        [
+            scanner(resource, metric, _selector(resource, scope.series_namespace(resource)))
+            for resource in resources
+            for metric in names.get(resource.name, [])
+        ]
+    )
+    return shifts
+
+
+async def read_log_rises(
+    toolbox: Toolbox, scope: ResolvedScope, window: Window, onset: float | None, evidence: EvidenceLog
+) -> list[LogRise]:
+    """Error templates of the primary and its dependencies that rose at the onset."""
+    start = onset if onset is not None else window.end - MIN_LOG_WINDOW
+    start = max(start, window.end - MAX_LOG_WINDOW)
+    length = max(MIN_LOG_WINDOW, window.end - start)
+    start = window.end - length
+    dependencies = [d.name for d in scope.dependencies]
+    rises: list[LogRise] = []
+
+    def reader(resource: Resource) -> Callable[[], Awaitable[None]]:
+        async def read() -> None:
+            selector = _stream_selector(resource, scope.series_namespace(resource))
+            arguments = {
+                "query": selector,
+                "start": iso(start),
+                "end": iso(window.end),
+                "baseline_start": iso(start - length),
+                "baseline_end": iso(start),
+                "limit": 5,
+            }
+            try:
+                answer = await toolbox.call(LOKI, "loki_error_patterns", arguments)
+            except BackendError as exc:
+                if "no stream" in str(exc).lower() or "matches no" in str(exc).lower():
+                    return  # a resource without logs
+                evidence.failed(LOKI, f"error patterns of {resource.name}", exc)
+                return
+            for pattern in (answer.get("patterns") or [])[:3]:
+                text = " ".join([pattern.get("template", ""), *pattern.get("examples", [])[:2]])
+                mentions = tuple(d for d in dependencies if re.search(rf"(?<![\w-]){re.escape(d)}(?![\w-])", text))
+                rate = f"{pattern.get('baseline_per_minute', 0):g} -> {pattern.get('current_per_minute', 0):g}/min"
+                evidence_id = evidence.add(
+                    "loki",
+                    selector,
+                    f"{'new' if pattern.get('new') else 'rising'} error in {resource.name} logs ({rate}): "
+                    f"{pattern.get('template', '')[:300]}",
+                    start=start - length,
+                    end=window.end,
+                    data={
+                        "template": pattern.get("template"),
+                        "examples": pattern.get("examples", [])[:2],
+                        "first_seen": pattern.get("first_seen"),
+                        "score": pattern.get("score"),
+                        "mentions": list(mentions),
+                    },
+                )
+                rises.append(
+                    LogRise(
+                        evidence_id=evidence_id,
+                        resource=resource.name,
+                        template=str(pattern.get("template", "")),
+                        new=bool(pattern.get("new")),
+                        score=float(pattern.get("score") or 0.0),
+                        mentions=mentions,
+                    )
+                )
+
+        return read
+
+    await _bounded([reader(resource) for resource in [scope.primary, *scope.dependencies]])
+    return rises
+
+
+def _stream_selector(resource: Resource, namespace: str | None) -> str:
+    matchers = _selector(resource, namespace)
+    return "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in matchers.items()) + "}"
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+@dataclass(frozen=True)
+class ChangeRecord:
+    fact: ChangeFact
+    actor: str
+    summary: str
+
+
+async def read_changes(
+    toolbox: Toolbox, scope: ResolvedScope, window: Window, evidence: EvidenceLog
+) -> list[ChangeRecord]:
+    """Every change to the primary and its dependencies in the window, oldest first."""
+    primary = scope.primary
+    arguments: dict[str, Any] = {
+        "resource": primary.id or primary.name,
+        "start": iso(window.start),
+        "end": iso(window.end),
+        "include_dependencies": True,
+        "limit": 200,
+    }
+    if primary.id is None and primary.namespace:
+        arguments["namespace"] = primary.namespace
+    try:
+        answer = await toolbox.call(CONTROLPLANE, "controlplane_list_changes", arguments)
+    except BackendError as exc:
+        evidence.failed(CONTROLPLANE, f"changes of {primary.name}", exc)
+        return []
+    records = []
+    for change in reversed(answer.get("changes") or []):
+        details: dict[str, Any] = change.get("details") or {}
+        resource = change.get("resource")
+        name = resource.split("/", 1)[-1] if isinstance(resource, str) else None
+        ref = details.get("ref") or details.get("version")
+        before, after = details.get("from"), details.get("to")
+        adds_capacity = (
+            change.get("type") == "scale"
+            and isinstance(before, int | float)
+            and isinstance(after, int | float)
+            and after > before
+        )
+        ts = datetime.fromisoformat(str(change["at"]).replace("Z", "+00:00")).timestamp()
+        summary = str(change.get("summary") or "")
+        evidence_id = evidence.add(
+            "controlplane",
+            f"controlplane_list_changes(resource={arguments['resource']}, start={arguments['start']}, "
+            f"end={arguments['end']})",
+            f"{change.get('type')} of {resource or 'the platform'} by {change.get('actor')} at {change['at']}: "
+            f"{summary}" + (f" [{ref}]" if ref else ""),
+            data={"change": {k: v for k, v in change.items() if k != "minutes_ago"}},
+        )
+        records.append(
+            ChangeRecord(
+                ChangeFact(
+                    evidence_id=evidence_id,
+                    at=ts,
+                    type=str(change.get("type")),
+                    resource=name,
+                    ref=None if ref is None else str(ref),
+                    summary=summary,
+                    adds_capacity=adds_capacity,
+                ),
+                actor=str(change.get("actor") or ""),
+                summary=summary,
+            )
+        )
+    return records

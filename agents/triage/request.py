@@ -1,0 +1,172 @@
+"""What triage is asked to investigate, read from the A2A message.
+
+Three kinds of request, as JSON (an A2A data part, or text holding JSON) or as plain text:
+
+- an Alertmanager webhook payload (version 4): the alerts' resources, firing ones first, earliest
+  first (`service`, else `app`, `app_kubernetes_io_name`, `deployment`, `job`, `node` names it);
+- a deployment event `{"type": "deployment", "service", "namespace", "deployment_id", "status",
+  "version", "at"}` (a deployment failed or was rolled back);
+- a question `{"question": "...", "service": ..., "namespace": ..., "start": ..., "end": ...}`,
+  or the question as plain text, whose resources are looked up by name later.
+
+Anything else is an `InputError` saying which forms are accepted.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from agents.router.alertmanager import AlertmanagerWebhook
+from common.diagnostic_report import Trigger
+from common.errors import InputError
+from common.timerange import parse_time
+
+__all__ = ["SERVICE_LABELS", "InvestigationRequest", "Subject", "parse_request"]
+
+#: Alert labels that name the affected resource, most specific first.
+SERVICE_LABELS = ("service", "app", "app_kubernetes_io_name", "deployment", "job", "node")
+_WORD = re.compile(r"[a-z0-9][a-z0-9._-]{1,62}", re.IGNORECASE)
+_MAX_WORDS = 6
+_FORMS = (
+    "Send an Alertmanager webhook payload (version 4), a deployment event "
+    '{"type": "deployment", "service": ..., "namespace": ...}, or a question '
+    '{"question": ..., "service": ..., "namespace": ...} (plain text works too).'
+)
+
+
+@dataclass(frozen=True)
+class Subject:
+    """A resource the request names; `namespace` None when it does not say."""
+
+    name: str
+    namespace: str | None = None
+    started_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class InvestigationRequest:
+    trigger: Trigger
+    subjects: tuple[Subject, ...]
+    #: Words of a free-text question that may name a resource (looked up in the control plane).
+    words: tuple[str, ...] = ()
+    start: datetime | None = None
+    end: datetime | None = None
+    alerts: tuple[dict[str, Any], ...] = field(default=())
+
+
+def parse_request(texts: list[str]) -> InvestigationRequest:
+    """The request in the message's texts (a data part arrives as its JSON text)."""
+    joined = "\n".join(text for text in texts if text.strip())
+    if not joined.strip():
+        raise InputError(f"The message is empty. {_FORMS}")
+    for text in texts:
+        value = _json_object(text)
+        if value is not None:
+            return _structured(value)
+    return _question(joined, {})
+
+
+def _json_object(text: str) -> dict[str, Any] | None:
+    stripped = text.strip()
+    if not stripped.startswith("{"):
+        return None
+    try:
+        value = json.loads(stripped)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _structured(value: dict[str, Any]) -> InvestigationRequest:
+    if "alerts" in value and "version" in value:
+        return _alerts(value)
+    if value.get("type") == "deployment":
+        return _deployment(value)
+    if isinstance(value.get("question"), str):
+        return _question(value["question"], value)
+    raise InputError(f"The JSON has neither alerts, a deployment event nor a question. {_FORMS}")
+
+
+def _alerts(value: dict[str, Any]) -> InvestigationRequest:
+    try:
+        webhook = AlertmanagerWebhook.model_validate(value)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5])
+        raise InputError(f"The Alertmanager payload is invalid: {problems}.") from None
+    alerts = sorted(webhook.alerts, key=lambda a: (a.status != "firing", a.starts_at))
+    subjects: dict[tuple[str, str | None], Subject] = {}
+    for alert in alerts:
+        name = next((alert.labels[label] for label in SERVICE_LABELS if alert.labels.get(label)), None)
+        if name is None:
+            continue
+        namespace = alert.labels.get("namespace") or None
+        subjects.setdefault((name, namespace), Subject(name, namespace, alert.starts_at))
+    if not subjects:
+        raise InputError(f"No alert names a resource: give one of the labels {', '.join(SERVICE_LABELS)}.")
+    first = alerts[0]
+    summary = first.annotations.get("summary") or first.annotations.get("description") or ""
+    names = sorted({alert.name for alert in webhook.alerts})
+    return InvestigationRequest(
+        trigger=Trigger(
+            kind="alert",
+            summary=f"{', '.join(names)}: {summary}".rstrip(": "),
+            details={
+                "group_key": webhook.group_key,
+                "status": webhook.status,
+                "alerts": len(webhook.alerts),
+                "firing": len(webhook.firing),
+            },
+        ),
+        subjects=tuple(subjects.values()),
+        alerts=tuple(
+            {"name": a.name, "status": a.status, "labels": a.labels, "starts_at": a.starts_at.isoformat()}
+            for a in alerts
+        ),
+    )
+
+
+def _deployment(value: dict[str, Any]) -> InvestigationRequest:
+    service = value.get("service")
+    if not isinstance(service, str) or not service:
+        raise InputError("The deployment event has no `service`: name the service whose deployment failed.")
+    namespace = value.get("namespace") if isinstance(value.get("namespace"), str) else None
+    at = _time(value.get("at"), "at")
+    status = str(value.get("status") or "failed")
+    what = " ".join(str(value[key]) for key in ("version", "deployment_id") if value.get(key))
+    return InvestigationRequest(
+        trigger=Trigger(
+            kind="deployment",
+            summary=f"Deployment of {service} {what} {status.replace('_', ' ')}".replace("  ", " "),
+            details={k: v for k, v in value.items() if k != "type" and isinstance(v, str | int | float | None)},
+        ),
+        subjects=(Subject(service, namespace, at),),
+    )
+
+
+def _question(text: str, context: dict[str, Any]) -> InvestigationRequest:
+    service = context.get("service")
+    namespace = context.get("namespace") if isinstance(context.get("namespace"), str) else None
+    subjects = (Subject(service, namespace),) if isinstance(service, str) and service else ()
+    words = () if subjects else tuple(dict.fromkeys(w.lower() for w in _WORD.findall(text)))[: _MAX_WORDS * 4]
+    return InvestigationRequest(
+        trigger=Trigger(kind="question", summary=text.strip()[:500]),
+        subjects=subjects,
+        words=words,
+        start=_time(context.get("start"), "start"),
+        end=_time(context.get("end"), "end"),
+    )
+
+
+def _time(value: object, name: str) -> datetime | None:
+    if value is None or value == "":
+        return None
+    try:
+        return datetime.fromtimestamp(parse_time(str(value)), UTC)
+    except (InputError, ValueError, OverflowError):
+        raise InputError(f"`{name}` ({value!r}) is not a time: give RFC 3339, unix seconds or 'now-1h'.") from None

@@ -1,0 +1,152 @@
+"""Scope: which resource to investigate, and what it depends on (controlplane-mcp).
+
+Every resource the request names is looked up in the control plane. When an alert group names
+several, the one the others depend on is investigated (an alert on `payments` and `checkout`,
+where checkout calls payments, is about payments); otherwise the first firing, earliest alert's.
+A free-text question's words are tried as names, and an exact name wins. When the control plane
+cannot be reached the scope is the alert's labels alone, and the report says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+
+from agents.triage.evidence import EvidenceLog
+from agents.triage.request import InvestigationRequest, Subject
+from common.errors import BackendError, InputError
+from common.mcp_toolbox import Toolbox
+
+__all__ = ["CONTROLPLANE", "ResolvedScope", "Resource", "resolve_scope"]
+
+CONTROLPLANE = "controlplane-mcp"
+#: Kinds of resource that other services call rather than run on: when one alerts, it may be the cause itself.
+DEPENDENCY_KINDS = frozenset({"database", "queue", "external"})
+
+
+@dataclass(frozen=True)
+class Resource:
+    name: str
+    namespace: str | None
+    id: str | None = None
+    kind: str | None = None
+    version: str | None = None
+    replicas: int | None = None
+
+    @classmethod
+    def of(cls, item: dict[str, Any]) -> Resource:
+        replicas = item.get("replicas")
+        return cls(
+            name=str(item["name"]),
+            namespace=item.get("namespace"),
+            id=item.get("id"),
+            kind=item.get("kind"),
+            version=item.get("version"),
+            replicas=replicas if isinstance(replicas, int) else None,
+        )
+
+
+@dataclass
+class ResolvedScope:
+    primary: Resource
+    dependencies: list[Resource] = field(default_factory=list)
+    dependents: list[Resource] = field(default_factory=list)
+    #: Other resources the request named (alerts on them too).
+    also_alerting: list[Resource] = field(default_factory=list)
+    #: The `namespace` label of the primary's series: the alert's own when an alert named it (a node's
+    #: series usually carry none, whatever namespace the control plane files the node under).
+    primary_series_namespace: str | None = None
+
+    def series_namespace(self, resource: Resource) -> str | None:
+        if resource is self.primary:
+            return self.primary_series_namespace
+        return None if resource.kind == "node" else resource.namespace
+
+    @property
+    def primary_is_dependency(self) -> bool:
+        """The primary is something others call (a database, a provider) or a dependency of another alerting one."""
+        alerting = {r.name for r in self.also_alerting}
+        return self.primary.kind in DEPENDENCY_KINDS or any(d.name in alerting for d in self.dependents)
+
+
+@dataclass
+class _Found:
+    subject: Subject
+    resource: Resource | None
+    dependencies: list[Resource]
+    dependents: list[Resource]
+
+
+async def resolve_scope(
+    request: InvestigationRequest, toolbox: Toolbox, evidence: EvidenceLog, *, max_dependencies: int
+) -> ResolvedScope:
+    subjects = list(request.subjects) or [Subject(word) for word in request.words]
+    if not subjects:
+        raise InputError("The question names no service: say which one, e.g. 'why is checkout failing?'.")
+    found: list[_Found | None] = [None] * len(subjects)
+
+    async def look_up(index: int, subject: Subject) -> None:
+        arguments: dict[str, Any] = {"query": subject.name, "limit": 5}
+        if subject.namespace:
+            arguments["namespace"] = subject.namespace
+        try:
+            answer = await toolbox.call(CONTROLPLANE, "controlplane_find_resource", arguments)
+        except BackendError as exc:
+            evidence.failed(CONTROLPLANE, f"find {subject.name}", exc)
+            found[index] = _Found(subject, None, [], [])
+            return
+        item = answer.get("resource")
+        exact = item is not None and item.get("name") == subject.name
+        if item is None or (request.words and not exact):
+            return
+        found[index] = _Found(
+            subject,
+            Resource.of(item),
+            [Resource.of(d) for d in answer.get("dependencies", [])],
+            [Resource.of(d) for d in answer.get("dependents", [])],
+        )
+
+    async with anyio.create_task_group() as group:
+        for index, subject in enumerate(subjects[:8]):
+            group.start_soon(look_up, index, subject)
+    resolved = [f for f in found if f is not None]
+    if not resolved:
+        if request.words:
+            raise InputError(
+                f"No resource in the control plane is named like a word of the question "
+                f"({', '.join(request.words[:8])}): name the service exactly."
+            )
+        subject = subjects[0]
+        return ResolvedScope(Resource(subject.name, subject.namespace), primary_series_namespace=subject.namespace)
+    primary = _primary(resolved)
+    others = [f for f in resolved if f is not primary]
+    resource = primary.resource or Resource(primary.subject.name, primary.subject.namespace)
+    from_alert = bool(request.alerts) or resource.kind == "node"
+    series_namespace = primary.subject.namespace if from_alert else resource.namespace
+    return ResolvedScope(
+        primary=resource,
+        primary_series_namespace=series_namespace,
+        dependencies=primary.dependencies[:max_dependencies],
+        dependents=primary.dependents,
+        also_alerting=[f.resource or Resource(f.subject.name, f.subject.namespace) for f in others],
+    )
+
+
+def _primary(found: Sequence[_Found]) -> _Found:
+    """The deepest named resource that another named one depends on, else the first named."""
+    names = {f.resource.name for f in found if f.resource is not None}
+
+    def depended_on(candidate: _Found) -> bool:
+        return candidate.resource is not None and any(
+            candidate.resource.name in {d.name for d in other.dependencies} for other in found if other is not candidate
+        )
+
+    def depth(candidate: _Found) -> int:
+        # Calls no other named resource: the end of the chain.
+        return 0 if not {d.name for d in candidate.dependencies} & names else 1
+
+    callees = [f for f in found if depended_on(f)]
+    return min(callees, key=depth) if callees else found[0]

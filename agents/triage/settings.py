@@ -1,0 +1,66 @@
+"""Settings of the triage agent (keys `TRIAGE_*`, plus the shared `SRE_*` serving keys).
+
+The MCP servers are found in the registry by name; `TRIAGE_<SERVER>_URL` (for example
+`TRIAGE_PROMETHEUS_MCP_URL`) skips the lookup. Triage calls them with its own OAuth client
+(`SRE_CLIENT_*`), never with a caller's token.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from agents.triage.investigation import InvestigationSettings
+from common.agents import AgentSettings
+from common.errors import ConfigError
+from common.settings import FrozenModel, SettingsSource, build
+
+__all__ = ["DEFAULT_PORT", "PREFIX", "SERVERS", "TriageSettings"]
+
+DEFAULT_PORT = 8721
+PREFIX = "TRIAGE_"
+#: The MCP servers triage reads, by registry name.
+SERVERS = ("prometheus-mcp", "loki-mcp", "controlplane-mcp")
+
+
+class TriageSettings(FrozenModel):
+    agent: AgentSettings
+    lookback_seconds: float = Field(
+        default=6 * 3600.0, ge=600, le=7 * 86400, description="How far back signals and changes are read."
+    )
+    step_seconds: float = Field(default=60.0, ge=5, le=3600, description="Resolution of the signals read.")
+    max_dependencies: int = Field(default=6, ge=0, le=50, description="Dependencies examined, at most.")
+    source_timeout_seconds: float = Field(default=20.0, gt=0, description="Deadline of one MCP call.")
+    signals_file: Path | None = Field(default=None, description="Signal catalogue (TOML); unset: the bundled one.")
+    record_analyses: bool = Field(default=True, description="Record each report in the control plane (analyses).")
+    prometheus_mcp_url: str | None = Field(default=None, description="prometheus-mcp's /mcp URL; unset: registry.")
+    loki_mcp_url: str | None = Field(default=None, description="loki-mcp's /mcp URL; unset: registry.")
+    controlplane_mcp_url: str | None = Field(default=None, description="controlplane-mcp's /mcp URL; unset: registry.")
+
+    @classmethod
+    def from_source(cls, source: SettingsSource) -> TriageSettings:
+        section = source.section(PREFIX)
+        section.pop("task_store_url", None)  # AgentSettings reads it
+        unknown = sorted(set(section) - set(cls.model_fields) - {"agent"})
+        if unknown:
+            keys = ", ".join(f"{PREFIX}{key.upper()}" for key in unknown)
+            raise ConfigError(f"Unknown triage setting(s): {keys}. See docs/configuration.md.")
+        agent = AgentSettings.from_source(source, prefix=PREFIX, default_port=DEFAULT_PORT)
+        return build(cls, {**section, "agent": agent}, prefix=PREFIX)
+
+    @property
+    def investigation(self) -> InvestigationSettings:
+        return InvestigationSettings(
+            lookback_seconds=self.lookback_seconds,
+            step_seconds=self.step_seconds,
+            max_dependencies=self.max_dependencies,
+        )
+
+    def server_urls(self) -> dict[str, str]:
+        urls = {
+            "prometheus-mcp": self.prometheus_mcp_url,
+            "loki-mcp": self.loki_mcp_url,
+            "controlplane-mcp": self.controlplane_mcp_url,
+        }
+        return {name: url for name, url in urls.items() if url}
