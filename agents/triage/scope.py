@@ -96,7 +96,8 @@ async def resolve_scope(
             answer = await toolbox.call(CONTROLPLANE, "controlplane_find_resource", arguments)
         except BackendError as exc:
             evidence.failed(CONTROLPLANE, f"find {subject.name}", exc)
-            found[index] = _Found(subject, None, [], [])
+            if not request.words:  # an alert's or an event's resource stands without the control plane
+                found[index] = _Found(subject, None, [], [])
             return
         item = answer.get("resource")
         exact = item is not None and item.get("name") == subject.name
@@ -114,6 +115,11 @@ async def resolve_scope(
             group.start_soon(look_up, index, subject)
     resolved = [f for f in found if f is not None]
     if not resolved:
+        if request.words and CONTROLPLANE in evidence.failures:
+            raise InputError(
+                f"The question names no resource explicitly and the control plane, where names are looked up, "
+                f'failed ({evidence.failures[CONTROLPLANE][0]}): send the service as {{"service": ...}}.'
+            )
         if request.words:
             raise InputError(
                 f"No resource in the control plane is named like a word of the question "

@@ -142,3 +142,40 @@ def test_confidences_are_ordered_and_below_one() -> None:
     confidences = [h.confidence for h in ranked]
     assert confidences == sorted(confidences, reverse=True)
     assert all(0 < c < 1 for c in confidences)
+
+
+def test_a_scale_out_at_the_onset_does_not_outrank_the_surge_it_answers() -> None:
+    surge = shift("checkout", "request_rate", "traffic", magnitude=3.0)
+    scaled = ChangeFact("c-scale", ONSET, "scale", "checkout", None, "HPA scaled checkout", adds_capacity=True)
+
+    (top, *_) = rank(facts(shifts=(ERRORS, surge), changes=(scaled,)))
+
+    assert (top.kind, top.target.resource) == ("traffic_surge", "checkout")
+
+
+def test_a_dependency_change_before_the_onset_outranks_the_saturation_it_causes() -> None:
+    cpu = shift("checkout", "cpu", "saturation", minutes=1)
+    evictions = shift("cart-db", "redis_evicted_keys_total", "anomaly")
+    config = change("cart-db", "config_change", 2, "maxmemory-policy")
+
+    (top, *_) = rank(facts(shifts=(ERRORS, cpu, evictions), changes=(config,)))
+
+    assert (top.kind, top.target.resource, top.target.ref) == ("config_change", "cart-db", "maxmemory-policy")
+
+
+def test_an_alerting_database_that_went_down_is_itself_the_failing_dependency() -> None:
+    down = shift("orders-db", "up", "availability", direction="down", magnitude=-1.0)
+
+    hypotheses = rank(
+        Facts(
+            service="orders-db",
+            namespace="prod",
+            dependencies=(),
+            onset=ONSET,
+            shifts=(down,),
+            primary_is_dependency=True,
+        )
+    )
+
+    assert (hypotheses[0].kind, hypotheses[0].target.resource) == ("dependency", "orders-db")
+    assert hypotheses[0].evidence_ids == [down.evidence_id]
