@@ -65,5 +65,11 @@ COMPONENTS: dict[str, Component] = {
             "Reference Control Plane REST API: resources, changes, incidents, approvals, actions (port 8710)",
             stdio=False,
         ),
+        Component(
+            "router",
+            "agents.router.__main__",
+            "Router: Alertmanager and deployment webhooks, REST facade, A2A route skill (port 8720)",
+            stdio=False,
+        ),
     )
 }

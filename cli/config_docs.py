@@ -11,6 +11,11 @@ from typing import Any
 from pydantic import BaseModel, SecretStr
 from pydantic_core import PydanticUndefined
 
+from agents.router.settings import DEFAULT_PORT as ROUTER_PORT
+from agents.router.settings import RouterSettings
+from agents.triage.settings import DEFAULT_PORT as TRIAGE_PORT
+from agents.triage.settings import TriageSettings
+from common.agents import AgentSettings
 from common.settings import AuthConfig, Upstream
 from controlplane.kubernetes import KubernetesSettings
 from controlplane.settings import APPROVAL_TTL_MAX_SECONDS, ControlPlaneSettings
@@ -109,6 +114,31 @@ def render() -> str:
     )
     sections.append(_table("Backend keys", "CONTROLPLANE_MCP_", Upstream, level=3, skip=("name", "url", "tenant")))
     sections.append(_table("Limits", "CONTROLPLANE_MCP_", ControlPlaneMcpLimits, level=3))
+    router = (
+        "## router\n\n"
+        f"`sre serve router` (port {ROUTER_PORT}): the A2A `route` skill, the Alertmanager and deployment webhooks "
+        "and the REST facade (`/openapi.json`). Its tokens' audience is its base URL. It calls the registry and the "
+        "agents with its own client (`SRE_CLIENT_ID`, `SRE_CLIENT_SECRET`; scopes `agents:invoke` and "
+        "`registry:write`) and does not start without one. In Alertmanager, point a webhook receiver at "
+        "`<router>/webhooks/alertmanager` with `http_config.oauth2` (its own client: `token_url` the registry's "
+        "`/oauth/token`, `scopes: [agents:invoke]`, `endpoint_params: {resource: <router URL>}`) or, with the "
+        "settings below, `http_config.basic_auth`. Its database also records the tasks it started "
+        "(table `router_tasks`).\n"
+    )
+    sections.append(router)
+    sections.append(_table("Settings", "ROUTER_", RouterSettings, level=3, skip=("agent", "model")))
+    sections.append(_table("Database", "ROUTER_", AgentSettings, level=3, skip=("serve", "data_dir")))
+    triage = (
+        "## triage\n\n"
+        f"`sre serve triage` (port {TRIAGE_PORT}): the A2A agent that investigates alerts, failed deployments and "
+        "questions. It finds prometheus-mcp, loki-mcp and controlplane-mcp in the registry and calls them with its "
+        "own client (`SRE_CLIENT_ID`, `SRE_CLIENT_SECRET`; scopes `metrics:read`, `logs:read`, `controlplane:read`, "
+        "`controlplane:write` to record its reports, and `registry:write`). `SRE_MODEL` adds a model stage "
+        "(a narrative, answers to follow-ups with read-only tools); unset, triage needs no model.\n"
+    )
+    sections.append(triage)
+    sections.append(_table("Settings", "TRIAGE_", TriageSettings, level=3, skip=("agent", "model")))
+    sections.append(_table("Database", "TRIAGE_", AgentSettings, level=3, skip=("serve", "data_dir")))
     return "\n".join(sections)
 
 

@@ -13,6 +13,7 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "CHANGE_KINDS",
     "HYPOTHESIS_KINDS",
     "Change",
     "DiagnosticReport",
@@ -32,6 +33,17 @@ HypothesisKind = Literal[
     "deployment", "config_change", "dependency", "resource_saturation", "traffic_surge", "infrastructure", "unknown"
 ]
 HYPOTHESIS_KINDS: tuple[str, ...] = get_args(HypothesisKind)
+#: The hypothesis kind each type of change stands for (SCENARIOS.md): what triage ranks a change
+#: as, and what the eval harness expects of a scenario's change event.
+CHANGE_KINDS: dict[str, HypothesisKind] = {
+    "deployment": "deployment",
+    "rollback": "deployment",
+    "config_change": "config_change",
+    "feature_flag": "config_change",
+    "scale": "config_change",
+    "restart": "infrastructure",
+    "infrastructure": "infrastructure",
+}
 Source = Literal["prometheus", "loki", "controlplane", "knowledge"]
 
 
@@ -121,9 +133,12 @@ class DiagnosticReport(_Model):
     degraded: list[SourceFailure] = Field(default_factory=list, description="Sources that failed; the rest stands.")
     timings: dict[str, float] = Field(default_factory=dict, description="Seconds per stage.")
     analysis_url: str | None = Field(default=None, description="Where the control plane keeps this report.")
+    narrative: str | None = Field(default=None, description="A model's summary of the report, when one is configured.")
 
     def to_markdown(self) -> str:
         lines = [f"# Diagnostic report: {self.scope.service}", "", f"**Trigger:** {self.trigger.summary}", ""]
+        if self.narrative:
+            lines += [self.narrative.strip(), ""]
         if self.onset is not None:
             lines.append(f"**Onset:** {_time(self.onset.at)} (from {self.onset.signal})")
         else:

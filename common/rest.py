@@ -49,6 +49,7 @@ __all__ = [
     "invalid",
     "parse_body",
     "parse_query",
+    "read_json",
     "rest_app",
     "server_error",
     "storable",
@@ -133,6 +134,17 @@ def server_error(request: Request, exc: Exception) -> Response:
 
 async def parse_body(request: Request, model: type[ModelT], max_body_bytes: int) -> ModelT | Response:
     """The JSON body of `request` as `model`, or the 400/413/422 answer saying why it is not one."""
+    data = await read_json(request, max_body_bytes)
+    if isinstance(data, Response):
+        return data
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        return invalid(field_errors(exc))
+
+
+async def read_json(request: Request, max_body_bytes: int) -> Any:
+    """The JSON value of `request`'s body (not yet validated), or the 400/413 answer saying why there is none."""
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != "application/json":
         return error_response(400, "invalid_request", "The body must be JSON with Content-Type: application/json.")
@@ -145,13 +157,9 @@ async def parse_body(request: Request, model: type[ModelT], max_body_bytes: int)
         if len(body) > max_body_bytes:  # chunked bodies declare no length
             return _too_large(max_body_bytes)
     try:
-        data = json.loads(body, parse_constant=_not_json)
+        return json.loads(body, parse_constant=_not_json)
     except (ValueError, RecursionError):
         return error_response(400, "invalid_request", "The body is not valid JSON.")
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        return invalid(field_errors(exc))
 
 
 def _not_json(constant: str) -> Any:

@@ -14,7 +14,6 @@ Anything else is an `InputError` saying which forms are accepted.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,6 +22,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from agents.router.alertmanager import AlertmanagerWebhook
+from common.agents.executor import json_value
 from common.diagnostic_report import Trigger
 from common.errors import InputError
 from common.timerange import parse_time
@@ -66,21 +66,10 @@ def parse_request(texts: list[str]) -> InvestigationRequest:
     if not joined.strip():
         raise InputError(f"The message is empty. {_FORMS}")
     for text in texts:
-        value = _json_object(text)
-        if value is not None:
+        value = json_value(text)
+        if isinstance(value, dict):
             return _structured(value)
     return _question(joined, {})
-
-
-def _json_object(text: str) -> dict[str, Any] | None:
-    stripped = text.strip()
-    if not stripped.startswith("{"):
-        return None
-    try:
-        value = json.loads(stripped)
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
 
 
 def _structured(value: dict[str, Any]) -> InvestigationRequest:

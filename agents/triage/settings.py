@@ -37,17 +37,20 @@ class TriageSettings(FrozenModel):
     prometheus_mcp_url: str | None = Field(default=None, description="prometheus-mcp's /mcp URL; unset: registry.")
     loki_mcp_url: str | None = Field(default=None, description="loki-mcp's /mcp URL; unset: registry.")
     controlplane_mcp_url: str | None = Field(default=None, description="controlplane-mcp's /mcp URL; unset: registry.")
+    model: str | None = Field(
+        default=None, description="SRE_MODEL: adds a narrative and answers follow-ups; unset: no model stage."
+    )
 
     @classmethod
     def from_source(cls, source: SettingsSource) -> TriageSettings:
         section = source.section(PREFIX)
         section.pop("task_store_url", None)  # AgentSettings reads it
-        unknown = sorted(set(section) - set(cls.model_fields) - {"agent"})
+        unknown = sorted(set(section) - set(cls.model_fields) - {"agent", "model"})
         if unknown:
             keys = ", ".join(f"{PREFIX}{key.upper()}" for key in unknown)
             raise ConfigError(f"Unknown triage setting(s): {keys}. See docs/configuration.md.")
         agent = AgentSettings.from_source(source, prefix=PREFIX, default_port=DEFAULT_PORT)
-        return build(cls, {**section, "agent": agent}, prefix=PREFIX)
+        return build(cls, {**section, "agent": agent, "model": source.get("SRE_MODEL") or None}, prefix=PREFIX)
 
     @property
     def investigation(self) -> InvestigationSettings:

@@ -19,13 +19,20 @@ The SDK does not enforce the card's security, so this module does:
   (row 30), so the agent never calls a caller-chosen URL.
 
 Tasks persist in a database: SQLite by default (`default_task_store_url()`), PostgreSQL by URL
-(`postgresql+asyncpg://...`); they survive a restart.
+(`postgresql+asyncpg://...`); they survive a restart. A task still submitted or working when the
+agent starts was cut off by the previous run stopping: it is marked failed, saying to send the
+request again (`fail_interrupted_tasks`), so it never reads as running forever. One process owns
+a task store: agents sharing a database would fail each other's running tasks.
+
+`extra_routes` are served beside the A2A ones, behind the same layers (a component's own REST
+API or webhooks, like the router's); each route requires what it needs with a `BearerGuard`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -35,16 +42,19 @@ from a2a.server.context import ServerCallContext
 from a2a.server.request_handlers import DefaultRequestHandler
 from a2a.server.routes import ServerCallContextBuilder, create_agent_card_routes, create_jsonrpc_routes
 from a2a.server.tasks import DatabaseTaskStore, InMemoryPushNotificationConfigStore
+from a2a.types import Message, Part, Role, TaskState
 from google.adk.agents import BaseAgent
 from google.adk.artifacts import InMemoryArtifactService
 from google.adk.runners import Runner
 from google.adk.sessions import BaseSessionService, InMemorySessionService
 from mcp.server.auth.provider import AccessToken, TokenVerifier
+from sqlalchemy import select
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
-from starlette.types import ASGIApp, Message, Receive
+from starlette.types import ASGIApp, Receive
+from starlette.types import Message as AsgiMessage
 
 from common.agents.card import AGENTS_INVOKE, AgentCardSpec, agent_card
 from common.agents.executor import AdkAgentExecutor
@@ -54,7 +64,16 @@ from common.metrics import CONTENT_TYPE_LATEST, ServerMetrics
 from common.rest import BearerGuard, Handler, error_response, rest_app
 from common.settings import ServeSettings
 
-__all__ = ["CARD_PATH", "RPC_PATH", "ClientUser", "OwnerContextBuilder", "a2a_app", "default_task_store_url"]
+__all__ = [
+    "CARD_PATH",
+    "INTERRUPTED_MESSAGE",
+    "RPC_PATH",
+    "ClientUser",
+    "OwnerContextBuilder",
+    "a2a_app",
+    "default_task_store_url",
+    "fail_interrupted_tasks",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +81,14 @@ RPC_PATH = "/"
 CARD_PATH = "/.well-known/agent-card.json"
 RATE_EXEMPT = ("/healthz",)
 _METRIC_ROUTES = ("/.well-known", "/healthz", "/metrics")
+#: The status message of a task cut off by a restart (`fail_interrupted_tasks`).
+INTERRUPTED_MESSAGE = "The agent restarted while this task was running; send the request again."
+_UNFINISHED_STATES = (
+    TaskState.Name(TaskState.TASK_STATE_SUBMITTED),
+    TaskState.Name(TaskState.TASK_STATE_WORKING),
+    "submitted",  # tasks stored in the A2A 0.3 format
+    "working",
+)
 
 
 def default_task_store_url(data_dir: Path | str, name: str) -> str:
@@ -120,11 +147,13 @@ def a2a_app(
     task_store_url: str,
     session_service: BaseSessionService | None = None,
     metrics: ServerMetrics | None = None,
+    extra_routes: Sequence[BaseRoute] = (),
 ) -> ASGIApp:
     """The A2A app of `agent`; `verifier=None` means authentication is disabled (loopback only, checked by the caller).
 
     `verifier` must accept tokens whose audience is `serve.base_url` (`common.auth.resource.resource_verifier`).
     `session_service` keeps the ADK sessions (default: in memory; tasks persist either way).
+    `extra_routes` are served beside the A2A routes, behind the same layers.
     """
     metrics = metrics or ServerMetrics(card.name)
     public_card = agent_card(card, serve)
@@ -157,6 +186,9 @@ def a2a_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await task_store.initialize()
         logger.info("Agent %s stores its tasks in %s", card.name, display_url(task_store_url))
+        failed = await fail_interrupted_tasks(task_store)
+        if failed:
+            logger.warning("Agent %s marked %d task(s) interrupted by its last stop as failed", card.name, failed)
         try:
             yield
         finally:
@@ -172,8 +204,50 @@ def a2a_app(
         *(_guarded(route, guard, max_body) for route in rpc_routes),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", guard(metrics_route), methods=["GET"]),
+        *extra_routes,
     ]
-    return rest_app(routes, lifespan, verifier, metrics, _METRIC_ROUTES, serve.requests_per_second, RATE_EXEMPT)
+    metric_routes = (*_METRIC_ROUTES, *_route_prefixes(extra_routes))
+    return rest_app(routes, lifespan, verifier, metrics, metric_routes, serve.requests_per_second, RATE_EXEMPT)
+
+
+def _route_prefixes(routes: Sequence[BaseRoute]) -> list[str]:
+    """Metric labels of `routes`: each path up to its first parameter (`/tasks/{id}` counts as `/tasks`)."""
+    prefixes = (route.path.split("{")[0].rstrip("/") for route in routes if isinstance(route, Route))
+    return list(dict.fromkeys(prefix for prefix in prefixes if prefix))
+
+
+async def fail_interrupted_tasks(task_store: DatabaseTaskStore) -> int:
+    """Mark every task still submitted or working as failed (`INTERRUPTED_MESSAGE`); how many there were.
+
+    Run at start-up, before any request: no task can be running yet, so these were cut off when
+    the agent last stopped. Each is read and saved through the store as its own owner.
+    """
+    model = task_store.task_model
+    async with task_store.async_session_maker() as session:
+        rows = await session.execute(
+            select(model.id, model.owner).where(model.status["state"].as_string().in_(_UNFINISHED_STATES))
+        )
+        unfinished = [(task_id, owner or "") for task_id, owner in rows.all()]
+    failed = 0
+    for task_id, owner in unfinished:
+        context = ServerCallContext(user=ClientUser(owner))
+        task = await task_store.get(task_id, context)
+        if task is None:  # finished meanwhile, or stored without an owner (not by this app)
+            continue
+        task.status.state = TaskState.TASK_STATE_FAILED
+        task.status.message.CopyFrom(
+            Message(
+                role=Role.ROLE_AGENT,
+                message_id=uuid.uuid4().hex,
+                task_id=task.id,
+                context_id=task.context_id,
+                parts=[Part(text=INTERRUPTED_MESSAGE)],
+            )
+        )
+        task.status.timestamp.GetCurrentTime()
+        await task_store.save(task, context)
+        failed += 1
+    return failed
 
 
 def _guarded(route: BaseRoute, guard: BearerGuard, max_body_bytes: int) -> Route:
@@ -212,7 +286,7 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     """`body` as one message, then the connection's own messages (an SSE stream watches for the disconnect)."""
     sent = False
 
-    async def replay() -> Message:
+    async def replay() -> AsgiMessage:
         nonlocal sent
         if not sent:
             sent = True

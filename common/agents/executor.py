@@ -56,7 +56,8 @@ def result_parts(data: Any, markdown: str | None) -> list[Part]:
     ]
 
 
-def _json_value(text: str) -> Any | None:
+def json_value(text: str) -> Any | None:
+    """The JSON object or array `text` holds (surrounding blanks allowed); None for anything else."""
     stripped = text.strip()
     if not stripped.startswith(("{", "[")):
         return None
@@ -141,9 +142,9 @@ class AdkAgentExecutor(AgentExecutor):
             if event.partial:
                 continue
             texts = _texts(event)
-            data = next((value for text in texts if (value := _json_value(text)) is not None), None)
+            data = next((value for text in texts if (value := json_value(text)) is not None), None)
             if data is not None:
-                prose = [text for text in texts if _json_value(text) is None]
+                prose = [text for text in texts if json_value(text) is None]
                 markdown = "\n\n".join(prose) if prose else None
                 await updater.add_artifact(result_parts(data, markdown), name=RESULT_ARTIFACT, last_chunk=True)
                 has_result = True

@@ -14,6 +14,7 @@ from pathlib import Path
 from google.adk.agents import BaseAgent
 from google.adk.sessions import BaseSessionService
 from pydantic import Field
+from starlette.routing import BaseRoute
 
 from common.agents.app import a2a_app, default_task_store_url
 from common.agents.card import AgentCardSpec, registration
@@ -62,8 +63,12 @@ async def serve_agent(
     *,
     session_service: BaseSessionService | None = None,
     on_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
+    extra_routes: Sequence[BaseRoute] = (),
 ) -> None:
-    """Serve `agent` over A2A: discover the issuer's keys, authenticate, register, run."""
+    """Serve `agent` over A2A: discover the issuer's keys, authenticate, register, run.
+
+    `extra_routes` are served beside the A2A routes, behind the same layers (see `a2a_app`).
+    """
     async with create_http_client(timeout=10.0) as http:
         serve = settings.serve.model_copy(update={"auth": await with_discovered_jwks(settings.serve.auth, http)})
         app = a2a_app(
@@ -74,6 +79,7 @@ async def serve_agent(
             task_store_url=settings.task_store(spec.name),
             session_service=session_service,
             metrics=ServerMetrics(spec.name),
+            extra_routes=extra_routes,
         )
         credentials = ClientCredentials.of_component(serve)
         if credentials is None:

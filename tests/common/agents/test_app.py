@@ -6,12 +6,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
 from a2a.client import A2ACardResolver, Client, ClientConfig, ClientFactory
@@ -27,7 +30,15 @@ from google.genai import types as genai
 from google.protobuf.json_format import MessageToDict
 from issuer import TestIssuer
 
-from common.agents import AGENTS_INVOKE, RESULT_ARTIFACT, AgentCardSpec, SkillSpec, a2a_app, default_task_store_url
+from common.agents import (
+    AGENTS_INVOKE,
+    INTERRUPTED_MESSAGE,
+    RESULT_ARTIFACT,
+    AgentCardSpec,
+    SkillSpec,
+    a2a_app,
+    default_task_store_url,
+)
 from common.auth.resource import resource_verifier
 from common.http import create_http_client
 from common.settings import AuthConfig, ServeSettings
@@ -71,6 +82,26 @@ class EchoAgent(BaseAgent):
         )
 
 
+class GatedAgent(BaseAgent):
+    """A stage, then it waits until `gate` is set (polling: a test thread sets it), then a result."""
+
+    gate: threading.Event
+
+    async def _run_async_impl(self, ctx: InvocationContext) -> AsyncGenerator[Event, None]:
+        yield Event(
+            author=self.name,
+            invocation_id=ctx.invocation_id,
+            content=genai.Content(role="model", parts=[genai.Part(text=STAGE_TEXT)]),
+        )
+        while not self.gate.is_set():
+            await asyncio.sleep(0.02)
+        yield Event(
+            author=self.name,
+            invocation_id=ctx.invocation_id,
+            content=genai.Content(role="model", parts=[genai.Part(text='{"released": true}')]),
+        )
+
+
 class ServedAgent:
     def __init__(self, issuer: TestIssuer, port: int) -> None:
         self.issuer = issuer
@@ -101,11 +132,13 @@ def serve_settings(issuer: TestIssuer, port: int) -> ServeSettings:
 
 
 @contextmanager
-def served_agent(issuer: TestIssuer, data_dir: Path, port: int | None = None) -> Iterator[ServedAgent]:
+def served_agent(
+    issuer: TestIssuer, data_dir: Path, port: int | None = None, *, agent: BaseAgent | None = None
+) -> Iterator[ServedAgent]:
     port = port or free_port()
     serve = serve_settings(issuer, port)
     app = a2a_app(
-        agent=EchoAgent(name="echo"),
+        agent=agent or EchoAgent(name="echo"),
         card=SPEC,
         serve=serve,
         verifier=resource_verifier(serve, serve.base_url, create_http_client(timeout=10.0)),
@@ -338,3 +371,30 @@ async def test_adk_remote_agent_calls_the_served_agent(agent: ServedAgent) -> No
 
     assert STAGE_TEXT in texts
     assert f"## Echo\n\n{QUESTION}" in texts
+
+
+async def test_a_task_cut_off_by_a_restart_reads_back_failed_saying_to_send_it_again(
+    issuer: TestIssuer, tmp_path: Path
+) -> None:
+    gate = threading.Event()  # never set: the run is still waiting when the server stops
+    with served_agent(issuer, tmp_path, agent=GatedAgent(name="echo", gate=gate)) as first:
+        port = first.port
+        async with first.client(first.token(), streaming=False) as client:
+            request = user_message(QUESTION)
+            request.configuration.return_immediately = True
+            (response,) = await _responses(client, request)
+            with anyio.fail_after(10):
+                while not (task := await client.get_task(GetTaskRequest(id=response.task.id))).status.message.parts:
+                    await anyio.sleep(0.05)
+    assert (task.status.state, task.status.message.parts[0].text) == (TaskState.TASK_STATE_WORKING, STAGE_TEXT)
+
+    with served_agent(issuer, tmp_path, port=port) as second:
+        async with second.client(second.token(), streaming=False) as client:
+            task = await client.get_task(GetTaskRequest(id=response.task.id))
+
+    assert task.status.state == TaskState.TASK_STATE_FAILED
+    assert [part.text for part in task.status.message.parts] == [INTERRUPTED_MESSAGE]
+
+
+async def _responses(client: Client, request: SendMessageRequest) -> list[StreamResponse]:
+    return [response async for response in client.send_message(request)]

@@ -288,7 +288,9 @@ async def test_recording_an_analysis_needs_no_approval(
         )
         listed = await call(client, "controlplane_op_list_analyses", incident_id=incident["id"])
     annotations = tools["controlplane_record_analysis"].annotations
-    assert annotations is not None and annotations.read_only_hint is False and annotations.destructive_hint is False
+    assert annotations is not None
+    assert annotations.read_only_hint is False
+    assert annotations.destructive_hint is False
     assert "controlplane_op_create_analysis" not in tools  # the curated tool replaces the gated generic one
     assert recorded["url"].endswith(f"/api/v1/analyses/{recorded['id']}")
     (analysis,) = listed["data"]["items"]
@@ -306,7 +308,9 @@ async def test_read_only_mode_hides_the_write_tools(
     assert "controlplane_list_changes" in names
     assert "controlplane_op_list_analyses" in names
     assert all(tool.annotations and tool.annotations.read_only_hint for tool in tools)
-    assert not {"controlplane_scale_deployment", "controlplane_record_analysis", "controlplane_op_create_incident"} & names
+    assert (
+        not {"controlplane_scale_deployment", "controlplane_record_analysis", "controlplane_op_create_incident"} & names
+    )
 
 
 async def test_a_read_scoped_caller_gets_403_for_a_write_tool_and_nothing_is_requested(

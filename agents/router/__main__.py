@@ -1,0 +1,94 @@
+"""Run the router: `sre serve router` (or `python -m agents.router`); HTTP only, port 8720.
+
+The router is an A2A agent (skill `route`) with its webhooks and REST facade served beside the
+A2A routes. It calls the registry and the other agents with its own OAuth client (`SRE_CLIENT_ID`
+and `SRE_CLIENT_SECRET`, a client with `agents:invoke`, and `registry:write` to register itself),
+so it refuses to start without one.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Literal
+
+from starlette.routing import BaseRoute
+
+from agents.router.agent import connect, create_agent
+from agents.router.callers import Callers
+from agents.router.card import SPEC
+from agents.router.dispatch import Dispatcher
+from agents.router.facade import FacadeApi
+from agents.router.openapi import openapi_document
+from agents.router.peers import Peers
+from agents.router.routing import KeywordChooser, SkillChooser
+from agents.router.settings import BasicCredentials, RouterSettings
+from agents.router.tasks import TaskRecords
+from agents.router.webhooks import WebhookApi
+from common.agents import serve_agent
+from common.auth import ClientCredentials, TokenSource
+from common.errors import ConfigError
+from common.http import create_http_client
+from common.rest import BearerGuard
+from common.settings import SettingsSource
+
+__all__ = ["router_routes", "serve"]
+
+logger = logging.getLogger(__name__)
+
+COMPONENT = "router"
+
+
+async def serve(transport: Literal["stdio", "http"], source: SettingsSource) -> None:
+    if transport != "http":
+        raise ConfigError("The router is served over HTTP only: run `sre serve router`.")
+    settings = RouterSettings.from_source(source)
+    basic = settings.basic_credentials()
+    credentials = ClientCredentials.of_component(settings.serve)
+    if credentials is None:
+        raise ConfigError(
+            "The router calls the registry and the agents with its own OAuth client: set SRE_CLIENT_ID and "
+            "SRE_CLIENT_SECRET (a client with the agents:invoke and registry:write scopes, `sre auth add-client`)."
+        )
+    if settings.model:
+        logger.info("SRE_MODEL is set, but the router routes by skill keywords only (no model routing yet)")
+    chooser = KeywordChooser(triage_agent=settings.triage_agent)
+    records = TaskRecords(settings.agent.task_store(SPEC.name))
+    await records.start()
+    try:
+        async with create_http_client(timeout=10.0) as http:
+            peers = connect(settings, TokenSource(credentials, http), http)
+            routes = router_routes(settings, peers, records, chooser, basic)
+            await serve_agent(create_agent(peers, chooser), SPEC, settings.agent, extra_routes=routes)
+    finally:
+        await records.close()
+
+
+def router_routes(
+    settings: RouterSettings,
+    peers: Peers,
+    records: TaskRecords,
+    chooser: SkillChooser,
+    basic: BasicCredentials | None,
+) -> list[BaseRoute]:
+    """The webhooks and the REST facade, served beside the router's A2A routes."""
+    serve = settings.serve
+    dispatcher = Dispatcher(
+        peers,
+        records,
+        base_url=serve.base_url,
+        triage_agent=settings.triage_agent,
+        triage_url=settings.triage_url,
+        dedup_ttl_seconds=settings.dedup_ttl_seconds,
+    )
+    callers = Callers(BearerGuard(realm="agent", required=not serve.auth.disabled), basic)
+    limits = (settings.max_body_bytes, settings.max_alerts)
+    webhooks = WebhookApi(dispatcher, callers, *limits)
+    facade = FacadeApi(dispatcher, callers, chooser, *limits, openapi_document(serve.base_url))
+    return [*webhooks.routes(), *facade.routes()]
+
+
+if __name__ == "__main__":
+    from cli.main import main
+
+    sys.exit(main(["serve", COMPONENT]))

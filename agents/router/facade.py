@@ -1,0 +1,224 @@
+"""The router's REST facade: start work without speaking A2A, and follow it.
+
+    POST /execute                 {"user_query", "context"} -> the agent whose skill fits best
+    POST /diagnostics/deployment  a deployment event       -> triage
+    POST /diagnostics/alerts      {"alerts": [...]} or a whole Alertmanager payload -> triage
+    GET  /tasks/{id}              the task, read live from the agent
+    GET  /tasks/{id}/stream       its progress as Server-Sent Events (`agents.router.views`)
+    GET  /openapi.json            the OpenAPI 3.1 document (public)
+
+Every route but the document needs a bearer token for the router with `agents:invoke`. A task
+belongs to the client whose token started it: another client's task is 404, as an unknown one.
+Starts answer 202 `{"tasks": [{"id", "url", "agent"}], "duplicate": false}`; an agent that cannot
+be reached is 503, nothing recorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from a2a.types import Artifact, Task, TaskState, TaskStatus
+from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from agents.router.alertmanager import AlertmanagerWebhook
+from agents.router.callers import Callers
+from agents.router.dispatch import Dispatcher, Trigger
+from agents.router.models import AlertsRequest, DeploymentEvent, ExecuteRequest
+from agents.router.routing import RouteRequest, SkillChooser, describe_skills
+from agents.router.tasks import RouterTask
+from agents.router.views import TERMINAL, artifact_data, sse, status_data, task_view
+from agents.router.webhooks import alert_summary, read_alerts, started, unavailable
+from common.errors import BackendError
+from common.rest import error_response, field_errors, invalid, parse_body
+
+__all__ = ["FacadeApi"]
+
+#: The receiver name of the webhook payloads the router builds around bare alerts.
+RECEIVER = "router"
+#: An SSE comment (clients ignore it) sent once the agent streams the task's events live.
+LIVE = ": following the task live\n\n"
+
+
+@dataclass(frozen=True)
+class FacadeApi:
+    dispatcher: Dispatcher
+    callers: Callers
+    chooser: SkillChooser
+    max_body_bytes: int
+    max_alerts: int
+    openapi: dict[str, Any]
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/execute", self.execute, methods=["POST"]),
+            Route("/diagnostics/deployment", self.diagnose_deployment, methods=["POST"]),
+            Route("/diagnostics/alerts", self.diagnose_alerts, methods=["POST"]),
+            Route("/tasks/{id}", self.get_task, methods=["GET"]),
+            Route("/tasks/{id}/stream", self.stream_task, methods=["GET"]),
+            Route("/openapi.json", self.openapi_json, methods=["GET"]),
+        ]
+
+    async def execute(self, request: Request) -> Response:
+        owner = self.callers.owner(request)
+        if isinstance(owner, Response):
+            return owner
+        body = await parse_body(request, ExecuteRequest, self.max_body_bytes)
+        if isinstance(body, Response):
+            return body
+        payload = body.payload()
+        try:
+            agents = await self.dispatcher.peers.agents()
+            match = await self.chooser.choose(RouteRequest("question", body.user_query, payload), agents)
+            if match is None:
+                return error_response(
+                    422,
+                    "no_matching_skill",
+                    "No registered agent has a skill for this query; ask with words of one of these skills:\n"
+                    + describe_skills(agents),
+                )
+            trigger = Trigger("question", body.user_query[:200])
+            task = await self.dispatcher.start(owner, match.agent.name, match.agent.url, payload, trigger)
+        except BackendError as exc:
+            return unavailable(exc)
+        return started([task], self.dispatcher)
+
+    async def diagnose_deployment(self, request: Request) -> Response:
+        owner = self.callers.owner(request)
+        if isinstance(owner, Response):
+            return owner
+        event = await parse_body(request, DeploymentEvent, self.max_body_bytes)
+        if isinstance(event, Response):
+            return event
+        return await self._triage(owner, event.payload(), Trigger("deployment", event.summary()))
+
+    async def diagnose_alerts(self, request: Request) -> Response:
+        owner = self.callers.owner(request)
+        if isinstance(owner, Response):
+            return owner
+        raw = await read_alerts(request, self.max_body_bytes, self.max_alerts)
+        if isinstance(raw, Response):
+            return raw
+        try:
+            # A whole webhook payload says its version; anything else is the bare alerts.
+            payload = raw if "version" in raw else AlertsRequest.model_validate(raw).webhook(RECEIVER)
+            webhook = AlertmanagerWebhook.model_validate(payload)
+        except ValidationError as exc:
+            return invalid(field_errors(exc))
+        if not webhook.firing:
+            return started([], self.dispatcher, ignored=True)
+        return await self._triage(owner, payload, Trigger("alert", alert_summary(webhook)))
+
+    async def get_task(self, request: Request) -> Response:
+        record = await self._owned_task(request)
+        if isinstance(record, Response):
+            return record
+        task = await self._read(record)
+        if isinstance(task, Response):
+            return task
+        return JSONResponse(task_view(record, task).model_dump(mode="json"))
+
+    async def stream_task(self, request: Request) -> Response:
+        record = await self._owned_task(request)
+        if isinstance(record, Response):
+            return record
+        task = await self._read(record)  # before streaming: an unreachable agent is still a 503
+        if isinstance(task, Response):
+            return task
+        return StreamingResponse(
+            self._events(record, task),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        )
+
+    async def openapi_json(self, request: Request) -> Response:
+        return JSONResponse(self.openapi)
+
+    async def _triage(self, owner: str, payload: dict[str, Any], trigger: Trigger) -> Response:
+        try:
+            task = await self.dispatcher.start_triage(owner, payload, trigger)
+        except BackendError as exc:
+            return unavailable(exc)
+        return started([task], self.dispatcher)
+
+    async def _owned_task(self, request: Request) -> RouterTask | Response:
+        owner = self.callers.owner(request)
+        if isinstance(owner, Response):
+            return owner
+        task_id = request.path_params["id"]
+        record = await self.dispatcher.records.get(task_id, owner) if len(task_id) <= 64 else None
+        if record is None:
+            return error_response(404, "not_found", f"No task {task_id[:64]!r} of yours is known to the router.")
+        return record
+
+    async def _read(self, record: RouterTask) -> Task | Response:
+        try:
+            task = await self.dispatcher.peers.task(record.agent, record.agent_url, record.a2a_task_id)
+        except BackendError as exc:
+            return unavailable(exc)
+        if task is None:
+            return error_response(
+                404, "not_found", f"The {record.agent} agent no longer knows task {record.id!r} (its store was reset)."
+            )
+        return task
+
+    async def _events(self, record: RouterTask, task: Task) -> AsyncIterator[str]:
+        peers = self.dispatcher.peers
+        emitted = _Emitted()
+        for event in emitted.task(task):
+            yield event
+        if task.status.state not in TERMINAL:
+            try:
+                async for response in peers.subscribe(record.agent, record.agent_url, record.a2a_task_id):
+                    if response.HasField("task"):  # the first event of a subscription
+                        events = [LIVE, *emitted.task(response.task)]
+                    elif response.HasField("status_update"):
+                        events = emitted.status(response.status_update.status)
+                    elif response.HasField("artifact_update"):
+                        events = emitted.artifact(response.artifact_update.artifact)
+                    else:
+                        continue
+                    for event in events:
+                        yield event
+                # The subscription ends at the last event, or at once if the task finished meanwhile.
+                final = await peers.task(record.agent, record.agent_url, record.a2a_task_id)
+            except BackendError as exc:
+                yield sse("error", {"message": str(exc)})
+                return
+            if final is not None:
+                for event in emitted.task(final):
+                    yield event
+        yield sse("done", {"state": emitted.state})
+
+
+class _Emitted:
+    """What the stream has sent: a status when it changes, each artifact once."""
+
+    def __init__(self) -> None:
+        self.last_status: dict[str, Any] | None = None
+        self.artifacts: set[str] = set()
+
+    @property
+    def state(self) -> str:
+        return str(self.last_status["state"]) if self.last_status else "submitted"
+
+    def task(self, task: Task) -> list[str]:
+        return self.status(task.status) + [event for artifact in task.artifacts for event in self.artifact(artifact)]
+
+    def status(self, status: TaskStatus) -> list[str]:
+        data = status_data(status)
+        if data == self.last_status or status.state == TaskState.TASK_STATE_UNSPECIFIED:
+            return []
+        self.last_status = data
+        return [sse("status", data)]
+
+    def artifact(self, artifact: Artifact) -> list[str]:
+        key = artifact.artifact_id or artifact.name
+        if key in self.artifacts:
+            return []
+        self.artifacts.add(key)
+        return [sse("artifact", artifact_data(artifact))]

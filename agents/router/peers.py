@@ -1,0 +1,135 @@
+"""The other agents as the router reaches them: listed by the registry, called over A2A with its own token.
+
+Every call carries a token the router got for itself (client credentials, audience the peer's
+URL, scope `agents:invoke`); nothing a caller sent the router is passed on. Failures to reach
+the registry or a peer are `BackendUnavailable` errors whose message names what could not be
+reached, ready to be shown to the caller.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+from a2a.client import Client
+from a2a.client.errors import A2AClientError
+from a2a.types import GetTaskRequest, SendMessageRequest, StreamResponse, SubscribeToTaskRequest, Task
+from a2a.utils.errors import TaskNotFoundError, UnsupportedOperationError
+from pydantic import ValidationError
+
+from agents.router.routing import PeerAgent
+from common.agents.client import agent_client, data_message, find_agent
+from common.auth import TokenSource
+from common.errors import BackendUnavailable
+
+__all__ = ["Peers"]
+
+logger = logging.getLogger(__name__)
+
+_PAGE = 500
+#: Pages of the registry's agent list read at most (a router routes among tens of agents, not thousands).
+_MAX_PAGES = 10
+
+
+class Peers:
+    def __init__(
+        self,
+        *,
+        tokens: TokenSource,
+        http: httpx.AsyncClient,
+        registry_url: str,
+        own_name: str,
+        own_url: str,
+        timeout: float = 10.0,
+    ) -> None:
+        self.tokens = tokens
+        self.registry_url = registry_url.rstrip("/")
+        self._http = http
+        self._own = (own_name, own_url.rstrip("/"))
+        self._timeout = timeout
+
+    async def agents(self) -> list[PeerAgent]:
+        """The registered agents but the router itself, by name."""
+        agents: list[PeerAgent] = []
+        cursor: str | None = None
+        for _ in range(_MAX_PAGES):
+            params: dict[str, str | int] = {"limit": _PAGE} | ({"cursor": cursor} if cursor else {})
+            body = await self._registry_get("/agents", params)
+            for entry in body.get("agents", []):
+                try:
+                    agent = PeerAgent.model_validate(entry)
+                except ValidationError:
+                    logger.warning("Skipping a malformed registry entry %r", entry.get("name"))
+                    continue
+                if agent.name != self._own[0] and agent.url.rstrip("/") != self._own[1]:
+                    agents.append(agent)
+            cursor = body.get("next_cursor")
+            if not cursor:
+                break
+        return agents
+
+    async def url_of(self, name: str) -> str:
+        return await find_agent(name, tokens=self.tokens, http=self._http, registry_url=self.registry_url)
+
+    async def start(self, name: str, url: str, payload: Mapping[str, Any]) -> Task:
+        """Send `payload` as one data part and return the task as soon as the peer created it (non-blocking send)."""
+        request = data_message(payload)
+        request.configuration.return_immediately = True
+        async with self.client(name, url, streaming=False) as client:
+            async for response in client.send_message(request):
+                if response.HasField("task"):
+                    return response.task
+        raise BackendUnavailable(f"the {name} agent at {url} answered without a task", backend=name)
+
+    async def task(self, name: str, url: str, task_id: str) -> Task | None:
+        """The task as the peer reports it now; None when it does not know it."""
+        async with self.client(name, url, streaming=False) as client:
+            try:
+                return await client.get_task(GetTaskRequest(id=task_id))
+            except TaskNotFoundError:
+                return None
+
+    async def subscribe(self, name: str, url: str, task_id: str) -> AsyncIterator[StreamResponse]:
+        """The running task's events (the task first); nothing when it has finished meanwhile."""
+        async with self.client(name, url, streaming=True) as client:
+            try:
+                async for response in client.subscribe(SubscribeToTaskRequest(id=task_id)):
+                    yield response
+            except (TaskNotFoundError, UnsupportedOperationError):
+                return  # finished (terminal tasks cannot be subscribed to) or gone: the caller reads it once more
+
+    async def stream(self, name: str, url: str, request: SendMessageRequest) -> AsyncIterator[StreamResponse]:
+        async with self.client(name, url, streaming=True) as client:
+            async for response in client.send_message(request):
+                yield response
+
+    @asynccontextmanager
+    async def client(self, name: str, url: str, *, streaming: bool) -> AsyncIterator[Client]:
+        """An A2A client of the peer `name` at `url`; transport failures become `BackendUnavailable` naming it."""
+        try:
+            async with agent_client(url, self.tokens, streaming=streaming, connect_timeout=self._timeout) as client:
+                yield client
+        except (A2AClientError, httpx.HTTPError) as exc:
+            raise BackendUnavailable(
+                f"the {name} agent at {url} could not be reached ({type(exc).__name__})", backend=name
+            ) from None
+
+    async def _registry_get(self, path: str, params: Mapping[str, str | int]) -> dict[str, Any]:
+        url = f"{self.registry_url}{path}"
+        try:
+            response = await self._http.get(
+                url, params=dict(params), auth=self.tokens.bearer_auth(self.registry_url), timeout=self._timeout
+            )
+        except httpx.TransportError as exc:
+            raise BackendUnavailable(
+                f"the registry at {self.registry_url} could not be reached ({type(exc).__name__})", backend="registry"
+            ) from None
+        if response.status_code != 200:
+            raise BackendUnavailable(
+                f"the registry at {self.registry_url} answered HTTP {response.status_code}", backend="registry"
+            )
+        body = response.json()
+        return body if isinstance(body, dict) else {}

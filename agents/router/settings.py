@@ -1,0 +1,99 @@
+"""Settings of the router (keys `ROUTER_*`, port 8720)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Self
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from agents.router.alertmanager import MAX_ALERTS
+from common.agents import AgentSettings
+from common.errors import ConfigError
+from common.settings import FrozenModel, ServeSettings, SettingsSource, build, http_url
+
+__all__ = ["DEFAULT_PORT", "PREFIX", "BasicCredentials", "RouterSettings"]
+
+DEFAULT_PORT = 8720
+PREFIX = "ROUTER_"
+#: The name the router's webhook callers authenticated by HTTP basic own their tasks under.
+BASIC_OWNER = "webhook-basic"
+
+
+class BasicCredentials(FrozenModel):
+    username: str
+    password: SecretStr
+
+
+class RouterSettings(FrozenModel):
+    #: Where it listens, and its database: its A2A tasks and the tasks it started (`ROUTER_TASK_STORE_URL`).
+    agent: AgentSettings
+    triage_agent: str = Field(
+        default="triage",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+        description="Registry name of the agent that investigates alerts and deployment events.",
+    )
+    triage_url: str | None = Field(
+        default=None, description="The triage agent's A2A URL, used instead of looking it up in the registry."
+    )
+    webhook_basic_username: str | None = Field(
+        default=None,
+        min_length=1,
+        description="HTTP basic user the webhooks accept besides bearer tokens (Alertmanager's `basic_auth`); "
+        "unset: bearer tokens only.",
+    )
+    webhook_basic_password_file: Path | None = Field(
+        default=None, description="File holding that user's password (required with the user name)."
+    )
+    max_body_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="Largest webhook or REST request body (413 above)."
+    )
+    max_alerts: int = Field(
+        default=MAX_ALERTS, ge=1, le=MAX_ALERTS, description="Most alerts one payload may carry (413 above)."
+    )
+    dedup_ttl_seconds: float = Field(
+        default=4 * 3600.0,
+        gt=0,
+        description="A webhook delivery re-sent within this long answers with the task it already started.",
+    )
+    model: str | None = Field(default=None, description="SRE_MODEL (routing stays deterministic for now).")
+
+    @field_validator("triage_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        return None if value is None else http_url(value)
+
+    @model_validator(mode="after")
+    def _basic_pair(self) -> Self:
+        if (self.webhook_basic_username is None) != (self.webhook_basic_password_file is None):
+            raise ValueError(
+                "set both ROUTER_WEBHOOK_BASIC_USERNAME and ROUTER_WEBHOOK_BASIC_PASSWORD_FILE, or neither"
+            )
+        return self
+
+    @property
+    def serve(self) -> ServeSettings:
+        return self.agent.serve
+
+    def basic_credentials(self) -> BasicCredentials | None:
+        """The webhook's basic credentials, the password read from its file; ConfigError when unreadable or empty."""
+        if self.webhook_basic_username is None or self.webhook_basic_password_file is None:
+            return None
+        path = self.webhook_basic_password_file
+        try:
+            password = path.read_text(encoding="utf-8").strip("\r\n")
+        except OSError as exc:
+            raise ConfigError(
+                f"Cannot read ROUTER_WEBHOOK_BASIC_PASSWORD_FILE {path}: {exc.strerror or exc}."
+            ) from None
+        if not password:
+            raise ConfigError(f"ROUTER_WEBHOOK_BASIC_PASSWORD_FILE {path} is empty: write the password in it.")
+        return BasicCredentials(username=self.webhook_basic_username, password=SecretStr(password))
+
+    @classmethod
+    def from_source(cls, source: SettingsSource) -> RouterSettings:
+        values = dict(source.section(PREFIX))
+        values.pop("task_store_url", None)
+        values["agent"] = AgentSettings.from_source(source, prefix=PREFIX, default_port=DEFAULT_PORT)
+        values["model"] = source.get("SRE_MODEL") or None
+        return build(cls, values, prefix=PREFIX)

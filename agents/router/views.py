@@ -1,0 +1,82 @@
+"""A task as the router shows it: its A2A state read from the agent, as JSON and as Server-Sent Events.
+
+`task_view` is `GET /tasks/{id}`. The stream of `GET /tasks/{id}/stream` is made of:
+
+    event: status      data: {"state": "working", "message": "Querying Prometheus"}
+    event: artifact    data: {"name": "result", "result": {...}, "markdown": "..."}
+    event: done        data: {"state": "completed"}
+    event: error       data: {"message": "..."}   (the agent could not be followed to the end)
+
+A status is sent when the state or its text changes, each artifact once, `done` last. The comment
+line `: following the task live` says the agent's own event stream is being relayed from then on.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, cast
+
+from a2a.types import Artifact, Task, TaskState, TaskStatus
+
+from agents.router.models import TaskState as StateName
+from agents.router.models import TaskView, TriggerView
+from agents.router.tasks import RouterTask
+from common.agents.client import result_of
+
+__all__ = ["TERMINAL", "artifact_data", "sse", "state_name", "status_data", "status_text", "task_view"]
+
+#: States after which a task changes no more, or waits for its caller.
+TERMINAL = frozenset(
+    {
+        TaskState.TASK_STATE_COMPLETED,
+        TaskState.TASK_STATE_FAILED,
+        TaskState.TASK_STATE_CANCELED,
+        TaskState.TASK_STATE_REJECTED,
+        TaskState.TASK_STATE_INPUT_REQUIRED,
+        TaskState.TASK_STATE_AUTH_REQUIRED,
+    }
+)
+
+
+def state_name(state: TaskState) -> StateName:
+    """`TASK_STATE_INPUT_REQUIRED` -> `input-required` (an unspecified state reads as submitted)."""
+    name = TaskState.Name(state).removeprefix("TASK_STATE_").lower().replace("_", "-")
+    return cast(StateName, "submitted" if name == "unspecified" else name)
+
+
+def status_text(status: TaskStatus) -> str | None:
+    if not status.HasField("message"):
+        return None
+    texts = [part.text for part in status.message.parts if part.WhichOneof("content") == "text" and part.text]
+    return "\n\n".join(texts) or None
+
+
+def task_view(record: RouterTask, task: Task) -> TaskView:
+    data, markdown = result_of(task)
+    updated = (
+        task.status.timestamp.ToDatetime(tzinfo=record.created.tzinfo) if task.status.HasField("timestamp") else None
+    )
+    return TaskView(
+        id=record.id,
+        agent=record.agent,
+        state=state_name(task.status.state),
+        trigger=TriggerView.model_validate({"kind": record.trigger_kind, "summary": record.trigger_summary}),
+        message=status_text(task.status),
+        result=data,
+        markdown=markdown,
+        created_at=record.created,
+        updated_at=max(updated, record.created) if updated else record.created,
+    )
+
+
+def status_data(status: TaskStatus) -> dict[str, Any]:
+    return {"state": state_name(status.state), "message": status_text(status)}
+
+
+def artifact_data(artifact: Artifact) -> dict[str, Any]:
+    data, markdown = result_of(Task(artifacts=[artifact]))
+    return {"name": artifact.name, "result": data, "markdown": markdown}
+
+
+def sse(event: str, data: dict[str, Any]) -> str:
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"

@@ -1,0 +1,130 @@
+"""The webhooks that start investigations on their own: Alertmanager's and a deployment system's.
+
+    POST /webhooks/alertmanager   Alertmanager webhook payload (version 4)
+    POST /webhooks/deployment     {"service", "namespace", "deployment_id", "status", "version", "at"}
+
+Both take a bearer token (audience the router, scope `agents:invoke`) or, when configured, HTTP
+basic credentials (`callers`). A body is at most `max_body_bytes` (413 before parsing) and must
+match its model (422 naming the field); a payload of more than `max_alerts` alerts is 413.
+
+A new delivery starts one triage task and answers 202 `{"tasks": [{"id", "url", "agent"}],
+"duplicate": false}` as soon as the agent has created it; a re-send of the same delivery (same
+group and firing fingerprints; same service, namespace, deployment id and status) within the TTL
+answers 200 with the same tasks and `"duplicate": true`. A payload whose alerts have all resolved
+starts nothing (200 `{"tasks": [], "ignored": "resolved"}`) and ends the group's incident: the
+same alerts firing again start a new one. Triage not reachable: 503, nothing recorded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from agents.router.alertmanager import AlertmanagerWebhook, delivery_key
+from agents.router.callers import Callers
+from agents.router.dispatch import Dedup, Dispatcher, Trigger, dedup_hash
+from agents.router.models import DeploymentEvent, StartedTasks
+from agents.router.tasks import RouterTask
+from common.errors import BackendError
+from common.rest import FieldError, error_response, field_errors, invalid, parse_body, read_json
+
+__all__ = ["WebhookApi", "alert_summary", "read_alerts", "started"]
+
+
+@dataclass(frozen=True)
+class WebhookApi:
+    dispatcher: Dispatcher
+    callers: Callers
+    max_body_bytes: int
+    max_alerts: int
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/webhooks/alertmanager", self.alertmanager, methods=["POST"]),
+            Route("/webhooks/deployment", self.deployment, methods=["POST"]),
+        ]
+
+    async def alertmanager(self, request: Request) -> Response:
+        owner = self.callers.owner(request, basic=True)
+        if isinstance(owner, Response):
+            return owner
+        raw = await read_alerts(request, self.max_body_bytes, self.max_alerts)
+        if isinstance(raw, Response):
+            return raw
+        try:
+            webhook = AlertmanagerWebhook.model_validate(raw)
+        except ValidationError as exc:
+            return invalid(field_errors(exc))
+        group = dedup_hash(owner, "alertmanager-group", webhook.group_key)
+        if not webhook.firing:
+            await self.dispatcher.records.release_group(group)
+            return started([], self.dispatcher, ignored=True)
+        dedup = Dedup(dedup_hash(owner, "alertmanager", delivery_key(webhook)), group)
+        trigger = Trigger("alert", alert_summary(webhook))
+        return await self._once(owner, dedup, raw, trigger)
+
+    async def deployment(self, request: Request) -> Response:
+        owner = self.callers.owner(request, basic=True)
+        if isinstance(owner, Response):
+            return owner
+        event = await parse_body(request, DeploymentEvent, self.max_body_bytes)
+        if isinstance(event, Response):
+            return event
+        key = dedup_hash(owner, "deployment", event.service, event.namespace, event.deployment_id, event.status)
+        return await self._once(owner, Dedup(key), event.payload(), Trigger("deployment", event.summary()))
+
+    async def _once(self, owner: str, dedup: Dedup, payload: dict[str, Any], trigger: Trigger) -> Response:
+        async def start() -> list[RouterTask]:
+            return [await self.dispatcher.start_triage(owner, payload, trigger, dedup)]
+
+        try:
+            tasks, duplicate = await self.dispatcher.once(dedup.key, start)
+        except BackendError as exc:
+            return unavailable(exc)
+        return started(tasks, self.dispatcher, duplicate=duplicate)
+
+
+async def read_alerts(request: Request, max_body_bytes: int, max_alerts: int) -> dict[str, Any] | Response:
+    """The JSON object of an alerts body, refused (400/413/422) when it is not one or carries too many alerts."""
+    raw = await read_json(request, max_body_bytes)
+    if isinstance(raw, Response):
+        return raw
+    if not isinstance(raw, dict):
+        return invalid([FieldError(field="body", message="expected a JSON object")])
+    alerts = raw.get("alerts")
+    if isinstance(alerts, list) and len(alerts) > max_alerts:
+        return error_response(
+            413,
+            "too_many_alerts",
+            f"The payload carries {len(alerts)} alerts; at most {max_alerts} are accepted (ROUTER_MAX_ALERTS). "
+            "Set Alertmanager's max_alerts on the receiver, or send fewer.",
+        )
+    return raw
+
+
+def alert_summary(webhook: AlertmanagerWebhook) -> str:
+    firing = webhook.firing
+    names = ", ".join(sorted({alert.name or "unnamed alert" for alert in firing}))
+    where = webhook.common_labels.get("service") or webhook.group_labels.get("service")
+    count = f" ({len(firing)} alerts)" if len(firing) > 1 else ""
+    return f"{names} firing{f' on {where}' if where else ''}{count}"
+
+
+def started(
+    tasks: list[RouterTask], dispatcher: Dispatcher, *, duplicate: bool = False, ignored: bool = False
+) -> JSONResponse:
+    """202 with newly started tasks; 200 for a duplicate or an ignored delivery."""
+    body = StartedTasks(
+        tasks=[dispatcher.link(task) for task in tasks], duplicate=duplicate, ignored="resolved" if ignored else None
+    )
+    status = 202 if tasks and not duplicate else 200
+    return JSONResponse(body.model_dump(mode="json", exclude_none=True), status_code=status)
+
+
+def unavailable(exc: BackendError) -> Response:
+    return error_response(503, "agent_unavailable", str(exc), headers={"Retry-After": "30"})

@@ -1,0 +1,94 @@
+"""The model stage, when a model is configured (`SRE_MODEL`): a narrative, and answers to follow-ups.
+
+The deterministic report stands on its own; a model only adds to it:
+
+- `narrator()`: an `LlmAgent` with no tools that writes a short summary of the report for the
+  on-call engineer, citing evidence ids; it sees the report and nothing else;
+- `follow_up()`: an `LlmAgent` that answers a further question in the same conversation, with the
+  last report in its instruction and the **read-only** tools of the three MCP servers (write
+  tools are filtered out: actions go through approvals, never through a model's say-so). The
+  tools are called with triage's own tokens, fetched per request (`header_provider`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from google.adk.agents import LlmAgent
+from google.adk.agents.readonly_context import ReadonlyContext
+from google.adk.models import BaseLlm
+from google.adk.tools.base_tool import BaseTool
+from google.adk.tools.mcp_tool import McpToolset, StreamableHTTPConnectionParams
+from google.adk.tools.mcp_tool.mcp_tool import McpTool
+
+from common.auth import TokenSource
+
+__all__ = ["follow_up", "mcp_toolsets", "narrator"]
+
+_NARRATOR = """You summarise a diagnostic report for the engineer on call.
+Write 3 to 6 sentences: what is failing and since when, the most likely cause with its confidence,
+what else was considered, and what the suggested actions are (each needs an approval).
+Use only facts from the report below and cite its evidence ids in brackets, like [e3].
+Never invent queries, numbers or actions that are not in the report.
+
+REPORT (JSON):
+{report}"""
+
+_FOLLOW_UP = """You answer follow-up questions about the investigation below, for an SRE.
+Ground every answer in the report or in what the tools return now; say which query you ran.
+You may call read-only tools of prometheus-mcp, loki-mcp and controlplane-mcp. You cannot change
+anything: restarts, rollbacks and scaling need an approval through the control plane.
+
+REPORT (JSON):
+{report}"""
+
+
+def _report_text(report: Mapping[str, Any]) -> str:
+    # Curly braces would be read as ADK state placeholders in an instruction.
+    return json.dumps(report, indent=1, ensure_ascii=False).replace("{", "(").replace("}", ")")
+
+
+def narrator(model: BaseLlm | str, report: Mapping[str, Any]) -> LlmAgent:
+    return LlmAgent(
+        name="triage_narrator",
+        model=model,
+        instruction=_NARRATOR.format(report=_report_text(report)),
+        include_contents="none",
+    )
+
+
+def follow_up(model: BaseLlm | str, report: Mapping[str, Any], toolsets: list[McpToolset]) -> LlmAgent:
+    return LlmAgent(
+        name="triage_follow_up",
+        model=model,
+        instruction=_FOLLOW_UP.format(report=_report_text(report)),
+        tools=list(toolsets),
+    )
+
+
+def _read_only(tool: BaseTool, readonly_context: ReadonlyContext | None = None) -> bool:
+    if not isinstance(tool, McpTool):
+        return False
+    annotations = tool.raw_mcp_tool.annotations
+    return bool(annotations is not None and annotations.read_only_hint)
+
+
+def mcp_toolsets(urls: Mapping[str, str], tokens: TokenSource) -> list[McpToolset]:
+    """One toolset per server URL, read-only tools only, each call with triage's token for that server."""
+
+    def headers_for(url: str) -> Any:
+        async def provide(context: ReadonlyContext) -> dict[str, str]:
+            return {"Authorization": f"Bearer {await tokens.token(url)}"}
+
+        return provide
+
+    return [
+        McpToolset(
+            connection_params=StreamableHTTPConnectionParams(url=url, timeout=10.0),
+            tool_filter=_read_only,
+            header_provider=headers_for(url),
+        )
+        for url in urls.values()
+    ]

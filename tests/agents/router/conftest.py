@@ -1,0 +1,14 @@
+"""The router's tests share one federation (`router_federation`): a registry, two stand-in agents, the router."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from router_federation import Federation, federation
+
+
+@pytest.fixture(scope="session")
+def fed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]:
+    with federation(tmp_path_factory.mktemp("router-federation")) as started:
+        yield started

@@ -1,0 +1,261 @@
+"""The router's webhooks, served by `sre serve router`: each new delivery starts one triage task at once."""
+
+from __future__ import annotations
+
+import base64
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+from router_federation import Federation, alert, webhook_payload
+
+pytestmark = pytest.mark.integration
+
+
+def group() -> str:
+    return f'{{}}:{{alertname="HighErrorRate", run="{uuid.uuid4().hex}"}}'
+
+
+def basic(user: str, password: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+def deployment(**changes: Any) -> dict[str, Any]:
+    return {
+        "service": "checkout",
+        "namespace": "shop",
+        "deployment_id": uuid.uuid4().hex,
+        "status": "failed",
+        "version": "v2.4.1",
+        "at": "2026-11-03T10:00:00Z",
+        **changes,
+    }
+
+
+def test_a_new_alertmanager_delivery_starts_one_triage_task_with_the_payload_as_received(fed: Federation) -> None:
+    payload = webhook_payload(alert(), group_key=group())
+    seen = len(fed.triage.inputs())
+    fed.token()  # the caller's own token request is not the router's latency
+
+    started = time.monotonic()
+    response = fed.post("/webhooks/alertmanager", payload)
+    elapsed = time.monotonic() - started
+
+    assert response.status_code == 202, response.text
+    body = response.json()
+    (task,) = body["tasks"]
+    assert body["duplicate"] is False
+    assert task["agent"] == "triage"
+    assert task["url"] == f"{fed.url}/tasks/{task['id']}"
+    assert elapsed < 1.0
+    received = fed.triage.wait_for_inputs(seen + 1)[seen]
+    assert received["groupKey"] == payload["groupKey"]
+    assert received["alerts"] == payload["alerts"]
+    assert received["commonLabels"] == payload["commonLabels"]
+    assert fed.triage.agent.received[seen][0] == "router"  # the router's own token, not the caller's
+
+
+def test_a_resend_answers_the_started_task_and_starts_nothing(fed: Federation) -> None:
+    payload = webhook_payload(alert(), group_key=group())
+    before = len(fed.triage.inputs())
+    first = fed.post("/webhooks/alertmanager", payload)
+    seen = len(fed.triage.wait_for_inputs(before + 1))
+
+    again = fed.post("/webhooks/alertmanager", payload)
+
+    assert (first.status_code, again.status_code) == (202, 200)
+    assert again.json() == {"tasks": first.json()["tasks"], "duplicate": True}
+    time.sleep(0.2)
+    assert len(fed.triage.inputs()) == seen
+
+
+def test_concurrent_copies_of_one_delivery_start_one_task(fed: Federation) -> None:
+    payload = webhook_payload(alert(), group_key=group())
+    headers = fed.headers()
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        responses = list(pool.map(lambda _: fed.post("/webhooks/alertmanager", payload, headers), range(6)))
+
+    assert sorted(response.status_code for response in responses) == [200] * 5 + [202]
+    assert len({response.json()["tasks"][0]["id"] for response in responses}) == 1
+
+
+def test_a_new_alert_in_the_group_is_a_new_incident(fed: Federation) -> None:
+    key = group()
+    first = fed.post("/webhooks/alertmanager", webhook_payload(alert(), group_key=key))
+    grown = fed.post("/webhooks/alertmanager", webhook_payload(alert(), alert(pod="checkout-2"), group_key=key))
+
+    assert (first.status_code, grown.status_code) == (202, 202)
+    assert first.json()["tasks"][0]["id"] != grown.json()["tasks"][0]["id"]
+
+
+def test_a_resolved_group_starts_nothing_and_firing_again_is_a_new_incident(fed: Federation) -> None:
+    key = group()
+    first = fed.post("/webhooks/alertmanager", webhook_payload(alert(), group_key=key))
+    seen = len(fed.triage.inputs())
+
+    resolved = fed.post("/webhooks/alertmanager", webhook_payload(alert(status="resolved"), group_key=key))
+    refired = fed.post("/webhooks/alertmanager", webhook_payload(alert(), group_key=key))
+
+    assert resolved.status_code == 200
+    assert resolved.json() == {"tasks": [], "duplicate": False, "ignored": "resolved"}
+    assert refired.status_code == 202
+    assert refired.json()["tasks"][0]["id"] != first.json()["tasks"][0]["id"]
+    assert len(fed.triage.wait_for_inputs(seen + 1)) == seen + 1
+
+
+def test_a_deployment_event_starts_triage_with_a_typed_payload_once(fed: Federation) -> None:
+    event = deployment()
+    seen = len(fed.triage.inputs())
+
+    first = fed.post("/webhooks/deployment", event)
+    again = fed.post("/webhooks/deployment", event)
+    rolled_back = fed.post("/webhooks/deployment", {**event, "status": "rolled_back"})
+
+    assert (first.status_code, again.status_code, rolled_back.status_code) == (202, 200, 202)
+    assert again.json()["tasks"] == first.json()["tasks"]
+    received = fed.triage.wait_for_inputs(seen + 2)[seen]
+    assert received == {"type": "deployment", **event}
+    task = fed.get(f"/tasks/{first.json()['tasks'][0]['id']}").json()
+    assert task["trigger"] == {"kind": "deployment", "summary": "Deployment of shop/checkout v2.4.1 failed"}
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [({"status": "succeeded"}, "status"), ({"service": ""}, "service"), ({"team": "payments"}, "team")],
+)
+def test_a_malformed_deployment_event_is_422_naming_the_field(
+    fed: Federation, change: dict[str, Any], field: str
+) -> None:
+    response = fed.post("/webhooks/deployment", deployment(**change))
+
+    assert response.status_code == 422
+    assert field in [error["field"] for error in response.json()["errors"]]
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"version": "3"}, "version"),
+        ({"alerts": "not a list"}, "alerts"),
+        ({"alerts": []}, "alerts"),
+        ({"groupKey": None}, "groupKey"),
+        ({"alerts": [{"labels": {"alertname": "X"}}]}, "alerts.0.status"),
+    ],
+)
+def test_a_malformed_alertmanager_payload_is_422_naming_the_field(
+    fed: Federation, change: dict[str, Any], field: str
+) -> None:
+    response = fed.post("/webhooks/alertmanager", {**webhook_payload(group_key=group()), **change})
+
+    assert response.status_code == 422, response.text
+    assert field in [error["field"] for error in response.json()["errors"]]
+
+
+def test_more_alerts_than_the_limit_is_413_naming_it(fed: Federation) -> None:
+    alerts = [alert(pod=f"checkout-{i}") for i in range(1001)]
+
+    response = fed.post("/webhooks/alertmanager", webhook_payload(*alerts, group_key=group()))
+
+    assert response.status_code == 413
+    assert "at most 1000" in response.json()["error_description"]
+
+
+def test_an_oversized_body_is_413_before_parsing(fed: Federation) -> None:
+    body = b'{"version": "4", "padding": "' + b"x" * (2 * 1024 * 1024) + b'"}'
+
+    response = fed.http.post(
+        f"{fed.url}/webhooks/alertmanager", content=body, headers={**fed.headers(), "Content-Type": "application/json"}
+    )
+
+    assert response.status_code == 413
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type"), [(b'{"version": "4",', "application/json"), (b"{}", "text/plain")]
+)
+def test_truncated_json_or_another_content_type_is_400(fed: Federation, content: bytes, content_type: str) -> None:
+    response = fed.http.post(
+        f"{fed.url}/webhooks/alertmanager", content=content, headers={**fed.headers(), "Content-Type": content_type}
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_request"
+
+
+def test_basic_credentials_start_a_task_owned_by_the_basic_user(fed: Federation) -> None:
+    response = fed.post("/webhooks/deployment", deployment(), headers=basic(*fed.basic))
+
+    assert response.status_code == 202, response.text
+    task_id = response.json()["tasks"][0]["id"]
+    # Bearer callers do not see it: it belongs to `webhook-basic`.
+    assert fed.get(f"/tasks/{task_id}").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "credentials",
+    [("alertmanager", "wrong"), ("someone", "s3cret-basic-password"), ("alertmanager", ""), ("", "")],
+)
+def test_wrong_basic_credentials_are_401_with_both_challenges(fed: Federation, credentials: tuple[str, str]) -> None:
+    seen = len(fed.triage.inputs())
+
+    response = fed.post("/webhooks/alertmanager", webhook_payload(group_key=group()), headers=basic(*credentials))
+
+    assert response.status_code == 401
+    assert 'Basic realm="agent"' in response.headers["www-authenticate"]
+    assert len(fed.triage.inputs()) == seen
+
+
+def test_no_credentials_on_a_webhook_is_401_offering_bearer_and_basic(fed: Federation) -> None:
+    response = fed.post("/webhooks/deployment", deployment(), headers={})
+
+    assert response.status_code == 401
+    challenges = response.headers.get_list("www-authenticate")
+    assert any(c.startswith("Bearer") for c in challenges)
+    assert any(c.startswith("Basic") for c in challenges)
+
+
+def test_malformed_basic_header_is_401(fed: Federation) -> None:
+    response = fed.post("/webhooks/deployment", deployment(), headers={"Authorization": "Basic !!!not-base64"})
+
+    assert response.status_code == 401
+
+
+def test_triage_not_registered_or_not_reachable_is_503_naming_it_and_nothing_is_recorded(fed: Federation) -> None:
+    rows = fed.router_rows()
+    try:
+        fed.deregister("triage")
+        missing = fed.post("/webhooks/deployment", deployment())
+        fed.register(fed.triage.spec, "http://127.0.0.1:9/")  # a port nothing listens on
+        down = fed.post("/webhooks/alertmanager", webhook_payload(group_key=group()))
+    finally:
+        fed.register(fed.triage.spec, fed.triage.url)
+
+    assert missing.status_code == 503, missing.text
+    described = missing.json()["error_description"]
+    assert "triage" in described
+    assert f"registry at {fed.registry.url}" in described
+    assert down.status_code == 503, down.text
+    assert "triage agent at http://127.0.0.1:9" in down.json()["error_description"]
+    assert fed.router_rows() == rows
+    assert fed.post("/webhooks/deployment", deployment()).status_code == 202
+
+
+def test_logs_hold_no_credentials(fed: Federation) -> None:
+    fed.post("/webhooks/deployment", deployment(), headers=basic(*fed.basic))
+    fed.post("/webhooks/deployment", deployment())
+    log = fed.router.log_text()
+
+    assert fed.basic[1] not in log
+    assert fed.token() not in log
+    assert fed.token().split(".")[2] not in log
+
+
+def test_the_basic_user_is_a_separate_owner_from_bearer_callers(fed: Federation) -> None:
+    # The same deployment from two owners is two incidents: one caller's deliveries never answer another's.
+    event = deployment()
+    by_token = fed.post("/webhooks/deployment", event)
+    by_basic = fed.post("/webhooks/deployment", event, headers=basic(*fed.basic))
+
+    assert (by_token.status_code, by_basic.status_code) == (202, 202)
