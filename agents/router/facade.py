@@ -25,7 +25,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from agents.router.alertmanager import AlertmanagerWebhook
 from agents.router.callers import Callers
 from agents.router.dispatch import Dispatcher, Trigger
 from agents.router.models import AlertsRequest, DeploymentEvent, ExecuteRequest
@@ -33,6 +32,7 @@ from agents.router.routing import RouteRequest, SkillChooser, describe_skills
 from agents.router.tasks import RouterTask
 from agents.router.views import TERMINAL, artifact_data, sse, status_data, task_view
 from agents.router.webhooks import alert_summary, read_alerts, started, unavailable
+from common.alertmanager import AlertmanagerWebhook
 from common.errors import BackendError
 from common.rest import error_response, field_errors, invalid, parse_body
 

@@ -1,7 +1,7 @@
 """The router's REST contract: request and response bodies of its webhooks and facade.
 
 Requests reject unknown fields (422 naming them), except Alertmanager's own payloads, which may
-grow fields in later versions (`agents.router.alertmanager`).
+grow fields in later versions (`common.alertmanager`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, RootModel
 
-from agents.router.alertmanager import MAX_ALERTS, AlertmanagerWebhook
+from common.alertmanager import MAX_ALERTS, AlertmanagerWebhook
 
 __all__ = [
     "AlertsRequest",

@@ -11,9 +11,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from agents.router.alertmanager import AlertmanagerWebhook
 from agents.router.models import AlertsRequestBody, DeploymentEvent, ExecuteRequest, StartedTasks, TaskView
 from common.agents import AGENTS_INVOKE
+from common.alertmanager import AlertmanagerWebhook
 from common.openapi import ApiDescription, Operation
 from common.openapi import openapi_document as build_document
 

@@ -7,8 +7,8 @@ from typing import Self
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from agents.router.alertmanager import MAX_ALERTS
 from common.agents import AgentSettings
+from common.alertmanager import MAX_ALERTS
 from common.errors import ConfigError
 from common.settings import FrozenModel, ServeSettings, SettingsSource, build, http_url
 

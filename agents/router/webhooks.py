@@ -25,11 +25,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from agents.router.alertmanager import AlertmanagerWebhook, delivery_key
 from agents.router.callers import Callers
 from agents.router.dispatch import Dedup, Dispatcher, Trigger, dedup_hash
 from agents.router.models import DeploymentEvent, StartedTasks
 from agents.router.tasks import RouterTask
+from common.alertmanager import AlertmanagerWebhook, delivery_key
 from common.errors import BackendError
 from common.rest import FieldError, error_response, field_errors, invalid, parse_body, read_json
 

@@ -21,8 +21,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from agents.router.alertmanager import AlertmanagerWebhook
 from common.agents.executor import json_value
+from common.alertmanager import AlertmanagerWebhook
 from common.diagnostic_report import Trigger
 from common.errors import InputError
 from common.timerange import parse_time

@@ -1,4 +1,4 @@
-"""The router's reading of Alertmanager deliveries, on payloads a real Alertmanager sent, and its de-duplication."""
+"""Reading Alertmanager deliveries, on payloads a real Alertmanager sent, and which of them are one incident."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from backends import AlertmanagerProcess
 from pydantic import ValidationError
 from webhook_recorder import recording_webhook
 
-from agents.router.alertmanager import AlertmanagerWebhook, RecentDeliveries, delivery_key
+from common.alertmanager import AlertmanagerWebhook, delivery_key
 
 
 def alert(name: str, **labels: str) -> dict[str, Any]:
@@ -41,23 +41,12 @@ def test_resends_of_one_group_are_one_incident_and_a_new_alert_is_another(tmp_pa
             time.sleep(0.2)
         grown = next(body for _, body in hook.received if len(body["alerts"]) == 2)
     assert len(first) >= 3, "Alertmanager should have re-sent the group"
-    recent = RecentDeliveries()
     keys = [delivery_key(AlertmanagerWebhook.model_validate(body)) for _, body in first]
-    assert [recent.first_time(key) for key in keys] == [True] + [False] * (len(keys) - 1)
+    assert len(set(keys)) == 1
     webhook = AlertmanagerWebhook.model_validate(grown)
-    assert recent.first_time(delivery_key(webhook)) is True
+    assert delivery_key(webhook) != keys[0]
     assert [a.name for a in webhook.firing] == ["HighErrorRate", "HighErrorRate"]
     assert webhook.common_labels["service"] == "checkout"
-
-
-def test_keys_expire_after_the_ttl() -> None:
-    now = [0.0]
-    recent = RecentDeliveries(ttl_seconds=60, clock=lambda: now[0])
-    assert recent.first_time("k") is True
-    now[0] = 30
-    assert recent.first_time("k") is False
-    now[0] = 91
-    assert recent.first_time("k") is True
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Alertmanager's webhook (version 4) as the router receives it, and which deliveries are new.
+"""Alertmanager's webhook (version 4), as the router receives it and triage reads it, and which deliveries are new.
 
 Alertmanager re-sends a group's notification every `repeat_interval` and whenever the group
 changes; each delivery carries the group key and every alert's fingerprint. The same group key
@@ -9,15 +9,12 @@ investigation. A new alert in the group, or the group firing again after it reso
 from __future__ import annotations
 
 import hashlib
-import time
-from collections import OrderedDict
-from collections.abc import Callable
 from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["AlertmanagerAlert", "AlertmanagerWebhook", "RecentDeliveries", "delivery_key"]
+__all__ = ["MAX_ALERTS", "AlertmanagerAlert", "AlertmanagerWebhook", "delivery_key"]
 
 #: Most alerts one delivery may carry; Alertmanager's own `max_alerts` is unlimited by default.
 MAX_ALERTS = 1000
@@ -63,27 +60,3 @@ def delivery_key(webhook: AlertmanagerWebhook) -> str:
     """The incident a delivery is about: its group and the fingerprints firing in it."""
     fingerprints = ",".join(sorted(alert.fingerprint for alert in webhook.firing))
     return hashlib.sha256(f"{webhook.group_key}\n{fingerprints}".encode()).hexdigest()
-
-
-class RecentDeliveries:
-    """Keys seen in the last `ttl_seconds` (bounded): re-sends within it are duplicates."""
-
-    def __init__(
-        self, *, ttl_seconds: float = 4 * 3600, max_entries: int = 10_000, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self.ttl_seconds = ttl_seconds
-        self.max_entries = max_entries
-        self._clock = clock
-        self._seen: OrderedDict[str, float] = OrderedDict()
-
-    def first_time(self, key: str) -> bool:
-        """True the first time `key` is seen within the TTL (and remember it)."""
-        now = self._clock()
-        while self._seen and next(iter(self._seen.values())) <= now - self.ttl_seconds:
-            self._seen.popitem(last=False)
-        if key in self._seen:
-            return False
-        self._seen[key] = now
-        if len(self._seen) > self.max_entries:
-            self._seen.popitem(last=False)
-        return True
