@@ -34,6 +34,8 @@ __all__ = ["Toolbox", "mcp_toolbox"]
 logger = logging.getLogger(__name__)
 
 _MAX_ERROR_TEXT = 500
+#: What makes a server unavailable rather than the toolbox broken.
+_UNAVAILABLE = (BackendError, OSError, MCPError, httpx2.HTTPError, TimeoutError)
 
 
 class Toolbox:
@@ -97,8 +99,19 @@ async def mcp_toolbox(
                 sessions[server] = await stack.enter_async_context(
                     Client(streamable_http_client(url, http_client=client))
                 )
-            except (BackendError, OSError, MCPError, httpx2.HTTPError, TimeoutError) as exc:
-                reason = redact(str(exc) or type(exc).__name__)[:_MAX_ERROR_TEXT]
+            except Exception as exc:
+                # The session's task group wraps what went wrong (a refused token, a refused connection).
+                cause = _cause(exc)
+                if not isinstance(cause, _UNAVAILABLE):
+                    raise
+                reason = redact(str(cause) or type(cause).__name__)[:_MAX_ERROR_TEXT]
                 logger.warning("MCP server %s is unavailable: %s", server, reason)
                 unavailable[server] = reason
         yield Toolbox(sessions, unavailable, deadline_seconds)
+
+
+def _cause(exc: BaseException) -> BaseException:
+    """The first error inside (nested) exception groups; `exc` itself otherwise."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc

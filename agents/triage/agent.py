@@ -27,12 +27,12 @@ from typing import Any
 import httpx
 from google.adk.agents import BaseAgent
 from google.adk.agents.invocation_context import InvocationContext
-from google.adk.events import Event
+from google.adk.events import Event, EventActions
 from google.adk.models import BaseLlm
 from google.genai import types as genai
 from pydantic import PrivateAttr
 
-from agents.triage.conversation import follow_up, mcp_toolsets, narrator
+from agents.triage.conversation import follow_up, mcp_toolsets, narrate
 from agents.triage.investigation import investigate, record
 from agents.triage.request import InvestigationRequest, Subject, parse_request
 from agents.triage.settings import SERVERS, TriageSettings
@@ -123,7 +123,7 @@ class TriageAgent(BaseAgent):
                     # The model stage (if any) runs here, in the agent's context; the worker records the result.
                     if self.model is not None:
                         yield self._event(ctx, ["Writing the summary."])
-                    narrative.set_result(await self._narrative(ctx, value) if self.model is not None else None)
+                    narrative.set_result(await self._narrative(value) if self.model is not None else None)
                 else:
                     report: DiagnosticReport = value
                     break
@@ -131,21 +131,17 @@ class TriageAgent(BaseAgent):
             if not worker.done():
                 worker.cancel()
             await asyncio.gather(worker, return_exceptions=True)
-        ctx.session.state[LAST_REPORT] = report.model_dump(mode="json")
-        yield self._event(ctx, [json.dumps(report.model_dump(mode="json")), report.to_markdown()])
+        result = report.model_dump(mode="json")
+        # Session state changes travel with an event (the session service applies them).
+        yield self._event(ctx, [json.dumps(result), report.to_markdown()], state={LAST_REPORT: result})
 
-    async def _narrative(self, ctx: InvocationContext, report: DiagnosticReport) -> str | None:
+    async def _narrative(self, report: DiagnosticReport) -> str | None:
         assert self.model is not None
-        texts: list[str] = []
         try:
-            async for event in narrator(self.model, report.model_dump(mode="json")).run_async(ctx):
-                texts += (
-                    [p.text for p in (event.content.parts or []) if p.text and not p.thought] if event.content else []
-                )
+            return await narrate(self.model, report.model_dump(mode="json"))
         except Exception:  # a model failing must not cost the report
             logger.exception("The model stage failed; the report goes without a narrative.")
             return None
-        return "\n".join(texts).strip() or None
 
     async def _follow_up(self, ctx: InvocationContext, report: dict[str, Any]) -> AsyncGenerator[Event, None]:
         assert self.model is not None
@@ -239,11 +235,12 @@ class TriageAgent(BaseAgent):
             self._tokens = TokenSource(credentials, self._client())
         return self._tokens
 
-    def _event(self, ctx: InvocationContext, texts: list[str]) -> Event:
+    def _event(self, ctx: InvocationContext, texts: list[str], *, state: dict[str, Any] | None = None) -> Event:
         return Event(
             author=self.name,
             invocation_id=ctx.invocation_id,
             content=genai.Content(role="model", parts=[genai.Part(text=text) for text in texts]),
+            actions=EventActions(state_delta=state or {}),
         )
 
 

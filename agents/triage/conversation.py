@@ -2,7 +2,7 @@
 
 The deterministic report stands on its own; a model only adds to it:
 
-- `narrator()`: an `LlmAgent` with no tools that writes a short summary of the report for the
+- `narrate()`: one model call, no tools, that writes a short summary of the report for the
   on-call engineer, citing evidence ids; it sees the report and nothing else;
 - `follow_up()`: an `LlmAgent` that answers a further question in the same conversation, with the
   last report in its instruction and the **read-only** tools of the three MCP servers (write
@@ -19,13 +19,16 @@ from typing import Any
 from google.adk.agents import LlmAgent
 from google.adk.agents.readonly_context import ReadonlyContext
 from google.adk.models import BaseLlm
+from google.adk.models.llm_request import LlmRequest
+from google.adk.models.registry import LLMRegistry
 from google.adk.tools.base_tool import BaseTool
 from google.adk.tools.mcp_tool import McpToolset, StreamableHTTPConnectionParams
 from google.adk.tools.mcp_tool.mcp_tool import McpTool
+from google.genai import types as genai
 
 from common.auth import TokenSource
 
-__all__ = ["follow_up", "mcp_toolsets", "narrator"]
+__all__ = ["follow_up", "mcp_toolsets", "narrate"]
 
 _NARRATOR = """You summarise a diagnostic report for the engineer on call.
 Write 3 to 6 sentences: what is failing and since when, the most likely cause with its confidence,
@@ -46,17 +49,24 @@ REPORT (JSON):
 
 
 def _report_text(report: Mapping[str, Any]) -> str:
-    # Curly braces would be read as ADK state placeholders in an instruction.
+    # Curly braces would be read as ADK state placeholders in an agent's instruction.
     return json.dumps(report, indent=1, ensure_ascii=False).replace("{", "(").replace("}", ")")
 
 
-def narrator(model: BaseLlm | str, report: Mapping[str, Any]) -> LlmAgent:
-    return LlmAgent(
-        name="triage_narrator",
-        model=model,
-        instruction=_NARRATOR.format(report=_report_text(report)),
-        include_contents="none",
+async def narrate(model: BaseLlm | str, report: Mapping[str, Any]) -> str | None:
+    """The model's summary of `report`, None when it said nothing."""
+    llm = LLMRegistry.new_llm(model) if isinstance(model, str) else model
+    request = LlmRequest(
+        model=llm.model,
+        contents=[genai.Content(role="user", parts=[genai.Part(text="Summarise the report.")])],
+        config=genai.GenerateContentConfig(system_instruction=_NARRATOR.format(report=_report_text(report))),
     )
+    texts: list[str] = []
+    async for response in llm.generate_content_async(request):
+        if response.partial or response.content is None:
+            continue
+        texts += [part.text for part in response.content.parts or [] if part.text and not part.thought]
+    return "\n".join(texts).strip() or None
 
 
 def follow_up(model: BaseLlm | str, report: Mapping[str, Any], toolsets: list[McpToolset]) -> LlmAgent:

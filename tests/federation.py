@@ -1,0 +1,127 @@
+"""The whole federation as `make up` starts it (`sre up --no-demo`), on free ports, for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from backends import free_port
+
+from common.auth import ClientCredentials
+
+ROOT = Path(__file__).resolve().parents[1]
+COMPONENTS = (
+    "PROMETHEUS",
+    "ALERTMANAGER",
+    "REGISTRY",
+    "PROMETHEUS_MCP",
+    "LOKI_MCP",
+    "CONTROLPLANE_MCP",
+    "CONTROLPLANE",
+    "TRIAGE",
+    "ROUTER",
+)
+_START_TIMEOUT = 120.0
+
+
+@dataclass
+class RunningFederation:
+    data_dir: Path
+    ports: Mapping[str, int]
+    env: Mapping[str, str]
+    log: Path
+
+    def url(self, component: str) -> str:
+        return f"http://127.0.0.1:{self.ports[component]}"
+
+    def mcp_url(self, component: str) -> str:
+        return f"{self.url(component)}/mcp"
+
+    @property
+    def client_env(self) -> dict[str, str]:
+        """The environment of an `sre` command run against this federation."""
+        return {
+            **self.env,
+            "REGISTRY_URL": self.url("REGISTRY"),
+            "CONTROLPLANE_URL": self.url("CONTROLPLANE"),
+            "PROMETHEUS_URL": self.url("PROMETHEUS"),
+            "ROUTER_URL": self.url("ROUTER"),
+        }
+
+    def sre(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [sys.executable, "-m", "cli.main", *args],
+            cwd=ROOT,
+            env=self.client_env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=timeout,
+        )
+        if check:
+            assert done.returncode == 0, done.stdout + done.stderr
+        return done
+
+    def credentials(self, client: str) -> ClientCredentials:
+        """A client `sre up` provisioned (`cli`, `scenario`, `triage`, ...), as its own process would use it."""
+        secret = (self.data_dir / "credentials" / f"{client}.secret").read_text().strip()
+        return ClientCredentials(
+            token_url=f"{self.url('REGISTRY')}/oauth/token", client_id=client, client_secret=secret
+        )
+
+    def token(self, client: str, audience: str) -> str:
+        response = httpx.post(
+            f"{self.url('REGISTRY')}/oauth/token",
+            data={"grant_type": "client_credentials", "resource": audience},
+            auth=(client, self.credentials(client).client_secret.get_secret_value()),
+            timeout=10,
+        )
+        assert response.status_code == 200, response.text
+        return str(response.json()["access_token"])
+
+
+@contextmanager
+def running_federation(workdir: Path, *up_args: str) -> Iterator[RunningFederation]:
+    """`sre up --no-demo` (plus `up_args`) until the context ends; Ctrl-C then, as a person would."""
+    ports = {name: free_port() for name in COMPONENTS}
+    data_dir = workdir / "data"
+    env = {
+        **{
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("PROMETHEUS", "SRE_", "REGISTRY", "CONTROLPLANE", "TRIAGE", "ROUTER", "LOKI"))
+        },
+        "SRE_DATA_DIR": str(data_dir),
+        **{f"SRE_UP_{name}_PORT": str(port) for name, port in ports.items()},
+    }
+    log = workdir / "up.log"
+    with log.open("w+") as output:
+        up = subprocess.Popen(
+            [sys.executable, "-m", "cli.main", "up", "--no-demo", *up_args],
+            cwd=ROOT,
+            env=env,
+            stdout=output,
+            stderr=output,
+        )
+        try:
+            deadline = time.monotonic() + _START_TIMEOUT
+            while "SRE Federation is up" not in log.read_text():
+                assert up.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.2)
+            yield RunningFederation(data_dir, ports, env, log)
+        finally:
+            up.send_signal(signal.SIGINT)
+            try:
+                up.wait(60)
+            except subprocess.TimeoutExpired:
+                up.kill()
+                up.wait()

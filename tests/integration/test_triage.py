@@ -1,0 +1,211 @@
+"""Triage on the real federation (`sre up --no-demo`): bundled scenarios loaded, real MCP sessions, real reports.
+
+The agent runs in-process here (an ADK runner, as `adk web` runs it) with the `cli` client's
+identity, so a test can change its settings or give it a scripted model; the same agent served
+over A2A by `sre up` is tested in test_triage_a2a.py.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from backends import free_port
+from federation import RunningFederation, running_federation
+from google.adk.events import Event
+from google.adk.runners import InMemoryRunner
+from google.genai import types as genai
+from scripted_llm import ScriptedLlm, call, function_responses, text
+
+from agents.triage.agent import TriageAgent
+from common.settings import SettingsSource, Upstream
+from scenarios import BUNDLED_DIR, Scenario, load_scenario
+from scenarios.isolation import isolated, new_run_id
+from scenarios.load import LoadReport, Targets, load_scenario_into
+from servers.loki_mcp.client import LokiClient
+
+pytestmark = [pytest.mark.integration, pytest.mark.anyio]
+
+
+@pytest.fixture(scope="module")
+def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningFederation]:
+    with running_federation(tmp_path_factory.mktemp("federation")) as running:
+        yield running
+
+
+async def load(federation: RunningFederation, name: str) -> tuple[Scenario, LoadReport]:
+    """A bundled scenario, isolated in namespaces of its own, loaded with the `scenario` client."""
+    scenario = isolated(load_scenario(BUNDLED_DIR / f"{name}.yaml"), new_run_id())
+    now = datetime.now(UTC).replace(microsecond=0)
+    loki_token = federation.token("scenario", federation.mcp_url("LOKI_MCP"))
+    loki = LokiClient(Upstream(url=federation.url("LOKI_MCP"), bearer_token=loki_token), timeout=60)
+    headers = {"Authorization": f"Bearer {federation.token('scenario', federation.url('CONTROLPLANE'))}"}
+    try:
+        async with (
+            httpx.AsyncClient(timeout=60) as http,
+            httpx.AsyncClient(timeout=60, headers=headers) as controlplane,
+        ):
+            targets = Targets(
+                http,
+                prometheus_write_url=f"{federation.url('PROMETHEUS')}/api/v1/write",
+                loki=loki,
+                controlplane_url=federation.url("CONTROLPLANE"),
+                controlplane_http=controlplane,
+            )
+            report = await load_scenario_into(scenario, now, targets)
+    finally:
+        await loki.aclose()
+    assert report.failed == {}
+    return scenario, report
+
+
+def triage_agent(federation: RunningFederation, tmp_path: Path, **settings: str) -> TriageAgent:
+    credentials = federation.credentials("cli")
+    source = SettingsSource(
+        {
+            "SRE_DATA_DIR": str(tmp_path),
+            "REGISTRY_URL": federation.url("REGISTRY"),
+            "SRE_CLIENT_ID": credentials.client_id,
+            "SRE_CLIENT_SECRET": credentials.client_secret.get_secret_value(),
+            **settings,
+        }
+    )
+    return TriageAgent.from_source(source)
+
+
+class Conversation:
+    def __init__(self, agent: TriageAgent) -> None:
+        self.runner = InMemoryRunner(agent=agent, app_name="triage")
+        self.session_id: str | None = None
+
+    async def say(self, message: str) -> list[Event]:
+        if self.session_id is None:
+            session = await self.runner.session_service.create_session(app_name="triage", user_id="oncall")
+            self.session_id = session.id
+        content = genai.Content(role="user", parts=[genai.Part(text=message)])
+        return [
+            event
+            async for event in self.runner.run_async(user_id="oncall", session_id=self.session_id, new_message=content)
+        ]
+
+
+def texts(events: list[Event]) -> list[str]:
+    return [part.text for event in events if event.content for part in event.content.parts or [] if part.text]
+
+
+def report_of(events: list[Event]) -> dict[str, Any]:
+    return next(json.loads(t) for t in texts(events) if t.startswith("{"))
+
+
+def at(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+async def test_an_alert_becomes_a_ranked_evidenced_report_recorded_in_the_control_plane(
+    federation: RunningFederation, tmp_path: Path
+) -> None:
+    _scenario, loaded = await load(federation, "red-herring-deploy-stripe-outage")
+    truth = loaded.expected
+    assert truth is not None
+    assert truth.onset is not None
+
+    events = await Conversation(triage_agent(federation, tmp_path)).say(json.dumps(loaded.alerts[0]))
+
+    stages, report = texts(events)[:-2], report_of(events)
+    assert stages[0].startswith("Scoping")
+    assert any(s.startswith("Onset") for s in stages)
+    assert report["scope"]["service"] == "payments"  # checkout alerted too, and calls payments
+    top = report["hypotheses"][0]
+    assert (top["kind"], top["target"]["resource"]) == ("dependency", "stripe")
+    assert abs(at(report["onset"]["at"]) - truth.onset) <= timedelta(minutes=3)
+    # The innocent deployment is listed with its timing, not blamed.
+    (deploy,) = [c for c in report["changes"] if c["type"] == "deployment"]
+    assert deploy["resource"] == "checkout"
+    assert deploy["ref"] == "v2.4.1"
+    assert 0 < deploy["minutes_before_onset"] < 6
+    assert all(h["kind"] != "deployment" for h in report["hypotheses"][:2])
+    # Every cited id is evidence, and every PromQL evidence query runs as written.
+    evidence = {item["id"]: item for item in report["evidence"]}
+    assert all(e in evidence for h in report["hypotheses"] for e in h["evidence_ids"])
+    for item in [evidence[e] for e in top["evidence_ids"] if evidence[e]["source"] == "prometheus"]:
+        answer = httpx.get(
+            f"{federation.url('PROMETHEUS')}/api/v1/query", params={"query": item["query"]}, timeout=10
+        ).json()
+        assert answer["status"] == "success", item["query"]
+        assert answer["data"]["result"], item["query"]
+    assert report["degraded"] == []
+    assert {"scope", "signals_and_changes", "anomalies_and_logs", "ranking", "total"} <= set(report["timings"])
+    # Recorded in the control plane, where people find it.
+    recorded = httpx.get(
+        report["analysis_url"],
+        headers={"Authorization": f"Bearer {federation.token('cli', federation.url('CONTROLPLANE'))}"},
+        timeout=10,
+    ).json()
+    assert recorded["report"]["id"] == report["id"]
+    assert recorded["title"].startswith("payments: dependency on stripe")
+    assert recorded["markdown"].startswith("# Diagnostic report: payments")
+
+
+async def test_a_source_that_fails_degrades_the_report_and_the_rest_stands(
+    federation: RunningFederation, tmp_path: Path
+) -> None:
+    _, loaded = await load(federation, "checkout-bad-deploy-errors")
+    nothing = f"http://127.0.0.1:{free_port()}/mcp"
+    agent = triage_agent(federation, tmp_path, TRIAGE_LOKI_MCP_URL=nothing, TRIAGE_RECORD_ANALYSES="false")
+
+    report = report_of(await Conversation(agent).say(json.dumps(loaded.alerts[0])))
+
+    assert [failure["source"] for failure in report["degraded"]] == ["loki-mcp"]
+    assert all(item["source"] != "loki" for item in report["evidence"])
+    top = report["hypotheses"][0]
+    assert (top["kind"], top["target"]["resource"], top["target"]["ref"]) == ("deployment", "checkout", "v2.4.0")
+    assert report["suggested_actions"][0]["action"] == "rollback"
+    assert report["suggested_actions"][0]["parameters"]["to_version"] == "v2.3.9"
+    assert report["suggested_actions"][0]["requires_approval"] is True
+    assert report["analysis_url"] is None
+
+
+async def test_the_model_stage_narrates_and_answers_follow_ups_with_read_only_tools(
+    federation: RunningFederation, tmp_path: Path
+) -> None:
+    scenario, loaded = await load(federation, "checkout-bad-deploy-errors")
+    namespace = next(s.namespace for s in scenario.services if s.name == "checkout")
+    query = f'sum(rate(http_requests_total{{service="checkout",namespace="{namespace}",code=~"5.."}}[5m]))'
+
+    def answer_with_the_tool_result(request: Any) -> Any:
+        (response,) = function_responses(request)
+        value = response.response["structuredContent"]["samples"][0]["value"]  # type: ignore[index]
+        return text(f"checkout answers {float(value):.2f} errors per second now.")
+
+    model = ScriptedLlm(
+        script=[
+            text("checkout has failed since its v2.4.0 deployment [e1]."),
+            call("prometheus_query", query=query),
+            answer_with_the_tool_result,
+        ]
+    )
+    agent = triage_agent(federation, tmp_path, TRIAGE_RECORD_ANALYSES="false")
+    agent.llm = model
+    conversation = Conversation(agent)
+
+    report = report_of(await conversation.say(json.dumps(loaded.alerts[0])))
+    follow_up_events = await conversation.say("How many errors per second is checkout answering now?")
+    follow_up = texts(follow_up_events)
+
+    assert report["narrative"] == "checkout has failed since its v2.4.0 deployment [e1]."
+    narrator, asked, answered = model.requests
+    assert "v2.4.0" in str(narrator.config.system_instruction)
+    assert not narrator.config.tools
+    offered = {d.name for tool in asked.config.tools or [] for d in tool.function_declarations or []}
+    assert {"prometheus_query", "loki_query_logs", "controlplane_list_changes"} <= offered
+    assert not {"controlplane_restart_deployment", "controlplane_record_analysis"} & offered
+    assert report["id"] in str(asked.config.system_instruction)
+    (response,) = function_responses(answered)
+    assert float(response.response["structuredContent"]["samples"][0]["value"]) > 1  # type: ignore[index]
+    assert follow_up[-1].startswith("checkout answers ")
+    assert follow_up[-1].endswith("errors per second now.")
