@@ -8,21 +8,36 @@ over A2A by `sre up` is tested in test_triage_a2a.py.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import pytest
+from a2a.client import ClientConfig, ClientFactory
+from a2a.types import GetTaskRequest, TaskState
 from backends import free_port
-from federation import RunningFederation, running_federation
+from federation import ROOT, RunningFederation, running_federation
+from google.adk.a2a.converters.part_converter import A2A_DATA_PART_END_TAG, A2A_DATA_PART_START_TAG
+from google.adk.agents.remote_a2a_agent import RemoteA2aAgent
 from google.adk.events import Event
 from google.adk.runners import InMemoryRunner
 from google.genai import types as genai
+from google.protobuf.json_format import MessageToDict
 from scripted_llm import ScriptedLlm, call, function_responses, text
 
 from agents.triage.agent import TriageAgent
+from common.agents import INTERRUPTED_MESSAGE
+from common.agents.client import agent_client, data_message, find_agent, text_message
+from common.auth import TokenSource
+from common.http import create_http_client
 from common.settings import SettingsSource, Upstream
 from scenarios import BUNDLED_DIR, Scenario, load_scenario
 from scenarios.isolation import isolated, new_run_id
@@ -209,3 +224,160 @@ async def test_the_model_stage_narrates_and_answers_follow_ups_with_read_only_to
     assert float(response.response["structuredContent"]["samples"][0]["value"]) > 1  # type: ignore[index]
     assert follow_up[-1].startswith("checkout answers ")
     assert follow_up[-1].endswith("errors per second now.")
+
+
+def served_triage_url(federation: RunningFederation) -> str:
+    return federation.url("TRIAGE")
+
+
+async def test_triage_served_over_a2a_streams_its_stages_and_the_report_artifact(
+    federation: RunningFederation,
+) -> None:
+    _, loaded = await load(federation, "payments-config-timeout")
+    tokens = TokenSource(federation.credentials("cli"), create_http_client(timeout=10))
+    url = await find_agent(
+        "triage", tokens=tokens, http=create_http_client(timeout=10), registry_url=federation.url("REGISTRY")
+    )
+
+    async with agent_client(url, tokens) as client:
+        responses = [response async for response in client.send_message(data_message(loaded.alerts[0]))]
+
+    assert url == served_triage_url(federation)
+    stages = [
+        part.text
+        for response in responses
+        if response.HasField("status_update") and response.status_update.status.HasField("message")
+        for part in response.status_update.status.message.parts
+    ]
+    assert stages[0].startswith("Scoping")
+    assert stages[-1] == "Recording the report in the control plane."
+    final = [r.status_update.status.state for r in responses if r.HasField("status_update")][-1]
+    assert final == TaskState.TASK_STATE_COMPLETED
+    (artifact,) = [r.artifact_update.artifact for r in responses if r.HasField("artifact_update")]
+    data, markdown = artifact.parts
+    report = MessageToDict(data.data)
+    assert data.media_type == "application/json"
+    assert markdown.media_type == "text/markdown"
+    assert markdown.text.startswith("# Diagnostic report: payments")
+    top = report["hypotheses"][0]
+    assert (top["kind"], top["target"]["resource"], top["target"]["ref"]) == (
+        "config_change",
+        "payments",
+        "payments.provider.timeout_ms",
+    )
+    assert report["analysis_url"].startswith(federation.url("CONTROLPLANE"))
+
+
+@pytest.mark.filterwarnings("ignore:.*EXPERIMENTAL.*:UserWarning")
+async def test_adk_remote_agent_asks_the_served_triage(federation: RunningFederation) -> None:
+    _, loaded = await load(federation, "orders-db-down")
+    url = served_triage_url(federation)
+    token = federation.token("cli", url)
+    async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=120) as http:
+        remote = RemoteA2aAgent(
+            name="triage_remote",
+            agent_card=f"{url}/.well-known/agent-card.json",
+            a2a_client_factory=ClientFactory(ClientConfig(httpx_client=http, streaming=True)),
+        )
+        runner = InMemoryRunner(agent=remote, app_name="caller")
+        session = await runner.session_service.create_session(app_name="caller", user_id="someone")
+        message = genai.Content(role="user", parts=[genai.Part(text=json.dumps(loaded.alerts[0]))])
+        events = [e async for e in runner.run_async(user_id="someone", session_id=session.id, new_message=message)]
+
+    # ADK hands a generic A2A data part on as an inline blob between its tags.
+    blobs = [
+        part.inline_data.data
+        for event in events
+        if event.content
+        for part in event.content.parts or []
+        if part.inline_data is not None and part.inline_data.data
+    ]
+    reports = [
+        json.loads(blob.removeprefix(A2A_DATA_PART_START_TAG).removesuffix(A2A_DATA_PART_END_TAG)) for blob in blobs
+    ]
+    assert reports, texts(events)
+    assert texts(events)[-1].startswith("# Diagnostic report: orders-db")
+    top = reports[-1]["hypotheses"][0]
+    assert (top["kind"], top["target"]["resource"]) == ("dependency", "orders-db")
+
+
+async def test_a_triage_restarted_mid_task_reports_the_task_failed(
+    federation: RunningFederation, tmp_path: Path
+) -> None:
+    """The task outlives the process: it reads back failed with a reason, never vanishes."""
+    with socket.socket() as black_hole:
+        # Accepts connections (the kernel's backlog) and never answers: the investigation hangs on it.
+        black_hole.bind(("127.0.0.1", 0))
+        black_hole.listen(8)
+        hanging = f"http://127.0.0.1:{black_hole.getsockname()[1]}/mcp"
+        port = free_port()
+        credentials = federation.credentials("triage")
+        env = {
+            **federation.env,
+            "SRE_PORT": str(port),
+            "SRE_NAME": f"triage-restart-{port}",
+            "REGISTRY_URL": federation.url("REGISTRY"),
+            "SRE_CLIENT_ID": credentials.client_id,
+            "SRE_CLIENT_SECRET": credentials.client_secret.get_secret_value(),
+            "TRIAGE_PROMETHEUS_MCP_URL": hanging,
+            "TRIAGE_CONTROLPLANE_MCP_URL": hanging,
+            "TRIAGE_LOKI_MCP_URL": hanging,
+            "TRIAGE_SOURCE_TIMEOUT_SECONDS": "300",
+            "TRIAGE_TASK_STORE_URL": f"sqlite+aiosqlite:///{tmp_path / 'tasks.db'}",
+        }
+        url = f"http://127.0.0.1:{port}"
+        tokens = TokenSource(federation.credentials("cli"), create_http_client(timeout=10))
+        with served_process(["serve", "triage"], env, f"{url}/healthz", tmp_path / "first.log") as first:
+            await wait_registered(federation, f"triage-restart-{port}")
+            async with agent_client(url, tokens) as client:
+                stream = client.send_message(text_message('{"question": "why?", "service": "checkout"}'))
+                task_id = ""
+                async for response in stream:
+                    if response.HasField("task"):
+                        task_id = response.task.id
+                    if response.HasField("status_update") and response.status_update.status.message.parts:
+                        break  # the first stage: the investigation is under way
+                await stream.aclose()
+            first.kill()
+            first.wait()
+        with served_process(["serve", "triage"], env, f"{url}/healthz", tmp_path / "second.log"):
+            async with agent_client(url, tokens, streaming=False) as client:
+                task = await client.get_task(GetTaskRequest(id=task_id))
+
+    assert task_id
+    assert task.status.state == TaskState.TASK_STATE_FAILED
+    assert task.status.message.parts[0].text == INTERRUPTED_MESSAGE
+
+
+async def wait_registered(federation: RunningFederation, name: str) -> None:
+    token = federation.token("cli", federation.url("REGISTRY"))
+    async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=5) as http:
+        with anyio.fail_after(30):
+            while (await http.get(f"{federation.url('REGISTRY')}/agents/{name}")).status_code != 200:
+                await anyio.sleep(0.2)
+
+
+@contextmanager
+def served_process(
+    args: list[str], env: Mapping[str, str], ready_url: str, log: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "cli.main", *args], cwd=ROOT, env=dict(env), stdout=output, stderr=output
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, log.read_text()
+            try:
+                if httpx.get(ready_url, timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        yield process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(15)
