@@ -381,3 +381,27 @@ def served_process(
         if process.poll() is None:
             process.terminate()
             process.wait(15)
+
+
+async def test_a_failed_deployment_posted_to_the_router_ends_in_a_report(federation: RunningFederation) -> None:
+    scenario, _ = await load(federation, "cart-crashloop-oom")
+    namespace = next(s.namespace for s in scenario.services if s.name == "cart")
+    router = federation.url("ROUTER")
+    headers = {"Authorization": f"Bearer {federation.token('cli', router)}"}
+    event = {"service": "cart", "namespace": namespace, "version": "v1.9.0", "status": "failed"}
+    async with httpx.AsyncClient(headers=headers, timeout=30) as http:
+        started = await http.post(f"{router}/webhooks/deployment", json=event)
+        assert started.status_code == 202, started.text
+        (task,) = started.json()["tasks"]
+        async with http.stream("GET", f"{task['url']}/stream", timeout=120) as stream:
+            events = [line.removeprefix("event: ") async for line in stream.aiter_lines() if line.startswith("event:")]
+        view = (await http.get(task["url"])).json()
+
+    assert events[0] == "status"
+    assert events[-2:] == ["artifact", "done"] or events[-3:] == ["artifact", "status", "done"]
+    assert view["state"] == "completed"
+    assert view["trigger"]["kind"] == "deployment"
+    top = view["result"]["hypotheses"][0]
+    assert (top["kind"], top["target"]["resource"], top["target"]["ref"]) == ("deployment", "cart", "v1.9.0")
+    assert view["result"]["suggested_actions"][0]["action"] == "rollback"
+    assert view["markdown"].startswith("# Diagnostic report: cart")
