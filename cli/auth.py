@@ -17,11 +17,13 @@ from common.errors import BackendError, InputError
 from common.settings import SettingsSource
 
 if TYPE_CHECKING:  # the registry is imported only when an auth command runs
+    from common.auth import ClientCredentials
     from registry.keys import KeyStore
     from registry.settings import RegistrySettings
 
 __all__ = [
     "add_auth_parser",
+    "client_credentials",
     "client_token",
     "run_auth",
 ]
@@ -107,20 +109,27 @@ def _print_token(settings: RegistrySettings, client: str, audience: str, scopes:
     return 0
 
 
-def client_token(settings: RegistrySettings, client: str, audience: str, scopes: Sequence[str] = ()) -> str:
-    """A token for `audience` of a client whose secret `make up` keeps under SRE_DATA_DIR."""
-    import anyio
-
+def client_credentials(settings: RegistrySettings, client: str) -> ClientCredentials:
+    """The credentials of a client whose secret `make up` keeps under SRE_DATA_DIR, at the registry."""
     from cli.provisioning import read_secret
-    from common.auth import ClientCredentials, TokenSource
-    from common.http import create_http_client
+    from common.auth import ClientCredentials
 
     secret = read_secret(settings.data_dir, client)
     if secret is None:
         raise InputError(f"No secret is kept for client {client!r} under {settings.data_dir}; run `make up` first.")
-    credentials = ClientCredentials.model_validate(
+    return ClientCredentials.model_validate(
         {"token_url": f"{settings.serve.registry_url}/oauth/token", "client_id": client, "client_secret": secret}
     )
+
+
+def client_token(settings: RegistrySettings, client: str, audience: str, scopes: Sequence[str] = ()) -> str:
+    """A token for `audience` of a client whose secret `make up` keeps under SRE_DATA_DIR."""
+    import anyio
+
+    from common.auth import TokenSource
+    from common.http import create_http_client
+
+    credentials = client_credentials(settings, client)
 
     async def fetch() -> str:
         async with create_http_client(timeout=10.0) as http:

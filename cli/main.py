@@ -12,6 +12,7 @@ import anyio
 from cli.auth import add_auth_parser, run_auth
 from cli.components import COMPONENTS
 from cli.controlplane import add_controlplane_parser, run_controlplane
+from cli.demo import DEFAULT_DEMO
 from cli.logs import add_logs_parser, run_logs
 from cli.scenario import add_scenario_parser, run_scenario
 from common.errors import ConfigError
@@ -64,11 +65,24 @@ def _parser() -> argparse.ArgumentParser:
     )
     stdio.add_argument("name", choices=[c.name for c in COMPONENTS.values() if c.stdio], metavar="NAME", help=names)
     stdio.add_argument("--read-only", action="store_true", help=_READ_ONLY_HELP)
-    commands.add_parser(
+    up = commands.add_parser(
         "up",
         help="run the platform on embedded defaults (what `make up` runs)",
-        description="Start every component on 127.0.0.1 with embedded defaults; Ctrl-C stops them.",
+        description="Start every component on 127.0.0.1 with embedded defaults, then play a demo incident:\n"
+        "its alert fires, Alertmanager posts it to the router, triage investigates, and the report is\n"
+        "printed (Markdown) with its URL. Ctrl-C stops everything.",
+        epilog="examples:\n  sre up\n  sre up --demo payments-db-pool-exhausted\n"
+        "  sre up --no-demo         then: sre scenario run bundled",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    demo = up.add_mutually_exclusive_group()
+    demo.add_argument(
+        "--demo",
+        metavar="NAME_OR_FILE",
+        default=DEFAULT_DEMO,
+        help=f"the scenario to play: a bundled scenario's name or a scenario file (default {DEFAULT_DEMO})",
+    )
+    demo.add_argument("--no-demo", action="store_true", help="start the platform only; load no scenario")
     commands.add_parser(
         "doctor",
         help="check the configuration and that every configured backend answers",
@@ -99,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "up":
             from cli.up import up
 
-            return up(source)
+            return up(source, demo=None if args.no_demo else args.demo)
         if args.read_only:
             if args.name != "controlplane-mcp":
                 raise ConfigError(f"--read-only applies to controlplane-mcp only; {args.name} has no write tools.")

@@ -24,6 +24,12 @@ CLIENTS: Mapping[str, tuple[str, ...]] = {
     "loki-mcp": ("registry:write",),
     # Registers itself, and calls the control plane with its own token (writes need approvals too).
     "controlplane-mcp": ("registry:write", "controlplane:read", "controlplane:write"),
+    # Registers itself, reads the MCP servers with its own token, records its reports in the control plane.
+    "triage": ("registry:write", "metrics:read", "logs:read", "controlplane:read", "controlplane:write"),
+    # Registers itself and calls the agents it routes to (triage) with its own token.
+    "router": ("registry:write", "agents:invoke"),
+    # Posts alerts to the router's webhook.
+    "alertmanager": ("agents:invoke",),
     # Scrapes the components' /metrics.
     "prometheus": ("metrics:read",),
     # The person at the keyboard: `sre auth token`, MCP Inspector, Claude Desktop over HTTP.
@@ -36,16 +42,18 @@ CLIENTS: Mapping[str, tuple[str, ...]] = {
 
 
 def provision(data_dir: Path, clients: ClientStore) -> dict[str, str]:
-    """Every client of `CLIENTS`, created or given a new secret when its secret file is missing."""
+    """Every client of `CLIENTS`, created, or given a new secret (and the scopes listed here) when its
+    secret file is missing or its scopes differ (a data directory of an older version)."""
     credentials = data_dir / "credentials"
     credentials.mkdir(mode=0o700, parents=True, exist_ok=True)
     secrets = {}
     for name, scopes in CLIENTS.items():
         path = credentials / f"{name}.secret"
-        if path.exists() and clients.get(name) is not None:
+        existing = clients.get(name)
+        if path.exists() and existing is not None and set(existing.scopes) == set(scopes):
             secrets[name] = path.read_text().strip()
             continue
-        secret = clients.add_client(name, scopes, rotate_secret=clients.get(name) is not None)
+        secret = clients.add_client(name, scopes, rotate_secret=existing is not None)
         _write_private(path, secret)
         secrets[name] = secret
     return secrets

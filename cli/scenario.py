@@ -1,72 +1,165 @@
-"""`sre scenario load FILE...`: scenarios loaded into the running federation (what `make up` started).
+"""`sre scenario load|run FILE...`: scenarios in the running federation (what `make up` started).
 
-Targets: Prometheus' remote-write receiver (PROMETHEUS_URL, default 127.0.0.1:9090), Loki's push
-API (LOKI_URL when set, else the embedded store of loki-mcp at 127.0.0.1:8702), the control plane
-(CONTROLPLANE_URL, default 127.0.0.1:8710). Tokens come from the registry, for the `scenario`
-client `make up` provisions (controlplane:admin, logs:write). One line per target and per
-scenario; exit 2 naming the problem (a scenario's file and field, or the backend that refused).
+`load` writes scenarios' history; `run` is the eval harness (SCENARIOS.md, "Scoring"): each
+scenario is isolated (namespaces of its own), loaded, investigated through the router's
+Alertmanager webhook (ROUTER_URL, default 127.0.0.1:8720) or straight by triage (`--direct`:
+TRIAGE_URL, else the registry's entry), and its report scored against the ground truth.
+
+FILE is a scenario file, a directory of them, the name of a bundled scenario, or `bundled` for
+all of them. Targets: Prometheus' remote-write receiver (PROMETHEUS_URL, default
+127.0.0.1:9090), Loki's push API (LOKI_URL when set, else the embedded store of loki-mcp at
+127.0.0.1:8702), the control plane (CONTROLPLANE_URL, default 127.0.0.1:8710). Tokens come
+from the registry, for the clients `make up` provisions: `scenario` loads (controlplane:admin,
+logs:write), `cli` calls the router and triage (agents:invoke).
+
+`load` prints one line per target and per scenario and exits 2 naming the problem (a scenario's
+file and field, or the backend that refused). `run` prints a table (or JSON lines) and exits 0
+when every scenario produced a report, 1 otherwise, 2 when a scenario file is invalid.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from common.errors import SreError
+from common.errors import InputError, SreError
 from common.settings import SettingsSource
 
 if TYPE_CHECKING:
+    from common.auth import TokenSource
     from scenarios import Scenario
+    from scenarios.load import Targets
+    from scenarios.run import RunSummary, ScenarioResult
 
-__all__ = ["add_scenario_parser", "run_scenario"]
+__all__ = [
+    "Backends",
+    "add_scenario_parser",
+    "load_and_report",
+    "load_targets",
+    "run_scenario",
+    "scenario_paths",
+    "token_sources",
+]
 
 DEFAULT_PROMETHEUS_URL = "http://127.0.0.1:9090"
 DEFAULT_LOKI_MCP_URL = "http://127.0.0.1:8702"
 DEFAULT_CONTROLPLANE_URL = "http://127.0.0.1:8710"
+#: Loads scenarios (controlplane:admin, logs:write).
 CLIENT = "scenario"
+#: Calls the router and the agents (agents:invoke): the person at the keyboard.
+CALLER = "cli"
+BUNDLED = "bundled"
 _TIMEOUT = 60.0
+_FILES_HELP = "scenario files, directories of them, bundled scenario names, or `bundled` for all"
 
 
 def add_scenario_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
         "scenario",
-        help="load incident scenarios into the running platform",
-        description="Load scenario files (SCENARIOS.md) into Prometheus, the log store and the control plane.",
+        help="load incident scenarios into the running platform, or run them as an evaluation",
+        description="Load scenario files (SCENARIOS.md) into Prometheus, the log store and the control plane, "
+        "or run them through the platform and score its reports.",
     )
     actions = parser.add_subparsers(dest="scenario_command", required=True, metavar="ACTION")
     load = actions.add_parser("load", help="load scenarios' history (metrics, logs, control-plane rows)")
-    load.add_argument("files", nargs="+", metavar="FILE", help="scenario files or directories of them")
+    load.add_argument("files", nargs="+", metavar="FILE", help=_FILES_HELP)
     load.add_argument("--now", help="the instant the history ends, RFC 3339 (default: now)")
-    load.add_argument(
-        "--loki-mcp-url",
-        default=DEFAULT_LOKI_MCP_URL,
-        help=f"loki-mcp, whose embedded store takes the logs when LOKI_URL is unset (default {DEFAULT_LOKI_MCP_URL})",
+    run = actions.add_parser(
+        "run",
+        help="load each scenario, have it investigated, and score the report (the eval harness)",
+        description="Each scenario is loaded in namespaces of its own, its alerts are posted to the router's\n"
+        "Alertmanager webhook (ROUTER_URL, default http://127.0.0.1:8720), and the report of its first\n"
+        "alert group is scored: hit@1, hit@3, onset error, preceding change found, latency.\n"
+        "Exit 0 when every scenario produced a report, 1 otherwise.",
+        epilog="examples:\n  sre scenario run bundled\n  sre scenario run checkout-bad-deploy-errors --direct --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    run.add_argument("files", nargs="+", metavar="FILE", help=_FILES_HELP)
+    run.add_argument(
+        "--direct",
+        action="store_true",
+        help="skip the router: send the first alert group to triage (TRIAGE_URL, else found in the registry)",
+    )
+    run.add_argument("--json", action="store_true", help="one JSON object per scenario, then one with the totals")
+    run.add_argument(
+        "--timeout", type=_seconds, metavar="S", help="seconds to wait for each scenario's report (default 120)"
+    )
+    for action in (load, run):
+        action.add_argument(
+            "--loki-mcp-url",
+            default=DEFAULT_LOKI_MCP_URL,
+            help="loki-mcp, whose embedded store takes the logs when LOKI_URL is unset "
+            f"(default {DEFAULT_LOKI_MCP_URL})",
+        )
 
 
 def run_scenario(args: argparse.Namespace, source: SettingsSource) -> int:
     from scenarios import load_scenarios
 
     try:
-        now = _parse_now(args.now)
-        scenarios = load_scenarios(args.files)
+        now = _parse_now(args.now) if args.scenario_command == "load" else None
+        scenarios = load_scenarios(scenario_paths(args.files))
     except SreError as exc:
         print(f"sre scenario: {exc}", file=sys.stderr)
         return 2
     import anyio
 
+    backends = Backends.of(source, args.loki_mcp_url)
+    if args.scenario_command == "run":
+        try:
+            return anyio.run(_run, args, scenarios, backends, source)
+        except SreError as exc:
+            print(f"sre scenario run: {exc}", file=sys.stderr)
+            return 1
+    assert now is not None
     try:
-        return anyio.run(_load, scenarios, now, source, args.loki_mcp_url.rstrip("/"))
+        return anyio.run(load_and_report, scenarios, now, backends, source)
     except SreError as exc:
         print(f"sre scenario: {exc}", file=sys.stderr)
         return 2
 
 
-def _parse_now(text: str | None) -> datetime:
-    from common.errors import InputError
+def scenario_paths(given: Sequence[str]) -> list[Path]:
+    """Files and directories as they are; `bundled` and a bundled scenario's name as its file(s)."""
+    from scenarios import BUNDLED_DIR
 
+    paths = []
+    for text in given:
+        path = Path(text)
+        bundled = BUNDLED_DIR / f"{text}.yaml"
+        if path.exists():
+            paths.append(path)
+        elif text == BUNDLED:
+            paths.append(BUNDLED_DIR)
+        elif "/" not in text and bundled.is_file():
+            paths.append(bundled)
+        else:
+            names = ", ".join(sorted(p.stem for p in BUNDLED_DIR.glob("*.yaml")))
+            raise InputError(
+                f"{text} is neither a scenario file, a directory, nor a bundled scenario ({names}; "
+                f"or `{BUNDLED}` for all of them)."
+            )
+    return paths
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, got {text}")
+    return value
+
+
+def _parse_now(text: str | None) -> datetime:
     if text is None:
         return datetime.now(UTC).replace(microsecond=0)
     try:
@@ -78,64 +171,215 @@ def _parse_now(text: str | None) -> datetime:
     return at
 
 
-async def _load(scenarios: list[Scenario], now: datetime, source: SettingsSource, loki_mcp_url: str) -> int:
+# --- where scenarios go --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Backends:
+    prometheus: str
+    controlplane: str
+    loki_mcp: str
+    #: A Loki of its own (LOKI_URL): its credentials are LOKI_MCP_*'s business, not the registry's.
+    loki: str | None
+
+    @classmethod
+    def of(cls, source: SettingsSource, loki_mcp_url: str) -> Backends:
+        loki = source.get("LOKI_URL")
+        return cls(
+            prometheus=str(source.get("PROMETHEUS_URL") or DEFAULT_PROMETHEUS_URL).rstrip("/"),
+            controlplane=str(source.get("CONTROLPLANE_URL") or DEFAULT_CONTROLPLANE_URL).rstrip("/"),
+            loki_mcp=loki_mcp_url.rstrip("/"),
+            loki=str(loki).removesuffix("/").removesuffix("/loki/api/v1") if loki else None,
+        )
+
+    @property
+    def audiences(self) -> list[str]:
+        """The resources the `scenario` client needs tokens for."""
+        return [self.controlplane] + ([] if self.loki else [f"{self.loki_mcp}/mcp"])
+
+
+@asynccontextmanager
+async def token_sources(source: SettingsSource, *clients: str) -> AsyncIterator[list[TokenSource]]:
+    """A token source per client, each renewing its tokens as a long run needs."""
+    from cli.auth import client_credentials
+    from common.auth import TokenSource
+    from common.http import create_http_client
+    from registry.settings import RegistrySettings
+
+    registry = RegistrySettings.from_source(source)
+    async with create_http_client(timeout=10.0) as http:
+        yield [TokenSource(client_credentials(registry, client), http) for client in clients]
+
+
+@asynccontextmanager
+async def load_targets(backends: Backends, tokens: TokenSource) -> AsyncIterator[Targets]:
     import httpx
 
-    from cli.auth import client_token
+    from common.http import create_http_client
     from common.settings import Upstream
-    from registry.settings import RegistrySettings
-    from scenarios.load import Targets, load_scenario_into
+    from scenarios.load import Targets
     from servers.loki_mcp.client import LokiClient
 
-    prometheus = str(source.get("PROMETHEUS_URL") or DEFAULT_PROMETHEUS_URL).rstrip("/")
-    controlplane = str(source.get("CONTROLPLANE_URL") or DEFAULT_CONTROLPLANE_URL).rstrip("/")
-    loki_url = source.get("LOKI_URL")
-    registry = RegistrySettings.from_source(source)
-
-    def token(audience: str) -> str:
-        # client_token runs its own event loop: keep it off this one.
-        return client_token(registry, CLIENT, audience)
-
-    import anyio.to_thread
-
-    controlplane_token = await anyio.to_thread.run_sync(token, controlplane)
-    if loki_url:
-        # A Loki of its own: its credentials are LOKI_MCP_*'s business, not the registry's.
-        upstream = Upstream(url=str(loki_url).removesuffix("/loki/api/v1"))
+    if backends.loki:
+        loki = LokiClient(Upstream(url=backends.loki), timeout=_TIMEOUT)
     else:
-        loki_token = await anyio.to_thread.run_sync(token, f"{loki_mcp_url}/mcp")
-        upstream = Upstream(url=loki_mcp_url, bearer_token=loki_token)
-    loki = LokiClient(upstream, timeout=_TIMEOUT)
-    status = 0
+        auth = tokens.bearer_auth(f"{backends.loki_mcp}/mcp")
+        http = create_http_client(base_url=backends.loki_mcp, timeout=_TIMEOUT, auth=auth)
+        loki = LokiClient(Upstream(url=backends.loki_mcp), timeout=_TIMEOUT, http_client=http)
     try:
         async with (
             httpx.AsyncClient(timeout=_TIMEOUT) as http,
-            httpx.AsyncClient(
-                timeout=_TIMEOUT, headers={"Authorization": f"Bearer {controlplane_token}"}
-            ) as controlplane_http,
+            httpx.AsyncClient(timeout=_TIMEOUT, auth=tokens.bearer_auth(backends.controlplane)) as controlplane_http,
         ):
-            targets = Targets(
+            yield Targets(
                 http,
-                prometheus_write_url=f"{prometheus}/api/v1/write",
+                prometheus_write_url=f"{backends.prometheus}/api/v1/write",
                 loki=loki,
-                controlplane_url=controlplane,
+                controlplane_url=backends.controlplane,
                 controlplane_http=controlplane_http,
             )
-            for scenario in scenarios:
-                report = await load_scenario_into(scenario, now, targets)
-                for target, counts in report.counts.items():
-                    listed = ", ".join(f"{key} {value}" for key, value in counts.items())
-                    print(f"{scenario.name}: {target}: loaded ({listed})")
-                for target, reason in report.skipped.items():
-                    if target != "victoriametrics":  # not a target of this command
-                        print(f"{scenario.name}: {target}: skipped: {reason}")
-                for target, reason in report.failed.items():
-                    print(f"{scenario.name}: {target}: failed: {reason}", file=sys.stderr)
-                loaded = list(report.counts)
-                verdict = "loaded into " + ", ".join(loaded) if loaded else "not loaded"
-                print(f"{scenario.name}: {verdict} (now {now.isoformat()}, {len(report.alerts)} alert payloads)")
-                if report.failed or not loaded:
-                    status = 2
     finally:
         await loki.aclose()
+
+
+# --- load ----------------------------------------------------------------------------------------
+
+
+async def load_and_report(scenarios: list[Scenario], now: datetime, backends: Backends, source: SettingsSource) -> int:
+    from scenarios.load import load_scenario_into
+
+    status = 0
+    async with token_sources(source, CLIENT) as (tokens,), load_targets(backends, tokens) as targets:
+        for audience in backends.audiences:
+            await tokens.token(audience)  # a refused client stops here, not once per target
+        for scenario in scenarios:
+            report = await load_scenario_into(scenario, now, targets)
+            for target, counts in report.counts.items():
+                listed = ", ".join(f"{key} {value}" for key, value in counts.items())
+                print(f"{scenario.name}: {target}: loaded ({listed})")
+            for target, reason in report.skipped.items():
+                if target != "victoriametrics":  # not a target of this command
+                    print(f"{scenario.name}: {target}: skipped: {reason}")
+            for target, reason in report.failed.items():
+                print(f"{scenario.name}: {target}: failed: {reason}", file=sys.stderr)
+            loaded = list(report.counts)
+            verdict = "loaded into " + ", ".join(loaded) if loaded else "not loaded"
+            print(f"{scenario.name}: {verdict} (now {now.isoformat()}, {len(report.alerts)} alert payloads)")
+            if report.failed or not loaded:
+                status = 2
     return status
+
+
+# --- run -----------------------------------------------------------------------------------------
+
+
+async def _run(args: argparse.Namespace, scenarios: list[Scenario], backends: Backends, source: SettingsSource) -> int:
+    from registry.settings import RegistrySettings
+    from scenarios.run import DEFAULT_ROUTER_URL, DEFAULT_TIMEOUT, run_scenarios
+
+    table = None if args.json else _Table(scenarios)
+    if table is not None:
+        table.header()
+
+    def show(result: ScenarioResult) -> None:
+        print(json.dumps(result.to_json()) if table is None else table.row(result), flush=True)
+        if result.error:
+            print(f"sre scenario run: {result.error}", file=sys.stderr, flush=True)
+
+    async with (
+        token_sources(source, CLIENT, CALLER) as (loader, caller),
+        load_targets(backends, loader) as targets,
+    ):
+        summary = await run_scenarios(
+            scenarios,
+            targets,
+            caller,
+            router_url=str(source.get("ROUTER_URL") or DEFAULT_ROUTER_URL),
+            direct=args.direct,
+            triage_url=source.get("TRIAGE_URL") or None,
+            registry_url=RegistrySettings.from_source(source).serve.registry_url,
+            report_timeout=args.timeout or DEFAULT_TIMEOUT,
+            on_result=show,
+        )
+    if table is None:
+        print(json.dumps(summary.totals), flush=True)
+    else:
+        print(_totals_line(summary), flush=True)
+    failed = sum(1 for result in summary.results if result.report is None)
+    verdict = f"{failed} of {len(summary.results)} scenarios produced no report; " if failed else ""
+    print(f"sre scenario run: {verdict}wall time {summary.wall_time_s:.1f} s", file=sys.stderr)
+    return 0 if summary.ok else 1
+
+
+class _Table:
+    """The human output: a row per scenario as it finishes, widths fixed up front."""
+
+    _TOP = 40
+
+    def __init__(self, scenarios: list[Scenario]) -> None:
+        self._name = max([len(s.name) for s in scenarios] + [len("SCENARIO")])
+        self._expected = max(
+            [len(_cause(c.kind, c.service, c.ref)) for c in (s.expected.root_cause for s in scenarios)]
+            + [len("EXPECTED")]
+        )
+
+    def header(self) -> None:
+        print(
+            self._line(
+                "SCENARIO", "EXPECTED", "TOP HYPOTHESIS (CONFIDENCE)", "@1", "@3", "ONSET±MIN", "CHANGE", "SECONDS"
+            )
+        )
+
+    def row(self, result: ScenarioResult) -> str:
+        truth, score, top = result.expected, result.score, result.top
+        if top is not None:
+            confidence = top["confidence"]
+            shown = f"{confidence:.2f}" if isinstance(confidence, int | float) else "?"
+            described = f"{_cause(top['kind'], top['resource'], top['ref'])} ({shown})"
+        else:
+            described = "-" if result.report is None else "(no hypothesis)"
+        reported = result.report is not None
+        return self._line(
+            result.name,
+            _cause(truth.kind, truth.service, truth.ref),
+            described,
+            _yes(score.hit_at_1) if reported else "-",
+            _yes(score.hit_at_3) if reported else "-",
+            _number(score.onset_error_minutes, 1),
+            _yes(score.change_found),
+            _number(result.latency_s, 1),
+        )
+
+    def _line(self, name: str, expected: str, top: str, *figures: str) -> str:
+        at_1, at_3, onset, change, latency = figures
+        return (
+            f"{name:{self._name}}  {expected:{self._expected}}  {top:{self._TOP}}  "
+            f"{at_1:3}  {at_3:3}  {onset:>9}  {change:6}  {latency:>7}"
+        ).rstrip()
+
+
+def _cause(kind: object, service: object, ref: object) -> str:
+    return " ".join(str(part) for part in (kind, service, ref) if part)
+
+
+def _yes(value: bool | None) -> str:
+    return "-" if value is None else ("yes" if value else "no")
+
+
+def _number(value: float | None, digits: int) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _totals_line(summary: RunSummary) -> str:
+    totals: dict[str, Any] = summary.totals
+
+    def figure(key: str, digits: int = 2, unit: str = "") -> str:
+        value = totals[key]
+        return "-" if value is None else f"{value:.{digits}f}{unit}"
+
+    return (
+        f"total: {totals['scenarios']} scenarios, {totals['reports']} reports; hit@1 {figure('hit_at_1')}, "
+        f"hit@3 {figure('hit_at_3')}, onset error median {figure('onset_error_minutes_median', 1, ' min')}, "
+        f"change found {figure('change_found')}, latency p50 {figure('latency_p50_s', 1, ' s')}, "
+        f"p95 {figure('latency_p95_s', 1, ' s')}"
+    )

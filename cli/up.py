@@ -1,12 +1,21 @@
 """`sre up` (what `make up` runs): the platform on embedded defaults, on 127.0.0.1.
 
-It provisions one OAuth client per component, then starts, in order and each as its own
-process: Prometheus (the Debian package, data under SRE_DATA_DIR, scraping itself and the
-MCP servers with its own client-credentials token), the registry with its embedded
-authorization server, the reference control plane (SQLite), then prometheus-mcp, loki-mcp
-(with its embedded log store) and controlplane-mcp, which register themselves. It waits for
-each to be healthy, prints where everything is, and on Ctrl-C (or when a component dies) stops
-them all in reverse order.
+It provisions one OAuth client per component, then starts each as its own process, in waves
+(what a wave needs is ready before it starts): Prometheus (the Debian package, data under
+SRE_DATA_DIR, the bundled alert rules, scraping itself and the components with its own
+client-credentials token) and the registry with its embedded authorization server; then the
+reference control plane (SQLite), prometheus-mcp, loki-mcp (with its embedded log store), the
+triage agent and the router; then controlplane-mcp and Alertmanager, which posts alerts to the
+router's webhook with its own token. The MCP servers and the agents register themselves. It
+waits for each to be healthy and prints where everything is.
+
+Then, unless `--no-demo`, it plays a bundled incident (`cli.demo`): the scenario's history is
+loaded and its live samples keep arriving, its alert fires, and the report triage writes is
+printed (Markdown, on stdout) with its URL.
+
+The children run in process groups of their own, so Ctrl-C (or SIGTERM, SIGHUP) reaches `sre up`
+alone: it stops the demo, then every component in reverse order, and exits 0. A component that
+dies stops the rest too.
 """
 
 from __future__ import annotations
@@ -21,7 +30,8 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from types import FrameType
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -31,23 +41,45 @@ from common.errors import ConfigError
 from common.settings import DEFAULT_DATA_DIR, SettingsSource
 from registry.clients import ClientStore
 from registry.settings import RegistrySettings
+from scenarios.spec import BUNDLED_DIR
 
-__all__ = ["up"]
+if TYPE_CHECKING:
+    from cli.demo import Demo
+
+__all__ = ["ALERT_RULES", "PORTS", "alertmanager_config", "up"]
 
 #: DESIGN's ports; `SRE_UP_<NAME>_PORT` moves one (tests, a second copy).
 PORTS = {
     "prometheus": 9090,
+    "alertmanager": 9093,
     "registry": 8700,
     "prometheus-mcp": 8701,
     "loki-mcp": 8702,
     "controlplane-mcp": 8703,
     "controlplane": 8710,
+    "router": 8720,
+    "triage": 8721,
 }
 #: The MCP servers, each with its own OAuth client, registering itself; Prometheus scrapes them.
 MCP_SERVERS = ("prometheus-mcp", "loki-mcp", "controlplane-mcp")
-_READY_TIMEOUT = 30.0
+#: The agents, likewise; the router calls triage, found in the registry by this name.
+AGENTS = ("triage", "router")
+#: Prometheus' alerting rules, written against the metric names of the bundled scenarios.
+ALERT_RULES = BUNDLED_DIR.parent / "bundled-rules" / "alert-rules.yml"
+#: Per wave of components; generous, since a slow or busy machine takes long to import the agents.
+_READY_TIMEOUT = 120.0
 #: Longer than any bundled scenario's history (at most 6 h), so all of it can be remote-written.
 OUT_OF_ORDER_WINDOW = "12h"
+#: Short, so an alert's `for:` is seen through within seconds of its end (the demo waits on it).
+EVALUATION_INTERVAL = "5s"
+
+
+#: What stops `sre up`: Ctrl-C, `kill`, the terminal closing.
+_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class _Stop(Exception):
+    """SIGTERM or SIGHUP: stop like Ctrl-C does."""
 
 
 @dataclass
@@ -59,10 +91,16 @@ class _Child:
     env: Mapping[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> None:
+    def launch(self) -> None:
         with self.log.open("ab") as log:
-            self.process = subprocess.Popen(self.command, stdout=log, stderr=log, env={**os.environ, **self.env})
-        deadline = time.monotonic() + _READY_TIMEOUT
+            # A process group of its own: Ctrl-C in the terminal reaches `sre up` alone, which
+            # stops the components in reverse order (agents deregister while the registry runs).
+            self.process = subprocess.Popen(
+                self.command, stdout=log, stderr=log, env={**os.environ, **self.env}, process_group=0
+            )
+
+    def wait_ready(self, deadline: float) -> None:
+        assert self.process is not None
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise ConfigError(f"{self.name} exited at start-up (is its port taken?); see {self.log}.")
@@ -85,11 +123,23 @@ class _Child:
             self.process.wait()
 
 
-def up(source: SettingsSource) -> int:
+def up(source: SettingsSource, *, demo: str | None = None) -> int:
+    """Run the platform until Ctrl-C; `demo` names the scenario to play (a bundled name or a file)."""
+    from cli.demo import Demo
+
     ports = {name: int(source.get(f"SRE_UP_{_key(name)}_PORT") or port) for name, port in PORTS.items()}
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     mcp_urls = {name: f"{urls[name]}/mcp" for name in MCP_SERVERS}
     data_dir = Path(source.get("SRE_DATA_DIR") or DEFAULT_DATA_DIR).resolve()
+    prometheus_url = source.get("PROMETHEUS_URL")
+    if demo is not None and prometheus_url:
+        print(
+            "sre up: PROMETHEUS_URL is set, so no demo: it needs sre up's own Prometheus, with the bundled "
+            "alert rules and Alertmanager.",
+            file=sys.stderr,
+        )
+        demo = None
+    scenario = Demo.scenario_named(demo) if demo is not None else None
     logs = data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     registry_settings = RegistrySettings.from_source(source.with_overrides({"SRE_DATA_DIR": str(data_dir)}))
@@ -100,41 +150,91 @@ def up(source: SettingsSource) -> int:
     def served(name: str, **env: str) -> _Child:
         command = [*sre, "serve", name]
         env = {**common_env, "SRE_PORT": str(ports[name]), **env}
-        if name in MCP_SERVERS:
+        if name in MCP_SERVERS or name in AGENTS:
             env |= {"SRE_CLIENT_ID": name, "SRE_CLIENT_SECRET": secrets[name]}
         return _Child(name, command, f"{urls[name]}/healthz", logs / f"{name}.log", env)
 
-    children = []
-    prometheus_url = source.get("PROMETHEUS_URL")
+    # Started wave by wave, each wave's components side by side: everyone verifies tokens with
+    # the registry's keys; controlplane-mcp reads the control plane's OpenAPI document at start.
+    waves: list[list[_Child]] = [[served("registry", REGISTRY_RESOURCES=json.dumps([urls["controlplane"]]))]]
     if not prometheus_url:
         prometheus_url = urls["prometheus"]
-        children.append(_prometheus(data_dir, ports["prometheus"], urls["registry"], mcp_urls, logs))
-    children += [
-        # The control plane is not registered like the MCP servers: the registry issues tokens for it
-        # because it is listed as a resource.
-        served("registry", REGISTRY_RESOURCES=json.dumps([urls["controlplane"]])),
-        served("controlplane"),
-        served("prometheus-mcp", PROMETHEUS_URL=prometheus_url),
-        served("loki-mcp"),
-        served("controlplane-mcp", CONTROLPLANE_URL=urls["controlplane"]),
-    ]
+        # Scraped with a token for each component's own audience: an MCP server's /mcp, an agent's URL.
+        scraped = {**mcp_urls, **{name: urls[name] for name in AGENTS}}
+        waves[0].insert(0, _prometheus(data_dir, ports["prometheus"], urls, scraped, logs))
+    waves.append(
+        [
+            # The control plane is not registered like the MCP servers: the registry issues tokens for it
+            # because it is listed as a resource.
+            served("controlplane"),
+            served("prometheus-mcp", PROMETHEUS_URL=prometheus_url),
+            served("loki-mcp"),
+            served("triage"),
+            served("router", ROUTER_TRIAGE_AGENT="triage"),
+        ]
+    )
+    waves.append([served("controlplane-mcp", CONTROLPLANE_URL=urls["controlplane"])])
+    # Alertmanager goes with sre up's own Prometheus; another Prometheus has its own Alertmanager.
+    alertmanager = prometheus_url == urls["prometheus"]
+    if alertmanager:
+        waves[-1].append(_alertmanager(data_dir, ports["alertmanager"], urls, logs))
     started: list[_Child] = []
+    previous = {signum: signal.getsignal(signum) for signum in _SIGNALS}
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _raise_stop)
     try:
-        for child in children:
-            print(f"sre up: starting {child.name} ...", file=sys.stderr, flush=True)
-            child.start()
-            started.append(child)
-        _banner(prometheus_url, urls, mcp_urls, logs)
-        _wait(started)
-    except KeyboardInterrupt:
+        for wave in waves:
+            print(f"sre up: starting {', '.join(child.name for child in wave)} ...", file=sys.stderr, flush=True)
+            deadline = time.monotonic() + _READY_TIMEOUT
+            for child in wave:
+                child.launch()
+                started.append(child)
+            for child in wave:
+                child.wait_ready(deadline)
+        _banner(prometheus_url, urls, mcp_urls, logs, alertmanager=alertmanager)
+        if scenario is None:
+            _wait(started)
+        else:
+            federation = {
+                "SRE_DATA_DIR": str(data_dir),
+                "REGISTRY_URL": urls["registry"],
+                "PROMETHEUS_URL": prometheus_url,
+                "CONTROLPLANE_URL": urls["controlplane"],
+            }
+            _play_while_waiting(Demo(scenario, source.with_overrides(federation), urls, logs), started)
+    except (KeyboardInterrupt, _Stop):
         pass
     finally:
-        # Ctrl-C reaches the children too; they stop on their own, this waits for them.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        for child in reversed(started or children):
+        _ignore_signals()
+        for child in reversed(started):
             child.stop()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
         print("sre up: stopped.", file=sys.stderr)
     return 0
+
+
+def _play_while_waiting(demo: Demo, children: list[_Child]) -> None:
+    from anyio.from_thread import start_blocking_portal
+
+    with start_blocking_portal() as portal:
+        player = portal.start_task_soon(demo.play)
+        try:
+            _wait(children)
+        finally:
+            _ignore_signals()
+            # The live samples stop before the components they are written to.
+            player.cancel()
+
+
+def _raise_stop(signum: int, frame: FrameType | None) -> None:
+    raise _Stop(signal.Signals(signum).name)
+
+
+def _ignore_signals() -> None:
+    """Shutting down: a second Ctrl-C must not leave components running."""
+    for signum in _SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
 
 
 def _wait(children: list[_Child]) -> None:
@@ -145,17 +245,19 @@ def _wait(children: list[_Child]) -> None:
         time.sleep(0.5)
 
 
-def _prometheus(data_dir: Path, port: int, registry_url: str, mcp_urls: Mapping[str, str], logs: Path) -> _Child:
+def _prometheus(data_dir: Path, port: int, urls: Mapping[str, str], scraped: Mapping[str, str], logs: Path) -> _Child:
     binary = shutil.which("prometheus")
     if binary is None:
         raise ConfigError(
             "The prometheus binary is missing; install it (sudo apt-get install -y prometheus) or set PROMETHEUS_URL."
         )
-    workdir = data_dir / "prometheus"
-    workdir.mkdir(parents=True, exist_ok=True)
     secret_file = data_dir / "credentials" / "prometheus.secret"
     config: dict[str, Any] = {
-        "global": {"scrape_interval": "15s", "evaluation_interval": "15s"},
+        "global": {"scrape_interval": "15s", "evaluation_interval": EVALUATION_INTERVAL},
+        "rule_files": [str(ALERT_RULES)],
+        "alerting": {
+            "alertmanagers": [{"static_configs": [{"targets": [urlsplit(urls["alertmanager"]).netloc]}]}],
+        },
         "scrape_configs": [
             {"job_name": "prometheus", "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]},
             *(
@@ -163,34 +265,98 @@ def _prometheus(data_dir: Path, port: int, registry_url: str, mcp_urls: Mapping[
                 # one per component since each is its own audience.
                 {
                     "job_name": name,
-                    "static_configs": [{"targets": [urlsplit(url).netloc]}],
+                    "static_configs": [{"targets": [urlsplit(audience).netloc]}],
                     "oauth2": {
                         "client_id": "prometheus",
                         "client_secret_file": str(secret_file),
-                        "token_url": f"{registry_url}/oauth/token",
+                        "token_url": f"{urls['registry']}/oauth/token",
                         "scopes": ["metrics:read"],
-                        "endpoint_params": {"resource": url},
+                        "endpoint_params": {"resource": audience},
                     },
                 }
-                for name, url in mcp_urls.items()
+                for name, audience in scraped.items()
             ),
         ],
+        # `sre scenario load` remote-writes hours of history, older than what Prometheus already holds.
+        "storage": {"tsdb": {"out_of_order_time_window": OUT_OF_ORDER_WINDOW}},
     }
-    # `sre scenario load` remote-writes hours of history, older than what Prometheus already holds.
-    config["storage"] = {"tsdb": {"out_of_order_time_window": OUT_OF_ORDER_WINDOW}}
-    # JSON is valid YAML.
-    (workdir / "prometheus.yml").write_text(json.dumps(config, indent=2))
+    return _prometheus_project(
+        "prometheus", binary, config, data_dir, port, logs, "--storage.tsdb.path", "--web.enable-remote-write-receiver"
+    )
+
+
+def _prometheus_project(
+    name: str, binary: str, config: Mapping[str, Any], data_dir: Path, port: int, logs: Path, storage: str, *flags: str
+) -> _Child:
+    """Prometheus or Alertmanager: config and data under SRE_DATA_DIR/<name>, their flags, ready at /-/ready."""
+    workdir = data_dir / name
+    workdir.mkdir(parents=True, exist_ok=True)
+    config_file = workdir / f"{name}.yml"
+    config_file.write_text(json.dumps(config, indent=2))  # JSON is valid YAML
     return _Child(
-        "prometheus",
+        name,
         [
             binary,
-            f"--config.file={workdir / 'prometheus.yml'}",
-            f"--storage.tsdb.path={workdir / 'data'}",
+            f"--config.file={config_file}",
+            f"{storage}={workdir / 'data'}",
             f"--web.listen-address=127.0.0.1:{port}",
-            "--web.enable-remote-write-receiver",
+            *flags,
         ],
         f"http://127.0.0.1:{port}/-/ready",
-        logs / "prometheus.log",
+        logs / f"{name}.log",
+    )
+
+
+def alertmanager_config(router_url: str, registry_url: str, secret_file: Path) -> dict[str, Any]:
+    """Every alert to the router's webhook, with a token of the `alertmanager` client for the router.
+
+    Grouped by service and namespace: triage investigates one service, and the alerts of one
+    service firing together (errors and latency, say) are one incident, so one investigation.
+    Resolved notifications are sent: the router ends the incident on them, so the same alerts
+    firing again later start a new investigation instead of being taken for a re-send.
+    """
+    return {
+        "route": {
+            "receiver": "router",
+            "group_by": ["service", "namespace"],
+            "group_wait": "10s",
+            "group_interval": "5m",
+            "repeat_interval": "4h",
+        },
+        "receivers": [
+            {
+                "name": "router",
+                "webhook_configs": [
+                    {
+                        "url": f"{router_url}/webhooks/alertmanager",
+                        "send_resolved": True,
+                        "http_config": {
+                            "oauth2": {
+                                "client_id": "alertmanager",
+                                "client_secret_file": str(secret_file),
+                                "token_url": f"{registry_url}/oauth/token",
+                                "scopes": ["agents:invoke"],
+                                "endpoint_params": {"resource": router_url},
+                            }
+                        },
+                    }
+                ],
+            }
+        ],
+    }
+
+
+def _alertmanager(data_dir: Path, port: int, urls: Mapping[str, str], logs: Path) -> _Child:
+    binary = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+    if binary is None:
+        raise ConfigError(
+            "The prometheus-alertmanager binary is missing; install it (sudo apt-get install -y "
+            "prometheus-alertmanager) or set PROMETHEUS_URL to a Prometheus with an Alertmanager of its own."
+        )
+    config = alertmanager_config(urls["router"], urls["registry"], data_dir / "credentials" / "alertmanager.secret")
+    # A single instance: no gossip, and no second port (9094) to collide on.
+    return _prometheus_project(
+        "alertmanager", binary, config, data_dir, port, logs, "--storage.path", "--cluster.listen-address="
     )
 
 
@@ -198,21 +364,28 @@ def _key(name: str) -> str:
     return name.upper().replace("-", "_")
 
 
-def _banner(prometheus_url: str, urls: Mapping[str, str], mcp_urls: Mapping[str, str], logs: Path) -> None:
+def _banner(
+    prometheus_url: str, urls: Mapping[str, str], mcp_urls: Mapping[str, str], logs: Path, *, alertmanager: bool
+) -> None:
     prometheus_mcp = mcp_urls["prometheus-mcp"]
+    alerts = urls["alertmanager"]
+    routed = f"  Alertmanager       {alerts}   (posts alerts to the router's webhook)\n" if alertmanager else ""
     print(
         f"""
 SRE Federation is up (Ctrl-C stops it). Logs: {logs}
-  Prometheus         {prometheus_url}
-  registry           {urls["registry"]}   (agents, servers, OAuth2 token endpoint /oauth/token)
-  control plane      {urls["controlplane"]}/api/v1   (OpenAPI at /openapi.json)
+  Prometheus         {prometheus_url}   (alert rules: {ALERT_RULES})
+{routed}  registry           {urls["registry"]}   (agents, servers, OAuth2 token endpoint /oauth/token)
+  control plane      {urls["controlplane"]}/api/v1   (OpenAPI at /openapi.json; reports at /api/v1/analyses)
   prometheus-mcp     {prometheus_mcp}
   loki-mcp           {mcp_urls["loki-mcp"]}   (embedded log store; Loki push API at {urls["loki-mcp"]}/loki/api/v1/push)
   controlplane-mcp   {mcp_urls["controlplane-mcp"]}   (write tools need an approval: sre controlplane approvals)
+  triage             {urls["triage"]}   (A2A; card at /.well-known/agent-card.json)
+  router             {urls["router"]}   (A2A; POST /webhooks/alertmanager, /webhooks/deployment)
 Try it:
   TOKEN=$(.venv/bin/sre auth token --audience {prometheus_mcp})
   npx @modelcontextprotocol/inspector --cli {prometheus_mcp} --transport http \\
       --header "Authorization: Bearer $TOKEN" --method tools/list
+  .venv/bin/sre scenario run bundled      (each bundled incident through the router, scored)
   or add `sre stdio prometheus-mcp` to Claude Desktop (see README).
 """,
         file=sys.stderr,

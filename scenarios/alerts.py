@@ -16,7 +16,13 @@ from urllib.parse import quote
 from scenarios.spec import Alert, Scenario
 from scenarios.timeline import Timeline, rfc3339
 
-__all__ = ["DEFAULT_EXTERNAL_URL", "DEFAULT_GENERATOR_URL", "alertmanager_payloads", "fingerprint"]
+__all__ = [
+    "DEFAULT_EXTERNAL_URL",
+    "DEFAULT_GENERATOR_URL",
+    "alertmanager_payloads",
+    "fingerprint",
+    "first_notification",
+]
 
 DEFAULT_EXTERNAL_URL = "http://127.0.0.1:9093"
 DEFAULT_GENERATOR_URL = "http://127.0.0.1:9090"
@@ -67,6 +73,16 @@ def alertmanager_payloads(
             }
         )
     return payloads
+
+
+def first_notification(payload: dict[str, Any]) -> dict[str, Any]:
+    """The group's payload as Alertmanager first sent it, when it began firing: no alert ended yet.
+
+    A scenario's payloads show the groups as they stand at the end of its history; a group that
+    fired and resolved since (a flap) was paged while it fired, which is what an investigation saw.
+    """
+    alerts = [{**alert, "status": "firing", "endsAt": _ZERO_TIME} for alert in payload["alerts"]]
+    return {**payload, "status": "firing", "alerts": alerts}
 
 
 def _alert(alert: Alert, timeline: Timeline, generator_url: str) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 
 from common.diagnostic_report import HYPOTHESIS_KINDS, HypothesisKind
@@ -46,10 +46,12 @@ __all__ = [
     "ScenarioError",
     "Series",
     "Service",
+    "duration_text",
     "load_scenario",
     "load_scenarios",
     "parse_duration",
     "parse_scenario",
+    "scenario_document",
 ]
 
 #: The scenarios shipped with the project.
@@ -99,8 +101,19 @@ def _label_value(value: object) -> object:
     return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
-Span = Annotated[int, BeforeValidator(_span)]
-Instant = Annotated[int, BeforeValidator(_instant)]
+def duration_text(seconds: int) -> str:
+    """`seconds` as the duration a scenario file writes (`-90m`, `3h`, `0s`): the inverse of `parse_duration`."""
+    sign = "-" if seconds < 0 else ""
+    for unit in ("d", "h", "m"):
+        if seconds and seconds % _UNIT_SECONDS[unit] == 0:
+            return f"{sign}{abs(seconds) // _UNIT_SECONDS[unit]}{unit}"
+    return f"{sign}{abs(seconds)}s"
+
+
+# JSON dumps write durations back as text, so a dumped scenario parses again (`scenario_document`).
+_AS_TEXT = PlainSerializer(duration_text, return_type=str, when_used="json")
+Span = Annotated[int, BeforeValidator(_span), _AS_TEXT]
+Instant = Annotated[int, BeforeValidator(_instant), _AS_TEXT]
 Name = Annotated[str, Field(pattern=r"^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$")]
 LabelName = Annotated[str, Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")]
 Labels = dict[LabelName, Annotated[str, BeforeValidator(_label_value)]]
@@ -280,6 +293,12 @@ def parse_scenario(data: Any, source: str = "<scenario>") -> Scenario:
     if found:
         raise ScenarioError(source, found)
     return scenario
+
+
+def scenario_document(scenario: Scenario) -> dict[str, Any]:
+    """The scenario as the mapping a YAML file holds: `parse_scenario` of it gives the scenario back."""
+    document: dict[str, Any] = scenario.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return document
 
 
 def load_scenarios(paths: Iterable[str | Path]) -> list[Scenario]:

@@ -26,20 +26,10 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from common.diagnostic_report import Hypothesis, HypothesisKind, Target
+from common.diagnostic_report import CHANGE_KINDS, Hypothesis, HypothesisKind, Target
 
 __all__ = ["ChangeFact", "Facts", "LogRise", "SignalShift", "rank"]
 
-#: Changes as hypotheses: what kind of cause each change type is (SCENARIOS.md's mapping).
-CHANGE_KINDS: dict[str, HypothesisKind] = {
-    "deployment": "deployment",
-    "rollback": "deployment",
-    "config_change": "config_change",
-    "feature_flag": "config_change",
-    "scale": "config_change",
-    "restart": "infrastructure",
-    "infrastructure": "infrastructure",
-}
 #: Minutes before the onset at which a change's weight halves.
 CHANGE_HALF_LIFE_MINUTES = 17.0
 #: A change this many minutes after the detected onset can still be its cause (onsets are found to a step or two).

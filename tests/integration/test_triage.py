@@ -405,3 +405,18 @@ async def test_a_failed_deployment_posted_to_the_router_ends_in_a_report(federat
     assert (top["kind"], top["target"]["resource"], top["target"]["ref"]) == ("deployment", "cart", "v1.9.0")
     assert view["result"]["suggested_actions"][0]["action"] == "rollback"
     assert view["markdown"].startswith("# Diagnostic report: cart")
+
+
+def test_sre_scenario_run_over_the_bundled_suite_through_the_router(federation: RunningFederation) -> None:
+    """The eval harness as anyone runs it against `sre up --no-demo`: every alert through the router's webhook."""
+    loki = federation.url("LOKI_MCP")
+    done = federation.sre("scenario", "run", "bundled", "--json", "--loki-mcp-url", loki, timeout=900)
+
+    *scenarios, totals = (json.loads(line) for line in done.stdout.splitlines() if line.startswith("{"))
+    assert len(scenarios) == 13
+    assert [s["name"] for s in scenarios if s["error"]] == []
+    assert totals["scenarios"] == 13
+    assert totals["hit_at_1"] >= 0.9, [(s["name"], s["top"]) for s in scenarios if not s["hit_at_1"]]
+    assert totals["hit_at_3"] >= totals["hit_at_1"]
+    assert totals["onset_error_minutes_median"] <= 3
+    assert totals["change_found"] >= 0.9

@@ -1,0 +1,223 @@
+"""The eval harness: scenarios loaded, investigated by the platform, and scored (SCENARIOS.md).
+
+    summary = await run_scenarios(scenarios, targets, tokens, router_url="http://127.0.0.1:8720")
+    summary.totals    # {"scenarios": 13, "hit_at_1": 0.92, ...}
+
+Each scenario is isolated first (`scenarios.isolation`: namespaces of its own, so runs never
+read each other's data), loaded into `targets` with `now` the moment of its load, and then:
+
+- by default its Alertmanager payloads are posted, one per alert group as Alertmanager would,
+  to the router's `POST /webhooks/alertmanager` (202 with the tasks it started), and each
+  task is polled at `GET /tasks/<id>` until it ends. The report of the first payload (the
+  primary page) is scored, or of the first the router investigates when it passes over the
+  first (a resolved group); the others are waited for, not scored. Latency runs from posting
+  the first payload to seeing the scored task end;
+- with `direct=True` the first payload goes as an A2A data message straight to the `triage`
+  agent (at `triage_url`, else where the registry says), and latency runs from sending it to
+  the final task.
+
+Calls to the router and agents carry tokens of the caller's own client (`tokens`, scope
+`agents:invoke`). A scenario that fails to load, or gets no report in `report_timeout` seconds, is a
+result with its `error`; the run goes on with the next. When the router (or the agent, or the
+registry) cannot be reached at all, no scenario is loaded: each result says so.
+
+Scenarios run one after another: a load writing while another investigation reads would
+make latencies depend on the order of the suite.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from common.errors import SreError
+from common.http import create_http_client
+from common.settings import DEFAULT_REGISTRY_URL
+from scenarios.investigation import DEFAULT_ROUTER_URL, POLL_INTERVAL, Investigation, NoReport
+from scenarios.isolation import isolated, new_run_id
+from scenarios.load import Targets, load_scenario_into
+from scenarios.records import GroundTruth, expected
+from scenarios.score import Score, expects_change, score, top_hypothesis, totals
+from scenarios.spec import Scenario
+
+if TYPE_CHECKING:
+    from common.auth import TokenSource
+
+__all__ = [
+    "DEFAULT_ROUTER_URL",
+    "DEFAULT_TIMEOUT",
+    "POLL_INTERVAL",
+    "RunSummary",
+    "ScenarioResult",
+    "run_scenarios",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Seconds a scenario's investigation may take, from the first payload to its report.
+DEFAULT_TIMEOUT = 120.0
+_HTTP_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class ScenarioResult:
+    """One scenario's run: its truth, the report (None when none came) and how it scored."""
+
+    name: str
+    run_id: str
+    expected: GroundTruth
+    score: Score
+    report: dict[str, Any] | None = None
+    latency_s: float | None = None
+    error: str | None = None
+
+    @property
+    def top(self) -> dict[str, Any] | None:
+        """The top hypothesis: kind, resource, namespace, ref, confidence (None without one)."""
+        hypothesis = top_hypothesis(self.report)
+        if hypothesis is None:
+            return None
+        target = hypothesis.get("target")
+        target = target if isinstance(target, dict) else {}
+        return {
+            "kind": hypothesis.get("kind"),
+            "resource": target.get("resource"),
+            "namespace": target.get("namespace"),
+            "ref": target.get("ref"),
+            "confidence": hypothesis.get("confidence"),
+        }
+
+    @property
+    def report_id(self) -> str | None:
+        value = self.report.get("id") if self.report is not None else None
+        return value if isinstance(value, str) else None
+
+    def to_json(self) -> dict[str, Any]:
+        """The line `sre scenario run --json` prints for the scenario."""
+        truth = self.expected
+        onset_error = self.score.onset_error_minutes
+        return {
+            "name": self.name,
+            "run_id": self.run_id,
+            "expected": {
+                "kind": truth.kind,
+                "service": truth.service,
+                "namespace": truth.namespace,
+                "ref": truth.ref,
+                "onset": truth.onset.isoformat() if truth.onset is not None else None,
+            },
+            "top": self.top,
+            "hit_at_1": self.score.hit_at_1,
+            "hit_at_3": self.score.hit_at_3,
+            "onset_error_minutes": round(onset_error, 2) if onset_error is not None else None,
+            "change_found": self.score.change_found,
+            "latency_s": round(self.latency_s, 3) if self.latency_s is not None else None,
+            "report_id": self.report_id,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    results: list[ScenarioResult]
+    totals: dict[str, Any]
+    wall_time_s: float
+
+    @property
+    def ok(self) -> bool:
+        """Every scenario produced a report, whatever its score."""
+        return all(result.report is not None for result in self.results)
+
+
+async def run_scenarios(
+    scenarios: Sequence[Scenario],
+    targets: Targets,
+    tokens: TokenSource,
+    *,
+    router_url: str = DEFAULT_ROUTER_URL,
+    direct: bool = False,
+    triage_url: str | None = None,
+    registry_url: str = DEFAULT_REGISTRY_URL,
+    report_timeout: float = DEFAULT_TIMEOUT,
+    poll_interval: float = POLL_INTERVAL,
+    on_result: Callable[[ScenarioResult], None] | None = None,
+) -> RunSummary:
+    """Load, investigate and score each scenario in turn; `on_result` sees each result as it comes."""
+    started = time.perf_counter()
+    investigate = Investigation(
+        tokens,
+        router_url=router_url.rstrip("/"),
+        direct=direct,
+        triage_url=triage_url.rstrip("/") if triage_url else None,
+        registry_url=registry_url.rstrip("/"),
+        report_timeout=report_timeout,
+        poll_interval=poll_interval,
+    )
+    results: list[ScenarioResult] = []
+    async with create_http_client(timeout=_HTTP_TIMEOUT, attempts=1) as http:
+        unreachable = await investigate.unreachable(http)
+        for scenario in scenarios:
+            if unreachable is not None:
+                result = _failed(scenario, new_run_id(), unreachable)
+            else:
+                result = await _run_one(scenario, targets, investigate, http)
+            results.append(result)
+            if on_result is not None:
+                on_result(result)
+    latencies = [r.latency_s for r in results if r.report is not None and r.latency_s is not None]
+    summary_totals = totals([r.score for r in results], latencies)
+    return RunSummary(results, summary_totals, time.perf_counter() - started)
+
+
+def _failed(scenario: Scenario, run_id: str, error: str) -> ScenarioResult:
+    """A scenario that was not loaded."""
+    truth = expected(scenario, datetime.now(UTC).replace(microsecond=0))
+    change_expected = expects_change(scenario)
+    return ScenarioResult(
+        scenario.name,
+        run_id,
+        truth,
+        score(truth, None, change_expected=change_expected),
+        error=f"{scenario.name}: {error}",
+    )
+
+
+async def _run_one(
+    scenario: Scenario, targets: Targets, investigate: Investigation, http: httpx.AsyncClient
+) -> ScenarioResult:
+    run_id = new_run_id()
+    change_expected = expects_change(scenario)
+    try:
+        private = isolated(scenario, run_id)
+    except SreError as exc:
+        return _failed(scenario, run_id, f"cannot be isolated: {exc}")
+    now = datetime.now(UTC).replace(microsecond=0)
+    truth = expected(private, now)
+    try:
+        loaded = await load_scenario_into(private, now, targets)
+        problems = {**loaded.failed, **{t: r for t, r in loaded.skipped.items() if r != "not configured"}}
+        if problems:
+            raise NoReport("loading failed: " + "; ".join(f"{target}: {why}" for target, why in problems.items()))
+        if not loaded.alerts:
+            raise NoReport("the scenario has no alerts to post")
+        logger.info("scenario %s loaded as run %s (namespaces *-%s)", scenario.name, run_id, run_id)
+        report, latency = await investigate(http, loaded.alerts)
+    except (NoReport, SreError) as exc:
+        error = f"{scenario.name}: {exc}"
+    except Exception as exc:
+        # One scenario's surprise must not cost the rest of a long run: logged with its trace.
+        logger.exception("Scenario %s (run %s) failed unexpectedly", scenario.name, run_id)
+        error = f"{scenario.name}: unexpected {type(exc).__name__} (the log has the trace): {exc}"
+    else:
+        return ScenarioResult(
+            scenario.name, run_id, truth, score(truth, report, change_expected=change_expected), report, latency
+        )
+    return ScenarioResult(
+        scenario.name, run_id, truth, score(truth, None, change_expected=change_expected), error=error
+    )

@@ -1,0 +1,43 @@
+"""The OAuth clients `sre up` provisions: created once, kept across runs, brought up to date."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cli.provisioning import CLIENTS, provision, read_secret
+from registry.clients import ClientStore
+
+
+def test_every_client_is_created_with_its_scopes_and_a_private_secret_file(tmp_path: Path) -> None:
+    store = ClientStore(tmp_path / "clients.toml")
+    secrets = provision(tmp_path, store)
+    assert set(secrets) == set(CLIENTS)
+    for name, scopes in CLIENTS.items():
+        client = store.get(name)
+        assert client is not None
+        assert set(client.scopes) == set(scopes)
+        assert store.verify(name, secrets[name]) is not None
+        assert read_secret(tmp_path, name) == secrets[name]
+        assert (tmp_path / "credentials" / f"{name}.secret").stat().st_mode & 0o077 == 0
+
+
+def test_a_second_run_keeps_the_secrets(tmp_path: Path) -> None:
+    store = ClientStore(tmp_path / "clients.toml")
+    assert provision(tmp_path, store) == provision(tmp_path, store)
+
+
+def test_a_client_with_other_scopes_gets_the_scopes_it_needs_and_a_new_secret(tmp_path: Path) -> None:
+    store = ClientStore(tmp_path / "clients.toml")
+    first = provision(tmp_path, store)
+    # As an older data directory, or `sre auth add-client triage --scopes agents:invoke`, left it.
+    store.remove_client("triage")
+    store.add_client("triage", ["agents:invoke"])
+    again = provision(tmp_path, store)
+    triage = store.get("triage")
+    assert triage is not None
+    assert set(triage.scopes) == set(CLIENTS["triage"])
+    assert again["triage"] != first["triage"]
+    assert store.verify("triage", again["triage"]) is not None
+    assert {name: again[name] for name in CLIENTS if name != "triage"} == {
+        name: first[name] for name in CLIENTS if name != "triage"
+    }
