@@ -39,13 +39,12 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from federation import RunningFederation, running_federation  # noqa: E402
 
-from common.settings import Upstream  # noqa: E402
 from scenarios import BUNDLED_DIR, load_scenarios  # noqa: E402
+from scenarios.alerts import first_notification  # noqa: E402
 from scenarios.isolation import isolated, new_run_id  # noqa: E402
-from scenarios.load import Targets, load_scenario_into  # noqa: E402
+from scenarios.load import load_scenario_into  # noqa: E402
 from scenarios.records import GroundTruth  # noqa: E402
 from scenarios.score import score  # noqa: E402
-from servers.loki_mcp.client import LokiClient  # noqa: E402
 
 POLL = 0.05
 TIMEOUT = 300.0
@@ -68,30 +67,14 @@ class Outcome:
 async def load_cases(federation: RunningFederation, count: int | None) -> list[Case]:
     suite = load_scenarios([BUNDLED_DIR])
     chosen = suite if count is None else [suite[i % len(suite)] for i in range(count)]
-    loki_token = federation.token("scenario", federation.mcp_url("LOKI_MCP"))
-    loki = LokiClient(Upstream(url=federation.url("LOKI_MCP"), bearer_token=loki_token), timeout=60)
-    headers = {"Authorization": f"Bearer {federation.token('scenario', federation.url('CONTROLPLANE'))}"}
     cases = []
-    try:
-        async with (
-            httpx.AsyncClient(timeout=60) as http,
-            httpx.AsyncClient(timeout=60, headers=headers) as controlplane,
-        ):
-            targets = Targets(
-                http,
-                prometheus_write_url=f"{federation.url('PROMETHEUS')}/api/v1/write",
-                loki=loki,
-                controlplane_url=federation.url("CONTROLPLANE"),
-                controlplane_http=controlplane,
-            )
-            for scenario in chosen:
-                private = isolated(scenario, new_run_id())
-                loaded = await load_scenario_into(private, datetime.now(UTC).replace(microsecond=0), targets)
-                if loaded.failed or loaded.expected is None:
-                    raise SystemExit(f"{scenario.name} did not load: {loaded.failed}")
-                cases.append(Case(scenario.name, loaded.alerts[0], loaded.expected))
-    finally:
-        await loki.aclose()
+    async with federation.targets() as targets:
+        for scenario in chosen:
+            private = isolated(scenario, new_run_id())
+            loaded = await load_scenario_into(private, datetime.now(UTC).replace(microsecond=0), targets)
+            if loaded.failed or loaded.expected is None:
+                raise SystemExit(f"{scenario.name} did not load: {loaded.failed}")
+            cases.append(Case(scenario.name, first_notification(loaded.alerts[0]), loaded.expected))
     return cases
 
 

@@ -7,8 +7,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +16,9 @@ import httpx
 from backends import free_port
 
 from common.auth import ClientCredentials
+from common.settings import Upstream
+from scenarios.load import Targets
+from servers.loki_mcp.client import LokiClient
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPONENTS = (
@@ -76,6 +79,27 @@ class RunningFederation:
         return ClientCredentials(
             token_url=f"{self.url('REGISTRY')}/oauth/token", client_id=client, client_secret=secret
         )
+
+    @asynccontextmanager
+    async def targets(self) -> AsyncIterator[Targets]:
+        """Where scenarios load, with the `scenario` client's tokens (as `sre scenario load` does)."""
+        loki_token = self.token("scenario", self.mcp_url("LOKI_MCP"))
+        loki = LokiClient(Upstream(url=self.url("LOKI_MCP"), bearer_token=loki_token), timeout=60)
+        headers = {"Authorization": f"Bearer {self.token('scenario', self.url('CONTROLPLANE'))}"}
+        try:
+            async with (
+                httpx.AsyncClient(timeout=60) as http,
+                httpx.AsyncClient(timeout=60, headers=headers) as controlplane,
+            ):
+                yield Targets(
+                    http,
+                    prometheus_write_url=f"{self.url('PROMETHEUS')}/api/v1/write",
+                    loki=loki,
+                    controlplane_url=self.url("CONTROLPLANE"),
+                    controlplane_http=controlplane,
+                )
+        finally:
+            await loki.aclose()
 
     def token(self, client: str, audience: str) -> str:
         response = httpx.post(

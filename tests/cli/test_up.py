@@ -259,26 +259,3 @@ def test_up_plays_the_demo_from_a_real_alert_to_the_printed_report_and_ctrl_c_st
         ).json()["data"]["result"]
         assert float(fresh[0]["value"][1]) < 60
         print(f"sre up to the demo's report: {took:.0f} s")
-
-
-@pytest.mark.integration
-def test_up_no_demo_starts_the_same_platform_and_scenarios_load_and_run_against_it(tmp_path: Path) -> None:
-    with _running_up(tmp_path, "--no-demo") as up:
-        up.wait_for("SRE Federation is up", deadline=300.0)
-        loki_mcp = ["--loki-mcp-url", up.url("loki-mcp")]
-        # The eval harness: a scenario in namespaces of its own, through the router to triage.
-        ran = up.sre("scenario", "run", DEFAULT_DEMO, "--json", *loki_mcp)
-        *results, totals = (json.loads(line) for line in ran.stdout.splitlines())
-        assert totals["scenarios"] == 1
-        (result,) = results
-        assert result["error"] is None, result
-        # A scenario loads into sre up's Prometheus, log store and control plane (the scenario client).
-        loaded = up.sre("scenario", "load", str(ROOT / "scenarios" / "bundled" / f"{DEFAULT_DEMO}.yaml"), *loki_mcp)
-        assert f"{DEFAULT_DEMO}: loaded into prometheus, loki, controlplane" in loaded.stdout
-        errors = httpx.get(
-            f"{up.url('prometheus')}/api/v1/query",
-            params={"query": 'sum(rate(http_requests_total{service="checkout",namespace="prod",code=~"5.."}[5m]))'},
-        ).json()["data"]["result"]
-        assert float(errors[0]["value"][1]) > 0.5
-    assert "sre up: demo:" not in up.stderr.read_text()
-    assert up.stdout.read_text() == ""

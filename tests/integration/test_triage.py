@@ -38,11 +38,10 @@ from common.agents import INTERRUPTED_MESSAGE
 from common.agents.client import agent_client, data_message, find_agent, text_message
 from common.auth import TokenSource
 from common.http import create_http_client
-from common.settings import SettingsSource, Upstream
+from common.settings import SettingsSource
 from scenarios import BUNDLED_DIR, Scenario, load_scenario
 from scenarios.isolation import isolated, new_run_id
-from scenarios.load import LoadReport, Targets, load_scenario_into
-from servers.loki_mcp.client import LokiClient
+from scenarios.load import LoadReport, load_scenario_into
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -56,25 +55,8 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningFede
 async def load(federation: RunningFederation, name: str) -> tuple[Scenario, LoadReport]:
     """A bundled scenario, isolated in namespaces of its own, loaded with the `scenario` client."""
     scenario = isolated(load_scenario(BUNDLED_DIR / f"{name}.yaml"), new_run_id())
-    now = datetime.now(UTC).replace(microsecond=0)
-    loki_token = federation.token("scenario", federation.mcp_url("LOKI_MCP"))
-    loki = LokiClient(Upstream(url=federation.url("LOKI_MCP"), bearer_token=loki_token), timeout=60)
-    headers = {"Authorization": f"Bearer {federation.token('scenario', federation.url('CONTROLPLANE'))}"}
-    try:
-        async with (
-            httpx.AsyncClient(timeout=60) as http,
-            httpx.AsyncClient(timeout=60, headers=headers) as controlplane,
-        ):
-            targets = Targets(
-                http,
-                prometheus_write_url=f"{federation.url('PROMETHEUS')}/api/v1/write",
-                loki=loki,
-                controlplane_url=federation.url("CONTROLPLANE"),
-                controlplane_http=controlplane,
-            )
-            report = await load_scenario_into(scenario, now, targets)
-    finally:
-        await loki.aclose()
+    async with federation.targets() as targets:
+        report = await load_scenario_into(scenario, datetime.now(UTC).replace(microsecond=0), targets)
     assert report.failed == {}
     return scenario, report
 
@@ -420,3 +402,14 @@ def test_sre_scenario_run_over_the_bundled_suite_through_the_router(federation: 
     assert totals["hit_at_3"] >= totals["hit_at_1"]
     assert totals["onset_error_minutes_median"] <= 3
     assert totals["change_found"] >= 0.9
+
+
+def test_sre_scenario_load_fills_the_federation_and_no_demo_played(federation: RunningFederation) -> None:
+    scenario = BUNDLED_DIR / "checkout-bad-deploy-errors.yaml"
+    loaded = federation.sre("scenario", "load", str(scenario), "--loki-mcp-url", federation.url("LOKI_MCP"))
+
+    assert "checkout-bad-deploy-errors: loaded into prometheus, loki, controlplane" in loaded.stdout
+    query = 'sum(rate(http_requests_total{service="checkout",namespace="prod",code=~"5.."}[5m]))'
+    errors = httpx.get(f"{federation.url('PROMETHEUS')}/api/v1/query", params={"query": query}, timeout=10)
+    assert float(errors.json()["data"]["result"][0]["value"][1]) > 0.5
+    assert "sre up: demo:" not in federation.log.read_text()  # --no-demo: the platform alone

@@ -68,7 +68,8 @@ def test_row_15_a_read_scoped_token_gets_403_naming_the_write_scope_and_nothing_
     for tool, arguments in (
         ("controlplane_scale_deployment", {"resource": resource["name"], "replicas": 9}),
         ("controlplane_restart_deployment", {"resource": resource["name"]}),
-        ("controlplane_op_create_analysis", {"body": {"kind": "diagnostic", "title": "t", "report": {}}}),
+        ("controlplane_op_create_incident", {"body": {"title": "t"}}),
+        ("controlplane_record_analysis", {"kind": "diagnostic", "title": "t", "report": {}}),
     ):
         message = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": tool, "arguments": arguments}}
         response = httpx.post(served.mcp_url, json=message, headers=headers, timeout=10)
