@@ -11,7 +11,9 @@ investigation goes on with what the other sources said.
   or `pool` label, say) is evidence about that dependency;
 - `read_log_rises`: error templates that rose at the onset against the window before it, and
   which dependencies they mention;
-- `read_changes`: every change to the primary and its dependencies in the window.
+- `read_changes`: every change to the primary and its dependencies in the window;
+- `read_firing_alerts`: the alerts firing now on the primary and its dependencies (context for
+  the reader, not a cause: an alert fires after its symptom began).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ __all__ = [
     "SignalSeries",
     "Window",
     "read_changes",
+    "read_firing_alerts",
     "read_log_rises",
     "read_signals",
     "scan_anomalies",
@@ -389,6 +392,38 @@ async def read_log_rises(
 
     await _bounded([reader(resource) for resource in [scope.primary, *scope.dependencies]])
     return rises
+
+
+async def read_firing_alerts(toolbox: Toolbox, scope: ResolvedScope, evidence: EvidenceLog) -> None:
+    """One evidence item per resource in scope with firing alerts (Prometheus' own rule evaluation)."""
+
+    def reader(resource: Resource) -> Callable[[], Awaitable[None]]:
+        async def read() -> None:
+            matchers = _selector(resource, scope.series_namespace(resource))
+            arguments = {"state": "firing", "matchers": matchers, "limit": 50}
+            try:
+                answer = await toolbox.call(PROMETHEUS, "prometheus_list_alerts", arguments)
+            except BackendError as exc:
+                evidence.failed(PROMETHEUS, f"firing alerts of {resource.name}", exc)
+                return
+            alerts = answer.get("alerts") or []
+            if not alerts:
+                return
+            listed = "; ".join(
+                f"{a.get('name')} since {a.get('active_at') or '?'}"
+                + (f" ({a['annotations']['summary']})" if (a.get("annotations") or {}).get("summary") else "")
+                for a in alerts[:5]
+            )
+            evidence.add(
+                "prometheus",
+                f"prometheus_list_alerts(state=firing, matchers={matchers})",
+                f"{len(alerts)} alert(s) firing on {resource.name}: {listed}",
+                data={"alerts": [{k: a.get(k) for k in ("name", "labels", "active_at")} for a in alerts[:20]]},
+            )
+
+        return read
+
+    await _bounded([reader(resource) for resource in [scope.primary, *scope.dependencies]])
 
 
 def _stream_selector(resource: Resource, namespace: str | None) -> str:

@@ -5,8 +5,8 @@
 Stages (each timed in `report.timings`, each announced through `progress`):
 
 1. scope: the resource and its dependencies (`scope.resolve_scope`);
-2. signals and changes, concurrently: the catalogue's series with their change points, and every
-   change in the look-back window;
+2. signals, changes and firing alerts, concurrently: the catalogue's series with their change
+   points, every change in the look-back window, the alerts firing on the resources in scope;
 3. onset: the earliest credible change point among the primary's own signals (symptoms,
    availability, saturation, traffic), else among its dependencies' symptoms; the alert time is
    never used, it lags;
@@ -37,6 +37,7 @@ from agents.triage.gather import (
     Window,
     cite_signals,
     read_changes,
+    read_firing_alerts,
     read_log_rises,
     read_signals,
     scan_anomalies,
@@ -113,6 +114,7 @@ async def investigate(
     async with anyio.create_task_group() as group:
         group.start_soon(signals)
         group.start_soon(recent_changes)
+        group.start_soon(read_firing_alerts, toolbox, scope, evidence)
     mark = lap("signals_and_changes", mark)
 
     series = cite_signals(series, scope, window, evidence)

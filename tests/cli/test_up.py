@@ -248,6 +248,7 @@ def test_up_plays_the_demo_from_a_real_alert_to_the_printed_report_and_ctrl_c_st
         assert analysis["markdown"].strip() in printed
         assert "# Diagnostic report: checkout" in printed
         assert "**Trigger:** HighErrorRate" in printed
+        assert "alert(s) firing on checkout: HighErrorRate since" in printed  # Prometheus' own view, as evidence
         report = analysis["report"]
         assert (report["scope"]["service"], report["scope"]["namespace"]) == ("checkout", f"prod-{loaded.group(1)}")
         assert report["trigger"]["kind"] == "alert"
