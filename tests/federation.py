@@ -1,4 +1,4 @@
-"""The whole federation as `make up` starts it (`sre up --no-demo`), on free ports, for end-to-end tests."""
+"""The whole federation as `make up` starts it (`sre up`, its demo or not), on free ports, for end-to-end tests."""
 
 from __future__ import annotations
 
@@ -40,7 +40,21 @@ class RunningFederation:
     data_dir: Path
     ports: Mapping[str, int]
     env: Mapping[str, str]
+    #: What `sre up` says on stderr (progress, components' start) and prints on stdout (the demo's report).
     log: Path
+    stdout: Path
+    process: subprocess.Popen[bytes]
+    started: float
+
+    def stop(self) -> int:
+        """Ctrl-C, as a person stops it; the exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+        try:
+            return self.process.wait(60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()
 
     def url(self, component: str) -> str:
         return f"http://127.0.0.1:{self.ports[component]}"
@@ -113,8 +127,8 @@ class RunningFederation:
 
 
 @contextmanager
-def running_federation(workdir: Path, *up_args: str) -> Iterator[RunningFederation]:
-    """`sre up --no-demo` (plus `up_args`) until the context ends; Ctrl-C then, as a person would."""
+def running_federation(workdir: Path, *, demo: str | None = None) -> Iterator[RunningFederation]:
+    """`sre up` (`--no-demo` unless `demo` names a scenario to play) until the context ends, then Ctrl-C."""
     ports = {name: free_port() for name in COMPONENTS}
     data_dir = workdir / "data"
     env = {
@@ -126,26 +140,19 @@ def running_federation(workdir: Path, *up_args: str) -> Iterator[RunningFederati
         "SRE_DATA_DIR": str(data_dir),
         **{f"SRE_UP_{name}_PORT": str(port) for name, port in ports.items()},
     }
-    log = workdir / "up.log"
-    with log.open("w+") as output:
+    log, stdout = workdir / "up.log", workdir / "up.out"
+    args = ["--demo", demo] if demo is not None else ["--no-demo"]
+    with log.open("w+") as errors, stdout.open("w+") as output:
         up = subprocess.Popen(
-            [sys.executable, "-m", "cli.main", "up", "--no-demo", *up_args],
-            cwd=ROOT,
-            env=env,
-            stdout=output,
-            stderr=output,
+            [sys.executable, "-m", "cli.main", "up", *args], cwd=ROOT, env=env, stdout=output, stderr=errors
         )
-        try:
-            deadline = time.monotonic() + _START_TIMEOUT
-            while "SRE Federation is up" not in log.read_text():
-                assert up.poll() is None, log.read_text()
-                assert time.monotonic() < deadline, log.read_text()
-                time.sleep(0.2)
-            yield RunningFederation(data_dir, ports, env, log)
-        finally:
-            up.send_signal(signal.SIGINT)
-            try:
-                up.wait(60)
-            except subprocess.TimeoutExpired:
-                up.kill()
-                up.wait()
+    federation = RunningFederation(data_dir, ports, env, log, stdout, up, time.monotonic())
+    try:
+        deadline = time.monotonic() + _START_TIMEOUT
+        while "SRE Federation is up" not in log.read_text():
+            assert up.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        yield federation
+    finally:
+        federation.stop()

@@ -1,13 +1,16 @@
-"""Triage on the real federation (`sre up --no-demo`): bundled scenarios loaded, real MCP sessions, real reports.
+"""Triage on the real federation (`make up`'s `sre up`): bundled scenarios loaded, real MCP sessions, real reports.
 
-The agent runs in-process here (an ADK runner, as `adk web` runs it) with the `cli` client's
-identity, so a test can change its settings or give it a scripted model; the same agent served
-over A2A by `sre up` is tested in test_triage_a2a.py.
+One `sre up` serves the module, its demo playing meanwhile (its alert fires after a minute or
+two, through Alertmanager and the router to triage; the last test checks what it printed). Some
+tests run the agent in-process (an ADK runner, as `adk web` runs it) with the `cli` client's
+identity, so they can change its settings or give it a scripted model; others call the triage
+and router that `sre up` serves, over A2A and HTTP, as anyone would.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -20,6 +23,7 @@ from typing import Any
 
 import anyio
 import httpx
+import httpx2
 import pytest
 from a2a.client import ClientConfig, ClientFactory
 from a2a.types import GetTaskRequest, TaskState
@@ -31,9 +35,12 @@ from google.adk.events import Event
 from google.adk.runners import InMemoryRunner
 from google.genai import types as genai
 from google.protobuf.json_format import MessageToDict
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 from scripted_llm import ScriptedLlm, call, function_responses, text
 
 from agents.triage.agent import TriageAgent
+from cli.demo import DEFAULT_DEMO
 from common.agents import INTERRUPTED_MESSAGE
 from common.agents.client import agent_client, data_message, find_agent, text_message
 from common.auth import TokenSource
@@ -48,7 +55,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
 @pytest.fixture(scope="module")
 def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningFederation]:
-    with running_federation(tmp_path_factory.mktemp("federation")) as running:
+    with running_federation(tmp_path_factory.mktemp("federation"), demo=DEFAULT_DEMO) as running:
         yield running
 
 
@@ -404,7 +411,7 @@ def test_sre_scenario_run_over_the_bundled_suite_through_the_router(federation: 
     assert totals["change_found"] >= 0.9
 
 
-def test_sre_scenario_load_fills_the_federation_and_no_demo_played(federation: RunningFederation) -> None:
+def test_sre_scenario_load_fills_the_federation(federation: RunningFederation) -> None:
     scenario = BUNDLED_DIR / "checkout-bad-deploy-errors.yaml"
     loaded = federation.sre("scenario", "load", str(scenario), "--loki-mcp-url", federation.url("LOKI_MCP"))
 
@@ -412,4 +419,111 @@ def test_sre_scenario_load_fills_the_federation_and_no_demo_played(federation: R
     query = 'sum(rate(http_requests_total{service="checkout",namespace="prod",code=~"5.."}[5m]))'
     errors = httpx.get(f"{federation.url('PROMETHEUS')}/api/v1/query", params={"query": query}, timeout=10)
     assert float(errors.json()["data"]["result"][0]["value"][1]) > 0.5
-    assert "sre up: demo:" not in federation.log.read_text()  # --no-demo: the platform alone
+
+
+REPORT_DEADLINE = 300.0
+
+
+def test_the_demo_goes_from_a_real_alert_to_the_printed_report_and_ctrl_c_stops_everything(
+    federation: RunningFederation,
+) -> None:
+    """Last in the module: `make up`'s demo has played meanwhile; then Ctrl-C stops every component."""
+    controlplane = federation.url("CONTROLPLANE")
+    # The agents serve their cards and registered themselves, so tokens can be issued for them.
+    for agent in ("TRIAGE", "ROUTER"):
+        card = httpx.get(f"{federation.url(agent)}/.well-known/agent-card.json").json()
+        assert card["name"] == agent.lower()
+        assert card["supportedInterfaces"][0]["url"] == federation.url(agent)
+    registry_token = federation.token("cli", federation.url("REGISTRY"))
+    agents = httpx.get(f"{federation.url('REGISTRY')}/agents", headers={"Authorization": f"Bearer {registry_token}"})
+    registered = {agent["name"]: agent["url"] for agent in agents.json()["agents"]}
+    assert {"triage": federation.url("TRIAGE"), "router": federation.url("ROUTER")}.items() <= registered.items()
+    # Alertmanager sends to the router's webhook with a token of its own client.
+    config = httpx.get(f"{federation.url('ALERTMANAGER')}/api/v2/status").json()["config"]["original"]
+    assert f"{federation.url('ROUTER')}/webhooks/alertmanager" in config
+    assert "client_id: alertmanager" in config
+
+    # make up's MCP servers take your own client's tokens (the cli client), and nothing else.
+    mcp, loki = federation.mcp_url("PROMETHEUS_MCP"), federation.url("LOKI_MCP")
+    assert httpx.post(mcp, json={}).status_code == 401
+    answer = anyio.run(call_tool, mcp, federation.token("cli", mcp), "prometheus_query", {"query": "vector(42)"})
+    assert float(answer["samples"][0]["value"]) == 42.0
+    loki_token = federation.token("cli", f"{loki}/mcp")
+    pushed = httpx.post(
+        f"{loki}/loki/api/v1/push",
+        json={"streams": [{"stream": {"service": "up-test"}, "values": [[str(time.time_ns()), "hello from up"]]}]},
+        headers={"Authorization": f"Bearer {loki_token}"},
+    )
+    assert pushed.status_code == 204, pushed.text
+    logs = anyio.run(call_tool, f"{loki}/mcp", loki_token, "loki_query_logs", {"query": '{service="up-test"}'})
+    assert [line["line"] for line in logs["lines"]] == ["hello from up"]
+    # The approval loop: the cli client asks through controlplane-mcp, the approver decides.
+    incident = httpx.post(
+        f"{controlplane}/api/v1/incidents",
+        json={"title": "up test"},
+        headers={"Authorization": f"Bearer {federation.token('cli', controlplane)}"},
+    ).json()
+    cp_mcp = federation.mcp_url("CONTROLPLANE_MCP")
+    cp_token = federation.token("cli", cp_mcp)
+    ack = {"incident_id": incident["id"]}
+    pending = anyio.run(call_tool, cp_mcp, cp_token, "controlplane_acknowledge_incident", ack)
+    approval_id = pending["approval"]["id"]
+    assert approval_id in federation.sre("controlplane", "approvals").stdout
+    assert "approved" in federation.sre("controlplane", "approve", approval_id, "--reason", "test").stdout
+    ack["approval_id"] = approval_id
+    done = anyio.run(call_tool, cp_mcp, cp_token, "controlplane_acknowledge_incident", ack)
+    assert done["incident"]["status"] == "acknowledged"
+
+    # The demo's alert fired in Prometheus (the bundled rules) and reached Alertmanager for the router.
+    deadline = federation.started + REPORT_DEADLINE
+    while "\nReport: " not in federation.stdout.read_text():
+        assert federation.process.poll() is None, federation.log.read_text()
+        assert time.monotonic() < deadline, federation.log.read_text()
+        time.sleep(0.5)
+    took = time.monotonic() - federation.started
+    printed = federation.stdout.read_text()
+    routed = httpx.get(f"{federation.url('ALERTMANAGER')}/api/v2/alerts").json()
+    assert any(
+        a["labels"]["alertname"] == "HighErrorRate" and [r["name"] for r in a["receivers"]] == ["router"]
+        for a in routed
+    )
+    # In namespaces of its own (prod-<run id>): a second `sre up` on the same data must not mix with it.
+    loaded = re.search(rf"^{DEFAULT_DEMO}-([0-9a-f]{{6}}): loaded into prometheus, loki, controlplane", printed, re.M)
+    assert loaded is not None, printed
+    match = re.search(r"^Report: (http://\S+/api/v1/analyses/(\S+))$", printed, re.MULTILINE)
+    assert match is not None, printed
+    assert match.group(1).startswith(f"{controlplane}/api/v1/analyses/")
+    token = federation.token("cli", controlplane)
+    analysis = httpx.get(match.group(1), headers={"Authorization": f"Bearer {token}"}).json()
+    assert analysis["markdown"].strip() in printed
+    assert "# Diagnostic report: checkout" in printed
+    assert "**Trigger:** HighErrorRate" in printed
+    assert "alert(s) firing on checkout: HighErrorRate since" in printed  # Prometheus' own view, as evidence
+    report = analysis["report"]
+    assert (report["scope"]["service"], report["scope"]["namespace"]) == ("checkout", f"prod-{loaded.group(1)}")
+    assert report["trigger"]["kind"] == "alert"
+    top = report["hypotheses"][0]
+    assert (top["kind"], top["target"]["resource"], top["target"]["ref"]) == ("deployment", "checkout", "v2.4.0")
+    # The live samples keep arriving: the series is fresh (the history alone ends at the load).
+    demo_errors = f'http_requests_total{{service="checkout",namespace="prod-{loaded.group(1)}",code="500"}}'
+    fresh = httpx.get(
+        f"{federation.url('PROMETHEUS')}/api/v1/query", params={"query": f"time() - timestamp({demo_errors})"}
+    ).json()["data"]["result"]
+    assert float(fresh[0]["value"][1]) < 60
+    print(f"sre up to the demo's report: {took:.0f} s")
+
+    assert federation.stop() == 0, federation.log.read_text()
+    assert "sre up: stopped." in federation.log.read_text()
+    for port in federation.ports.values():
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
+
+
+async def call_tool(url: str, bearer: str, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    async with (
+        httpx2.AsyncClient(headers={"Authorization": f"Bearer {bearer}"}) as http,
+        Client(streamable_http_client(url, http_client=http)) as client,
+    ):
+        result = await client.call_tool(tool, arguments)
+    assert result.structured_content is not None, result.content
+    return result.structured_content
