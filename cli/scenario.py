@@ -91,6 +91,14 @@ def add_scenario_parser(commands: argparse._SubParsersAction[argparse.ArgumentPa
     run.add_argument(
         "--timeout", type=_seconds, metavar="S", help="seconds to wait for each scenario's report (default 120)"
     )
+    run.add_argument(
+        "--reseed",
+        type=int,
+        default=0,
+        metavar="N",
+        help="add N to every scenario's seed: the same incidents in other noise, to check that a score is "
+        "not an accident of one draw (default 0: the seeds as written)",
+    )
     for action in (load, run):
         action.add_argument(
             "--loki-mcp-url",
@@ -106,6 +114,8 @@ def run_scenario(args: argparse.Namespace, source: SettingsSource) -> int:
     try:
         now = _parse_now(args.now) if args.scenario_command == "load" else None
         scenarios = load_scenarios(scenario_paths(args.files))
+        if args.scenario_command == "run" and args.reseed:
+            scenarios = [s.model_copy(update={"seed": s.seed + args.reseed}) for s in scenarios]
     except SreError as exc:
         print(f"sre scenario: {exc}", file=sys.stderr)
         return 2

@@ -188,11 +188,13 @@ def _onset_series(series: Sequence[SignalSeries], scope: ResolvedScope) -> Signa
 
 
 def _marks_onset(item: SignalSeries) -> bool:
-    """A change point of the primary that can start an incident: traffic only when it surged or collapsed
-    (request rates follow daily cycles, which a few hours of window show as slow bends)."""
+    """A change point of the primary that can start an incident: traffic only when it stepped up or down
+    sharply (request rates follow daily cycles, which six hours of window show as slow bends of 50 %)."""
     if item.onset is None or item.signal.kind not in _ONSET_KINDS:
         return False
-    return item.signal.kind != "traffic" or abs(item.onset.magnitude or 0.0) >= SURGE
+    if item.signal.kind != "traffic":
+        return True
+    return item.onset.kind == "step" and abs(item.onset.magnitude or 0.0) >= SURGE
 
 
 def _name(item: SignalSeries | None) -> str:

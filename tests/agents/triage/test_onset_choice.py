@@ -1,0 +1,34 @@
+"""Which change point marks the incident's onset: a daily bend of the request rate never does."""
+
+from __future__ import annotations
+
+from agents.triage.gather import SignalSeries
+from agents.triage.investigation import _onset_series
+from agents.triage.scope import ResolvedScope, Resource
+from agents.triage.signals import Signal
+from analysis.onset import Onset
+
+PRIMARY = Resource("notifications", "prod")
+SCOPE = ResolvedScope(PRIMARY, primary_series_namespace="prod")
+
+
+def series(name: str, kind: str, at: float, shape: str, magnitude: float) -> SignalSeries:
+    signal = Signal(name=name, kind=kind, query=f'{name}{{service="$service"}}')  # type: ignore[arg-type]
+    onset = Onset(at=at, direction="up", kind=shape, before=1.0, after=1.0 + magnitude, magnitude=magnitude, score=9.0)  # type: ignore[arg-type]
+    return SignalSeries(PRIMARY, signal, signal.query, [], onset, "e1")
+
+
+def test_a_slow_bend_of_traffic_does_not_mark_the_onset_but_a_memory_ramp_does() -> None:
+    daily = series("request_rate", "traffic", 1000.0, "ramp", 0.53)  # six hours of a daily cycle
+    leak = series("memory", "saturation", 7000.0, "ramp", 0.6)
+
+    chosen = _onset_series([daily, leak], SCOPE)
+
+    assert chosen is leak
+
+
+def test_a_traffic_step_marks_the_onset() -> None:
+    surge = series("request_rate", "traffic", 1000.0, "step", 3.0)
+    latency = series("latency_p99", "symptom", 1600.0, "step", 2.0)
+
+    assert _onset_series([surge, latency], SCOPE) is surge
