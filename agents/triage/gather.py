@@ -94,6 +94,17 @@ async def _bounded(calls: Sequence[Callable[[], Awaitable[None]]]) -> None:
             group.start_soon(run, call)
 
 
+async def _call(
+    toolbox: Toolbox, server: str, tool: str, arguments: dict[str, Any], evidence: EvidenceLog, what: str
+) -> dict[str, Any] | None:
+    """The tool's result, or None with the failure noted as degrading the report."""
+    try:
+        return await toolbox.call(server, tool, arguments)
+    except BackendError as exc:
+        evidence.failed(server, what, exc)
+        return None
+
+
 def _selector(resource: Resource, namespace: str | None) -> dict[str, str]:
     return {"service": resource.name, **({"namespace": namespace} if namespace else {})}
 
@@ -114,10 +125,10 @@ async def read_signals(
                 "step": f"{window.step:g}s",
                 "detail": "points",
             }
-            try:
-                answer = await toolbox.call(PROMETHEUS, "prometheus_query_range", arguments)
-            except BackendError as exc:
-                evidence.failed(PROMETHEUS, f"{signal.name} of {resource.name}", exc)
+            answer = await _call(
+                toolbox, PROMETHEUS, "prometheus_query_range", arguments, evidence, f"{signal.name} of {resource.name}"
+            )
+            if answer is None:
                 return
             series = answer.get("series") or []
             if not series:
@@ -259,10 +270,15 @@ async def scan_anomalies(
             }
             if recent is not None:
                 arguments["recent"] = recent
-            try:
-                answer = await toolbox.call(PROMETHEUS, "prometheus_find_anomalous_series", arguments)
-            except BackendError as exc:
-                evidence.failed(PROMETHEUS, f"anomaly scan of {metric} for {resource.name}", exc)
+            answer = await _call(
+                toolbox,
+                PROMETHEUS,
+                "prometheus_find_anomalous_series",
+                arguments,
+                evidence,
+                f"anomaly scan of {metric} for {resource.name}",
+            )
+            if answer is None:
                 return
             for series in answer.get("series") or []:
                 score = float(series.get("score") or 0.0)
@@ -302,10 +318,10 @@ async def scan_anomalies(
     async def metrics_of(resource: Resource) -> list[str]:
         matchers = _selector(resource, scope.series_namespace(resource))
         arguments = {"label": "__name__", "matchers": matchers, "start": iso(window.start), "end": iso(window.end)}
-        try:
-            answer = await toolbox.call(PROMETHEUS, "prometheus_list_labels", arguments)
-        except BackendError as exc:
-            evidence.failed(PROMETHEUS, f"metric names of {resource.name}", exc)
+        answer = await _call(
+            toolbox, PROMETHEUS, "prometheus_list_labels", arguments, evidence, f"metric names of {resource.name}"
+        )
+        if answer is None:
             return []
         return [name for name in answer.get("values") or [] if name not in known][:MAX_EXTRA_METRICS]
 
@@ -333,9 +349,8 @@ async def read_log_rises(
     toolbox: Toolbox, scope: ResolvedScope, window: Window, onset: float | None, evidence: EvidenceLog
 ) -> list[LogRise]:
     """Error templates of the primary and its dependencies that rose at the onset."""
-    start = onset if onset is not None else window.end - MIN_LOG_WINDOW
-    start = max(start, window.end - MAX_LOG_WINDOW)
-    length = max(MIN_LOG_WINDOW, window.end - start)
+    since_onset = window.end - onset if onset is not None else MIN_LOG_WINDOW
+    length = min(MAX_LOG_WINDOW, max(MIN_LOG_WINDOW, since_onset))
     start = window.end - length
     dependencies = [d.name for d in scope.dependencies]
     rises: list[LogRise] = []
@@ -401,10 +416,10 @@ async def read_firing_alerts(toolbox: Toolbox, scope: ResolvedScope, evidence: E
         async def read() -> None:
             matchers = _selector(resource, scope.series_namespace(resource))
             arguments = {"state": "firing", "matchers": matchers, "limit": 50}
-            try:
-                answer = await toolbox.call(PROMETHEUS, "prometheus_list_alerts", arguments)
-            except BackendError as exc:
-                evidence.failed(PROMETHEUS, f"firing alerts of {resource.name}", exc)
+            answer = await _call(
+                toolbox, PROMETHEUS, "prometheus_list_alerts", arguments, evidence, f"firing alerts of {resource.name}"
+            )
+            if answer is None:
                 return
             alerts = answer.get("alerts") or []
             if not alerts:
@@ -459,10 +474,10 @@ async def read_changes(
             }
             if resource.id is None and resource.namespace:
                 arguments["namespace"] = resource.namespace
-            try:
-                answers.append((arguments, await toolbox.call(CONTROLPLANE, "controlplane_list_changes", arguments)))
-            except BackendError as exc:
-                evidence.failed(CONTROLPLANE, f"changes of {resource.name}", exc)
+            what = f"changes of {resource.name}"
+            answer = await _call(toolbox, CONTROLPLANE, "controlplane_list_changes", arguments, evidence, what)
+            if answer is not None:
+                answers.append((arguments, answer))
 
         return read
 
