@@ -96,7 +96,7 @@ AuditType = Literal[
     "approval",
     "analysis",
 ]
-Action = Literal["restart", "rollback", "scale", "acknowledge_incident"]
+Action = Literal["restart", "rollback", "scale", "acknowledge_incident", "resolve_incident", "reopen_incident"]
 #: `operation:<operationId>`: a call of a further API operation through controlplane-mcp, which
 #: consumes the approval (`POST /approvals/{id}/consume`) before it sends the call.
 OperationAction = Annotated[str, Field(pattern=r"^operation:[A-Za-z0-9_.-]{1,100}$")]
@@ -261,7 +261,9 @@ class IncidentStatusUpdate(_Model):
     status: IncidentStatus
     note: Text = ""
     approval_id: Id | None = Field(
-        default=None, description="Consumed when given (the MCP write tools always give one)."
+        default=None,
+        description="An approved approval of this change (`acknowledge_incident`, `resolve_incident` or "
+        "`reopen_incident`) of this incident; required (403 `approval_required` without), consumed.",
     )
     on_behalf_of: str | None = Field(default=None, max_length=200, description="As the approval says, when given.")
 
@@ -271,7 +273,9 @@ class IncidentTransition(_Model):
 
     note: Text = ""
     approval_id: Id | None = Field(
-        default=None, description="An approved `acknowledge_incident` approval for this incident; consumed."
+        default=None,
+        description="An approved `acknowledge_incident` (or `resolve_incident`) approval of this incident; "
+        "required (403 `approval_required` without), consumed.",
     )
     on_behalf_of: str | None = Field(default=None, max_length=200, description="As the approval says, when given.")
 
