@@ -3,14 +3,21 @@
 Triage produces it; the router returns it; the control plane stores it (`analyses`); the eval
 harness scores it. Every hypothesis cites the evidence it rests on by id, and every evidence item
 carries the exact query that produced it, so a reader can re-run what the agent saw.
+
+Most of its text comes from outside the platform (alerts, logs, labels, change summaries, a
+model's narrative): those fields are `UntrustedText` / `UntrustedData` (`common.untrusted`),
+cleaned, marked in the JSON schema, escaped in the Markdown, and scanned: `flags` lists every
+field that reads like an instruction to a model. The flags are derived, never taken from input.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal, get_args
+from typing import Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from common.untrusted import UntrustedData, UntrustedText, code_span, instruction_in, markdown_text, strings_in
 
 __all__ = [
     "CHANGE_KINDS",
@@ -18,6 +25,7 @@ __all__ = [
     "Change",
     "DiagnosticReport",
     "Evidence",
+    "Flag",
     "Hypothesis",
     "HypothesisKind",
     "Onset",
@@ -53,15 +61,15 @@ class _Model(BaseModel):
 
 class Trigger(_Model):
     kind: Literal["alert", "deployment", "question"]
-    summary: str = Field(description="The alert's name and summary, the failed deployment, or the question.")
-    details: dict[str, Any] = Field(default_factory=dict)
+    summary: UntrustedText = Field(description="The alert's name and summary, the failed deployment, or the question.")
+    details: UntrustedData = Field(default_factory=dict)
 
 
 class Scope(_Model):
-    service: str
-    namespace: str | None = None
+    service: UntrustedText
+    namespace: UntrustedText | None = None
     resource_id: str | None = Field(default=None, description="The control plane's id of the service, when known.")
-    dependencies: list[str] = Field(default_factory=list)
+    dependencies: list[UntrustedText] = Field(default_factory=list)
     start: datetime = Field(description="Start of the look-back window.")
     end: datetime
 
@@ -69,24 +77,24 @@ class Scope(_Model):
 class Evidence(_Model):
     id: str = Field(description="Cited by hypotheses, e.g. `e3`.")
     source: Source
-    query: str = Field(description="The exact query or call (PromQL, LogQL, API path) that produced it.")
+    query: UntrustedText = Field(description="The exact query or call (PromQL, LogQL, API path) that produced it.")
     start: datetime | None = None
     end: datetime | None = None
-    summary: str
+    summary: UntrustedText
     link: str | None = Field(default=None, description="A deep link (Grafana Explore) when one is configured.")
-    data: dict[str, Any] = Field(default_factory=dict, description="Figures behind the summary.")
+    data: UntrustedData = Field(default_factory=dict, description="Figures behind the summary.")
 
 
 class Onset(_Model):
     at: datetime = Field(description="When the symptom began, as detected from the signals (not the alert time).")
-    signal: str = Field(description="The signal whose change marks the onset.")
+    signal: UntrustedText = Field(description="The signal whose change marks the onset.")
     evidence_ids: list[str] = Field(default_factory=list)
 
 
 class Target(_Model):
-    resource: str = Field(description="The service or component, e.g. `checkout`.")
-    namespace: str | None = None
-    ref: str | None = Field(default=None, description="A version, a config key, a flag: what in it changed.")
+    resource: UntrustedText = Field(description="The service or component, e.g. `checkout`.")
+    namespace: UntrustedText | None = None
+    ref: UntrustedText | None = Field(default=None, description="A version, a config key, a flag: what in it changed.")
 
 
 class Hypothesis(_Model):
@@ -94,33 +102,43 @@ class Hypothesis(_Model):
     target: Target
     confidence: float = Field(ge=0.0, le=1.0)
     evidence_ids: list[str]
-    rationale: str = Field(description="One line: why this is the cause.")
+    rationale: UntrustedText = Field(description="One line: why this is the cause.")
 
 
 class Change(_Model):
     at: datetime
-    type: str
-    resource: str | None
-    actor: str | None = None
-    summary: str = ""
-    ref: str | None = None
+    type: UntrustedText
+    resource: UntrustedText | None
+    actor: UntrustedText | None = None
+    summary: UntrustedText = ""
+    ref: UntrustedText | None = None
     minutes_before_onset: float | None = Field(description="Negative when the change came after the onset.")
 
 
 class SuggestedAction(_Model):
     action: str = Field(description="restart, rollback, scale, ...: a proposal, never run by the agent.")
     target: Target
-    parameters: dict[str, Any] = Field(default_factory=dict)
+    parameters: UntrustedData = Field(default_factory=dict)
     requires_approval: bool = True
-    rationale: str = ""
+    rationale: UntrustedText = ""
 
 
 class SourceFailure(_Model):
     source: str
+    reason: UntrustedText
+
+
+class Flag(_Model):
+    """A field whose text reads like an instruction to a model: kept as quoted data, not acted on."""
+
+    field: str = Field(description="Where in the report, e.g. `trigger.summary` or `evidence[2].data.examples[0]`.")
     reason: str
 
 
 class DiagnosticReport(_Model):
+    # Assigning a field (the narrative, after the model stage) scans the report again.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
     id: str
     created_at: datetime
     trigger: Trigger
@@ -133,14 +151,44 @@ class DiagnosticReport(_Model):
     degraded: list[SourceFailure] = Field(default_factory=list, description="Sources that failed; the rest stands.")
     timings: dict[str, float] = Field(default_factory=dict, description="Seconds per stage.")
     analysis_url: str | None = Field(default=None, description="Where the control plane keeps this report.")
-    narrative: str | None = Field(default=None, description="A model's summary of the report, when one is configured.")
+    narrative: UntrustedText | None = Field(
+        default=None, description="A model's summary of the report, when one is configured."
+    )
+    flags: list[Flag] = Field(
+        default_factory=list,
+        description="Fields whose text reads like an instruction to a model (prompt injection); derived from the "
+        "report's text, never taken from input.",
+    )
+
+    @model_validator(mode="after")
+    def _flag_instructions(self) -> DiagnosticReport:
+        found = []
+        for path, text in strings_in(self.model_dump(mode="json", exclude={"flags"})):
+            phrase = instruction_in(text)
+            if phrase is not None:
+                found.append(
+                    Flag(
+                        field=path,
+                        reason=f'It reads like an instruction to a model ("{phrase[:120]}"); it is kept as '
+                        "quoted data and was not acted on.",
+                    )
+                )
+        # Set without validation: validating the assignment would run this validator again.
+        self.__dict__["flags"] = found
+        return self
 
     def to_markdown(self) -> str:
-        lines = [f"# Diagnostic report: {self.scope.service}", "", f"**Trigger:** {self.trigger.summary}", ""]
+        """The report for people; every text from outside is escaped (`markdown_text`), queries are code spans."""
+        md = markdown_text
+        lines = [f"# Diagnostic report: {md(self.scope.service)}", "", f"**Trigger:** {md(self.trigger.summary)}", ""]
+        if self.flags:
+            lines += ["## Warnings", ""]
+            lines += [f"- {md(flag.field)}: {md(flag.reason)}" for flag in self.flags]
+            lines.append("")
         if self.narrative:
-            lines += [self.narrative.strip(), ""]
+            lines += [md(self.narrative), ""]
         if self.onset is not None:
-            lines.append(f"**Onset:** {_time(self.onset.at)} (from {self.onset.signal})")
+            lines.append(f"**Onset:** {_time(self.onset.at)} (from {md(self.onset.signal)})")
         else:
             lines.append("**Onset:** not detected")
         lines += ["", "## Hypotheses", ""]
@@ -150,8 +198,8 @@ class DiagnosticReport(_Model):
             target = hypothesis.target.resource + (f" {hypothesis.target.ref}" if hypothesis.target.ref else "")
             cites = ", ".join(hypothesis.evidence_ids)
             lines.append(
-                f"{rank}. **{hypothesis.kind}** on {target} ({hypothesis.confidence:.0%}): {hypothesis.rationale} "
-                f"[{cites}]"
+                f"{rank}. **{hypothesis.kind}** on {md(target)} ({hypothesis.confidence:.0%}): "
+                f"{md(hypothesis.rationale)} \\[{md(cites)}\\]"
             )
         if self.changes:
             lines += ["", "## Changes before the onset", "", "| when | minutes before onset | change | by |"]
@@ -159,18 +207,21 @@ class DiagnosticReport(_Model):
             for change in self.changes:
                 before = "" if change.minutes_before_onset is None else f"{change.minutes_before_onset:.0f}"
                 what = f"{change.type} {change.resource or ''} {change.ref or ''}".strip()
-                lines.append(f"| {_time(change.at)} | {before} | {what}: {change.summary} | {change.actor or ''} |")
+                lines.append(
+                    f"| {_time(change.at)} | {before} | {md(what)}: {md(change.summary)} | {md(change.actor or '')} |"
+                )
         if self.suggested_actions:
             lines += ["", "## Suggested actions (each needs an approval)", ""]
             for action in self.suggested_actions:
                 parameters = ", ".join(f"{k}={v}" for k, v in action.parameters.items())
-                lines.append(f"- {action.action} {action.target.resource} {parameters}: {action.rationale}".rstrip())
+                proposal = f"{action.action} {action.target.resource} {parameters}".rstrip()
+                lines.append(f"- {md(proposal)}: {md(action.rationale)}".rstrip(": "))
         lines += ["", "## Evidence", ""]
         for item in self.evidence:
-            lines.append(f"- **{item.id}** ({item.source}) {item.summary}  \n  `{item.query}`")
+            lines.append(f"- **{md(item.id)}** ({item.source}) {md(item.summary)}  \n  {code_span(item.query)}")
         if self.degraded:
             lines += ["", "## Degraded", ""]
-            lines += [f"- {failure.source}: {failure.reason}" for failure in self.degraded]
+            lines += [f"- {md(failure.source)}: {md(failure.reason)}" for failure in self.degraded]
         return "\n".join(lines) + "\n"
 
 
