@@ -28,6 +28,7 @@ from common.auth import TokenSource
 from common.errors import BackendError, BackendFailed, BackendTimeout, BackendUnavailable
 from common.redaction import redact
 from common.registration import registered_url
+from common.task_groups import first_error, unwrapped_errors
 
 __all__ = ["Toolbox", "mcp_toolbox"]
 
@@ -86,32 +87,28 @@ async def mcp_toolbox(
     """Sessions on `servers`: their URLs from `urls` when given there, else from the registry."""
     sessions: dict[str, Client] = {}
     unavailable: dict[str, str] = {}
-    async with AsyncExitStack() as stack:
-        for server in servers:
-            try:
-                url = (urls or {}).get(server) or await registered_url(
-                    "servers", server, tokens=tokens, http=http, registry_url=registry_url
-                )
-                client = httpx2.AsyncClient(auth=tokens.bearer_auth2(url), timeout=deadline_seconds)
-                await stack.enter_async_context(client)
-                # No deadline around this: the session's task group outlives the call, and a cancel
-                # scope must not close around it. The HTTP client's own timeout bounds the connect.
-                sessions[server] = await stack.enter_async_context(
-                    Client(streamable_http_client(url, http_client=client))
-                )
-            except Exception as exc:
-                # The session's task group wraps what went wrong (a refused token, a refused connection).
-                cause = _cause(exc)
-                if not isinstance(cause, _UNAVAILABLE):
-                    raise
-                reason = redact(str(cause) or type(cause).__name__)[:_MAX_ERROR_TEXT]
-                logger.warning("MCP server %s is unavailable: %s", server, reason)
-                unavailable[server] = reason
-        yield Toolbox(sessions, unavailable, deadline_seconds)
-
-
-def _cause(exc: BaseException) -> BaseException:
-    """The first error inside (nested) exception groups; `exc` itself otherwise."""
-    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
-        exc = exc.exceptions[0]
-    return exc
+    # The sessions' task groups would wrap an error of the caller's block (an InputError refusing
+    # the request) in an exception group: it leaves as raised.
+    with unwrapped_errors():
+        async with AsyncExitStack() as stack:
+            for server in servers:
+                try:
+                    url = (urls or {}).get(server) or await registered_url(
+                        "servers", server, tokens=tokens, http=http, registry_url=registry_url
+                    )
+                    client = httpx2.AsyncClient(auth=tokens.bearer_auth2(url), timeout=deadline_seconds)
+                    await stack.enter_async_context(client)
+                    # No deadline around this: the session's task group outlives the call, and a cancel
+                    # scope must not close around it. The HTTP client's own timeout bounds the connect.
+                    sessions[server] = await stack.enter_async_context(
+                        Client(streamable_http_client(url, http_client=client))
+                    )
+                except Exception as exc:
+                    # The session's task group wraps what went wrong (a refused token, a refused connection).
+                    cause = first_error(exc)
+                    if not isinstance(cause, _UNAVAILABLE):
+                        raise
+                    reason = redact(str(cause) or type(cause).__name__)[:_MAX_ERROR_TEXT]
+                    logger.warning("MCP server %s is unavailable: %s", server, reason)
+                    unavailable[server] = reason
+            yield Toolbox(sessions, unavailable, deadline_seconds)

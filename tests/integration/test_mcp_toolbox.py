@@ -3,14 +3,21 @@ server is reported unavailable, not fatal; tool errors and unknown tools are Bac
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import anyio
 import httpx
 import pytest
+from google.adk.runners import InMemoryRunner
+from google.genai import types as genai
 from identity_platform import Platform, tokens
 from served import ServedComponent
 
-from common.errors import BackendFailed, BackendUnavailable
+from agents.triage.agent import TriageAgent
+from common.agents.executor import INVALID_REQUEST
+from common.errors import BackendFailed, BackendUnavailable, InputError
 from common.mcp_toolbox import mcp_toolbox
+from common.settings import SettingsSource
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
 
@@ -73,3 +80,57 @@ async def test_a_url_given_directly_needs_no_registry_entry(
     ):
         result = await toolbox.call("prometheus-mcp", "prometheus_query", {"query": "vector(7)"})
     assert float(result["samples"][0]["value"]) == 7.0
+
+
+async def test_an_error_raised_while_sessions_are_open_leaves_the_toolbox_as_raised(
+    platform: Platform, prometheus_mcp: ServedComponent
+) -> None:
+    # Each session runs a task group, which would wrap the caller's error in an ExceptionGroup.
+    opened: list[str] = []
+
+    async def refuse_inside() -> None:
+        async with (
+            tokens(platform) as source,
+            httpx.AsyncClient(timeout=10) as http,
+            mcp_toolbox(
+                ["prometheus-mcp"],
+                tokens=source,
+                http=http,
+                registry_url="",
+                urls={"prometheus-mcp": prometheus_mcp.mcp_url},
+            ) as toolbox,
+        ):
+            opened.extend(toolbox.servers)
+            raise InputError("The question names no service: name the service.")
+
+    with pytest.raises(InputError, match="name the service"):
+        await refuse_inside()
+    assert opened == ["prometheus-mcp"]
+
+
+async def test_triage_refuses_a_question_it_cannot_place_instead_of_failing(
+    platform: Platform, prometheus_mcp: ServedComponent, tmp_path: Path
+) -> None:
+    credentials = platform.credentials()
+    agent = TriageAgent.from_source(
+        SettingsSource(
+            {
+                "SRE_DATA_DIR": str(tmp_path),
+                "REGISTRY_URL": platform.registry.url,
+                "SRE_CLIENT_ID": credentials.client_id,
+                "SRE_CLIENT_SECRET": credentials.client_secret.get_secret_value(),
+                # A live session (its task group open) and no control plane to look the words up in.
+                "TRIAGE_PROMETHEUS_MCP_URL": prometheus_mcp.mcp_url,
+                "TRIAGE_CONTROLPLANE_MCP_URL": "http://127.0.0.1:9/mcp",
+            }
+        )
+    )
+    runner = InMemoryRunner(agent=agent, app_name="triage")
+    session = await runner.session_service.create_session(app_name="triage", user_id="oncall")
+    question = genai.Content(role="user", parts=[genai.Part(text="why is the zzz thing slow?")])
+
+    events = [e async for e in runner.run_async(user_id="oncall", session_id=session.id, new_message=question)]
+
+    (refusal,) = [event for event in events if event.error_code]
+    assert refusal.error_code == INVALID_REQUEST
+    assert "control plane" in (refusal.error_message or "")
