@@ -23,6 +23,7 @@ import httpx
 
 from common.auth.token_source import TokenSource
 from common.errors import BackendError, BackendUnavailable
+from common.task_groups import task_group
 
 __all__ = ["RegistryClient", "registered", "registered_url"]
 
@@ -84,7 +85,8 @@ async def registered(
             delay = first_retry_seconds
             await anyio.sleep(refresh_seconds)
 
-    async with anyio.create_task_group() as tasks:
+    # The served body's own error (a ConfigError, Ctrl-C) leaves as raised, not wrapped in a group.
+    async with task_group() as tasks:
         tasks.start_soon(keep_registered)
         try:
             yield

@@ -1,20 +1,24 @@
-"""Errors out of task groups as they were raised: `with unwrapped_errors(): async with anyio.create_task_group()...`.
+"""Errors out of task groups as they were raised: `async with task_group() as group:`, or `with unwrapped_errors():`.
 
 A task group (anyio's, or asyncio's `TaskGroup`) wraps what its tasks raise in an exception group,
 the host task's own error included: an error raised in the body of a context manager that yields
 inside a task group (an MCP client session, a registration kept alive) comes out as an
 `ExceptionGroup`, and `except InputError:` around it never matches. Inside `unwrapped_errors()`,
 a group leaves as its first error itself (groups nested in groups are searched too); the other
-errors of a group that held several are logged, so none goes unseen.
+errors of a group that held several are logged, so none goes unseen. `task_group()` is anyio's
+task group inside `unwrapped_errors()`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
-__all__ = ["first_error", "unwrapped_errors"]
+import anyio
+from anyio.abc import TaskGroup
+
+__all__ = ["first_error", "task_group", "unwrapped_errors"]
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +40,13 @@ def unwrapped_errors() -> Iterator[None]:
             logger.error("Another error in the same task group: %r", other, exc_info=other)
         # The error's own cause is kept; the group, which only wrapped it, is not shown as its context.
         raise first from first.__cause__
+
+
+@asynccontextmanager
+async def task_group() -> AsyncIterator[TaskGroup]:
+    with unwrapped_errors():
+        async with anyio.create_task_group() as group:
+            yield group
 
 
 def _leaves(error: BaseException) -> list[BaseException]:

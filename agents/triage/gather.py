@@ -33,6 +33,7 @@ from agents.triage.signals import Signal
 from analysis.onset import Onset, detect_onset
 from common.errors import BackendError
 from common.mcp_toolbox import Toolbox
+from common.task_groups import task_group
 from common.timerange import iso, parse_duration
 
 __all__ = [
@@ -89,7 +90,7 @@ async def _bounded(calls: Sequence[Callable[[], Awaitable[None]]]) -> None:
         async with limiter:
             await call()
 
-    async with anyio.create_task_group() as group:
+    async with task_group() as group:
         for call in calls:
             group.start_soon(run, call)
 

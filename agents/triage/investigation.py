@@ -27,8 +27,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import anyio
-
 from agents.triage.actions import suggest
 from agents.triage.evidence import EvidenceLog, at
 from agents.triage.gather import (
@@ -50,6 +48,7 @@ from agents.triage.signals import Signal
 from common.diagnostic_report import Change, DiagnosticReport, Onset, Scope, SourceFailure
 from common.errors import BackendError
 from common.mcp_toolbox import Toolbox
+from common.task_groups import task_group
 
 __all__ = ["InvestigationSettings", "Progress", "investigate", "record"]
 
@@ -111,7 +110,7 @@ async def investigate(
         nonlocal changes
         changes = await read_changes(toolbox, scope, window, evidence)
 
-    async with anyio.create_task_group() as group:
+    async with task_group() as group:
         group.start_soon(signals)
         group.start_soon(recent_changes)
         group.start_soon(read_firing_alerts, toolbox, scope, evidence)
@@ -134,7 +133,7 @@ async def investigate(
         nonlocal log_rises
         log_rises = await read_log_rises(toolbox, scope, window, onset, evidence)
 
-    async with anyio.create_task_group() as group:
+    async with task_group() as group:
         group.start_soon(scan)
         group.start_soon(logs)
     mark = lap("anomalies_and_logs", mark)

@@ -13,12 +13,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import anyio
-
 from agents.triage.evidence import EvidenceLog
 from agents.triage.request import InvestigationRequest, Subject
 from common.errors import BackendError, InputError
 from common.mcp_toolbox import Toolbox
+from common.task_groups import task_group
 
 __all__ = ["CONTROLPLANE", "ResolvedScope", "Resource", "resolve_scope"]
 
@@ -110,7 +109,7 @@ async def resolve_scope(
             [Resource.of(d) for d in answer.get("dependents", [])],
         )
 
-    async with anyio.create_task_group() as group:
+    async with task_group() as group:
         for index, subject in enumerate(subjects[:8]):
             group.start_soon(look_up, index, subject)
     resolved = [f for f in found if f is not None]
