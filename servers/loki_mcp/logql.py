@@ -14,11 +14,11 @@ a construct outside the subset raises `UnsupportedQuery`, which names it and poi
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Literal, cast
 
 from common.errors import InputError
+from common.regex import compile_user_regex
 from servers.loki_mcp.local.records import Matcher, MatchOp
 from servers.loki_mcp.logql_lexer import Token, parse_bytes, parse_duration_ns, syntax_error, tokenize, unquote
 
@@ -254,7 +254,7 @@ class _Parser:
             raise self.error("STRING", value)
         text = self.string(value)
         if op.text in ("=~", "!~"):
-            _check_regex(self.query, value, text)
+            _check_regex(self.query, value, text, f"the label matcher {name.text}{op.text}", dot_matches_newline=True)
         return _matcher(name.text, op.text, text)
 
     def string(self, token: Token) -> str:
@@ -283,7 +283,7 @@ class _Parser:
             raise self.error("STRING or ip", value)
         text = self.string(value)
         if op.text in ("|~", "!~"):
-            _check_regex(self.query, value, text)
+            _check_regex(self.query, value, text, f"the line filter {op.text}")
         if self.peek.is_("or"):
             raise UnsupportedQuery("`or` between line filters")
         return LineFilter(op.text, text)  # type: ignore[arg-type]
@@ -404,11 +404,11 @@ def _matcher(name: str, op: str, value: str) -> Matcher:
     return Matcher(name, cast(MatchOp, op), value)
 
 
-def _check_regex(query: str, token: Token, pattern: str) -> None:
+def _check_regex(query: str, token: Token, pattern: str, what: str, *, dot_matches_newline: bool = False) -> None:
     try:
-        re.compile(pattern)
-    except re.error as exc:
-        raise syntax_error(query, token.pos, f"invalid regular expression {pattern!r}: {exc}") from None
+        compile_user_regex(pattern, what=what, dot_matches_newline=dot_matches_newline)
+    except InputError as exc:
+        raise syntax_error(query, token.pos, str(exc)) from None
 
 
 def _literal(token: Token) -> tuple[float, Unit]:

@@ -66,6 +66,15 @@ class LocalStore(FrozenModel):
     path: Path = Field(default=Path(DEFAULT_DATA_DIR) / "logs.db", description="SQLite file (SRE_DATA_DIR/logs.db).")
     retention_hours: float = Field(default=168.0, gt=0, description="Entries older than this are deleted.")
     max_push_bytes: int = Field(default=8 * 1024 * 1024, ge=1024, description="Largest push body accepted.")
+    max_line_chars: int = Field(
+        default=256 * 1024,
+        ge=100,
+        description="Longer pushed or ingested lines keep their start, cut to this many characters, and carry "
+        "the structured metadata truncated_from (their length before).",
+    )
+    query_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="A query of the store that runs longer is stopped with an error."
+    )
     analysis_roots: tuple[Path, ...] = Field(
         default=(),
         description="Directories loki_analyze_logs may read files from; empty: file paths are refused.",

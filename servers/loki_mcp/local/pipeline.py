@@ -20,6 +20,7 @@ from functools import cached_property
 from typing import Any
 
 from analysis.logfmt import parse_logfmt
+from common.regex import UserPattern, compile_user_regex
 from servers.loki_mcp.logql import (
     LabelAnd,
     LabelCompare,
@@ -55,8 +56,12 @@ class Pipeline:
         return tuple(s.value for s in self.stages if isinstance(s, LineFilter) and s.op == "|=" and s.value)
 
     @cached_property
-    def _regexes(self) -> dict[str, re.Pattern[str]]:
-        return {s.value: re.compile(s.value) for s in self.stages if isinstance(s, LineFilter) and s.op in ("|~", "!~")}
+    def _regexes(self) -> dict[str, UserPattern]:
+        return {
+            s.value: compile_user_regex(s.value, what=f"the line filter {s.op}")
+            for s in self.stages
+            if isinstance(s, LineFilter) and s.op in ("|~", "!~")
+        }
 
     def run(self, line: str, base: Mapping[str, str]) -> dict[str, str] | None:
         """The labels the pipeline adds to an entry whose labels are `base`, or None if it drops the entry."""

@@ -3,17 +3,17 @@
 The store (`store.py`, SQLite) and the LogQL engine (`engine.py`) meet here: the engine asks the
 store for the streams a selector's matchers pick and then reads their entries in time order; it
 never sees SQL. Label matching follows Loki: a missing label reads as "", regular expressions are
-anchored at both ends.
+anchored at both ends, `.` matches a newline, and they run in RE2 (linear time, `common.regex`).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Literal, Protocol
 
+from common.regex import UserPattern, compile_user_regex
 from servers.loki_mcp.models import Direction, PushStream
 
 __all__ = ["LogStore", "MatchOp", "Matcher", "StoredEntry", "StreamInfo"]
@@ -28,8 +28,8 @@ class Matcher:
     value: str
 
     @cached_property
-    def _pattern(self) -> re.Pattern[str]:
-        return re.compile(self.value, re.DOTALL)
+    def _pattern(self) -> UserPattern:
+        return compile_user_regex(self.value, what=f"the label matcher {self.name}{self.op}", dot_matches_newline=True)
 
     def matches(self, labels: Mapping[str, str]) -> bool:
         actual = labels.get(self.name, "")

@@ -148,7 +148,10 @@ def test_parse_reads_the_supported_subset(query: str, expected: object) -> None:
         ("{}", "parse error at line 1, col 2: syntax error: unexpected }, expecting IDENTIFIER"),
         ('{app="api"}\n  | json |', "parse error at line 2, col 11: syntax error: unexpected $end"),
         ('count_over_time({app="api"})', "parse error at line 1, col 28: syntax error: unexpected ), expecting ["),
-        ('{app="api"} |~ "(unclosed"', "parse error at line 1, col 16: invalid regular expression"),
+        (
+            '{app="api"} |~ "(unclosed"',
+            "parse error at line 1, col 16: The regular expression '(unclosed' of the line filter |~ is not valid",
+        ),
         ('{app="api"} |= "bad \\q"', "parse error at line 1, col 16: invalid escape sequence"),
         (
             '{app="api"} | status =~ 5',
