@@ -1,12 +1,12 @@
 """Approved write actions: restart, rollback and scale a resource (`POST /actions/{action}`).
 
 An action runs only with an approval that passes every rule (`controlplane.approvals`); a
-refused one changes nothing. The approval is consumed, the executor called, the resource's
-state changed (on success), the execution and its audit row recorded, all in one transaction:
-the conditional UPDATE that consumes the approval comes first and holds the row (PostgreSQL)
-or the database (SQLite) until the end, so a concurrent use of the same approval waits and is
-then refused. A failed execution is still an answer (200, `status: failed`), and the approval
-stays consumed: the action was attempted.
+refused one changes nothing but the audit log, which records the refusal. The approval is
+consumed, the executor called, the resource's state changed (on success), the execution and
+its audit row recorded, all in one transaction: the conditional UPDATE that consumes the
+approval comes first and holds the row (PostgreSQL) or the database (SQLite) until the end, so
+a concurrent use of the same approval waits and is then refused. A failed execution is still
+an answer (200, `status: failed`), and the approval stays consumed: the action was attempted.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from sqlalchemy import insert, select, update
 from starlette.responses import Response
 
 from common.rest import HttpError
-from controlplane.approvals import check_use, consume
+from controlplane.approvals import authorize, consume
 from controlplane.arguments import RollbackArguments, ScaleArguments, validate_arguments
 from controlplane.calls import Call, Handler, fetch, model_response
 from controlplane.executor import ExecutionResult, Executor, Target
@@ -46,14 +46,14 @@ async def scale_action(call: Call) -> Response:
 async def _act(call: Call, action: str) -> Response:
     body: ActionRequest = call.body
     store = call.store
-    approval = await check_use(
-        store,
+    approval = await authorize(
+        call,
         body.approval_id,
         action=action,
         target=body.target,
         arguments=body.arguments,
-        caller=call.actor.client_id,
         on_behalf_of=body.on_behalf_of,
+        doing=f"A {action} of {body.target}",
     )
     arguments = validate_arguments(action, body.arguments)  # as when the approval was requested
     async with store.read() as connection:

@@ -12,7 +12,9 @@ its requester nor the user it was requested for (403 `self_approval`). Rules a u
 (`check_use`), each refused with 403 `approval_invalid` saying which one failed: it exists, is
 approved, unexpired and unconsumed, for this action, target and arguments, used by its
 requester for the same `on_behalf_of`. `consume` marks it used with a conditional UPDATE, so of
-two concurrent uses exactly one wins.
+two concurrent uses exactly one wins. A write the policy gates (`controlplane.policy`) asks
+through `authorize`: without an approval it is 403 `approval_required` naming the one needed,
+and every refusal leaves an `approval.refused` audit row.
 """
 
 from __future__ import annotations
@@ -30,11 +32,12 @@ from common.rest import FieldError, HttpError
 from controlplane.arguments import validate_arguments
 from controlplane.calls import Call, Handler, fetch, getter, lister, model_response
 from controlplane.models import Approval, ApprovalDecision, ApprovalRequest, ApprovalUse
+from controlplane.policy import INCIDENT_APPROVALS
 from controlplane.settings import APPROVAL_TTL_MAX_SECONDS
-from controlplane.store import ControlPlaneStore
+from controlplane.store import Actor, ControlPlaneStore
 from controlplane.tables import approvals, incidents, new_id, resources
 
-__all__ = ["HANDLERS", "arguments_hash", "check_use", "consume"]
+__all__ = ["HANDLERS", "arguments_hash", "authorize", "check_use", "consume"]
 
 
 def arguments_hash(arguments: dict[str, Any]) -> str:
@@ -64,7 +67,8 @@ async def request_approval(call: Call) -> Response:
         "created_at": now,
         "expires_at": now + timedelta(seconds=ttl),
     }
-    target_table, what = (incidents, "incident") if body.action == "acknowledge_incident" else (resources, "resource")
+    incident = body.action in INCIDENT_APPROVALS.values()
+    target_table, what = (incidents, "incident") if incident else (resources, "resource")
     async with call.store.write() as connection:
         if not operation:  # an operation's target is a request path, not a row
             await fetch(connection, target_table, body.target, what)
@@ -161,6 +165,55 @@ async def _audit(call: Call, connection: AsyncConnection, row: Any, action: str,
     await call.store.audit(
         connection, call.actor, "approval", action, resource_id=resource_id, summary=summary, details=details
     )
+
+
+async def authorize(
+    call: Call,
+    approval_id: str | None,
+    *,
+    action: str,
+    target: str,
+    arguments: dict[str, Any] | None,
+    on_behalf_of: str | None,
+    doing: str,
+) -> RowMapping:
+    """The approval the write policy demands of this call (`controlplane.policy`), checked by `check_use`.
+
+    Without one: 403 `approval_required` naming the approval needed. A refusal is audited
+    (`approval.refused`, in a transaction of its own since the call's write never happens), so
+    attempts to act without a valid approval are on record. `doing` says what the call would
+    do, e.g. "Resolving incident inc_1".
+    """
+    try:
+        if approval_id is None:
+            raise HttpError(
+                403,
+                "approval_required",
+                f"{doing} needs an approved `{action}` approval of {target}: request one (POST /api/v1/approvals "
+                f'with {{"action": "{action}", "target": "{target}"}}), have someone else approve it, then send its id '
+                "as approval_id. Nothing was done.",
+            )
+        return await check_use(
+            call.store,
+            approval_id,
+            action=action,
+            target=target,
+            arguments=arguments,
+            caller=call.actor.client_id,
+            on_behalf_of=on_behalf_of,
+        )
+    except HttpError as refusal:
+        async with call.store.write() as connection:
+            await call.store.audit(
+                connection,
+                Actor(call.actor.client_id, on_behalf_of),
+                "approval",
+                "approval.refused",
+                resource_id=target if action in _RESOURCE_ACTIONS else None,
+                summary=f"refused {action} of {target}: {refusal.description}"[:1000],
+                details={"approval_id": approval_id, "action": action, "target": target, "error": refusal.error},
+            )
+        raise
 
 
 async def check_use(

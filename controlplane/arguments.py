@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from common.rest import HttpError, field_errors
 
-__all__ = ["AcknowledgeArguments", "RestartArguments", "RollbackArguments", "ScaleArguments", "validate_arguments"]
+__all__ = ["IncidentArguments", "RestartArguments", "RollbackArguments", "ScaleArguments", "validate_arguments"]
 
 
 class _Arguments(BaseModel):
@@ -29,7 +29,9 @@ class RollbackArguments(_Arguments):
     )
 
 
-class AcknowledgeArguments(_Arguments):
+class IncidentArguments(_Arguments):
+    """A status change of an incident: the note is shown to the approver, and not bound (it is a timeline note)."""
+
     note: str = Field(default="", max_length=4000)
 
 
@@ -37,7 +39,9 @@ _MODELS: dict[str, type[_Arguments]] = {
     "restart": RestartArguments,
     "scale": ScaleArguments,
     "rollback": RollbackArguments,
-    "acknowledge_incident": AcknowledgeArguments,
+    "acknowledge_incident": IncidentArguments,
+    "resolve_incident": IncidentArguments,
+    "reopen_incident": IncidentArguments,
 }
 
 

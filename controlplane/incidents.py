@@ -1,8 +1,9 @@
 """Incidents and their timelines: opened, acknowledged, resolved (and reopened), noted on the way.
 
-A status change may carry an approval for `acknowledge_incident` on the incident; it is checked
-like an action's (`controlplane.approvals.check_use`, arguments aside) and consumed with the
-change. Each change also adds an `action` entry to the incident's timeline.
+An incident's status is its state of record: every change of it (acknowledge, resolve, reopen,
+by its own route or by PATCH) needs an approval of that change of this incident
+(`controlplane.policy`), checked like an action's (`controlplane.approvals.authorize`, the note
+aside) and consumed with the change. Each change also adds an `action` entry to the timeline.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from sqlalchemy import ColumnElement, RowMapping, exists, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.responses import Response
 
-from controlplane.approvals import check_use, consume
+from controlplane.approvals import authorize, consume
 from controlplane.calls import Call, Handler, conflict, fetch, listing, model_response, require_ids
 from controlplane.models import (
     Incident,
@@ -24,6 +25,7 @@ from controlplane.models import (
     TimelineEntry,
     TimelineEntryCreate,
 )
+from controlplane.policy import INCIDENT_APPROVALS
 from controlplane.queries import IncidentQuery
 from controlplane.store import Actor
 from controlplane.tables import incident_resources, incidents, new_id, resources, timeline_entries, utc
@@ -37,6 +39,7 @@ _FROM: dict[str, tuple[str, ...]] = {
     "open": ("acknowledged", "resolved"),
 }
 _ACTION = {"acknowledged": "incident.acknowledged", "resolved": "incident.resolved", "open": "incident.reopened"}
+_DOING = {"acknowledged": "Acknowledging", "resolved": "Resolving", "open": "Reopening"}
 
 
 async def list_incidents(call: Call) -> Response:
@@ -127,23 +130,23 @@ async def add_incident_timeline_entry(call: Call) -> Response:
 async def _change(call: Call, status: str, note: str, approval_id: str | None, on_behalf_of: str | None) -> Response:
     incident_id = call.param("id")
     actor = Actor(call.actor.client_id, on_behalf_of)
-    if approval_id is not None:
-        await check_use(
-            call.store,
-            approval_id,
-            action="acknowledge_incident",
-            target=incident_id,
-            arguments=None,
-            caller=actor.client_id,
-            on_behalf_of=on_behalf_of,
-        )
+    async with call.store.read() as connection:
+        row = await fetch(connection, incidents, incident_id, "incident")
+    _check_change(incident_id, row["status"], status)
+    approval = await authorize(
+        call,
+        approval_id,
+        action=INCIDENT_APPROVALS[status],
+        target=incident_id,
+        arguments=None,  # the note is a timeline note: it needs no approval of its own
+        on_behalf_of=on_behalf_of,
+        doing=f"{_DOING[status]} incident {incident_id}",
+    )
     now = call.store.now()
     async with call.store.write() as connection:
         row = await fetch(connection, incidents, incident_id, "incident")
-        if row["status"] not in _FROM[status]:
-            raise conflict(f"Incident {incident_id} is {row['status']}; it cannot become {status}.")
-        if approval_id is not None:
-            await consume(connection, approval_id, now)
+        _check_change(incident_id, row["status"], status)  # again: it may have changed meanwhile
+        await consume(connection, approval["id"], now)
         changes: dict[str, Any] = {"status": status}
         if status == "acknowledged":
             changes |= {"acknowledged_at": now, "acknowledged_by": actor.client_id}
@@ -152,7 +155,7 @@ async def _change(call: Call, status: str, note: str, approval_id: str | None, o
         else:
             changes |= {"resolved_at": None, "resolved_by": None}
         await connection.execute(update(incidents).where(incidents.c.id == incident_id).values(**changes))
-        details = {"incident_id": incident_id, "approval_id": approval_id} if approval_id else {}
+        details = {"incident_id": incident_id, "approval_id": approval["id"]}
         await _add_entry(call, connection, incident_id, "action", f"{status}: {note}" if note else status, details)
         await call.store.audit(
             connection,
@@ -192,6 +195,11 @@ async def _with_timelines(connection: AsyncConnection, rows: Sequence[Any]) -> l
         ).mappings():
             timelines[entry["incident_id"]].append(_entry(entry))
     return [Incident.model_validate({**row, "timeline": timelines[row["id"]]}) for row in rows]
+
+
+def _check_change(incident_id: str, current: str, status: str) -> None:
+    if current not in _FROM[status]:
+        raise conflict(f"Incident {incident_id} is {current}; it cannot become {status}.")
 
 
 def _entry(row: Any) -> dict[str, Any]:

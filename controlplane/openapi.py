@@ -44,6 +44,7 @@ from controlplane.models import (
     TimelineEntry,
     TimelineEntryCreate,
 )
+from controlplane.policy import ADMIN_SCOPE, READ_SCOPE, WRITE_POLICY, WRITE_SCOPE
 from controlplane.queries import (
     AlertRuleQuery,
     AnalysisQuery,
@@ -58,9 +59,6 @@ from controlplane.queries import (
 
 __all__ = ["ADMIN_SCOPE", "API_PREFIX", "OPERATIONS", "READ_SCOPE", "WRITE_SCOPE", "openapi_document"]
 
-READ_SCOPE = "controlplane:read"
-WRITE_SCOPE = "controlplane:write"
-ADMIN_SCOPE = "controlplane:admin"
 API_PREFIX = "/api/v1"
 
 _API = ApiDescription(
@@ -70,6 +68,8 @@ _API = ApiDescription(
         "alert rules, approvals and the approved actions they allow, analyses. Every endpoint but /healthz and "
         f"/openapi.json needs a bearer token whose audience is this control plane's URL; reads need `{READ_SCOPE}`, "
         f"incident work, approval requests and actions `{WRITE_SCOPE}`, seeding and approving `{ADMIN_SCOPE}`. "
+        "Actions and incident status changes also need an approval someone else granted (`x-approval` of each "
+        "operation says which). "
         "Every successful write leaves exactly one audit log entry."
     ),
     errors={
@@ -77,7 +77,7 @@ _API = ApiDescription(
         401: "No bearer token, or one that is invalid for this control plane (see WWW-Authenticate).",
         403: (
             "The token lacks the operation's scope (`insufficient_scope`), or an approval rule refused the request "
-            "(`approval_invalid` saying which rule, `self_approval`)."
+            "(`approval_required` naming the approval needed, `approval_invalid` saying which rule, `self_approval`)."
         ),
         404: "No such item (or the item a filter names does not exist).",
         409: "The request conflicts with the current state (`conflict`, or `expired` for a decision too late).",
@@ -101,7 +101,6 @@ def _collection(
     create: type[BaseModel] | None,
     *,
     query: type[BaseModel] = ListQuery,
-    create_scope: str = ADMIN_SCOPE,
     list_errors: tuple[int, ...] = _LIST,
     create_errors: tuple[int, ...] = _BODY,
     plural: str | None = None,
@@ -109,37 +108,34 @@ def _collection(
     """List, create (when `create` is given) and get-by-id of one kind of item."""
     plural = plural or f"{what}s"
     operations = [
-        Operation(
+        _write(
             "get",
-            f"{API_PREFIX}{path}",
+            path,
             f"List {plural.replace('_', ' ')}.",
             {200: Page[model]},  # type: ignore[valid-type]
             list_errors,
             query=query,
-            scope=READ_SCOPE,
             operation_id=f"list_{plural}",
         ),
-        Operation(
+        _write(
             "get",
-            f"{API_PREFIX}{path}/{{id}}",
+            f"{path}/{{id}}",
             f"One {what.replace('_', ' ')} by id.",
             {200: model},
             _GET,
-            scope=READ_SCOPE,
             operation_id=f"get_{what}",
         ),
     ]
     if create is not None:
         operations.insert(
             1,
-            Operation(
+            _write(
                 "post",
-                f"{API_PREFIX}{path}",
+                path,
                 f"Create a {what.replace('_', ' ')}.",
                 {201: model},
                 create_errors,
                 body=create,
-                scope=create_scope,
                 operation_id=f"create_{what}",
             ),
         )
@@ -152,9 +148,15 @@ def _write(
     summary: str,
     ok: dict[int, type[BaseModel] | None],
     errors: tuple[int, ...],
+    *,
+    operation_id: str,
     **fields: Any,
 ) -> Operation:
-    return Operation(method, f"{API_PREFIX}{path}", summary, ok, errors, **fields)
+    """An operation of the API; a write's scope is the one `WRITE_POLICY` gives it."""
+    scope = READ_SCOPE if method == "get" else WRITE_POLICY[operation_id].scope
+    return Operation(
+        method, f"{API_PREFIX}{path}", summary, ok, errors, scope=scope, operation_id=operation_id, **fields
+    )
 
 
 _ACTIONS = tuple(
@@ -166,7 +168,6 @@ _ACTIONS = tuple(
         {200: AutomationExecution},
         (*_BODY, 404, 409),
         body=ActionRequest,
-        scope=WRITE_SCOPE,
         operation_id=f"{action}_action",
     )
     for action, summary in (
@@ -185,7 +186,6 @@ OPERATIONS: tuple[Operation, ...] = (
         {200: Resource},
         (*_BODY, 404),
         body=ResourceUpdate,
-        scope=ADMIN_SCOPE,
         operation_id="update_resource",
     ),
     _write(
@@ -194,7 +194,6 @@ OPERATIONS: tuple[Operation, ...] = (
         "What a resource depends on, what depends on it, and the names that match nothing.",
         {200: ResourceDependencies},
         _GET,
-        scope=READ_SCOPE,
         operation_id="get_resource_dependencies",
     ),
     *_collection("/resource-groups", "resource_group", ResourceGroup, ResourceGroupCreate),
@@ -207,26 +206,26 @@ OPERATIONS: tuple[Operation, ...] = (
         query=AuditQuery,
         list_errors=(*_LIST, 404),
     )[:2],
-    *_collection("/incidents", "incident", Incident, IncidentCreate, query=IncidentQuery, create_scope=WRITE_SCOPE),
+    *_collection("/incidents", "incident", Incident, IncidentCreate, query=IncidentQuery),
     _write(
         "patch",
         "/incidents/{id}",
-        "Change an incident's status (open, acknowledged, resolved).",
+        "Change an incident's status (open, acknowledged, resolved); needs an approved approval of that change "
+        "(`reopen_incident`, `acknowledge_incident`, `resolve_incident`), which is consumed.",
         {200: Incident},
         (*_BODY, 404, 409),
         body=IncidentStatusUpdate,
-        scope=WRITE_SCOPE,
         operation_id="update_incident",
     ),
     *(
         _write(
             "post",
             f"/incidents/{{id}}/{verb}",
-            f"{verb.capitalize()} an incident; an `approval_id` given must be a valid approval and is consumed.",
+            f"{verb.capitalize()} an incident; needs an approved `{verb}_incident` approval of it (`approval_id`), "
+            "which is consumed.",
             {200: Incident},
             (*_BODY, 404, 409),
             body=IncidentTransition,
-            scope=WRITE_SCOPE,
             operation_id=f"{verb}_incident",
         )
         for verb in ("acknowledge", "resolve")
@@ -238,7 +237,6 @@ OPERATIONS: tuple[Operation, ...] = (
         {201: TimelineEntry},
         (*_BODY, 404),
         body=TimelineEntryCreate,
-        scope=WRITE_SCOPE,
         operation_id="add_incident_timeline_entry",
     ),
     *_collection("/alert-rules", "alert_rule", AlertRule, AlertRuleCreate, query=AlertRuleQuery),
@@ -251,7 +249,6 @@ OPERATIONS: tuple[Operation, ...] = (
         {201: Approval},
         (*_BODY, 404),
         body=ApprovalRequest,
-        scope=WRITE_SCOPE,
         operation_id="request_approval",
     ),
     *(
@@ -262,7 +259,6 @@ OPERATIONS: tuple[Operation, ...] = (
             {200: Approval},
             (*_BODY, 404, 409),
             body=ApprovalDecision,
-            scope=ADMIN_SCOPE,
             operation_id=f"{verb}_approval",
         )
         for verb in ("approve", "reject")
@@ -275,7 +271,6 @@ OPERATIONS: tuple[Operation, ...] = (
         {200: Approval},
         _BODY,
         body=ApprovalUse,
-        scope=WRITE_SCOPE,
         operation_id="consume_approval",
     ),
     *_ACTIONS,
@@ -285,7 +280,6 @@ OPERATIONS: tuple[Operation, ...] = (
         Analysis,
         AnalysisCreate,
         query=AnalysisQuery,
-        create_scope=WRITE_SCOPE,
         plural="analyses",
     ),
     Operation("get", "/openapi.json", "This document.", {200: None}, (429,), public=True, operation_id="get_openapi"),
@@ -302,7 +296,25 @@ OPERATIONS: tuple[Operation, ...] = (
 
 
 def openapi_document(base_url: str | None = None) -> dict[str, Any]:
-    return build_document(_API, OPERATIONS, base_url)
+    """The document, each API operation saying in `x-approval` whether it checks an approval itself.
+
+    `{"required": true, "actions": [...], "why": ...}`: the call must carry an approved approval of
+    one of these actions for exactly this call. `{"required": false, ...}`: the scope is enough.
+    A client such as controlplane-mcp follows it, so the API and its tools keep one policy.
+    """
+    document = build_document(_API, OPERATIONS, base_url)
+    for path, item in document["paths"].items():
+        for operation in item.values():
+            if not path.startswith(API_PREFIX):
+                continue
+            policy = WRITE_POLICY.get(operation["operationId"])
+            if policy is not None and policy.approvals:
+                operation["x-approval"] = {"required": True, "actions": list(policy.approvals), "why": policy.why}
+            elif policy is not None:
+                operation["x-approval"] = {"required": False, "why": policy.why}
+            else:
+                operation["x-approval"] = {"required": False}
+    return document
 
 
 if __name__ == "__main__":

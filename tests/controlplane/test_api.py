@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from controlplane_harness import ADMIN, READ, WRITE, ControlPlane, new_resource, unique
+from controlplane_harness import ADMIN, READ, WRITE, ControlPlane, approved, new_resource, unique
 
 pytestmark = pytest.mark.integration
 
@@ -318,12 +318,18 @@ def test_an_incident_is_opened_acknowledged_noted_resolved_and_reopened(controlp
     assert (incident["status"], incident["timeline"]) == ("open", [])
     path = f"/incidents/{incident['id']}"
 
-    acknowledged = controlplane.ok("POST", f"{path}/acknowledge", json={"note": "looking"}, client_id="oncall")
+    # Each status change needs an approval of it (tests/controlplane/test_write_policy.py).
+    def approval(action: str, requester: str = "operator") -> str:
+        return approved(controlplane, action, incident["id"], requester=requester)["id"]  # type: ignore[no-any-return]
+
+    acknowledge = {"note": "looking", "approval_id": approval("acknowledge_incident", "oncall")}
+    acknowledged = controlplane.ok("POST", f"{path}/acknowledge", json=acknowledge, client_id="oncall")
     assert (acknowledged["status"], acknowledged["acknowledged_by"]) == ("acknowledged", "oncall")
     assert controlplane.call("POST", f"{path}/acknowledge", json={}).status_code == 409
     entry = controlplane.ok("POST", f"{path}/timeline", 201, json={"text": "rolled back canary", "kind": "action"})
     assert entry["actor"] == "operator"
-    resolved = controlplane.ok("POST", f"{path}/resolve", json={"note": "fixed"})
+    resolve = {"note": "fixed", "approval_id": approval("resolve_incident")}
+    resolved = controlplane.ok("POST", f"{path}/resolve", json=resolve)
     assert (resolved["status"], resolved["resolved_by"]) == ("resolved", "operator")
     assert [e["text"] for e in resolved["timeline"]] == [
         "acknowledged: looking",
@@ -331,7 +337,8 @@ def test_an_incident_is_opened_acknowledged_noted_resolved_and_reopened(controlp
         "resolved: fixed",
     ]
     assert controlplane.call("POST", f"{path}/resolve", json={}).status_code == 409
-    reopened = controlplane.ok("PATCH", path, json={"status": "open", "note": "again"})
+    reopen = {"status": "open", "note": "again", "approval_id": approval("reopen_incident")}
+    reopened = controlplane.ok("PATCH", path, json=reopen)
     assert (reopened["status"], reopened["resolved_at"]) == ("open", None)
     assert controlplane.call("PATCH", path, json={"status": "open"}).status_code == 409
 

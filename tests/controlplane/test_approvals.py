@@ -76,12 +76,14 @@ def test_an_approved_scale_runs_once_changes_replicas_and_is_audited(controlplan
     refused(controlplane, act(controlplane, "scale", resource["id"], pending["id"], {"replicas": 5}), "is consumed")
     audit = controlplane.all_items("/audit-logs", resource_id=resource["id"])
     assert [(e["type"], e["action"]) for e in audit] == [
+        ("approval", "approval.refused"),  # used again
         ("scale", "scale"),
         ("approval", "approval.approved"),
+        ("approval", "approval.refused"),  # used while pending
         ("approval", "approval.requested"),
         ("resource", "resource.created"),
     ]
-    assert audit[0]["details"]["approval_id"] == pending["id"]
+    assert audit[1]["details"]["approval_id"] == pending["id"]
     assert [
         e["id"] for e in controlplane.all_items("/automation/executions", resource_id=resource["id"], action="scale")
     ] == [run["id"]]
@@ -129,7 +131,11 @@ def test_an_approval_used_for_anything_else_is_refused_and_nothing_runs(
         ),
         rule,
     )
-    assert (controlplane.audit_count(), len(controlplane.executor.calls)) == before
+    # The refusal is on record, and nothing else happened.
+    assert (controlplane.audit_count() - 1, len(controlplane.executor.calls)) == before
+    refusal = controlplane.all_items("/audit-logs", type="approval")[0]
+    assert (refusal["action"], refusal["actor"]) == ("approval.refused", call["client_id"])
+    assert rule in refusal["summary"]
     assert controlplane.ok("GET", f"/approvals/{approval['id']}")["status"] == "approved"
     assert controlplane.ok("GET", f"/resources/{resource['id']}")["replicas"] == 2
 
@@ -297,7 +303,9 @@ def test_every_write_leaves_exactly_one_audit_row_and_failed_writes_none(control
         before = controlplane.audit_count()
         response = controlplane.call(method, path, json=body, client_id=client_id)
         assert response.status_code == status, response.text
-        expected = 1 if status < 400 or response.json()["error"] == "expired" else 0
+        # A decision too late records the expiry; a refusal by an approval rule records the refusal.
+        recorded = ("expired", "approval_invalid", "approval_required")
+        expected = 1 if status < 400 or response.json()["error"] in recorded else 0
         assert controlplane.audit_count() == before + expected, (method, path, status)
         return response.json()  # type: ignore[no-any-return]
 
@@ -322,10 +330,13 @@ def test_every_write_leaves_exactly_one_audit_row_and_failed_writes_none(control
     )
     write("POST", "/alert-rules", {"name": "R", "expr": "up == 0"}, 201)
     write("POST", "/incidents", {"title": "t2"}, 201)
-    write("PATCH", f"/incidents/{incident['id']}", {"status": "acknowledged"}, 200)
+    write("PATCH", f"/incidents/{incident['id']}", {"status": "acknowledged"}, 403)
+    acknowledge = approved(controlplane, "acknowledge_incident", incident["id"], requester="operator")
+    write("PATCH", f"/incidents/{incident['id']}", {"status": "acknowledged", "approval_id": acknowledge["id"]}, 200)
     write("POST", f"/incidents/{incident['id']}/acknowledge", {}, 409)
     write("POST", f"/incidents/{incident['id']}/timeline", {"text": "n"}, 201)
-    write("POST", f"/incidents/{incident['id']}/resolve", {}, 200)
+    resolve = approved(controlplane, "resolve_incident", incident["id"], requester="operator")
+    write("POST", f"/incidents/{incident['id']}/resolve", {"approval_id": resolve["id"]}, 200)
     write("POST", "/analyses", {"kind": "postmortem", "title": "pm", "report": {}}, 201)
     pending = write(
         "POST", "/approvals", {"action": "scale", "target": rid, "arguments": {"replicas": 1}}, 201, "agent"
