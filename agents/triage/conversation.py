@@ -8,11 +8,16 @@ The deterministic report stands on its own; a model only adds to it:
   last report in its instruction and the **read-only** tools of the three MCP servers (write
   tools are filtered out: actions go through approvals, never through a model's say-so). The
   tools are called with triage's own tokens, fetched per request (`header_provider`).
+
+The report quotes text anyone can write (alert annotations and labels, log lines, change
+summaries): it reaches the model as data (OWASP LLM01, `common.untrusted`), JSON between boundary
+lines drawn afresh for every model call, after the rule that data is never instructions, with the
+report's `flags` naming what read like an instruction. The follow-up's prompt is an instruction
+provider, so ADK does not read the report's braces as session-state placeholders.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,6 +32,7 @@ from google.adk.tools.mcp_tool.mcp_tool import McpTool
 from google.genai import types as genai
 
 from common.auth import TokenSource
+from common.untrusted import DATA_RULES, fenced
 
 __all__ = ["follow_up", "mcp_toolsets", "narrate"]
 
@@ -34,23 +40,19 @@ _NARRATOR = """You summarise a diagnostic report for the engineer on call.
 Write 3 to 6 sentences: what is failing and since when, the most likely cause with its confidence,
 what else was considered, and what the suggested actions are (each needs an approval).
 Use only facts from the report below and cite its evidence ids in brackets, like [e3].
-Never invent queries, numbers or actions that are not in the report.
-
-REPORT (JSON):
-{report}"""
+Never invent queries, numbers or actions that are not in the report."""
 
 _FOLLOW_UP = """You answer follow-up questions about the investigation below, for an SRE.
 Ground every answer in the report or in what the tools return now; say which query you ran.
 You may call read-only tools of prometheus-mcp, loki-mcp and controlplane-mcp. You cannot change
-anything: restarts, rollbacks and scaling need an approval through the control plane.
-
-REPORT (JSON):
-{report}"""
+anything: restarts, rollbacks and scaling need an approval through the control plane."""
 
 
-def _report_text(report: Mapping[str, Any]) -> str:
-    # Curly braces would be read as ADK state placeholders in an agent's instruction.
-    return json.dumps(report, indent=1, ensure_ascii=False).replace("{", "(").replace("}", ")")
+def _prompt(task: str, report: Mapping[str, Any]) -> str:
+    """The task, the rule about data, then the report between fresh boundaries: the data comes last."""
+    begin, data, end = fenced(report)
+    rules = DATA_RULES.format(begin=begin, end=end)
+    return f"{task}\n\n{rules}\n\nThe report:\n{begin}\n{data}\n{end}"
 
 
 async def narrate(model: BaseLlm | str, report: Mapping[str, Any]) -> str | None:
@@ -59,7 +61,7 @@ async def narrate(model: BaseLlm | str, report: Mapping[str, Any]) -> str | None
     request = LlmRequest(
         model=llm.model,
         contents=[genai.Content(role="user", parts=[genai.Part(text="Summarise the report.")])],
-        config=genai.GenerateContentConfig(system_instruction=_NARRATOR.format(report=_report_text(report))),
+        config=genai.GenerateContentConfig(system_instruction=_prompt(_NARRATOR, report)),
     )
     texts: list[str] = []
     async for response in llm.generate_content_async(request):
@@ -70,12 +72,10 @@ async def narrate(model: BaseLlm | str, report: Mapping[str, Any]) -> str | None
 
 
 def follow_up(model: BaseLlm | str, report: Mapping[str, Any], toolsets: list[McpToolset]) -> LlmAgent:
-    return LlmAgent(
-        name="triage_follow_up",
-        model=model,
-        instruction=_FOLLOW_UP.format(report=_report_text(report)),
-        tools=list(toolsets),
-    )
+    def instruction(context: ReadonlyContext) -> str:
+        return _prompt(_FOLLOW_UP, report)
+
+    return LlmAgent(name="triage_follow_up", model=model, instruction=instruction, tools=list(toolsets))
 
 
 def _read_only(tool: BaseTool, readonly_context: ReadonlyContext | None = None) -> bool:
