@@ -27,6 +27,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict, Field
 
 from common.agents.executor import json_value
+from common.untrusted import code_span, markdown_text
 
 __all__ = [
     "KeywordChooser",
@@ -175,9 +176,13 @@ class KeywordChooser:
 
 
 def describe_skills(agents: Sequence[PeerAgent]) -> str:
-    """The skills on offer, as a Markdown list (the answer when nothing matches)."""
+    """The skills on offer, as a Markdown list (the answer when nothing matches).
+
+    Agent cards are written by whoever registered the agent: their text is quoted, never markup.
+    """
     lines = [
-        f"- `{skill.id}` ({agent.name}): {skill.name}" + (f" — {skill.description}" if skill.description else "")
+        f"- {code_span(skill.id)} ({markdown_text(agent.name)}): {markdown_text(skill.name)}"
+        + (f" — {markdown_text(skill.description)}" if skill.description else "")
         for agent in agents
         for skill in agent.skills
     ]
