@@ -13,9 +13,10 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from common.registration import REGISTRY_WRITE
 from registry.clients import ClientStore
 
-__all__ = ["CLIENTS", "provision", "read_secret"]
+__all__ = ["CLIENTS", "provision", "read_secret", "reserved_names"]
 
 #: Each local client and the scopes it needs.
 CLIENTS: Mapping[str, tuple[str, ...]] = {
@@ -39,6 +40,12 @@ CLIENTS: Mapping[str, tuple[str, ...]] = {
     # `sre scenario load`: writes a scenario's history into the log store and the control plane.
     "scenario": ("controlplane:read", "controlplane:admin", "logs:write"),
 }
+
+
+def reserved_names() -> dict[str, str]:
+    """Registry name -> client, for `REGISTRY_RESERVED_NAMES`: each component that registers itself does so
+    under its own name, which no other client may then take (or shadow `triage` with)."""
+    return {name: name for name, scopes in CLIENTS.items() if REGISTRY_WRITE in scopes}
 
 
 def provision(data_dir: Path, clients: ClientStore) -> dict[str, str]:

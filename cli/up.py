@@ -36,7 +36,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from cli.provisioning import provision
+from cli.provisioning import provision, reserved_names
 from common.errors import ConfigError
 from common.settings import DEFAULT_DATA_DIR, SettingsSource
 from registry.clients import ClientStore
@@ -156,7 +156,13 @@ def up(source: SettingsSource, *, demo: str | None = None) -> int:
 
     # Started wave by wave, each wave's components side by side: everyone verifies tokens with
     # the registry's keys; controlplane-mcp reads the control plane's OpenAPI document at start.
-    waves: list[list[_Child]] = [[served("registry", REGISTRY_RESOURCES=json.dumps([urls["controlplane"]]))]]
+    registry = served(
+        "registry",
+        REGISTRY_RESOURCES=json.dumps([urls["controlplane"]]),
+        # Each component's name is its own client's: no other client may take or shadow it.
+        REGISTRY_RESERVED_NAMES=json.dumps(reserved_names()),
+    )
+    waves: list[list[_Child]] = [[registry]]
     if not prometheus_url:
         prometheus_url = urls["prometheus"]
         # Scraped with a token for each component's own audience: an MCP server's /mcp, an agent's URL.

@@ -2,7 +2,9 @@
 
 `TokenBuckets(rate, period)` lets each key make `rate` requests per `period` seconds, in bursts of
 up to `rate`; `acquire(key)` returns 0.0 when the request may proceed (and counts it), or the
-seconds until it may, for `Retry-After`. Memory is bounded: past `max_keys` keys the least
+seconds until it may, for `Retry-After`. `wait(key)` asks the same without counting, and
+`refund(key)` gives back what `acquire` took, for limits that count only some outcomes (the token
+endpoint's failed authentications). Memory is bounded: past `max_keys` keys the least
 recently seen are forgotten, which only ever gives a forgotten key a full bucket again.
 
 `RateLimitMiddleware` applies one bucket per caller to every request. A caller is the OAuth
@@ -49,17 +51,34 @@ class TokenBuckets:
 
     def acquire(self, key: str) -> float:
         now = self._clock()
-        tokens, counted_at = self._buckets.pop(key, (self.capacity, now))
-        tokens = min(self.capacity, tokens + (now - counted_at) * self.refill_per_second)
+        tokens = self._tokens(key, now)
         if tokens >= 1.0:
             tokens -= 1.0
             wait = 0.0
         else:
             wait = (1.0 - tokens) / self.refill_per_second
-        self._buckets[key] = (tokens, now)
+        self._store(key, tokens, now)
+        return wait
+
+    def wait(self, key: str) -> float:
+        """Seconds until `key` may make a request (0.0: now); nothing is counted."""
+        tokens = self._tokens(key, self._clock())
+        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.refill_per_second
+
+    def refund(self, key: str) -> None:
+        """Give back one request `acquire` counted for `key`."""
+        now = self._clock()
+        self._store(key, min(self.capacity, self._tokens(key, now) + 1.0), now)
+
+    def _tokens(self, key: str, now: float) -> float:
+        tokens, counted_at = self._buckets.get(key, (self.capacity, now))
+        return min(self.capacity, tokens + (now - counted_at) * self.refill_per_second)
+
+    def _store(self, key: str, tokens: float, now: float) -> None:
+        self._buckets.pop(key, None)
+        self._buckets[key] = (tokens, now)  # most recently used last
         while len(self._buckets) > self.max_keys:
             self._buckets.popitem(last=False)
-        return wait
 
 
 class RateLimitMiddleware:

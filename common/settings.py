@@ -140,8 +140,18 @@ Backends = Annotated[tuple[Upstream, ...], AfterValidator(_unique_names)]
 
 
 def http_url(value: str) -> str:
-    """`value` without a trailing slash, or ValueError when it is not an http(s) URL (for validators)."""
+    """`value` without a trailing slash, or ValueError when it is not an http(s) URL (for validators).
+
+    A user name or password in the URL is refused: URLs are logged, shown in errors and stored
+    (the registry shows its entries to every caller), so credentials go in their own settings.
+    """
     parts = urlsplit(value)
+    if "@" in parts.netloc:
+        # The value is not echoed: it holds a credential.
+        raise ValueError(
+            "the URL holds a user name or password (user@host); remove them, since URLs are logged and shown to "
+            "others: credentials have settings of their own"
+        )
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError(f"expected an http(s) URL, got {value!r}")
     return value.rstrip("/")

@@ -40,7 +40,7 @@ async def serve(transport: Literal["stdio", "http"], source: SettingsSource) -> 
     async with create_http_client(timeout=10.0) as http:
         explicit_issuer = source.get("SRE_AUTH_ISSUER") is not None
         verifier = await registry_verifier(settings, http, issuer=None if explicit_issuer else settings.issuer)
-        store = RegistryStore(settings.database)
+        store = RegistryStore.for_settings(settings)
         app = create_app(
             settings, verifier=verifier, authorization_routes=_authorization_routes(settings, store), store=store
         )

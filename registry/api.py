@@ -3,7 +3,9 @@
 Routes (documented in `registry.openapi`, which a test keeps in step with `RegistryApi.routes`):
 
     POST   /agents, /servers              upsert; 201 when new, 200 when updated   registry:write
+                                          409 when the name is another client's
     DELETE /agents/{name}, /servers/{name}  204; 404 when unknown                  registry:write
+                                          403 when the entry is another client's
     GET    /agents, /servers              list by name, paginated                  any valid token
     GET    /agents/{name}, /servers/{name}                                         any valid token
     GET    /search?skill=&q=              ranked agents (see `registry.search`)    any valid token
@@ -12,7 +14,9 @@ Routes (documented in `registry.openapi`, which a test keeps in step with `Regis
 Authentication: `BearerAuthMiddleware` verifies an `Authorization: Bearer` token once per
 request (audience = the registry's canonical URL) and leaves the result in the scope; each
 route then requires it. No or an invalid token is 401 with `WWW-Authenticate: Bearer`; a valid
-token without `registry:write` on a write is 403 `insufficient_scope` naming the scope. Errors
+token without `registry:write` on a write is 403 `insufficient_scope` naming the scope. An
+entry belongs to the client whose token created it (`registry.ownership`; `registry:admin`
+lifts that), so the client id of the token is passed to the store with each write. Errors
 are `ErrorBody` JSON. Bodies must be `application/json` (400 otherwise), at most
 `max_body_bytes` (413, checked before parsing), and match the model exactly (422 naming each
 offending field, unknown fields included).
@@ -24,14 +28,16 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from mcp.server.auth.provider import AccessToken
 from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from common.auth.bearer import ACCESS_KEY
 from common.errors import InputError
 from common.pagination import paginate
-from common.rest import BearerGuard, FieldError, Handler, error_response, invalid, parse_body, parse_query
+from common.rest import BearerGuard, FieldError, Handler, HttpError, error_response, invalid, parse_body, parse_query
 from registry.models import (
     AgentList,
     AgentRegistration,
@@ -42,6 +48,7 @@ from registry.models import (
     ServerRegistration,
 )
 from registry.openapi import WRITE_SCOPE
+from registry.ownership import ADMIN_SCOPE, ANONYMOUS, Writer
 from registry.search import rank_agents
 from registry.store import Kind, RegistryStore
 
@@ -85,7 +92,11 @@ class RegistryApi:
         registration = await self._body(request, AgentRegistration)
         if isinstance(registration, Response):
             return registration
-        entry, created = await self.store.register_agent(registration)
+        writer = self._writer(request)
+        try:
+            entry, created = await self.store.register_agent(registration, writer)
+        except HttpError as refusal:
+            return _refused(refusal, writer, "register agent", registration.name)
         logger.info("Agent %s %s at %s", entry.name, "registered" if created else "re-registered", entry.url)
         return _entry_response(entry, created, f"/agents/{entry.name}")
 
@@ -93,7 +104,11 @@ class RegistryApi:
         registration = await self._body(request, ServerRegistration)
         if isinstance(registration, Response):
             return registration
-        entry, created = await self.store.register_server(registration)
+        writer = self._writer(request)
+        try:
+            entry, created = await self.store.register_server(registration, writer)
+        except HttpError as refusal:
+            return _refused(refusal, writer, "register MCP server", registration.name)
         logger.info("MCP server %s %s at %s", entry.name, "registered" if created else "re-registered", entry.url)
         return _entry_response(entry, created, f"/servers/{entry.name}")
 
@@ -122,10 +137,10 @@ class RegistryApi:
         return _found(entry, "MCP server", request.path_params["name"])
 
     async def deregister_agent(self, request: Request) -> Response:
-        return await self._deregister("agents", request.path_params["name"])
+        return await self._deregister("agents", request.path_params["name"], self._writer(request))
 
     async def deregister_server(self, request: Request) -> Response:
-        return await self._deregister("servers", request.path_params["name"])
+        return await self._deregister("servers", request.path_params["name"], self._writer(request))
 
     async def search(self, request: Request) -> Response:
         query = parse_query(request, SearchQuery)
@@ -149,14 +164,31 @@ class RegistryApi:
     def guard(self, handler: Handler, scope: str | None = None) -> Handler:
         return self._guard(handler, scope)
 
-    async def _deregister(self, kind: Kind, name: str) -> Response:
-        if not await self.store.deregister(kind, name):
+    def _writer(self, request: Request) -> Writer:
+        """The client writing, from the token the guard has already checked."""
+        if not self.auth_required:
+            return ANONYMOUS
+        access: AccessToken = request.scope[ACCESS_KEY]  # the guard lets only a verified token through
+        return Writer(access.client_id, admin=ADMIN_SCOPE in access.scopes)
+
+    async def _deregister(self, kind: Kind, name: str, writer: Writer) -> Response:
+        try:
+            deleted = await self.store.deregister(kind, name, writer)
+        except HttpError as refusal:
+            return _refused(refusal, writer, f"deregister {kind[:-1]}", name)
+        if not deleted:
             return error_response(404, "not_found", f"No {kind[:-1]} named {name!r} is registered.")
         logger.info("Deregistered %s %s", kind[:-1], name)
         return Response(status_code=204)
 
     async def _body(self, request: Request, model: type[ModelT]) -> ModelT | Response:
         return await parse_body(request, model, self.max_body_bytes)
+
+
+def _refused(refusal: HttpError, writer: Writer, action: str, name: str) -> Response:
+    # Logged, so an operator sees a client trying to take another's name (an impostor, or a misconfiguration).
+    logger.warning("Client %s may not %s %s: %s", writer.client_id, action, name, refusal.description)
+    return refusal.response()
 
 
 def _paged(entries: list[Any], query: ListQuery, build: Callable[..., BaseModel]) -> Response:

@@ -68,7 +68,7 @@ def create_app(
     probe_client: httpx.AsyncClient | None = None,
 ) -> ASGIApp:
     """The registry app; `verifier=None` means authentication is disabled (loopback only, checked by the caller)."""
-    store = store or RegistryStore(settings.database)
+    store = store or RegistryStore.for_settings(settings)
     metrics = metrics or ServerMetrics(COMPONENT)
     probes = probe_client or create_http_client(timeout=DEFAULT_TIMEOUT_SECONDS, attempts=1)
     api = RegistryApi(

@@ -52,6 +52,7 @@ KNOWN_SCOPES: tuple[str, ...] = (
     "controlplane:admin",
     "agents:invoke",
     "registry:write",
+    "registry:admin",
 )
 
 # Client ids travel in HTTP Basic credentials (no `:`) and in logs: keep them plain.

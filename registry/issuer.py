@@ -61,6 +61,11 @@ class TokenRequest(OAuth2Request):  # type: ignore[misc]
         self.address = address
 
     @property
+    def authenticated(self) -> bool:
+        """Whether the client proved its secret (set once authlib has authenticated it)."""
+        return isinstance(self.client, _Client) and self.client.record is not None
+
+    @property
     def form(self) -> dict[str, str]:
         data: dict[str, str] = self.payload.data
         return data

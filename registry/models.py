@@ -2,11 +2,13 @@
 
 A component registers itself with a `*Registration` body; the registry answers with the
 matching `*Entry`: the registration plus what the registry knows about it (health, when it was
-registered and last seen). Every model rejects unknown fields, so a typo is a 422 naming it.
+registered and last seen, whether its name is reserved for its client). Every model rejects
+unknown fields, so a typo is a 422 naming it.
 
 Rules shared by both kinds:
 - `name` is unique per kind and safe in a URL path (`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`);
-- `url` is an absolute http(s) URL; for an MCP server it is the canonical `/mcp` endpoint, the
+- `url` is an absolute http(s) URL, with no user name or password in it (entries are shown to
+  every caller); for an MCP server it is the canonical `/mcp` endpoint, the
   audience of the tokens it accepts; for an agent its A2A endpoint, whose origin serves
   `/.well-known/agent-card.json`;
 - text is bounded in length and may not hold NUL characters or lone surrogates, which neither
@@ -22,6 +24,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from common.rest import ErrorBody, FieldError, storable
+from common.settings import http_url
 
 __all__ = [
     "AgentEntry",
@@ -51,6 +54,7 @@ HealthStatus = Literal["healthy", "unhealthy", "unknown"]
 
 
 def _http_url(value: str) -> str:
+    http_url(value)  # the shared rule: http(s), and no user name or password in it
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("expected an absolute http(s) URL")
@@ -137,6 +141,13 @@ class Health(_Model):
 
 class _Known(_Model):
     health: Health
+    reserved: bool = Field(
+        default=False,
+        description=(
+            "True when the registry's configuration reserves this name for the client that registered the entry "
+            "(REGISTRY_RESERVED_NAMES): the operator vouches for it, and the router prefers it."
+        ),
+    )
     registered_at: datetime = Field(description="First registration under this name.")
     last_seen: datetime = Field(description="Latest (re-)registration.")
 

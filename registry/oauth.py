@@ -6,10 +6,12 @@
   `client_secret_basic` or `client_secret_post`, never both; `resource` required, the token's
   `aud` is exactly that resource, one of `settings.resources` or `known_resources()` (the
   registered servers and agents), else 400 `invalid_target`; scopes limited to the client's; a
-  wrong secret and an unknown client both 401 `invalid_client`). Before any secret is checked,
-  requests are limited per remote address and per claimed client id
-  (`token_requests_per_minute`; 429 with `Retry-After`), and the body must be a form of at most
-  `MAX_FORM_BYTES` (else 413) with no repeated parameter (else 400 `invalid_request`).
+  wrong secret and an unknown client both 401 `invalid_client`). The body must be a form of at
+  most `MAX_FORM_BYTES` (else 413) with no repeated parameter (else 400 `invalid_request`).
+  Before any secret is checked, `registry.token_limits` admits the request or answers 429 with
+  `Retry-After`: failed authentications are limited per claimed client id and per address,
+  apart from the requests of authenticated clients, so a flooder does not starve the clients
+  sharing its address.
 - `GET /jwks.json`: the public keys of the `KeyStore` (pending, active and retired ones).
 - `GET /.well-known/oauth-authorization-server`: RFC 8414 metadata.
 
@@ -36,11 +38,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from common.errors import ConfigError
-from common.rate_limit import TokenBuckets
 from registry.clients import KNOWN_SCOPES, ClientStore
 from registry.issuer import AUTH_METHODS, TokenIssuer, TokenRequest
 from registry.keys import KeyStore
 from registry.settings import RegistrySettings
+from registry.token_limits import Admission, TokenRequestLimits
 
 __all__ = ["AUTH_METHODS", "MAX_FORM_BYTES", "KnownResources", "authorization_routes", "metadata"]
 
@@ -84,24 +86,27 @@ def authorization_routes(
         )
     server = TokenIssuer(settings, keys, clients)
     keys.signing_key()  # first start: the key is published before the first token request
-    per_address = TokenBuckets(settings.token_requests_per_minute, 60.0)
-    per_client = TokenBuckets(settings.token_requests_per_minute, 60.0)
+    limits = TokenRequestLimits(
+        requests_per_minute=settings.token_requests_per_minute,
+        failures_per_minute=settings.token_failures_per_minute,
+        is_known_client=lambda client_id: clients.get(client_id) is not None,
+    )
     document = metadata(issuer)
     static_resources = frozenset(settings.resources)
 
     async def token(request: Request) -> Response:
         address = request.client.host if request.client else "unknown"
-        if wait := per_address.acquire(address):
-            return _too_many(wait, f"address {address}")
         form = await _read_form(request)
         if isinstance(form, Response):
             return form
         claimed = _claimed_client_id(request, form)
-        if claimed is not None and (wait := per_client.acquire(claimed)):
-            return _too_many(wait, f"client {claimed!r}")
+        admission = limits.admit(address, claimed)
+        if not isinstance(admission, Admission):
+            return _too_many(admission, address, claimed)
         resources = static_resources | await _registered(known_resources)
         oauth_request = TokenRequest(f"{issuer}/oauth/token", request.headers, form, resources, address)
         response: Response = await anyio.to_thread.run_sync(server.create_token_response, oauth_request)
+        limits.settle(admission, authenticated=oauth_request.authenticated)
         return response
 
     async def jwks(request: Request) -> Response:
@@ -164,8 +169,8 @@ def _claimed_client_id(request: Request, form: dict[str, list[str]]) -> str | No
     return form.get("client_id", [None])[0]
 
 
-def _too_many(wait: float, who: str) -> Response:
-    logger.warning("Token requests from %s exceed the rate limit", who)
+def _too_many(wait: float, address: str, claimed: str | None) -> Response:
+    logger.warning("Token requests from %s for client %r exceed the rate limit", address, claimed)
     return _error(
         429, "too_many_requests", "Too many token requests; retry later.", {"Retry-After": str(math.ceil(wait))}
     )

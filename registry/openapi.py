@@ -25,6 +25,7 @@ from registry.models import (
     ServerList,
     ServerRegistration,
 )
+from registry.ownership import ADMIN_SCOPE
 
 __all__ = ["OPERATIONS", "WRITE_SCOPE", "Operation", "openapi_document"]
 
@@ -34,13 +35,19 @@ _API = ApiDescription(
     title="SRE Federation registry",
     description=(
         "Discovery of A2A agents and MCP servers. Every endpoint but /healthz and /openapi.json needs a "
-        f"bearer token whose audience is this registry's URL; writes also need the `{WRITE_SCOPE}` scope."
+        f"bearer token whose audience is this registry's URL; writes also need the `{WRITE_SCOPE}` scope. An "
+        "entry belongs to the client that registered it (or the client its name is reserved for): only that "
+        f"client, or one with the `{ADMIN_SCOPE}` scope, may change or delete it."
     ),
     errors={
         400: "Malformed request: the body is not JSON, or the Content-Type is not application/json.",
         401: "No bearer token, or one that is invalid for this registry (see WWW-Authenticate).",
-        403: f"The token lacks the `{WRITE_SCOPE}` scope (`insufficient_scope`).",
+        403: (
+            f"The token lacks the `{WRITE_SCOPE}` scope (`insufficient_scope`), or the entry belongs to another "
+            "client (`forbidden`)."
+        ),
         404: "No entry with this name.",
+        409: "The name is registered by, or reserved for, another client (`conflict`).",
         413: "The request body is larger than the configured limit.",
         422: "A field is missing, malformed or unknown; `errors` names each one.",
         429: "Too many requests from this caller; see Retry-After.",
@@ -60,7 +67,7 @@ def _kind_operations(
             f"/{kind}",
             f"Register (or re-register) an {singular}; re-registering refreshes last_seen.",
             {200: entry, 201: entry},
-            (400, 401, 403, 413, 422, 429),
+            (400, 401, 403, 409, 413, 422, 429),
             body=registration,
             scope=WRITE_SCOPE,
         ),

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
 from common.settings import DEFAULT_DATA_DIR, FrozenModel, ServeSettings, SettingsSource, build
+from registry.models import NAME_PATTERN
 
 __all__ = ["DEFAULT_PORT", "RegistrySettings"]
 
 DEFAULT_PORT = 8700
+
+#: An entry's name, or a client id: `registry.clients` allows client names of the same form.
+Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 
 
 class RegistrySettings(FrozenModel):
@@ -36,7 +40,24 @@ class RegistrySettings(FrozenModel):
         description="Audiences tokens may be issued for besides registered servers and agents (canonical URLs).",
     )
     token_requests_per_minute: int = Field(
-        default=60, ge=1, description="Token requests allowed per client and per address, per minute."
+        default=60, ge=1, description="Tokens issued per client, per minute (429 above, for that client only)."
+    )
+    token_failures_per_minute: int = Field(
+        default=10,
+        ge=1,
+        description=(
+            "Failed client authentications allowed per claimed client id and per address, per minute. Above it, "
+            "that client id is refused (429), and so are unknown client ids from that address; other clients "
+            "from the address still get tokens."
+        ),
+    )
+    reserved_names: dict[Name, Name] = Field(
+        default_factory=dict,
+        description=(
+            "Registry names reserved for one client each, as a JSON object of name to client id (a TOML table "
+            "in the file): only that client (or a `registry:admin` one) may register, change or delete an agent "
+            "or server of that name. `sre up` reserves each component's name for its own client."
+        ),
     )
     health_interval_seconds: float = Field(default=15.0, gt=0, description="How often entries are probed.")
     stale_after_seconds: float = Field(

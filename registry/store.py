@@ -1,19 +1,24 @@
 """Persistent registry storage: SQLite by default, PostgreSQL by URL, one SQLAlchemy async code path.
 
 Two tables, `agents` and `servers`, one row per name. The registration is kept whole as a JSON
-document; the columns beside it (url, tenant, health, timestamps) are what queries filter and
-sort on. Timestamps are stored as Unix seconds (floats) so both databases compare them the
-same way, with no time-zone conversion.
+document; the columns beside it (url, tenant, owner, health, timestamps) are what queries filter
+and sort on, or what the registry knows beside the registration. Timestamps are stored as Unix
+seconds (floats) so both databases compare them the same way, with no time-zone conversion.
 
 Contract:
+- `register_*` and `deregister` apply `registry.ownership` in the transaction that writes, so
+  two clients racing for one name cannot both win; the entry's owner is the client id stored
+  with it;
 - `register_*` upserts by name and says whether the name was new; a re-registration counts as
   "seen" and keeps the health unless the URL changed (then health is `unknown` again);
 - `mark_health` applies only while the entry still has the URL that was probed, so a probe
   racing a re-registration cannot mark the new URL;
 - `expire_stale` deletes entries neither seen nor healthy for `stale_after` seconds.
 
-The schema is created on `start()` with `create_all` (no migrations yet: the tables are new and
-a change of schema will need an Alembic revision).
+The schema is created on `start()` with `create_all`; a database from before entries had owners
+gets the `owner` column added (empty: such entries are claimed by their next registration). That
+one added column is the only change of schema so far; the next one needs Alembic revisions, as
+the control plane has.
 """
 
 from __future__ import annotations
@@ -37,15 +42,20 @@ from sqlalchemy import (
     and_,
     delete,
     insert,
+    inspect,
     or_,
     select,
+    text,
     update,
 )
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.database import create_database_engine, display_url
 from registry.models import AgentEntry, AgentRegistration, HealthStatus, ServerEntry, ServerRegistration
+from registry.ownership import ANONYMOUS, Ownership, Writer
+from registry.settings import RegistrySettings
 
 __all__ = ["Kind", "ProbeTarget", "RegistryStore"]
 
@@ -73,6 +83,8 @@ def _entries_table(name: str) -> Table:
         Column("last_healthy", Float, nullable=True),
         Column("registered_at", Float, nullable=False),
         Column("last_seen", Float, nullable=False, index=True),
+        # The client id of the token that created the entry; NULL for entries from before owners.
+        Column("owner", String(64), nullable=True),
     )
 
 
@@ -89,15 +101,21 @@ class ProbeTarget:
 class RegistryStore:
     """Agents and MCP servers in one database; create with a SQLAlchemy async URL, then `start()`."""
 
-    def __init__(self, url: str, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, url: str, *, ownership: Ownership | None = None, clock: Callable[[], float] = time.time) -> None:
         self.url = url
+        self.ownership = ownership or Ownership()
         self._clock = clock
         self._display_url = display_url(url)
         self._engine: AsyncEngine = create_database_engine(url)
 
+    @classmethod
+    def for_settings(cls, settings: RegistrySettings) -> RegistryStore:
+        """The store of the configured database, with the configured name reservations."""
+        return cls(settings.database, ownership=Ownership(settings.reserved_names))
+
     async def start(self) -> None:
         async with self._engine.begin() as connection:
-            await connection.run_sync(metadata.create_all)
+            await connection.run_sync(_create_schema)
         logger.info("Registry storage ready at %s", self._display_url)
 
     async def close(self) -> None:
@@ -105,21 +123,31 @@ class RegistryStore:
 
     # -- registration --------------------------------------------------------------------------
 
-    async def register_agent(self, registration: AgentRegistration) -> tuple[AgentEntry, bool]:
-        created = await self._upsert("agents", registration.name, registration.url, registration.tenant, registration)
+    async def register_agent(
+        self, registration: AgentRegistration, writer: Writer = ANONYMOUS
+    ) -> tuple[AgentEntry, bool]:
+        """The entry and whether it is new; HttpError 409 when the name belongs to another client."""
+        created = await self._upsert("agents", registration, writer)
         entry = await self.get_agent(registration.name)
         assert entry is not None  # just written; a concurrent delete is the only way to miss it
         return entry, created
 
-    async def register_server(self, registration: ServerRegistration) -> tuple[ServerEntry, bool]:
-        created = await self._upsert("servers", registration.name, registration.url, registration.tenant, registration)
+    async def register_server(
+        self, registration: ServerRegistration, writer: Writer = ANONYMOUS
+    ) -> tuple[ServerEntry, bool]:
+        created = await self._upsert("servers", registration, writer)
         entry = await self.get_server(registration.name)
         assert entry is not None
         return entry, created
 
-    async def deregister(self, kind: Kind, name: str) -> bool:
+    async def deregister(self, kind: Kind, name: str, writer: Writer = ANONYMOUS) -> bool:
+        """False when there is no such entry; HttpError 403 when it belongs to another client."""
         table = TABLES[kind]
         async with self._engine.begin() as connection:
+            row = (await connection.execute(select(table.c.owner).where(table.c.name == name))).first()
+            if row is None:
+                return False
+            self.ownership.check_deregistration(kind, name, row.owner, writer)
             result = await connection.execute(delete(table).where(table.c.name == name))
         return result.rowcount > 0
 
@@ -127,18 +155,19 @@ class RegistryStore:
 
     async def get_agent(self, name: str) -> AgentEntry | None:
         rows = await self._select("agents", TABLES["agents"].c.name == name)
-        return _entry(AgentEntry, rows[0]) if rows else None
+        return self._entry(AgentEntry, rows[0]) if rows else None
 
     async def get_server(self, name: str) -> ServerEntry | None:
         rows = await self._select("servers", TABLES["servers"].c.name == name)
-        return _entry(ServerEntry, rows[0]) if rows else None
+        return self._entry(ServerEntry, rows[0]) if rows else None
 
     async def list_agents(self, tenant: str | None = None) -> list[AgentEntry]:
         """Every agent (of `tenant`, when given), sorted by name."""
-        return [_entry(AgentEntry, row) for row in await self._select("agents", *_tenant_filter("agents", tenant))]
+        return [self._entry(AgentEntry, row) for row in await self._select("agents", *_tenant_filter("agents", tenant))]
 
     async def list_servers(self, tenant: str | None = None) -> list[ServerEntry]:
-        return [_entry(ServerEntry, row) for row in await self._select("servers", *_tenant_filter("servers", tenant))]
+        rows = await self._select("servers", *_tenant_filter("servers", tenant))
+        return [self._entry(ServerEntry, row) for row in rows]
 
     async def resource_urls(self) -> set[str]:
         """Canonical URLs of every registered server and agent (token audiences)."""
@@ -193,25 +222,36 @@ class RegistryStore:
 
     # -- internals -----------------------------------------------------------------------------
 
-    async def _upsert(
-        self, kind: Kind, name: str, url: str, tenant: str | None, registration: AgentRegistration | ServerRegistration
-    ) -> bool:
+    async def _upsert(self, kind: Kind, registration: AgentRegistration | ServerRegistration, writer: Writer) -> bool:
         table = TABLES[kind]
+        name, url = registration.name, registration.url
         now = self._clock()
-        values = {"url": url, "tenant": tenant, "document": registration.model_dump(mode="json"), "last_seen": now}
+        values = {
+            "url": url,
+            "tenant": registration.tenant,
+            "document": registration.model_dump(mode="json"),
+            "last_seen": now,
+        }
         # Two first registrations of one name can race; the loser's INSERT fails on the primary
-        # key and its second attempt finds the row and updates it.
+        # key and its second attempt finds the row, then the owner decides whether it may update it.
         for attempt in range(2):
             try:
                 async with self._engine.begin() as connection:
-                    current = (await connection.execute(select(table.c.url).where(table.c.name == name))).scalar()
+                    current = (
+                        await connection.execute(select(table.c.url, table.c.owner).where(table.c.name == name))
+                    ).first()
+                    owner = self.ownership.owner_after_registration(
+                        kind, name, current.owner if current else None, writer
+                    )
                     if current is None:
                         await connection.execute(
-                            insert(table).values(name=name, registered_at=now, health_status="unknown", **values)
+                            insert(table).values(
+                                name=name, registered_at=now, health_status="unknown", owner=owner, **values
+                            )
                         )
                         return True
-                    changes = dict(values)
-                    if current != url:
+                    changes = {**values, "owner": owner}
+                    if current.url != url:
                         changes.update(health_status="unknown", last_checked=None, last_error=None, last_healthy=None)
                     await connection.execute(update(table).where(table.c.name == name).values(**changes))
                     return False
@@ -219,6 +259,21 @@ class RegistryStore:
                 if attempt == 1:
                     raise
         raise AssertionError("unreachable: the loop returns or raises")
+
+    def _entry(self, model: type[EntryT], row: RowMapping) -> EntryT:
+        return model.model_validate(
+            {
+                **row["document"],
+                "health": {
+                    "status": row["health_status"],
+                    "last_checked": _datetime(row["last_checked"]),
+                    "last_error": row["last_error"],
+                },
+                "reserved": self.ownership.is_reserved(row["name"], row["owner"]),
+                "registered_at": _datetime(row["registered_at"]),
+                "last_seen": _datetime(row["last_seen"]),
+            }
+        )
 
     async def _select(self, kind: Kind, *conditions: Any) -> list[RowMapping]:
         table = TABLES[kind]
@@ -231,19 +286,14 @@ def _tenant_filter(kind: Kind, tenant: str | None) -> tuple[Any, ...]:
     return () if tenant is None else (TABLES[kind].c.tenant == tenant,)
 
 
-def _entry(model: type[EntryT], row: RowMapping) -> EntryT:
-    return model.model_validate(
-        {
-            **row["document"],
-            "health": {
-                "status": row["health_status"],
-                "last_checked": _datetime(row["last_checked"]),
-                "last_error": row["last_error"],
-            },
-            "registered_at": _datetime(row["registered_at"]),
-            "last_seen": _datetime(row["last_seen"]),
-        }
-    )
+def _create_schema(connection: Connection) -> None:
+    metadata.create_all(connection)
+    inspector = inspect(connection)
+    for table in TABLES.values():
+        if "owner" not in {column["name"] for column in inspector.get_columns(table.name)}:
+            # A database from before entries had owners; the names are this module's constants.
+            connection.execute(text(f"ALTER TABLE {table.name} ADD COLUMN owner VARCHAR(64)"))
+            logger.info("Added the owner column to the registry's %s table", table.name)
 
 
 def _datetime(seconds: float | None) -> datetime | None:

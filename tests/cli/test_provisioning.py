@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cli.provisioning import CLIENTS, provision, read_secret
+from cli.provisioning import CLIENTS, provision, read_secret, reserved_names
 from registry.clients import ClientStore
 
 
@@ -41,3 +41,9 @@ def test_a_client_with_other_scopes_gets_the_scopes_it_needs_and_a_new_secret(tm
     assert {name: again[name] for name in CLIENTS if name != "triage"} == {
         name: first[name] for name in CLIENTS if name != "triage"
     }
+
+
+def test_each_component_that_registers_itself_has_its_name_reserved_for_its_own_client() -> None:
+    reserved = reserved_names()
+    assert reserved == {name: name for name in ("prometheus-mcp", "loki-mcp", "controlplane-mcp", "triage", "router")}
+    assert all("registry:write" in CLIENTS[client] for client in reserved.values())

@@ -75,6 +75,13 @@ def test_a_backend_url_must_be_http() -> None:
         load({"PROMETHEUS_URL": "ftp://prom"})
 
 
+@pytest.mark.parametrize("url", ["http://user@prom:9090", "http://user:secret@prom:9090", "https://:secret@prom"])
+def test_a_url_with_credentials_is_refused_without_echoing_them(url: str) -> None:
+    with pytest.raises(ConfigError, match="user name or password") as refused:
+        load({"PROMETHEUS_URL": url})
+    assert "secret" not in str(refused.value)
+
+
 def test_duplicate_backend_names_are_refused() -> None:
     with pytest.raises(ConfigError, match="unique"):
         load({"PROMETHEUS_MCP_BACKENDS": '[{"url": "http://a"}, {"url": "http://b"}]'})

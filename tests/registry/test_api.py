@@ -133,6 +133,13 @@ def test_search_needs_a_skill_or_keywords(
     [
         (agent_body("typo", descripton="x"), ["descripton"]),
         ({"name": "bad-url", "url": "ftp://127.0.0.1/x"}, ["url"]),
+        # Credentials in a URL would be shown to every reader of the registry: refused.
+        ({"name": "userinfo", "url": "http://a@127.0.0.1:9/x"}, ["url"]),
+        ({"name": "userinfo", "url": "http://user:secret@127.0.0.1:9/x"}, ["url"]),
+        (
+            agent_body("token-url", security={"type": "oauth2", "token_url": "https://a:b@idp/token"}),
+            ["security.token_url"],
+        ),
         ({"name": "has space", "url": "http://127.0.0.1:9/x"}, ["name"]),
         (agent_body("bad-skills", skills=[{"id": "a"}]), ["skills.0.name"]),
         (agent_body("bad-tags", skills=[{"id": "a", "name": "A", "tags": "alerts"}]), ["skills.0.tags"]),

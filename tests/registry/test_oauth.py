@@ -234,7 +234,7 @@ def test_token_requests_are_rate_limited_per_client_id_and_the_server_stays_resp
 
 
 def test_guessing_secrets_is_rate_limited_per_address_whatever_the_client_id(tmp_path: Path) -> None:
-    with AuthorizationServer(tmp_path, resources=[PROMETHEUS_MCP], token_requests_per_minute=4) as server:
+    with AuthorizationServer(tmp_path, resources=[PROMETHEUS_MCP], token_failures_per_minute=4) as server:
         statuses = [server.request_token(f"guess-{n}", "x", PROMETHEUS_MCP).status_code for n in range(6)]
         assert statuses == [401, 401, 401, 401, 429, 429]
         with server.client_from("127.0.0.3") as elsewhere:

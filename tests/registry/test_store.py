@@ -10,8 +10,12 @@ from pathlib import Path
 import anyio
 import pytest
 from postgres import PostgresProcess
+from sqlalchemy import JSON, Column, Float, MetaData, String, Table, Text, insert
 
+from common.database import create_database_engine
+from common.rest import HttpError
 from registry.models import AgentRegistration, ServerRegistration, Skill
+from registry.ownership import Ownership, Writer
 from registry.store import ProbeTarget, RegistryStore
 
 pytestmark = pytest.mark.anyio
@@ -190,6 +194,101 @@ async def test_text_is_stored_exactly(store: RegistryStore) -> None:
     stored = await store.get_agent("triage")
     assert stored is not None
     assert (stored.description, stored.skills[0].name, stored.skills[0].examples) == (text, text, [text])
+
+
+# --- ownership (SECURITY-CHECKLIST row 41) ------------------------------------------------------
+
+OWNER, OTHER, ADMIN = Writer("triage"), Writer("impostor"), Writer("ops", admin=True)
+
+
+async def test_an_entry_belongs_to_the_client_that_created_it(store: RegistryStore) -> None:
+    await store.register_agent(agent(), OWNER)
+
+    with pytest.raises(HttpError) as overwrite:
+        await store.register_agent(agent(url="http://127.0.0.1:9/evil"), OTHER)
+    with pytest.raises(HttpError) as delete:
+        await store.deregister("agents", "triage", OTHER)
+
+    assert (overwrite.value.status, delete.value.status) == (409, 403)
+    assert "another client" in overwrite.value.description
+    assert "triage'" in overwrite.value.description
+    assert (await store.get_agent("triage")).url == "http://127.0.0.1:8721/"  # type: ignore[union-attr]
+    entry, created = await store.register_agent(agent(version="2"), ADMIN)  # an admin may; the owner stays
+    assert (created, entry.version) == (False, "2")
+    await store.register_agent(agent(version="3"), OWNER)
+    assert await store.deregister("agents", "triage", OWNER) is True
+
+
+async def test_a_reserved_name_is_its_clients_alone_and_marked_reserved(database_url: str) -> None:
+    store = RegistryStore(database_url, ownership=Ownership({"triage": "triage"}))
+    await store.start()
+    try:
+        with pytest.raises(HttpError) as squatted:
+            await store.register_agent(agent(), OTHER)
+        entry, created = await store.register_agent(agent(), OWNER)
+        other, _ = await store.register_agent(agent(name="helper"), OTHER)
+    finally:
+        await store.close()
+
+    assert squatted.value.status == 409
+    assert "reserved for another client" in squatted.value.description
+    assert (created, entry.reserved, other.reserved) == (True, True, False)
+
+
+async def test_entries_from_before_ownership_are_kept_and_claimed_by_the_next_allowed_registration(
+    database_url: str,
+) -> None:
+    await _create_entries_without_owner(database_url, ["legacy", "triage"])
+    store = RegistryStore(database_url, ownership=Ownership({"triage": "triage"}))
+    await store.start()  # adds the owner column
+    try:
+        legacy, reserved = await store.get_agent("legacy"), await store.get_agent("triage")
+        _, created = await store.register_agent(agent(name="legacy", url="http://127.0.0.1:9/legacy"), OTHER)
+        with pytest.raises(HttpError):
+            await store.register_agent(agent(name="legacy"), OWNER)  # OTHER claimed it
+        with pytest.raises(HttpError):
+            await store.register_agent(agent(), OTHER)  # reserved for triage, whoever registered it before
+        claimed, _ = await store.register_agent(agent(), OWNER)
+    finally:
+        await store.close()
+
+    assert legacy is not None
+    assert reserved is not None
+    assert reserved.reserved is False  # not registered by its reserved client yet
+    assert created is False
+    assert claimed.reserved is True
+
+
+async def _create_entries_without_owner(database_url: str, names: list[str]) -> None:
+    """Tables as the registry created them before entries had owners, with `names` registered."""
+    old = MetaData()
+    tables = [
+        Table(
+            kind,
+            old,
+            Column("name", String(64), primary_key=True),
+            Column("url", String(2048), nullable=False),
+            Column("tenant", String(64), nullable=True),
+            Column("document", JSON, nullable=False),
+            Column("health_status", String(16), nullable=False),
+            Column("last_checked", Float, nullable=True),
+            Column("last_error", Text, nullable=True),
+            Column("last_healthy", Float, nullable=True),
+            Column("registered_at", Float, nullable=False),
+            Column("last_seen", Float, nullable=False),
+        )
+        for kind in ("agents", "servers")
+    ]
+    engine = create_database_engine(database_url)
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(old.create_all)
+            for name in names:
+                document = agent(name=name).model_dump(mode="json")
+                row = {"name": name, "url": document["url"], "document": document, "health_status": "unknown"}
+                await connection.execute(insert(tables[0]).values(**row, registered_at=START, last_seen=START))
+    finally:
+        await engine.dispose()
 
 
 def test_postgres_fixture_runs_unprivileged_on_loopback(postgres: PostgresProcess) -> None:

@@ -1,4 +1,4 @@
-"""Security checklist rows 1-14, 31, 37 and 38 against the registry served for real (`sre serve registry`).
+"""Security checklist rows 1-14, 31, 37, 38, 41 and 42 against the registry served for real (`sre serve registry`).
 
 Every test talks HTTP to a registry subprocess on 127.0.0.1. Tokens come from its embedded
 authorization server (POST /oauth/token, client credentials, `resource` = the registry's URL) for
@@ -564,6 +564,165 @@ def test_row_38_flood_from_one_client_is_429_after_the_configured_rate_and_the_r
     assert max(health_latencies) < 1.0
     assert_listed(other_client)  # one client's flood does not lock out another
     assert set(garbage) == {401, 429}  # invalid tokens are limited by address
+
+
+# --- row 41: entries belong to the client that registered them --------------------------------
+
+ADMIN = "registry:admin"
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture(scope="module")
+def reserving_registry(serve_registry: ServeRegistry) -> Iterator[ServedComponent]:
+    """A registry that reserves the name `row41-triage` for the client `row41-triage`, as `sre up` does."""
+    with serve_registry(REGISTRY_RESERVED_NAMES=json.dumps({"row41-triage": "row41-triage"})) as component:
+        yield component
+
+
+@pytest.fixture(scope="module")
+def reserving(reserving_registry: ServedComponent, http: httpx.Client) -> EmbeddedIssuer:
+    return EmbeddedIssuer(reserving_registry, http)
+
+
+@pytest.mark.parametrize("kind", ["agents", "servers"])
+def test_row_41_another_writer_cannot_overwrite_or_delete_an_entry_and_is_not_told_whose_it_is(
+    http: httpx.Client, registry: ServedComponent, embedded: EmbeddedIssuer, token: str, kind: str
+) -> None:
+    owner = bearer(embedded.token("row41-owner", [WRITE]))
+    impostor = bearer(embedded.token("row41-impostor", [WRITE]))
+    name = f"row41-{kind}"
+    body = {"name": name, "url": f"http://127.0.0.1:9/{name}/mcp"}
+
+    created = http.post(f"{registry.url}/{kind}", json=body, headers=owner)
+    overwrite = http.post(
+        f"{registry.url}/{kind}", json={**body, "url": "http://127.0.0.1:9/evil/mcp"}, headers=impostor
+    )
+    delete = http.delete(f"{registry.url}/{kind}/{name}", headers=impostor)
+    kept = http.get(f"{registry.url}/{kind}/{name}", headers=bearer(token))
+
+    assert created.status_code == 201, created.text
+    assert overwrite.status_code == 409, overwrite.text
+    assert delete.status_code == 403, delete.text
+    for refusal in (overwrite, delete):
+        description = refusal.json()["error_description"]
+        assert name in description
+        assert "another client" in description
+        assert "row41-owner" not in refusal.text
+    assert kept.json()["url"] == body["url"]
+    # The owner still updates and deletes its own entry.
+    assert http.post(f"{registry.url}/{kind}", json=body, headers=owner).status_code == 200
+    assert http.delete(f"{registry.url}/{kind}/{name}", headers=owner).status_code == 204
+
+
+def test_row_41_an_admin_may_change_or_delete_any_entry_and_the_entry_keeps_its_owner(
+    http: httpx.Client, registry: ServedComponent, embedded: EmbeddedIssuer
+) -> None:
+    owner = bearer(embedded.token("row41-owner", [WRITE]))
+    admin = bearer(embedded.token("row41-admin", [WRITE, ADMIN]))
+    body = {"name": "row41-admin-agent", "url": "http://127.0.0.1:9/row41-admin-agent"}
+
+    assert http.post(f"{registry.url}/agents", json=body, headers=owner).status_code == 201
+    fixed = http.post(f"{registry.url}/agents", json={**body, "description": "fixed"}, headers=admin)
+    owner_again = http.post(f"{registry.url}/agents", json=body, headers=owner)
+    removed = http.delete(f"{registry.url}/agents/row41-admin-agent", headers=admin)
+
+    assert fixed.status_code == 200, fixed.text
+    assert owner_again.status_code == 200, owner_again.text  # still its owner's
+    assert removed.status_code == 204, removed.text
+
+
+def test_row_41_a_reserved_name_is_refused_to_others_even_before_its_client_registers(
+    http: httpx.Client, reserving_registry: ServedComponent, reserving: EmbeddedIssuer
+) -> None:
+    impostor = bearer(reserving.token("row41-impostor", [WRITE]))
+    triage = bearer(reserving.token("row41-triage", [WRITE]))
+    body = {"name": "row41-triage", "url": "http://127.0.0.1:9/evil"}
+
+    squatted = http.post(f"{reserving_registry.url}/agents", json=body, headers=impostor)
+    registered = http.post(
+        f"{reserving_registry.url}/agents", json={**body, "url": "http://127.0.0.1:9/triage"}, headers=triage
+    )
+
+    assert squatted.status_code == 409, squatted.text
+    assert "reserved for another client" in squatted.json()["error_description"]
+    assert registered.status_code == 201, registered.text
+    assert registered.json()["reserved"] is True
+
+
+def test_row_41_an_impostor_with_the_same_skills_does_not_win_the_routers_skill_matching(
+    http: httpx.Client, reserving_registry: ServedComponent, reserving: EmbeddedIssuer
+) -> None:
+    from agents.router.routing import PeerAgent, rank
+
+    skill = {"id": "triage-alert", "name": "Triage", "tags": ["latency", "errors"], "examples": ["why is it slow"]}
+    genuine = {"name": "row41-triage", "url": "http://127.0.0.1:9/triage", "skills": [skill]}
+    # More matching tags and words than the genuine agent, and a name that sorts first.
+    stuffed = {**skill, "tags": ["latency", "errors", "checkout", "slow"], "examples": ["why is checkout slow"]}
+    shadow = {"name": "a-row41-shadow", "url": "http://127.0.0.1:9/evil", "skills": [stuffed]}
+    headers = {
+        "row41-triage": bearer(reserving.token("row41-triage", [WRITE])),
+        "a-row41-shadow": bearer(reserving.token("row41-impostor", [WRITE])),
+    }
+    for body in (genuine, shadow):
+        response = http.post(f"{reserving_registry.url}/agents", json=body, headers=headers[body["name"]])
+        assert response.status_code in (200, 201), response.text
+
+    listed = http.get(f"{reserving_registry.url}/agents", headers=headers["row41-triage"]).json()["agents"]
+    peers = [PeerAgent.model_validate(entry) for entry in listed]
+    best = rank("why is checkout slow? latency errors", peers)[0]
+
+    assert {entry["name"]: entry["reserved"] for entry in listed} == {"a-row41-shadow": False, "row41-triage": True}
+    assert best.agent.name == "row41-triage"
+
+
+# --- row 42: failed client authentications are limited apart from successful ones ---------------
+
+
+def test_row_42_a_flood_of_failed_authentications_from_one_address_does_not_starve_its_legitimate_clients(
+    serve_registry: ServeRegistry, http: httpx.Client
+) -> None:
+    with serve_registry(REGISTRY_TOKEN_REQUESTS_PER_MINUTE="20", REGISTRY_TOKEN_FAILURES_PER_MINUTE="5") as registry:
+        embedded = EmbeddedIssuer(registry, http)
+        secret = embedded.secret("row42-legit")
+        flood: list[httpx.Response] = []
+        legit: list[httpx.Response] = []
+        # As in the report: bad requests from the legitimate client's own address, between its requests.
+        for n in range(15):
+            flood += [embedded.request_token(f"row42-guess-{n}-{k}", "wrong", registry.url) for k in range(3)]
+            legit.append(embedded.request_token("row42-legit", secret, registry.url))
+
+    assert [response.status_code for response in legit] == [200] * 15
+    assert {response.status_code for response in flood} == {401, 429}
+    assert sum(response.status_code == 401 for response in flood) <= 5 + 1  # one may refill meanwhile
+    for response in flood:
+        if response.status_code == 429:
+            assert response.json()["error"] == "too_many_requests"
+            assert 1 <= int(response.headers["Retry-After"]) <= 60
+        else:
+            assert response.json()["error"] == "invalid_client"
+
+
+def test_row_42_failed_authentications_naming_one_client_are_limited_from_any_address_and_spare_the_others(
+    serve_registry: ServeRegistry, http: httpx.Client
+) -> None:
+    with (
+        serve_registry(REGISTRY_TOKEN_FAILURES_PER_MINUTE="3") as registry,
+        httpx.Client(timeout=10.0, trust_env=False, transport=httpx.HTTPTransport(local_address="127.0.0.5")) as away,
+    ):
+        embedded = EmbeddedIssuer(registry, http)
+        embedded.secret("row42-target")
+        guesses = [embedded.request_token("row42-target", f"guess-{n}", registry.url).status_code for n in range(5)]
+        form = {"grant_type": "client_credentials", "resource": registry.url}
+        from_away = away.post(f"{registry.url}/oauth/token", data=form, auth=("row42-target", "guess"))
+        other = embedded.request_token("row42-other", embedded.secret("row42-other"), registry.url)
+
+    assert guesses == [401, 401, 401, 429, 429]
+    assert from_away.status_code == 429
+    # The flooded address has spent its failure budget; a client that proves its secret is still served.
+    assert other.status_code == 200, other.text
 
 
 # --- tokens of the embedded server are for one audience each ------------------------------------
