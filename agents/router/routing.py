@@ -14,6 +14,11 @@ Words are case-folded, a plural `s` dropped, and common English words and words 
 three letters left out, so "why is checkout slow?" matches on `checkout` and `slow`. Ties go to
 the agent, then the skill, first by name. A score of 0 is no match.
 
+Agents whose registry entry is `reserved` (the registry's configuration reserves the name for the
+client that registered it) rank before all others, whatever the scores: any client may register
+an agent with copied skills and stuffed tags, and it must not win a question over a component the
+operator vouches for. An unreserved agent gets the questions no reserved agent matches.
+
 `SkillChooser` is the seam for choosing by a model (`SRE_MODEL`); only `KeywordChooser` exists.
 """
 
@@ -74,6 +79,8 @@ class PeerAgent(BaseModel):
     url: str
     description: str = ""
     skills: list[PeerSkill] = Field(default_factory=list)
+    #: The registry reserves this name for the client that registered it (see the module doc).
+    reserved: bool = False
 
 
 @dataclass(frozen=True)
@@ -145,7 +152,7 @@ def rank(text: str, agents: Iterable[PeerAgent]) -> list[Match]:
                 reasons.append(f"word:{word}")
             if score:
                 matches.append(Match(agent, skill, score, tuple(reasons)))
-    matches.sort(key=lambda match: (-match.score, match.agent.name, match.skill.id))
+    matches.sort(key=lambda match: (not match.agent.reserved, -match.score, match.agent.name, match.skill.id))
     return matches
 
 
