@@ -26,7 +26,7 @@ from common.mcp_tools import ToolGate, ToolSpec, build_tools
 from common.metrics import ServerMetrics
 from common.pagination import paginate
 from common.redaction import redact
-from common.timerange import TimeRange, format_duration, iso, parse_duration, parse_time
+from common.timerange import TimeArgument, TimeRange, format_duration, iso, parse_duration, parse_time
 from servers.loki_mcp import guardrails
 from servers.loki_mcp.analyze import LogAnalyzer, pattern_result
 from servers.loki_mcp.client import LokiClient
@@ -59,8 +59,10 @@ Query = Annotated[
     str,
     Field(description='LogQL log query, e.g. {service="checkout"} |= "error" or {app="web"} | json | status >= 500.'),
 ]
-Start = Annotated[str, Field(description="Window start: 'now-1h', RFC 3339, or unix seconds.")]
-End = Annotated[str, Field(description="Window end: 'now', RFC 3339, or unix seconds.")]
+Start = Annotated[
+    TimeArgument, Field(description="Window start: 'now-1h', RFC 3339, or unix seconds (text or a number).")
+]
+End = Annotated[TimeArgument, Field(description="Window end: 'now', RFC 3339, or unix seconds (text or a number).")]
 Limit = Annotated[int | None, Field(ge=1, description="Most items to return; default and maximum set by the server.")]
 
 
@@ -126,7 +128,8 @@ class LokiTools:
         start: Start = "now-1h",
         end: End = "now",
         step: Annotated[
-            str | None, Field(description="Resolution such as '1m'; default: about 240 points over the window.")
+            str | float | None,
+            Field(description="Resolution such as '1m', or seconds; default: about 240 points over the window."),
         ] = None,
         limit: Limit = None,
         backend: Backend = None,
@@ -272,9 +275,12 @@ class LokiTools:
         start: Start = "now-30m",
         end: End = "now",
         baseline_start: Annotated[
-            str | None, Field(description="Baseline window start; default: a window as long, just before `start`.")
+            TimeArgument | None,
+            Field(description="Baseline window start; default: a window as long, just before `start`."),
         ] = None,
-        baseline_end: Annotated[str | None, Field(description="Baseline window end; default: `start`.")] = None,
+        baseline_end: Annotated[
+            TimeArgument | None, Field(description="Baseline window end; default: `start`.")
+        ] = None,
         errors_only: Annotated[
             bool, Field(description="Only templates whose lines are mostly errors (by level or wording).")
         ] = True,
@@ -290,8 +296,12 @@ class LokiTools:
         client = self._client(backend)
         query = guardrails.check_query(query, self.limits)
         window = guardrails.check_window(TimeRange.parse(start, end), self.limits)
-        base_end = parse_time(baseline_end) if baseline_end is not None else window.start
-        base_start = parse_time(baseline_start) if baseline_start is not None else base_end - window.seconds
+        base_end = parse_time(baseline_end, name="baseline_end") if baseline_end is not None else window.start
+        base_start = (
+            parse_time(baseline_start, name="baseline_start")
+            if baseline_start is not None
+            else max(0.0, base_end - window.seconds)
+        )
         if base_start >= base_end:
             raise InputError(f"The baseline start ({baseline_start!r}) must be before its end ({baseline_end!r}).")
         baseline = guardrails.check_window(TimeRange(base_start, base_end), self.limits)
@@ -481,7 +491,7 @@ def _ns(seconds: float) -> int:
     return round(seconds * 1e9)
 
 
-def _choose_step(window: TimeRange, step: str | None, notes: list[str]) -> float:
+def _choose_step(window: TimeRange, step: str | float | None, notes: list[str]) -> float:
     if step is None:
         return max(1.0, math.ceil(window.seconds / DEFAULT_STEPS))
     seconds = parse_duration(step)

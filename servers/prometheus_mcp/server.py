@@ -19,7 +19,7 @@ from common.errors import InputError
 from common.mcp_tools import ToolGate, ToolSpec, build_tools
 from common.metrics import ServerMetrics
 from common.pagination import Page, paginate
-from common.timerange import TimeRange, format_duration, iso, parse_duration, parse_time
+from common.timerange import TimeArgument, TimeRange, format_duration, iso, parse_duration, parse_time
 from servers.prometheus_mcp import promql, shaping
 from servers.prometheus_mcp.client import ApiAnswer, PrometheusClient
 from servers.prometheus_mcp.models import (
@@ -43,8 +43,10 @@ SERVER_NAME = "prometheus-mcp"
 Backend = Annotated[
     str | None, Field(description="Name of a configured backend; default: the first one (see the server instructions).")
 ]
-Start = Annotated[str, Field(description="Window start: 'now-1h', RFC 3339, or unix seconds.")]
-End = Annotated[str, Field(description="Window end: 'now', RFC 3339, or unix seconds.")]
+Start = Annotated[
+    TimeArgument, Field(description="Window start: 'now-1h', RFC 3339, or unix seconds (text or a number).")
+]
+End = Annotated[TimeArgument, Field(description="Window end: 'now', RFC 3339, or unix seconds (text or a number).")]
 Limit = Annotated[int | None, Field(ge=1, description="Most items to return; default and maximum set by the server.")]
 Cursor = Annotated[str | None, Field(description="The next_cursor of a previous call, for the next page.")]
 Metric = Annotated[str | None, Field(description="Exact metric name, e.g. 'http_requests_total'.")]
@@ -84,7 +86,8 @@ class PrometheusTools:
             str, Field(description="PromQL expression, e.g. 'sum by (code) (rate(http_requests_total[5m]))'.")
         ],
         time: Annotated[
-            str, Field(description="Evaluation time: 'now', 'now-10m', RFC 3339, or unix seconds.")
+            TimeArgument,
+            Field(description="Evaluation time: 'now', 'now-10m', RFC 3339, or unix seconds (text or a number)."),
         ] = "now",
         limit: Limit = None,
         backend: Backend = None,
@@ -96,7 +99,7 @@ class PrometheusTools:
         """
         notes: list[str] = []
         query = promql.check_query(query, self.limits.max_query_length)
-        at = parse_time(time)
+        at = parse_time(time, name="time")
         client = self._client(backend)
         answer = await client.query(query, time=at)
         data = answer.data or {}
@@ -119,8 +122,10 @@ class PrometheusTools:
         start: Start = "now-1h",
         end: End = "now",
         step: Annotated[
-            str | None,
-            Field(description="Resolution such as '30s' or '5m'; default: about 240 points over the window."),
+            str | float | None,
+            Field(
+                description="Resolution such as '30s' or '5m', or seconds; default: about 240 points over the window."
+            ),
         ] = None,
         detail: Annotated[
             Literal["auto", "points", "summary"],
@@ -349,7 +354,10 @@ class PrometheusTools:
             str | None,
             Field(description="Length of the recent part compared with the rest, e.g. '15m'; default: last quarter."),
         ] = None,
-        step: Annotated[str | None, Field(description="Resolution; default: about 240 points over the window.")] = None,
+        step: Annotated[
+            str | float | None,
+            Field(description="Resolution such as '5m', or seconds; default: about 240 points over the window."),
+        ] = None,
         limit: Annotated[int, Field(ge=1, le=100, description="How many series to return, most anomalous first.")] = 10,
         backend: Backend = None,
     ) -> AnomalyScanResult:
@@ -442,7 +450,7 @@ def _paged(page: Page[Any], notes: list[str], answer: ApiAnswer) -> dict[str, An
     }
 
 
-def _step(step: str | None) -> float | None:
+def _step(step: str | float | None) -> float | None:
     if step is None:
         return None
     seconds = parse_duration(step)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from common.errors import InputError
-from common.timerange import TimeRange, format_duration, parse_duration, parse_time
+from common.timerange import LATEST_NS, TimeRange, check_unix_ns, format_duration, parse_duration, parse_time
 
 NOW = 1_800_000_000.0  # 2027-01-15T08:00:00Z
 
@@ -61,3 +61,44 @@ def test_time_range_must_start_before_it_ends() -> None:
     assert TimeRange.parse("now-1h", "now", now=NOW).seconds == 3600
     with pytest.raises(InputError, match="must be before the end"):
         TimeRange.parse("now", "now-1h", now=NOW)
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "field"),
+    [
+        ("now-1h", "9999999999", "end"),
+        ("now-1h", 1e12, "end"),
+        ("now-1h", "now+999999d", "end"),
+        ("now-99999999d", "now", "start"),
+        ("now-1y", "1e400", "end"),
+        ("1969-12-31T23:59:59Z", "now", "start"),
+        (-1, "now", "start"),
+        ("now-1h", float("nan"), "end"),
+    ],
+)
+def test_times_outside_1970_to_2262_are_refused_naming_the_argument_and_the_range(
+    start: str | float, end: str | float, field: str
+) -> None:
+    with pytest.raises(InputError) as caught:
+        TimeRange.parse(start, end, now=NOW)
+    message = str(caught.value)
+    assert message.startswith(f"Invalid {field} ")
+    assert "from 1970-01-01T00:00:00Z to 2262-04-11T23:47:16Z" in message
+
+
+@pytest.mark.parametrize("value", ["1e400", "99999999999d", float("inf")])
+def test_durations_past_any_supported_span_are_refused(value: str | float) -> None:
+    with pytest.raises(InputError, match="longer than any span of supported times"):
+        parse_duration(value)
+
+
+def test_unix_seconds_as_numbers_are_times_and_booleans_are_not() -> None:
+    assert TimeRange.parse(1_799_996_400, 1_800_000_000.5, now=NOW).seconds == 3600.5
+    with pytest.raises(InputError, match="Invalid start True"):
+        TimeRange.parse(True, "now", now=NOW)
+
+
+def test_check_unix_ns_names_what_is_out_of_range() -> None:
+    assert check_unix_ns(LATEST_NS, "x") == LATEST_NS
+    with pytest.raises(InputError, match=r"streams\[0\]\.values\[1\] is -1 ns since 1970, outside"):
+        check_unix_ns(-1, "streams[0].values[1]")

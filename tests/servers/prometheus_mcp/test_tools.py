@@ -304,3 +304,47 @@ async def test_one_server_reaches_several_named_backends(
     assert (default["backend"], chosen["backend"]) == ("prom", "vm")
     assert default["samples"][0]["value"] == chosen["samples"][0]["value"] == 180.0
     assert (prom_rules["total"], vm_rules["total"]) == (2, 0)
+
+
+async def test_time_arguments_take_unix_seconds_as_json_numbers(backend: Backend, metrics_dataset: Dataset) -> None:
+    async with prometheus_session(backend.url) as client:
+        instant = await call(client, "prometheus_query", query="queue_depth", time=metrics_dataset.end)
+        window = await call(
+            client,
+            "prometheus_query_range",
+            query="queue_depth",
+            start=metrics_dataset.end - 600,
+            end=float(metrics_dataset.end),
+            step=60,
+        )
+    assert [s["value"] for s in instant["samples"]] == [180.0]
+    assert window["step_seconds"] == 60
+    assert window["series"]
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments", "named"),
+    [
+        ("prometheus_query", {"query": "up", "time": "99999999999"}, "Invalid time"),
+        ("prometheus_query", {"query": "up", "time": -1}, "Invalid time"),
+        ("prometheus_query_range", {"query": "up", "start": "now-1h", "end": 1e15}, "Invalid end"),
+        ("prometheus_query_range", {"query": "up", "start": "1900-01-01T00:00:00Z"}, "Invalid start"),
+        ("prometheus_query_range", {"query": "up", "step": "999999999d"}, "Invalid duration"),
+        ("prometheus_find_anomalous_series", {"metric": "queue_depth", "end": "now+999999d"}, "Invalid end"),
+    ],
+)
+async def test_times_and_steps_outside_1970_to_2262_are_tool_errors_naming_them(
+    backend: Backend, tool: str, arguments: dict[str, Any], named: str
+) -> None:
+    async with prometheus_session(backend.url) as client:
+        message = await call_error(client, tool, **arguments)
+    assert named in message
+    assert "2262-04-11T23:47:16Z" in message
+
+
+async def test_a_range_overflowing_a_duration_is_the_backends_clear_refusal(prometheus: PrometheusProcess) -> None:
+    # Prometheus refuses it (bad_data); the tool passes the reason on as a tool error, never a crash.
+    async with prometheus_session(prometheus.url) as client:
+        message = await call_error(client, "prometheus_query", query="count_over_time(queue_depth[999999d])")
+    assert "rejected the request (bad_data)" in message
+    assert "duration out of range" in message
