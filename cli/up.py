@@ -15,28 +15,26 @@ printed (Markdown, on stdout) with its URL.
 
 The children run in process groups of their own, so Ctrl-C (or SIGTERM, SIGHUP) reaches `sre up`
 alone: it stops the demo, then every component in reverse order, and exits 0. A component that
-dies stops the rest too.
+dies is restarted, with a back-off and a line on stderr saying so, and given up after too many
+restarts while the rest keep running; the registry is essential, so giving it up stops everything
+(`cli.supervisor`).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import httpx
-
 from cli.provisioning import provision, reserved_names
+from cli.supervisor import Child, Supervisor
 from common.errors import ConfigError
 from common.settings import DEFAULT_DATA_DIR, SettingsSource
 from registry.clients import ClientStore
@@ -74,53 +72,15 @@ OUT_OF_ORDER_WINDOW = "12h"
 EVALUATION_INTERVAL = "5s"
 
 
+#: Components whose loss stops `sre up` once restarting them failed: the registry issues every token and
+#: serves the keys every component checks them with. Without any other, the rest still work, degraded.
+ESSENTIAL = ("registry",)
 #: What stops `sre up`: Ctrl-C, `kill`, the terminal closing.
 _SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 class _Stop(Exception):
     """SIGTERM or SIGHUP: stop like Ctrl-C does."""
-
-
-@dataclass
-class _Child:
-    name: str
-    command: list[str]
-    ready_url: str
-    log: Path
-    env: Mapping[str, str] = field(default_factory=dict)
-    process: subprocess.Popen[bytes] | None = None
-
-    def launch(self) -> None:
-        with self.log.open("ab") as log:
-            # A process group of its own: Ctrl-C in the terminal reaches `sre up` alone, which
-            # stops the components in reverse order (agents deregister while the registry runs).
-            self.process = subprocess.Popen(
-                self.command, stdout=log, stderr=log, env={**os.environ, **self.env}, process_group=0
-            )
-
-    def wait_ready(self, deadline: float) -> None:
-        assert self.process is not None
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise ConfigError(f"{self.name} exited at start-up (is its port taken?); see {self.log}.")
-            try:
-                if httpx.get(self.ready_url, timeout=1.0).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        raise ConfigError(f"{self.name} was not ready within {_READY_TIMEOUT:g}s; see {self.log}.")
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
 
 
 def up(source: SettingsSource, *, demo: str | None = None) -> int:
@@ -147,12 +107,12 @@ def up(source: SettingsSource, *, demo: str | None = None) -> int:
     sre = [sys.executable, "-m", "cli.main"]
     common_env = {"SRE_DATA_DIR": str(data_dir), "SRE_HOST": "127.0.0.1", "REGISTRY_URL": urls["registry"]}
 
-    def served(name: str, **env: str) -> _Child:
+    def served(name: str, **env: str) -> Child:
         command = [*sre, "serve", name]
         env = {**common_env, "SRE_PORT": str(ports[name]), **env}
         if name in MCP_SERVERS or name in AGENTS:
             env |= {"SRE_CLIENT_ID": name, "SRE_CLIENT_SECRET": secrets[name]}
-        return _Child(name, command, f"{urls[name]}/healthz", logs / f"{name}.log", env)
+        return Child(name, command, f"{urls[name]}/healthz", logs / f"{name}.log", env)
 
     # Started wave by wave, each wave's components side by side: everyone verifies tokens with
     # the registry's keys; controlplane-mcp reads the control plane's OpenAPI document at start.
@@ -162,7 +122,7 @@ def up(source: SettingsSource, *, demo: str | None = None) -> int:
         # Each component's name is its own client's: no other client may take or shadow it.
         REGISTRY_RESERVED_NAMES=json.dumps(reserved_names()),
     )
-    waves: list[list[_Child]] = [[registry]]
+    waves: list[list[Child]] = [[registry]]
     if not prometheus_url:
         prometheus_url = urls["prometheus"]
         # Scraped with a token for each component's own audience: an MCP server's /mcp, an agent's URL.
@@ -184,7 +144,7 @@ def up(source: SettingsSource, *, demo: str | None = None) -> int:
     alertmanager = prometheus_url == urls["prometheus"]
     if alertmanager:
         waves[-1].append(_alertmanager(data_dir, ports["alertmanager"], urls, logs))
-    started: list[_Child] = []
+    started: list[Child] = []
     previous = {signum: signal.getsignal(signum) for signum in _SIGNALS}
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _raise_stop)
@@ -199,7 +159,7 @@ def up(source: SettingsSource, *, demo: str | None = None) -> int:
                 child.wait_ready(deadline)
         _banner(prometheus_url, urls, mcp_urls, logs, alertmanager=alertmanager)
         if scenario is None:
-            _wait(started)
+            _supervise(started)
         else:
             federation = {
                 "SRE_DATA_DIR": str(data_dir),
@@ -220,13 +180,13 @@ def up(source: SettingsSource, *, demo: str | None = None) -> int:
     return 0
 
 
-def _play_while_waiting(demo: Demo, children: list[_Child]) -> None:
+def _play_while_waiting(demo: Demo, children: list[Child]) -> None:
     from anyio.from_thread import start_blocking_portal
 
     with start_blocking_portal() as portal:
         player = portal.start_task_soon(demo.play)
         try:
-            _wait(children)
+            _supervise(children)
         finally:
             _ignore_signals()
             # The live samples stop before the components they are written to.
@@ -243,15 +203,12 @@ def _ignore_signals() -> None:
         signal.signal(signum, signal.SIG_IGN)
 
 
-def _wait(children: list[_Child]) -> None:
-    while True:
-        for child in children:
-            if child.process is not None and child.process.poll() is not None:
-                raise ConfigError(f"{child.name} stopped (exit code {child.process.returncode}); see {child.log}.")
-        time.sleep(0.5)
+def _supervise(children: list[Child]) -> None:
+    """Until Ctrl-C: restarts happen only in here, so none can follow the stopping in `up`."""
+    Supervisor(children, essential=ESSENTIAL).run()
 
 
-def _prometheus(data_dir: Path, port: int, urls: Mapping[str, str], scraped: Mapping[str, str], logs: Path) -> _Child:
+def _prometheus(data_dir: Path, port: int, urls: Mapping[str, str], scraped: Mapping[str, str], logs: Path) -> Child:
     binary = shutil.which("prometheus")
     if binary is None:
         raise ConfigError(
@@ -293,13 +250,13 @@ def _prometheus(data_dir: Path, port: int, urls: Mapping[str, str], scraped: Map
 
 def _prometheus_project(
     name: str, binary: str, config: Mapping[str, Any], data_dir: Path, port: int, logs: Path, storage: str, *flags: str
-) -> _Child:
+) -> Child:
     """Prometheus or Alertmanager: config and data under SRE_DATA_DIR/<name>, their flags, ready at /-/ready."""
     workdir = data_dir / name
     workdir.mkdir(parents=True, exist_ok=True)
     config_file = workdir / f"{name}.yml"
     config_file.write_text(json.dumps(config, indent=2))  # JSON is valid YAML
-    return _Child(
+    return Child(
         name,
         [
             binary,
@@ -352,7 +309,7 @@ def alertmanager_config(router_url: str, registry_url: str, secret_file: Path) -
     }
 
 
-def _alertmanager(data_dir: Path, port: int, urls: Mapping[str, str], logs: Path) -> _Child:
+def _alertmanager(data_dir: Path, port: int, urls: Mapping[str, str], logs: Path) -> Child:
     binary = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
     if binary is None:
         raise ConfigError(
