@@ -27,7 +27,7 @@ from hostile_tokens import RecordingServer, access_token, oversized_token_flood,
 from issuer import TestIssuer
 from joserfc.jwk import RSAKey
 from refused_tokens import REFUSED_CASES, refused_authorization, within_leeway
-from router_federation import Federation, federation
+from router_federation import Federation, federation, webhook_payload
 from served import ServedComponent
 
 from common.agents import AGENTS_INVOKE
@@ -74,6 +74,8 @@ class Agent:
     secrets: tuple[str, ...] = ()
     #: How many times the agent's issuer served its JWKS, where that is counted.
     fetch_count: Callable[[], int] | None = None
+    #: The router's federation (its stand-in peers record what reached them).
+    fed: Federation | None = None
 
     def mint(self, **changes: Any) -> str:
         return self.sign("client-a", **changes)
@@ -131,7 +133,8 @@ def _router(stack: ExitStack, factory: pytest.TempPathFactory) -> Agent:
         return access_token(fed.registry.url, fed.router.url, [AGENTS_INVOKE], claims=claims, **changes)
 
     secrets_ = (fed.basic[1], *fed._secrets.values())
-    return Agent("router", fed.router.url, fed.registry.url, key, sign, fed.router.pid, "capacity forecast", secrets_)
+    question = "capacity forecast"
+    return Agent("router", fed.router.url, fed.registry.url, key, sign, fed.router.pid, question, secrets_, fed=fed)
 
 
 @pytest.fixture(scope="module")
@@ -249,6 +252,49 @@ def test_rows_02_04_to_12_26_a_wrong_or_hostile_credential_is_401_and_starts_not
     assert listed.json()["result"].get("tasks", []) == []
 
 
+#: The router's routes beside A2A: webhooks, the REST facade, its task views, with a body each accepts.
+ROUTER_ROUTES = {
+    ("POST", "/webhooks/alertmanager"): webhook_payload(group_key="refused"),
+    ("POST", "/webhooks/deployment"): {"service": "checkout", "status": "failed"},
+    ("POST", "/execute"): {"user_query": "capacity forecast for checkout"},
+    ("POST", "/diagnostics/deployment"): {"service": "checkout", "status": "failed"},
+    ("POST", "/diagnostics/alerts"): {"alerts": [{"labels": {"alertname": "X", "service": "checkout"}}]},
+    ("GET", "/tasks/some-task"): None,
+    ("GET", "/tasks/some-task/stream"): None,
+    ("GET", "/metrics"): None,
+}
+
+
+@pytest.mark.parametrize("case", REFUSED_CASES)
+def test_rows_02_04_to_12_a_wrong_or_hostile_credential_is_401_on_every_router_route_and_reaches_no_peer(
+    http: httpx.Client, agent_of: AgentFactory, key_host: tuple[RecordingServer, RSAKey], case: str
+) -> None:
+    agent = agent_of("router")
+    assert agent.fed is not None
+    host, attacker_key = key_host
+    authorization = refused_authorization(
+        case,
+        agent.mint,
+        issuer=agent.issuer,
+        audience=agent.url,
+        public_key=agent.public_key,
+        attacker=host,
+        attacker_key=attacker_key,
+    )
+    received = len(agent.fed.triage.inputs()) + len(agent.fed.capacity.inputs())
+
+    statuses = {
+        f"{method} {path}": http.request(
+            method, f"{agent.url}{path}", json=body, headers={"Authorization": authorization}
+        ).status_code
+        for (method, path), body in ROUTER_ROUTES.items()
+    }
+
+    assert statuses == dict.fromkeys(statuses, 401)
+    assert len(agent.fed.triage.inputs()) + len(agent.fed.capacity.inputs()) == received
+    assert host.requests == []
+
+
 # --- row 13 --------------------------------------------------------------------------------------
 
 
@@ -315,8 +361,13 @@ def test_row_23_a_5_mib_a2a_request_is_413_and_the_agent_stays_up(
 
     body: Any = chunks() if chunked else b"".join(chunks())
     response = http.post(f"{agent.url}/", content=body, headers={**agent.headers(), "Content-Type": "application/json"})
+    # The router's REST facade too: the same limit before parsing.
+    json_headers = {**agent.headers(), "Content-Type": "application/json"}
+    facade = http.post(f"{agent.url}/execute", content=b"".join(chunks()), headers=json_headers) if agent.fed else None
 
     assert response.status_code == 413, response.text
+    if facade is not None:
+        assert facade.status_code == 413, facade.text
     assert http.get(f"{agent.url}/healthz").status_code == 200
 
 
