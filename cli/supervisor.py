@@ -185,7 +185,11 @@ class Supervisor:
     def _restart(self, watch: _Watch) -> None:
         watch.restart_at = None
         watch.restarts.append(time.monotonic())
-        watch.child.launch()
+        try:
+            watch.child.launch()
+        except OSError as exc:  # its program or log is gone: the old, exited process stays, counted next round
+            self._say(f"{watch.child.name} could not be started again: {exc}.")
+            return
         watch.coming_back = True
 
     def _say(self, line: str) -> None:

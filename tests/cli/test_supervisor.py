@@ -182,3 +182,16 @@ def test_a_component_is_not_restarted_once_stopping_began(tmp_path: Path) -> Non
 
     assert crasher.process is first
     assert "is back" not in out.getvalue()
+
+
+def test_a_component_that_cannot_be_started_again_counts_as_dying_again(
+    supervise: Callable[..., Running], tmp_path: Path
+) -> None:
+    crasher = crashing("crasher", tmp_path)
+    running = supervise(crasher)
+    crasher.command = [str(tmp_path / "uninstalled")]
+
+    poll(lambda: running.supervisor.given_up() == ["crasher"])
+
+    assert running.error is None
+    assert sum("could not be started again" in line for line in running.lines()) == 2
