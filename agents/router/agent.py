@@ -32,6 +32,7 @@ from agents.router.routing import KeywordChooser, Match, RouteRequest, SkillChoo
 from agents.router.settings import RouterSettings
 from agents.router.views import TERMINAL, state_name, status_text
 from common.agents.client import data_message, result_of, text_message
+from common.agents.executor import UPSTREAM_FAILED
 from common.auth import ClientCredentials, TokenSource
 from common.errors import BackendError, ConfigError
 from common.http import create_http_client
@@ -39,7 +40,6 @@ from common.settings import SettingsSource
 
 __all__ = ["RouterAgent", "create_agent", "root_agent"]
 
-PEER_FAILED = "PEER_FAILED"
 _FORMS = "Send a question, an Alertmanager webhook payload or a deployment event."
 
 
@@ -135,7 +135,9 @@ class RouterAgent(BaseAgent):
         )
 
     def _failure(self, ctx: InvocationContext, reason: str) -> Event:
-        return Event(author=self.name, invocation_id=ctx.invocation_id, error_code=PEER_FAILED, error_message=reason)
+        return Event(
+            author=self.name, invocation_id=ctx.invocation_id, error_code=UPSTREAM_FAILED, error_message=reason
+        )
 
 
 def _message(request: RouteRequest) -> SendMessageRequest:
@@ -151,6 +153,7 @@ def connect(settings: RouterSettings, tokens: TokenSource, http: httpx.AsyncClie
         registry_url=serve.registry_url,
         own_name=serve.name or SPEC.name,
         own_url=serve.base_url,
+        timeout=settings.peer_timeout_seconds,
     )
 
 

@@ -4,8 +4,10 @@
 as the agent has created the task (the investigation runs on), and the router records the task
 under its own id for the caller who asked. `Dispatcher.once` wraps a start for a webhook
 delivery: a delivery whose key was started within the TTL (by this process or, from the record,
-before a restart) answers with the tasks started then; concurrent copies of one delivery wait
-for the first instead of starting their own.
+before a restart) answers with the tasks started then, as long as one of them is running or
+completed; when they all ended failed, rejected or canceled (or their agent no longer knows
+them), the delivery is started again and the key maps to the new task from then on (checklist
+row 45). Concurrent copies of one delivery wait for the first instead of starting their own.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from a2a.types import TaskState
+
 from agents.router.models import TaskLink
 from agents.router.peers import Peers
 from agents.router.tasks import RouterTask, TaskRecords
@@ -26,6 +30,9 @@ from common.errors import BackendError, BackendUnavailable
 __all__ = ["Dedup", "Dispatcher", "Trigger", "dedup_hash"]
 
 logger = logging.getLogger(__name__)
+
+#: States of a task that ended without a result: its delivery may be started again.
+RETRYABLE = frozenset({TaskState.TASK_STATE_FAILED, TaskState.TASK_STATE_REJECTED, TaskState.TASK_STATE_CANCELED})
 
 
 @dataclass(frozen=True)
@@ -64,7 +71,6 @@ class Dispatcher:
         self.triage_agent = triage_agent
         self._triage_url = triage_url
         self._ttl = dedup_ttl_seconds
-        self._lock = asyncio.Lock()
         self._starting: dict[str, asyncio.Future[list[RouterTask]]] = {}
 
     async def triage(self) -> str:
@@ -99,10 +105,12 @@ class Dispatcher:
         try:
             task = await self.peers.start(agent, url, payload)
         except BackendError as exc:
-            raise BackendUnavailable(
+            # The same kind of error (unreachable, timed out, failed), said for the caller.
+            raise type(exc)(
                 f"The {agent} agent could not start the task: {exc}. Check that it is running and registered in "
-                f"the registry at {self.peers.registry_url}.",
+                f"the registry at {self.peers.registry_url}, then send the request again.",
                 backend=agent,
+                status_code=exc.status_code,
             ) from None
         record = RouterTask(
             id=uuid.uuid4().hex,
@@ -123,20 +131,19 @@ class Dispatcher:
 
     async def once(self, key: str, start: Callable[[], Awaitable[list[RouterTask]]]) -> tuple[list[RouterTask], bool]:
         """The tasks of the delivery `key`, and whether it was seen before (then nothing new is started)."""
-        async with self._lock:
-            pending = self._starting.get(key)
-            if pending is None:
-                started = await self.records.by_dedup_key(key, self.records.clock() - self._ttl)
-                if started:
-                    return started, True
-                pending = self._starting[key] = asyncio.get_running_loop().create_future()
-                first = True
-            else:
-                first = False
-        if not first:
+        pending = self._starting.get(key)
+        if pending is not None:
             return list(await asyncio.shield(pending)), True
+        pending = self._starting[key] = asyncio.get_running_loop().create_future()
         try:
+            earlier = await self.records.by_dedup_key(key, self.records.clock() - self._ttl)
+            if earlier and await self._any_alive(earlier):
+                pending.set_result(earlier)
+                return earlier, True
             tasks = await start()
+            if earlier:
+                await self.records.retire(earlier)
+                logger.info("Started delivery %s again: its earlier task(s) ended without a result", key[:12])
         except asyncio.CancelledError:
             # The copies waiting for this start are not cancelled themselves: they answer 503 and are re-sent.
             interrupted = BackendUnavailable("starting the task was interrupted; send it again", backend="router")
@@ -152,6 +159,14 @@ class Dispatcher:
             return tasks, False
         finally:
             del self._starting[key]
+
+    async def _any_alive(self, tasks: list[RouterTask]) -> bool:
+        """Whether one of `tasks` is running or completed at its agent (not failed, rejected, canceled or gone)."""
+        for record in tasks:
+            task = await self.peers.task(record.agent, record.agent_url, record.a2a_task_id)
+            if task is not None and task.status.state not in RETRYABLE:
+                return True
+        return False
 
     def link(self, task: RouterTask) -> TaskLink:
         return TaskLink(id=task.id, url=f"{self.base_url}/tasks/{task.id}", agent=task.agent)

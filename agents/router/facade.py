@@ -10,7 +10,8 @@
 Every route but the document needs a bearer token for the router with `agents:invoke`. A task
 belongs to the client whose token started it: another client's task is 404, as an unknown one.
 Starts answer 202 `{"tasks": [{"id", "url", "agent"}], "duplicate": false}`; an agent that cannot
-be reached is 503, nothing recorded.
+be reached is 503, one that does not answer in time 504, one that answers an error or garbage 502
+(`webhooks.peer_failed`), nothing recorded.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from agents.router.models import AlertsRequest, DeploymentEvent, ExecuteRequest
 from agents.router.routing import RouteRequest, SkillChooser, describe_skills
 from agents.router.tasks import RouterTask
 from agents.router.views import TERMINAL, artifact_data, sse, status_data, task_view
-from agents.router.webhooks import alert_summary, read_alerts, started, unavailable
+from agents.router.webhooks import alert_summary, peer_failed, read_alerts, started
 from common.alertmanager import AlertmanagerWebhook
 from common.errors import BackendError
 from common.rest import error_response, field_errors, invalid, parse_body
@@ -84,7 +85,7 @@ class FacadeApi:
             trigger = Trigger("question", body.user_query[:200])
             task = await self.dispatcher.start(owner, match.agent.name, match.agent.url, payload, trigger)
         except BackendError as exc:
-            return unavailable(exc)
+            return peer_failed(exc)
         return started([task], self.dispatcher)
 
     async def diagnose_deployment(self, request: Request) -> Response:
@@ -142,7 +143,7 @@ class FacadeApi:
         try:
             task = await self.dispatcher.start_triage(owner, payload, trigger)
         except BackendError as exc:
-            return unavailable(exc)
+            return peer_failed(exc)
         return started([task], self.dispatcher)
 
     async def _owned_task(self, request: Request) -> RouterTask | Response:
@@ -159,7 +160,7 @@ class FacadeApi:
         try:
             task = await self.dispatcher.peers.task(record.agent, record.agent_url, record.a2a_task_id)
         except BackendError as exc:
-            return unavailable(exc)
+            return peer_failed(exc)
         if task is None:
             return error_response(
                 404, "not_found", f"The {record.agent} agent no longer knows task {record.id!r} (its store was reset)."

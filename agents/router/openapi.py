@@ -20,7 +20,7 @@ from common.openapi import openapi_document as build_document
 __all__ = ["OPERATIONS", "WEBHOOK_PATHS", "openapi_document"]
 
 WEBHOOK_PATHS = ("/webhooks/alertmanager", "/webhooks/deployment")
-_STARTS = (400, 401, 403, 413, 422, 429, 503)
+_STARTS = (400, 401, 403, 413, 422, 429, 502, 503, 504)
 
 _API = ApiDescription(
     title="SRE Federation router",
@@ -38,7 +38,9 @@ _API = ApiDescription(
         413: "The body, or the number of alerts in it, is over the limit.",
         422: "A field is missing, malformed or unknown; `errors` names each one.",
         429: "Too many requests from this caller; see Retry-After.",
-        503: "The agent (or the registry that finds it) cannot be reached; nothing was started.",
+        502: "The agent answered an error, or something that is not A2A; the message names it and what it said.",
+        503: "The agent (or the registry that finds it) cannot be reached; nothing was started. See Retry-After.",
+        504: "The agent did not answer in time; nothing was recorded. See Retry-After.",
     },
     path_parameters={"id": {"type": "string", "maxLength": 64}},
     ok_descriptions={
@@ -82,7 +84,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "/tasks/{id}",
         "A task the caller started, as its agent reports it now.",
         {200: TaskView},
-        (401, 403, 404, 429, 503),
+        (401, 403, 404, 429, 502, 503, 504),
         scope=AGENTS_INVOKE,
     ),
     Operation(
@@ -90,7 +92,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "/tasks/{id}/stream",
         "The task's progress as Server-Sent Events: `status`, `artifact`, then `done`.",
         {200: None},
-        (401, 403, 404, 429, 503),
+        (401, 403, 404, 429, 502, 503, 504),
         scope=AGENTS_INVOKE,
     ),
     Operation("get", "/openapi.json", "This document.", {200: None}, (429,), public=True),

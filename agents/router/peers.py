@@ -1,35 +1,42 @@
 """The other agents as the router reaches them: listed by the registry, called over A2A with its own token.
 
 Every call carries a token the router got for itself (client credentials, audience the peer's
-URL, scope `agents:invoke`); nothing a caller sent the router is passed on. Failures to reach
-the registry or a peer are `BackendUnavailable` errors whose message names what could not be
-reached, ready to be shown to the caller.
+URL, scope `agents:invoke`); nothing a caller sent the router is passed on. Whatever goes wrong
+with a peer is a `BackendError` whose message names it and says what failed, ready to be shown
+to the caller (checklist row 43): `BackendUnavailable` when it cannot be reached (refused, down,
+answering 503), `BackendTimeout` when it does not answer within `timeout` (a call that waits for
+no stream: starting a task, reading one), `BackendFailed` when it answers with an error
+(`InternalError`, HTTP 5xx) or with something that is not A2A (garbage).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
+import anyio
 import httpx
 from a2a.client import Client
-from a2a.client.errors import A2AClientError
+from a2a.client.errors import A2AClientError, A2AClientTimeoutError
 from a2a.types import GetTaskRequest, SendMessageRequest, StreamResponse, SubscribeToTaskRequest, Task
-from a2a.utils.errors import TaskNotFoundError, UnsupportedOperationError
+from a2a.utils.errors import A2AError, TaskNotFoundError, UnsupportedOperationError
+from google.protobuf.json_format import ParseError  # type: ignore[import-untyped]
 from pydantic import ValidationError
 
 from agents.router.routing import PeerAgent
-from common.agents.client import agent_client, data_message, find_agent
+from common.agents.client import STREAM_READ_TIMEOUT, agent_client, data_message, find_agent
 from common.auth import TokenSource
-from common.errors import BackendUnavailable
+from common.errors import BackendError, BackendFailed, BackendTimeout, BackendUnavailable
 
-__all__ = ["Peers"]
+__all__ = ["Peers", "peer_error"]
 
 logger = logging.getLogger(__name__)
 
 _PAGE = 500
+#: Characters of a peer's own error message passed on.
+_MAX_MESSAGE = 300
 #: Pages of the registry's agent list read at most (a router routes among tens of agents, not thousands).
 _MAX_PAGES = 10
 
@@ -78,19 +85,21 @@ class Peers:
         """Send `payload` as one data part and return the task as soon as the peer created it (non-blocking send)."""
         request = data_message(payload)
         request.configuration.return_immediately = True
-        async with self.client(name, url, streaming=False) as client:
-            async for response in client.send_message(request):
-                if response.HasField("task"):
-                    return response.task
-        raise BackendUnavailable(f"the {name} agent at {url} answered without a task", backend=name)
+        with self._deadline(name, url, "start the task"):
+            async with self.client(name, url, streaming=False) as client:
+                async for response in client.send_message(request):
+                    if response.HasField("task"):
+                        return response.task
+        raise BackendFailed(f"the {name} agent at {url} answered without a task", backend=name)
 
     async def task(self, name: str, url: str, task_id: str) -> Task | None:
         """The task as the peer reports it now; None when it does not know it."""
-        async with self.client(name, url, streaming=False) as client:
-            try:
-                return await client.get_task(GetTaskRequest(id=task_id))
-            except TaskNotFoundError:
-                return None
+        with self._deadline(name, url, "read the task"):
+            async with self.client(name, url, streaming=False) as client:
+                try:
+                    return await client.get_task(GetTaskRequest(id=task_id))
+                except TaskNotFoundError:
+                    return None
 
     async def subscribe(self, name: str, url: str, task_id: str) -> AsyncIterator[StreamResponse]:
         """The running task's events (the task first); nothing when it has finished meanwhile."""
@@ -108,13 +117,25 @@ class Peers:
 
     @asynccontextmanager
     async def client(self, name: str, url: str, *, streaming: bool) -> AsyncIterator[Client]:
-        """An A2A client of the peer `name` at `url`; transport failures become `BackendUnavailable` naming it."""
+        """An A2A client of the peer `name` at `url`; whatever goes wrong becomes a `BackendError` naming it."""
+        # Without a stream to wait for, a read waits no longer than a connect.
+        read_timeout = STREAM_READ_TIMEOUT if streaming else self._timeout
         try:
-            async with agent_client(url, self.tokens, streaming=streaming, connect_timeout=self._timeout) as client:
+            async with agent_client(
+                url, self.tokens, streaming=streaming, connect_timeout=self._timeout, read_timeout=read_timeout
+            ) as client:
                 yield client
-        except (A2AClientError, httpx.HTTPError) as exc:
-            raise BackendUnavailable(
-                f"the {name} agent at {url} could not be reached ({type(exc).__name__})", backend=name
+        except (A2AError, httpx.HTTPError, ParseError) as exc:
+            raise peer_error(name, url, exc) from exc
+
+    @contextmanager
+    def _deadline(self, name: str, url: str, what: str) -> Iterator[None]:
+        try:
+            with anyio.fail_after(self._timeout):
+                yield
+        except TimeoutError:
+            raise BackendTimeout(
+                f"the {name} agent at {url} did not {what} within {self._timeout:g} s", backend=name
             ) from None
 
     async def _registry_get(self, path: str, params: Mapping[str, str | int]) -> dict[str, Any]:
@@ -133,3 +154,33 @@ class Peers:
             )
         body = response.json()
         return body if isinstance(body, dict) else {}
+
+
+def peer_error(name: str, url: str, exc: Exception) -> BackendError:
+    """What went wrong with the peer `name` at `url`, as the `BackendError` a caller is shown."""
+    cause = exc.__cause__
+    if isinstance(exc, A2AClientTimeoutError) or isinstance(cause, httpx.TimeoutException):
+        return BackendTimeout(f"the {name} agent at {url} did not answer in time", backend=name)
+    status = _http_status(exc)
+    if isinstance(exc, httpx.TransportError) or isinstance(cause, httpx.TransportError) or status == 503:
+        reached = f"answered HTTP {status}" if status else f"could not be reached ({type(cause or exc).__name__})"
+        return BackendUnavailable(f"the {name} agent at {url} {reached}", backend=name, status_code=status)
+    if status is not None:
+        return BackendFailed(f"the {name} agent at {url} answered HTTP {status}", backend=name, status_code=status)
+    if isinstance(exc, A2AError) and not isinstance(exc, A2AClientError):
+        # An A2A error the peer answered (InternalError, InvalidParams...): its own words, bounded.
+        return BackendFailed(
+            f"the {name} agent at {url} answered an error ({type(exc).__name__}: {exc.message[:_MAX_MESSAGE]})",
+            backend=name,
+        )
+    return BackendFailed(f"the {name} agent at {url} answered something that is not A2A ({exc})"[:400], backend=name)
+
+
+def _http_status(exc: Exception) -> int | None:
+    for error in (exc, exc.__cause__):
+        if isinstance(error, httpx.HTTPStatusError):
+            return error.response.status_code
+        status = getattr(error, "status_code", None)
+        if isinstance(status, int):
+            return status
+    return None

@@ -56,6 +56,13 @@ class RouterSettings(FrozenModel):
         gt=0,
         description="A webhook delivery re-sent within this long answers with the task it already started.",
     )
+    peer_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="How long the router waits for an agent or the registry to connect, start a task or read one "
+        "(504 past it); a followed stream waits between events regardless.",
+    )
     model: str | None = Field(default=None, description="SRE_MODEL (routing stays deterministic for now).")
 
     @field_validator("triage_url")

@@ -8,7 +8,8 @@ PostgreSQL by URL, in the same database as the router's A2A tasks (table `router
 
 De-duplication: a delivery's `dedup_key` names the incident (`delivery_key`, or a deployment's
 service, namespace, id and status) for one owner; `by_dedup_key` finds the tasks started for it
-since a moment. `dedup_group` names an Alertmanager group: when the group resolves, its keys are
+since a moment, and `retire` forgets the keys of tasks that ended without a result once their
+delivery has started again. `dedup_group` names an Alertmanager group: when the group resolves, its keys are
 released (`release_group`), so the same alerts firing again later are a new incident.
 """
 
@@ -106,6 +107,13 @@ class TaskRecords:
 
     async def by_dedup_key(self, key: str, since: float) -> list[RouterTask]:
         return await self._select(TABLE.c.dedup_key == key, TABLE.c.created_at >= since)
+
+    async def retire(self, tasks: list[RouterTask]) -> None:
+        """Forget the de-duplication keys of `tasks` (they ended without a result; their delivery started again)."""
+        async with self._engine.begin() as connection:
+            await connection.execute(
+                update(TABLE).where(TABLE.c.id.in_([task.id for task in tasks])).values(dedup_key=None)
+            )
 
     async def release_group(self, group: str) -> int:
         """Forget the de-duplication keys of `group`'s tasks (it resolved); how many there were."""

@@ -12,7 +12,9 @@ A new delivery starts one triage task and answers 202 `{"tasks": [{"id", "url", 
 group and firing fingerprints; same service, namespace, deployment id and status) within the TTL
 answers 200 with the same tasks and `"duplicate": true`. A payload whose alerts have all resolved
 starts nothing (200 `{"tasks": [], "ignored": "resolved"}`) and ends the group's incident: the
-same alerts firing again start a new one. Triage not reachable: 503, nothing recorded.
+same alerts firing again start a new one. A re-send whose earlier task failed, was rejected or
+canceled starts a new one (202). Triage not reachable: 503; not answering in time: 504; answering
+an error: 502; nothing recorded.
 """
 
 from __future__ import annotations
@@ -30,10 +32,10 @@ from agents.router.dispatch import Dedup, Dispatcher, Trigger, dedup_hash
 from agents.router.models import DeploymentEvent, StartedTasks
 from agents.router.tasks import RouterTask
 from common.alertmanager import AlertmanagerWebhook, delivery_key
-from common.errors import BackendError
+from common.errors import BackendError, BackendTimeout, BackendUnavailable
 from common.rest import FieldError, error_response, field_errors, invalid, parse_body, read_json
 
-__all__ = ["WebhookApi", "alert_summary", "read_alerts", "started"]
+__all__ = ["WebhookApi", "alert_summary", "peer_failed", "read_alerts", "started"]
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,7 @@ class WebhookApi:
         try:
             tasks, duplicate = await self.dispatcher.once(dedup.key, start)
         except BackendError as exc:
-            return unavailable(exc)
+            return peer_failed(exc)
         return started(tasks, self.dispatcher, duplicate=duplicate)
 
 
@@ -126,5 +128,14 @@ def started(
     return JSONResponse(body.model_dump(mode="json", exclude_none=True), status_code=status)
 
 
-def unavailable(exc: BackendError) -> Response:
-    return error_response(503, "agent_unavailable", str(exc), headers={"Retry-After": "30"})
+def peer_failed(exc: BackendError) -> Response:
+    """The answer when an agent or the registry failed (checklist row 43): never a 500.
+
+    503 when it could not be reached (to be re-sent later), 504 when it did not answer in time,
+    502 when it answered with an error or with something that is not A2A; the message names it.
+    """
+    if isinstance(exc, BackendTimeout):
+        return error_response(504, "agent_timeout", str(exc), headers={"Retry-After": "30"})
+    if isinstance(exc, BackendUnavailable):
+        return error_response(503, "agent_unavailable", str(exc), headers={"Retry-After": "30"})
+    return error_response(502, "agent_failed", str(exc))

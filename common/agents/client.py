@@ -37,10 +37,15 @@ STREAM_READ_TIMEOUT = 300.0
 
 @asynccontextmanager
 async def agent_client(
-    url: str, tokens: TokenSource, *, streaming: bool = True, connect_timeout: float = 10.0
+    url: str,
+    tokens: TokenSource,
+    *,
+    streaming: bool = True,
+    connect_timeout: float = 10.0,
+    read_timeout: float = STREAM_READ_TIMEOUT,
 ) -> AsyncIterator[Client]:
     """An a2a-sdk client of the agent at `url`, authenticated as the caller's own client."""
-    http_timeout = httpx.Timeout(connect_timeout, read=STREAM_READ_TIMEOUT)
+    http_timeout = httpx.Timeout(connect_timeout, read=read_timeout)
     async with httpx.AsyncClient(auth=tokens.bearer_auth(url, [AGENTS_INVOKE]), timeout=http_timeout) as http:
         card = await A2ACardResolver(http, url).get_agent_card()
         client = ClientFactory(ClientConfig(httpx_client=http, streaming=streaming)).create(card)

@@ -13,6 +13,8 @@ conversation is never shared between clients), and its events become task update
   the Markdown artifact, so every completed task has an artifact;
 - an error event with code `INVALID_REQUEST` rejects the task with the event's message, which the
   agent wrote for the caller (what was wrong with the request and what to send instead);
+- an error event with code `UPSTREAM_FAILED` fails the task with the event's message, which the
+  agent wrote for the caller (which peer or backend failed, and how);
 - any other ADK error event or an exception fails the task with a generic message and a trace id
   (the details are logged, never sent).
 """
@@ -35,12 +37,14 @@ from google.protobuf.struct_pb2 import Value  # type: ignore[import-untyped]
 
 from common.logging import new_trace_id
 
-__all__ = ["INVALID_REQUEST", "RESULT_ARTIFACT", "AdkAgentExecutor", "result_parts"]
+__all__ = ["INVALID_REQUEST", "RESULT_ARTIFACT", "UPSTREAM_FAILED", "AdkAgentExecutor", "result_parts"]
 
 logger = logging.getLogger(__name__)
 
 #: Error code of an agent's event refusing the request; its message is shown to the caller.
 INVALID_REQUEST = "INVALID_REQUEST"
+#: Error code of an agent's event failing the task because a peer or backend failed; its message is shown.
+UPSTREAM_FAILED = "UPSTREAM_FAILED"
 #: Name of the artifact holding an agent's result.
 RESULT_ARTIFACT = "result"
 ANONYMOUS = "anonymous"
@@ -131,6 +135,9 @@ class AdkAgentExecutor(AgentExecutor):
         ):
             if event.error_code == INVALID_REQUEST:
                 await updater.reject(_text_message(updater, event.error_message or "The request was refused."))
+                return
+            if event.error_code == UPSTREAM_FAILED:
+                await updater.failed(_text_message(updater, event.error_message or "A peer of the agent failed."))
                 return
             if event.error_code:
                 trace_id = new_trace_id()

@@ -10,5 +10,6 @@ from router_federation import Federation, federation
 
 @pytest.fixture(scope="session")
 def fed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]:
-    with federation(tmp_path_factory.mktemp("router-federation")) as started:
+    # Short enough that a hanging peer costs a test a few seconds, long enough for a loaded machine.
+    with federation(tmp_path_factory.mktemp("router-federation"), ROUTER_PEER_TIMEOUT_SECONDS="4") as started:
         yield started

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from router_federation import Federation, alert, webhook_payload
+from router_federation import FAIL_WORD, Federation, alert, webhook_payload
 
 pytestmark = pytest.mark.integration
 
@@ -69,6 +69,39 @@ def test_a_resend_answers_the_started_task_and_starts_nothing(fed: Federation) -
     assert again.json() == {"tasks": first.json()["tasks"], "duplicate": True}
     time.sleep(0.2)
     assert len(fed.triage.inputs()) == seen
+
+
+def state_of(fed: Federation, task_id: str) -> str:
+    return str(fed.get(f"/tasks/{task_id}").json()["state"])
+
+
+def wait_for_state(fed: Federation, task_id: str, state: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while (now := state_of(fed, task_id)) != state:
+        assert time.monotonic() < deadline, f"task {task_id} is {now}, not {state}"
+        time.sleep(0.02)
+
+
+def test_a_resend_after_the_investigation_failed_starts_a_new_one_which_the_group_maps_to(fed: Federation) -> None:
+    """Checklist row 45: only running or completed investigations de-duplicate."""
+    failing = alert()
+    failing["annotations"]["description"] = FAIL_WORD  # the stand-in fails on it
+    payload = webhook_payload(failing, group_key=group())
+    first = fed.post("/webhooks/alertmanager", payload)
+    (failed,) = first.json()["tasks"]
+    wait_for_state(fed, failed["id"], "failed")
+
+    with fed.gate.closed():  # the new investigation stays running meanwhile
+        again = fed.post("/webhooks/alertmanager", payload)
+        (retried,) = again.json()["tasks"]
+        wait_for_state(fed, retried["id"], "working")
+        once_more = fed.post("/webhooks/alertmanager", payload)
+
+    assert (first.status_code, again.status_code, once_more.status_code) == (202, 202, 200), again.text
+    assert again.json()["duplicate"] is False
+    assert retried["id"] != failed["id"]
+    assert once_more.json() == {"tasks": [retried], "duplicate": True}
+    assert state_of(fed, failed["id"]) == "failed"  # the failed one stays readable
 
 
 def test_concurrent_copies_of_one_delivery_start_one_task(fed: Federation) -> None:
