@@ -62,13 +62,20 @@ def serve_controlplane(
 
 
 def serve_mcp(
-    controlplane: ServedComponent, issuer: TestIssuer, tmp_path_factory: pytest.TempPathFactory, **env: str
+    controlplane: ServedComponent,
+    issuer: TestIssuer,
+    tmp_path_factory: pytest.TempPathFactory,
+    *,
+    own_scopes: tuple[str, ...] = (READ, WRITE),
+    **env: str,
 ) -> ServedComponent:
+    """controlplane-mcp calling `controlplane` with a static token of its own holding `own_scopes`."""
     # The server's own token for the control plane (what SRE_CLIENT_* would get it), never a caller's.
-    own = issuer.mint(controlplane.url, [READ, WRITE], claims={"client_id": "controlplane-mcp"}, lifetime=3600)
+    own = issuer.mint(controlplane.url, list(own_scopes), claims={"client_id": "controlplane-mcp"}, lifetime=3600)
     settings = {
         "CONTROLPLANE_URL": controlplane.url,
         "CONTROLPLANE_MCP_BEARER_TOKEN": own,
+        "CONTROLPLANE_MCP_TOKEN_SCOPES": " ".join(own_scopes),
         "SRE_AUTH_ISSUER": issuer.issuer,
         "SRE_AUTH_JWKS_URL": issuer.jwks_url,
         **env,

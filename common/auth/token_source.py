@@ -59,6 +59,8 @@ class ClientCredentials(FrozenModel):
 class _Token:
     value: str
     expires_at: float
+    #: The scopes granted, when the token response lists them (RFC 6749 5.1 lets it leave them out).
+    scopes: frozenset[str] | None = None
 
 
 class TokenSource:
@@ -93,6 +95,12 @@ class TokenSource:
             token = await self._request(audience, key[1])
             self._tokens[key] = token
             return token.value
+
+    async def granted_scopes(self, audience: str, scopes: Sequence[str] = ()) -> frozenset[str] | None:
+        """The scopes of the client's token for `audience`, as the token response listed them; None if it did not."""
+        await self.token(audience, scopes)
+        token = self._tokens.get((audience, tuple(sorted(scopes))))  # None if invalidated meanwhile
+        return token.scopes if token is not None else None
 
     def invalidate(self, audience: str, scopes: Sequence[str] = ()) -> None:
         self._tokens.pop((audience, tuple(sorted(scopes))), None)
@@ -137,7 +145,12 @@ class TokenSource:
                 status_code=response.status_code,
             )
         lifetime = float(body.get("expires_in", 300))
-        return _Token(value=str(body["access_token"]), expires_at=self._clock() + lifetime)
+        granted = body.get("scope")
+        return _Token(
+            value=str(body["access_token"]),
+            expires_at=self._clock() + lifetime,
+            scopes=frozenset(granted.split()) if isinstance(granted, str) else None,
+        )
 
 
 def _basic(client_id: str, secret: str) -> str:

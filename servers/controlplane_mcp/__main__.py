@@ -1,9 +1,10 @@
 """Run controlplane-mcp: `sre stdio|serve controlplane-mcp [--read-only]`.
 
 The server calls the control plane with its own token (client credentials for the control
-plane's URL, from SRE_CLIENT_*), or the static CONTROLPLANE_MCP_BEARER_TOKEN. At start it reads
-the control plane's OpenAPI document to offer its further operations as tools; if the control
-plane is not reachable yet, it starts with the curated tools only and says so in its log.
+plane's URL, from SRE_CLIENT_*), or the static CONTROLPLANE_MCP_BEARER_TOKEN. At start it learns
+the scopes of that token (`own_scopes`) and reads the control plane's OpenAPI document, to offer
+its further operations as tools, those its own client can carry out; if the control plane is not
+reachable yet, it starts with the curated tools only and says so in its log.
 """
 
 from __future__ import annotations
@@ -11,8 +12,6 @@ from __future__ import annotations
 import logging
 import sys
 from typing import Literal
-
-from mcp.server.mcpserver.tools.base import Tool
 
 from common.auth import ClientCredentials, TokenSource
 from common.errors import BackendError
@@ -22,12 +21,12 @@ from common.metrics import ServerMetrics
 from common.serving import serve_mcp_http
 from common.settings import SettingsSource
 from servers.controlplane_mcp.client import ControlPlaneClient
-from servers.controlplane_mcp.generic import GenericOperations
+from servers.controlplane_mcp.generic import GenericOperations, OfferedTools
+from servers.controlplane_mcp.own_scopes import own_scopes
 from servers.controlplane_mcp.server import (
     CURATED_OPERATIONS,
     READ_SCOPE,
     SERVER_NAME,
-    WRITE_SCOPE,
     ControlPlaneTools,
     create_server,
 )
@@ -42,9 +41,11 @@ async def serve(transport: Literal["stdio", "http"], source: SettingsSource) -> 
     async with create_http_client(timeout=10.0) as token_http:
         http = upstream_client(settings.backend, timeout=settings.limits.timeout_seconds)
         credentials = ClientCredentials.of_component(settings.serve)
+        tokens = None
         if settings.backend.bearer_token is None and credentials is not None:
             # The control plane is its own OAuth resource: this server's token for it, never a caller's.
-            http.auth = TokenSource(credentials, token_http).bearer_auth(settings.backend.url)
+            tokens = TokenSource(credentials, token_http)
+            http.auth = tokens.bearer_auth(settings.backend.url)
         client = ControlPlaneClient(
             settings.backend,
             timeout=settings.limits.timeout_seconds,
@@ -53,21 +54,21 @@ async def serve(transport: Literal["stdio", "http"], source: SettingsSource) -> 
             metrics=metrics,
         )
         try:
-            extra = await _operation_tools(settings, client)
+            held = await own_scopes(settings, tokens)
+            extra = await _operation_tools(settings, client, held)
             if transport == "stdio":
                 # stdio is a local child process of the user's own client: no token.
-                await create_server(settings, client, extra_tools=extra, metrics=metrics).run_stdio_async()
+                server = create_server(settings, client, extra_tools=extra.tools, client_scopes=held, metrics=metrics)
+                await server.run_stdio_async()
                 return
-            scopes = tool_scopes(ControlPlaneTools(settings, client).specs())
-            scopes |= {
-                tool.name: READ_SCOPE if tool.annotations and tool.annotations.read_only_hint else WRITE_SCOPE
-                for tool in extra
-            }
+            # A caller needs the scope the control plane demands for each tool: the server lends its own to nobody.
+            scopes = tool_scopes(ControlPlaneTools(settings, client, held).specs()) | extra.scopes
             await serve_mcp_http(
                 lambda auth: create_server(
                     settings,
                     client,
-                    extra_tools=extra,
+                    extra_tools=extra.tools,
+                    client_scopes=held,
                     metrics=metrics,
                     token_verifier=auth.verifier,
                     auth=auth.settings,
@@ -82,19 +83,18 @@ async def serve(transport: Literal["stdio", "http"], source: SettingsSource) -> 
             await client.aclose()
 
 
-def _reads(tool: Tool) -> bool:
-    return tool.annotations is not None and tool.annotations.read_only_hint is True
-
-
-async def _operation_tools(settings: ControlPlaneMcpSettings, client: ControlPlaneClient) -> list[Tool]:
+async def _operation_tools(
+    settings: ControlPlaneMcpSettings, client: ControlPlaneClient, held: frozenset[str]
+) -> OfferedTools:
     if not settings.operations:
-        return []
+        return OfferedTools(tools=[], scopes={})
     try:
         document = await client.openapi()
     except BackendError as exc:
         logger.warning("No further operations as tools: the control plane's OpenAPI document is unavailable (%s)", exc)
-        return []
-    return GenericOperations(client, read_only=settings.read_only).tools(document, exclude=CURATED_OPERATIONS)
+        return OfferedTools(tools=[], scopes={})
+    generic = GenericOperations(client, read_only=settings.read_only)
+    return generic.tools(document, exclude=CURATED_OPERATIONS, client_scopes=held)
 
 
 if __name__ == "__main__":

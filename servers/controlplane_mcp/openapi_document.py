@@ -3,7 +3,9 @@
 Schemas are inlined: a `$ref` is replaced by what it points to, and a schema that contains itself
 is expanded `MAX_SELF_NESTING` levels deep, then described in words. An operation whose inputs
 cannot be expressed as tool arguments (a required header or cookie, a body that is not JSON, an
-object in the query) is left out with a logged warning.
+object in the query) is left out with a logged warning. Each operation keeps the scopes its
+`security` names and the approvals its `x-approval` says the API checks itself, so the tools
+can be offered and gated as the API's own policy says.
 """
 
 from __future__ import annotations
@@ -177,7 +179,32 @@ def _operation(
         joined_query_params=tuple(joined),
         has_body=has_body,
         deprecated=raw.get("deprecated") is True,
+        security=_security(raw.get("security", document.get("security"))),
+        approvals=_approvals(raw.get("x-approval")),
     )
+
+
+def _security(requirements: Any) -> tuple[frozenset[str], ...] | None:
+    """The scopes of each alternative (OR) of a security requirement list; each names schemes (AND)."""
+    if not isinstance(requirements, list):
+        return None
+    alternatives = []
+    for requirement in requirements:
+        if not isinstance(requirement, Mapping):
+            raise _Unsupported("its security requirement is not an object")
+        scopes = [scope for listed in requirement.values() if isinstance(listed, list) for scope in listed]
+        alternatives.append(frozenset(str(scope) for scope in scopes))
+    return tuple(alternatives)
+
+
+def _approvals(declared: Any) -> tuple[str, ...] | None:
+    """The approval actions of an `x-approval` extension (the reference control plane's), if it has one."""
+    if not isinstance(declared, Mapping) or not isinstance(declared.get("required"), bool):
+        return None
+    actions = declared.get("actions") if declared["required"] else []
+    if not isinstance(actions, list) or (declared["required"] and not actions):
+        raise _Unsupported("its x-approval is required but names no approval actions")
+    return tuple(str(action) for action in actions)
 
 
 def _parameters(

@@ -71,6 +71,12 @@ class Operation:
     joined_query_params: tuple[str, ...] = ()
     has_body: bool = False
     deprecated: bool = False
+    #: The scopes a token needs: one set per alternative the document allows (none: no token); None
+    #: when the document does not say.
+    security: tuple[frozenset[str], ...] | None = None
+    #: The approval actions the API checks itself (`x-approval`; empty: the scope is enough); None
+    #: when the document does not say, as for a team's own endpoints that know nothing of approvals.
+    approvals: tuple[str, ...] | None = None
 
     @property
     def read_only(self) -> bool:

@@ -2,17 +2,19 @@
 
 Read tools answer the first questions of an investigation: what is this service and what does
 it depend on, and what changed (deployments, config changes, flags, scaling) in a window. Write
-tools (restart, rollback, scale, acknowledge) never act on their own say-so: without an approved
-approval id they request one and return it pending (asking the user first through MCP
-elicitation when the client supports it); with one, the control plane checks that it was
-granted for exactly this action, target and arguments, to this requester, and uses it up.
-Recording an analysis (a diagnostic report, a postmortem) is a write but not an action: it
-changes nothing that runs, so it needs the write scope and no approval.
+tools follow the control plane's write policy (`controlplane.policy`, docs/security.md): those
+that change what runs or an incident's status (restart, rollback, scale, acknowledge, resolve)
+never act on their own say-so: without an approved approval id they request one and return it
+pending (asking the user first through MCP elicitation when the client supports it); with one,
+the control plane checks that it was granted for exactly this action, target and arguments, to
+this requester, and uses it up. Recording an analysis (a diagnostic report, a postmortem)
+changes nothing that runs, so it needs the write scope and no approval. A tool is offered only
+when this server's own client holds the scope it needs at the control plane (`own_scopes`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
@@ -53,8 +55,9 @@ SERVER_NAME = "controlplane-mcp"
 READ_SCOPE = "controlplane:read"
 WRITE_SCOPE = "controlplane:write"
 #: operationIds of the reference API not offered again as generic tools: those the curated tools
-#: cover, the approval machinery itself (an approval is never decided or used up through MCP),
-#: and the service endpoints.
+#: cover (update_incident by the status change tools: reopening is for people, through the API),
+#: the approval machinery itself (an approval is never decided or used up through MCP), and the
+#: service endpoints.
 CURATED_OPERATIONS = frozenset(
     {
         "list_resources",
@@ -65,6 +68,8 @@ CURATED_OPERATIONS = frozenset(
         "list_incidents",
         "get_incident",
         "acknowledge_incident",
+        "resolve_incident",
+        "update_incident",
         "list_alert_rules",
         "list_automation_executions",
         "get_approval",
@@ -100,8 +105,15 @@ ChangeKind = Literal["deployment", "rollback", "config_change", "feature_flag", 
 class ControlPlaneTools:
     """The curated tools; each public coroutine is one MCP tool, its docstring the model's documentation."""
 
-    def __init__(self, settings: ControlPlaneMcpSettings, client: ControlPlaneClient) -> None:
+    def __init__(
+        self,
+        settings: ControlPlaneMcpSettings,
+        client: ControlPlaneClient,
+        client_scopes: Collection[str] | None = None,
+    ) -> None:
+        """`client_scopes`: those of this server's own token for the control plane (default: as configured)."""
         self.settings = settings
+        self.client_scopes = frozenset(settings.token_scopes if client_scopes is None else client_scopes)
         self.limits = settings.limits
         self.client = client
         self.gate = ApprovalGate(client)
@@ -311,17 +323,18 @@ class ControlPlaneTools:
         reason: Reason = "",
     ) -> ActionResult:
         """Acknowledge an incident (someone is on it). Needs an approval: see approval_id."""
-        incident = await self.client.get(f"{API}/incidents/{_segment(incident_id)}")
-        description = f"acknowledge incident {incident['id']} ({incident.get('title', '')})"
+        return await self._incident_change(ctx, "acknowledge", incident_id, note, approval_id, reason)
 
-        async def run(approved: str) -> ActionResult:
-            body = {"note": note, "approval_id": approved, "on_behalf_of": requester()}
-            updated = await self.client.post(f"{API}/incidents/{_segment(incident['id'])}/acknowledge", body)
-            return ActionResult(status="executed", message=f"Acknowledged incident {incident['id']}.", incident=updated)
-
-        return await self.gate.gated(
-            ctx, "acknowledge_incident", incident["id"], {}, description, approval_id, reason, run
-        )
+    async def controlplane_resolve_incident(
+        self,
+        ctx: Context,
+        incident_id: Annotated[str, Field(description="The incident's id.")],
+        note: Annotated[str, Field(max_length=2000, description="A note for the incident's timeline.")] = "",
+        approval_id: ApprovalId = None,
+        reason: Reason = "",
+    ) -> ActionResult:
+        """Resolve an incident (it is over). Needs an approval: see approval_id."""
+        return await self._incident_change(ctx, "resolve", incident_id, note, approval_id, reason)
 
     async def controlplane_record_analysis(
         self,
@@ -363,12 +376,13 @@ class ControlPlaneTools:
             ToolSpec(self.controlplane_get_approval, "Get an approval", scope=READ_SCOPE),
         ]
         if self.settings.read_only:
-            return reads
+            return self._usable(reads)
         writes: list[tuple[Callable[..., Awaitable[ActionResult]], str]] = [
             (self.controlplane_restart_deployment, "Restart a deployment (approval required)"),
             (self.controlplane_rollback_deployment, "Roll back a deployment (approval required)"),
             (self.controlplane_scale_deployment, "Scale a deployment (approval required)"),
             (self.controlplane_acknowledge_incident, "Acknowledge an incident (approval required)"),
+            (self.controlplane_resolve_incident, "Resolve an incident (approval required)"),
         ]
         record = ToolSpec(
             self.controlplane_record_analysis,
@@ -378,14 +392,20 @@ class ControlPlaneTools:
             destructive=False,
             idempotent=False,
         )
-        return [
-            *reads,
-            record,
-            *(
-                ToolSpec(fn, title, scope=WRITE_SCOPE, read_only=False, destructive=True, idempotent=False)
-                for fn, title in writes
-            ),
-        ]
+        return self._usable(
+            [
+                *reads,
+                record,
+                *(
+                    ToolSpec(fn, title, scope=WRITE_SCOPE, read_only=False, destructive=True, idempotent=False)
+                    for fn, title in writes
+                ),
+            ]
+        )
+
+    def _usable(self, specs: list[ToolSpec]) -> list[ToolSpec]:
+        """The tools this server's own client can carry out: each needs the control plane scope a caller needs here."""
+        return [spec for spec in specs if spec.scope in self.client_scopes]
 
     # --- helpers ------------------------------------------------------------------------------------
 
@@ -417,6 +437,28 @@ class ControlPlaneTools:
             )
 
         return await self.gate.gated(ctx, action, target["id"], arguments, description, approval_id, reason, run)
+
+    async def _incident_change(
+        self,
+        ctx: Context,
+        verb: Literal["acknowledge", "resolve"],
+        incident_id: str,
+        note: str,
+        approval_id: str | None,
+        reason: str,
+    ) -> ActionResult:
+        """A status change of an incident, which the control plane allows only with an approval of it."""
+        incident = await self.client.get(f"{API}/incidents/{_segment(incident_id)}")
+        description = f"{verb} incident {incident['id']} ({incident.get('title', '')})"
+
+        async def run(approved: str) -> ActionResult:
+            body = {"note": note, "approval_id": approved, "on_behalf_of": requester()}
+            updated = await self.client.post(f"{API}/incidents/{_segment(incident['id'])}/{verb}", body)
+            return ActionResult(
+                status="executed", message=f"{verb.capitalize()}d incident {incident['id']}.", incident=updated
+            )
+
+        return await self.gate.gated(ctx, f"{verb}_incident", incident["id"], {}, description, approval_id, reason, run)
 
     async def _matches(self, query: str, namespace: str | None, kind: str | None, cap: int) -> list[dict[str, Any]]:
         filters = [(k, v) for k, v in (("namespace", namespace), ("kind", kind)) if v]
@@ -511,11 +553,12 @@ def create_server(
     client: ControlPlaneClient,
     *,
     extra_tools: list[Tool] | None = None,
+    client_scopes: Collection[str] | None = None,
     metrics: ServerMetrics | None = None,
     token_verifier: TokenVerifier | None = None,
     auth: AuthSettings | None = None,
 ) -> MCPServer[Any]:
-    tools = [*build_tools(ControlPlaneTools(settings, client).specs()), *(extra_tools or [])]
+    tools = [*build_tools(ControlPlaneTools(settings, client, client_scopes).specs()), *(extra_tools or [])]
     mode = "read-only: write tools are hidden" if settings.read_only else "write tools need an approval"
     return MCPServer(
         SERVER_NAME,
@@ -524,8 +567,8 @@ def create_server(
         instructions=(
             f"The platform's system of record ({settings.backend.url}): resources and their dependencies, what "
             "changed and when (controlplane_list_changes is the first question of an investigation), deployments, "
-            f"incidents, alert rules and automation. Mode: {mode}. A write tool called without approval_id "
-            "requests an approval and returns it pending; nothing runs until someone else approves it."
+            f"incidents, alert rules and automation. Mode: {mode}. A write tool that takes approval_id, called "
+            "without one, requests an approval and returns it pending; nothing runs until someone else approves it."
         ),
         tools=tools,
         middleware=[ToolGate(tools, metrics)],

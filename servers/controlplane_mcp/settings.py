@@ -7,7 +7,9 @@ team's own control plane that issues those. A caller's token is never passed on.
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Any
+
+from pydantic import Field, field_validator
 
 from common.errors import ConfigError
 from common.settings import FrozenModel, ServeSettings, SettingsSource, Upstream, build, pop_backends
@@ -28,19 +30,32 @@ class Limits(FrozenModel):
 
 class ControlPlaneMcpSettings(FrozenModel):
     backend: Upstream
+    token_scopes: tuple[str, ...] = Field(
+        default=("controlplane:read", "controlplane:write"),
+        description="The control plane scopes this server's own token holds, when the authorization server's token "
+        "response does not list them (always, for CONTROLPLANE_MCP_BEARER_TOKEN): only the operations they allow "
+        "are offered as tools. Space-separated.",
+    )
     read_only: bool = Field(default=False, description="Hide the write tools (restart, rollback, scale, ...).")
     operations: bool = Field(
         default=True,
-        description="Also expose the control plane's further OpenAPI operations as tools (writes approval-gated).",
+        description="Also expose the control plane's further OpenAPI operations as tools (writes as its write "
+        "policy says: scope only, or approval-gated).",
     )
     limits: Limits = Field(default_factory=Limits)
     serve: ServeSettings
+
+    @field_validator("token_scopes", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        # OAuth writes a list of scopes space-separated (RFC 6749 3.3).
+        return value.split() if isinstance(value, str) else value
 
     @classmethod
     def from_source(cls, source: SettingsSource) -> ControlPlaneMcpSettings:
         section = source.section(PREFIX)
         limits = build(Limits, {k: section.pop(k) for k in list(section) if k in Limits.model_fields}, prefix=PREFIX)
-        flags = {k: section.pop(k) for k in list(section) if k in ("read_only", "operations")}
+        flags = {k: section.pop(k) for k in list(section) if k in ("read_only", "operations", "token_scopes")}
         url = source.get("CONTROLPLANE_URL") or DEFAULT_CONTROLPLANE_URL
         backends = pop_backends(section, url, prefix=PREFIX, url_key="CONTROLPLANE_URL")
         if len(backends) != 1:

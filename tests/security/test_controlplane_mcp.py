@@ -3,9 +3,9 @@
 15: a read-scoped token calling a write tool gets 403 `insufficient_scope` naming the write scope,
     and the control plane is not touched.
 16: with the write scope but no (or an expired) approval nothing runs; the pending approval is
-    returned and the request is in the audit log.
+    returned, and the request and each refused use are in the audit log.
 17: an approval reused, used for other arguments or another target, or approved by its requester
-    is refused, with audit rows for what did happen.
+    is refused, with audit rows for what did happen and for each refused use.
 36: a secret in an upstream error is redacted in the tool result and in the server's log.
 """
 
@@ -100,7 +100,14 @@ async def test_row_16_without_a_valid_approval_nothing_runs_and_the_request_is_a
     assert "does not exist" in unknown
     assert "expired at" in expired
     assert seeder.ok("GET", f"/automation/executions?resource_id={resource['id']}")["items"] == []
-    assert audit_actions(seeder, resource["id"]) == ["approval.approved", "approval.requested", "resource.created"]
+    # Each refused use (the unknown id, then the expired approval) is on record too.
+    assert audit_actions(seeder, resource["id"]) == [
+        "approval.refused",
+        "approval.approved",
+        "approval.refused",
+        "approval.requested",
+        "resource.created",
+    ]
 
 
 async def test_row_17_reuse_other_arguments_other_target_and_self_approval_are_refused(
@@ -133,11 +140,14 @@ async def test_row_17_reuse_other_arguments_other_target_and_self_approval_are_r
     assert seeder.ok("GET", f"/resources/{other['id']}")["replicas"] == 2
     assert len(seeder.ok("GET", f"/automation/executions?resource_id={resource['id']}")["items"]) == 1
     assert audit_actions(seeder, resource["id"]) == [
+        "approval.refused",  # reused
         "scale",
+        "approval.refused",  # other arguments
         "approval.approved",
         "approval.requested",
         "resource.created",
     ]
+    assert audit_actions(seeder, other["id"]) == ["approval.refused", "resource.created"]  # other target
 
 
 async def test_row_36_a_secret_in_an_upstream_error_is_redacted_in_the_result_and_the_log(

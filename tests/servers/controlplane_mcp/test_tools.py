@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from controlplane_mcp_harness import READ, WRITE, Seeder, ago, serve_controlplane, serve_mcp, session
+from controlplane_mcp_harness import ADMIN, READ, WRITE, Seeder, ago, serve_controlplane, serve_mcp, session
 from issuer import TestIssuer
 from mcp import Client
 from mcp_session import call, call_error
@@ -24,7 +24,8 @@ from served import ServedComponent
 
 from common.settings import SettingsSource
 from servers.controlplane_mcp.client import ControlPlaneClient
-from servers.controlplane_mcp.server import create_server
+from servers.controlplane_mcp.generic import GenericOperations
+from servers.controlplane_mcp.server import CURATED_OPERATIONS, create_server
 from servers.controlplane_mcp.settings import ControlPlaneMcpSettings
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
@@ -243,31 +244,124 @@ async def test_acknowledge_an_incident_through_an_approval(
     assert done["incident"]["acknowledged_by"] == "controlplane-mcp"
 
 
-async def test_further_operations_are_tools_and_their_writes_are_gated(
+async def test_resolve_an_incident_through_an_approval(
+    served: ServedComponent, issuer: TestIssuer, seeder: Seeder
+) -> None:
+    incident = seeder.ok("POST", "/incidents", {"title": "cache stampede"})
+    async with session(served, issuer) as client:
+        pending = await call(client, "controlplane_resolve_incident", incident_id=incident["id"], note="fixed")
+        assert seeder.approve(pending["approval"]["id"]).status_code == 200
+        done = await call(
+            client,
+            "controlplane_resolve_incident",
+            incident_id=incident["id"],
+            note="fixed",
+            approval_id=pending["approval"]["id"],
+        )
+    assert pending["approval"]["action"] == "resolve_incident"
+    assert (done["status"], done["incident"]["status"]) == ("executed", "resolved")
+
+
+#: The reference API's admin operations (seeding); its own client in `make up` has no admin scope.
+ADMIN_TOOLS = {
+    "controlplane_op_create_resource",
+    "controlplane_op_update_resource",
+    "controlplane_op_create_resource_group",
+    "controlplane_op_create_deployment",
+    "controlplane_op_create_audit_log",
+    "controlplane_op_create_alert_rule",
+}
+
+
+async def test_further_operations_follow_the_control_planes_policy_and_the_servers_own_scopes(
     served: ServedComponent, issuer: TestIssuer, seeder: Seeder
 ) -> None:
     title = f"disk full {uuid.uuid4().hex[:6]}"
-    body = {"title": title, "severity": "critical"}
     async with session(served, issuer) as client:
         names = {tool.name for tool in (await client.list_tools()).tools}
-        pending = await call(client, "controlplane_op_create_incident", body=body)
-        assert seeder.approve(pending["approval"]["id"]).status_code == 200
-        other_body = await call_error(
-            client,
-            "controlplane_op_create_incident",
-            body={**body, "title": "x"},
-            approval_id=pending["approval"]["id"],
-        )
-        done = await call(client, "controlplane_op_create_incident", body=body, approval_id=pending["approval"]["id"])
+        # Opening an incident needs only the write scope, through REST or here (controlplane.policy).
+        done = await call(client, "controlplane_op_create_incident", body={"title": title, "severity": "critical"})
         listed = await call(client, "controlplane_list_incidents", limit=100)
     assert {"controlplane_op_list_analyses", "controlplane_op_create_incident"} <= names
-    # The approval machinery itself is never a tool.
+    assert {"controlplane_op_add_incident_timeline_entry", "controlplane_op_list_resource_groups"} <= names
+    # Its own client lacks controlplane:admin: the admin operations would only fail with 403.
+    assert not ADMIN_TOOLS & names
+    # The approval machinery itself is never a tool; status changes have their own approval-gated tools.
     assert not {n for n in names if "approve" in n or "consume" in n or n.endswith("_action")}
+    assert not {"controlplane_op_update_incident", "controlplane_op_resolve_incident"} & names
+    assert done["status"] == "executed"
+    assert done["data"]["title"] == title
+    assert [i["title"] for i in listed["items"]].count(title) == 1
+
+
+async def test_a_server_whose_client_holds_admin_offers_the_admin_operations_to_admin_callers_only(
+    controlplane: ServedComponent, seeder: Seeder, issuer: TestIssuer, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    name = f"svc-{uuid.uuid4().hex[:6]}"
+    body = {"name": name, "namespace": "prod", "kind": "service"}
+    with serve_mcp(controlplane, issuer, tmp_path_factory, own_scopes=(READ, WRITE, ADMIN)) as admin:
+        async with session(admin, issuer) as client:
+            names = {tool.name for tool in (await client.list_tools()).tools}
+        token = issuer.mint(admin.mcp_url, [READ, WRITE], claims={"client_id": "writer"})
+        message = {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "tools/call",
+            "params": {"name": "controlplane_op_create_resource", "arguments": {"body": body}},
+        }
+        headers = {
+            "Authorization": f"Bearer {token}",
+            "Accept": "application/json, text/event-stream",
+            "Content-Type": "application/json",
+        }
+        refused = httpx.post(admin.mcp_url, json=message, headers=headers, timeout=10)
+        async with session(admin, issuer, scopes=(READ, WRITE, ADMIN)) as client:
+            created = await call(client, "controlplane_op_create_resource", body=body)
+    assert names >= ADMIN_TOOLS
+    # A caller needs the operation's own scope: the server's admin client is not lent to writers.
+    assert refused.status_code == 403
+    assert 'scope="controlplane:admin"' in refused.headers["www-authenticate"]
+    assert created["status"] == "executed"
+    assert [r["name"] for r in seeder.ok("GET", f"/resources?name={name}")["items"]] == [name]
+
+
+async def test_an_operation_whose_document_says_nothing_of_approvals_is_still_gated(
+    controlplane: ServedComponent, issuer: TestIssuer, seeder: Seeder
+) -> None:
+    """A team's own endpoints know nothing of approvals: the approval is used up here, then the call sent."""
+    own = issuer.mint(controlplane.url, [READ, WRITE], claims={"client_id": "controlplane-mcp"})
+    settings = ControlPlaneMcpSettings.from_source(
+        SettingsSource({"CONTROLPLANE_URL": controlplane.url, "CONTROLPLANE_MCP_BEARER_TOKEN": own})
+    )
+    client = ControlPlaneClient(settings.backend, timeout=10.0)
+    title = f"team endpoint {uuid.uuid4().hex[:6]}"
+    try:
+        document = await client.openapi()
+        for item in document["paths"].values():
+            for operation in item.values():
+                operation.pop("x-approval", None)
+        offered = GenericOperations(client, read_only=False).tools(
+            document, exclude=CURATED_OPERATIONS, client_scopes={READ, WRITE}
+        )
+        async with Client(create_server(settings, client, extra_tools=offered.tools)) as session:
+            pending = await call(session, "controlplane_op_create_incident", body={"title": title})
+            assert seeder.approve(pending["approval"]["id"]).status_code == 200
+            other = await call_error(
+                session,
+                "controlplane_op_create_incident",
+                body={"title": "x"},
+                approval_id=pending["approval"]["id"],
+            )
+            done = await call(
+                session, "controlplane_op_create_incident", body={"title": title}, approval_id=pending["approval"]["id"]
+            )
+    finally:
+        await client.aclose()
     assert pending["status"] == "approval_pending"
     assert pending["approval"]["action"] == "operation:create_incident"
-    assert "granted for other arguments" in other_body
+    assert "granted for other arguments" in other
     assert done["status"] == "executed"
-    assert [i["title"] for i in listed["items"]].count(title) == 1
+    assert [i["title"] for i in seeder.ok("GET", "/incidents?limit=500")["items"]].count(title) == 1
 
 
 async def test_recording_an_analysis_needs_no_approval(
