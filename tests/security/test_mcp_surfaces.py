@@ -1,4 +1,5 @@
-"""Security checklist rows 1-14 and 18-25 on the `/mcp` endpoint of loki-mcp and controlplane-mcp, served for real.
+"""Security checklist rows 1-14 and 18-25 on the `/mcp` endpoint of loki-mcp and controlplane-mcp, served for real
+(and rows 13 and 22 on loki-mcp's embedded Loki API, which test_loki_http.py leaves out).
 
 `test_mcp_http.py` runs these rows against prometheus-mcp; the same requests go here to the two
 other MCP servers, each started with `sre serve` on 127.0.0.1 (controlplane-mcp beside a real
@@ -442,3 +443,50 @@ def test_row_25_unknown_tool_is_a_json_rpc_error_naming_it_and_wrong_arguments_a
     assert {case: error_of(response)["code"] for case, response in refused.items()} == dict.fromkeys(refused, -32602)
     (reply,) = messages(valid)
     assert reply["result"]["isError"] is False, reply
+
+
+# --- loki-mcp's embedded Loki API: the rows test_loki_http.py leaves out ------------------------
+
+
+def test_row_13_tokens_with_random_kids_on_the_loki_api_cost_at_most_one_jwks_fetch_per_cooldown(
+    http: httpx.Client, surface_of: SurfaceFactory
+) -> None:
+    surface = surface_of("loki-mcp")
+    tokens = [surface.token(header={"kid": f"rsa-{secrets.token_hex(8)}"}) for _ in range(200)]
+    url = f"{surface.served.url}/loki/api/v1/query_range"
+    fetches_before = surface.issuer.fetch_count
+
+    def status(token: str) -> int:
+        params = {"query": '{service="x"}'}
+        return http.get(url, params=params, headers={"Authorization": f"Bearer {token}"}).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(status, tokens))
+
+    assert statuses == [401] * len(tokens)
+    assert surface.issuer.fetch_count - fetches_before <= 1
+    assert status(surface.token()) == 200
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "application/xml"])
+def test_row_22_a_push_with_a_content_type_loki_does_not_read_is_refused_and_nothing_is_stored(
+    http: httpx.Client, surface_of: SurfaceFactory, content_type: str
+) -> None:
+    surface = surface_of("loki-mcp")
+    token = surface.issuer.mint(surface.served.mcp_url, ["logs:read", "logs:write"])
+    service = f"ct-{secrets.token_hex(4)}"
+    line = [[str(time.time_ns()), "a line"]]
+    body = json.dumps({"streams": [{"stream": {"service": service}, "values": line}]})
+    api = f"{surface.served.url}/loki/api/v1"
+
+    response = http.post(
+        f"{api}/push", content=body, headers={"Content-Type": content_type, "Authorization": f"Bearer {token}"}
+    )
+    stored = http.get(
+        f"{api}/query_range", params={"query": f'{{service="{service}"}}'}, headers={"Authorization": f"Bearer {token}"}
+    )
+
+    assert response.status_code in (400, 415), response.text
+    assert response.text.strip()
+    assert stored.status_code == 200, stored.text
+    assert stored.json()["data"]["result"] == []
