@@ -8,7 +8,8 @@ A tool is a plain async function with typed, described parameters that returns a
   exception into a generic error carrying a trace id (the details go to the log only).
 
 `ToolGate` is the server middleware that rejects calls to unknown tools (-32601) and calls whose
-arguments break the published schema (-32602) before anything runs, and records tool metrics.
+arguments break the published schema or `common.json_bounds` (-32602, naming the argument) before
+anything runs, and records tool metrics.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from mcp_types import INVALID_PARAMS, METHOD_NOT_FOUND, CallToolResult, TextCont
 from pydantic import BaseModel, Field
 
 from common.errors import SreError
+from common.json_bounds import JsonBoundsError, check_json
 from common.logging import bind_trace_id, current_trace_id, new_trace_id
 from common.metrics import ServerMetrics
 from common.redaction import redact
@@ -181,6 +183,11 @@ def _first_problem(validator: Draft202012Validator, arguments: Any) -> str | Non
     # Some clients (Claude Desktop among them) send lists and objects as JSON text; MCPServer
     # decodes those before validating, so the gate accepts them too.
     decoded = {key: decode_json_text(value) for key, value in arguments.items()}
+    try:
+        # Sizes are the request body limit's; the rest is what every component refuses (row 39).
+        check_json(decoded, max_string_chars=None, max_size=None)
+    except JsonBoundsError as exc:
+        return str(exc)
     errors: list[SchemaError] = sorted(validator.iter_errors(decoded), key=lambda e: list(e.absolute_path))
     if not errors:
         return None

@@ -16,7 +16,6 @@ limiter keys on the verified client), per-caller rate limiting (429).
 
 from __future__ import annotations
 
-import json
 import logging
 import types
 import typing
@@ -34,6 +33,7 @@ from starlette.types import ASGIApp, Lifespan
 
 from common.auth.bearer import ACCESS_KEY, BearerAuthMiddleware
 from common.http_guards import HeaderLimitMiddleware
+from common.json_bounds import JsonBoundsError, loads, text_problem
 from common.logging import new_trace_id
 from common.metrics import HttpMetricsMiddleware, ServerMetrics
 from common.rate_limit import RateLimitMiddleware
@@ -92,12 +92,9 @@ class HttpError(Exception):
 
 def storable(value: str) -> str:
     """`value`, if PostgreSQL text and UTF-8 can hold it (no NUL, no lone surrogates); else ValueError."""
-    if "\x00" in value:
-        raise ValueError("text may not contain NUL characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("text must be valid Unicode (no lone surrogates)") from None
+    problem = text_problem(value)
+    if problem is not None:
+        raise ValueError(f"the text {problem}")
     return value
 
 
@@ -144,7 +141,11 @@ async def parse_body(request: Request, model: type[ModelT], max_body_bytes: int)
 
 
 async def read_json(request: Request, max_body_bytes: int) -> Any:
-    """The JSON value of `request`'s body (not yet validated), or the 400/413 answer saying why there is none."""
+    """The JSON value of `request`'s body (not yet validated), or the 400/413/422 answer saying why there is none.
+
+    The value obeys `common.json_bounds` (depth, finite numbers, integer digits, storable text); a
+    value that does not is refused naming its field, before any model or store sees it.
+    """
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != "application/json":
         return error_response(400, "invalid_request", "The body must be JSON with Content-Type: application/json.")
@@ -157,13 +158,14 @@ async def read_json(request: Request, max_body_bytes: int) -> Any:
         if len(body) > max_body_bytes:  # chunked bodies declare no length
             return _too_large(max_body_bytes)
     try:
-        return json.loads(body, parse_constant=_not_json)
-    except (ValueError, RecursionError):
+        return loads(bytes(body))
+    except JsonBoundsError as exc:
+        errors = [FieldError(field=exc.path or "body", message=str(exc))]
+        if exc.not_json:  # NaN or Infinity: Python's json reads them, JSON has no such numbers
+            return error_response(400, "invalid_request", f"The body is not valid JSON. {exc}", errors=errors)
+        return error_response(422, "invalid_request", str(exc), errors=errors)
+    except ValueError:
         return error_response(400, "invalid_request", "The body is not valid JSON.")
-
-
-def _not_json(constant: str) -> Any:
-    raise ValueError(f"{constant} is not JSON")  # Python's json accepts NaN and Infinity; JSON does not
 
 
 def parse_query(request: Request, model: type[ModelT]) -> ModelT | Response:

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from common.json_bounds import FreeForm
 from common.rest import storable
 
 __all__ = [
@@ -60,7 +61,8 @@ Labels = Annotated[
     dict[Annotated[str, Field(min_length=1, max_length=200)], Annotated[str, Field(max_length=1000)]],
     Field(max_length=64),
 ]
-Details = Annotated[dict[str, Any], Field(description="Free-form JSON object kept as given.")]
+#: Free-form JSON within `common.json_bounds` (depth, finite numbers, storable text, size).
+Details = Annotated[FreeForm, Field(description="Free-form JSON object kept as given.")]
 
 
 def storable_time(value: datetime) -> datetime:

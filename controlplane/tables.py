@@ -31,6 +31,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeDecorator
 
+from controlplane.json_column import FreeFormJSON
+
 __all__ = [
     "TABLES",
     "UtcDateTime",
@@ -136,7 +138,7 @@ deployments = Table(
     Column("trigger", String(100), nullable=False),
     Column("started_at", UtcDateTime, nullable=False, index=True),
     Column("finished_at", UtcDateTime, nullable=True),
-    Column("details", JSON, nullable=False),
+    Column("details", FreeFormJSON, nullable=False),
 )
 
 audit_log = Table(
@@ -151,7 +153,7 @@ audit_log = Table(
     Column("recorded_by", String(SHORT), nullable=False),
     Column("on_behalf_of", String(SHORT), nullable=True),
     Column("summary", Text, nullable=False),
-    Column("details", JSON, nullable=False),
+    Column("details", FreeFormJSON, nullable=False),
 )
 
 incidents = Table(
@@ -189,7 +191,7 @@ timeline_entries = Table(
     Column("actor", String(SHORT), nullable=False),
     Column("kind", String(16), nullable=False),
     Column("text", Text, nullable=False),
-    Column("details", JSON, nullable=False),
+    Column("details", FreeFormJSON, nullable=False),
 )
 
 alert_rules = Table(
@@ -213,7 +215,7 @@ automation_executions = Table(
     Column("action", String(32), nullable=False),
     _id("resource_id", nullable=True, index=True),
     _id("incident_id", nullable=True),
-    Column("parameters", JSON, nullable=False),
+    Column("parameters", FreeFormJSON, nullable=False),
     _id("approval_id", nullable=False),
     Column("executor", String(32), nullable=False),
     Column("status", String(16), nullable=False),
@@ -231,7 +233,7 @@ approvals = Table(
     # Long enough for `operation:<operationId>` and an operation's request path.
     Column("action", String(128), nullable=False),
     Column("target", String(500), nullable=False, index=True),
-    Column("arguments", JSON, nullable=False),
+    Column("arguments", FreeFormJSON, nullable=False),
     Column("arguments_hash", String(64), nullable=False),
     Column("requester", String(SHORT), nullable=False),
     Column("on_behalf_of", String(SHORT), nullable=True),
@@ -253,7 +255,7 @@ analyses = Table(
     _id("incident_id", nullable=True, index=True),
     Column("title", Text, nullable=False),
     Column("summary", Text, nullable=False),
-    Column("report", JSON, nullable=False),
+    Column("report", FreeFormJSON, nullable=False),
     Column("markdown", Text, nullable=False),
     Column("created_by", String(SHORT), nullable=False),
     Column("created_at", UtcDateTime, nullable=False, index=True),

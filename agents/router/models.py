@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, RootModel
 
 from common.alertmanager import MAX_ALERTS, AlertmanagerWebhook
+from common.json_bounds import FreeForm
 
 __all__ = [
     "AlertsRequest",
@@ -61,7 +62,7 @@ class ExecuteRequest(_Request):
     """Body of `POST /execute`: a question, routed to the agent whose skill fits best."""
 
     user_query: str = Field(min_length=1, max_length=4000, description="The question, in plain words.")
-    context: dict[str, Any] = Field(
+    context: FreeForm = Field(
         default_factory=dict,
         description="What the question is about (`service`, `namespace`, `start`, `end`, ...), sent along with it.",
     )

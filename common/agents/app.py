@@ -9,7 +9,8 @@ The SDK does not enforce the card's security, so this module does:
 
 - `POST /` needs a token for the agent's canonical URL (`ServeSettings.base_url`) with scope
   `agents:invoke`: none, a refused or an expired token is HTTP 401, a token without the scope
-  403 (checklist row 26), before the SDK reads the body; bodies are bounded (413);
+  403 (checklist row 26), before the SDK reads the body; bodies are bounded (413), and their JSON
+  is held to `common.json_bounds` (row 39: a JSON-RPC error naming the field, `rpc_bounds`);
 - `/metrics` needs any valid token for the agent; the card and `/healthz` need none;
 - tasks are stored with their owner, the OAuth client of the token (`ClientUser`), and every
   read is scoped to it by the SDK's `DatabaseTaskStore`: another client's task is "not found"
@@ -56,6 +57,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive
 from starlette.types import Message as AsgiMessage
 
+from common.agents import rpc_bounds
 from common.agents.card import AGENTS_INVOKE, AgentCardSpec, agent_card
 from common.agents.executor import AdkAgentExecutor
 from common.auth.bearer import ACCESS_KEY
@@ -265,6 +267,9 @@ def _guarded(route: BaseRoute, guard: BearerGuard, max_body_bytes: int) -> Route
             return error_response(
                 413, "request_too_large", f"The request body exceeds the limit of {max_body_bytes} bytes."
             )
+        out_of_bounds = rpc_bounds.refusal(body)  # common.json_bounds, before the SDK's protobuf parse
+        if out_of_bounds is not None:
+            return out_of_bounds
         return await endpoint(Request(request.scope, _replay(body, request.receive)))
 
     return Route(route.path, guarded, methods=list(route.methods or ("POST",)))

@@ -1,0 +1,524 @@
+"""Row 39: free-form JSON nested 300 deep, or with a lone surrogate, NUL, `1e400`, `NaN` or a
+5 000-digit integer, is refused naming the field on every surface; nothing is stored that cannot
+be read back, and every list still answers 200.
+
+Surfaces, all served for real on 127.0.0.1: the control plane (approval arguments, timeline
+details, an analysis report; also a database that already holds such a row), the router's
+webhooks and facade, the registry, an A2A agent (a data part) and controlplane-mcp (a tool's
+free-form argument). `common.json_bounds` is the one rule behind them all.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import uuid
+from collections.abc import AsyncGenerator, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from asgi_server import ServedApp
+from backends import free_port
+from controlplane_harness import Clock as ControlPlaneClock
+from controlplane_harness import ControlPlane, SwitchableExecutor, new_resource, settings_for
+from controlplane_mcp_harness import READ, WRITE, Seeder, serve_controlplane, serve_mcp
+from google.adk.agents import BaseAgent
+from google.adk.agents.invocation_context import InvocationContext
+from google.adk.events import Event
+from google.genai import types as genai
+from issuer import TestIssuer
+from mcp_http import MCP_HEADERS, PROTOCOL_VERSION, initialize, messages
+from postgres import PostgresProcess
+from pydantic import BaseModel, ValidationError
+from router_federation import Federation, alert, federation, webhook_payload
+from served import ServedComponent
+from sqlalchemy import JSON, column, insert, table
+
+from common.agents import AGENTS_INVOKE, AgentCardSpec, SkillSpec, a2a_app, default_task_store_url
+from common.agents.rpc_bounds import MAX_REQUEST_DEPTH
+from common.auth.resource import resource_verifier
+from common.http import create_http_client
+from common.json_bounds import MAX_DEPTH, MAX_INTEGER_DIGITS, FreeForm, JsonBoundsError, check_json, loads
+from common.settings import AuthConfig, ServeSettings
+from controlplane.app import create_app
+from controlplane.store import ControlPlaneStore
+
+pytestmark = [pytest.mark.anyio, pytest.mark.integration]
+
+DEEP = 300
+
+
+def nested(levels: int, leaf: Any = 1) -> Any:
+    """`levels` levels of objects `{"a": {"a": ... leaf}}` (a leaf that is a container adds its own)."""
+    value = leaf
+    for _ in range(levels):
+        value = {"a": value}
+    return value
+
+
+def too_deep_at(prefix: str, max_depth: int = MAX_DEPTH) -> str:
+    """The field refused in `nested(DEEP)` sent at `prefix` of a body: the first object past `max_depth` levels."""
+    levels = max_depth + 1 - (prefix.count(".") + 2)  # the body is level 1, `prefix` one more per segment
+    return ".".join([prefix, *["a"] * levels])
+
+
+#: Raw JSON bodies: a value Python's json would read but no store can hold or give back.
+LONE_SURROGATE = '"a\\ud800b"'
+NUL = '"a\\u0000b"'
+HUGE_FLOAT = "1e400"
+NOT_A_NUMBER = "NaN"
+LONG_INTEGER = "9" * 5000
+
+
+def field_errors(response: httpx.Response) -> list[str]:
+    return [error["field"] for error in response.json().get("errors", [])]
+
+
+# --- the rule itself ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "field", "words"),
+    [
+        ('{"x": {"y": ' + LONE_SURROGATE + "}}", "x.y", "lone surrogate"),
+        ('{"x": [1, ' + NUL + "]}", "x.1", "NUL"),
+        ('{"x": ' + HUGE_FLOAT + "}", "x", "1e400"),
+        ('{"x": -' + HUGE_FLOAT + "}", "x", "range"),
+        ('{"x": ' + LONG_INTEGER + "}", "x", "digits"),
+        ('{"x": {"\\ud800": 1}}', "x.\\ud800", "key"),
+        (json.dumps({"x": nested(DEEP)}), too_deep_at("x"), "levels"),
+    ],
+)
+def test_the_rule_names_the_first_offending_field(raw: str, field: str, words: str) -> None:
+    with pytest.raises(JsonBoundsError) as refused:
+        loads(raw)
+
+    assert refused.value.path == field
+    assert words in str(refused.value)
+    assert not refused.value.not_json
+
+
+def test_nan_is_not_json_and_a_value_beyond_the_parser_is_refused_whole() -> None:
+    with pytest.raises(JsonBoundsError) as nan:
+        loads('{"x": NaN}')
+    assert (nan.value.path, nan.value.not_json) == ("x", True)
+    with pytest.raises(JsonBoundsError) as deep:
+        loads("[" * 100_000 + "]" * 100_000)
+    assert deep.value.path == ""
+
+
+def test_values_within_the_rule_read_back_unchanged() -> None:
+    value = {"x": nested(MAX_DEPTH - 2, [10**MAX_INTEGER_DIGITS - 1, -1.5e308, "ü ☃ 😀", None, True])}
+    assert loads(json.dumps(value)) == value
+    check_json(value)
+
+
+def test_a_free_form_field_is_refused_by_its_model_from_any_path() -> None:
+    class Body(BaseModel):
+        details: FreeForm
+
+    for bad in (nested(DEEP), {"n": float("inf")}, {"n": 10**30}, {"t": "\x00"}, {"t": "x" * 1_000_001}):
+        with pytest.raises(ValidationError) as refused:
+            Body(details=bad)
+        assert refused.value.errors()[0]["loc"] == ("details",)
+    assert Body(details={"ok": [1, 2.5, "text"]}).details == {"ok": [1, 2.5, "text"]}
+
+
+# --- the control plane ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def controlplane(
+    request: pytest.FixtureRequest, issuer: TestIssuer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ControlPlane]:
+    if request.param == "sqlite":
+        database = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('controlplane') / 'controlplane.db'}"
+    else:
+        postgres: PostgresProcess = request.getfixturevalue("postgres")
+        database = postgres.fresh_database()
+    port = free_port()
+    settings = settings_for(
+        issuer, port, tmp_path_factory.mktemp("controlplane-data"), CONTROLPLANE_DATABASE_URL=database
+    )
+    verifier = resource_verifier(settings.serve, settings.serve.base_url, create_http_client(timeout=10.0))
+    clock, executor = ControlPlaneClock(), SwitchableExecutor()
+    app = create_app(settings, verifier=verifier, executor=executor, clock=clock)
+    with ServedApp(app, port=port), httpx.Client(timeout=20.0, trust_env=False) as http:
+        yield ControlPlane(settings.serve.base_url, issuer, clock, executor, http, database)
+
+
+@pytest.fixture
+def incident(controlplane: ControlPlane) -> str:
+    """A fresh incident on a fresh resource, its timeline empty."""
+    resource = new_resource(controlplane)
+    created = controlplane.ok("POST", "/incidents", 201, json={"title": "t", "resource_ids": [resource["id"]]})
+    return created["id"]  # type: ignore[no-any-return]
+
+
+def operation_approval(body: Any) -> dict[str, Any]:
+    """An approval request for a further operation, whose `arguments.body` is free-form JSON."""
+    return {"action": "operation:create_resource", "target": "/api/v1/resources", "arguments": {"body": body}}
+
+
+def post_raw(cp: ControlPlane, path: str, raw: str) -> httpx.Response:
+    headers = {**cp.headers(), "Content-Type": "application/json"}
+    return cp.http.post(f"{cp.url}/api/v1{path}", content=raw.encode("utf-8", "surrogatepass"), headers=headers)
+
+
+def lists_answer(cp: ControlPlane) -> None:
+    for path in ("/approvals", "/incidents", "/analyses", "/audit-logs"):
+        response = cp.call("GET", path, params={"limit": 500})
+        assert response.status_code == 200, (path, response.text)
+
+
+def test_deep_approval_arguments_are_422_naming_the_field_and_lists_still_answer(controlplane: ControlPlane) -> None:
+    cp = controlplane
+    before = cp.audit_count()
+
+    response = cp.call("POST", "/approvals", json=operation_approval(nested(DEEP)))
+
+    assert response.status_code == 422, response.text
+    assert field_errors(response) == [too_deep_at("arguments.body")]
+    assert "levels deep" in response.json()["errors"][0]["message"]
+    assert cp.audit_count() == before
+    lists_answer(cp)
+
+
+def test_deep_timeline_details_and_reports_are_422_and_lists_still_answer(
+    controlplane: ControlPlane, incident: str
+) -> None:
+    cp = controlplane
+
+    details = cp.call("POST", f"/incidents/{incident}/timeline", json={"text": "t", "details": nested(DEEP)})
+    report = cp.call("POST", "/analyses", json={"kind": "diagnostic", "title": "t", "report": nested(DEEP)})
+
+    assert details.status_code == 422, details.text
+    assert field_errors(details) == [too_deep_at("details")]
+    assert report.status_code == 422, report.text
+    assert field_errors(report) == [too_deep_at("report")]
+    timeline = cp.ok("GET", f"/incidents/{incident}")["timeline"]
+    assert [entry["text"] for entry in timeline] == []
+    lists_answer(cp)
+
+
+@pytest.mark.parametrize(
+    ("value", "status"),
+    [(LONE_SURROGATE, 422), (NUL, 422), (HUGE_FLOAT, 422), (LONG_INTEGER, 422), (NOT_A_NUMBER, 400)],
+)
+def test_unstorable_values_in_free_form_fields_are_refused_naming_the_field(
+    controlplane: ControlPlane, incident: str, value: str, status: int
+) -> None:
+    cp = controlplane
+    approval = '{"action": "operation:x", "target": "/api/v1/x", "arguments": {"body": {"n": VALUE}}}'
+    timeline = '{"text": "t", "details": {"n": [VALUE]}}'
+    analysis = '{"kind": "diagnostic", "title": "t", "report": {"n": VALUE}}'
+
+    for path, raw, field in (
+        ("/approvals", approval, "arguments.body.n"),
+        (f"/incidents/{incident}/timeline", timeline, "details.n.0"),
+        ("/analyses", analysis, "report.n"),
+    ):
+        response = post_raw(cp, path, raw.replace("VALUE", value))
+        assert response.status_code == status, (path, response.text)
+        assert field_errors(response) == [field], response.text
+    lists_answer(cp)
+
+
+def test_values_at_the_limit_are_stored_and_read_back_unchanged(controlplane: ControlPlane) -> None:
+    cp = controlplane
+    body = nested(MAX_DEPTH - 4, {"n": [10**MAX_INTEGER_DIGITS - 1, 1.5e308, "ü 😀"]})
+
+    created = cp.ok("POST", "/approvals", 201, json=operation_approval(body))
+
+    assert cp.ok("GET", f"/approvals/{created['id']}")["arguments"] == {"body": body}
+    listed = cp.all_items("/approvals")
+    assert [item["arguments"] for item in listed if item["id"] == created["id"]] == [{"body": body}]
+
+
+APPROVAL_COLUMNS = (
+    "id",
+    "action",
+    "target",
+    "arguments_hash",
+    "requester",
+    "reason",
+    "status",
+    "created_at",
+    "expires_at",
+)
+TIMELINE_COLUMNS = ("id", "incident_id", "at", "actor", "kind", "text")
+
+
+async def test_rows_stored_before_the_rule_do_not_break_the_lists(controlplane: ControlPlane, incident: str) -> None:
+    """A database written without the rule: lists and reads answer 200, showing the value as unreadable."""
+    cp = controlplane
+    approval_id, now = f"apr_{secrets.token_hex(8)}", datetime.now(UTC)
+    # The tables as an older version wrote them: plain JSON columns, no rule on what goes in.
+    old_approvals = table("approvals", *(column(name) for name in APPROVAL_COLUMNS), column("arguments", JSON))
+    old_timeline = table("timeline_entries", *(column(name) for name in TIMELINE_COLUMNS), column("details", JSON))
+    store = ControlPlaneStore(cp.database)
+    try:
+        async with store.write() as connection:
+            await connection.execute(
+                insert(old_approvals).values(
+                    id=approval_id,
+                    action="operation:x",
+                    target="/api/v1/x",
+                    arguments={"body": nested(255)},
+                    arguments_hash="h",
+                    requester="old",
+                    reason="",
+                    status="pending",
+                    created_at=now,
+                    expires_at=now + timedelta(hours=1),
+                )
+            )
+            await connection.execute(
+                insert(old_timeline).values(
+                    id=f"tl_{secrets.token_hex(8)}",
+                    incident_id=incident,
+                    at=now,
+                    actor="old",
+                    kind="note",
+                    text="old note",
+                    details=nested(255),
+                )
+            )
+    finally:
+        await store.close()
+
+    lists_answer(cp)
+    shown = cp.ok("GET", f"/approvals/{approval_id}")
+    assert shown["status"] == "pending"
+    assert "unreadable" in shown["arguments"]
+    (entry,) = cp.ok("GET", f"/incidents/{incident}")["timeline"]
+    assert (entry["text"], list(entry["details"])) == ("old note", ["unreadable"])
+    # The row can still be decided on: it is not stuck.
+    decided = cp.call("POST", f"/approvals/{approval_id}/reject", json={"reason": "unreadable"}, client_id="human")
+    assert decided.status_code == 200, decided.text
+
+
+@pytest.fixture(scope="module")
+def issuer() -> Iterator[TestIssuer]:
+    with TestIssuer() as running:
+        yield running
+
+
+# --- the router and the registry ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]:
+    with federation(tmp_path_factory.mktemp("json-bounds-federation")) as started:
+        yield started
+
+
+def post_router(fed: Federation, path: str, raw: str) -> httpx.Response:
+    headers = {**fed.headers(), "Content-Type": "application/json"}
+    return fed.http.post(f"{fed.url}{path}", content=raw.encode("utf-8", "surrogatepass"), headers=headers)
+
+
+@pytest.mark.parametrize("levels", [50, DEEP])
+def test_router_webhook_with_a_deep_extra_field_is_422_naming_it(fed: Federation, levels: int) -> None:
+    payload = webhook_payload(alert(), group_key=f"g-{uuid.uuid4().hex}") | {"extra": nested(levels)}
+    seen = len(fed.triage.inputs())
+
+    response = fed.post("/webhooks/alertmanager", payload)
+
+    assert response.status_code == 422, response.text
+    assert field_errors(response) == [too_deep_at("extra")]
+    assert len(fed.triage.inputs()) == seen
+
+
+def test_router_refuses_a_lone_surrogate_in_a_label_or_a_deep_context(fed: Federation) -> None:
+    payload = json.dumps(webhook_payload(alert(team="TEAM"), group_key=f"g-{uuid.uuid4().hex}"))
+    surrogate = payload.replace('"TEAM"', LONE_SURROGATE)
+
+    webhook = post_router(fed, "/webhooks/alertmanager", surrogate)
+    diagnostics = post_router(fed, "/diagnostics/alerts", surrogate)
+    question = fed.post("/execute", {"user_query": "why?", "context": nested(DEEP)})
+
+    assert webhook.status_code == 422, webhook.text
+    assert field_errors(webhook) == ["alerts.0.labels.team"]
+    assert diagnostics.status_code == 422, diagnostics.text
+    assert field_errors(diagnostics) == ["alerts.0.labels.team"]
+    assert question.status_code == 422, question.text
+    assert field_errors(question) == [too_deep_at("context")]
+
+
+def post_registry(fed: Federation, raw: str) -> httpx.Response:
+    token = fed.token("peers", fed.registry.url)
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    return fed.http.post(f"{fed.registry.url}/agents", content=raw.encode(), headers=headers)
+
+
+def test_registry_refuses_deep_or_unstorable_cards_naming_the_field_and_still_lists(fed: Federation) -> None:
+    card = {"name": f"deep-{uuid.uuid4().hex[:8]}", "url": "http://127.0.0.1:9/a2a"}
+    deep = card | {"skills": [{"id": "s", "name": "S", "examples": [nested(DEEP)]}]}
+    raw_card = json.dumps(card)
+
+    responses = {
+        "deep": fed.registry_call("POST", "/agents", json=deep),
+        "surrogate url": post_registry(fed, raw_card.replace('/a2a"', '/\\ud800"')),
+        "long integer": post_registry(fed, raw_card.replace("}", ', "version": ' + LONG_INTEGER + "}")),
+    }
+
+    assert field_errors(responses["deep"]) == [too_deep_at("skills.0.examples.0")]
+    assert field_errors(responses["surrogate url"]) == ["url"]
+    assert field_errors(responses["long integer"]) == ["version"]
+    assert {name: r.status_code for name, r in responses.items()} == dict.fromkeys(responses, 422)
+    listed = fed.registry_call("GET", "/agents")
+    assert listed.status_code == 200
+    assert card["name"] not in [agent["name"] for agent in listed.json()["agents"]]
+
+
+# --- an A2A agent ---------------------------------------------------------------------------------
+
+
+class EchoAgent(BaseAgent):
+    """Answers what it received as JSON: enough to see that a refused message never reached it."""
+
+    async def _run_async_impl(self, ctx: InvocationContext) -> AsyncGenerator[Event, None]:
+        parts = ctx.user_content.parts if ctx.user_content and ctx.user_content.parts else []
+        received = [part.text for part in parts if part.text]
+        yield Event(
+            author=self.name,
+            invocation_id=ctx.invocation_id,
+            content=genai.Content(role="model", parts=[genai.Part(text=json.dumps({"received": received}))]),
+        )
+
+
+@pytest.fixture(scope="module")
+def agent_url(issuer: TestIssuer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = free_port()
+    serve = ServeSettings(
+        port=port, registry_url=issuer.issuer, auth=AuthConfig(issuer=issuer.issuer, jwks_url=issuer.jwks_url)
+    )
+    spec = AgentCardSpec(
+        name="echo",
+        description="Echoes.",
+        skills=(SkillSpec(id="echo", name="Echo", description="Echoes.", tags=("echo",), examples=("hi",)),),
+    )
+    app = a2a_app(
+        agent=EchoAgent(name="echo"),
+        card=spec,
+        serve=serve,
+        verifier=resource_verifier(serve, serve.base_url, create_http_client(timeout=10.0)),
+        task_store_url=default_task_store_url(tmp_path_factory.mktemp("echo"), "echo"),
+    )
+    with ServedApp(app, port=port):
+        yield serve.base_url
+
+
+def send_raw(issuer: TestIssuer, url: str, part: str) -> dict[str, Any]:
+    token = issuer.mint(url, [AGENTS_INVOKE], claims={"client_id": "caller", "sub": "caller"})
+    raw = (
+        '{"jsonrpc": "2.0", "id": "r-1", "method": "SendMessage", "params": {"message": {"role": "ROLE_USER", '
+        f'"messageId": "{uuid.uuid4().hex}", "parts": [{part}]}}}}}}'
+    )
+    headers = {"Authorization": f"Bearer {token}", "A2A-Version": "1.0", "Content-Type": "application/json"}
+    response = httpx.post(url, content=raw.encode("utf-8", "surrogatepass"), headers=headers, timeout=20)
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(
+    ("part", "field"),
+    [
+        ('{"data": ' + json.dumps(nested(DEEP)) + "}", too_deep_at("params.message.parts.0.data", MAX_REQUEST_DEPTH)),
+        ('{"data": {"n": ' + HUGE_FLOAT + "}}", "params.message.parts.0.data.n"),
+        ('{"data": {"n": ' + LONG_INTEGER + "}}", "params.message.parts.0.data.n"),
+        ('{"text": ' + LONE_SURROGATE + "}", "params.message.parts.0.text"),
+        ('{"text": ' + NUL + "}", "params.message.parts.0.text"),
+    ],
+)
+def test_a2a_message_out_of_bounds_is_invalid_params_naming_the_field(
+    issuer: TestIssuer, agent_url: str, part: str, field: str
+) -> None:
+    answer = send_raw(issuer, agent_url, part)
+
+    assert answer["id"] == "r-1"
+    assert answer["error"]["code"] == -32602, answer
+    assert field in answer["error"]["message"]
+    fine = send_raw(issuer, agent_url, '{"data": ' + json.dumps(nested(MAX_DEPTH)) + "}")
+    assert fine["result"]["task"]["status"]["state"] == "TASK_STATE_COMPLETED", fine
+
+
+# --- controlplane-mcp -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def mcp_controlplane(issuer: TestIssuer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedComponent]:
+    with serve_controlplane(issuer, tmp_path_factory, approval_ttl=60) as component:
+        yield component
+
+
+@pytest.fixture(scope="module")
+def controlplane_mcp(
+    mcp_controlplane: ServedComponent, issuer: TestIssuer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServedComponent]:
+    with serve_mcp(mcp_controlplane, issuer, tmp_path_factory) as component:
+        yield component
+
+
+def call_tool_raw(served: ServedComponent, token: str, tool: str, raw_arguments: str) -> dict[str, Any]:
+    """The JSON-RPC answer to a `tools/call` whose arguments are `raw_arguments`, sent as raw JSON text.
+
+    Raw, because an MCP client cannot send what the test needs. (The SDK's own parser refuses a
+    value nested ~200 deep, a lone surrogate or an integer past 64 bits with HTTP 400 -32700, the
+    field unnamed, before the gate sees it: `test_mcp_transport_refuses_what_its_parser_cannot_read`.)
+    """
+    headers = {**MCP_HEADERS, "Authorization": f"Bearer {token}", "MCP-Protocol-Version": PROTOCOL_VERSION}
+    with httpx.Client(timeout=20.0, trust_env=False) as http:
+        opened = initialize(http, served, token)
+        assert opened.status_code == 200, opened.text
+        if "mcp-session-id" in opened.headers:
+            headers["Mcp-Session-Id"] = opened.headers["mcp-session-id"]
+        http.post(served.mcp_url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=headers)
+        call = f'{{"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {{"name": "{tool}", "arguments": '
+        body = (call + raw_arguments + "}}").encode("utf-8", "surrogatepass")
+        answer = http.post(served.mcp_url, content=body, headers=headers)
+    # An answer to the call, or (id null) the transport's refusal of a body it could not parse.
+    (message,) = [message for message in messages(answer) if message.get("id") in (7, None) and "id" in message]
+    return message
+
+
+@pytest.mark.parametrize(
+    ("report", "field"),
+    [
+        (json.dumps(nested(100)), too_deep_at("report")),
+        ('{"n": ' + HUGE_FLOAT + "}", "report.n"),
+        ('{"n": ' + "9" * (MAX_INTEGER_DIGITS + 1) + "}", "report.n"),
+        ('{"n": ' + NUL + "}", "report.n"),
+    ],
+)
+def test_mcp_tool_with_free_form_arguments_out_of_bounds_is_invalid_params_naming_the_argument(
+    controlplane_mcp: ServedComponent, mcp_controlplane: ServedComponent, issuer: TestIssuer, report: str, field: str
+) -> None:
+    token = issuer.mint(controlplane_mcp.mcp_url, [READ, WRITE], claims={"client_id": "agent-a"})
+    title = f"bounds-{uuid.uuid4().hex[:8]}"
+    arguments = f'{{"kind": "diagnostic", "title": "{title}", "report": ' + report + "}"
+
+    answer = call_tool_raw(controlplane_mcp, token, "controlplane_record_analysis", arguments)
+    listed = call_tool_raw(controlplane_mcp, token, "controlplane_list_incidents", "{}")
+
+    assert answer["error"]["code"] == -32602, answer
+    assert field in answer["error"]["message"]
+    assert listed["result"]["isError"] is False, listed
+    analyses = Seeder(mcp_controlplane.url, issuer).ok("GET", "/analyses")["items"]
+    assert [analysis for analysis in analyses if analysis["title"] == title] == []
+
+
+@pytest.mark.parametrize(
+    "report", [json.dumps(nested(DEEP)), '{"n": ' + LONE_SURROGATE + "}", '{"n": ' + LONG_INTEGER + "}"]
+)
+def test_mcp_transport_refuses_what_its_parser_cannot_read(
+    controlplane_mcp: ServedComponent, issuer: TestIssuer, report: str
+) -> None:
+    token = issuer.mint(controlplane_mcp.mcp_url, [READ, WRITE], claims={"client_id": "agent-a"})
+
+    answer = call_tool_raw(controlplane_mcp, token, "controlplane_record_analysis", '{"report": ' + report + "}")
+
+    assert answer["error"]["code"] == -32700, answer
