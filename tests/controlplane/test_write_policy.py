@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from controlplane_harness import WRITE, ControlPlane, approved
+from controlplane_harness import WRITE, ControlPlane, approved, new_resource
 
 from controlplane.openapi import OPERATIONS, READ_SCOPE, openapi_document
 from controlplane.policy import WRITE_POLICY, policy_table
@@ -135,3 +135,27 @@ def test_the_table_in_docs_security_md_is_the_enforced_policy() -> None:
     assert policy_table() in text, "docs/security.md is stale: paste the output of python -m controlplane.policy"
     documented = set(re.findall(r"^\| `(\w+)` \|", text, re.MULTILINE))
     assert documented >= set(WRITE_POLICY)
+
+
+def test_every_operation_the_policy_gates_refuses_a_call_without_an_approval(controlplane: ControlPlane) -> None:
+    """Read from the policy, so an operation added to it with an approval but not enforced fails here."""
+    resource = new_resource(controlplane)
+    gated = {op.id: op for op in OPERATIONS if op.id in WRITE_POLICY and WRITE_POLICY[op.id].approvals}
+    assert len(gated) == 6
+    executed = len(controlplane.executor.calls)
+    for operation_id, operation in gated.items():
+        incident = controlplane.ok("POST", "/incidents", 201, json={"title": operation_id})
+        path = operation.path.removeprefix("/api/v1").replace("{id}", incident["id"])
+        body: dict[str, Any] = {"status": "resolved"} if operation_id == "update_incident" else {}
+        if path.startswith("/actions/"):
+            body = {"target": resource["id"], "arguments": {"replicas": 1} if "scale" in path else {}}
+        before = controlplane.audit_count()
+        response = controlplane.call(operation.method.upper(), path, json=body, client_id="agent", scopes=(WRITE,))
+        answer = response.json()
+        if path.startswith("/actions/"):  # an action names its approval in the body it must carry
+            assert (response.status_code, answer["errors"][0]["field"]) == (422, "approval_id"), operation_id
+            assert controlplane.audit_count() == before
+        else:
+            assert (response.status_code, answer["error"]) == (403, "approval_required"), operation_id
+            assert controlplane.audit_count() == before + 1
+    assert len(controlplane.executor.calls) == executed
