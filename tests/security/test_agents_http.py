@@ -319,6 +319,37 @@ def test_row_13_triage_fetches_the_jwks_at_most_once_per_cooldown_for_tokens_wit
     assert status(agent.mint()) == 200
 
 
+def jwks_fetches(http: httpx.Client, fed: Federation) -> float:
+    """How many times the registry served its JWKS, from its own request metrics."""
+    token = fed.token("caller", fed.registry.url)
+    metrics = http.get(f"{fed.registry.url}/metrics", headers={"Authorization": f"Bearer {token}"})
+    assert metrics.status_code == 200, metrics.text
+    lines = metrics.text.splitlines()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in lines if 'route="/jwks.json"' in line and "_total" in line)
+
+
+def test_row_13_the_router_fetches_the_registry_jwks_at_most_once_per_cooldown_for_tokens_with_random_kids(
+    http: httpx.Client, agent_of: AgentFactory
+) -> None:
+    agent = agent_of("router")
+    assert agent.fed is not None
+    tokens = [agent.mint(header={"kid": f"rsa-{secrets.token_hex(8)}"}) for _ in range(200)]
+
+    def status(token: str) -> int:
+        return agent.post(http, rpc("GetTask", {"id": "t-1"}), {**A2A, "Authorization": f"Bearer {token}"}).status_code
+
+    assert status(agent.mint()) == 200  # the router has its keys
+    before = jwks_fetches(http, agent.fed)
+    assert before >= 1, "the registry's metrics count no JWKS fetch: this test would count nothing"
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(status, tokens))
+
+    assert statuses == [401] * len(tokens)
+    # The default cooldown is 30 s: one refetch at most, whatever the number of unknown kids.
+    assert jwks_fetches(http, agent.fed) - before <= 1
+    assert status(agent.mint()) == 200
+
+
 # --- row 14 --------------------------------------------------------------------------------------
 
 
