@@ -19,6 +19,8 @@ from common.agents import AgentSettings
 from common.settings import AuthConfig, Upstream
 from controlplane.kubernetes import KubernetesSettings
 from controlplane.settings import APPROVAL_TTL_MAX_SECONDS, ControlPlaneSettings
+from registry.settings import DEFAULT_PORT as REGISTRY_PORT
+from registry.settings import RegistrySettings
 from servers.controlplane_mcp.settings import DEFAULT_CONTROLPLANE_URL, ControlPlaneMcpSettings
 from servers.controlplane_mcp.settings import Limits as ControlPlaneMcpLimits
 from servers.loki_mcp.settings import Limits as LokiLimits
@@ -60,6 +62,19 @@ passwords, header values) are never printed.
 def render() -> str:
     sections = [_HEADER]
     sections.append(_table("Token validation (`SRE_AUTH_*`, every HTTP surface)", "SRE_AUTH_", AuthConfig))
+    registry = (
+        "## registry\n\n"
+        f"`sre serve registry` (port {REGISTRY_PORT}): discovery of agents and MCP servers, and the embedded OAuth2 "
+        "authorization server (`/oauth/token`, `/jwks.json`). Its OAuth clients are in `SRE_DATA_DIR/clients.toml` "
+        "(`sre auth`). An entry belongs to the client that registered it: another client's registration under its "
+        "name is refused (409) and so is its deletion (403), unless that client holds `registry:admin`. "
+        "`REGISTRY_RESERVED_NAMES` gives a name to one client before anyone registers it, e.g. "
+        '`REGISTRY_RESERVED_NAMES=\'{"triage": "triage"}\'`, or `reserved_names = { triage = "triage" }` in the '
+        "`[registry]` table of the TOML file; the router prefers agents whose entry is reserved for its "
+        "registrant. With `SRE_AUTH_DISABLED` (loopback only) there are no clients, so nothing is enforced.\n"
+    )
+    sections.append(registry)
+    sections.append(_table("Settings", "REGISTRY_", RegistrySettings, level=3, skip=("serve", "data_dir")))
     prometheus = (
         "## prometheus-mcp\n\n"
         f"`PROMETHEUS_URL` (default `{DEFAULT_PROMETHEUS_URL}`) is the default backend. Its credentials "

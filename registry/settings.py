@@ -40,7 +40,7 @@ class RegistrySettings(FrozenModel):
         description="Audiences tokens may be issued for besides registered servers and agents (canonical URLs).",
     )
     token_requests_per_minute: int = Field(
-        default=60, ge=1, description="Tokens issued per client, per minute (429 above, for that client only)."
+        default=60, ge=1, description="Token requests of an authenticated client, per minute (429 above, for it only)."
     )
     token_failures_per_minute: int = Field(
         default=10,
