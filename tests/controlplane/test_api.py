@@ -69,7 +69,7 @@ def test_unknown_or_bad_fields_and_parameters_are_422_naming_them(controlplane: 
         ("POST", "/resources", {"json": {"name": "ok", "kind": "service", "colour": "red"}}, "colour"),
         ("POST", "/resources", {"json": {"name": "Not_A_Name", "kind": "service"}}, "name"),
         ("POST", "/resources", {"json": {"name": "ok", "kind": "service", "replicas": -1}}, "replicas"),
-        ("POST", "/resources", {"json": {"name": "ok", "kind": "service", "labels": {"a": "\x00"}}}, "labels"),
+        ("POST", "/resources", {"json": {"name": "ok", "kind": "service", "labels": {"a": "\x00"}}}, "labels.a"),
         ("GET", "/resources", {"params": {"limit": 0}}, "limit"),
         ("GET", "/resources", {"params": {"limit": 501}}, "limit"),
         ("GET", "/resources", {"params": {"colour": "red"}}, "colour"),
