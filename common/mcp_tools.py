@@ -7,8 +7,8 @@ A tool is a plain async function with typed, described parameters that returns a
 - turn `SreError`s into tool errors a model can act on, with secrets redacted, and any other
   exception into a generic error carrying a trace id (the details go to the log only).
 
-`ToolGate` is the server middleware that rejects calls to unknown tools (-32601) and calls whose
-arguments break the published schema or `common.json_bounds` (-32602, naming the argument) before
+`ToolGate` is the server middleware that rejects calls to unknown tools and calls whose
+arguments break the published schema or `common.json_bounds` (-32602, naming the tool or argument) before
 anything runs, and records tool metrics.
 """
 
@@ -28,7 +28,7 @@ from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools.base import Tool
 from mcp.shared.exceptions import MCPError
-from mcp_types import INVALID_PARAMS, METHOD_NOT_FOUND, CallToolResult, TextContent, ToolAnnotations
+from mcp_types import INVALID_PARAMS, CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
 from common.errors import SreError
@@ -157,9 +157,9 @@ class ToolGate:
         validator = self._validators.get(name) if isinstance(name, str) else None
         if validator is None or not isinstance(name, str):
             self._record("-", "unknown", 0.0)
-            raise MCPError(
-                METHOD_NOT_FOUND, f"Unknown tool {name!r}. Call tools/list for the tools this server offers."
-            )
+            # -32602, as the MCP specification's own example answers it: `tools/call` exists, its
+            # `name` parameter is what is wrong (-32601 would say the method itself is unknown).
+            raise MCPError(INVALID_PARAMS, f"Unknown tool {name!r}. Call tools/list for the tools this server offers.")
         arguments = params.get("arguments") or {}
         problem = _first_problem(validator, arguments)
         if problem is not None:

@@ -521,9 +521,13 @@ def call_tool_statelessly(
     return http.post(served.mcp_url, content=json.dumps(message), headers=headers)
 
 
-def test_row_25_unknown_tool_is_method_not_found(session: McpSession) -> None:
+def test_row_25_unknown_tool_is_invalid_params_naming_the_tool(session: McpSession) -> None:
+    # -32602, as the MCP specification's own example answers an unknown tool (issue 11 overrides
+    # the -32601 the checklist's row 25 first named): the method exists, its `name` param is bad.
     reply = session.request("tools/call", {"name": "prometheus_delete_series", "arguments": {}})
-    assert reply["error"]["code"] == -32601
+    assert reply["error"]["code"] == -32602
+    assert "prometheus_delete_series" in reply["error"]["message"]
+    assert "tools/list" in reply["error"]["message"]
 
 
 @pytest.mark.parametrize(
@@ -554,7 +558,7 @@ def test_row_25_valid_call_in_the_same_session_succeeds(session: McpSession) -> 
 @pytest.mark.parametrize(
     ("name", "arguments", "code"),
     [
-        ("prometheus_delete_series", {}, -32601),
+        ("prometheus_delete_series", {}, -32602),
         ("prometheus_query", {"query": "up", "drop_all": True}, -32602),
         ("prometheus_query", {"query": 42}, -32602),
     ],
