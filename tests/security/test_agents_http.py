@@ -220,6 +220,25 @@ def test_a_valid_token_and_one_expired_within_the_leeway_are_accepted(
         assert error_of(response)["code"] == -32001
 
 
+@pytest.mark.parametrize("scopes", [[], ["metrics:read"], ["agents:invoke:extra"]], ids=["none", "other", "look-alike"])
+@pytest.mark.parametrize("name", AGENTS)
+def test_row_26_a_token_without_agents_invoke_is_403_naming_the_scope_and_starts_nothing(
+    http: httpx.Client, agent_of: AgentFactory, name: str, scopes: list[str]
+) -> None:
+    agent = agent_of(name)
+    client_id = f"scoped-{uuid.uuid4().hex[:8]}"
+    # The agent's own signer, with the scope claim replaced: only the scope is wrong.
+    token = agent.sign(client_id, claims={"scope": " ".join(scopes)})
+
+    response = agent.post(http, send_message(agent.question), {**A2A, "Authorization": f"Bearer {token}"})
+    listed = agent.post(http, rpc("ListTasks", {}), agent.headers(client_id))
+
+    assert response.status_code == 403, response.text
+    assert response.json()["error"] == "insufficient_scope"
+    assert AGENTS_INVOKE in response.headers["WWW-Authenticate"]
+    assert listed.json()["result"].get("tasks", []) == []
+
+
 # --- rows 2, 4-12 and 26: credentials that must not be accepted ------------------------------------
 
 
@@ -400,6 +419,23 @@ def test_row_23_a_5_mib_a2a_request_is_413_and_the_agent_stays_up(
     if facade is not None:
         assert facade.status_code == 413, facade.text
     assert http.get(f"{agent.url}/healthz").status_code == 200
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded"])
+@pytest.mark.parametrize("path", ["/execute", "/diagnostics/alerts", "/webhooks/deployment"])
+def test_row_22_a_router_rest_body_in_another_content_type_is_400_and_reaches_no_peer(
+    http: httpx.Client, agent_of: AgentFactory, path: str, content_type: str
+) -> None:
+    agent = agent_of("router")
+    assert agent.fed is not None
+    body = json.dumps(ROUTER_ROUTES["POST", path])
+    received = len(agent.fed.triage.inputs()) + len(agent.fed.capacity.inputs())
+
+    response = http.post(f"{agent.url}{path}", content=body, headers={**agent.headers(), "Content-Type": content_type})
+
+    assert response.status_code == 400, response.text
+    assert "application/json" in response.json()["error_description"]
+    assert len(agent.fed.triage.inputs()) + len(agent.fed.capacity.inputs()) == received
 
 
 @pytest.mark.parametrize(
