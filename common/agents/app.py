@@ -22,8 +22,11 @@ The SDK does not enforce the card's security, so this module does:
 Tasks persist in a database: SQLite by default (`default_task_store_url()`), PostgreSQL by URL
 (`postgresql+asyncpg://...`); they survive a restart. A task still submitted or working when the
 agent starts was cut off by the previous run stopping: it is marked failed, saying to send the
-request again (`fail_interrupted_tasks`), so it never reads as running forever. One process owns
-a task store: agents sharing a database would fail each other's running tasks.
+request again (`fail_interrupted_tasks`); while serving, a task left unfinished without a worker
+(its last write refused by the store) is failed the same way (`watchdog.TaskWatchdog`), so none
+reads as running forever. At most `max_concurrent_tasks` runs go at once; the others wait,
+submitted, in arrival order. One process owns a task store: agents sharing a database would fail
+each other's running tasks.
 
 `extra_routes` are served beside the A2A ones, behind the same layers (a component's own REST
 API or webhooks, like the router's); each route requires what it needs with a `BearerGuard`.
@@ -32,7 +35,6 @@ API or webhooks, like the router's); each route requires what it needs with a `B
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -43,13 +45,11 @@ from a2a.server.context import ServerCallContext
 from a2a.server.request_handlers import DefaultRequestHandler
 from a2a.server.routes import ServerCallContextBuilder, create_agent_card_routes, create_jsonrpc_routes
 from a2a.server.tasks import DatabaseTaskStore, InMemoryPushNotificationConfigStore
-from a2a.types import Message, Part, Role, TaskState
 from google.adk.agents import BaseAgent
 from google.adk.artifacts import InMemoryArtifactService
 from google.adk.runners import Runner
 from google.adk.sessions import BaseSessionService, InMemorySessionService
 from mcp.server.auth.provider import AccessToken, TokenVerifier
-from sqlalchemy import select
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -59,12 +59,15 @@ from starlette.types import Message as AsgiMessage
 
 from common.agents import rpc_bounds
 from common.agents.card import AGENTS_INVOKE, AgentCardSpec, agent_card
-from common.agents.executor import AdkAgentExecutor
+from common.agents.executor import DEFAULT_MAX_CONCURRENT_TASKS, AdkAgentExecutor
+from common.agents.owner import ClientUser
+from common.agents.watchdog import TaskWatchdog, fail_unattended_tasks, unfinished_tasks
 from common.auth.bearer import ACCESS_KEY
 from common.database import create_database_engine, display_url
 from common.metrics import CONTENT_TYPE_LATEST, ServerMetrics
 from common.rest import BearerGuard, Handler, error_response, rest_app
 from common.settings import ServeSettings
+from common.task_groups import task_group
 
 __all__ = [
     "CARD_PATH",
@@ -85,32 +88,11 @@ RATE_EXEMPT = ("/healthz",)
 _METRIC_ROUTES = ("/.well-known", "/healthz", "/metrics")
 #: The status message of a task cut off by a restart (`fail_interrupted_tasks`).
 INTERRUPTED_MESSAGE = "The agent restarted while this task was running; send the request again."
-_UNFINISHED_STATES = (
-    TaskState.Name(TaskState.TASK_STATE_SUBMITTED),
-    TaskState.Name(TaskState.TASK_STATE_WORKING),
-    "submitted",  # tasks stored in the A2A 0.3 format
-    "working",
-)
 
 
 def default_task_store_url(data_dir: Path | str, name: str) -> str:
     """`sqlite+aiosqlite:///<data_dir>/<name>-tasks.db`."""
     return f"sqlite+aiosqlite:///{Path(data_dir) / f'{name}-tasks.db'}"
-
-
-class ClientUser(User):
-    """The caller as a2a-sdk sees it: the OAuth client of its verified token."""
-
-    def __init__(self, client_id: str) -> None:
-        self.client_id = client_id
-
-    @property
-    def is_authenticated(self) -> bool:
-        return True
-
-    @property
-    def user_name(self) -> str:
-        return self.client_id
 
 
 #: Request headers kept out of the SDK's call context: credentials are never passed on.
@@ -150,12 +132,14 @@ def a2a_app(
     session_service: BaseSessionService | None = None,
     metrics: ServerMetrics | None = None,
     extra_routes: Sequence[BaseRoute] = (),
+    max_concurrent_tasks: int = DEFAULT_MAX_CONCURRENT_TASKS,
 ) -> ASGIApp:
     """The A2A app of `agent`; `verifier=None` means authentication is disabled (loopback only, checked by the caller).
 
     `verifier` must accept tokens whose audience is `serve.base_url` (`common.auth.resource.resource_verifier`).
     `session_service` keeps the ADK sessions (default: in memory; tasks persist either way).
     `extra_routes` are served beside the A2A routes, behind the same layers.
+    `max_concurrent_tasks` runs of the agent at most run at once; the other tasks wait, submitted.
     """
     metrics = metrics or ServerMetrics(card.name)
     public_card = agent_card(card, serve)
@@ -167,8 +151,10 @@ def a2a_app(
     )
     engine = create_database_engine(task_store_url)
     task_store = DatabaseTaskStore(engine)
+    executor = AdkAgentExecutor(runner, max_concurrent_tasks=max_concurrent_tasks)
+    watchdog = TaskWatchdog(task_store, executor.running_task_ids)
     handler = DefaultRequestHandler(
-        agent_executor=AdkAgentExecutor(runner),
+        agent_executor=executor,
         task_store=task_store,
         agent_card=public_card,
         # Never written: every push URL is refused before it is stored (see the module doc).
@@ -192,7 +178,10 @@ def a2a_app(
         if failed:
             logger.warning("Agent %s marked %d task(s) interrupted by its last stop as failed", card.name, failed)
         try:
-            yield
+            async with task_group() as background:
+                background.start_soon(watchdog.run)
+                yield
+                background.cancel_scope.cancel()
         finally:
             await handler.aclose()
             await runner.close()
@@ -224,32 +213,7 @@ async def fail_interrupted_tasks(task_store: DatabaseTaskStore) -> int:
     Run at start-up, before any request: no task can be running yet, so these were cut off when
     the agent last stopped. Each is read and saved through the store as its own owner.
     """
-    model = task_store.task_model
-    async with task_store.async_session_maker() as session:
-        rows = await session.execute(
-            select(model.id, model.owner).where(model.status["state"].as_string().in_(_UNFINISHED_STATES))
-        )
-        unfinished = [(task_id, owner or "") for task_id, owner in rows.all()]
-    failed = 0
-    for task_id, owner in unfinished:
-        context = ServerCallContext(user=ClientUser(owner))
-        task = await task_store.get(task_id, context)
-        if task is None:  # finished meanwhile, or stored without an owner (not by this app)
-            continue
-        task.status.state = TaskState.TASK_STATE_FAILED
-        task.status.message.CopyFrom(
-            Message(
-                role=Role.ROLE_AGENT,
-                message_id=uuid.uuid4().hex,
-                task_id=task.id,
-                context_id=task.context_id,
-                parts=[Part(text=INTERRUPTED_MESSAGE)],
-            )
-        )
-        task.status.timestamp.GetCurrentTime()
-        await task_store.save(task, context)
-        failed += 1
-    return failed
+    return await fail_unattended_tasks(task_store, await unfinished_tasks(task_store), INTERRUPTED_MESSAGE)
 
 
 def _guarded(route: BaseRoute, guard: BearerGuard, max_body_bytes: int) -> Route:

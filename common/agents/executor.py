@@ -17,10 +17,16 @@ conversation is never shared between clients), and its events become task update
   agent wrote for the caller (which peer or backend failed, and how);
 - any other ADK error event or an exception fails the task with a generic message and a trace id
   (the details are logged, never sent).
+
+At most `max_concurrent_tasks` runs go at once: a storm of requests creates its tasks at once
+(submitted), and they start in arrival order as runs finish, so the agent's sessions, memory and
+task store are never asked for more than that. `running_task_ids()` names the tasks being
+executed (waiting or running), for the watchdog that fails a task left unfinished without one.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
@@ -37,7 +43,14 @@ from google.protobuf.struct_pb2 import Value  # type: ignore[import-untyped]
 
 from common.logging import new_trace_id
 
-__all__ = ["INVALID_REQUEST", "RESULT_ARTIFACT", "UPSTREAM_FAILED", "AdkAgentExecutor", "result_parts"]
+__all__ = [
+    "DEFAULT_MAX_CONCURRENT_TASKS",
+    "INVALID_REQUEST",
+    "RESULT_ARTIFACT",
+    "UPSTREAM_FAILED",
+    "AdkAgentExecutor",
+    "result_parts",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +61,7 @@ UPSTREAM_FAILED = "UPSTREAM_FAILED"
 #: Name of the artifact holding an agent's result.
 RESULT_ARTIFACT = "result"
 ANONYMOUS = "anonymous"
+DEFAULT_MAX_CONCURRENT_TASKS = 16
 
 
 def result_parts(data: Any, markdown: str | None) -> list[Part]:
@@ -93,13 +107,25 @@ def _user_content(message: Message | None) -> genai.Content:
 class AdkAgentExecutor(AgentExecutor):
     """Executes A2A requests with `runner`'s agent (see the module doc for the event mapping)."""
 
-    def __init__(self, runner: Runner) -> None:
+    def __init__(self, runner: Runner, *, max_concurrent_tasks: int = DEFAULT_MAX_CONCURRENT_TASKS) -> None:
         self.runner = runner
+        self._slots = asyncio.Semaphore(max_concurrent_tasks)
+        self._executing: set[str] = set()
+
+    def running_task_ids(self) -> frozenset[str]:
+        return frozenset(self._executing)
 
     async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
         task_id, context_id = context.task_id, context.context_id
         if task_id is None or context_id is None:
             raise ValueError("The request context has no task or context id.")
+        self._executing.add(task_id)
+        try:
+            await self._execute(context, task_id, context_id, event_queue)
+        finally:
+            self._executing.discard(task_id)
+
+    async def _execute(self, context: RequestContext, task_id: str, context_id: str, event_queue: EventQueue) -> None:
         if context.current_task is None:
             # a2a-sdk 1.x: the first event of a new task must be the Task itself.
             history = [context.message] if context.message is not None else []
@@ -112,13 +138,14 @@ class AdkAgentExecutor(AgentExecutor):
                 )
             )
         updater = TaskUpdater(event_queue, task_id, context_id)
-        await updater.start_work()
-        try:
-            await self._run(context, context_id, updater)
-        except Exception:
-            trace_id = new_trace_id()
-            logger.exception("Agent %s failed on task %s [trace %s]", self.runner.app_name, task_id, trace_id)
-            await updater.failed(_text_message(updater, f"The agent failed (trace id {trace_id})."))
+        async with self._slots:
+            try:
+                await updater.start_work()
+                await self._run(context, context_id, updater)
+            except Exception:
+                trace_id = new_trace_id()
+                logger.exception("Agent %s failed on task %s [trace %s]", self.runner.app_name, task_id, trace_id)
+                await updater.failed(_text_message(updater, f"The agent failed (trace id {trace_id})."))
 
     async def _run(self, context: RequestContext, context_id: str, updater: TaskUpdater) -> None:
         user = context.call_context.user

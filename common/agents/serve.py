@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute
 
 from common.agents.app import a2a_app, default_task_store_url
 from common.agents.card import AgentCardSpec, registration
+from common.agents.executor import DEFAULT_MAX_CONCURRENT_TASKS
 from common.auth import ClientCredentials, TokenSource
 from common.auth.discovery import with_discovered_jwks
 from common.auth.resource import resource_verifier
@@ -42,6 +43,13 @@ class AgentSettings(FrozenModel):
         description="`<PREFIX>TASK_STORE_URL`: SQLAlchemy URL of the task store "
         "(`postgresql+asyncpg://...`); unset: SQLite `SRE_DATA_DIR/<agent>-tasks.db`.",
     )
+    max_concurrent_tasks: int = Field(
+        default=DEFAULT_MAX_CONCURRENT_TASKS,
+        ge=1,
+        le=1000,
+        description="`<PREFIX>MAX_CONCURRENT_TASKS`: tasks the agent runs at once; the others wait (submitted), "
+        "first come, first served.",
+    )
 
     @classmethod
     def from_source(cls, source: SettingsSource, *, prefix: str, default_port: int) -> AgentSettings:
@@ -50,6 +58,7 @@ class AgentSettings(FrozenModel):
             serve=ServeSettings.from_source(source, default_port=default_port),
             data_dir=Path(source.get("SRE_DATA_DIR") or DEFAULT_DATA_DIR),
             task_store_url=source.get(f"{prefix}TASK_STORE_URL"),
+            max_concurrent_tasks=source.get(f"{prefix}MAX_CONCURRENT_TASKS", DEFAULT_MAX_CONCURRENT_TASKS),
         )
 
     def task_store(self, name: str) -> str:
@@ -80,6 +89,7 @@ async def serve_agent(
             session_service=session_service,
             metrics=ServerMetrics(spec.name),
             extra_routes=extra_routes,
+            max_concurrent_tasks=settings.max_concurrent_tasks,
         )
         credentials = ClientCredentials.of_component(serve)
         if credentials is None:
