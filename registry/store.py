@@ -53,6 +53,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.database import create_database_engine, display_url
+from common.rest import HttpError
 from registry.models import AgentEntry, AgentRegistration, HealthStatus, ServerEntry, ServerRegistration
 from registry.ownership import ANONYMOUS, Ownership, Writer
 from registry.settings import RegistrySettings
@@ -65,6 +66,8 @@ Kind = Literal["agents", "servers"]
 EntryT = TypeVar("EntryT", AgentEntry, ServerEntry)
 
 _MAX_ERROR_CHARS = 500
+#: Tries of a registration racing others for one name; each lost race means another writer won.
+_ATTEMPTS = 3
 
 metadata = MetaData()
 
@@ -148,7 +151,9 @@ class RegistryStore:
             if row is None:
                 return False
             self.ownership.check_deregistration(kind, name, row.owner, writer)
-            result = await connection.execute(delete(table).where(table.c.name == name))
+            # Only the entry whose owner was checked (a racing claim may have given it another).
+            unchanged_owner = table.c.owner.is_(None) if row.owner is None else table.c.owner == row.owner
+            result = await connection.execute(delete(table).where(table.c.name == name, unchanged_owner))
         return result.rowcount > 0
 
     # -- reads ---------------------------------------------------------------------------------
@@ -232,9 +237,10 @@ class RegistryStore:
             "document": registration.model_dump(mode="json"),
             "last_seen": now,
         }
-        # Two first registrations of one name can race; the loser's INSERT fails on the primary
-        # key and its second attempt finds the row, then the owner decides whether it may update it.
-        for attempt in range(2):
+        # Two first registrations of one name can race: the loser's INSERT fails on the primary key.
+        # Two claims of an entry without owner can race too: the loser's UPDATE, conditioned on the
+        # owner it read, changes nothing. Either way the next attempt decides on what the winner wrote.
+        for attempt in range(_ATTEMPTS):
             try:
                 async with self._engine.begin() as connection:
                     current = (
@@ -253,12 +259,18 @@ class RegistryStore:
                     changes = {**values, "owner": owner}
                     if current.url != url:
                         changes.update(health_status="unknown", last_checked=None, last_error=None, last_healthy=None)
-                    await connection.execute(update(table).where(table.c.name == name).values(**changes))
-                    return False
+                    unchanged_owner = (
+                        table.c.owner.is_(None) if current.owner is None else table.c.owner == current.owner
+                    )
+                    updated = await connection.execute(
+                        update(table).where(table.c.name == name, unchanged_owner).values(**changes)
+                    )
+                    if updated.rowcount == 1:
+                        return False
             except IntegrityError:
-                if attempt == 1:
+                if attempt == _ATTEMPTS - 1:
                     raise
-        raise AssertionError("unreachable: the loop returns or raises")
+        raise HttpError(409, "conflict", f"{name!r} was changed by other registrations meanwhile; send it again.")
 
     def _entry(self, model: type[EntryT], row: RowMapping) -> EntryT:
         return model.model_validate(

@@ -259,6 +259,36 @@ async def test_entries_from_before_ownership_are_kept_and_claimed_by_the_next_al
     assert claimed.reserved is True
 
 
+async def test_clients_racing_for_one_name_or_one_entry_without_owner_leave_exactly_one_owner(
+    database_url: str,
+) -> None:
+    await _create_entries_without_owner(database_url, ["legacy"])
+    store = RegistryStore(database_url)
+    await store.start()
+    outcomes: dict[str, list[str]] = {"fresh": [], "legacy": []}
+    refusals: list[int] = []
+
+    async def register(name: str, client: str) -> None:
+        try:
+            await store.register_agent(agent(name=name, url=f"http://127.0.0.1:9/{client}"), Writer(client))
+            outcomes[name].append(client)
+        except HttpError as refused:
+            refusals.append(refused.status)
+
+    try:
+        async with anyio.create_task_group() as group:
+            for n in range(6):
+                group.start_soon(register, "fresh", f"client-{n}")
+                group.start_soon(register, "legacy", f"client-{n}")
+        assert refusals == [409] * 10
+        for name in ("fresh", "legacy"):
+            (winner,) = outcomes[name]
+            assert (await store.get_agent(name)).url == f"http://127.0.0.1:9/{winner}"  # type: ignore[union-attr]
+            await store.register_agent(agent(name=name), Writer(winner))  # the winner owns it
+    finally:
+        await store.close()
+
+
 async def _create_entries_without_owner(database_url: str, names: list[str]) -> None:
     """Tables as the registry created them before entries had owners, with `names` registered."""
     old = MetaData()
