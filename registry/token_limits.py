@@ -31,6 +31,8 @@ from common.rate_limit import TokenBuckets
 __all__ = ["Admission", "TokenRequestLimits"]
 
 _MINUTE = 60.0
+#: The longest client id `registry.clients` allows.
+_MAX_CLIENT_ID = 64
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,9 @@ class TokenRequestLimits:
 
     def admit(self, address: str, client_id: str | None) -> Admission | float:
         """The admission of a request from `address` naming `client_id`, or the seconds it must wait (429)."""
+        if client_id is not None and len(client_id) > _MAX_CLIENT_ID:
+            # No client has such an id, and as a key it would hold up to a form's size of memory.
+            client_id = None
         if client_id is not None:
             if wait := self._requests.wait(client_id):
                 return wait
