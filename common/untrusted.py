@@ -46,6 +46,8 @@ __all__ = [
 UNTRUSTED = "x-untrusted"
 #: Longest outside text kept in one field, characters: a log template, an annotation, a summary.
 MAX_TEXT = 4000
+#: Room for the note saying how much was cut, so that a cut text is not cut again.
+_NOTE_ROOM = 40
 #: Invisible characters that reorder or hide text (Trojan Source, CVE-2021-42574) or join words
 #: so a filter misses them; none belongs in an alert or a log line.
 _INVISIBLE = frozenset(
@@ -56,16 +58,19 @@ _INLINE_SPECIAL = frozenset("\\`*_~[]<>&|$@")
 
 
 def clean(text: str, limit: int = MAX_TEXT) -> str:
-    """`text` without control or invisible characters (line breaks and tabs stay), at most `limit` long."""
+    """`text` without control or invisible characters (line breaks and tabs stay), at most `limit` long.
+
+    Cut first, then cleaned, so a 50 MB line costs no more than a short one; and a text already
+    cut (its note included) is not cut again, so a report read back from its JSON is the same.
+    """
+    cut = len(text) > limit + _NOTE_ROOM
     kept = "".join(
         char
-        for char in text
+        for char in (text[:limit] if cut else text)
         if char in "\n\t"
         or (char not in _INVISIBLE and unicodedata.category(char) not in ("Cc", "Cs"))  # Cs: lone surrogates
     )
-    if len(kept) <= limit:
-        return kept
-    return f"{kept[:limit]}… ({len(kept) - limit} more characters cut)"
+    return f"{kept}… ({len(text) - limit} more characters cut)" if cut else kept
 
 
 def clean_data(value: Any) -> Any:

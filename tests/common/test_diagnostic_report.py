@@ -4,6 +4,7 @@ flagged when it reads like an instruction, and quoted in its Markdown so it cann
 from __future__ import annotations
 
 import re
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +21,7 @@ from common.diagnostic_report import (
     Target,
     Trigger,
 )
+from common.untrusted import MAX_TEXT
 
 NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 #: What a hostile alert, log line or change summary may say: an order to the model, and markup
@@ -195,3 +197,20 @@ def test_a_narrative_on_a_line_of_its_own_cannot_start_a_block() -> None:
         html = html_of(report(text="payments 5xx ratio above 5%", narrative=narrative).to_markdown())
 
         assert f"<p>{narrative.replace('<', '&lt;').replace('>', '&gt;')}</p>" in html, narrative
+
+
+def test_a_report_read_back_from_its_json_is_the_same_report() -> None:
+    value = report(text="x" * 20_000)
+
+    again = DiagnosticReport.model_validate(value.model_dump(mode="json"))
+
+    assert again == value
+
+
+def test_a_huge_text_is_cut_before_it_is_cleaned() -> None:
+    started = time.perf_counter()
+
+    value = report(text="\x1b" * 50_000_000)
+
+    assert time.perf_counter() - started < 5
+    assert value.changes[0].summary == f"… ({50_000_000 - MAX_TEXT} more characters cut)"
