@@ -215,7 +215,7 @@ class DiagnosticReport(_Model):
             for action in self.suggested_actions:
                 parameters = ", ".join(f"{k}={v}" for k, v in action.parameters.items())
                 proposal = f"{action.action} {action.target.resource} {parameters}".rstrip()
-                lines.append(f"- {md(proposal)}: {md(action.rationale)}".rstrip(": "))
+                lines.append(f"- {md(proposal)}: {md(action.rationale)}".rstrip())
         lines += ["", "## Evidence", ""]
         for item in self.evidence:
             lines.append(f"- **{md(item.id)}** ({item.source}) {md(item.summary)}  \n  {code_span(item.query)}")
