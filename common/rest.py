@@ -31,7 +31,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Lifespan
 
-from common.auth.bearer import ACCESS_KEY, BearerAuthMiddleware
+from common.auth.bearer import ACCESS_KEY, BearerAuthMiddleware, bearer_challenge
 from common.http_guards import HeaderLimitMiddleware
 from common.json_bounds import JsonBoundsError, loads, text_problem
 from common.logging import new_trace_id
@@ -214,13 +214,13 @@ class BearerGuard:
         """The 401/403 answer for `request`, or None when it may proceed."""
         if not self.required:
             return None
-        challenge = f'Bearer realm="{self.realm}"'
         if ACCESS_KEY not in request.scope:
+            # No credentials sent: the challenge names no error code (RFC 6750 §3.1).
             return error_response(
                 401,
                 "invalid_token",
                 f"A bearer token for this {self.realm} is required.",
-                headers={"WWW-Authenticate": challenge},
+                headers={"WWW-Authenticate": bearer_challenge(realm=self.realm)},
             )
         access: AccessToken | None = request.scope[ACCESS_KEY]
         if access is None:
@@ -228,14 +228,16 @@ class BearerGuard:
                 401,
                 "invalid_token",
                 f"The bearer token is invalid, expired, or not issued for this {self.realm}.",
-                headers={"WWW-Authenticate": f'{challenge}, error="invalid_token"'},
+                headers={"WWW-Authenticate": bearer_challenge(realm=self.realm, error="invalid_token")},
             )
         if scope is not None and scope not in access.scopes:
             return error_response(
                 403,
                 "insufficient_scope",
                 f"This request needs the {scope} scope; get a token that grants it.",
-                headers={"WWW-Authenticate": f'{challenge}, error="insufficient_scope", scope="{scope}"'},
+                headers={
+                    "WWW-Authenticate": bearer_challenge(realm=self.realm, error="insufficient_scope", scope=scope)
+                },
             )
         return None
 

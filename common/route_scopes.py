@@ -1,9 +1,11 @@
-"""Scopes for plain HTTP routes served beside an MCP endpoint (loki-mcp's `/loki/api/v1/`).
+"""Bearer tokens and scopes for the HTTP routes of an MCP server's app: `/mcp` and the APIs beside it.
 
-The SDK authenticates every request of its app (`scope["user"]`) but only refuses anonymous
-callers on `/mcp` itself. `ScopedRoutes` does the same for another API mounted in that app: no
-or a refused token is 401 with the RFC 9728 challenge, a token without the route's scope is 403
-`insufficient_scope` naming it. With authentication disabled (loopback only) it lets all through.
+The SDK authenticates every request of its app (`scope["user"]`) and refuses anonymous callers
+on `/mcp` only, always with `error="invalid_token"`, even to a request that sent no credentials.
+`ScopedRoutes` guards `/mcp` in the SDK's stead and another API mounted in that app (loki-mcp's
+`/loki/api/v1/`): no token is 401 with the RFC 9728 challenge and no error code (RFC 6750 §3.1),
+a refused token 401 `invalid_token`, a token without the route's scope 403 `insufficient_scope`
+naming it. With authentication disabled (loopback only) it lets all through.
 """
 
 from __future__ import annotations
@@ -14,16 +16,18 @@ from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from common.auth.bearer import bearer_challenge, sent_credentials
+
 __all__ = ["ScopedRoutes"]
 
 
 class ScopedRoutes:
-    """Requires `needed_scope(method, path)` of every HTTP request to `app`."""
+    """Requires a valid token, and the scope `needed_scope(method, path)` unless that is None, of every HTTP request."""
 
     def __init__(
         self,
         app: ASGIApp,
-        needed_scope: Callable[[str, str], str],
+        needed_scope: Callable[[str, str], str | None],
         *,
         enabled: bool,
         resource_metadata: str | None,
@@ -40,30 +44,33 @@ class ScopedRoutes:
         user = scope.get("user")
         needed = self.needed_scope(scope["method"], scope["path"])
         if not isinstance(user, AuthenticatedUser):
-            sent = any(name == b"authorization" for name, _ in scope.get("headers", ()))
-            description = (
-                "The bearer token is invalid, expired, or not issued for this server."
-                if sent
-                else "Authentication required: send a bearer token."
-            )
-            await self._deny(401, "invalid_token", description, needed, scope, receive, send)
+            if sent_credentials(scope):
+                description = "The bearer token is invalid, expired, or not issued for this server."
+                await self._deny(401, "invalid_token", description, None, scope, receive, send)
+            else:
+                description = "Authentication required: send a bearer token."
+                await self._deny(401, None, description, None, scope, receive, send)
             return
-        if needed not in user.scopes:
+        if needed is not None and needed not in user.scopes:
             description = f"This request needs the scope {needed}; get a token that grants it."
             await self._deny(403, "insufficient_scope", description, needed, scope, receive, send)
             return
         await self.app(scope, receive, send)
 
     async def _deny(
-        self, status: int, error: str, description: str, needed: str, scope: Scope, receive: Receive, send: Send
+        self,
+        status: int,
+        error: str | None,
+        description: str,
+        needed: str | None,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
     ) -> None:
-        challenge = f'Bearer error="{error}"'
-        if status == 403:
-            challenge += f', scope="{needed}"'
-        if self.resource_metadata:
-            challenge += f', resource_metadata="{self.resource_metadata}"'
+        challenge = bearer_challenge(error=error, scope=needed, resource_metadata=self.resource_metadata)
         response = JSONResponse(
-            {"error": error, "error_description": description},
+            # The body keeps a code either way: clients read it, and RFC 6750 only governs the header.
+            {"error": error or "invalid_token", "error_description": description},
             status_code=status,
             headers={"WWW-Authenticate": challenge},
         )

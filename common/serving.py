@@ -6,8 +6,10 @@ request header size. A server refuses to listen on a non-loopback address withou
 
 Where the SDK departs from the security checklist, this module and `common.http_guards` correct
 it: the configured token leeway also applies to the SDK's own expiry check, the RFC 9728 metadata
-names the issuer exactly as tokens carry it, a body that is JSON but not one JSON-RPC message is
--32600 (Invalid Request), and an oversized request head gets its 4xx instead of a reset.
+names the issuer exactly as tokens carry it, a 401 to a request without credentials names no error
+code (RFC 6750 §3.1, `ScopedRoutes` in place of the SDK's guard), a body that is JSON but not one
+JSON-RPC message is -32600 (Invalid Request), and an oversized request head gets its 4xx instead
+of a reset.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import uvicorn
-from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser, RequireAuthMiddleware
 from mcp.server.auth.provider import AccessToken, TokenVerifier
 from mcp.server.auth.routes import build_resource_metadata_url
 from mcp.server.auth.settings import AuthSettings
@@ -35,6 +37,7 @@ from starlette.routing import Mount, Route
 from starlette.types import ASGIApp
 
 from common.auth import ClientCredentials, TokenSource
+from common.auth.bearer import bearer_challenge, sent_credentials
 from common.auth.discovery import with_discovered_jwks
 from common.auth.resource import resource_verifier
 from common.http import create_http_client
@@ -152,9 +155,13 @@ def mcp_http_app(
     async def metrics_route(request: Request) -> Response:
         # Metrics name the tools in use and their error rates: same token as the MCP endpoint.
         if auth.enabled and not isinstance(request.scope.get("user"), AuthenticatedUser):
-            challenge = "Bearer" + (f' resource_metadata="{resource_metadata}"' if resource_metadata else "")
+            refused = sent_credentials(request.scope)
+            challenge = bearer_challenge(
+                error="invalid_token" if refused else None, resource_metadata=resource_metadata
+            )
+            description = "The bearer token is invalid or expired." if refused else "Authentication required."
             return JSONResponse(
-                {"error": "invalid_token", "error_description": "Authentication required"},
+                {"error": "invalid_token", "error_description": description},
                 status_code=401,
                 headers={"WWW-Authenticate": challenge},
             )
@@ -168,6 +175,7 @@ def mcp_http_app(
     )
     # Inside the SDK's /mcp route, after authentication: limits and scopes apply to a known client.
     guarded = _mcp_route(app)
+    _require_token(guarded, resource_metadata)
     if tool_scopes:
         guarded.app = ToolScopeGuard(
             guarded.app, tool_scopes, max_body_bytes=serve.max_body_bytes, resource_metadata=resource_metadata
@@ -178,6 +186,27 @@ def mcp_http_app(
         app.router.routes.append(Mount(mount.path, app=RateLimitMiddleware(scoped, serve.requests_per_second)))
     routes = (MCP_PATH, "/healthz", "/metrics", "/.well-known", *(mount.path for mount in mounts))
     return HeaderLimitMiddleware(HttpMetricsMiddleware(InvalidRequestMiddleware(app, MCP_PATH), metrics, routes))
+
+
+def _require_token(route: Route, resource_metadata: str | None) -> None:
+    """`ScopedRoutes` in place of the SDK's `RequireAuthMiddleware` on `route` (nothing to do without auth).
+
+    The SDK's guard answers `error="invalid_token"` even to a request that sent no credentials;
+    ours names no error code then (RFC 6750 §3.1), and names the missing scope in a 403.
+    """
+    sdk_guard = route.app
+    if not isinstance(sdk_guard, RequireAuthMiddleware):
+        return
+    app: ASGIApp = sdk_guard.app
+    # One guard per required scope (each is required); none means any valid token.
+    required: list[str | None] = [*sdk_guard.required_scopes] or [None]
+    for needed in required:
+        app = ScopedRoutes(app, _always(needed), enabled=True, resource_metadata=resource_metadata)
+    route.app = app
+
+
+def _always(scope: str | None) -> Callable[[str, str], str | None]:
+    return lambda method, path: scope
 
 
 def _mcp_route(app: Starlette) -> Route:

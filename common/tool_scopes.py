@@ -17,6 +17,8 @@ from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from common.auth.bearer import bearer_challenge
+
 __all__ = ["ToolScopeGuard"]
 
 
@@ -55,9 +57,7 @@ class ToolScopeGuard:
         return self.tool_scopes.get(name) if isinstance(name, str) else None
 
     async def _refuse(self, needed: str, scope: Scope, receive: Receive, send: Send) -> None:
-        challenge = f'Bearer error="insufficient_scope", scope="{needed}"'
-        if self.resource_metadata:
-            challenge += f', resource_metadata="{self.resource_metadata}"'
+        challenge = bearer_challenge(error="insufficient_scope", scope=needed, resource_metadata=self.resource_metadata)
         response = JSONResponse(
             {"error": "insufficient_scope", "error_description": f"This tool requires the scope {needed}."},
             status_code=403,

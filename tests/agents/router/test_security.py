@@ -90,6 +90,9 @@ def test_every_protected_route_refuses_a_missing_or_invalid_token_with_401(
 
     assert response.status_code == 401, response.text
     assert response.headers["www-authenticate"].startswith("Bearer")
+    # RFC 6750 §3.1: no error code for a request that sent no credentials; invalid_token for a bad one.
+    bearer = response.headers.get_list("www-authenticate")[0]
+    assert ('error="invalid_token"' in bearer) == (case != "none"), bearer
     assert len(fed.triage.inputs()) + len(fed.capacity.inputs()) == seen
 
 
