@@ -182,8 +182,8 @@ def _first_problem(validator: Draft202012Validator, arguments: Any) -> str | Non
         return "arguments must be an object."
     # Some clients (Claude Desktop among them) send lists and objects as JSON text; MCPServer
     # decodes those before validating, so the gate accepts them too.
-    decoded = {key: decode_json_text(value) for key, value in arguments.items()}
     try:
+        decoded = {key: _decoded(str(key), value) for key, value in arguments.items()}
         # Sizes are the request body limit's; the rest is what every component refuses (row 39).
         check_json(decoded, max_string_chars=None, max_size=None)
     except JsonBoundsError as exc:
@@ -200,3 +200,11 @@ def _first_problem(validator: Draft202012Validator, arguments: Any) -> str | Non
         inside = f" in {where}" if where else ""
         return f"{error.message}{inside}. Allowed {'fields' if where else 'arguments'}: {allowed}."
     return f"{where or 'arguments'}: {error.message}."
+
+
+def _decoded(name: str, value: Any) -> Any:
+    """`value` as `decode_json_text` decodes it; JSON text Python cannot read is refused naming the argument."""
+    try:
+        return decode_json_text(value)
+    except (ValueError, RecursionError):  # an integer past 4300 digits, nesting past the stack
+        raise JsonBoundsError(name, "is JSON text nested too deep or holding an integer too long to read") from None

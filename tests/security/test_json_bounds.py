@@ -492,6 +492,10 @@ def call_tool_raw(served: ServedComponent, token: str, tool: str, raw_arguments:
         ('{"n": ' + HUGE_FLOAT + "}", "report.n"),
         ('{"n": ' + "9" * (MAX_INTEGER_DIGITS + 1) + "}", "report.n"),
         ('{"n": ' + NUL + "}", "report.n"),
+        # Some clients send objects as JSON text, which the server decodes.
+        (json.dumps('{"n": ' + LONG_INTEGER + "}"), "report"),
+        (json.dumps("[" * 100_000 + "]" * 100_000), "report"),
+        (json.dumps('{"n": NaN}'), "report.n"),
     ],
 )
 def test_mcp_tool_with_free_form_arguments_out_of_bounds_is_invalid_params_naming_the_argument(
