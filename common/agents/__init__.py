@@ -10,11 +10,13 @@ composes the Starlette app and enforces the card's security, `serve` runs it.
 
 from common.agents.app import INTERRUPTED_MESSAGE, a2a_app, default_task_store_url
 from common.agents.card import AGENTS_INVOKE, AgentCardSpec, SkillSpec, agent_card, registration
+from common.agents.card_route import CARD_MAX_AGE_SECONDS
 from common.agents.executor import INVALID_REQUEST, RESULT_ARTIFACT, AdkAgentExecutor
 from common.agents.serve import AgentSettings, serve_agent
 
 __all__ = [
     "AGENTS_INVOKE",
+    "CARD_MAX_AGE_SECONDS",
     "INTERRUPTED_MESSAGE",
     "INVALID_REQUEST",
     "RESULT_ARTIFACT",

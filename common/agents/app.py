@@ -11,7 +11,8 @@ The SDK does not enforce the card's security, so this module does:
   `agents:invoke`: none, a refused or an expired token is HTTP 401, a token without the scope
   403 (checklist row 26), before the SDK reads the body; bodies are bounded (413), and their JSON
   is held to `common.json_bounds` (row 39: a JSON-RPC error naming the field, `rpc_bounds`);
-- `/metrics` needs any valid token for the agent; the card and `/healthz` need none;
+- `/metrics` needs any valid token for the agent; the card and `/healthz` need none (the card is
+  cacheable: `Cache-Control: public, max-age`, `ETag`, `Last-Modified`, `common.agents.card_route`);
 - tasks are stored with their owner, the OAuth client of the token (`ClientUser`), and every
   read is scoped to it by the SDK's `DatabaseTaskStore`: another client's task is "not found"
   (row 29), and an ADK session is per (client, context);
@@ -43,7 +44,7 @@ from a2a.auth.user import UnauthenticatedUser, User
 from a2a.extensions.common import HTTP_EXTENSION_HEADER, get_requested_extensions
 from a2a.server.context import ServerCallContext
 from a2a.server.request_handlers import DefaultRequestHandler
-from a2a.server.routes import ServerCallContextBuilder, create_agent_card_routes, create_jsonrpc_routes
+from a2a.server.routes import ServerCallContextBuilder, create_jsonrpc_routes
 from a2a.server.tasks import DatabaseTaskStore, InMemoryPushNotificationConfigStore
 from google.adk.agents import BaseAgent
 from google.adk.artifacts import InMemoryArtifactService
@@ -59,6 +60,7 @@ from starlette.types import Message as AsgiMessage
 
 from common.agents import rpc_bounds
 from common.agents.card import AGENTS_INVOKE, AgentCardSpec, agent_card
+from common.agents.card_route import CARD_MAX_AGE_SECONDS, card_routes
 from common.agents.executor import DEFAULT_MAX_CONCURRENT_TASKS, AdkAgentExecutor
 from common.agents.owner import ClientUser
 from common.agents.watchdog import TaskWatchdog, fail_unattended_tasks, unfinished_tasks
@@ -133,6 +135,7 @@ def a2a_app(
     metrics: ServerMetrics | None = None,
     extra_routes: Sequence[BaseRoute] = (),
     max_concurrent_tasks: int = DEFAULT_MAX_CONCURRENT_TASKS,
+    card_max_age_seconds: int = CARD_MAX_AGE_SECONDS,
 ) -> ASGIApp:
     """The A2A app of `agent`; `verifier=None` means authentication is disabled (loopback only, checked by the caller).
 
@@ -140,6 +143,7 @@ def a2a_app(
     `session_service` keeps the ADK sessions (default: in memory; tasks persist either way).
     `extra_routes` are served beside the A2A routes, behind the same layers.
     `max_concurrent_tasks` runs of the agent at most run at once; the other tasks wait, submitted.
+    `card_max_age_seconds`: how long callers may cache the public card (`Cache-Control: max-age`).
     """
     metrics = metrics or ServerMetrics(card.name)
     public_card = agent_card(card, serve)
@@ -191,7 +195,7 @@ def a2a_app(
         handler, RPC_PATH, context_builder=OwnerContextBuilder(), enable_v0_3_compat=True
     )
     routes: list[BaseRoute] = [
-        *create_agent_card_routes(public_card, card_url=CARD_PATH),
+        *card_routes(public_card, CARD_PATH, max_age_seconds=card_max_age_seconds),
         *(_guarded(route, guard, max_body) for route in rpc_routes),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", guard(metrics_route), methods=["GET"]),

@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute
 
 from common.agents.app import a2a_app, default_task_store_url
 from common.agents.card import AgentCardSpec, registration
+from common.agents.card_route import CARD_MAX_AGE_SECONDS
 from common.agents.executor import DEFAULT_MAX_CONCURRENT_TASKS
 from common.auth import ClientCredentials, TokenSource
 from common.auth.discovery import with_discovered_jwks
@@ -26,7 +27,7 @@ from common.http import create_http_client
 from common.metrics import ServerMetrics
 from common.registration import RegistryClient, registered
 from common.serving import run_http
-from common.settings import DEFAULT_DATA_DIR, FrozenModel, ServeSettings, SettingsSource
+from common.settings import DEFAULT_DATA_DIR, FrozenModel, ServeSettings, SettingsSource, build
 
 __all__ = ["AgentSettings", "serve_agent"]
 
@@ -50,16 +51,24 @@ class AgentSettings(FrozenModel):
         description="`<PREFIX>MAX_CONCURRENT_TASKS`: tasks the agent runs at once; the others wait (submitted), "
         "first come, first served.",
     )
+    card_max_age_seconds: int = Field(
+        default=CARD_MAX_AGE_SECONDS,
+        ge=0,
+        description="`<PREFIX>CARD_MAX_AGE_SECONDS`: how long callers may cache the public agent card.",
+    )
 
     @classmethod
     def from_source(cls, source: SettingsSource, *, prefix: str, default_port: int) -> AgentSettings:
         """`prefix` is the component's, e.g. `TRIAGE_` (`TRIAGE_TASK_STORE_URL`)."""
-        return cls(
-            serve=ServeSettings.from_source(source, default_port=default_port),
-            data_dir=Path(source.get("SRE_DATA_DIR") or DEFAULT_DATA_DIR),
-            task_store_url=source.get(f"{prefix}TASK_STORE_URL"),
-            max_concurrent_tasks=source.get(f"{prefix}MAX_CONCURRENT_TASKS", DEFAULT_MAX_CONCURRENT_TASKS),
-        )
+        values = {
+            "serve": ServeSettings.from_source(source, default_port=default_port),
+            "data_dir": Path(source.get("SRE_DATA_DIR") or DEFAULT_DATA_DIR),
+            "task_store_url": source.get(f"{prefix}TASK_STORE_URL"),
+            "max_concurrent_tasks": source.get(f"{prefix}MAX_CONCURRENT_TASKS", DEFAULT_MAX_CONCURRENT_TASKS),
+            "card_max_age_seconds": source.get(f"{prefix}CARD_MAX_AGE_SECONDS", CARD_MAX_AGE_SECONDS),
+        }
+        # `build`: an invalid value is a ConfigError naming its key, not a traceback.
+        return build(cls, values, prefix=prefix)
 
     def task_store(self, name: str) -> str:
         return self.task_store_url or default_task_store_url(self.data_dir, name)
@@ -90,6 +99,7 @@ async def serve_agent(
             metrics=ServerMetrics(spec.name),
             extra_routes=extra_routes,
             max_concurrent_tasks=settings.max_concurrent_tasks,
+            card_max_age_seconds=settings.card_max_age_seconds,
         )
         credentials = ClientCredentials.of_component(serve)
         if credentials is None:

@@ -12,6 +12,8 @@ import threading
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import anyio
@@ -32,6 +34,7 @@ from issuer import TestIssuer
 
 from common.agents import (
     AGENTS_INVOKE,
+    CARD_MAX_AGE_SECONDS,
     INTERRUPTED_MESSAGE,
     RESULT_ARTIFACT,
     AgentCardSpec,
@@ -199,6 +202,36 @@ def test_card_is_public_and_declares_oauth2_client_credentials(agent: ServedAgen
     assert card["securityRequirements"] == [{"schemes": {"oauth2": {"list": [AGENTS_INVOKE]}}}]
     hosts = {agent.url.split("//")[1], agent.issuer.issuer.split("//")[1]}
     assert {url.split("/")[2] for url in _urls(card)} <= hosts
+
+
+def test_card_is_cacheable_for_the_configured_max_age_and_says_when_it_last_changed(agent: ServedAgent) -> None:
+    before = datetime.now(UTC).replace(microsecond=0)
+
+    response = httpx.get(f"{agent.url}/.well-known/agent-card.json")
+
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == f"public, max-age={CARD_MAX_AGE_SECONDS}"
+    assert response.headers["etag"]
+    last_modified = parsedate_to_datetime(response.headers["last-modified"])
+    # The card was built when the app was, just before this test asked for it.
+    assert before - timedelta(minutes=1) <= last_modified <= datetime.now(UTC)
+
+
+def test_card_unchanged_since_the_client_copy_is_304_without_a_body(agent: ServedAgent) -> None:
+    card_url = f"{agent.url}/.well-known/agent-card.json"
+    last_modified = httpx.get(card_url).headers["last-modified"]
+
+    unchanged = httpx.get(card_url, headers={"If-Modified-Since": last_modified})
+    older = httpx.get(card_url, headers={"If-Modified-Since": "Mon, 01 Jan 2001 00:00:00 GMT"})
+    garbage = httpx.get(card_url, headers={"If-Modified-Since": "yesterday"})
+
+    assert unchanged.status_code == 304
+    assert unchanged.content == b""
+    assert unchanged.headers["last-modified"] == last_modified
+    assert unchanged.headers["cache-control"] == f"public, max-age={CARD_MAX_AGE_SECONDS}"
+    assert older.status_code == 200
+    assert older.json()["name"] == SPEC.name
+    assert garbage.status_code == 200
 
 
 def _urls(value: object) -> list[str]:
