@@ -39,9 +39,14 @@ def create_database_engine(url: str) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_async_engine(url, pool_pre_ping=True)
+    in_memory = parsed.database in (None, "", ":memory:")
     if parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=SQLITE_POOL_TIMEOUT_SECONDS)
+    # An in-memory database already has one connection (SQLAlchemy's StaticPool), which takes no pool sizes.
+    pool: dict[str, Any] = (
+        {} if in_memory else {"pool_size": 1, "max_overflow": 0, "pool_timeout": SQLITE_POOL_TIMEOUT_SECONDS}
+    )
+    engine = create_async_engine(url, **pool)
     event.listen(engine.sync_engine, "connect", _configure_sqlite)
     event.listen(engine.sync_engine, "begin", _begin_immediate)
     return engine
