@@ -72,7 +72,13 @@ async def open_backends(settings: LokiMcpSettings, metrics: ServerMetrics) -> As
     local = settings.local
     local.path.parent.mkdir(parents=True, exist_ok=True)
     async with SqliteLogStore(local.path) as store, anyio.create_task_group() as tasks:
-        api = Starlette(routes=loki_api_routes(store, max_push_bytes=local.max_push_bytes))
+        routes = loki_api_routes(
+            store,
+            max_push_bytes=local.max_push_bytes,
+            max_line_chars=local.max_line_chars,
+            query_timeout=local.query_timeout_seconds,
+        )
+        api = Starlette(routes=routes)
         in_process = Starlette(routes=[Mount(LOKI_API_PATH, app=api)])
         http = httpx.AsyncClient(transport=httpx.ASGITransport(app=in_process), base_url="http://embedded-store")
         client = LokiClient(

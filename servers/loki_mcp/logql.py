@@ -331,13 +331,20 @@ class _Parser:
         if value.is_("ip"):
             raise UnsupportedQuery("The `ip()` label filter")
         if value.kind == "STRING" and op.text in ("=", "!=", "=~", "!~"):
-            return LabelCompare(_matcher(name.text, op.text, self.string(value)))
+            text = self.string(value)
+            if op.text in ("=~", "!~"):
+                what = f"the label filter {name.text}{op.text}"
+                _check_regex(self.query, value, text, what, dot_matches_newline=True)
+            return LabelCompare(_matcher(name.text, op.text, text))
         negative = value.is_("-")
         if negative:
             value = self.next()
         if value.kind not in ("NUMBER", "DURATION", "BYTES") or op.text in ("=~", "!~"):
             raise self.error("STRING" if op.text in ("=", "!=", "=~", "!~") else "NUMBER, DURATION or BYTES", value)
-        number, unit = _literal(value)
+        try:
+            number, unit = _literal(value)
+        except ValueError as exc:
+            raise syntax_error(self.query, value.pos, str(exc)) from None
         numeric_op = "==" if op.text == "=" else op.text
         return NumericCompare(name.text, numeric_op, -number if negative else number, unit)  # type: ignore[arg-type]
 
@@ -364,7 +371,10 @@ class _Parser:
         if token.kind != "DURATION":
             raise self.error("DURATION", token)
         self.expect("]")
-        return parse_duration_ns(token.text)
+        try:
+            return parse_duration_ns(token.text)
+        except ValueError as exc:
+            raise syntax_error(self.query, token.pos, str(exc)) from None
 
     def vector_aggregation(self) -> VectorAggregation:
         op = self.next()

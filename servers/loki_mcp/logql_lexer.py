@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 
 from common.errors import InputError
+from common.timerange import LATEST_NS
 
 __all__ = ["Token", "parse_bytes", "parse_duration_ns", "syntax_error", "tokenize", "unquote"]
 
@@ -80,12 +81,19 @@ def unquote(token: Token, query: str) -> str:
     return _ESCAPE.sub(replace, body)
 
 
+_LONGEST = "2562047h47m16s (about 292 years)"
+
+
 def parse_duration_ns(text: str) -> int:
     """A Prometheus/Go duration (`5m`, `1h30m`, `250ms`) in nanoseconds; ValueError if it is not one."""
     parts = _DURATION_PART.findall(text)
     if not parts or "".join(number + unit for number, unit in parts) != text:
         raise ValueError(f"{text!r} is not a duration")
-    return round(sum(float(number) * _DURATION_UNITS[unit] for number, unit in parts))
+    ns = sum(float(number) * _DURATION_UNITS[unit] for number, unit in parts)
+    if ns > LATEST_NS:
+        # Go's durations are int64 nanoseconds, as Loki's: a longer one does not exist.
+        raise ValueError(f"duration out of range: {text} is longer than the longest duration, {_LONGEST}")
+    return round(ns)
 
 
 def parse_bytes(text: str) -> float:

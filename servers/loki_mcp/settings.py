@@ -22,12 +22,21 @@ from common.settings import (
     pop_backends,
 )
 
-__all__ = ["DEFAULT_PORT", "Limits", "LocalStore", "LokiMcpSettings"]
+__all__ = [
+    "DEFAULT_MAX_LINE_CHARS",
+    "DEFAULT_PORT",
+    "DEFAULT_QUERY_TIMEOUT_SECONDS",
+    "Limits",
+    "LocalStore",
+    "LokiMcpSettings",
+]
 
 DEFAULT_PORT = 8702
 PREFIX = "LOKI_MCP_"
 # Loki refuses a log query whose limit is above its max_entries_limit_per_query (default 5000).
 LOKI_MAX_LIMIT = 5000
+DEFAULT_MAX_LINE_CHARS = 256 * 1024
+DEFAULT_QUERY_TIMEOUT_SECONDS = 30.0
 
 
 class Limits(FrozenModel):
@@ -67,13 +76,15 @@ class LocalStore(FrozenModel):
     retention_hours: float = Field(default=168.0, gt=0, description="Entries older than this are deleted.")
     max_push_bytes: int = Field(default=8 * 1024 * 1024, ge=1024, description="Largest push body accepted.")
     max_line_chars: int = Field(
-        default=256 * 1024,
+        default=DEFAULT_MAX_LINE_CHARS,
         ge=100,
         description="Longer pushed or ingested lines keep their start, cut to this many characters, and carry "
         "the structured metadata truncated_from (their length before).",
     )
     query_timeout_seconds: float = Field(
-        default=30.0, gt=0, description="A query of the store that runs longer is stopped with an error."
+        default=DEFAULT_QUERY_TIMEOUT_SECONDS,
+        gt=0,
+        description="A query of the store that runs longer is stopped with an error.",
     )
     analysis_roots: tuple[Path, ...] = Field(
         default=(),

@@ -212,7 +212,7 @@ def test_row_44_protobuf_push_with_a_time_outside_1970_to_2262_is_400(
         ("query_range", {"query": 'count_over_time({service="evil"}[999999d])'}, "out of range"),
         ("query", {"query": 'count_over_time({service="evil"}[999999d])'}, "out of range"),
         ("query", {"query": 'count_over_time({service="evil"}[5m])', "time": "99999999999999999999"}, "time"),
-        ("query_range", {"query": '{service="evil"}', "end": "9999999999999"}, "end"),
+        ("query_range", {"query": '{service="evil"}', "end": "9999999999"}, "end"),
         ("query_range", {"query": '{service="evil"}', "start": "-99999999999"}, "start"),
         ("query_range", {"query": 'count_over_time({service="evil"}[5m])', "step": "1e300"}, "step"),
         ("query_range", {"query": 'count_over_time({service="evil"}[5m])', "step": "99999999999999d"}, "step"),
@@ -250,7 +250,7 @@ def test_row_44_an_over_long_pushed_line_is_truncated_and_marked(
 
 async def _numeric_times(client: Client) -> tuple[dict[str, Any], dict[str, Any], str]:
     now = int(time.time())
-    logs = await call(client, "loki_query_logs", query='{service="evil"}', start=now - 3600, end=now)
+    logs = await call(client, "loki_query_logs", query='{service="evil"} |= "!"', start=now - 3600, end=now)
     metrics = await call(
         client, "loki_query_metrics", query='count_over_time({service="evil"}[5m])', start=now - 3600.5, end=now
     )

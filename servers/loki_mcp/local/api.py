@@ -9,10 +9,12 @@ messages; an unknown path `404 page not found`. A client cannot tell this from a
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import anyio
 from starlette.datastructures import MultiDict
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -22,6 +24,7 @@ from common.errors import InputError
 from servers.loki_mcp.local import catalog
 from servers.loki_mcp.local.discovery import discover
 from servers.loki_mcp.local.engine import Steps, evaluate_metric, query_logs
+from servers.loki_mcp.local.line_cap import TRUNCATED_FROM, cap_streams
 from servers.loki_mcp.local.params import (
     check_length,
     parse_direction,
@@ -35,8 +38,11 @@ from servers.loki_mcp.local.push import decode_push
 from servers.loki_mcp.local.records import LogStore, Matcher
 from servers.loki_mcp.logql import LogQuery, parse
 from servers.loki_mcp.models import CATEGORIZE_LABELS
+from servers.loki_mcp.settings import DEFAULT_MAX_LINE_CHARS, DEFAULT_QUERY_TIMEOUT_SECONDS
 
 __all__ = ["BUILD_VERSION", "loki_api_routes"]
+
+logger = logging.getLogger(__name__)
 
 BUILD_VERSION = "sre-federation-local"
 _ENCODING_FLAGS = "x-loki-response-encoding-flags"
@@ -47,8 +53,18 @@ _INSTANT_LOG_QUERY = (
 Handler = Callable[[Request], Awaitable[Response]]
 
 
-def loki_api_routes(store: LogStore, *, max_push_bytes: int) -> list[BaseRoute]:
-    """Routes relative to `/loki/api/v1`, answering from `store`."""
+def loki_api_routes(
+    store: LogStore,
+    *,
+    max_push_bytes: int,
+    max_line_chars: int = DEFAULT_MAX_LINE_CHARS,
+    query_timeout: float = DEFAULT_QUERY_TIMEOUT_SECONDS,
+) -> list[BaseRoute]:
+    """Routes relative to `/loki/api/v1`, answering from `store`.
+
+    Pushed lines over `max_line_chars` are cut and marked (`line_cap`); a query running past
+    `query_timeout` seconds is stopped with a 504 saying how to narrow it.
+    """
 
     async def push(request: Request) -> Response:
         declared = request.headers.get("content-length")
@@ -65,7 +81,12 @@ def loki_api_routes(store: LogStore, *, max_push_bytes: int) -> list[BaseRoute]:
             request.headers.get("content-encoding"),
             max_bytes=max_push_bytes,
         )
-        await store.append(discover(streams))
+        capped, cut = cap_streams(streams, max_line_chars)
+        if cut:
+            logger.warning(
+                "Push: %d line(s) over %d characters were cut and marked %s", cut, max_line_chars, TRUNCATED_FROM
+            )
+        await store.append(discover(capped))
         return Response(status_code=204)
 
     async def query(request: Request) -> Response:
@@ -127,7 +148,7 @@ def loki_api_routes(store: LogStore, *, max_push_bytes: int) -> list[BaseRoute]:
         params = await _params(request)
         start_ns, end_ns = window(params)
         targets = [name for name in params.get("targetLabels", "").split(",") if name]
-        limit = int(params.get("limit") or 100)
+        limit = parse_limit(params.get("limit"), default=100)
         selector = _selector(_required(params, "query"))
         data = await catalog.index_volume(store, selector, start_ns, end_ns, limit=limit, target_labels=targets)
         return _success(data)
@@ -155,17 +176,30 @@ def loki_api_routes(store: LogStore, *, max_push_bytes: int) -> list[BaseRoute]:
     async def not_found(request: Request) -> Response:
         return PlainTextResponse("404 page not found\n", status_code=404)
 
+    def reading(handler: Handler) -> Handler:
+        async def handle(request: Request) -> Response:
+            with anyio.move_on_after(query_timeout):
+                return await handler(request)
+            return PlainTextResponse(
+                f"query timed out: it ran longer than the store's {query_timeout:g}s limit "
+                "(LOKI_MCP_LOCAL_QUERY_TIMEOUT_SECONDS) and was stopped; narrow the stream selector, "
+                "add a |= line filter or shorten the window",
+                status_code=504,
+            )
+
+        return _errors(handle)
+
     read = ["GET", "POST"]
     return [
         Route("/push", _errors(push), methods=["POST"]),
-        Route("/query", _errors(query), methods=read),
-        Route("/query_range", _errors(query_range), methods=read),
-        Route("/labels", _errors(labels), methods=read),
-        Route("/label/{name}/values", _errors(label_values), methods=read),
-        Route("/series", _errors(series), methods=read),
-        Route("/index/stats", _errors(index_stats), methods=read),
-        Route("/index/volume", _errors(index_volume), methods=read),
-        Route("/patterns", _errors(pattern_list), methods=read),
+        Route("/query", reading(query), methods=read),
+        Route("/query_range", reading(query_range), methods=read),
+        Route("/labels", reading(labels), methods=read),
+        Route("/label/{name}/values", reading(label_values), methods=read),
+        Route("/series", reading(series), methods=read),
+        Route("/index/stats", reading(index_stats), methods=read),
+        Route("/index/volume", reading(index_volume), methods=read),
+        Route("/patterns", reading(pattern_list), methods=read),
         Route("/status/buildinfo", _errors(buildinfo), methods=["GET"]),
         Route("/{path:path}", not_found),
     ]

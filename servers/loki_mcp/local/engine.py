@@ -21,13 +21,28 @@ from dataclasses import dataclass
 from decimal import Decimal
 from types import MappingProxyType
 
+import anyio.to_thread
+
 from common.errors import InputError
 from servers.loki_mcp.local.pipeline import ERROR_DETAILS_LABEL, ERROR_LABEL, Pipeline
 from servers.loki_mcp.local.records import LogStore, StoredEntry
 from servers.loki_mcp.logql import Grouping, LineFilter, LogQuery, MetricExpr, RangeAggregation, VectorAggregation
 from servers.loki_mcp.models import CATEGORIZE_LABELS, Direction
 
-__all__ = ["LabelKey", "Steps", "evaluate_metric", "format_value", "labels_text", "query_logs", "seconds", "stream_key"]
+__all__ = [
+    "CHUNK_ENTRIES",
+    "LabelKey",
+    "Steps",
+    "evaluate_metric",
+    "format_value",
+    "labels_text",
+    "query_logs",
+    "seconds",
+    "stream_key",
+]
+
+CHUNK_ENTRIES = 1000
+"""Entries a query runs through its pipeline per trip to a worker thread."""
 
 LabelKey = tuple[tuple[str, str], ...]
 """A label set as sorted (name, value) pairs: hashable, and ordered as Prometheus orders label sets."""
@@ -67,6 +82,23 @@ async def _closing(entries: AsyncIterator[tuple[int, StoredEntry]]) -> None:
         await close()
 
 
+async def _chunks(entries: AsyncIterator[tuple[int, StoredEntry]]) -> AsyncIterator[list[tuple[int, StoredEntry]]]:
+    """`entries` in lists of up to `CHUNK_ENTRIES`, each to be run through the pipeline on a worker thread.
+
+    The pipeline (regular expressions, JSON and logfmt parsing) is the CPU-bound part of a query:
+    on a worker thread the event loop keeps answering health checks, pushes and other calls, and
+    a deadline around the query (`anyio.fail_after`) stops it between two chunks.
+    """
+    chunk: list[tuple[int, StoredEntry]] = []
+    async for item in entries:
+        chunk.append(item)
+        if len(chunk) >= CHUNK_ENTRIES:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
 async def query_logs(
     store: LogStore,
     query: LogQuery,
@@ -82,21 +114,28 @@ async def query_logs(
     pipeline = Pipeline(query.pipeline)
     grouped: dict[LabelKey, list[list[object]]] = defaultdict(list)
     returned = 0
+
+    def run(chunk: list[tuple[int, StoredEntry]]) -> list[tuple[LabelKey, list[object]]]:
+        kept: list[tuple[LabelKey, list[object]]] = []
+        for stream_id, entry in chunk:
+            stream_labels = streams[stream_id]
+            base = {**stream_labels, **entry.structured_metadata}
+            parsed = pipeline.run(entry.line, base)
+            if parsed is None:
+                continue
+            if categorize_labels:
+                kept.append((stream_key(stream_labels), _categorized(entry, parsed)))
+            else:
+                kept.append((stream_key({**base, **parsed}), [str(entry.timestamp_ns), entry.line]))
+        return kept
+
     if streams and limit > 0:
         entries = store.entries(list(streams), start_ns, end_ns, direction=direction, contains=pipeline.contains)
         try:
-            async for stream_id, entry in entries:
-                stream_labels = streams[stream_id]
-                base = {**stream_labels, **entry.structured_metadata}
-                parsed = pipeline.run(entry.line, base)
-                if parsed is None:
-                    continue
-                if categorize_labels:
-                    key = stream_key(stream_labels)
-                    grouped[key].append(_categorized(entry, parsed))
-                else:
-                    grouped[stream_key({**base, **parsed})].append([str(entry.timestamp_ns), entry.line])
-                returned += 1
+            async for chunk in _chunks(entries):
+                for key, value in (await anyio.to_thread.run_sync(run, chunk))[: limit - returned]:
+                    grouped[key].append(value)
+                    returned += 1
                 if returned >= limit:
                     break
         finally:
@@ -187,9 +226,10 @@ async def _range_aggregation(
     # so the series it counts in is worked out once per (stream, metadata), not once per entry.
     lines_only = all(isinstance(stage, LineFilter) for stage in pipeline.stages)
     known: dict[tuple[int, tuple[tuple[str, str], ...]], dict[int, list[float]]] = {}
-    entries = store.entries(list(streams), first_ns, last_ns, direction="forward", contains=pipeline.contains)
-    try:
-        async for stream_id, entry in entries:
+
+    def add(chunk: list[tuple[int, StoredEntry]]) -> None:
+        # On a worker thread; `changes` and `known` are only touched here while the query runs.
+        for stream_id, entry in chunk:
             if lines_only:
                 if pipeline.run(entry.line, EMPTY) is None:
                     continue
@@ -217,6 +257,11 @@ async def _range_aggregation(
             series[low][1] += weight
             series[high + 1][0] -= 1
             series[high + 1][1] -= weight
+
+    entries = store.entries(list(streams), first_ns, last_ns, direction="forward", contains=pipeline.contains)
+    try:
+        async for chunk in _chunks(entries):
+            await anyio.to_thread.run_sync(add, chunk)
     finally:
         await _closing(entries)
     per_second = expr.op in ("rate", "bytes_rate")

@@ -1,8 +1,10 @@
 """Query parameters of Loki's HTTP API, read and checked as Loki reads and checks them.
 
 Times are nanosecond integers, Unix seconds with a fraction (kept to the millisecond), or RFC
-3339; an integer of at most 10 digits is seconds. Steps are seconds (`60`, `0.5`) or durations
-(`1m`). The limits and their messages are Loki's defaults, so a client's hints apply unchanged.
+3339; an integer of at most 10 digits is seconds. A time outside 1970..2262-04-11 (what int64
+nanoseconds hold) is refused by name, as is a step longer than an int64 of nanoseconds. Steps are
+seconds (`60`, `0.5`) or durations (`1m`). The limits and their messages are Loki's defaults, so
+a client's hints apply unchanged.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from common.errors import InputError
+from common.timerange import LATEST_NS, SUPPORTED_TIMES
 from servers.loki_mcp.logql import parse_duration_ns
 from servers.loki_mcp.models import Direction
 
@@ -39,14 +42,21 @@ _DEFAULT_LOOKBACK_NS = 3600 * 10**9
 
 
 def parse_time_ns(value: str | None, default_ns: int, name: str) -> int:
+    """`value` in nanoseconds since 1970; InputError naming `name` if it is not a time or not a supported one."""
     if not value:
         return default_ns
+    return _supported(_time_ns(value, name), value, name)
+
+
+def _time_ns(value: str, name: str) -> int:
     if "." in value:
         try:
             number = float(value)
         except ValueError:
             pass
         else:
+            if not math.isfinite(number):
+                raise _outside(value, name)
             whole = math.floor(number)
             return whole * 10**9 + round((number - whole) * 1000) * 10**6
     try:
@@ -62,10 +72,20 @@ def parse_time_ns(value: str | None, default_ns: int, name: str) -> int:
     return integer * 10**9 if len(value.lstrip("-")) <= 10 else integer
 
 
+def _supported(ns: int, value: str, name: str) -> int:
+    if not 0 <= ns <= LATEST_NS:
+        raise _outside(value, name)
+    return ns
+
+
+def _outside(value: str, name: str) -> InputError:
+    return InputError(f'invalid parameter "{name}": "{value}" is outside the times supported ({SUPPORTED_TIMES})')
+
+
 def window(params: Mapping[str, str]) -> tuple[int, int]:
     """(start_ns, end_ns): `end` defaults to now and `start` to an hour before `end`."""
     end_ns = parse_time_ns(params.get("end"), time.time_ns(), "end")
-    start_ns = parse_time_ns(params.get("start"), end_ns - _DEFAULT_LOOKBACK_NS, "start")
+    start_ns = parse_time_ns(params.get("start"), max(0, end_ns - _DEFAULT_LOOKBACK_NS), "start")
     if end_ns < start_ns:
         raise InputError("end timestamp must not be before or equal to start time")
     return start_ns, end_ns
@@ -87,9 +107,9 @@ def _go_duration(ns: int) -> str:
     return f"{hours}h{minutes}m{secs}s" if hours else (f"{minutes}m{secs}s" if minutes else f"{secs}s")
 
 
-def parse_limit(value: str | None) -> int:
+def parse_limit(value: str | None, *, default: int = DEFAULT_LIMIT) -> int:
     if not value:
-        return DEFAULT_LIMIT
+        return default
     try:
         limit = int(value)
     except ValueError:
@@ -121,12 +141,19 @@ def parse_step_ns(value: str | None, start_ns: int, end_ns: int) -> int:
     if not value:
         return default_step_ns(start_ns, end_ns)
     try:
-        step_ns = round(float(value) * 1e9)
+        seconds = float(value)
     except ValueError:
         try:
             step_ns = parse_duration_ns(value)
-        except ValueError:
-            raise InputError(f'invalid parameter "step": cannot parse "{value}" to a valid duration') from None
+        except ValueError as exc:
+            raise InputError(f'invalid parameter "step": cannot parse "{value}" to a valid duration: {exc}') from None
+    else:
+        if not seconds * 1e9 <= LATEST_NS:  # also NaN
+            raise InputError(
+                f'invalid parameter "step": {value} seconds is longer than the longest duration, 2562047h47m16s '
+                "(about 292 years)"
+            )
+        step_ns = round(seconds * 1e9)
     if step_ns <= 0:
         raise InputError("zero or negative query resolution step widths are not accepted. Try a positive integer")
     if (end_ns - start_ns) / step_ns > MAX_POINTS:

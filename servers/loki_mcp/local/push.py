@@ -10,7 +10,8 @@ Two encodings, as Loki takes them:
 Either may also be gzip- or deflate-compressed (`Content-Encoding`).
 
 A body that cannot be read raises InputError whose message says what is wrong and where, as
-Loki's 400 answers do. Label names are checked by the store, not here.
+Loki's 400 answers do; so does a timestamp outside 1970..2262 (int64 nanoseconds). Label names
+are checked by the store, not here.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
 
 from common.errors import InputError
 from common.protobuf_schema import message_classes
+from common.timerange import check_unix_ns
 from servers.loki_mcp.models import PushEntry, PushStream
 
 __all__ = ["MAX_BODY_BYTES", "decode_push", "parse_label_set"]
@@ -134,7 +136,8 @@ def _json_entry(value: Any, where: str) -> PushEntry:
     metadata = value[2] if len(value) == 3 else {}
     if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
         raise InputError(f'{where}: structured metadata must be an object of strings, e.g. {{"trace_id": "abc"}}.')
-    return PushEntry(timestamp_ns=int(timestamp), line=line, structured_metadata=metadata)
+    timestamp_ns = check_unix_ns(int(timestamp), f"{where}: the timestamp")
+    return PushEntry(timestamp_ns=timestamp_ns, line=line, structured_metadata=metadata)
 
 
 def _short(value: Any) -> str:
@@ -186,14 +189,17 @@ def _decode_protobuf(body: bytes, max_bytes: int) -> list[PushStream]:
         labels = parse_label_set(stream.labels.decode("utf-8", "replace"), where=f"streams[{index}].labels")
         entries = tuple(
             PushEntry(
-                timestamp_ns=entry.timestamp.seconds * 1_000_000_000 + entry.timestamp.nanos,
+                timestamp_ns=check_unix_ns(
+                    entry.timestamp.seconds * 1_000_000_000 + entry.timestamp.nanos,
+                    f"streams[{index}].entries[{number}]: the timestamp",
+                ),
                 line=entry.line.decode("utf-8", "replace"),
                 structured_metadata={
                     pair.name.decode("utf-8", "replace"): pair.value.decode("utf-8", "replace")
                     for pair in entry.structuredMetadata
                 },
             )
-            for entry in stream.entries
+            for number, entry in enumerate(stream.entries)
         )
         streams.append(PushStream(labels=labels, entries=entries))
     return streams

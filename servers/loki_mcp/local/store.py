@@ -32,6 +32,7 @@ import anyio
 import anyio.to_thread
 
 from common.errors import ConfigError, InputError
+from common.timerange import check_unix_ns
 from servers.loki_mcp.local.records import Matcher, StoredEntry, StreamInfo
 from servers.loki_mcp.models import Direction, PushStream
 
@@ -41,6 +42,8 @@ BATCH_ROWS = 2000
 """Rows a query reads per trip to the worker thread."""
 
 SCHEMA_VERSION = 1
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _NOT_NAME_CHAR = re.compile(r"[^a-zA-Z0-9_]")
@@ -170,6 +173,8 @@ class SqliteLogStore:
         """
         for stream in streams:
             validate_labels(stream.labels)
+            for entry in stream.entries:
+                check_unix_ns(entry.timestamp_ns, f"the timestamp of an entry of {_label_text(stream.labels)}")
         known = self._ids
 
         def write(connection: sqlite3.Connection) -> tuple[int, list[tuple[int, dict[str, str]]]]:
@@ -226,7 +231,7 @@ class SqliteLogStore:
             return connection.execute(
                 "SELECT value FROM json_each(?) WHERE EXISTS (SELECT 1 FROM entries "
                 "WHERE stream_id = value AND ts_ns >= ? AND ts_ns < ?)",
-                (json.dumps(candidates), start_ns, end_ns),
+                (json.dumps(candidates), _int64(start_ns), _int64(end_ns)),
             ).fetchall()
 
         found = await self._read(having_entries)
@@ -348,7 +353,17 @@ class SqliteLogStore:
         return await self._read(count)
 
 
+def _int64(ns: int) -> int:
+    """`ns` clamped to what SQLite's INTEGER holds: a window reaching past it holds nothing more there.
+
+    A metric query's window is its steps widened by the range, which may pass 2262 or 1970 even
+    when every time the caller wrote was checked.
+    """
+    return max(_INT64_MIN, min(ns, _INT64_MAX))
+
+
 def _where(stream_ids: Sequence[int], start_ns: int, end_ns: int) -> tuple[str, list[Any]]:
+    start_ns, end_ns = _int64(start_ns), _int64(end_ns)
     # One stream: an equality lets SQLite read the primary key in order, with no sort, so a query
     # that stops early reads only what it returns. Several: one list parameter, whatever its size.
     if len(stream_ids) == 1:
