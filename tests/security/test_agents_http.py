@@ -469,6 +469,24 @@ def test_row_22_a_router_rest_body_in_another_content_type_is_400_and_reaches_no
     assert len(agent.fed.triage.inputs()) + len(agent.fed.capacity.inputs()) == received
 
 
+@pytest.mark.parametrize("path", ["/execute", "/diagnostics/alerts", "/diagnostics/deployment", "/webhooks/deployment"])
+def test_row_24_truncated_json_on_a_router_rest_route_is_400_and_reaches_no_peer(
+    http: httpx.Client, agent_of: AgentFactory, path: str
+) -> None:
+    agent = agent_of("router")
+    assert agent.fed is not None
+    body = json.dumps(ROUTER_ROUTES["POST", path])[:-3]
+    received = len(agent.fed.triage.inputs()) + len(agent.fed.capacity.inputs())
+
+    response = http.post(
+        f"{agent.url}{path}", content=body, headers={**agent.headers(), "Content-Type": "application/json"}
+    )
+
+    assert response.status_code == 400, response.text
+    assert response.json()["error_description"]
+    assert len(agent.fed.triage.inputs()) + len(agent.fed.capacity.inputs()) == received
+
+
 @pytest.mark.parametrize(
     ("body", "code"),
     [
