@@ -2,10 +2,11 @@
 5 000-digit integer, is refused naming the field on every surface; nothing is stored that cannot
 be read back, and every list still answers 200.
 
-Surfaces, all served for real on 127.0.0.1: the control plane (approval arguments, timeline
-details, an analysis report; also a database that already holds such a row), the router's
-webhooks and facade, the registry, an A2A agent (a data part) and controlplane-mcp (a tool's
-free-form argument). `common.json_bounds` is the one rule behind them all.
+Surfaces, served for real on 127.0.0.1: the control plane over SQLite and PostgreSQL (approval
+arguments, timeline details, an analysis report; also a database that already holds such a
+row), an A2A agent (a data part) and controlplane-mcp (a tool's free-form argument). The
+router's webhooks and facade and the registry are in `tests/agents/router/test_json_bounds.py`,
+on the router tests' federation. `common.json_bounds` is the one rule behind them all.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import json
 import secrets
 import uuid
-from collections.abc import AsyncGenerator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,17 +24,16 @@ from asgi_server import ServedApp
 from backends import free_port
 from controlplane_harness import Clock as ControlPlaneClock
 from controlplane_harness import ControlPlane, SwitchableExecutor, new_resource, settings_for
-from controlplane_mcp_harness import READ, WRITE, Seeder, serve_controlplane, serve_mcp
+from controlplane_mcp_harness import READ, WRITE
 from google.adk.agents import BaseAgent
 from google.adk.agents.invocation_context import InvocationContext
 from google.adk.events import Event
 from google.genai import types as genai
 from issuer import TestIssuer
-from mcp_http import MCP_HEADERS, PROTOCOL_VERSION, initialize, messages
+from mcp import Client
+from mcp.shared.exceptions import MCPError
 from postgres import PostgresProcess
 from pydantic import BaseModel, ValidationError
-from router_federation import Federation, alert, federation, webhook_payload
-from served import ServedComponent
 from sqlalchemy import JSON, column, insert, table
 
 from common.agents import AGENTS_INVOKE, AgentCardSpec, SkillSpec, a2a_app, default_task_store_url
@@ -41,9 +41,12 @@ from common.agents.rpc_bounds import MAX_REQUEST_DEPTH
 from common.auth.resource import resource_verifier
 from common.http import create_http_client
 from common.json_bounds import MAX_DEPTH, MAX_INTEGER_DIGITS, FreeForm, JsonBoundsError, check_json, loads
-from common.settings import AuthConfig, ServeSettings
+from common.settings import AuthConfig, ServeSettings, SettingsSource
 from controlplane.app import create_app
 from controlplane.store import ControlPlaneStore
+from servers.controlplane_mcp.client import ControlPlaneClient
+from servers.controlplane_mcp.server import create_server
+from servers.controlplane_mcp.settings import ControlPlaneMcpSettings
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
 
@@ -306,74 +309,6 @@ def issuer() -> Iterator[TestIssuer]:
         yield running
 
 
-# --- the router and the registry ------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def fed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federation]:
-    with federation(tmp_path_factory.mktemp("json-bounds-federation")) as started:
-        yield started
-
-
-def post_router(fed: Federation, path: str, raw: str) -> httpx.Response:
-    headers = {**fed.headers(), "Content-Type": "application/json"}
-    return fed.http.post(f"{fed.url}{path}", content=raw.encode("utf-8", "surrogatepass"), headers=headers)
-
-
-@pytest.mark.parametrize("levels", [50, DEEP])
-def test_router_webhook_with_a_deep_extra_field_is_422_naming_it(fed: Federation, levels: int) -> None:
-    payload = webhook_payload(alert(), group_key=f"g-{uuid.uuid4().hex}") | {"extra": nested(levels)}
-    seen = len(fed.triage.inputs())
-
-    response = fed.post("/webhooks/alertmanager", payload)
-
-    assert response.status_code == 422, response.text
-    assert field_errors(response) == [too_deep_at("extra")]
-    assert len(fed.triage.inputs()) == seen
-
-
-def test_router_refuses_a_lone_surrogate_in_a_label_or_a_deep_context(fed: Federation) -> None:
-    payload = json.dumps(webhook_payload(alert(team="TEAM"), group_key=f"g-{uuid.uuid4().hex}"))
-    surrogate = payload.replace('"TEAM"', LONE_SURROGATE)
-
-    webhook = post_router(fed, "/webhooks/alertmanager", surrogate)
-    diagnostics = post_router(fed, "/diagnostics/alerts", surrogate)
-    question = fed.post("/execute", {"user_query": "why?", "context": nested(DEEP)})
-
-    assert webhook.status_code == 422, webhook.text
-    assert field_errors(webhook) == ["alerts.0.labels.team"]
-    assert diagnostics.status_code == 422, diagnostics.text
-    assert field_errors(diagnostics) == ["alerts.0.labels.team"]
-    assert question.status_code == 422, question.text
-    assert field_errors(question) == [too_deep_at("context")]
-
-
-def post_registry(fed: Federation, raw: str) -> httpx.Response:
-    token = fed.token("peers", fed.registry.url)
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-    return fed.http.post(f"{fed.registry.url}/agents", content=raw.encode(), headers=headers)
-
-
-def test_registry_refuses_deep_or_unstorable_cards_naming_the_field_and_still_lists(fed: Federation) -> None:
-    card = {"name": f"deep-{uuid.uuid4().hex[:8]}", "url": "http://127.0.0.1:9/a2a"}
-    deep = card | {"skills": [{"id": "s", "name": "S", "examples": [nested(DEEP)]}]}
-    raw_card = json.dumps(card)
-
-    responses = {
-        "deep": fed.registry_call("POST", "/agents", json=deep),
-        "surrogate url": post_registry(fed, raw_card.replace('/a2a"', '/\\ud800"')),
-        "long integer": post_registry(fed, raw_card.replace("}", ', "version": ' + LONG_INTEGER + "}")),
-    }
-
-    assert field_errors(responses["deep"]) == [too_deep_at("skills.0.examples.0")]
-    assert field_errors(responses["surrogate url"]) == ["url"]
-    assert field_errors(responses["long integer"]) == ["version"]
-    assert {name: r.status_code for name, r in responses.items()} == dict.fromkeys(responses, 422)
-    listed = fed.registry_call("GET", "/agents")
-    assert listed.status_code == 200
-    assert card["name"] not in [agent["name"] for agent in listed.json()["agents"]]
-
-
 # --- an A2A agent ---------------------------------------------------------------------------------
 
 
@@ -446,83 +381,47 @@ def test_a2a_message_out_of_bounds_is_invalid_params_naming_the_field(
     assert fine["result"]["task"]["status"]["state"] == "TASK_STATE_COMPLETED", fine
 
 
-# --- controlplane-mcp -----------------------------------------------------------------------------
+# --- controlplane-mcp ---------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def mcp_controlplane(issuer: TestIssuer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedComponent]:
-    with serve_controlplane(issuer, tmp_path_factory, approval_ttl=60) as component:
-        yield component
-
-
-@pytest.fixture(scope="module")
-def controlplane_mcp(
-    mcp_controlplane: ServedComponent, issuer: TestIssuer, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServedComponent]:
-    with serve_mcp(mcp_controlplane, issuer, tmp_path_factory) as component:
-        yield component
-
-
-def call_tool_raw(served: ServedComponent, token: str, tool: str, raw_arguments: str) -> dict[str, Any]:
-    """The JSON-RPC answer to a `tools/call` whose arguments are `raw_arguments`, sent as raw JSON text.
-
-    Raw, because an MCP client cannot send what the test needs. (The SDK's own parser refuses a
-    value nested ~200 deep, a lone surrogate or an integer past 64 bits with HTTP 400 -32700, the
-    field unnamed, before the gate sees it: `test_mcp_transport_refuses_what_its_parser_cannot_read`.)
-    """
-    headers = {**MCP_HEADERS, "Authorization": f"Bearer {token}", "MCP-Protocol-Version": PROTOCOL_VERSION}
-    with httpx.Client(timeout=20.0, trust_env=False) as http:
-        opened = initialize(http, served, token)
-        assert opened.status_code == 200, opened.text
-        if "mcp-session-id" in opened.headers:
-            headers["Mcp-Session-Id"] = opened.headers["mcp-session-id"]
-        http.post(served.mcp_url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=headers)
-        call = f'{{"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {{"name": "{tool}", "arguments": '
-        body = (call + raw_arguments + "}}").encode("utf-8", "surrogatepass")
-        answer = http.post(served.mcp_url, content=body, headers=headers)
-    # An answer to the call, or (id null) the transport's refusal of a body it could not parse.
-    (message,) = [message for message in messages(answer) if message.get("id") in (7, None) and "id" in message]
-    return message
+@pytest.fixture
+async def mcp(controlplane: ControlPlane, issuer: TestIssuer) -> AsyncIterator[Client]:
+    """A session on controlplane-mcp in this process, over the module's control plane."""
+    own = issuer.mint(controlplane.url, [READ, WRITE], claims={"client_id": "controlplane-mcp"})
+    settings = ControlPlaneMcpSettings.from_source(
+        SettingsSource({"CONTROLPLANE_URL": controlplane.url, "CONTROLPLANE_MCP_BEARER_TOKEN": own})
+    )
+    client = ControlPlaneClient(settings.backend, timeout=10.0)
+    try:
+        async with Client(create_server(settings, client)) as session:
+            yield session
+    finally:
+        await client.aclose()
 
 
 @pytest.mark.parametrize(
     ("report", "field"),
     [
-        (json.dumps(nested(100)), too_deep_at("report")),
-        ('{"n": ' + HUGE_FLOAT + "}", "report.n"),
-        ('{"n": ' + "9" * (MAX_INTEGER_DIGITS + 1) + "}", "report.n"),
-        ('{"n": ' + NUL + "}", "report.n"),
+        (nested(100), too_deep_at("report")),
+        ('{"n": 1e400}', "report.n"),
+        ({"n": 10**MAX_INTEGER_DIGITS}, "report.n"),
+        ({"n": "a\x00b"}, "report.n"),
         # Some clients send objects as JSON text, which the server decodes.
-        (json.dumps('{"n": ' + LONG_INTEGER + "}"), "report"),
-        (json.dumps("[" * 100_000 + "]" * 100_000), "report"),
-        (json.dumps('{"n": NaN}'), "report.n"),
+        ('{"n": ' + LONG_INTEGER + "}", "report"),
+        ("[" * 100_000 + "]" * 100_000, "report"),
+        ('{"n": NaN}', "report.n"),
     ],
 )
-def test_mcp_tool_with_free_form_arguments_out_of_bounds_is_invalid_params_naming_the_argument(
-    controlplane_mcp: ServedComponent, mcp_controlplane: ServedComponent, issuer: TestIssuer, report: str, field: str
+async def test_mcp_tool_with_free_form_arguments_out_of_bounds_is_invalid_params_naming_the_argument(
+    mcp: Client, controlplane: ControlPlane, report: Any, field: str
 ) -> None:
-    token = issuer.mint(controlplane_mcp.mcp_url, [READ, WRITE], claims={"client_id": "agent-a"})
     title = f"bounds-{uuid.uuid4().hex[:8]}"
-    arguments = f'{{"kind": "diagnostic", "title": "{title}", "report": ' + report + "}"
 
-    answer = call_tool_raw(controlplane_mcp, token, "controlplane_record_analysis", arguments)
-    listed = call_tool_raw(controlplane_mcp, token, "controlplane_list_incidents", "{}")
+    with pytest.raises(MCPError) as refused:
+        await mcp.call_tool("controlplane_record_analysis", {"kind": "diagnostic", "title": title, "report": report})
+    listed = await mcp.call_tool("controlplane_list_incidents", {})
 
-    assert answer["error"]["code"] == -32602, answer
-    assert field in answer["error"]["message"]
-    assert listed["result"]["isError"] is False, listed
-    analyses = Seeder(mcp_controlplane.url, issuer).ok("GET", "/analyses")["items"]
-    assert [analysis for analysis in analyses if analysis["title"] == title] == []
-
-
-@pytest.mark.parametrize(
-    "report", [json.dumps(nested(DEEP)), '{"n": ' + LONE_SURROGATE + "}", '{"n": ' + LONG_INTEGER + "}"]
-)
-def test_mcp_transport_refuses_what_its_parser_cannot_read(
-    controlplane_mcp: ServedComponent, issuer: TestIssuer, report: str
-) -> None:
-    token = issuer.mint(controlplane_mcp.mcp_url, [READ, WRITE], claims={"client_id": "agent-a"})
-
-    answer = call_tool_raw(controlplane_mcp, token, "controlplane_record_analysis", '{"report": ' + report + "}")
-
-    assert answer["error"]["code"] == -32700, answer
+    assert refused.value.error.code == -32602
+    assert f"The field {field} " in refused.value.error.message
+    assert not listed.is_error, listed.content
+    assert [analysis for analysis in controlplane.all_items("/analyses") if analysis["title"] == title] == []
