@@ -52,8 +52,10 @@ MAX_DEPTH = 20
 MAX_INTEGER_DIGITS = 20
 #: Most characters of one string (key or value) in a free-form field.
 MAX_STRING_CHARS = 100_000
-#: Most characters of a free-form field written as JSON (about its size in bytes).
-MAX_SIZE = 1_000_000
+#: Most characters of a free-form field written as JSON (about its size in bytes): twice the
+#: default body limit, so a value a server wraps in a record of its own (an audit entry holding
+#: an approval's arguments) stays within it.
+MAX_SIZE = 2_000_000
 
 #: A path segment longer than this is cut in messages (a key may be 100 000 characters).
 _SHOWN_KEY_CHARS = 40

@@ -34,14 +34,15 @@ class FreeFormJSON(TypeDecorator[Any]):
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
         if value is not None:
-            check_json(value)
+            # What any reader can take back; sizes are the edge's to bound (a record may wrap a value).
+            check_json(value, max_string_chars=None, max_size=None)
         return value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Any:
         if value is None:
             return None
         try:
-            check_json(value)
+            check_json(value)  # the whole rule: what the API's models accept
         except JsonBoundsError as exc:
             logger.warning("A stored free-form JSON value breaks the bounds and is shown as unreadable: %s", exc)
             return {"unreadable": f"This value was stored before the current bounds on JSON and cannot be shown: {exc}"}

@@ -35,15 +35,26 @@ from mcp.shared.exceptions import MCPError
 from postgres import PostgresProcess
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import JSON, column, insert, table
+from sqlalchemy.exc import StatementError
 
 from common.agents import AGENTS_INVOKE, AgentCardSpec, SkillSpec, a2a_app, default_task_store_url
 from common.agents.rpc_bounds import MAX_REQUEST_DEPTH
 from common.auth.resource import resource_verifier
 from common.http import create_http_client
-from common.json_bounds import MAX_DEPTH, MAX_INTEGER_DIGITS, FreeForm, JsonBoundsError, check_json, loads
+from common.json_bounds import (
+    MAX_DEPTH,
+    MAX_INTEGER_DIGITS,
+    MAX_SIZE,
+    MAX_STRING_CHARS,
+    FreeForm,
+    JsonBoundsError,
+    check_json,
+    loads,
+)
 from common.settings import AuthConfig, ServeSettings, SettingsSource
 from controlplane.app import create_app
 from controlplane.store import ControlPlaneStore
+from controlplane.tables import timeline_entries
 from servers.controlplane_mcp.client import ControlPlaneClient
 from servers.controlplane_mcp.server import create_server
 from servers.controlplane_mcp.settings import ControlPlaneMcpSettings
@@ -122,7 +133,9 @@ def test_a_free_form_field_is_refused_by_its_model_from_any_path() -> None:
     class Body(BaseModel):
         details: FreeForm
 
-    for bad in (nested(DEEP), {"n": float("inf")}, {"n": 10**30}, {"t": "\x00"}, {"t": "x" * 1_000_001}):
+    too_long = {"t": "x" * (MAX_STRING_CHARS + 1)}
+    too_large = {"t": ["x" * MAX_STRING_CHARS] * (MAX_SIZE // MAX_STRING_CHARS + 1)}
+    for bad in (nested(DEEP), {"n": float("inf")}, {"n": 10**30}, {"t": "\x00"}, too_long, too_large):
         with pytest.raises(ValidationError) as refused:
             Body(details=bad)
         assert refused.value.errors()[0]["loc"] == ("details",)
@@ -238,6 +251,23 @@ def test_values_at_the_limit_are_stored_and_read_back_unchanged(controlplane: Co
     assert cp.ok("GET", f"/approvals/{created['id']}")["arguments"] == {"body": body}
     listed = cp.all_items("/approvals")
     assert [item["arguments"] for item in listed if item["id"] == created["id"]] == [{"body": body}]
+
+
+async def test_the_store_never_writes_a_value_it_could_not_read_back(controlplane: ControlPlane, incident: str) -> None:
+    """The last line behind the edge: a write of such a value from any path fails, and nothing is stored."""
+    store = ControlPlaneStore(controlplane.database)
+    entry = {"incident_id": incident, "at": datetime.now(UTC), "actor": "x", "kind": "note", "text": "never"}
+    try:
+        for details in (nested(DEEP), {"n": float("inf")}, {"t": "\x00"}):
+            with pytest.raises(StatementError) as refused:
+                async with store.write() as connection:
+                    await connection.execute(
+                        insert(timeline_entries).values(id=f"tl_{uuid.uuid4().hex[:12]}", details=details, **entry)
+                    )
+            assert isinstance(refused.value.orig, JsonBoundsError)
+    finally:
+        await store.close()
+    assert controlplane.ok("GET", f"/incidents/{incident}")["timeline"] == []
 
 
 APPROVAL_COLUMNS = (
