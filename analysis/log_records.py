@@ -27,7 +27,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Literal
+from typing import Any, Literal
 
 from analysis.logfmt import is_logfmt, logfmt_value, parse_logfmt
 from common.errors import InputError
@@ -142,7 +142,10 @@ def sniff_format(lines: Iterable[str]) -> LogFormat:
 def _is_csv(sample: list[str]) -> bool:
     if len(sample) < 2:
         return False
-    rows = list(csv.reader(sample))
+    try:
+        rows = list(csv.reader(sample))
+    except csv.Error:  # a field over csv's size limit (a long line): not a CSV worth reading as one
+        return False
     header = rows[0]
     if len(header) < 2 or not all(_COLUMN.fullmatch(name) for name in header):
         return False
@@ -315,6 +318,13 @@ def parse_records(
 
 def _csv_records(lines: Iterable[str], *, year: int, strict: bool, source: str, hint: str) -> Iterator[LogRecord]:
     reader = csv.reader(lines)
+    try:
+        yield from _csv_rows(reader, year=year, strict=strict, source=source, hint=hint)
+    except csv.Error as exc:
+        raise InputError(f"{source}, line {reader.line_num}, cannot be read as CSV ({exc}). {hint}".rstrip()) from None
+
+
+def _csv_rows(reader: Any, *, year: int, strict: bool, source: str, hint: str) -> Iterator[LogRecord]:
     header = next(reader, None)
     if header is None:
         return

@@ -4,6 +4,8 @@ Files go to the store loki-mcp uses (LOKI_MCP_LOCAL_PATH, default SRE_DATA_DIR/l
 running loki-mcp picks up at its next query. Each file's lines are stored at their own times with
 the labels `filename` and `job` (from the path) plus `--label`s; reading a file again adds only
 what is new. With LOKI_URL set logs belong in that Loki: ship them with Promtail or Alloy.
+Lines over LOKI_MCP_LOCAL_MAX_LINE_CHARS are stored cut (the output says how many); named pipes
+and devices are refused unless --allow-special-files.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ import anyio
 from common.errors import ConfigError, InputError
 from common.settings import SettingsSource
 from servers.loki_mcp.local.ingest import FORMATS, FileFormat, IngestReport, ingest_file
+from servers.loki_mcp.local.line_cap import TRUNCATED_FROM
 from servers.loki_mcp.local.store import SqliteLogStore, validate_labels
-from servers.loki_mcp.settings import LokiMcpSettings
+from servers.loki_mcp.settings import LocalStore, LokiMcpSettings
 
 __all__ = ["FORMATS", "run_ingest"]
 
@@ -32,22 +35,42 @@ def run_ingest(args: argparse.Namespace) -> int:
                 "LOKI_URL is set, so logs belong in that Loki: ship the files with Promtail or Grafana Alloy, "
                 "or unset LOKI_URL to load them into the embedded store."
             )
-        reports = anyio.run(_ingest, settings.local.path, [Path(f) for f in args.files], labels, args.format)
+        files = [Path(f) for f in args.files]
+        reports = anyio.run(_ingest, settings.local, files, labels, args.format, args.allow_special_files)
     except (InputError, ConfigError) as exc:
         print(f"sre logs ingest: {exc}", file=sys.stderr)
         return 2
     for report in reports:
+        cut = ""
+        if report.lines_cut:
+            plural = "line" if report.lines_cut == 1 else "lines"
+            cut = (
+                f"; {report.lines_cut} {plural} cut to {report.max_line_chars} characters "
+                f"(marked {TRUNCATED_FROM}, LOKI_MCP_LOCAL_MAX_LINE_CHARS)"
+            )
         print(
             f"{report.path}: {report.lines_read} lines read as {report.format}, {report.entries_written} new "
-            f"({report.without_timestamp} without a time of their own)"
+            f"({report.without_timestamp} without a time of their own){cut}"
         )
     print(f"Stored in {settings.local.path}; query them with loki-mcp (sre stdio loki-mcp).")
     return 0
 
 
-async def _ingest(store_path: Path, files: list[Path], labels: dict[str, str], fmt: FileFormat) -> list[IngestReport]:
-    async with SqliteLogStore(store_path) as store:
-        return [await ingest_file(store, path, labels=labels, format=fmt) for path in files]
+async def _ingest(
+    local: LocalStore, files: list[Path], labels: dict[str, str], fmt: FileFormat, allow_special_files: bool
+) -> list[IngestReport]:
+    async with SqliteLogStore(local.path) as store:
+        return [
+            await ingest_file(
+                store,
+                path,
+                labels=labels,
+                format=fmt,
+                max_line_chars=local.max_line_chars,
+                allow_special_files=allow_special_files,
+            )
+            for path in files
+        ]
 
 
 def _labels(pairs: list[str]) -> dict[str, str]:

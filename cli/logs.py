@@ -83,6 +83,11 @@ def add_logs_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser
         "--label", action="append", default=[], metavar="NAME=VALUE", help="a label for every line (repeatable)"
     )
     ingest.add_argument("--format", choices=INGEST_FORMATS, default="auto", help="auto (default) detects it")
+    ingest.add_argument(
+        "--allow-special-files",
+        action="store_true",
+        help="also read named pipes and devices (read until they end); by default only regular files",
+    )
 
 
 def run_logs(args: argparse.Namespace) -> int:

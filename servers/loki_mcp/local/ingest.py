@@ -11,13 +11,20 @@ sniffs the first lines). What this module adds:
 - Lines sharing a time are stored 1 ns apart, in file order. The store orders equal times by
   line text and drops an entry equal in time and text to another (as Loki does); this keeps a
   stack trace in order and a repeated line repeated, and re-reading the file stores nothing twice.
+- Memory stays bounded whatever the file: lines are read at most `max_line_chars` at a time (a
+  longer one keeps its start and is marked `truncated_from`, see `line_cap`; the rest is skipped
+  unread into memory), and entries go to the store in batches bounded in count and characters.
+- Only regular files are read unless `allow_special_files`: a named pipe blocks until a writer
+  comes, and a device such as /dev/zero never ends.
+- A line whose own time is outside 1970..2262 is an InputError naming the file and line.
 """
 
 from __future__ import annotations
 
 import itertools
+import stat
 import time
-from collections.abc import Generator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, NamedTuple, TextIO
@@ -26,15 +33,31 @@ import anyio.to_thread
 
 from analysis.log_records import LogFormat, looks_binary, parse_records, read_head, sniff_format
 from common.errors import InputError
+from common.timerange import LATEST_NS, SUPPORTED_TIMES
 from servers.loki_mcp.local.discovery import discover
+from servers.loki_mcp.local.line_cap import TRUNCATED_FROM, truncated
 from servers.loki_mcp.local.records import LogStore
 from servers.loki_mcp.models import PushEntry, PushStream
+from servers.loki_mcp.settings import DEFAULT_MAX_LINE_CHARS
 
-__all__ = ["FORMATS", "FileEntry", "IngestReport", "LogFile", "file_labels", "ingest_file", "read_log_file"]
+__all__ = [
+    "BATCH_CHARS",
+    "FORMATS",
+    "FileEntry",
+    "IngestReport",
+    "LogFile",
+    "file_labels",
+    "ingest_file",
+    "read_log_file",
+]
 
 FileFormat = Literal["auto", "jsonl", "logfmt", "csv", "plain"]
 FORMATS: tuple[FileFormat, ...] = ("auto", "jsonl", "logfmt", "csv", "plain")
 _NS = 1_000_000_000
+BATCH_CHARS = 8_000_000
+"""Most characters of line text one append holds, so long lines do not make a batch huge."""
+_SKIP_CHARS = 1 << 20
+_LINE_BREAKS = ("\n", "\r")
 
 
 @dataclass(frozen=True)
@@ -63,6 +86,9 @@ class IngestReport:
     first_ns: int | None
     last_ns: int | None
     without_timestamp: int
+    lines_cut: int = 0
+    """Lines longer than `max_line_chars`, stored cut and marked `truncated_from`."""
+    max_line_chars: int = DEFAULT_MAX_LINE_CHARS
 
 
 def file_labels(path: Path, labels: Mapping[str, str]) -> dict[str, str]:
@@ -70,19 +96,30 @@ def file_labels(path: Path, labels: Mapping[str, str]) -> dict[str, str]:
 
 
 def read_log_file(
-    path: Path, *, labels: Mapping[str, str], format: FileFormat = "auto", default_time_ns: int
+    path: Path,
+    *,
+    labels: Mapping[str, str],
+    format: FileFormat = "auto",
+    default_time_ns: int,
+    max_line_chars: int = DEFAULT_MAX_LINE_CHARS,
+    allow_special_files: bool = False,
 ) -> LogFile:
-    """Open `path` and read its format; raises InputError if it cannot be read or looks binary."""
+    """Open `path` and read its format; raises InputError if it cannot be read, looks binary, or is
+    not a regular file (unless `allow_special_files`)."""
     if format not in FORMATS:
         raise InputError(f"unknown log format {format!r}: use one of {', '.join(FORMATS)}.")
+    if not allow_special_files:
+        _check_regular(path)
     try:
         # newline="" keeps a CSV field's own line breaks; undecodable bytes become U+FFFD, as
         # one bad line does not make a log unreadable.
         stream = path.open(encoding="utf-8", errors="replace", newline="")
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}. Check the path and its permissions.") from exc
+    cuts: dict[int, int] = {}
+    lines = _bounded_lines(stream, max_line_chars, cuts)
     try:
-        head = read_head(stream)
+        head = read_head(lines)
     except OSError as exc:
         stream.close()
         raise InputError(f"cannot read {path}: {exc.strerror or exc}. Give a regular text file.") from exc
@@ -94,11 +131,55 @@ def read_log_file(
         )
     fmt: LogFormat = sniff_format(head) if format == "auto" else format
     base = file_labels(path, labels)
-    return LogFile(fmt, _entries(stream, head, fmt, format != "auto", base, default_time_ns, path))
+    return LogFile(fmt, _entries(stream, lines, cuts, head, fmt, format != "auto", base, default_time_ns, path))
+
+
+def _check_regular(path: Path) -> None:
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}. Check the path and its permissions.") from exc
+    if stat.S_ISREG(mode):
+        return
+    kind = (
+        "a named pipe (FIFO), which blocks until something writes to it"
+        if stat.S_ISFIFO(mode)
+        else "a directory"
+        if stat.S_ISDIR(mode)
+        else "a device or socket, which may never end (as /dev/zero does)"
+    )
+    raise InputError(
+        f"{path} is not a regular file but {kind}. Pass --allow-special-files to read it anyway "
+        "(it is read until it ends), or give a log file."
+    )
+
+
+def _bounded_lines(stream: TextIO, max_chars: int, cuts: dict[int, int]) -> Iterator[str]:
+    """The lines of `stream`, each at most `max_chars` characters plus its line break.
+
+    The start of a longer line is kept and the rest read in pieces and dropped, so memory stays
+    bounded even on input that never breaks a line; `cuts` gets its number (from 1) -> length.
+    """
+    number = 0
+    while line := stream.readline(max_chars + 1):
+        number += 1
+        if len(line) > max_chars and not line.endswith(_LINE_BREAKS):
+            length, rest = len(line), ""
+            while piece := stream.readline(_SKIP_CHARS):
+                rest = piece
+                length += len(piece)
+                if piece.endswith(_LINE_BREAKS):
+                    break
+            ending = rest[len(rest.rstrip("\r\n")) :]
+            cuts[number] = length - len(ending)
+            line = line[:max_chars] + ending
+        yield line
 
 
 def _entries(
     stream: TextIO,
+    lines: Iterator[str],
+    cuts: dict[int, int],
     head: list[str],
     fmt: LogFormat,
     strict: bool,
@@ -115,11 +196,12 @@ def _entries(
     last_level: str | None = None
     with stream:
         records = parse_records(
-            itertools.chain(head, stream), fmt, year=year, strict=strict, source=str(path), hint=hint
+            itertools.chain(head, lines), fmt, year=year, strict=strict, source=str(path), hint=hint
         )
         for record in records:
             level = record.level
             if record.timestamp_ns is not None:
+                _check_time(record.timestamp_ns, path, record.number)
                 raw, seen_time = record.timestamp_ns, True
             else:
                 raw = default_time_ns if last_time is None else last_time
@@ -131,11 +213,19 @@ def _entries(
                 labels: Mapping[str, str] = base
             else:
                 labels = by_level.get(level) or by_level.setdefault(level, {**base, "level": level})
-            yield FileEntry(
-                labels=labels,
-                entry=PushEntry(timestamp_ns=ns, line=record.line),
-                timestamped=record.timestamp_ns is not None,
-            )
+            entry = PushEntry(timestamp_ns=ns, line=record.line)
+            original = cuts.pop(record.number, None)
+            if original is not None:
+                entry = truncated(entry, original)
+            yield FileEntry(labels=labels, entry=entry, timestamped=record.timestamp_ns is not None)
+
+
+def _check_time(ns: int, path: Path, number: int) -> None:
+    if not 0 <= ns <= LATEST_NS:
+        raise InputError(
+            f"{path} line {number}: its time is outside the times supported ({SUPPORTED_TIMES}). Fix or remove "
+            "the line and run the command again: it stores only what is new."
+        )
 
 
 async def ingest_file(
@@ -146,8 +236,11 @@ async def ingest_file(
     format: FileFormat = "auto",
     batch: int = 5000,
     default_time_ns: int | None = None,
+    max_line_chars: int = DEFAULT_MAX_LINE_CHARS,
+    allow_special_files: bool = False,
 ) -> IngestReport:
-    """Read `path` into `store`, `batch` entries per append; see the module docstring.
+    """Read `path` into `store`, at most `batch` entries (and `BATCH_CHARS` characters) per append;
+    see the module docstring.
 
     `default_time_ns` (the time of lines before the first timed one) defaults to the file's
     modification time. Parsing runs on a worker thread, so a large file does not stall the loop.
@@ -162,16 +255,24 @@ async def ingest_file(
                 raise InputError(
                     f"cannot read {path}: {exc.strerror or exc}. Check the path and its permissions."
                 ) from exc
-        return read_log_file(path, labels=labels or {}, format=format, default_time_ns=default)
+        return read_log_file(
+            path,
+            labels=labels or {},
+            format=format,
+            default_time_ns=default,
+            max_line_chars=max_line_chars,
+            allow_special_files=allow_special_files,
+        )
 
     log_file = await anyio.to_thread.run_sync(open_file)
-    read = written = untimed = 0
+    read = written = untimed = cut = 0
     first_ns: int | None = None
     last_ns: int | None = None
     try:
-        while chunk := await anyio.to_thread.run_sync(lambda: list(itertools.islice(log_file.entries, batch))):
+        while chunk := await anyio.to_thread.run_sync(_take, log_file.entries, batch):
             read += len(chunk)
             untimed += sum(not item.timestamped for item in chunk)
+            cut += sum(TRUNCATED_FROM in item.entry.structured_metadata for item in chunk)
             times = [item.entry.timestamp_ns for item in chunk]
             first_ns = min(times) if first_ns is None else min(first_ns, *times)
             last_ns = max(times) if last_ns is None else max(last_ns, *times)
@@ -186,7 +287,21 @@ async def ingest_file(
         first_ns=first_ns,
         last_ns=last_ns,
         without_timestamp=untimed,
+        lines_cut=cut,
+        max_line_chars=max_line_chars,
     )
+
+
+def _take(entries: Iterator[FileEntry], most: int) -> list[FileEntry]:
+    """The next entries: `most` of them, or fewer holding `BATCH_CHARS` characters of text."""
+    chunk: list[FileEntry] = []
+    chars = 0
+    for item in entries:
+        chunk.append(item)
+        chars += len(item.entry.line)
+        if len(chunk) >= most or chars >= BATCH_CHARS:
+            break
+    return chunk
 
 
 def _streams(chunk: list[FileEntry]) -> list[PushStream]:
