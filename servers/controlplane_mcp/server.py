@@ -29,7 +29,7 @@ from common import __version__
 from common.errors import InputError
 from common.mcp_tools import ToolGate, ToolSpec, build_tools
 from common.metrics import ServerMetrics
-from common.timerange import TimeRange, iso
+from common.timerange import TimeArgument, TimeRange, iso
 from servers.controlplane_mcp.approval_gate import ApprovalGate, requester
 from servers.controlplane_mcp.client import API, ApiError, ControlPlaneClient
 from servers.controlplane_mcp.results import (
@@ -91,8 +91,10 @@ Resource = Annotated[
     str, Field(description="A resource id, or a name such as 'checkout' (with `namespace` if ambiguous).")
 ]
 Namespace = Annotated[str | None, Field(description="The resource's namespace, e.g. 'prod'.")]
-Start = Annotated[str, Field(description="Window start: 'now-2h', RFC 3339, or unix seconds.")]
-End = Annotated[str, Field(description="Window end: 'now', RFC 3339, or unix seconds.")]
+Start = Annotated[
+    TimeArgument, Field(description="Window start: 'now-2h', RFC 3339, or unix seconds (text or a number).")
+]
+End = Annotated[TimeArgument, Field(description="Window end: 'now', RFC 3339, or unix seconds (text or a number).")]
 Limit = Annotated[int | None, Field(ge=1, description="Most items to return; default and maximum set by the server.")]
 ApprovalId = Annotated[
     str | None,
@@ -509,11 +511,11 @@ class ControlPlaneTools:
         """`resource_id` of the resource named, for a list filter; none when no resource is named."""
         return [("resource_id", (await self._resource(resource, namespace))["id"])] if resource else []
 
-    def _window_params(self, start: str, end: str) -> list[tuple[str, str]]:
+    def _window_params(self, start: TimeArgument, end: TimeArgument) -> list[tuple[str, str]]:
         window = self._window(start, end)
         return [("start", iso(window.start)), ("end", iso(window.end))]
 
-    def _window(self, start: str, end: str) -> TimeRange:
+    def _window(self, start: TimeArgument, end: TimeArgument) -> TimeRange:
         window = TimeRange.parse(start, end)
         if window.seconds > self.limits.max_range_seconds:
             raise InputError(
