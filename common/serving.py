@@ -47,6 +47,7 @@ from common.http_guards import (
     InvalidRequestMiddleware,
     LingeringH11Protocol,
 )
+from common.jsonrpc_bounds import MCP_ARGUMENTS_DEPTH, JsonRpcBoundsGuard
 from common.metrics import CONTENT_TYPE_LATEST, HttpMetricsMiddleware, ServerMetrics
 from common.rate_limit import RateLimitMiddleware
 from common.registration import RegistryClient, registered
@@ -180,6 +181,11 @@ def mcp_http_app(
         guarded.app = ToolScopeGuard(
             guarded.app, tool_scopes, max_body_bytes=serve.max_body_bytes, resource_metadata=resource_metadata
         )
+    # Outside the tool-scope guard, which parses the body too: a request too deep for Python's
+    # parser is answered here (common.json_bounds), not with a 500 there.
+    guarded.app = JsonRpcBoundsGuard(
+        guarded.app, params_depth=MCP_ARGUMENTS_DEPTH, max_body_bytes=serve.max_body_bytes, status=400
+    )
     guarded.app = RateLimitMiddleware(guarded.app, serve.requests_per_second)
     for mount in mounts:
         scoped = ScopedRoutes(mount.app, mount.needed_scope, enabled=auth.enabled, resource_metadata=resource_metadata)

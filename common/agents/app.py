@@ -10,7 +10,7 @@ The SDK does not enforce the card's security, so this module does:
 - `POST /` needs a token for the agent's canonical URL (`ServeSettings.base_url`) with scope
   `agents:invoke`: none, a refused or an expired token is HTTP 401, a token without the scope
   403 (checklist row 26), before the SDK reads the body; bodies are bounded (413), and their JSON
-  is held to `common.json_bounds` (row 39: a JSON-RPC error naming the field, `rpc_bounds`);
+  is held to `common.json_bounds` (row 39: a JSON-RPC error naming the field, `jsonrpc_bounds`);
 - `/metrics` needs any valid token for the agent; the card and `/healthz` need none (the card is
   cacheable: `Cache-Control: public, max-age`, `ETag`, `Last-Modified`, `common.agents.card_route`);
 - tasks are stored with their owner, the OAuth client of the token (`ClientUser`), and every
@@ -58,7 +58,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive
 from starlette.types import Message as AsgiMessage
 
-from common.agents import rpc_bounds
+from common import jsonrpc_bounds
 from common.agents.card import AGENTS_INVOKE, AgentCardSpec, agent_card
 from common.agents.card_route import CARD_MAX_AGE_SECONDS, card_routes
 from common.agents.executor import DEFAULT_MAX_CONCURRENT_TASKS, AdkAgentExecutor
@@ -235,7 +235,8 @@ def _guarded(route: BaseRoute, guard: BearerGuard, max_body_bytes: int) -> Route
             return error_response(
                 413, "request_too_large", f"The request body exceeds the limit of {max_body_bytes} bytes."
             )
-        out_of_bounds = rpc_bounds.refusal(body)  # common.json_bounds, before the SDK's protobuf parse
+        # common.json_bounds, before the SDK's protobuf parse
+        out_of_bounds = jsonrpc_bounds.refusal(body, params_depth=jsonrpc_bounds.A2A_DATA_PART_DEPTH)
         if out_of_bounds is not None:
             return out_of_bounds
         return await endpoint(Request(request.scope, _replay(body, request.receive)))

@@ -31,14 +31,15 @@ from google.adk.events import Event
 from google.genai import types as genai
 from issuer import TestIssuer
 from mcp import Client
+from mcp.server.mcpserver import MCPServer
 from mcp.shared.exceptions import MCPError
+from mcp_http import INITIALIZE
 from postgres import PostgresProcess
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import JSON, column, insert, table
 from sqlalchemy.exc import StatementError
 
 from common.agents import AGENTS_INVOKE, AgentCardSpec, SkillSpec, a2a_app, default_task_store_url
-from common.agents.rpc_bounds import MAX_REQUEST_DEPTH
 from common.auth.resource import resource_verifier
 from common.http import create_http_client
 from common.json_bounds import (
@@ -51,6 +52,10 @@ from common.json_bounds import (
     check_json,
     loads,
 )
+from common.jsonrpc_bounds import A2A_DATA_PART_DEPTH, MCP_ARGUMENTS_DEPTH
+from common.mcp_tools import ToolGate, ToolResult, ToolSpec, build_tools, tool_scopes
+from common.metrics import ServerMetrics
+from common.serving import mcp_auth, mcp_http_app
 from common.settings import AuthConfig, ServeSettings, SettingsSource
 from controlplane.app import create_app
 from controlplane.store import ControlPlaneStore
@@ -392,7 +397,10 @@ def send_raw(issuer: TestIssuer, url: str, part: str) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("part", "field"),
     [
-        ('{"data": ' + json.dumps(nested(DEEP)) + "}", too_deep_at("params.message.parts.0.data", MAX_REQUEST_DEPTH)),
+        (
+            '{"data": ' + json.dumps(nested(DEEP)) + "}",
+            too_deep_at("params.message.parts.0.data", MAX_DEPTH + A2A_DATA_PART_DEPTH),
+        ),
         ('{"data": {"n": ' + HUGE_FLOAT + "}}", "params.message.parts.0.data.n"),
         ('{"data": {"n": ' + LONG_INTEGER + "}}", "params.message.parts.0.data.n"),
         ('{"text": ' + LONE_SURROGATE + "}", "params.message.parts.0.text"),
@@ -455,3 +463,76 @@ async def test_mcp_tool_with_free_form_arguments_out_of_bounds_is_invalid_params
     assert f"The field {field} " in refused.value.error.message
     assert not listed.is_error, listed.content
     assert [analysis for analysis in controlplane.all_items("/analyses") if analysis["title"] == title] == []
+
+
+# --- MCP over HTTP --------------------------------------------------------------------------------
+
+
+class Kept(ToolResult):
+    kept: int
+
+    def render_text(self) -> str:
+        return f"kept {self.kept} keys"
+
+
+async def keep_details(details: dict[str, Any]) -> Kept:
+    """Keeps free-form details (a stand-in for a write tool's free-form argument)."""
+    return Kept(kept=len(details))
+
+
+@pytest.fixture(scope="module")
+def mcp_url(issuer: TestIssuer) -> Iterator[str]:
+    """An MCP server over Streamable HTTP, served as every server here is (`mcp_http_app`), with one tool."""
+    port = free_port()
+    serve = ServeSettings(port=port, auth=AuthConfig(issuer=issuer.issuer, jwks_url=issuer.jwks_url))
+    specs = [ToolSpec(keep_details, "Keep details", scope="things:write")]
+    tools = build_tools(specs)
+    auth = mcp_auth(serve, ["things:read"])
+    server: MCPServer[Any] = MCPServer(
+        "kept", tools=tools, middleware=[ToolGate(tools)], token_verifier=auth.verifier, auth=auth.settings
+    )
+    app = mcp_http_app(server, serve, ServerMetrics("kept"), auth, tool_scopes=tool_scopes(specs))
+    with ServedApp(app, port=port):
+        yield f"http://127.0.0.1:{port}/mcp"
+
+
+def mcp_call(issuer: TestIssuer, url: str, raw_details: str, *, token: bool = True) -> httpx.Response:
+    """A `tools/call` of keep_details whose `details` are `raw_details`, sent as raw JSON text on a new session."""
+    headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+    with httpx.Client(timeout=20.0, trust_env=False) as http:
+        if token:
+            headers["Authorization"] = f"Bearer {issuer.mint(url, ['things:read', 'things:write'])}"
+            opened = http.post(url, json=INITIALIZE, headers=headers)
+            assert opened.status_code == 200, opened.text
+            headers["Mcp-Session-Id"] = opened.headers["mcp-session-id"]
+            http.post(url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=headers)
+        call = '{"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "keep_details", "arguments": '
+        body = call + '{"details": ' + raw_details + "}}}"
+        return http.post(url, content=body.encode("utf-8", "surrogatepass"), headers=headers)
+
+
+@pytest.mark.parametrize(
+    ("details", "code", "field"),
+    [
+        (json.dumps(nested(DEEP)), -32602, too_deep_at("params.arguments.details", MAX_DEPTH + MCP_ARGUMENTS_DEPTH)),
+        ('{"n": ' + LONE_SURROGATE + "}", -32602, "params.arguments.details.n"),
+        ('{"n": ' + LONG_INTEGER + "}", -32602, "params.arguments.details.n"),
+        ('{"n": ' + NOT_A_NUMBER + "}", -32700, "params.arguments.details.n"),
+        ("[" * 100_000 + "]" * 100_000, -32600, "body"),
+    ],
+)
+def test_mcp_request_out_of_bounds_is_400_naming_the_field(
+    issuer: TestIssuer, mcp_url: str, details: str, code: int, field: str
+) -> None:
+    response = mcp_call(issuer, mcp_url, details)
+
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert (error["code"], error["data"]["field"]) == (code, field), error
+    assert field in error["message"] or field == "body"
+    # At the limit: `details` is level 2 of the arguments, so it may hold MAX_DEPTH - 1 levels.
+    assert mcp_call(issuer, mcp_url, json.dumps(nested(MAX_DEPTH - 1))).status_code == 200
+
+
+def test_mcp_request_without_a_token_is_401_before_its_body_is_judged(issuer: TestIssuer, mcp_url: str) -> None:
+    assert mcp_call(issuer, mcp_url, json.dumps(nested(DEEP)), token=False).status_code == 401
