@@ -27,6 +27,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from typing import TextIO
 
+from analysis.line_limit import bounded_lines
 from analysis.log_records import json_message, logfmt_message, looks_binary, read_head, sniff_format
 from analysis.templates import CACHE_SIZE, TemplateMiner
 from cli.log_ingest import FORMATS as INGEST_FORMATS
@@ -96,7 +97,7 @@ def run_logs(args: argparse.Namespace) -> int:
     name = "standard input" if args.file == "-" else args.file
     try:
         with _open(args.file) as stream:
-            miner = write_templates(stream, args.format, sys.stdout, source=name)
+            miner = write_templates(bounded_lines(stream), args.format, sys.stdout, source=name)
             sys.stdout.flush()
     except InputError as exc:
         print(f"sre logs templates: {exc}", file=sys.stderr)

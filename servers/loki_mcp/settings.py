@@ -11,6 +11,7 @@ from pathlib import Path
 
 from pydantic import Field
 
+from analysis.line_limit import MAX_LINE_CHARS
 from common.errors import ConfigError
 from common.settings import (
     DEFAULT_DATA_DIR,
@@ -35,7 +36,7 @@ DEFAULT_PORT = 8702
 PREFIX = "LOKI_MCP_"
 # Loki refuses a log query whose limit is above its max_entries_limit_per_query (default 5000).
 LOKI_MAX_LIMIT = 5000
-DEFAULT_MAX_LINE_CHARS = 256 * 1024
+DEFAULT_MAX_LINE_CHARS = MAX_LINE_CHARS
 DEFAULT_QUERY_TIMEOUT_SECONDS = 30.0
 
 

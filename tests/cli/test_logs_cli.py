@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -164,3 +165,28 @@ def test_dash_reads_standard_input_as_a_user_pipes_it() -> None:
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert [(row["line"], row["template_id"]) for row in rows] == [(1, "t1"), (2, "t2"), (3, "t1")]
+
+
+def test_input_without_line_breaks_is_read_in_bounded_memory_and_refused_as_binary() -> None:
+    # /dev/zero never breaks a line: read whole, it ran until MemoryError (here: the 2 GiB cap).
+    result = subprocess.run(
+        [sys.executable, "-m", "cli.main", "logs", "templates", "/dev/zero"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=ROOT,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (2 * 1024**3, 2 * 1024**3)),
+    )
+    assert result.returncode == 2, result.stderr
+    assert "binary" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_line_longer_than_the_cap_is_mined_from_its_start(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "long.log"
+    path.write_text("ERROR dump " + "x" * 1_000_000 + "\nINFO ok\n")
+    assert main(["logs", "templates", str(path)]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [row["line"] for row in rows] == [1, 2]
+    assert len(rows[0]["template"]) <= 262144

@@ -31,6 +31,7 @@ from typing import Literal, NamedTuple, TextIO
 
 import anyio.to_thread
 
+from analysis.line_limit import bounded_lines
 from analysis.log_records import LogFormat, looks_binary, parse_records, read_head, sniff_format
 from common.errors import InputError
 from common.timerange import LATEST_NS, SUPPORTED_TIMES
@@ -56,8 +57,6 @@ FORMATS: tuple[FileFormat, ...] = ("auto", "jsonl", "logfmt", "csv", "plain")
 _NS = 1_000_000_000
 BATCH_CHARS = 8_000_000
 """Most characters of line text one append holds, so long lines do not make a batch huge."""
-_SKIP_CHARS = 1 << 20
-_LINE_BREAKS = ("\n", "\r")
 
 
 @dataclass(frozen=True)
@@ -117,7 +116,7 @@ def read_log_file(
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}. Check the path and its permissions.") from exc
     cuts: dict[int, int] = {}
-    lines = _bounded_lines(stream, max_line_chars, cuts)
+    lines = bounded_lines(stream, max_line_chars, cuts)
     try:
         head = read_head(lines)
     except OSError as exc:
@@ -152,28 +151,6 @@ def _check_regular(path: Path) -> None:
         f"{path} is not a regular file but {kind}. Pass --allow-special-files to read it anyway "
         "(it is read until it ends), or give a log file."
     )
-
-
-def _bounded_lines(stream: TextIO, max_chars: int, cuts: dict[int, int]) -> Iterator[str]:
-    """The lines of `stream`, each at most `max_chars` characters plus its line break.
-
-    The start of a longer line is kept and the rest read in pieces and dropped, so memory stays
-    bounded even on input that never breaks a line; `cuts` gets its number (from 1) -> length.
-    """
-    number = 0
-    while line := stream.readline(max_chars + 1):
-        number += 1
-        if len(line) > max_chars and not line.endswith(_LINE_BREAKS):
-            length, rest = len(line), ""
-            while piece := stream.readline(_SKIP_CHARS):
-                rest = piece
-                length += len(piece)
-                if piece.endswith(_LINE_BREAKS):
-                    break
-            ending = rest[len(rest.rstrip("\r\n")) :]
-            cuts[number] = length - len(ending)
-            line = line[:max_chars] + ending
-        yield line
 
 
 def _entries(
