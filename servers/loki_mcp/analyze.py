@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import io
 import itertools
+import stat
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -99,6 +100,9 @@ class LogAnalyzer:
             allowed = ", ".join(str(root) for root in self.roots)
             raise InputError(f"{path} is outside the directories this server may read ({allowed}).")
         try:
+            # A named pipe would block until something writes to it, a device might never end.
+            if not stat.S_ISREG(resolved.stat().st_mode):
+                raise InputError(f"{path} is not a regular file (a named pipe or a device, say); give a log file.")
             with resolved.open("rb") as handle:
                 return handle.read(self.max_bytes + 1)
         except OSError as exc:

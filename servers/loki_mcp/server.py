@@ -7,10 +7,12 @@ redacts secrets and cuts it to the line limit.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
+import anyio.to_thread
 from mcp.server.auth.provider import TokenVerifier
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
@@ -366,7 +368,12 @@ class LokiTools:
         """
         notes: list[str] = []
         cap = guardrails.clamp_limit(limit, 20, self.limits.max_list_items, "templates", notes)
-        return self.analyzer.analyze(text=text, path=path, fmt=format, limit=cap, notes=notes, render=self._text)
+        # Mining up to LOKI_MCP_MAX_UPLOAD_BYTES of text is CPU work: off the event loop, which keeps serving.
+        return await anyio.to_thread.run_sync(
+            functools.partial(
+                self.analyzer.analyze, text=text, path=path, fmt=format, limit=cap, notes=notes, render=self._text
+            )
+        )
 
     def specs(self) -> list[ToolSpec]:
         return [

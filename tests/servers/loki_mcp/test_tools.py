@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -233,3 +236,26 @@ async def test_an_unsupported_logql_construct_is_named(tmp_path: Path, dataset: 
         )
     assert "line_format" in message
     assert "LOKI_URL" in message
+
+
+async def test_analyze_logs_refuses_a_named_pipe_in_an_allowed_directory(tmp_path: Path) -> None:
+    roots = tmp_path / "logs"
+    roots.mkdir()
+    pipe = roots / "pipe.log"
+    os.mkfifo(pipe)
+
+    def unblock_after_a_while() -> None:
+        # Were the pipe opened, this writer lets the open return (a test failure, not a hang).
+        time.sleep(2)
+        with pipe.open("w") as writer:
+            writer.write("2026-11-20T10:00:00Z INFO from the pipe\n")
+
+    writer = threading.Thread(target=unblock_after_a_while, daemon=True)
+    writer.start()
+    async with loki_session(tmp_path, roots=(roots,)) as client:
+        message = await call_error(client, "loki_analyze_logs", path=str(pipe))
+    # Release the writer, whose open waits for a reader now that the server opened none.
+    reader = os.open(pipe, os.O_RDONLY | os.O_NONBLOCK)
+    writer.join(timeout=10)
+    os.close(reader)
+    assert "not a regular file" in message
