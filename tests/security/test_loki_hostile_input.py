@@ -289,3 +289,14 @@ def over_mcp(loki: ServedComponent, token: str, use: Callable[[Client], Any]) ->
             return await use(client)
 
     return anyio.run(run)
+
+
+def test_row_44_a_range_past_any_duration_through_the_metric_tool_is_a_tool_error(
+    loki: ServedComponent, token: str
+) -> None:
+    async def query(client: Client) -> str:
+        return await call_error(client, "loki_query_metrics", query='count_over_time({service="evil"}[999999d])')
+
+    message = over_mcp(loki, token, query)
+
+    assert "duration out of range" in message
