@@ -12,15 +12,16 @@ no stream: starting a task, reading one), `BackendFailed` when it answers with a
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import anyio
 import httpx
-from a2a.client import Client
+from a2a.client import A2ACardResolver, Client
 from a2a.client.errors import A2AClientError, A2AClientTimeoutError
-from a2a.types import GetTaskRequest, SendMessageRequest, StreamResponse, SubscribeToTaskRequest, Task
+from a2a.types import AgentCard, GetTaskRequest, SendMessageRequest, StreamResponse, SubscribeToTaskRequest, Task
 from a2a.utils.errors import A2AError, TaskNotFoundError, UnsupportedOperationError
 from google.protobuf.json_format import ParseError  # type: ignore[import-untyped]
 from pydantic import ValidationError
@@ -35,6 +36,8 @@ __all__ = ["Peers", "peer_error"]
 logger = logging.getLogger(__name__)
 
 _PAGE = 500
+#: How long a peer's card is used before it is read again (its own Cache-Control is not consulted).
+CARD_TTL_SECONDS = 60.0
 #: Characters of a peer's own error message passed on.
 _MAX_MESSAGE = 300
 #: Pages of the registry's agent list read at most (a router routes among tens of agents, not thousands).
@@ -57,6 +60,7 @@ class Peers:
         self._http = http
         self._own = (own_name, own_url.rstrip("/"))
         self._timeout = timeout
+        self._cards: dict[str, tuple[float, AgentCard]] = {}
 
     async def agents(self) -> list[PeerAgent]:
         """The registered agents but the router itself, by name."""
@@ -121,12 +125,29 @@ class Peers:
         # Without a stream to wait for, a read waits no longer than a connect.
         read_timeout = STREAM_READ_TIMEOUT if streaming else self._timeout
         try:
+            card = await self._card(url)
             async with agent_client(
-                url, self.tokens, streaming=streaming, connect_timeout=self._timeout, read_timeout=read_timeout
+                url,
+                self.tokens,
+                streaming=streaming,
+                connect_timeout=self._timeout,
+                read_timeout=read_timeout,
+                card=card,
             ) as client:
                 yield client
         except (A2AError, httpx.HTTPError, ParseError) as exc:
+            self._cards.pop(url, None)  # read it again next time: the peer may have changed
             raise peer_error(name, url, exc) from exc
+
+    async def _card(self, url: str) -> AgentCard:
+        """The peer's card, read at most every `CARD_TTL_SECONDS` (a storm of starts reads it once)."""
+        cached = self._cards.get(url)
+        if cached is not None and time.monotonic() - cached[0] < CARD_TTL_SECONDS:
+            return cached[1]
+        async with httpx.AsyncClient(timeout=self._timeout) as http:
+            card = await A2ACardResolver(http, url).get_agent_card()
+        self._cards[url] = (time.monotonic(), card)
+        return card
 
     @contextmanager
     def _deadline(self, name: str, url: str, what: str) -> Iterator[None]:

@@ -57,7 +57,7 @@ class RouterSettings(FrozenModel):
         description="A webhook delivery re-sent within this long answers with the task it already started.",
     )
     peer_timeout_seconds: float = Field(
-        default=10.0,
+        default=30.0,
         gt=0,
         le=300,
         description="How long the router waits for an agent or the registry to connect, start a task or read one "

@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 from a2a.client import A2ACardResolver, Client, ClientConfig, ClientFactory
-from a2a.types import Message, Part, Role, SendMessageRequest, Task
+from a2a.types import AgentCard, Message, Part, Role, SendMessageRequest, Task
 from google.protobuf.json_format import MessageToDict, ParseDict  # type: ignore[import-untyped]
 from google.protobuf.struct_pb2 import Value  # type: ignore[import-untyped]
 
@@ -43,11 +43,16 @@ async def agent_client(
     streaming: bool = True,
     connect_timeout: float = 10.0,
     read_timeout: float = STREAM_READ_TIMEOUT,
+    card: AgentCard | None = None,
 ) -> AsyncIterator[Client]:
-    """An a2a-sdk client of the agent at `url`, authenticated as the caller's own client."""
+    """An a2a-sdk client of the agent at `url`, authenticated as the caller's own client.
+
+    `card` is the agent's card when the caller has it already (read a moment ago); else it is read first.
+    """
     http_timeout = httpx.Timeout(connect_timeout, read=read_timeout)
     async with httpx.AsyncClient(auth=tokens.bearer_auth(url, [AGENTS_INVOKE]), timeout=http_timeout) as http:
-        card = await A2ACardResolver(http, url).get_agent_card()
+        if card is None:
+            card = await A2ACardResolver(http, url).get_agent_card()
         client = ClientFactory(ClientConfig(httpx_client=http, streaming=streaming)).create(card)
         try:
             yield client
