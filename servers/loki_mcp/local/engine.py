@@ -82,7 +82,7 @@ async def _closing(entries: AsyncIterator[tuple[int, StoredEntry]]) -> None:
         await close()
 
 
-async def _chunks(entries: AsyncIterator[tuple[int, StoredEntry]]) -> AsyncIterator[list[tuple[int, StoredEntry]]]:
+async def entry_chunks(entries: AsyncIterator[tuple[int, StoredEntry]]) -> AsyncIterator[list[tuple[int, StoredEntry]]]:
     """`entries` in lists of up to `CHUNK_ENTRIES`, each to be run through the pipeline on a worker thread.
 
     The pipeline (regular expressions, JSON and logfmt parsing) is the CPU-bound part of a query:
@@ -132,7 +132,7 @@ async def query_logs(
     if streams and limit > 0:
         entries = store.entries(list(streams), start_ns, end_ns, direction=direction, contains=pipeline.contains)
         try:
-            async for chunk in _chunks(entries):
+            async for chunk in entry_chunks(entries):
                 for key, value in (await anyio.to_thread.run_sync(run, chunk))[: limit - returned]:
                     grouped[key].append(value)
                     returned += 1
@@ -260,7 +260,7 @@ async def _range_aggregation(
 
     entries = store.entries(list(streams), first_ns, last_ns, direction="forward", contains=pipeline.contains)
     try:
-        async for chunk in _chunks(entries):
+        async for chunk in entry_chunks(entries):
             await anyio.to_thread.run_sync(add, chunk)
     finally:
         await _closing(entries)

@@ -15,10 +15,13 @@ import re
 from collections import defaultdict
 from collections.abc import Mapping
 
+import anyio.to_thread
+
 from analysis.masking import PLACEHOLDERS
 from analysis.templates import WILDCARD, TemplateMiner
+from servers.loki_mcp.local.engine import entry_chunks
 from servers.loki_mcp.local.pipeline import Pipeline
-from servers.loki_mcp.local.records import LogStore
+from servers.loki_mcp.local.records import LogStore, StoredEntry
 from servers.loki_mcp.logql import LogQuery
 
 __all__ = ["VARIABLE", "patterns"]
@@ -46,16 +49,22 @@ async def patterns(
     miners: dict[str, TemplateMiner] = defaultdict(TemplateMiner)
     counts: dict[tuple[str, str], dict[int, int]] = defaultdict(lambda: defaultdict(int))
     step_s = max(step_ns // 10**9, 1)
+
+    def mine(chunk: list[tuple[int, StoredEntry]]) -> None:
+        # On a worker thread (mining is CPU work); the miners are only touched here while it runs.
+        for stream_id, entry in chunk:
+            base = {**streams[stream_id], **entry.structured_metadata}
+            parsed = pipeline.run(entry.line, base)
+            if parsed is None:
+                continue
+            level = _level({**base, **parsed})
+            match = miners[level].add(entry.line)
+            bucket = entry.timestamp_ns // _RESOLUTION_NS * _RESOLUTION_NS // 10**9 // step_s * step_s
+            counts[level, match.template_id][bucket] += 1
+
     entries = store.entries(list(streams), start_ns, end_ns, direction="forward", contains=pipeline.contains)
-    async for stream_id, entry in entries:
-        base = {**streams[stream_id], **entry.structured_metadata}
-        parsed = pipeline.run(entry.line, base)
-        if parsed is None:
-            continue
-        level = _level({**base, **parsed})
-        match = miners[level].add(entry.line)
-        bucket = entry.timestamp_ns // _RESOLUTION_NS * _RESOLUTION_NS // 10**9 // step_s * step_s
-        counts[level, match.template_id][bucket] += 1
+    async for chunk in entry_chunks(entries):
+        await anyio.to_thread.run_sync(mine, chunk)
     found = []
     for level, miner in miners.items():
         for template in miner.templates():
