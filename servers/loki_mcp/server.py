@@ -252,7 +252,8 @@ class LokiTools:
         window = guardrails.check_window(TimeRange.parse(start, end), self.limits)
         await self._precheck(client, query, window, notes)
         entries = await self._read(client, query, window, notes)
-        counts = count_templates(TemplateMiner(), entries)
+        # Mining up to LOKI_MCP_ANALYSIS_MAX_LINES lines is CPU work: off the event loop.
+        counts = await anyio.to_thread.run_sync(count_templates, TemplateMiner(), entries)
         total = await self._count(client, query, window)
         cap = guardrails.clamp_limit(limit, 50, self.limits.max_list_items, "templates", notes)
         ranked = sorted(counts.values(), key=lambda c: (-c.count, c.template_id))
@@ -311,8 +312,8 @@ class LokiTools:
         miner = TemplateMiner()
         baseline_entries = await self._read(client, query, baseline, notes)
         current_entries = await self._read(client, query, window, notes)
-        before = count_templates(miner, baseline_entries)
-        now = count_templates(miner, current_entries)
+        before = await anyio.to_thread.run_sync(count_templates, miner, baseline_entries)
+        now = await anyio.to_thread.run_sync(count_templates, miner, current_entries)
         rising = rising_templates(before, now, baseline_seconds=baseline.seconds, current_seconds=window.seconds)
         if errors_only:
             rising = [r for r in rising if r.is_error]
