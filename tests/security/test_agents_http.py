@@ -172,7 +172,13 @@ def agent_of(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AgentFactory]
 
         def agent_of(name: str) -> Agent:
             if name not in started:
-                started[name] = (_triage if name == "triage" else _router)(stack, tmp_path_factory)
+                agent = (_triage if name == "triage" else _router)(stack, tmp_path_factory)
+                # The first calls of a fresh agent load its A2A handlers: on a busy machine they may take
+                # longer than the tests' 10 s client timeout, which is meant for the answers under test.
+                with httpx.Client(timeout=120.0, trust_env=False) as patient:
+                    for headers in ({}, agent.headers()):
+                        agent.post(patient, rpc("GetTask", {"id": "warm-up"}), {**A2A, **headers})
+                started[name] = agent
             return started[name]
 
         yield agent_of
