@@ -102,7 +102,9 @@ def surface_of(
                 }
                 return Surface(name, component, issuer, "logs:read", "loki_list_labels", {}, bad)
             controlplane = served(serve_controlplane(issuer, tmp_path_factory, approval_ttl=300))
-            component = served(serve_mcp(controlplane, issuer, tmp_path_factory, **unlimited))
+            unstarted = serve_mcp(controlplane, issuer, tmp_path_factory)
+            unstarted.env.update(unlimited)
+            component = served(unstarted)
             bad = {
                 "unknown-argument": {"drop_all": True},
                 "status-not-offered": {"status": "deleted"},

@@ -69,7 +69,9 @@ def _mcp(served: ServedComponent, issuer: TestIssuer, scope: str) -> Limited:
 
 def _controlplane_mcp(stack: ExitStack, issuer: TestIssuer, factory: pytest.TempPathFactory) -> Limited:
     controlplane = stack.enter_context(serve_controlplane(issuer, factory, approval_ttl=300))
-    return _mcp(stack.enter_context(serve_mcp(controlplane, issuer, factory, **LIMITED)), issuer, READ)
+    served = serve_mcp(controlplane, issuer, factory)
+    served.env.update(LIMITED)
+    return _mcp(stack.enter_context(served), issuer, READ)
 
 
 def _loki_mcp(stack: ExitStack, issuer: TestIssuer, factory: pytest.TempPathFactory) -> Limited:
