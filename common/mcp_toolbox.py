@@ -29,6 +29,7 @@ from common.errors import BackendError, BackendFailed, BackendTimeout, BackendUn
 from common.redaction import redact
 from common.registration import registered_url
 from common.task_groups import first_error, unwrapped_errors
+from common.tls import default_context
 
 __all__ = ["Toolbox", "mcp_toolbox"]
 
@@ -96,7 +97,9 @@ async def mcp_toolbox(
                     url = (urls or {}).get(server) or await registered_url(
                         "servers", server, tokens=tokens, http=http, registry_url=registry_url
                     )
-                    client = httpx2.AsyncClient(auth=tokens.bearer_auth2(url), timeout=deadline_seconds)
+                    client = httpx2.AsyncClient(
+                        auth=tokens.bearer_auth2(url), timeout=deadline_seconds, verify=default_context()
+                    )
                     await stack.enter_async_context(client)
                     # No deadline around this: the session's task group outlives the call, and a cancel
                     # scope must not close around it. The HTTP client's own timeout bounds the connect.

@@ -30,6 +30,7 @@ from agents.router.routing import PeerAgent
 from common.agents.client import STREAM_READ_TIMEOUT, agent_client, data_message, find_agent
 from common.auth import TokenSource
 from common.errors import BackendError, BackendFailed, BackendTimeout, BackendUnavailable
+from common.tls import default_context
 
 __all__ = ["Peers", "peer_error"]
 
@@ -144,7 +145,7 @@ class Peers:
         cached = self._cards.get(url)
         if cached is not None and time.monotonic() - cached[0] < CARD_TTL_SECONDS:
             return cached[1]
-        async with httpx.AsyncClient(timeout=self._timeout) as http:
+        async with httpx.AsyncClient(timeout=self._timeout, verify=default_context()) as http:
             card = await A2ACardResolver(http, url).get_agent_card()
         self._cards[url] = (time.monotonic(), card)
         return card

@@ -28,6 +28,7 @@ from common.agents.card import AGENTS_INVOKE
 from common.agents.executor import RESULT_ARTIFACT
 from common.auth import TokenSource
 from common.registration import registered_url
+from common.tls import default_context
 
 __all__ = ["agent_client", "data_message", "find_agent", "result_of", "text_message"]
 
@@ -50,7 +51,8 @@ async def agent_client(
     `card` is the agent's card when the caller has it already (read a moment ago); else it is read first.
     """
     http_timeout = httpx.Timeout(connect_timeout, read=read_timeout)
-    async with httpx.AsyncClient(auth=tokens.bearer_auth(url, [AGENTS_INVOKE]), timeout=http_timeout) as http:
+    auth = tokens.bearer_auth(url, [AGENTS_INVOKE])
+    async with httpx.AsyncClient(auth=auth, timeout=http_timeout, verify=default_context()) as http:
         if card is None:
             card = await A2ACardResolver(http, url).get_agent_card()
         client = ClientFactory(ClientConfig(httpx_client=http, streaming=streaming)).create(card)

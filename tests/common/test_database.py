@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import anyio
 import pytest
 from a2a.server.context import ServerCallContext
 from a2a.server.tasks import DatabaseTaskStore
@@ -62,6 +63,43 @@ async def test_a_storm_of_task_saves_and_a_second_engine_on_the_same_file_lose_n
     finally:
         await tasks_engine.dispose()
         await counters_engine.dispose()
+
+
+async def test_reads_go_on_while_a_transaction_writes_and_writers_take_turns(tmp_path: Path) -> None:
+    engine = create_database_engine(f"sqlite+aiosqlite:///{tmp_path / 'store.db'}")
+    async with engine.begin() as connection:
+        await connection.run_sync(metadata.create_all)
+        await connection.execute(COUNTERS.insert().values(name="hits", value=0))
+    writing, release = asyncio.Event(), asyncio.Event()
+
+    async def slow_increment() -> None:
+        async with engine.begin() as connection:
+            value = (await connection.execute(select(COUNTERS.c.value))).scalar_one()
+            await connection.execute(update(COUNTERS).values(value=value + 1))
+            writing.set()
+            await release.wait()
+
+    async def increment() -> None:
+        async with engine.begin() as connection:
+            value = (await connection.execute(select(COUNTERS.c.value))).scalar_one()
+            await connection.execute(update(COUNTERS).values(value=value + 1))
+
+    try:
+        first = asyncio.create_task(slow_increment())
+        await writing.wait()
+        with anyio.fail_after(5):  # a read is not queued behind the writer: it sees the last commit
+            async with engine.connect() as connection:
+                assert (await connection.execute(select(COUNTERS.c.value))).scalar_one() == 0
+        second = asyncio.create_task(increment())
+        done, _ = await asyncio.wait({second}, timeout=0.3)
+        assert not done  # the second writer waits for its turn...
+        release.set()
+        await asyncio.gather(first, second)
+        async with engine.connect() as connection:  # ...and then reads what the first one wrote
+            assert (await connection.execute(select(COUNTERS.c.value))).scalar_one() == 2
+    finally:
+        release.set()
+        await engine.dispose()
 
 
 async def test_sqlite_files_are_in_wal_mode_with_a_busy_timeout(tmp_path: Path) -> None:
