@@ -30,6 +30,7 @@ from agents.router.routing import PeerAgent
 from common.agents.client import STREAM_READ_TIMEOUT, agent_client, data_message, find_agent
 from common.auth import TokenSource
 from common.errors import BackendError, BackendFailed, BackendTimeout, BackendUnavailable
+from common.redaction import redact
 from common.tls import default_context
 
 __all__ = ["Peers", "peer_error"]
@@ -190,12 +191,15 @@ def peer_error(name: str, url: str, exc: Exception) -> BackendError:
     if status is not None:
         return BackendFailed(f"the {name} agent at {url} answered HTTP {status}", backend=name, status_code=status)
     if isinstance(exc, A2AError) and not isinstance(exc, A2AClientError):
-        # An A2A error the peer answered (InternalError, InvalidParams...): its own words, bounded.
+        # An A2A error the peer answered (InternalError, InvalidParams...): its own words, bounded,
+        # with whatever credentials a broken peer echoes (a DSN, a header) redacted.
+        words = redact(exc.message[:_MAX_MESSAGE])
         return BackendFailed(
-            f"the {name} agent at {url} answered an error ({type(exc).__name__}: {exc.message[:_MAX_MESSAGE]})",
-            backend=name,
+            f"the {name} agent at {url} answered an error ({type(exc).__name__}: {words})", backend=name
         )
-    return BackendFailed(f"the {name} agent at {url} answered something that is not A2A ({exc})"[:400], backend=name)
+    return BackendFailed(
+        redact(f"the {name} agent at {url} answered something that is not A2A ({exc})"[:400]), backend=name
+    )
 
 
 def _http_status(exc: Exception) -> int | None:
