@@ -61,7 +61,7 @@ UPSTREAM_FAILED = "UPSTREAM_FAILED"
 #: Name of the artifact holding an agent's result.
 RESULT_ARTIFACT = "result"
 ANONYMOUS = "anonymous"
-DEFAULT_MAX_CONCURRENT_TASKS = 16
+DEFAULT_MAX_CONCURRENT_TASKS = 4
 
 
 def result_parts(data: Any, markdown: str | None) -> list[Part]:
