@@ -9,7 +9,8 @@ The SDK does not enforce the card's security, so this module does:
 
 - `POST /` needs a token for the agent's canonical URL (`ServeSettings.base_url`) with scope
   `agents:invoke`: none, a refused or an expired token is HTTP 401, a token without the scope
-  403 (checklist row 26), before the SDK reads the body; bodies are bounded (413), and their JSON
+  403 (checklist row 26), before the SDK reads the body; a body that is not `application/json` is 400
+  and a client that accepts neither JSON nor SSE 406 (row 22); bodies are bounded (413), and their JSON
   is held to `common.json_bounds` (row 39: a JSON-RPC error naming the field, `jsonrpc_bounds`);
 - `/metrics` needs any valid token for the agent; the card and `/healthz` need none (the card is
   cacheable: `Cache-Control: public, max-age`, `ETag`, `Last-Modified`, `common.agents.card_route`);
@@ -227,7 +228,7 @@ def _guarded(route: BaseRoute, guard: BearerGuard, max_body_bytes: int) -> Route
     endpoint: Handler = route.endpoint
 
     async def guarded(request: Request) -> Response:
-        refusal = guard.refusal(request, AGENTS_INVOKE)
+        refusal = guard.refusal(request, AGENTS_INVOKE) or _unnegotiable(request)
         if refusal is not None:
             return refusal
         body = await _bounded_body(request, max_body_bytes)
@@ -242,6 +243,29 @@ def _guarded(route: BaseRoute, guard: BearerGuard, max_body_bytes: int) -> Route
         return await endpoint(Request(request.scope, _replay(body, request.receive)))
 
     return Route(route.path, guarded, methods=list(route.methods or ("POST",)))
+
+
+# What A2A's JSON-RPC binding answers: JSON, or an SSE stream for the streaming methods.
+_ANSWER_TYPES = frozenset({"application/json", "text/event-stream", "application/*", "text/*", "*/*"})
+
+
+def _unnegotiable(request: Request) -> Response | None:
+    """The 400/406 for a request that is not JSON or accepts neither JSON nor SSE (checklist row 22), else None.
+
+    The SDK reads any body as JSON whatever its declared type, so a form post or a text body
+    would be run; a client that accepts only, say, HTML could not read the answer.
+    """
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json":
+        return error_response(400, "invalid_request", "The body must be JSON-RPC with Content-Type: application/json.")
+    accept = request.headers.get("accept")
+    if accept is not None and not any(
+        entry.split(";")[0].strip().lower() in _ANSWER_TYPES for entry in accept.split(",")
+    ):
+        return error_response(
+            406, "not_acceptable", "This endpoint answers application/json or text/event-stream; accept one of them."
+        )
+    return None
 
 
 async def _bounded_body(request: Request, limit: int) -> bytes | None:

@@ -475,6 +475,29 @@ def test_row_22_a_router_rest_body_in_another_content_type_is_400_and_reaches_no
     assert len(agent.fed.triage.inputs()) + len(agent.fed.capacity.inputs()) == received
 
 
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({"Content-Type": "text/plain"}, 400),
+        ({"Content-Type": "application/x-www-form-urlencoded"}, 400),
+        ({"Content-Type": "application/json", "Accept": "text/html"}, 406),
+    ],
+)
+@pytest.mark.parametrize("name", ["triage", "router"])
+def test_row_22_an_a2a_request_in_another_content_type_or_accepting_only_html_is_refused(
+    http: httpx.Client, agent_of: AgentFactory, name: str, headers: dict[str, str], status: int
+) -> None:
+    agent = agent_of(name)
+    body = json.dumps(rpc("GetTask", {"id": "t-1"}))
+
+    response = http.post(f"{agent.url}/", content=body, headers={**agent.headers(), **headers})
+
+    assert response.status_code == status, response.text
+    assert "application/json" in response.json()["error_description"]
+    accepted = http.post(f"{agent.url}/", content=body, headers={**agent.headers(), "Content-Type": "application/json"})
+    assert accepted.status_code == 200, accepted.text  # the same call, as JSON: a JSON-RPC answer (task not found)
+
+
 @pytest.mark.parametrize("path", ["/execute", "/diagnostics/alerts", "/diagnostics/deployment", "/webhooks/deployment"])
 def test_row_24_truncated_json_on_a_router_rest_route_is_400_and_reaches_no_peer(
     http: httpx.Client, agent_of: AgentFactory, path: str
