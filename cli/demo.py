@@ -31,6 +31,7 @@ import httpx
 from cli.scenario import CALLER, CLIENT, Backends, load_and_report, load_targets, scenario_paths, token_sources
 from common.errors import BackendError, ConfigError, SreError
 from common.settings import SettingsSource
+from common.task_groups import task_group
 
 if TYPE_CHECKING:
     # `sre`'s parser reads DEFAULT_DEMO: what only playing needs is imported when playing.
@@ -138,7 +139,7 @@ class Demo:
                 f"live samples now arrive every {self.scenario.step} s; waiting for {alerts} to fire "
                 "(a minute or two: the rules' `for:`), reach the router through Alertmanager, and for triage's report"
             )
-            async with anyio.create_task_group() as tasks:
+            async with task_group() as tasks:
                 tasks.start_soon(self._stream, now, targets)
                 analysis = None
                 with anyio.move_on_after(self.report_timeout):

@@ -20,7 +20,6 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
-import anyio
 import httpx
 from mcp.server.auth.provider import TokenVerifier
 from starlette.applications import Starlette
@@ -32,6 +31,7 @@ from starlette.types import ASGIApp
 from common.http import create_http_client
 from common.metrics import CONTENT_TYPE_LATEST, ServerMetrics
 from common.rest import rest_app
+from common.task_groups import task_group
 from registry.api import RegistryApi
 from registry.health import DEFAULT_TIMEOUT_SECONDS, HealthMonitor
 from registry.openapi import openapi_document
@@ -88,7 +88,7 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await store.start()
         try:
-            async with anyio.create_task_group() as tasks:
+            async with task_group() as tasks:
                 tasks.start_soon(monitor.run)
                 yield
                 tasks.cancel_scope.cancel()

@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 import anyio
 import httpx
 
+from common.task_groups import task_group
 from registry.store import ProbeTarget, RegistryStore
 
 __all__ = ["AGENT_CARD_PATH", "HEALTH_PATH", "HealthMonitor", "probe_url"]
@@ -88,7 +89,7 @@ class HealthMonitor:
             if error is not None and changed:
                 logger.info("%s %s is unhealthy: %s", target.kind[:-1], target.name, error)
 
-        async with anyio.create_task_group() as group:
+        async with task_group() as group:
             for target in targets:
                 group.start_soon(probe_and_mark, target)
         for kind, name in await self.store.expire_stale(self.stale_after):

@@ -25,6 +25,7 @@ from starlette.types import ASGIApp
 from common.metrics import ServerMetrics
 from common.serving import ScopedMount, serve_mcp_http
 from common.settings import SettingsSource, Upstream
+from common.task_groups import task_group
 from servers.loki_mcp.analyze import LogAnalyzer
 from servers.loki_mcp.client import LokiClient
 from servers.loki_mcp.local.api import loki_api_routes
@@ -71,7 +72,7 @@ async def open_backends(settings: LokiMcpSettings, metrics: ServerMetrics) -> As
         return
     local = settings.local
     local.path.parent.mkdir(parents=True, exist_ok=True)
-    async with SqliteLogStore(local.path) as store, anyio.create_task_group() as tasks:
+    async with SqliteLogStore(local.path) as store, task_group() as tasks:
         routes = loki_api_routes(
             store,
             max_push_bytes=local.max_push_bytes,
