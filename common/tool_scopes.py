@@ -48,7 +48,7 @@ class ToolScopeGuard:
             return None
         try:
             message: Any = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):
             return None  # the SDK answers malformed JSON itself
         if not isinstance(message, dict) or message.get("method") != "tools/call":
             return None
