@@ -22,8 +22,9 @@ import json
 from typing import Any
 
 from starlette.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from common.held_body import read_held, replaying
 from common.json_bounds import MAX_DEPTH, MAX_INTEGER_DIGITS, JsonBoundsError, loads
 
 __all__ = ["A2A_DATA_PART_DEPTH", "MCP_ARGUMENTS_DEPTH", "JsonRpcBoundsGuard", "refusal"]
@@ -77,12 +78,12 @@ class JsonRpcBoundsGuard:
             # A request refused for want of credentials gets that answer first, its body unread.
             await self.app(scope, receive, send)
             return
-        messages, body = await _read(receive, self.max_body_bytes)
+        messages, body = await read_held(receive, self.max_body_bytes)
         refused = refusal(body, params_depth=self.params_depth, status=self.status) if body is not None else None
         if refused is not None:
             await refused(scope, receive, send)
             return
-        await self.app(scope, _replay(messages, receive), send)
+        await self.app(scope, replaying(messages, receive), send)
 
 
 def _request_id(body: bytes) -> str | int | None:
@@ -97,28 +98,3 @@ def _request_id(body: bytes) -> str | int | None:
 
 def _small_int(text: str) -> int | str:
     return int(text) if len(text) <= MAX_INTEGER_DIGITS + 1 else text
-
-
-async def _read(receive: Receive, limit: int) -> tuple[list[Message], bytes | None]:
-    """The request's body messages, and the body when it is within `limit` (None beyond it)."""
-    messages: list[Message] = []
-    size = 0
-    while True:
-        message = await receive()
-        messages.append(message)
-        if message["type"] != "http.request":
-            return messages, None
-        size += len(message.get("body", b""))
-        if size > limit:
-            return messages, None
-        if not message.get("more_body", False):
-            return messages, b"".join(m.get("body", b"") for m in messages)
-
-
-def _replay(messages: list[Message], receive: Receive) -> Receive:
-    pending = list(messages)
-
-    async def replay() -> Message:
-        return pending.pop(0) if pending else await receive()
-
-    return replay

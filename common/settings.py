@@ -273,6 +273,6 @@ def decode_json_text(value: Any) -> Any:
     if isinstance(value, str) and value[:1] in ("[", "{"):
         try:
             return json.loads(value)
-        except (ValueError, RecursionError):  # not JSON, an integer past Python's digit limit, or nested too deep
+        except json.JSONDecodeError:
             return value
     return value

@@ -15,9 +15,10 @@ from typing import Any
 
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from common.auth.bearer import bearer_challenge
+from common.held_body import read_held, replaying
 
 __all__ = ["ToolScopeGuard"]
 
@@ -36,12 +37,12 @@ class ToolScopeGuard:
         if scope["type"] != "http" or scope.get("method") != "POST" or not isinstance(user, AuthenticatedUser):
             await self.app(scope, receive, send)
             return
-        messages, body = await _read(receive, self.max_body_bytes)
+        messages, body = await read_held(receive, self.max_body_bytes)
         needed = self._needed_scope(body)
         if needed is not None and needed not in user.scopes:
             await self._refuse(needed, scope, receive, send)
             return
-        await self.app(scope, _replay(messages, receive), send)
+        await self.app(scope, replaying(messages, receive), send)
 
     def _needed_scope(self, body: bytes | None) -> str | None:
         if body is None:
@@ -64,31 +65,3 @@ class ToolScopeGuard:
             headers={"WWW-Authenticate": challenge},
         )
         await response(scope, receive, send)
-
-
-async def _read(receive: Receive, limit: int) -> tuple[list[Message], bytes | None]:
-    """The request's body messages, and the body when it is within `limit` (None beyond it)."""
-    messages: list[Message] = []
-    size = 0
-    while True:
-        message = await receive()
-        messages.append(message)
-        if message["type"] != "http.request":
-            return messages, None
-        size += len(message.get("body", b""))
-        if size > limit:
-            # Left to the SDK, which answers 413; nothing more is buffered here.
-            return messages, None
-        if not message.get("more_body", False):
-            return messages, b"".join(m.get("body", b"") for m in messages)
-
-
-def _replay(messages: list[Message], receive: Receive) -> Receive:
-    pending = list(messages)
-
-    async def replay() -> Message:
-        if pending:
-            return pending.pop(0)
-        return await receive()
-
-    return replay
