@@ -124,14 +124,7 @@ class GenericOperations:
 
     async def _write(self, operation: Operation, arguments: dict[str, Any]) -> ToolResult:
         request = build_request(operation, arguments)
-        data = await self._send(request)
-        return WriteOperationResult(
-            status="executed",
-            operation_id=operation.operation_id,
-            http_status=200,
-            data=data,
-            message=f"{request.method} {request.path}: done.",
-        )
+        return _executed(operation, request, await self._send(request), "done")
 
     async def _gated_write(self, operation: Operation, arguments: dict[str, Any]) -> ToolResult:
         approval_id = arguments.pop("approval_id", None)
@@ -164,14 +157,7 @@ class GenericOperations:
                 f"Approval {approval_id} cannot be used for {request.method} {request.path}: {exc.description}. "
                 "Call the tool again without approval_id to request a new approval."
             ) from None
-        data = await self._send(request)
-        return WriteOperationResult(
-            status="executed",
-            operation_id=operation.operation_id,
-            http_status=200,
-            data=data,
-            message=f"{request.method} {request.path}: done (approval {approval_id} used).",
-        )
+        return _executed(operation, request, await self._send(request), f"done (approval {approval_id} used)")
 
     async def _send(self, request: Request) -> Any:
         return await self.client.call(
@@ -198,3 +184,13 @@ def _gated(operation: Operation) -> Operation:
     schema = dict(operation.input_schema)
     schema["properties"] = {**schema.get("properties", {}), **_APPROVAL_ARGUMENTS}
     return dataclasses.replace(operation, input_schema=schema)
+
+
+def _executed(operation: Operation, request: Request, data: Any, outcome: str) -> WriteOperationResult:
+    return WriteOperationResult(
+        status="executed",
+        operation_id=operation.operation_id,
+        http_status=200,
+        data=data,
+        message=f"{request.method} {request.path}: {outcome}.",
+    )
