@@ -9,13 +9,16 @@ and router that `sre up` serves, over A2A and HTTP, as anyone would.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
+import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,6 +27,7 @@ from typing import Any
 import anyio
 import httpx
 import httpx2
+import psutil
 import pytest
 from a2a.client import ClientConfig, ClientFactory
 from a2a.types import GetTaskRequest, TaskState
@@ -419,6 +423,47 @@ def test_sre_scenario_load_fills_the_federation(federation: RunningFederation) -
     query = 'sum(rate(http_requests_total{service="checkout",namespace="prod",code=~"5.."}[5m]))'
     errors = httpx.get(f"{federation.url('PROMETHEUS')}/api/v1/query", params={"query": query}, timeout=10)
     assert float(errors.json()["data"]["result"][0]["value"][1]) > 0.5
+
+
+def _component_pid(up_pid: int, name: str) -> int | None:
+    for child in psutil.Process(up_pid).children():
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if child.cmdline()[-2:] == ["serve", name] and child.status() != psutil.STATUS_ZOMBIE:
+                return int(child.pid)
+    return None
+
+
+def _poll(condition: Callable[[], bool], seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)  # a child process restarting: nothing to be told about
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/healthz", timeout=1.0).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def test_sre_up_restarts_a_component_killed_with_sigkill_and_says_so(federation: RunningFederation) -> None:
+    up_pid = federation.process.pid
+    killed = _component_pid(up_pid, "loki-mcp")
+    assert killed is not None
+
+    os.kill(killed, signal.SIGKILL)
+    _poll(lambda: _component_pid(up_pid, "loki-mcp") not in (None, killed))
+    _poll(lambda: _healthy(federation.url("LOKI_MCP")))
+    _poll(lambda: "loki-mcp is back" in federation.log.read_text())
+
+    assert federation.process.poll() is None
+    log = federation.log.read_text()
+    assert (
+        f"sre up: loki-mcp (pid {killed}) was killed by SIGKILL; its log: "
+        f"{federation.data_dir.resolve() / 'logs' / 'loki-mcp.log'}. Restarting it in 1s" in log
+    )
+    assert _healthy(federation.url("ROUTER"))
 
 
 REPORT_DEADLINE = 300.0
