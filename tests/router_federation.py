@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import sqlite3
 import threading
 import time
 from collections.abc import AsyncGenerator, Iterator
@@ -142,6 +143,18 @@ class StandIn:
     def inputs(self) -> list[Any]:
         return [value for _, value in self.agent.received]
 
+    def inputs_with(self, marker: str) -> list[Any]:
+        """The inputs whose JSON holds `marker` (a test's unique id): deliveries arrive in the background, in
+        any order, so a test finds its own by content rather than by position."""
+        return [value for value in self.inputs() if any(marker in text for text in _strings(value))]
+
+    def wait_for_input_with(self, marker: str, count: int = 1, timeout: float = 20.0) -> list[Any]:
+        deadline = time.monotonic() + timeout
+        while len(found := self.inputs_with(marker)) < count:
+            assert time.monotonic() < deadline, f"{self.spec.name} received no input with {marker!r}"
+            time.sleep(0.02)
+        return found
+
     def wait_for_inputs(self, count: int, timeout: float = 10.0) -> list[Any]:
         deadline = time.monotonic() + timeout
         while len(self.agent.received) < count:
@@ -209,10 +222,26 @@ class Federation:
         assert self.registry_call("DELETE", f"/agents/{name}").status_code in (204, 404)
 
     def router_rows(self) -> int:
-        import sqlite3
-
         with sqlite3.connect(self.router_data / "router-tasks.db") as db:
             return int(db.execute("SELECT count(*) FROM router_tasks").fetchone()[0])
+
+    def settled(self, timeout: float = 30.0) -> None:
+        """Wait until every delivery the router recorded has been sent, and every task the stand-ins created has
+        run far enough to record its input: a test counting inputs then sees no earlier test's delivery arrive."""
+        deadline = time.monotonic() + timeout
+        while not self._settled():
+            assert time.monotonic() < deadline, f"the router's deliveries did not settle:\n{self.router.log_tail()}"
+            time.sleep(0.05)
+
+    def _settled(self) -> bool:
+        with sqlite3.connect(self.router_data / "router-tasks.db") as db:
+            if db.execute("SELECT count(*) FROM router_tasks WHERE delivery = 'pending'").fetchone()[0]:
+                return False
+        for stand_in in (self.triage, self.capacity):
+            with sqlite3.connect(self.router_data.parent / "agents" / f"{stand_in.spec.name}-tasks.db") as db:
+                if db.execute("SELECT count(*) FROM tasks").fetchone()[0] != len(stand_in.agent.received):
+                    return False
+        return True
 
 
 @contextmanager
@@ -281,6 +310,17 @@ def federation(root: Path, **router_env: str) -> Iterator[Federation]:
         stack.enter_context(router)
         wait_until_registered(fed, "router")
         yield fed
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
 
 
 def wait_until_registered(fed: Federation, name: str, timeout: float = 20.0) -> None:

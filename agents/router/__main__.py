@@ -4,6 +4,10 @@ The router is an A2A agent (skill `route`) with its webhooks and REST facade ser
 A2A routes. It calls the registry and the other agents with its own OAuth client (`SRE_CLIENT_ID`
 and `SRE_CLIENT_SECRET`, a client with `agents:invoke`, and `registry:write` to register itself),
 so it refuses to start without one.
+
+The deliveries the webhooks and `/diagnostics/*` record are sent to triage by a background
+deliverer (`agents.router.delivery`) that runs as long as the server does, resuming at start the
+ones recorded before the last stop.
 """
 
 from __future__ import annotations
@@ -31,8 +35,9 @@ from common.errors import ConfigError
 from common.http import create_http_client
 from common.rest import BearerGuard
 from common.settings import SettingsSource
+from common.task_groups import task_group
 
-__all__ = ["router_routes", "serve"]
+__all__ = ["create_dispatcher", "router_routes", "serve"]
 
 logger = logging.getLogger(__name__)
 
@@ -58,29 +63,35 @@ async def serve(transport: Literal["stdio", "http"], source: SettingsSource) -> 
     try:
         async with create_http_client(timeout=10.0) as http:
             peers = connect(settings, TokenSource(credentials, http), http)
-            routes = router_routes(settings, peers, records, chooser, basic)
-            await serve_agent(create_agent(peers, chooser), SPEC, settings.agent, extra_routes=routes)
+            dispatcher = create_dispatcher(settings, peers, records)
+            routes = router_routes(settings, dispatcher, chooser, basic)
+            async with task_group() as background:
+                background.start_soon(dispatcher.deliveries.run)
+                await serve_agent(create_agent(peers, chooser), SPEC, settings.agent, extra_routes=routes)
+                background.cancel_scope.cancel()
     finally:
         await records.close()
 
 
-def router_routes(
-    settings: RouterSettings,
-    peers: Peers,
-    records: TaskRecords,
-    chooser: SkillChooser,
-    basic: BasicCredentials | None,
-) -> list[BaseRoute]:
-    """The webhooks and the REST facade, served beside the router's A2A routes."""
-    serve = settings.serve
-    dispatcher = Dispatcher(
+def create_dispatcher(settings: RouterSettings, peers: Peers, records: TaskRecords) -> Dispatcher:
+    return Dispatcher(
         peers,
         records,
-        base_url=serve.base_url,
+        base_url=settings.serve.base_url,
         triage_agent=settings.triage_agent,
         triage_url=settings.triage_url,
         dedup_ttl_seconds=settings.dedup_ttl_seconds,
+        delivery_timeout_seconds=settings.delivery_timeout_seconds,
+        delivery_max_age_seconds=settings.delivery_max_age_seconds,
+        delivery_concurrency=settings.delivery_concurrency,
     )
+
+
+def router_routes(
+    settings: RouterSettings, dispatcher: Dispatcher, chooser: SkillChooser, basic: BasicCredentials | None
+) -> list[BaseRoute]:
+    """The webhooks and the REST facade, served beside the router's A2A routes."""
+    serve = settings.serve
     callers = Callers(BearerGuard(realm="agent", required=not serve.auth.disabled), basic)
     limits = (settings.max_body_bytes, settings.max_alerts)
     webhooks = WebhookApi(dispatcher, callers, *limits)

@@ -1,19 +1,27 @@
 """Starting tasks at agents for the router's callers, recording them, and starting each incident once.
 
-`Dispatcher.start` sends the input to the agent with a non-blocking A2A send: it returns as soon
-as the agent has created the task (the investigation runs on), and the router records the task
-under its own id for the caller who asked. `Dispatcher.once` wraps a start for a webhook
-delivery: a delivery whose key was started within the TTL (by this process or, from the record,
-before a restart) answers with the tasks started then, as long as one of them is running or
-completed; when they all ended failed, rejected or canceled (or their agent no longer knows
-them), the delivery is started again and the key maps to the new task from then on (checklist
-row 45). Concurrent copies of one delivery wait for the first instead of starting their own.
+Two ways to start. `Dispatcher.submit` (the webhooks and `/diagnostics/*`: machines and scripts
+that send and follow later) records the task as a pending delivery and returns at once;
+`Dispatcher.deliveries` (`agents.router.delivery`) sends it to triage in the background, so a
+storm of deliveries never waits on triage creating its tasks, and a caller's timeout cannot leave
+a task the router does not know. `Dispatcher.start` (`/execute`, and nothing else: a person is
+waiting for the answer and wants a 5xx now rather than a task failing later) sends the input
+with a non-blocking A2A send, waits until the agent has created the task, and records it.
+
+`Dispatcher.once` wraps a submit for a webhook delivery: a delivery whose key was recorded within
+the TTL (by this process or, from the record, before a restart) answers with the tasks recorded
+then, as long as one of them is pending, running or completed (or its agent cannot be read just
+now: a second investigation is worse than a late one); when they all ended failed, rejected or
+canceled (or their agent no longer knows them), the delivery is recorded again and the key maps to
+the new task from then on (checklist row 45). Concurrent copies of one delivery wait for the first
+instead of recording their own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -21,10 +29,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from a2a.types import TaskState
+from sqlalchemy.exc import SQLAlchemyError
 
+from agents.router.delivery import Deliverer
 from agents.router.models import TaskLink
 from agents.router.peers import Peers
-from agents.router.tasks import RouterTask, TaskRecords
+from agents.router.tasks import PENDING, STARTED, RouterTask, TaskRecords
 from common.errors import BackendError, BackendUnavailable
 
 __all__ = ["Dedup", "Dispatcher", "Trigger", "dedup_hash"]
@@ -64,6 +74,9 @@ class Dispatcher:
         triage_agent: str,
         triage_url: str | None,
         dedup_ttl_seconds: float,
+        delivery_timeout_seconds: float,
+        delivery_max_age_seconds: float,
+        delivery_concurrency: int,
     ) -> None:
         self.peers = peers
         self.records = records
@@ -72,6 +85,14 @@ class Dispatcher:
         self._triage_url = triage_url
         self._ttl = dedup_ttl_seconds
         self._starting: dict[str, asyncio.Future[list[RouterTask]]] = {}
+        self.deliveries = Deliverer(
+            peers,
+            records,
+            self._url_of,
+            timeout=delivery_timeout_seconds,
+            max_age=delivery_max_age_seconds,
+            concurrency=delivery_concurrency,
+        )
 
     async def triage(self) -> str:
         """The triage agent's URL: ROUTER_TRIAGE_URL, else its registry entry; BackendUnavailable naming both."""
@@ -86,10 +107,48 @@ class Dispatcher:
                 backend=self.triage_agent,
             ) from None
 
-    async def start_triage(
+    async def _url_of(self, agent: str) -> str:
+        if agent == self.triage_agent:
+            return await self.triage()
+        try:
+            return await self.peers.url_of(agent)
+        except BackendError as exc:
+            raise BackendUnavailable(f"The {agent} agent cannot be found: {exc}.", backend=agent) from None
+
+    async def submit(
         self, owner: str, payload: Mapping[str, Any], trigger: Trigger, dedup: Dedup | None = None
     ) -> RouterTask:
-        return await self.start(owner, self.triage_agent, await self.triage(), payload, trigger, dedup)
+        """Record a triage task for `owner` as a pending delivery, and have it sent in the background.
+
+        `BackendUnavailable` (naming the router) when the router cannot record it: nothing was started.
+        """
+        record = RouterTask(
+            id=uuid.uuid4().hex,
+            owner=owner,
+            agent=self.triage_agent,
+            agent_url="",  # resolved when it is sent: triage may not be registered yet
+            a2a_task_id="",
+            a2a_context_id="",
+            trigger_kind=trigger.kind,
+            trigger_summary=trigger.summary,
+            created_at=self.records.clock(),
+            dedup_key=dedup.key if dedup else None,
+            dedup_group=dedup.group if dedup else None,
+            delivery=PENDING,
+            payload=json.dumps(payload, ensure_ascii=False),
+        )
+        try:
+            await self.records.add(record)
+        except SQLAlchemyError as exc:
+            logger.error("Recording router task %s failed: %s", record.id, exc)
+            raise BackendUnavailable(
+                "The router could not record the task in its database; nothing was started. Send the request "
+                "again in a moment, and check the router's log and its task store (ROUTER_TASK_STORE_URL).",
+                backend="router",
+            ) from None
+        self.deliveries.submit(record.id)
+        logger.info("Recorded %s task %s for %s: %s", record.agent, record.id, owner, trigger.summary)
+        return record
 
     async def start(
         self,
@@ -98,9 +157,8 @@ class Dispatcher:
         url: str,
         payload: Mapping[str, Any],
         trigger: Trigger,
-        dedup: Dedup | None = None,
     ) -> RouterTask:
-        """Start a task at `agent` with `payload` as its one data part, and record it for `owner`."""
+        """Start a task at `agent` with `payload` as its one data part, wait until it is created, and record it."""
         created_at = self.records.clock()
         try:
             task = await self.peers.start(agent, url, payload)
@@ -122,8 +180,7 @@ class Dispatcher:
             trigger_kind=trigger.kind,
             trigger_summary=trigger.summary,
             created_at=created_at,
-            dedup_key=dedup.key if dedup else None,
-            dedup_group=dedup.group if dedup else None,
+            delivery=STARTED,
         )
         await self.records.add(record)
         logger.info("Started %s task %s (router task %s) for %s: %s", agent, task.id, record.id, owner, trigger.summary)
@@ -161,9 +218,17 @@ class Dispatcher:
             del self._starting[key]
 
     async def _any_alive(self, tasks: list[RouterTask]) -> bool:
-        """Whether one of `tasks` is running or completed at its agent (not failed, rejected, canceled or gone)."""
+        """Whether one of `tasks` is pending, running or completed (not failed, rejected, canceled or gone)."""
         for record in tasks:
-            task = await self.peers.task(record.agent, record.agent_url, record.a2a_task_id)
+            if record.pending:
+                return True
+            if record.failed:
+                continue
+            try:
+                task = await self.peers.task(record.agent, record.agent_url, record.a2a_task_id)
+            except BackendError as exc:
+                logger.warning("Counting router task %s as running: its agent cannot be read (%s)", record.id, exc)
+                return True
             if task is not None and task.status.state not in RETRYABLE:
                 return True
         return False

@@ -9,13 +9,23 @@
 
 Every route but the document needs a bearer token for the router with `agents:invoke`. A task
 belongs to the client whose token started it: another client's task is 404, as an unknown one.
-Starts answer 202 `{"tasks": [{"id", "url", "agent"}], "duplicate": false}`; an agent that cannot
-be reached is 503, one that does not answer in time 504, one that answers an error or garbage 502
+Starts answer 202 `{"tasks": [{"id", "url", "agent"}], "duplicate": false}`.
+
+`/diagnostics/*` are queued as the webhooks are (`agents.router.delivery`): recorded and answered
+at once, sent to triage in the background; what goes wrong with triage shows on the task (503
+only when the router cannot record it). `/execute` waits until the chosen agent has created the
+task: a person asked and is waiting, and an agent that cannot be reached is better said now, as
+503, one that does not answer in time as 504, one that answers an error or garbage as 502
 (`webhooks.peer_failed`), nothing recorded.
+
+`GET /tasks/{id}` of a delivery triage has not taken yet reads `submitted` (the message says it
+waits for the agent), of one given up `failed` with the reason; its stream says so, then follows
+the agent's own updates once the agent has taken it.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -31,7 +41,7 @@ from agents.router.dispatch import Dispatcher, Trigger
 from agents.router.models import AlertsRequest, DeploymentEvent, ExecuteRequest
 from agents.router.routing import RouteRequest, SkillChooser, describe_skills
 from agents.router.tasks import RouterTask
-from agents.router.views import TERMINAL, artifact_data, sse, status_data, task_view
+from agents.router.views import TERMINAL, artifact_data, delivery_data, delivery_view, sse, status_data, task_view
 from agents.router.webhooks import alert_summary, peer_failed, read_alerts, started
 from common.alertmanager import AlertmanagerWebhook
 from common.errors import BackendError
@@ -43,6 +53,8 @@ __all__ = ["FacadeApi"]
 RECEIVER = "router"
 #: An SSE comment (clients ignore it) sent once the agent streams the task's events live.
 LIVE = ": following the task live\n\n"
+#: How often a stream reads the record of a delivery its agent has not taken yet.
+DELIVERY_POLL_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -118,6 +130,8 @@ class FacadeApi:
         record = await self._owned_task(request)
         if isinstance(record, Response):
             return record
+        if record.pending or record.failed:
+            return JSONResponse(delivery_view(record).model_dump(mode="json"))
         task = await self._read(record)
         if isinstance(task, Response):
             return task
@@ -127,9 +141,12 @@ class FacadeApi:
         record = await self._owned_task(request)
         if isinstance(record, Response):
             return record
-        task = await self._read(record)  # before streaming: an unreachable agent is still a 503
-        if isinstance(task, Response):
-            return task
+        task: Task | None = None
+        if not (record.pending or record.failed):
+            read = await self._read(record)  # before streaming: an unreachable agent is still a 503
+            if isinstance(read, Response):
+                return read
+            task = read
         return StreamingResponse(
             self._events(record, task),
             media_type="text/event-stream",
@@ -141,7 +158,7 @@ class FacadeApi:
 
     async def _triage(self, owner: str, payload: dict[str, Any], trigger: Trigger) -> Response:
         try:
-            task = await self.dispatcher.start_triage(owner, payload, trigger)
+            task = await self.dispatcher.submit(owner, payload, trigger)
         except BackendError as exc:
             return peer_failed(exc)
         return started([task], self.dispatcher)
@@ -167,9 +184,29 @@ class FacadeApi:
             )
         return task
 
-    async def _events(self, record: RouterTask, task: Task) -> AsyncIterator[str]:
+    async def _events(self, record: RouterTask, task: Task | None) -> AsyncIterator[str]:
+        """The stream of `record`: its delivery while its agent has not taken it (`task` None), then the task."""
         peers = self.dispatcher.peers
         emitted = _Emitted()
+        if task is None:
+            for event in emitted.data(delivery_data(record)):
+                yield event
+            while record.pending:
+                await asyncio.sleep(DELIVERY_POLL_SECONDS)
+                record = await self.dispatcher.records.by_id(record.id) or record
+            if record.failed:
+                for event in emitted.data(delivery_data(record)):
+                    yield event
+                yield sse("done", {"state": emitted.state})
+                return
+            try:
+                task = await peers.task(record.agent, record.agent_url, record.a2a_task_id)
+            except BackendError as exc:
+                yield sse("error", {"message": str(exc)})
+                return
+            if task is None:
+                yield sse("error", {"message": f"The {record.agent} agent no longer knows task {record.id!r}."})
+                return
         for event in emitted.task(task):
             yield event
         if task.status.state not in TERMINAL:
@@ -211,8 +248,12 @@ class _Emitted:
         return self.status(task.status) + [event for artifact in task.artifacts for event in self.artifact(artifact)]
 
     def status(self, status: TaskStatus) -> list[str]:
-        data = status_data(status)
-        if data == self.last_status or status.state == TaskState.TASK_STATE_UNSPECIFIED:
+        if status.state == TaskState.TASK_STATE_UNSPECIFIED:
+            return []
+        return self.data(status_data(status))
+
+    def data(self, data: dict[str, Any]) -> list[str]:
+        if data == self.last_status:
             return []
         self.last_status = data
         return [sse("status", data)]

@@ -2,7 +2,9 @@
 
 `OPERATIONS` lists every documented (method, path); the router serves exactly these besides
 A2A (`POST /`, the card) and `/metrics` (a test compares the two). The webhooks also accept HTTP
-basic credentials when the router is configured with them (`basicAuth`).
+basic credentials when the router is configured with them (`basicAuth`). The webhooks and
+`/diagnostics/*` are queued (`agents.router.delivery`): a failing agent shows on the task, so
+they answer no 502 or 504, and 503 only when the router cannot record the request.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from common.openapi import openapi_document as build_document
 __all__ = ["OPERATIONS", "WEBHOOK_PATHS", "openapi_document"]
 
 WEBHOOK_PATHS = ("/webhooks/alertmanager", "/webhooks/deployment")
+#: A start that waits for the agent (`/execute`), and one that is queued (the webhooks, `/diagnostics/*`).
 _STARTS = (400, 401, 403, 413, 422, 429, 502, 503, 504)
+_QUEUED = (400, 401, 403, 413, 422, 429, 503)
 
 _API = ApiDescription(
     title="SRE Federation router",
@@ -39,7 +43,10 @@ _API = ApiDescription(
         422: "A field is missing, malformed or unknown; `errors` names each one.",
         429: "Too many requests from this caller; see Retry-After.",
         502: "The agent answered an error, or something that is not A2A; the message names it and what it said.",
-        503: "The agent (or the registry that finds it) cannot be reached; nothing was started. See Retry-After.",
+        503: "The agent (or the registry that finds it) cannot be reached (`/execute`, reading a task), or the "
+        "router cannot record the request; nothing was started. See Retry-After. A queued start (the webhooks, "
+        "`/diagnostics/*`) does not wait for the agent: its task reads `submitted` until the agent takes it, or "
+        "`failed` with the reason.",
         504: "The agent did not answer in time; nothing was recorded. See Retry-After.",
     },
     path_parameters={"id": {"type": "string", "maxLength": 64}},
@@ -50,28 +57,32 @@ _API = ApiDescription(
 )
 
 
-def _start(path: str, summary: str, body: type[BaseModel], *, answers_resends: bool = False) -> Operation:
+def _start(
+    path: str, summary: str, body: type[BaseModel], *, answers_resends: bool = False, queued: bool = True
+) -> Operation:
     """A POST that starts tasks: 202, or 200 when nothing new started (a re-send, resolved alerts)."""
     ok: dict[int, type[BaseModel] | None] = (
         {202: StartedTasks, 200: StartedTasks} if answers_resends else {202: StartedTasks}
     )
-    return Operation("post", path, summary, ok, _STARTS, body=body, scope=AGENTS_INVOKE)
+    return Operation("post", path, summary, ok, _QUEUED if queued else _STARTS, body=body, scope=AGENTS_INVOKE)
 
 
 OPERATIONS: tuple[Operation, ...] = (
     _start(
         "/webhooks/alertmanager",
-        "Alertmanager webhook (v4): a new delivery starts one triage task; a re-send returns it.",
+        "Alertmanager webhook (v4): a new delivery is recorded as one triage task, sent to triage in the "
+        "background; a re-send returns it.",
         AlertmanagerWebhook,
         answers_resends=True,
     ),
     _start(
         "/webhooks/deployment",
-        "A failed or rolled-back deployment: starts one triage task; a re-send returns it.",
+        "A failed or rolled-back deployment: recorded as one triage task, sent in the background; a re-send "
+        "returns it.",
         DeploymentEvent,
         answers_resends=True,
     ),
-    _start("/execute", "A question, sent to the agent whose skill fits it best.", ExecuteRequest),
+    _start("/execute", "A question, sent to the agent whose skill fits it best.", ExecuteRequest, queued=False),
     _start("/diagnostics/deployment", "Investigate a deployment (triage).", DeploymentEvent),
     _start(
         "/diagnostics/alerts",

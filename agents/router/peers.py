@@ -87,12 +87,15 @@ class Peers:
     async def url_of(self, name: str) -> str:
         return await find_agent(name, tokens=self.tokens, http=self._http, registry_url=self.registry_url)
 
-    async def start(self, name: str, url: str, payload: Mapping[str, Any]) -> Task:
-        """Send `payload` as one data part and return the task as soon as the peer created it (non-blocking send)."""
+    async def start(self, name: str, url: str, payload: Mapping[str, Any], *, seconds: float | None = None) -> Task:
+        """Send `payload` as one data part and return the task as soon as the peer created it (non-blocking send).
+
+        `seconds` replaces the peer timeout for this call (a queued delivery, which nobody waits for).
+        """
         request = data_message(payload)
         request.configuration.return_immediately = True
-        with self._deadline(name, url, "start the task"):
-            async with self.client(name, url, streaming=False) as client:
+        with self._deadline(name, url, "start the task", seconds):
+            async with self.client(name, url, streaming=False, seconds=seconds) as client:
                 async for response in client.send_message(request):
                     if response.HasField("task"):
                         return response.task
@@ -122,10 +125,12 @@ class Peers:
                 yield response
 
     @asynccontextmanager
-    async def client(self, name: str, url: str, *, streaming: bool) -> AsyncIterator[Client]:
+    async def client(
+        self, name: str, url: str, *, streaming: bool, seconds: float | None = None
+    ) -> AsyncIterator[Client]:
         """An A2A client of the peer `name` at `url`; whatever goes wrong becomes a `BackendError` naming it."""
-        # Without a stream to wait for, a read waits no longer than a connect.
-        read_timeout = STREAM_READ_TIMEOUT if streaming else self._timeout
+        # Without a stream to wait for, a read waits no longer than a connect (or the call's own `seconds`).
+        read_timeout = STREAM_READ_TIMEOUT if streaming else (seconds or self._timeout)
         try:
             card = await self._card(url)
             async with agent_client(
@@ -152,13 +157,14 @@ class Peers:
         return card
 
     @contextmanager
-    def _deadline(self, name: str, url: str, what: str) -> Iterator[None]:
+    def _deadline(self, name: str, url: str, what: str, seconds: float | None = None) -> Iterator[None]:
+        seconds = seconds or self._timeout
         try:
-            with anyio.fail_after(self._timeout):
+            with anyio.fail_after(seconds):
                 yield
         except TimeoutError:
             raise BackendTimeout(
-                f"the {name} agent at {url} did not {what} within {self._timeout:g} s", backend=name
+                f"the {name} agent at {url} did not {what} within {seconds:g} s", backend=name
             ) from None
 
     async def _registry_get(self, path: str, params: Mapping[str, str | int]) -> dict[str, Any]:

@@ -63,6 +63,20 @@ class RouterSettings(FrozenModel):
         description="How long the router waits for an agent or the registry to connect, start a task or read one "
         "(504 past it); a followed stream waits between events regardless.",
     )
+    delivery_timeout_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        le=3600,
+        description="How long the router waits for triage to take a queued webhook or /diagnostics delivery "
+        "(nobody waits for it; past it the task is failed, not re-sent, so that it never runs twice).",
+    )
+    delivery_max_age_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description="How long a queued delivery is retried (with back-off) while triage cannot be reached; "
+        "then its task is failed with the reason.",
+    )
+    delivery_concurrency: int = Field(default=8, ge=1, le=256, description="Queued deliveries sent to triage at once.")
     model: str | None = Field(default=None, description="SRE_MODEL (routing stays deterministic for now).")
 
     @field_validator("triage_url")

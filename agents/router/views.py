@@ -1,6 +1,8 @@
 """A task as the router shows it: its A2A state read from the agent, as JSON and as Server-Sent Events.
 
-`task_view` is `GET /tasks/{id}`. The stream of `GET /tasks/{id}/stream` is made of:
+`task_view` is `GET /tasks/{id}` of a task its agent took; `delivery_view` of one it has not
+(yet): a pending delivery reads as `submitted` saying it waits for the agent, a failed one as
+`failed` with the reason (`agents.router.delivery`). The stream of `GET /tasks/{id}/stream` is made of:
 
     event: status      data: {"state": "working", "message": "Querying Prometheus"}
     event: artifact    data: {"name": "result", "result": {...}, "markdown": "..."}
@@ -23,7 +25,17 @@ from agents.router.models import TaskView, TriggerView
 from agents.router.tasks import RouterTask
 from common.agents.client import result_of
 
-__all__ = ["TERMINAL", "artifact_data", "sse", "state_name", "status_data", "status_text", "task_view"]
+__all__ = [
+    "TERMINAL",
+    "artifact_data",
+    "delivery_data",
+    "delivery_view",
+    "sse",
+    "state_name",
+    "status_data",
+    "status_text",
+    "task_view",
+]
 
 #: States after which a task changes no more, or waits for its caller.
 TERMINAL = frozenset(
@@ -66,6 +78,32 @@ def task_view(record: RouterTask, task: Task) -> TaskView:
         markdown=markdown,
         created_at=record.created,
         updated_at=max(updated, record.created) if updated else record.created,
+    )
+
+
+def delivery_data(record: RouterTask) -> dict[str, Any]:
+    """The status of a delivery its agent has not taken: failed with the reason, or submitted and waiting."""
+    if record.failed:
+        return {"state": "failed", "message": record.failure}
+    return {
+        "state": "submitted",
+        "message": f"Waiting for the {record.agent} agent to take the task; it is sent again while the agent "
+        "cannot be reached.",
+    }
+
+
+def delivery_view(record: RouterTask) -> TaskView:
+    data = delivery_data(record)
+    return TaskView(
+        id=record.id,
+        agent=record.agent,
+        state=data["state"],
+        trigger=TriggerView.model_validate({"kind": record.trigger_kind, "summary": record.trigger_summary}),
+        message=data["message"],
+        result=None,
+        markdown=None,
+        created_at=record.created,
+        updated_at=record.created,
     )
 
 

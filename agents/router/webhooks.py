@@ -7,14 +7,17 @@ Both take a bearer token (audience the router, scope `agents:invoke`) or, when c
 basic credentials (`callers`). A body is at most `max_body_bytes` (413 before parsing) and must
 match its model (422 naming the field); a payload of more than `max_alerts` alerts is 413.
 
-A new delivery starts one triage task and answers 202 `{"tasks": [{"id", "url", "agent"}],
-"duplicate": false}` as soon as the agent has created it; a re-send of the same delivery (same
-group and firing fingerprints; same service, namespace, deployment id and status) within the TTL
-answers 200 with the same tasks and `"duplicate": true`. A payload whose alerts have all resolved
-starts nothing (200 `{"tasks": [], "ignored": "resolved"}`) and ends the group's incident: the
-same alerts firing again start a new one. A re-send whose earlier task failed, was rejected or
-canceled starts a new one (202). Triage not reachable: 503; not answering in time: 504; answering
-an error: 502; nothing recorded.
+A new delivery is recorded as one triage task and answered 202 `{"tasks": [{"id", "url",
+"agent"}], "duplicate": false}` at once, without waiting for triage: the router sends it in the
+background (`agents.router.delivery`), so a storm of deliveries is answered while triage is busy
+creating tasks. Whatever then goes wrong with triage shows on the task (`GET /tasks/{id}`:
+`submitted` while it waits for triage, `failed` with the reason), not on the webhook's answer; a
+503 means only that the router could not record the delivery. A re-send of the same delivery
+(same group and firing fingerprints; same service, namespace, deployment id and status) within
+the TTL answers 200 with the same tasks and `"duplicate": true`. A payload whose alerts have all
+resolved starts nothing (200 `{"tasks": [], "ignored": "resolved"}`) and ends the group's
+incident: the same alerts firing again start a new one. A re-send whose earlier task failed, was
+rejected or canceled starts a new one (202).
 """
 
 from __future__ import annotations
@@ -82,7 +85,7 @@ class WebhookApi:
 
     async def _once(self, owner: str, dedup: Dedup, payload: dict[str, Any], trigger: Trigger) -> Response:
         async def start() -> list[RouterTask]:
-            return [await self.dispatcher.start_triage(owner, payload, trigger, dedup)]
+            return [await self.dispatcher.submit(owner, payload, trigger, dedup)]
 
         try:
             tasks, duplicate = await self.dispatcher.once(dedup.key, start)
@@ -129,10 +132,11 @@ def started(
 
 
 def peer_failed(exc: BackendError) -> Response:
-    """The answer when an agent or the registry failed (checklist row 43): never a 500.
+    """The answer when an agent, the registry or the router's own store failed (checklist row 43): never a 500.
 
     503 when it could not be reached (to be re-sent later), 504 when it did not answer in time,
     502 when it answered with an error or with something that is not A2A; the message names it.
+    Queued starts (the webhooks, `/diagnostics/*`) meet only the 503 of a router that cannot record.
     """
     if isinstance(exc, BackendTimeout):
         return error_response(504, "agent_timeout", str(exc), headers={"Retry-After": "30"})

@@ -51,6 +51,7 @@ def post_router(fed: Federation, path: str, raw: str) -> httpx.Response:
 @pytest.mark.parametrize("levels", [50, DEEP])
 def test_router_webhook_with_a_deep_extra_field_is_422_naming_it(fed: Federation, levels: int) -> None:
     payload = webhook_payload(alert(), group_key=f"g-{uuid.uuid4().hex}") | {"extra": nested(levels)}
+    fed.settled()
     seen = len(fed.triage.inputs())
 
     response = fed.post("/webhooks/alertmanager", payload)

@@ -1,5 +1,6 @@
 """A peer agent that errors, answers garbage, is down or hangs: the router answers 502/503/504 naming it, never
-500, and a task routed over A2A ends failed saying why (checklist row 43).
+500, where a caller waits for the agent (`/execute`, reading a task); a webhook delivery is answered 202 at once
+and its task ends failed saying why; a task routed over A2A ends failed saying why (checklist row 43).
 
 The peer is a small A2A impostor served here and registered as `flaky` (skill `flaky-probe`): its card is
 real; what it answers to JSON-RPC is chosen by each test (`Peer.mode`).
@@ -8,8 +9,10 @@ real; what it answers to JSON-RPC is chosen by each test (`Peer.mode`).
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +21,7 @@ import pytest
 from a2a.types import SendMessageResponse, Task, TaskState, TaskStatus
 from asgi_server import ServedApp
 from google.protobuf.json_format import MessageToDict
-from router_federation import Federation
+from router_federation import TRIAGE_SPEC, Federation, webhook_payload
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -40,12 +43,16 @@ SPEC = AgentCardSpec(
 QUERY = {"user_query": "flaky-probe the widget"}
 #: How long the hanging peer holds a request: past the router's peer timeout (conftest), short of forever.
 HANG_SECONDS = 8.0
+#: How long the slow peer takes to create a task: past the router's peer timeout, well within its delivery deadline.
+SLOW_START_SECONDS = 6.0
 
 
 @dataclass
 class Peer:
     url: str
     mode: str = "ok"
+    #: SendMessage calls received.
+    sends: int = 0
 
 
 def _peer_app(peer: Peer, card: dict[str, Any]) -> Starlette:
@@ -54,6 +61,10 @@ def _peer_app(peer: Peer, card: dict[str, Any]) -> Starlette:
 
     async def rpc(request: Request) -> Response:
         body = await request.json()
+        if body["method"] == "SendMessage":
+            peer.sends += 1
+            if peer.mode == "slow-start":
+                await asyncio.sleep(SLOW_START_SECONDS)
         if peer.mode == "internal":
             error = {"code": -32603, "message": "the task store is corrupt"}
             return JSONResponse({"jsonrpc": "2.0", "id": body.get("id"), "error": error})
@@ -172,3 +183,73 @@ async def test_a_task_routed_over_a2a_to_an_erroring_peer_ends_failed_with_the_r
     reason = " ".join(part.text for part in status.message.parts)
     assert "flaky agent" in reason
     assert "the task store is corrupt" in reason
+
+
+@contextmanager
+def peer_as_triage(fed: Federation, peer: Peer, mode: str) -> Iterator[None]:
+    """The registry's `triage` entry points at the peer, answering in `mode`, until the block ends."""
+    peer.mode = mode
+    fed.register(TRIAGE_SPEC, peer.url)
+    try:
+        yield
+    finally:
+        fed.register(TRIAGE_SPEC, fed.triage.url)
+        peer.mode = "ok"
+
+
+def wait_while_submitted(fed: Federation, task_id: str, timeout: float = 20.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while (view := fed.get(f"/tasks/{task_id}").json())["state"] == "submitted":
+        assert time.monotonic() < deadline, view
+        time.sleep(0.05)
+    return dict(view)
+
+
+def storm_group() -> str:
+    return f'{{}}:{{alertname="HighErrorRate", run="{uuid.uuid4().hex}"}}'
+
+
+@pytest.mark.parametrize(
+    ("mode", "said"),
+    [
+        ("internal", "answered an error (InternalError: the task store is corrupt)"),
+        ("garbage", "answered something that is not A2A"),
+        ("http500", "answered HTTP 500"),
+    ],
+)
+def test_triage_failing_to_take_a_webhook_delivery_is_202_then_the_task_fails_naming_it(
+    fed: Federation, peer: Peer, mode: str, said: str
+) -> None:
+    with peer_as_triage(fed, peer, mode):
+        response = fed.post("/webhooks/alertmanager", webhook_payload(group_key=storm_group()))
+        assert response.status_code == 202, response.text
+        (task,) = response.json()["tasks"]
+        view = wait_while_submitted(fed, task["id"])
+
+    assert view["state"] == "failed"
+    assert f"The triage agent could not start the task: the triage agent at {peer.url}" in view["message"]
+    assert said in view["message"]
+    assert "Send the alert or event again" in view["message"]
+
+
+def test_triage_slow_to_create_the_task_gets_the_webhook_answered_at_once_and_the_task_started_once(
+    fed: Federation, peer: Peer
+) -> None:
+    payload = webhook_payload(group_key=storm_group())
+    with peer_as_triage(fed, peer, "slow-start"):
+        sends = peer.sends
+        began = time.monotonic()
+        response = fed.post("/webhooks/alertmanager", payload)
+        answered = time.monotonic() - began
+        again = fed.post("/webhooks/alertmanager", payload)  # while triage is still creating it
+        (task,) = response.json()["tasks"]
+        waiting = fed.get(f"/tasks/{task['id']}").json()
+        view = wait_while_submitted(fed, task["id"], timeout=SLOW_START_SECONDS + 20)
+
+    assert response.status_code == 202, response.text
+    assert answered < 4.0  # ROUTER_PEER_TIMEOUT_SECONDS (conftest): it used to be a 504 past it
+    assert (again.status_code, again.json()["tasks"]) == (200, [task])
+    assert waiting["state"] == "submitted"
+    assert "Waiting for the triage agent" in waiting["message"]
+    assert view["state"] == "working"  # the peer's task, read live from it
+    assert peer.sends - sends == 1

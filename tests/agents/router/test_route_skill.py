@@ -63,6 +63,7 @@ async def test_a_question_goes_to_the_skill_that_fits_and_its_result_comes_back(
 
 async def test_an_alertmanager_payload_goes_to_triage_as_a_data_part(fed: Federation) -> None:
     payload = webhook_payload(alert("QueueBacklog"), group_key="route-skill")
+    fed.settled()  # no earlier delivery arrives among this test's
     seen = len(fed.triage.inputs())
 
     responses, stages = await route(fed, data_message(payload))

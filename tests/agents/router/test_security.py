@@ -84,6 +84,7 @@ def call(fed: Federation, method: str, path: str, headers: dict[str, str], **par
 def test_every_protected_route_refuses_a_missing_or_invalid_token_with_401(
     fed: Federation, method: str, path: str, case: str
 ) -> None:
+    fed.settled()
     seen = len(fed.triage.inputs()) + len(fed.capacity.inputs())
 
     response = call(fed, method, path, REFUSED[case](fed))

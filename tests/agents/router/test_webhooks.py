@@ -1,15 +1,21 @@
-"""The router's webhooks, served by `sre serve router`: each new delivery starts one triage task at once."""
+"""The router's webhooks, served by `sre serve router`: each new delivery is answered at once and started once.
+
+A delivery is recorded and answered 202 before triage is asked; triage missing or down delays it (the task reads
+`submitted`), a router restart does not lose it, and it reaches triage exactly once.
+"""
 
 from __future__ import annotations
 
 import base64
+import json
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from router_federation import FAIL_WORD, Federation, alert, webhook_payload
+from router_federation import FAIL_WORD, STAGE, Federation, alert, wait_until_registered, webhook_payload
 
 pytestmark = pytest.mark.integration
 
@@ -36,7 +42,6 @@ def deployment(**changes: Any) -> dict[str, Any]:
 
 def test_a_new_alertmanager_delivery_starts_one_triage_task_with_the_payload_as_received(fed: Federation) -> None:
     payload = webhook_payload(alert(), group_key=group())
-    seen = len(fed.triage.inputs())
     fed.token()  # the caller's own token request is not the router's latency
 
     started = time.monotonic()
@@ -50,25 +55,24 @@ def test_a_new_alertmanager_delivery_starts_one_triage_task_with_the_payload_as_
     assert task["agent"] == "triage"
     assert task["url"] == f"{fed.url}/tasks/{task['id']}"
     assert elapsed < 1.0
-    received = fed.triage.wait_for_inputs(seen + 1)[seen]
-    assert received["groupKey"] == payload["groupKey"]
+    (received,) = fed.triage.wait_for_input_with(payload["groupKey"])
     assert received["alerts"] == payload["alerts"]
     assert received["commonLabels"] == payload["commonLabels"]
-    assert fed.triage.agent.received[seen][0] == "router"  # the router's own token, not the caller's
+    callers = [caller for caller, value in fed.triage.agent.received if value is received]
+    assert callers == ["router"]  # the router's own token, not the caller's
 
 
 def test_a_resend_answers_the_started_task_and_starts_nothing(fed: Federation) -> None:
     payload = webhook_payload(alert(), group_key=group())
-    before = len(fed.triage.inputs())
     first = fed.post("/webhooks/alertmanager", payload)
-    seen = len(fed.triage.wait_for_inputs(before + 1))
+    fed.triage.wait_for_input_with(payload["groupKey"])
 
     again = fed.post("/webhooks/alertmanager", payload)
 
     assert (first.status_code, again.status_code) == (202, 200)
     assert again.json() == {"tasks": first.json()["tasks"], "duplicate": True}
     time.sleep(0.2)
-    assert len(fed.triage.inputs()) == seen
+    assert len(fed.triage.inputs_with(payload["groupKey"])) == 1
 
 
 def state_of(fed: Federation, task_id: str) -> str:
@@ -126,7 +130,6 @@ def test_a_new_alert_in_the_group_is_a_new_incident(fed: Federation) -> None:
 def test_a_resolved_group_starts_nothing_and_firing_again_is_a_new_incident(fed: Federation) -> None:
     key = group()
     first = fed.post("/webhooks/alertmanager", webhook_payload(alert(), group_key=key))
-    seen = len(fed.triage.inputs())
 
     resolved = fed.post("/webhooks/alertmanager", webhook_payload(alert(status="resolved"), group_key=key))
     refired = fed.post("/webhooks/alertmanager", webhook_payload(alert(), group_key=key))
@@ -135,12 +138,11 @@ def test_a_resolved_group_starts_nothing_and_firing_again_is_a_new_incident(fed:
     assert resolved.json() == {"tasks": [], "duplicate": False, "ignored": "resolved"}
     assert refired.status_code == 202
     assert refired.json()["tasks"][0]["id"] != first.json()["tasks"][0]["id"]
-    assert len(fed.triage.wait_for_inputs(seen + 1)) == seen + 1
+    assert len(fed.triage.wait_for_input_with(key, count=2)) == 2  # the first incident's, and the new one's
 
 
 def test_a_deployment_event_starts_triage_with_a_typed_payload_once(fed: Federation) -> None:
     event = deployment()
-    seen = len(fed.triage.inputs())
 
     first = fed.post("/webhooks/deployment", event)
     again = fed.post("/webhooks/deployment", event)
@@ -148,8 +150,8 @@ def test_a_deployment_event_starts_triage_with_a_typed_payload_once(fed: Federat
 
     assert (first.status_code, again.status_code, rolled_back.status_code) == (202, 200, 202)
     assert again.json()["tasks"] == first.json()["tasks"]
-    received = fed.triage.wait_for_inputs(seen + 2)[seen]
-    assert received == {"type": "deployment", **event}
+    received = fed.triage.wait_for_input_with(event["deployment_id"], count=2)
+    assert {"type": "deployment", **event} in received
     task = fed.get(f"/tasks/{first.json()['tasks'][0]['id']}").json()
     assert task["trigger"] == {"kind": "deployment", "summary": "Deployment of shop/checkout v2.4.1 failed"}
 
@@ -231,13 +233,13 @@ def test_basic_credentials_start_a_task_owned_by_the_basic_user(fed: Federation)
     [("alertmanager", "wrong"), ("someone", "s3cret-basic-password"), ("alertmanager", ""), ("", "")],
 )
 def test_wrong_basic_credentials_are_401_with_both_challenges(fed: Federation, credentials: tuple[str, str]) -> None:
-    seen = len(fed.triage.inputs())
+    key = group()
 
-    response = fed.post("/webhooks/alertmanager", webhook_payload(group_key=group()), headers=basic(*credentials))
+    response = fed.post("/webhooks/alertmanager", webhook_payload(group_key=key), headers=basic(*credentials))
 
     assert response.status_code == 401
     assert 'Basic realm="agent"' in response.headers["www-authenticate"]
-    assert len(fed.triage.inputs()) == seen
+    assert fed.triage.inputs_with(key) == []
 
 
 def test_no_credentials_on_a_webhook_is_401_offering_bearer_and_basic(fed: Federation) -> None:
@@ -255,24 +257,90 @@ def test_malformed_basic_header_is_401(fed: Federation) -> None:
     assert response.status_code == 401
 
 
-def test_triage_not_registered_or_not_reachable_is_503_naming_it_and_nothing_is_recorded(fed: Federation) -> None:
-    rows = fed.router_rows()
+def wait_while_submitted(fed: Federation, task_id: str, timeout: float = 20.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while (view := fed.get(f"/tasks/{task_id}").json())["state"] == "submitted":
+        assert time.monotonic() < deadline, view
+        time.sleep(0.05)
+    return dict(view)
+
+
+def wait_for_log(fed: Federation, text: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in fed.router.log_text():
+        assert time.monotonic() < deadline, f"{text!r} not in the router's log:\n{fed.router.log_tail()}"
+        time.sleep(0.05)
+
+
+def stream_events(fed: Federation, task_id: str, into: list[tuple[str, Any]]) -> None:
+    with fed.http.stream("GET", f"{fed.url}/tasks/{task_id}/stream", headers=fed.headers(), timeout=60) as response:
+        name = None
+        for line in response.iter_lines():
+            if line.startswith("event: "):
+                name = line.removeprefix("event: ")
+            elif line.startswith("data: ") and name is not None:
+                into.append((name, json.loads(line.removeprefix("data: "))))
+
+
+def test_a_delivery_waits_while_triage_is_missing_or_down_and_starts_once_when_it_is_back(fed: Federation) -> None:
+    missing_event, down_payload = deployment(), webhook_payload(group_key=group())
+    streamed: list[tuple[str, Any]] = []
+    with fed.gate.closed():  # the investigations stay working until the stream has seen them so
+        try:
+            fed.deregister("triage")
+            began = time.monotonic()
+            missing = fed.post("/webhooks/deployment", missing_event)
+            fed.register(fed.triage.spec, "http://127.0.0.1:9/")  # a port nothing listens on
+            down = fed.post("/webhooks/alertmanager", down_payload)
+            answered = time.monotonic() - began
+            task_ids = [response.json()["tasks"][0]["id"] for response in (missing, down)]
+            waiting = [fed.get(f"/tasks/{task_id}").json() for task_id in task_ids]
+            for task_id in task_ids:  # each was tried, and will be again
+                wait_for_log(fed, f"Router task {task_id} waits for the triage agent")
+            follower = threading.Thread(target=stream_events, args=(fed, task_ids[1], streamed))
+            follower.start()
+        finally:
+            fed.register(fed.triage.spec, fed.triage.url)
+        views = [wait_while_submitted(fed, task_id) for task_id in task_ids]
+        working = ("status", {"state": "working", "message": STAGE})
+        deadline = time.monotonic() + 10
+        while working not in streamed:
+            assert time.monotonic() < deadline, streamed
+            time.sleep(0.02)
+    follower.join(30)
+
+    assert (missing.status_code, down.status_code) == (202, 202), (missing.text, down.text)
+    assert answered < 4.0  # two posts, neither waiting for triage
+    assert [view["state"] for view in waiting] == ["submitted", "submitted"]
+    assert all("Waiting for the triage agent" in view["message"] for view in waiting)
+    assert [view["state"] for view in views] == ["working", "working"]
+    # Each reached triage exactly once, as sent.
+    assert fed.triage.wait_for_input_with(missing_event["deployment_id"]) == [{"type": "deployment", **missing_event}]
+    assert fed.triage.wait_for_input_with(down_payload["groupKey"]) == [down_payload]
+    assert streamed[0] == ("status", {"state": "submitted", "message": waiting[1]["message"]})
+    assert streamed[-1] == ("done", {"state": "completed"})
+
+
+def test_a_pending_delivery_is_started_after_the_router_restarts(fed: Federation) -> None:
+    event = deployment()
     try:
-        fed.deregister("triage")
-        missing = fed.post("/webhooks/deployment", deployment())
-        fed.register(fed.triage.spec, "http://127.0.0.1:9/")  # a port nothing listens on
-        down = fed.post("/webhooks/alertmanager", webhook_payload(group_key=group()))
+        fed.register(fed.triage.spec, "http://127.0.0.1:9/")
+        response = fed.post("/webhooks/deployment", event)
+        assert response.status_code == 202, response.text
+        task_id = response.json()["tasks"][0]["id"]
+        wait_for_log(fed, f"Router task {task_id} waits for the triage agent")
+        fed.router.stop()
     finally:
         fed.register(fed.triage.spec, fed.triage.url)
+        if not fed.router.running:
+            fed.router.start()
+    wait_until_registered(fed, "router")
 
-    assert missing.status_code == 503, missing.text
-    described = missing.json()["error_description"]
-    assert "triage" in described
-    assert f"registry at {fed.registry.url}" in described
-    assert down.status_code == 503, down.text
-    assert "triage agent at http://127.0.0.1:9" in down.json()["error_description"]
-    assert fed.router_rows() == rows
-    assert fed.post("/webhooks/deployment", deployment()).status_code == 202
+    view = wait_while_submitted(fed, task_id)
+
+    assert view["state"] in ("working", "completed"), view
+    assert fed.triage.wait_for_input_with(event["deployment_id"]) == [{"type": "deployment", **event}]
+    assert "recorded before the router's last stop" in fed.router.log_text()
 
 
 def test_logs_hold_no_credentials(fed: Federation) -> None:
