@@ -60,8 +60,9 @@ class RouterSettings(FrozenModel):
         default=30.0,
         gt=0,
         le=300,
-        description="How long the router waits for an agent or the registry to connect, start a task or read one "
-        "(504 past it); a followed stream waits between events regardless.",
+        description="How long the router waits for an agent or the registry to connect, start a task for /execute "
+        "or the route skill, or read one (504 past it); a queued delivery waits ROUTER_DELIVERY_TIMEOUT_SECONDS, a "
+        "followed stream between events regardless.",
     )
     delivery_timeout_seconds: float = Field(
         default=120.0,
