@@ -90,8 +90,10 @@ class Deliverer:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                # A bug or a database that failed: the row stays pending and is resumed at the next start.
-                logger.exception("Delivering router task %s failed", task_id)
+                # The router's own store failed (or a bug): the row stays pending and is tried again. Should
+                # the store have failed just after triage took it, the next try sends it a second time.
+                delay = self._later(task_id)
+                logger.exception("Delivering router task %s failed; trying again in %.0f s", task_id, delay)
 
     async def deliver(self, task_id: str) -> None:
         """Send the delivery `task_id` once and record what came of it (or schedule the next try)."""
@@ -129,17 +131,22 @@ class Deliverer:
                 f"{self.peers.registry_url}",
             )
             return
-        tries = self._tries[record.id] = self._tries.get(record.id, 0) + 1
-        delay = min(RETRY_FIRST_SECONDS * 2 ** (tries - 1), RETRY_MAX_SECONDS, max(self._max_age - age, 0.0))
+        delay = self._later(record.id, self._max_age - age)
         logger.warning(
             "Router task %s waits for the %s agent (try %d, again in %.0f s): %s",
             record.id,
             record.agent,
-            tries,
+            self._tries[record.id],
             delay,
             exc,
         )
-        self._retries[record.id] = asyncio.get_running_loop().call_later(delay, self._retry, record.id)
+
+    def _later(self, task_id: str, at_most: float = RETRY_MAX_SECONDS) -> float:
+        """Send `task_id` again after its next back-off (at most `at_most` seconds); the delay."""
+        tries = self._tries[task_id] = self._tries.get(task_id, 0) + 1
+        delay = max(min(RETRY_FIRST_SECONDS * 2.0 ** (tries - 1), RETRY_MAX_SECONDS, at_most), 0.0)
+        self._retries[task_id] = asyncio.get_running_loop().call_later(delay, self._retry, task_id)
+        return delay
 
     def _retry(self, task_id: str) -> None:
         del self._retries[task_id]

@@ -44,7 +44,7 @@ class FakeTriage:
 
     registry_url = "http://registry.test"
 
-    def __init__(self, *outcomes: BackendError | None) -> None:
+    def __init__(self, *outcomes: Exception | None) -> None:
         self.outcomes = list(outcomes)
         self.sent: list[tuple[str, dict[str, Any], float | None]] = []
 
@@ -131,6 +131,23 @@ async def test_an_unreachable_triage_is_tried_again_with_back_off_until_it_takes
         running.cancel()
 
     assert len(triage.sent) == 4
+
+
+async def test_a_delivery_whose_recording_failed_is_tried_again_rather_than_left_pending(
+    records: TaskRecords, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(delivery, "RETRY_FIRST_SECONDS", 0.01)
+    row = pending(clock)
+    await records.add(row)
+    triage = FakeTriage(RuntimeError("database is locked"))
+
+    running = asyncio.create_task(deliverer(records, triage).run())
+    try:
+        await until(lambda: _delivery_is(records, row.id, STARTED))
+    finally:
+        running.cancel()
+
+    assert len(triage.sent) == 2
 
 
 async def test_a_delivery_unreachable_past_its_maximum_age_fails_with_the_reason_naming_triage(
