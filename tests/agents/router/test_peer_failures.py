@@ -205,7 +205,7 @@ def wait_while_submitted(fed: Federation, task_id: str, timeout: float = 20.0) -
     return dict(view)
 
 
-def storm_group() -> str:
+def new_group() -> str:
     return f'{{}}:{{alertname="HighErrorRate", run="{uuid.uuid4().hex}"}}'
 
 
@@ -221,7 +221,7 @@ def test_triage_failing_to_take_a_webhook_delivery_is_202_then_the_task_fails_na
     fed: Federation, peer: Peer, mode: str, said: str
 ) -> None:
     with peer_as_triage(fed, peer, mode):
-        response = fed.post("/webhooks/alertmanager", webhook_payload(group_key=storm_group()))
+        response = fed.post("/webhooks/alertmanager", webhook_payload(group_key=new_group()))
         assert response.status_code == 202, response.text
         (task,) = response.json()["tasks"]
         view = wait_while_submitted(fed, task["id"])
@@ -235,7 +235,7 @@ def test_triage_failing_to_take_a_webhook_delivery_is_202_then_the_task_fails_na
 def test_triage_slow_to_create_the_task_gets_the_webhook_answered_at_once_and_the_task_started_once(
     fed: Federation, peer: Peer
 ) -> None:
-    payload = webhook_payload(group_key=storm_group())
+    payload = webhook_payload(group_key=new_group())
     with peer_as_triage(fed, peer, "slow-start"):
         sends = peer.sends
         began = time.monotonic()
