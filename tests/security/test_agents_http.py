@@ -333,6 +333,7 @@ def test_rows_02_04_to_12_a_wrong_or_hostile_credential_is_401_on_every_router_r
         attacker=host,
         attacker_key=attacker_key,
     )
+    agent.fed.settled()  # no earlier test's delivery lands in between
     received = len(agent.fed.triage.inputs()) + len(agent.fed.capacity.inputs())
 
     statuses = {
@@ -343,6 +344,7 @@ def test_rows_02_04_to_12_a_wrong_or_hostile_credential_is_401_on_every_router_r
     }
 
     assert statuses == dict.fromkeys(statuses, 401)
+    agent.fed.settled()  # a delivery wrongly accepted would have arrived by now
     assert len(agent.fed.triage.inputs()) + len(agent.fed.capacity.inputs()) == received
     assert host.requests == []
 
@@ -466,12 +468,14 @@ def test_row_22_a_router_rest_body_in_another_content_type_is_400_and_reaches_no
     agent = agent_of("router")
     assert agent.fed is not None
     body = json.dumps(ROUTER_ROUTES["POST", path])
+    agent.fed.settled()  # no earlier test's delivery lands in between
     received = len(agent.fed.triage.inputs()) + len(agent.fed.capacity.inputs())
 
     response = http.post(f"{agent.url}{path}", content=body, headers={**agent.headers(), "Content-Type": content_type})
 
     assert response.status_code == 400, response.text
     assert "application/json" in response.json()["error_description"]
+    agent.fed.settled()  # a delivery wrongly accepted would have arrived by now
     assert len(agent.fed.triage.inputs()) + len(agent.fed.capacity.inputs()) == received
 
 
@@ -505,6 +509,7 @@ def test_row_24_truncated_json_on_a_router_rest_route_is_400_and_reaches_no_peer
     agent = agent_of("router")
     assert agent.fed is not None
     body = json.dumps(ROUTER_ROUTES["POST", path])[:-3]
+    agent.fed.settled()  # no earlier test's delivery lands in between
     received = len(agent.fed.triage.inputs()) + len(agent.fed.capacity.inputs())
 
     response = http.post(
@@ -513,6 +518,7 @@ def test_row_24_truncated_json_on_a_router_rest_route_is_400_and_reaches_no_peer
 
     assert response.status_code == 400, response.text
     assert response.json()["error_description"]
+    agent.fed.settled()  # a delivery wrongly accepted would have arrived by now
     assert len(agent.fed.triage.inputs()) + len(agent.fed.capacity.inputs()) == received
 
 
