@@ -52,13 +52,14 @@ from issuer import TestIssuer  # noqa: E402
 from served import ServedComponent  # noqa: E402
 
 from common.auth import JwtVerifier, TokenValidation  # noqa: E402
+from common.scopes import METRICS_READ  # noqa: E402
 
 DEFAULT_CALLS = 1000
 DEFAULT_WARMUP = 50
 DEFAULT_CONCURRENCY = 8
 DEFAULT_QUERY = "vector(1)"
 TOOL = "prometheus_query"
-SCOPE = "metrics:read"
+SCOPE = METRICS_READ
 # Long enough for the whole run: a token that expires mid-run would turn calls into 401s.
 TOKEN_LIFETIME_SECONDS = 3600
 CALL_TIMEOUT_SECONDS = 30.0

@@ -13,7 +13,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from common.registration import REGISTRY_WRITE
+from common.scopes import REGISTRY_WRITE
 from registry.clients import ClientStore
 
 __all__ = ["CLIENTS", "provision", "read_secret", "reserved_names"]

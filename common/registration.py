@@ -23,6 +23,7 @@ import httpx
 
 from common.auth.token_source import TokenSource
 from common.errors import BackendError, BackendUnavailable
+from common.scopes import REGISTRY_WRITE
 from common.task_groups import task_group
 
 __all__ = ["RegistryClient", "registered", "registered_url"]
@@ -30,7 +31,6 @@ __all__ = ["RegistryClient", "registered", "registered_url"]
 logger = logging.getLogger(__name__)
 
 Kind = Literal["servers", "agents"]
-REGISTRY_WRITE = "registry:write"
 
 
 class RegistryClient:

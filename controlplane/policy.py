@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from common.scopes import CONTROLPLANE_ADMIN, CONTROLPLANE_READ, CONTROLPLANE_WRITE
+
 __all__ = [
     "ADMIN_SCOPE",
     "INCIDENT_APPROVALS",
@@ -29,9 +31,9 @@ __all__ = [
     "policy_table",
 ]
 
-READ_SCOPE = "controlplane:read"
-WRITE_SCOPE = "controlplane:write"
-ADMIN_SCOPE = "controlplane:admin"
+READ_SCOPE = CONTROLPLANE_READ
+WRITE_SCOPE = CONTROLPLANE_WRITE
+ADMIN_SCOPE = CONTROLPLANE_ADMIN
 
 #: The approval action each incident status needs, whichever route sets it.
 INCIDENT_APPROVALS: Mapping[str, str] = {

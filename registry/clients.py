@@ -38,22 +38,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from common.errors import ConfigError, InputError
+from common.scopes import ALL_SCOPES
 
 __all__ = ["KNOWN_SCOPES", "ClientStore", "OAuthClient"]
 
 logger = logging.getLogger(__name__)
 
-KNOWN_SCOPES: tuple[str, ...] = (
-    "metrics:read",
-    "logs:read",
-    "logs:write",
-    "controlplane:read",
-    "controlplane:write",
-    "controlplane:admin",
-    "agents:invoke",
-    "registry:write",
-    "registry:admin",
-)
+KNOWN_SCOPES = ALL_SCOPES
 
 # Client ids travel in HTTP Basic credentials (no `:`) and in logs: keep them plain.
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from common.openapi import ApiDescription, Operation
 from common.openapi import openapi_document as build_document
+from common.scopes import REGISTRY_WRITE
 from registry.models import (
     NAME_PATTERN,
     AgentEntry,
@@ -29,7 +30,7 @@ from registry.ownership import ADMIN_SCOPE
 
 __all__ = ["OPERATIONS", "WRITE_SCOPE", "Operation", "openapi_document"]
 
-WRITE_SCOPE = "registry:write"
+WRITE_SCOPE = REGISTRY_WRITE
 
 _API = ApiDescription(
     title="SRE Federation registry",

@@ -24,10 +24,11 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from common.rest import HttpError
+from common.scopes import REGISTRY_ADMIN
 
 __all__ = ["ADMIN_SCOPE", "ANONYMOUS", "Ownership", "Writer"]
 
-ADMIN_SCOPE = "registry:admin"
+ADMIN_SCOPE = REGISTRY_ADMIN
 
 
 @dataclass(frozen=True)

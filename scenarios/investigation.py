@@ -23,6 +23,7 @@ import anyio
 import httpx
 
 from common.errors import SreError
+from common.scopes import AGENTS_INVOKE
 from scenarios.alerts import first_notification
 
 if TYPE_CHECKING:
@@ -95,8 +96,6 @@ class Investigation:
     async def _via_router(
         self, http: httpx.AsyncClient, payloads: list[dict[str, Any]]
     ) -> tuple[dict[str, Any], float]:
-        from common.agents.card import AGENTS_INVOKE  # a2a-sdk's types come along: imported when first needed
-
         auth = self.tokens.bearer_auth(self.router_url, [AGENTS_INVOKE])
         started = time.perf_counter()
         deadline = started + self.report_timeout

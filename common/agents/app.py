@@ -60,7 +60,7 @@ from starlette.types import ASGIApp, Receive
 from starlette.types import Message as AsgiMessage
 
 from common import jsonrpc_bounds
-from common.agents.card import AGENTS_INVOKE, AgentCardSpec, agent_card
+from common.agents.card import AgentCardSpec, agent_card
 from common.agents.card_route import CARD_MAX_AGE_SECONDS, card_routes
 from common.agents.executor import DEFAULT_MAX_CONCURRENT_TASKS, AdkAgentExecutor
 from common.agents.owner import ClientUser
@@ -69,6 +69,7 @@ from common.auth.bearer import ACCESS_KEY
 from common.database import create_database_engine, display_url
 from common.metrics import CONTENT_TYPE_LATEST, ServerMetrics
 from common.rest import BearerGuard, Handler, error_response, rest_app
+from common.scopes import AGENTS_INVOKE
 from common.settings import ServeSettings
 from common.task_groups import task_group
 

@@ -27,6 +27,7 @@ from a2a.utils.constants import TransportProtocol
 from pydantic import Field
 
 from common.auth.discovery import metadata_urls
+from common.scopes import AGENTS_INVOKE
 from common.settings import FrozenModel, ServeSettings
 
 __all__ = [
@@ -39,8 +40,6 @@ __all__ = [
     "token_url",
 ]
 
-#: The scope every A2A call to any agent needs (DESIGN.md, Identity).
-AGENTS_INVOKE = "agents:invoke"
 #: Name of the card's security scheme.
 SECURITY_SCHEME = "oauth2"
 PROTOCOL_VERSION = "1.0"

@@ -24,10 +24,10 @@ from a2a.types import AgentCard, Message, Part, Role, SendMessageRequest, Task
 from google.protobuf.json_format import MessageToDict, ParseDict  # type: ignore[import-untyped]
 from google.protobuf.struct_pb2 import Value  # type: ignore[import-untyped]
 
-from common.agents.card import AGENTS_INVOKE
 from common.agents.executor import RESULT_ARTIFACT
 from common.auth import TokenSource
 from common.registration import registered_url
+from common.scopes import AGENTS_INVOKE
 from common.tls import default_context
 
 __all__ = ["agent_client", "data_message", "find_agent", "result_of", "text_message"]

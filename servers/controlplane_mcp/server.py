@@ -29,6 +29,7 @@ from common import __version__
 from common.errors import InputError
 from common.mcp_tools import ToolGate, ToolSpec, build_tools
 from common.metrics import ServerMetrics
+from common.scopes import CONTROLPLANE_READ, CONTROLPLANE_WRITE
 from common.timerange import TimeArgument, TimeRange, iso
 from servers.controlplane_mcp.approval_gate import ApprovalGate, requester
 from servers.controlplane_mcp.client import API, ApiError, ControlPlaneClient
@@ -52,8 +53,8 @@ __all__ = [
 ]
 
 SERVER_NAME = "controlplane-mcp"
-READ_SCOPE = "controlplane:read"
-WRITE_SCOPE = "controlplane:write"
+READ_SCOPE = CONTROLPLANE_READ
+WRITE_SCOPE = CONTROLPLANE_WRITE
 #: operationIds of the reference API not offered again as generic tools: those the curated tools
 #: cover (update_incident by the status change tools: reopening is for people, through the API),
 #: the approval machinery itself (an approval is never decided or used up through MCP), and the

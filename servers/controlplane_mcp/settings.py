@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from common.errors import ConfigError
+from common.scopes import CONTROLPLANE_READ, CONTROLPLANE_WRITE
 from common.settings import FrozenModel, ServeSettings, SettingsSource, Upstream, build, pop_backends
 
 __all__ = ["DEFAULT_CONTROLPLANE_URL", "DEFAULT_PORT", "ControlPlaneMcpSettings", "Limits"]
@@ -31,7 +32,7 @@ class Limits(FrozenModel):
 class ControlPlaneMcpSettings(FrozenModel):
     backend: Upstream
     token_scopes: tuple[str, ...] = Field(
-        default=("controlplane:read", "controlplane:write"),
+        default=(CONTROLPLANE_READ, CONTROLPLANE_WRITE),
         description="The control plane scopes this server's own token holds, when the authorization server's token "
         "response does not list them (always, for CONTROLPLANE_MCP_BEARER_TOKEN): only the operations they allow "
         "are offered as tools. Space-separated.",

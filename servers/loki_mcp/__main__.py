@@ -23,6 +23,7 @@ from starlette.routing import Mount
 from starlette.types import ASGIApp
 
 from common.metrics import ServerMetrics
+from common.scopes import LOGS_READ, LOGS_WRITE
 from common.serving import ScopedMount, serve_mcp_http
 from common.settings import SettingsSource, Upstream
 from common.task_groups import task_group
@@ -35,8 +36,8 @@ from servers.loki_mcp.settings import LokiMcpSettings
 
 logger = logging.getLogger(__name__)
 
-READ_SCOPE = "logs:read"
-WRITE_SCOPE = "logs:write"
+READ_SCOPE = LOGS_READ
+WRITE_SCOPE = LOGS_WRITE
 LOKI_API_PATH = "/loki/api/v1"
 LOCAL_BACKEND = "local"
 _RETENTION_EVERY_SECONDS = 3600.0

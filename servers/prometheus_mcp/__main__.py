@@ -6,12 +6,13 @@ import sys
 from typing import Literal
 
 from common.metrics import ServerMetrics
+from common.scopes import METRICS_READ
 from common.serving import serve_mcp_http
 from common.settings import SettingsSource
 from servers.prometheus_mcp.server import SERVER_NAME, create_clients, create_server
 from servers.prometheus_mcp.settings import PrometheusMcpSettings
 
-SCOPES = ("metrics:read",)
+SCOPES = (METRICS_READ,)
 
 
 async def serve(transport: Literal["stdio", "http"], source: SettingsSource) -> None:
