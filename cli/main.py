@@ -10,11 +10,11 @@ from typing import Literal
 import anyio
 
 from cli.auth import add_auth_parser, run_auth
-from cli.components import COMPONENTS
 from cli.controlplane import add_controlplane_parser, run_controlplane
 from cli.demo import DEFAULT_DEMO
 from cli.logs import add_logs_parser, run_logs
 from cli.scenario import add_scenario_parser, run_scenario
+from common.components import COMPONENTS
 from common.errors import ConfigError
 from common.logging import configure_logging
 from common.settings import SettingsSource
@@ -48,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-json", action="store_true", help="log one JSON object per line (to stderr)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     names = ", ".join(COMPONENTS)
-    listing = "\n".join(f"  {c.name:18} {c.summary}" for c in COMPONENTS.values())
+    listing = "\n".join(f"  {c.name:18} {c.summary} (port {c.port})" for c in COMPONENTS.values())
 
     serve = commands.add_parser(
         "serve",

@@ -13,39 +13,44 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from common.scopes import REGISTRY_WRITE
+from common.components import COMPONENTS
+from common.scopes import (
+    AGENTS_INVOKE,
+    CONTROLPLANE_ADMIN,
+    CONTROLPLANE_READ,
+    CONTROLPLANE_WRITE,
+    LOGS_READ,
+    LOGS_WRITE,
+    METRICS_READ,
+)
 from registry.clients import ClientStore
 
-__all__ = ["CLIENTS", "provision", "read_secret", "reserved_names"]
+__all__ = ["CLIENTS", "OTHER_CLIENTS", "provision", "read_secret", "reserved_names"]
 
-#: Each local client and the scopes it needs.
-CLIENTS: Mapping[str, tuple[str, ...]] = {
-    # Registers itself.
-    "prometheus-mcp": ("registry:write",),
-    "loki-mcp": ("registry:write",),
-    # Registers itself, and calls the control plane with its own token (writes need approvals too).
-    "controlplane-mcp": ("registry:write", "controlplane:read", "controlplane:write"),
-    # Registers itself, reads the MCP servers with its own token, records its reports in the control plane.
-    "triage": ("registry:write", "metrics:read", "logs:read", "controlplane:read", "controlplane:write"),
-    # Registers itself and calls the agents it routes to (triage) with its own token.
-    "router": ("registry:write", "agents:invoke"),
+#: The clients `sre up` gives what is not one of `COMPONENTS`, and the scopes each needs.
+OTHER_CLIENTS: Mapping[str, tuple[str, ...]] = {
     # Posts alerts to the router's webhook.
-    "alertmanager": ("agents:invoke",),
+    "alertmanager": (AGENTS_INVOKE,),
     # Scrapes the components' /metrics.
-    "prometheus": ("metrics:read",),
+    "prometheus": (METRICS_READ,),
     # The person at the keyboard: `sre auth token`, MCP Inspector, Claude Desktop over HTTP.
-    "cli": ("metrics:read", "logs:read", "logs:write", "controlplane:read", "controlplane:write", "agents:invoke"),
+    "cli": (METRICS_READ, LOGS_READ, LOGS_WRITE, CONTROLPLANE_READ, CONTROLPLANE_WRITE, AGENTS_INVOKE),
     # Decides on approvals (`sre controlplane approve`): a person other than whoever requested them.
-    "approver": ("controlplane:read", "controlplane:admin"),
+    "approver": (CONTROLPLANE_READ, CONTROLPLANE_ADMIN),
     # `sre scenario load`: writes a scenario's history into the log store and the control plane.
-    "scenario": ("controlplane:read", "controlplane:admin", "logs:write"),
+    "scenario": (CONTROLPLANE_READ, CONTROLPLANE_ADMIN, LOGS_WRITE),
+}
+#: Each local client and the scopes it needs: every component that calls others, then the rest.
+CLIENTS: Mapping[str, tuple[str, ...]] = {
+    **{c.name: c.client_scopes for c in COMPONENTS.values() if c.client_scopes},
+    **OTHER_CLIENTS,
 }
 
 
 def reserved_names() -> dict[str, str]:
     """Registry name -> client, for `REGISTRY_RESERVED_NAMES`: each component that registers itself does so
     under its own name, which no other client may then take (or shadow `triage` with)."""
-    return {name: name for name, scopes in CLIENTS.items() if REGISTRY_WRITE in scopes}
+    return {c.name: c.name for c in COMPONENTS.values() if c.registers}
 
 
 def provision(data_dir: Path, clients: ClientStore) -> dict[str, str]:

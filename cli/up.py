@@ -27,7 +27,7 @@ import shutil
 import signal
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 
 from cli.provisioning import provision, reserved_names
 from cli.supervisor import Child, Supervisor
+from common.components import COMPONENTS, Component
 from common.errors import ConfigError
 from common.settings import DEFAULT_DATA_DIR, SettingsSource
 from registry.clients import ClientStore
@@ -44,24 +45,11 @@ from scenarios.spec import BUNDLED_DIR
 if TYPE_CHECKING:
     from cli.demo import Demo
 
-__all__ = ["ALERT_RULES", "PORTS", "alertmanager_config", "up"]
+__all__ = ["ALERT_RULES", "PORTS", "alertmanager_config", "start_waves", "up"]
 
-#: DESIGN's ports; `SRE_UP_<NAME>_PORT` moves one (tests, a second copy).
-PORTS = {
-    "prometheus": 9090,
-    "alertmanager": 9093,
-    "registry": 8700,
-    "prometheus-mcp": 8701,
-    "loki-mcp": 8702,
-    "controlplane-mcp": 8703,
-    "controlplane": 8710,
-    "router": 8720,
-    "triage": 8721,
-}
-#: The MCP servers, each with its own OAuth client, registering itself; Prometheus scrapes them.
-MCP_SERVERS = ("prometheus-mcp", "loki-mcp", "controlplane-mcp")
-#: The agents, likewise; the router calls triage, found in the registry by this name.
-AGENTS = ("triage", "router")
+#: DESIGN's ports: the two Debian programs `sre up` runs, then the components'; `SRE_UP_<NAME>_PORT` moves one
+#: (tests, a second copy).
+PORTS = {"prometheus": 9090, "alertmanager": 9093, **{c.name: c.port for c in COMPONENTS.values()}}
 #: Prometheus' alerting rules, written against the metric names of the bundled scenarios.
 ALERT_RULES = BUNDLED_DIR.parent / "bundled-rules" / "alert-rules.yml"
 #: Per wave of components; generous, since a slow or busy machine takes long to import the agents.
@@ -89,7 +77,8 @@ def up(source: SettingsSource, *, demo: str | None = None) -> int:
 
     ports = {name: int(source.get(f"SRE_UP_{_key(name)}_PORT") or port) for name, port in PORTS.items()}
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-    mcp_urls = {name: f"{urls[name]}/mcp" for name in MCP_SERVERS}
+    # What each component is known by: the audience of tokens for it.
+    audiences = {c.name: f"{urls[c.name]}{c.audience_path}" for c in COMPONENTS.values()}
     data_dir = Path(source.get("SRE_DATA_DIR") or DEFAULT_DATA_DIR).resolve()
     prometheus_url = source.get("PROMETHEUS_URL")
     if demo is not None and prometheus_url:
@@ -107,39 +96,36 @@ def up(source: SettingsSource, *, demo: str | None = None) -> int:
     sre = [sys.executable, "-m", "cli.main"]
     common_env = {"SRE_DATA_DIR": str(data_dir), "SRE_HOST": "127.0.0.1", "REGISTRY_URL": urls["registry"]}
 
-    def served(name: str, **env: str) -> Child:
+    own_prometheus = not prometheus_url
+    prometheus_url = prometheus_url or urls["prometheus"]
+    # What a component is told about the others beyond the registry, which finds the rest.
+    wiring: dict[str, dict[str, str]] = {
+        "registry": {
+            # Tokens for a component that does not register (the control plane) are issued because it is listed.
+            "REGISTRY_RESOURCES": json.dumps([urls[c.name] for c in COMPONENTS.values() if c.kind == "service"]),
+            # Each component's name is its own client's: no other client may take or shadow it.
+            "REGISTRY_RESERVED_NAMES": json.dumps(reserved_names()),
+        },
+        "prometheus-mcp": {"PROMETHEUS_URL": prometheus_url},
+        "controlplane-mcp": {"CONTROLPLANE_URL": urls["controlplane"]},
+        "router": {"ROUTER_TRIAGE_AGENT": "triage"},
+    }
+
+    def served(component: Component) -> Child:
+        name = component.name
         command = [*sre, "serve", name]
-        env = {**common_env, "SRE_PORT": str(ports[name]), **env}
-        if name in MCP_SERVERS or name in AGENTS:
+        env = {**common_env, "SRE_PORT": str(ports[name]), **wiring.get(name, {})}
+        if component.client_scopes:
             env |= {"SRE_CLIENT_ID": name, "SRE_CLIENT_SECRET": secrets[name]}
         return Child(name, command, f"{urls[name]}/healthz", logs / f"{name}.log", env)
 
-    # Started wave by wave, each wave's components side by side: everyone verifies tokens with
-    # the registry's keys; controlplane-mcp reads the control plane's OpenAPI document at start.
-    registry = served(
-        "registry",
-        REGISTRY_RESOURCES=json.dumps([urls["controlplane"]]),
-        # Each component's name is its own client's: no other client may take or shadow it.
-        REGISTRY_RESERVED_NAMES=json.dumps(reserved_names()),
-    )
-    waves: list[list[Child]] = [[registry]]
-    if not prometheus_url:
-        prometheus_url = urls["prometheus"]
+    # Started wave by wave, each wave's components side by side, once what they start `after` is ready:
+    # everyone verifies tokens with the registry's keys.
+    waves = [[served(component) for component in wave] for wave in start_waves(COMPONENTS.values())]
+    if own_prometheus:
         # Scraped with a token for each component's own audience: an MCP server's /mcp, an agent's URL.
-        scraped = {**mcp_urls, **{name: urls[name] for name in AGENTS}}
+        scraped = {c.name: audiences[c.name] for c in COMPONENTS.values() if c.registers}
         waves[0].insert(0, _prometheus(data_dir, ports["prometheus"], urls, scraped, logs))
-    waves.append(
-        [
-            # The control plane is not registered like the MCP servers: the registry issues tokens for it
-            # because it is listed as a resource.
-            served("controlplane"),
-            served("prometheus-mcp", PROMETHEUS_URL=prometheus_url),
-            served("loki-mcp"),
-            served("triage"),
-            served("router", ROUTER_TRIAGE_AGENT="triage"),
-        ]
-    )
-    waves.append([served("controlplane-mcp", CONTROLPLANE_URL=urls["controlplane"])])
     # Alertmanager goes with sre up's own Prometheus; another Prometheus has its own Alertmanager.
     alertmanager = prometheus_url == urls["prometheus"]
     if alertmanager:
@@ -157,7 +143,7 @@ def up(source: SettingsSource, *, demo: str | None = None) -> int:
                 started.append(child)
             for child in wave:
                 child.wait_ready(deadline)
-        _banner(prometheus_url, urls, mcp_urls, logs, alertmanager=alertmanager)
+        _banner(prometheus_url, urls, audiences, logs, alertmanager=alertmanager)
         if scenario is None:
             _supervise(started)
         else:
@@ -178,6 +164,21 @@ def up(source: SettingsSource, *, demo: str | None = None) -> int:
             signal.signal(signum, handler)
         print("sre up: stopped.", file=sys.stderr)
     return 0
+
+
+def start_waves(components: Iterable[Component]) -> list[list[Component]]:
+    """The components in waves, each after the waves holding what it starts `after`, in their records' order."""
+    waves: list[list[Component]] = []
+    placed: set[str] = set()
+    pending = list(components)
+    while pending:
+        wave = [c for c in pending if placed.issuperset(c.after)]
+        if not wave:
+            raise ConfigError(f"Components wait for each other or for unknown ones: {[c.name for c in pending]}.")
+        waves.append(wave)
+        placed.update(c.name for c in wave)
+        pending = [c for c in pending if c.name not in placed]
+    return waves
 
 
 def _play_while_waiting(demo: Demo, children: list[Child]) -> None:
@@ -328,23 +329,17 @@ def _key(name: str) -> str:
 
 
 def _banner(
-    prometheus_url: str, urls: Mapping[str, str], mcp_urls: Mapping[str, str], logs: Path, *, alertmanager: bool
+    prometheus_url: str, urls: Mapping[str, str], audiences: Mapping[str, str], logs: Path, *, alertmanager: bool
 ) -> None:
-    prometheus_mcp = mcp_urls["prometheus-mcp"]
+    prometheus_mcp = audiences["prometheus-mcp"]
     alerts = urls["alertmanager"]
     routed = f"  Alertmanager       {alerts}   (posts alerts to the router's webhook)\n" if alertmanager else ""
+    components = "".join(f"  {name:18} {url}{_note(name, urls)}\n" for name, url in audiences.items())
     print(
         f"""
 SRE Federation is up (Ctrl-C stops it). Logs: {logs}
   Prometheus         {prometheus_url}   (alert rules: {ALERT_RULES})
-{routed}  registry           {urls["registry"]}   (agents, servers, OAuth2 token endpoint /oauth/token)
-  control plane      {urls["controlplane"]}/api/v1   (OpenAPI at /openapi.json; reports at /api/v1/analyses)
-  prometheus-mcp     {prometheus_mcp}
-  loki-mcp           {mcp_urls["loki-mcp"]}   (embedded log store; Loki push API at {urls["loki-mcp"]}/loki/api/v1/push)
-  controlplane-mcp   {mcp_urls["controlplane-mcp"]}   (write tools need an approval: sre controlplane approvals)
-  triage             {urls["triage"]}   (A2A; card at /.well-known/agent-card.json)
-  router             {urls["router"]}   (A2A; POST /webhooks/alertmanager, /webhooks/deployment)
-Try it:
+{routed}{components}Try it:
   TOKEN=$(.venv/bin/sre auth token --audience {prometheus_mcp})
   npx @modelcontextprotocol/inspector --cli {prometheus_mcp} --transport http \\
       --header "Authorization: Bearer $TOKEN" --method tools/list
@@ -354,3 +349,17 @@ Try it:
         file=sys.stderr,
         flush=True,
     )
+
+
+def _note(name: str, urls: Mapping[str, str]) -> str:
+    """What the banner says after a component's URL: where to go next."""
+    notes = {
+        "registry": "agents, servers, OAuth2 token endpoint /oauth/token",
+        "controlplane": "API at /api/v1, OpenAPI at /openapi.json; reports at /api/v1/analyses",
+        "loki-mcp": f"embedded log store; Loki push API at {urls['loki-mcp']}/loki/api/v1/push",
+        "controlplane-mcp": "write tools need an approval: sre controlplane approvals",
+        "router": "A2A; POST /webhooks/alertmanager, /webhooks/deployment",
+    }
+    kind = COMPONENTS[name].kind
+    note = notes.get(name) or ("A2A; card at /.well-known/agent-card.json" if kind == "agent" else "")
+    return f"   ({note})" if note else ""

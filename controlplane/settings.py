@@ -7,11 +7,12 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from common.components import COMPONENTS
 from common.settings import DEFAULT_DATA_DIR, FrozenModel, ServeSettings, SettingsSource, build
 
 __all__ = ["APPROVAL_TTL_MAX_SECONDS", "DEFAULT_PORT", "ControlPlaneSettings"]
 
-DEFAULT_PORT = 8710
+DEFAULT_PORT = COMPONENTS["controlplane"].port
 #: Approvals live at most this long (fixed: a longer-lived approval is a standing permission).
 APPROVAL_TTL_MAX_SECONDS = 900
 _KUBERNETES = "kubernetes_"

@@ -7,12 +7,13 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
+from common.components import COMPONENTS
 from common.settings import DEFAULT_DATA_DIR, FrozenModel, ServeSettings, SettingsSource, build
 from registry.models import NAME_PATTERN
 
 __all__ = ["DEFAULT_PORT", "RegistrySettings"]
 
-DEFAULT_PORT = 8700
+DEFAULT_PORT = COMPONENTS["registry"].port
 
 #: An entry's name, or a client id: `registry.clients` allows client names of the same form.
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]

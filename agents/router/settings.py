@@ -9,12 +9,13 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from common.agents import AgentSettings
 from common.alertmanager import MAX_ALERTS
+from common.components import COMPONENTS
 from common.errors import ConfigError
 from common.settings import FrozenModel, ServeSettings, SettingsSource, build, http_url
 
 __all__ = ["DEFAULT_PORT", "PREFIX", "BasicCredentials", "RouterSettings"]
 
-DEFAULT_PORT = 8720
+DEFAULT_PORT = COMPONENTS["router"].port
 PREFIX = "ROUTER_"
 #: The name the router's webhook callers authenticated by HTTP basic own their tasks under.
 BASIC_OWNER = "webhook-basic"

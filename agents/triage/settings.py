@@ -13,12 +13,13 @@ from pydantic import Field
 
 from agents.triage.investigation import InvestigationSettings
 from common.agents import AgentSettings
+from common.components import COMPONENTS
 from common.errors import ConfigError
 from common.settings import FrozenModel, SettingsSource, build
 
 __all__ = ["DEFAULT_PORT", "PREFIX", "SERVERS", "TriageSettings"]
 
-DEFAULT_PORT = 8721
+DEFAULT_PORT = COMPONENTS["triage"].port
 PREFIX = "TRIAGE_"
 #: The MCP servers triage reads, by registry name.
 SERVERS = ("prometheus-mcp", "loki-mcp", "controlplane-mcp")

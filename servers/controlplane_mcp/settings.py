@@ -11,13 +11,14 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
+from common.components import COMPONENTS
 from common.errors import ConfigError
 from common.scopes import CONTROLPLANE_READ, CONTROLPLANE_WRITE
 from common.settings import FrozenModel, ServeSettings, SettingsSource, Upstream, build, pop_backends
 
 __all__ = ["DEFAULT_CONTROLPLANE_URL", "DEFAULT_PORT", "ControlPlaneMcpSettings", "Limits"]
 
-DEFAULT_PORT = 8703
+DEFAULT_PORT = COMPONENTS["controlplane-mcp"].port
 DEFAULT_CONTROLPLANE_URL = "http://127.0.0.1:8710"
 PREFIX = "CONTROLPLANE_MCP_"
 

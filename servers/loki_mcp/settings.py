@@ -12,6 +12,7 @@ from pathlib import Path
 from pydantic import Field
 
 from analysis.line_limit import MAX_LINE_CHARS
+from common.components import COMPONENTS
 from common.errors import ConfigError
 from common.settings import (
     DEFAULT_DATA_DIR,
@@ -32,7 +33,7 @@ __all__ = [
     "LokiMcpSettings",
 ]
 
-DEFAULT_PORT = 8702
+DEFAULT_PORT = COMPONENTS["loki-mcp"].port
 PREFIX = "LOKI_MCP_"
 # Loki refuses a log query whose limit is above its max_entries_limit_per_query (default 5000).
 LOKI_MAX_LIMIT = 5000

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from common.components import COMPONENTS
 from common.errors import ConfigError
 from common.settings import Backends, FrozenModel, ServeSettings, SettingsSource, build, pop_backends
 
 __all__ = ["DEFAULT_PORT", "DEFAULT_PROMETHEUS_URL", "Limits", "PrometheusMcpSettings"]
 
-DEFAULT_PORT = 8701
+DEFAULT_PORT = COMPONENTS["prometheus-mcp"].port
 DEFAULT_PROMETHEUS_URL = "http://127.0.0.1:9090"
 # Prometheus refuses range queries of more than 11 000 points per series.
 PROMETHEUS_MAX_POINTS = 11_000

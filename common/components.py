@@ -1,0 +1,149 @@
+"""The platform's components, each declared once: what `sre serve`, `sre up`, provisioning, the
+configuration reference and the README's component table are built from.
+
+A record names its entry point as a module path and nothing here imports it: `common` stays the
+kernel everything else imports, and `sre --help` does not load every server to list them. Each
+component's settings take their default port from its record. Adding an agent or a server
+means adding its package and its record below.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from common.scopes import (
+    AGENTS_INVOKE,
+    CONTROLPLANE_ADMIN,
+    CONTROLPLANE_READ,
+    CONTROLPLANE_WRITE,
+    LOGS_READ,
+    LOGS_WRITE,
+    METRICS_READ,
+    REGISTRY_ADMIN,
+    REGISTRY_WRITE,
+)
+from common.settings import SettingsSource
+
+__all__ = ["COMPONENTS", "Component", "Kind", "Serve"]
+
+Serve = Callable[[Literal["stdio", "http"], SettingsSource], Awaitable[None]]
+
+#: `registry`: discovery and the token issuer; `service`: an HTTP API that checks tokens but does not register
+#: (the registry lists it as a token audience); `mcp-server`: MCP over stdio and HTTP at `/mcp`, registered;
+#: `agent`: A2A, registered.
+Kind = Literal["registry", "service", "mcp-server", "agent"]
+
+
+@dataclass(frozen=True)
+class Component:
+    name: str
+    kind: Kind
+    port: int
+    #: Module with `async def serve(transport, source)`.
+    module: str
+    summary: str
+    #: The scopes its endpoints check.
+    serves: tuple[str, ...]
+    #: The scopes its own client needs to call others, besides registering itself.
+    calls: tuple[str, ...] = ()
+    #: Components that must be ready before it starts (`sre up` starts it in a later wave).
+    after: tuple[str, ...] = ("registry",)
+
+    @property
+    def registers(self) -> bool:
+        """MCP servers and agents register themselves, under their own name, with their own client."""
+        return self.kind in ("mcp-server", "agent")
+
+    @property
+    def stdio(self) -> bool:
+        return self.kind == "mcp-server"
+
+    @property
+    def client_scopes(self) -> tuple[str, ...]:
+        """Its own OAuth client's scopes; empty when it calls no one (no client is provisioned)."""
+        return ((REGISTRY_WRITE,) if self.registers else ()) + self.calls
+
+    @property
+    def audience_path(self) -> str:
+        """Appended to its base URL, the audience of tokens for it: an MCP server is known by its `/mcp`."""
+        return "/mcp" if self.kind == "mcp-server" else ""
+
+    def serve_function(self) -> Serve:
+        """Its entry point, imported only now: only the component being started is loaded."""
+        serve: Serve = importlib.import_module(self.module).serve
+        return serve
+
+
+COMPONENTS: Mapping[str, Component] = {
+    c.name: c
+    for c in (
+        Component(
+            "registry",
+            "registry",
+            8700,
+            "registry.__main__",
+            "Registry of agents and MCP servers + OAuth2 authorization server",
+            serves=(REGISTRY_WRITE, REGISTRY_ADMIN),
+            after=(),
+        ),
+        Component(
+            "controlplane",
+            "service",
+            8710,
+            "controlplane.__main__",
+            "Reference Control Plane REST API: resources, changes, incidents, approvals, actions",
+            serves=(CONTROLPLANE_READ, CONTROLPLANE_WRITE, CONTROLPLANE_ADMIN),
+        ),
+        Component(
+            "prometheus-mcp",
+            "mcp-server",
+            8701,
+            "servers.prometheus_mcp.__main__",
+            "MCP server over Prometheus-compatible metrics",
+            serves=(METRICS_READ,),
+        ),
+        Component(
+            "loki-mcp",
+            "mcp-server",
+            8702,
+            "servers.loki_mcp.__main__",
+            "MCP server over Loki, or over its embedded log store when LOKI_URL is unset",
+            serves=(LOGS_READ, LOGS_WRITE),
+        ),
+        Component(
+            "controlplane-mcp",
+            "mcp-server",
+            8703,
+            "servers.controlplane_mcp.__main__",
+            "MCP server over the Control Plane API; write tools need approvals",
+            serves=(CONTROLPLANE_READ, CONTROLPLANE_WRITE),
+            # Its tools call the control plane with its own token (writes need approvals too).
+            calls=(CONTROLPLANE_READ, CONTROLPLANE_WRITE),
+            # It reads the control plane's OpenAPI document at start.
+            after=("registry", "controlplane"),
+        ),
+        Component(
+            "triage",
+            "agent",
+            8721,
+            "agents.triage.__main__",
+            "Triage agent over A2A: alerts, failed deployments and questions to a diagnostic report",
+            serves=(AGENTS_INVOKE,),
+            # Reads the MCP servers; records its reports in the control plane.
+            calls=(METRICS_READ, LOGS_READ, CONTROLPLANE_READ, CONTROLPLANE_WRITE),
+        ),
+        Component(
+            "router",
+            "agent",
+            8720,
+            "agents.router.__main__",
+            "Router: Alertmanager and deployment webhooks, REST facade, A2A route skill",
+            serves=(AGENTS_INVOKE,),
+            # Calls the agents it routes to.
+            calls=(AGENTS_INVOKE,),
+        ),
+    )
+}
