@@ -11,15 +11,13 @@ from typing import Any
 from pydantic import BaseModel, SecretStr
 from pydantic_core import PydanticUndefined
 
-from agents.router.settings import DEFAULT_PORT as ROUTER_PORT
 from agents.router.settings import RouterSettings
-from agents.triage.settings import DEFAULT_PORT as TRIAGE_PORT
 from agents.triage.settings import TriageSettings
 from common.agents import AgentSettings
+from common.components import COMPONENTS
 from common.settings import AuthConfig, Upstream
 from controlplane.kubernetes import KubernetesSettings
 from controlplane.settings import APPROVAL_TTL_MAX_SECONDS, ControlPlaneSettings
-from registry.settings import DEFAULT_PORT as REGISTRY_PORT
 from registry.settings import RegistrySettings
 from servers.controlplane_mcp.settings import DEFAULT_CONTROLPLANE_URL, ControlPlaneMcpSettings
 from servers.controlplane_mcp.settings import Limits as ControlPlaneMcpLimits
@@ -64,7 +62,8 @@ def render() -> str:
     sections.append(_table("Token validation (`SRE_AUTH_*`, every HTTP surface)", "SRE_AUTH_", AuthConfig))
     registry = (
         "## registry\n\n"
-        f"`sre serve registry` (port {REGISTRY_PORT}): discovery of agents and MCP servers, and the embedded OAuth2 "
+        f"`sre serve registry` (port {COMPONENTS['registry'].port}): "
+        "discovery of agents and MCP servers, and the embedded OAuth2 "
         "authorization server (`/oauth/token`, `/jwks.json`). Its OAuth clients are in `SRE_DATA_DIR/clients.toml` "
         "(`sre auth`). An entry belongs to the client that registered it: another client's registration under its "
         "name is refused (409) and so is its deletion (403), unless that client holds `registry:admin`. "
@@ -100,7 +99,8 @@ def render() -> str:
     sections.append(_table("Limits", "LOKI_MCP_", LokiLimits, level=3))
     controlplane = (
         "## controlplane\n\n"
-        "The reference Control Plane REST API (`sre serve controlplane`, port 8710). Its tokens' audience is "
+        f"The reference Control Plane REST API (`sre serve controlplane`, port {COMPONENTS['controlplane'].port}). "
+        "Its tokens' audience is "
         "its base URL (`SRE_PUBLIC_URL`, no path). The database schema is migrated with Alembic at start-up. "
         f"Approvals live at most {APPROVAL_TTL_MAX_SECONDS} seconds (fixed).\n"
     )
@@ -131,7 +131,8 @@ def render() -> str:
     sections.append(_table("Limits", "CONTROLPLANE_MCP_", ControlPlaneMcpLimits, level=3))
     router = (
         "## router\n\n"
-        f"`sre serve router` (port {ROUTER_PORT}): the A2A `route` skill, the Alertmanager and deployment webhooks "
+        f"`sre serve router` (port {COMPONENTS['router'].port}): "
+        "the A2A `route` skill, the Alertmanager and deployment webhooks "
         "and the REST facade (`/openapi.json`). Its tokens' audience is its base URL. It calls the registry and the "
         "agents with its own client (`SRE_CLIENT_ID`, `SRE_CLIENT_SECRET`; scopes `agents:invoke` and "
         "`registry:write`) and does not start without one. In Alertmanager, point a webhook receiver at "
@@ -145,7 +146,8 @@ def render() -> str:
     sections.append(_table("Database", "ROUTER_", AgentSettings, level=3, skip=("serve", "data_dir")))
     triage = (
         "## triage\n\n"
-        f"`sre serve triage` (port {TRIAGE_PORT}): the A2A agent that investigates alerts, failed deployments and "
+        f"`sre serve triage` (port {COMPONENTS['triage'].port}): "
+        "the A2A agent that investigates alerts, failed deployments and "
         "questions. It finds prometheus-mcp, loki-mcp and controlplane-mcp in the registry and calls them with its "
         "own client (`SRE_CLIENT_ID`, `SRE_CLIENT_SECRET`; scopes `metrics:read`, `logs:read`, `controlplane:read`, "
         "`controlplane:write` to record its reports, and `registry:write`). `SRE_MODEL` adds a model stage "
