@@ -85,7 +85,8 @@ COMPONENTS: Mapping[str, Component] = {
             "registry",
             8700,
             "registry.__main__",
-            "Registry of agents and MCP servers + OAuth2 authorization server",
+            "Finds agents and MCP servers (`/agents`, `/servers`, `/search`); embedded OAuth2 authorization server "
+            "(`/oauth/token`, client credentials, RFC 9068 tokens)",
             serves=(REGISTRY_WRITE, REGISTRY_ADMIN),
             after=(),
         ),
@@ -94,7 +95,8 @@ COMPONENTS: Mapping[str, Component] = {
             "service",
             8710,
             "controlplane.__main__",
-            "Reference Control Plane REST API: resources, changes, incidents, approvals, actions",
+            "The reference Control Plane REST API (`/api/v1`: resources, deployments, audit log, incidents, alert "
+            "rules, approvals, actions, analyses; `/openapi.json`), SQLite or PostgreSQL",
             serves=(CONTROLPLANE_READ, CONTROLPLANE_WRITE, CONTROLPLANE_ADMIN),
         ),
         Component(
@@ -102,7 +104,7 @@ COMPONENTS: Mapping[str, Component] = {
             "mcp-server",
             8701,
             "servers.prometheus_mcp.__main__",
-            "MCP server over Prometheus-compatible metrics",
+            "MCP server over any Prometheus-compatible API (Prometheus, VictoriaMetrics, Thanos, Mimir)",
             serves=(METRICS_READ,),
         ),
         Component(
@@ -110,7 +112,8 @@ COMPONENTS: Mapping[str, Component] = {
             "mcp-server",
             8702,
             "servers.loki_mcp.__main__",
-            "MCP server over Loki, or over its embedded log store when LOKI_URL is unset",
+            "MCP server over Grafana Loki or, when LOKI_URL is unset, over its own log store, which takes Loki's push "
+            "API and answers a LogQL subset (`/loki/api/v1/`)",
             serves=(LOGS_READ, LOGS_WRITE),
         ),
         Component(
@@ -118,7 +121,8 @@ COMPONENTS: Mapping[str, Component] = {
             "mcp-server",
             8703,
             "servers.controlplane_mcp.__main__",
-            "MCP server over the Control Plane API; write tools need approvals",
+            "MCP server over any control plane with that API: what changed, resources, incidents; restart, rollback, "
+            "scale and acknowledge behind approvals (`--read-only` hides them)",
             serves=(CONTROLPLANE_READ, CONTROLPLANE_WRITE),
             # Its tools call the control plane with its own token (writes need approvals too).
             calls=(CONTROLPLANE_READ, CONTROLPLANE_WRITE),
@@ -130,7 +134,8 @@ COMPONENTS: Mapping[str, Component] = {
             "agent",
             8721,
             "agents.triage.__main__",
-            "Triage agent over A2A: alerts, failed deployments and questions to a diagnostic report",
+            "A2A agent: an alert group, a failed deployment or a question becomes a diagnostic report (onset, changes "
+            "before it, ranked causes citing their evidence, approval-gated actions); no model needed",
             serves=(AGENTS_INVOKE,),
             # Reads the MCP servers; records its reports in the control plane.
             calls=(METRICS_READ, LOGS_READ, CONTROLPLANE_READ, CONTROLPLANE_WRITE),
@@ -140,7 +145,8 @@ COMPONENTS: Mapping[str, Component] = {
             "agent",
             8720,
             "agents.router.__main__",
-            "Router: Alertmanager and deployment webhooks, REST facade, A2A route skill",
+            "A2A agent and HTTP front door: Alertmanager and deployment webhooks, a REST facade (`/execute`, "
+            "`/diagnostics/*`, `/tasks/{id}`), the `route` skill that forwards a request to the agent whose skill fits",
             serves=(AGENTS_INVOKE,),
             # Calls the agents it routes to.
             calls=(AGENTS_INVOKE,),
