@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from common.scopes import (
     AGENTS_INVOKE,
@@ -70,6 +70,24 @@ class Component:
     def audience_path(self) -> str:
         """Appended to its base URL, the audience of tokens for it: an MCP server is known by its `/mcp`."""
         return "/mcp" if self.kind == "mcp-server" else ""
+
+    @property
+    def prefix(self) -> str:
+        """Of its settings keys: `prometheus-mcp` reads `PROMETHEUS_MCP_*`."""
+        return self.name.upper().replace("-", "_") + "_"
+
+    def settings_section(self, source: SettingsSource) -> dict[str, Any]:
+        """Its settings keys, prefix removed (`PROMETHEUS_MCP_MAX_SERIES` -> `max_series`), except those that are
+        not its own though they carry its prefix: `<PREFIX>URL`, where clients find it (`ROUTER_URL` for
+        `sre scenario run`), and another component's whose prefix extends its own (`CONTROLPLANE_MCP_*` are
+        controlplane-mcp's, not the control plane's)."""
+        others = tuple(
+            c.prefix[len(self.prefix) :].lower()
+            for c in COMPONENTS.values()
+            if c is not self and c.prefix.startswith(self.prefix)
+        )
+        section = source.section(self.prefix)
+        return {key: value for key, value in section.items() if key != "url" and not key.startswith(others)}
 
     def serve_function(self) -> Serve:
         """Its entry point, imported only now: only the component being started is loaded."""

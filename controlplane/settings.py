@@ -46,10 +46,7 @@ class ControlPlaneSettings(FrozenModel):
 
     @classmethod
     def from_source(cls, source: SettingsSource) -> ControlPlaneSettings:
-        values = dict(source.section("CONTROLPLANE_"))
-        values.pop("url", None)  # CONTROLPLANE_URL is where clients find the control plane, not a setting of it.
-        for key in [key for key in values if key.startswith("mcp_")]:
-            del values[key]  # CONTROLPLANE_MCP_* belong to the controlplane MCP server.
+        values = COMPONENTS["controlplane"].settings_section(source)
         values["kubernetes"] = {
             key[len(_KUBERNETES) :]: values.pop(key) for key in list(values) if key.startswith(_KUBERNETES)
         }

@@ -83,8 +83,7 @@ class RegistrySettings(FrozenModel):
 
     @classmethod
     def from_source(cls, source: SettingsSource) -> RegistrySettings:
-        values = dict(source.section("REGISTRY_"))
-        values.pop("url", None)  # REGISTRY_URL is where clients find the registry, not a setting of it.
+        values = COMPONENTS["registry"].settings_section(source)
         if (data_dir := source.get("SRE_DATA_DIR")) is not None:
             values["data_dir"] = data_dir
         values["serve"] = ServeSettings.from_source(source, default_port=DEFAULT_PORT)

@@ -115,8 +115,9 @@ class RouterSettings(FrozenModel):
 
     @classmethod
     def from_source(cls, source: SettingsSource) -> RouterSettings:
-        values = dict(source.section(PREFIX))
-        values.pop("task_store_url", None)
+        values = COMPONENTS["router"].settings_section(source)
+        for key in AgentSettings.PREFIXED_KEYS:
+            values.pop(key, None)
         values["agent"] = AgentSettings.from_source(source, prefix=PREFIX, default_port=DEFAULT_PORT)
         values["model"] = source.get("SRE_MODEL") or None
         return build(cls, values, prefix=PREFIX)

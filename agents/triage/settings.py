@@ -44,8 +44,9 @@ class TriageSettings(FrozenModel):
 
     @classmethod
     def from_source(cls, source: SettingsSource) -> TriageSettings:
-        section = source.section(PREFIX)
-        section.pop("task_store_url", None)  # AgentSettings reads it
+        section = COMPONENTS["triage"].settings_section(source)
+        for key in AgentSettings.PREFIXED_KEYS:
+            section.pop(key, None)
         unknown = sorted(set(section) - set(cls.model_fields) - {"agent", "model"})
         if unknown:
             keys = ", ".join(f"{PREFIX}{key.upper()}" for key in unknown)

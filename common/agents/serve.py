@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import ClassVar
 
 from google.adk.agents import BaseAgent
 from google.adk.sessions import BaseSessionService
@@ -57,15 +58,16 @@ class AgentSettings(FrozenModel):
         description="`<PREFIX>CARD_MAX_AGE_SECONDS`: how long callers may cache the public agent card.",
     )
 
+    #: Its settings read under the agent's own prefix (`TRIAGE_TASK_STORE_URL`), which the agent's settings skip.
+    PREFIXED_KEYS: ClassVar[tuple[str, ...]] = ("task_store_url", "max_concurrent_tasks", "card_max_age_seconds")
+
     @classmethod
     def from_source(cls, source: SettingsSource, *, prefix: str, default_port: int) -> AgentSettings:
         """`prefix` is the component's, e.g. `TRIAGE_` (`TRIAGE_TASK_STORE_URL`)."""
         values = {
             "serve": ServeSettings.from_source(source, default_port=default_port),
             "data_dir": Path(source.get("SRE_DATA_DIR") or DEFAULT_DATA_DIR),
-            "task_store_url": source.get(f"{prefix}TASK_STORE_URL"),
-            "max_concurrent_tasks": source.get(f"{prefix}MAX_CONCURRENT_TASKS", DEFAULT_MAX_CONCURRENT_TASKS),
-            "card_max_age_seconds": source.get(f"{prefix}CARD_MAX_AGE_SECONDS", CARD_MAX_AGE_SECONDS),
+            **{key: value for key in cls.PREFIXED_KEYS if (value := source.get(f"{prefix}{key}")) is not None},
         }
         # `build`: an invalid value is a ConfigError naming its key, not a traceback.
         return build(cls, values, prefix=prefix)
