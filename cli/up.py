@@ -37,6 +37,7 @@ from cli.provisioning import provision, reserved_names
 from cli.supervisor import Child, Supervisor
 from common.components import COMPONENTS, Component
 from common.errors import ConfigError
+from common.scopes import AGENTS_INVOKE, METRICS_READ
 from common.settings import DEFAULT_DATA_DIR, SettingsSource
 from registry.clients import ClientStore
 from registry.settings import RegistrySettings
@@ -234,7 +235,7 @@ def _prometheus(data_dir: Path, port: int, urls: Mapping[str, str], scraped: Map
                         "client_id": "prometheus",
                         "client_secret_file": str(secret_file),
                         "token_url": f"{urls['registry']}/oauth/token",
-                        "scopes": ["metrics:read"],
+                        "scopes": [METRICS_READ],
                         "endpoint_params": {"resource": audience},
                     },
                 }
@@ -299,7 +300,7 @@ def alertmanager_config(router_url: str, registry_url: str, secret_file: Path) -
                                 "client_id": "alertmanager",
                                 "client_secret_file": str(secret_file),
                                 "token_url": f"{registry_url}/oauth/token",
-                                "scopes": ["agents:invoke"],
+                                "scopes": [AGENTS_INVOKE],
                                 "endpoint_params": {"resource": router_url},
                             }
                         },
