@@ -1,17 +1,19 @@
-"""`sre doctor`: is the configuration valid, and does every configured backend answer?"""
+"""`sre doctor`: is every component's configuration valid, and does every configured backend answer?"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import anyio
 
 from common.auth import ClientCredentials, TokenSource
+from common.components import COMPONENTS
 from common.errors import SreError
 from common.http import create_http_client
-from common.settings import SettingsSource
+from common.settings import ServeSettings, SettingsSource
 from servers.controlplane_mcp.settings import ControlPlaneMcpSettings
 from servers.loki_mcp.client import LokiClient
 from servers.loki_mcp.settings import LokiMcpSettings
@@ -36,25 +38,23 @@ class Check:
 
 
 async def run_checks(source: SettingsSource) -> list[Check]:
+    """Every component's configuration, in its records' order, each followed by probes of what it reaches;
+    then the token issuer and, when configured, the component client's token."""
     checks: list[Check] = []
+    for component in COMPONENTS.values():
+        try:
+            settings = component.load_settings(source)
+        except SreError as exc:
+            checks.append(Check(f"{component.name} configuration", False, str(exc)))
+            continue
+        probe = _PROBES.get(component.name)
+        checks += await probe(settings) if probe else [Check(f"{component.name} configuration", True, "valid")]
+    # Every HTTP component reads the same SRE_AUTH_* and SRE_CLIENT_* keys: prometheus-mcp's stand for all.
     try:
-        prometheus = PrometheusMcpSettings.from_source(source)
+        serve = ServeSettings.from_source(source, default_port=COMPONENTS["prometheus-mcp"].port)
     except SreError as exc:
-        return [Check("prometheus-mcp configuration", False, str(exc))]
-    checks.append(
-        Check(
-            "prometheus-mcp configuration",
-            True,
-            f"{len(prometheus.backends)} backend(s), serving on {prometheus.serve.base_url}/mcp",
-        )
-    )
-    for upstream in prometheus.backends:
-        client = PrometheusClient(upstream, timeout=_CHECK_TIMEOUT)
-        checks.append(await _probe(f"prometheus backend {upstream.name!r} ({upstream.url})", _query_one(client)))
-        await client.aclose()
-    checks += await _loki_checks(source)
-    checks += await _controlplane_checks(source)
-    auth = prometheus.serve.auth
+        return [*checks, Check("token validation and client (SRE_AUTH_*, SRE_CLIENT_*)", False, str(exc))]
+    auth = serve.auth
     if auth.disabled:
         checks.append(Check("token issuer", True, "authentication disabled (loopback only)"))
     else:
@@ -62,23 +62,33 @@ async def run_checks(source: SettingsSource) -> list[Check]:
         checks.append(
             await _probe(f"token issuer JWKS ({jwks_url})", _fetch_jwks(jwks_url), required=False),
         )
-    credentials = ClientCredentials.of_component(prometheus.serve)
+    credentials = ClientCredentials.of_component(serve)
     if credentials is not None:
-        registry = prometheus.serve.registry_url
         checks.append(
             await _probe(
                 f"client {credentials.client_id!r} gets a token for the registry ({credentials.token_url})",
-                _token(credentials, registry),
+                _token(credentials, serve.registry_url),
             )
         )
     return checks
 
 
-async def _loki_checks(source: SettingsSource) -> list[Check]:
-    try:
-        loki = LokiMcpSettings.from_source(source)
-    except SreError as exc:
-        return [Check("loki-mcp configuration", False, str(exc))]
+async def _prometheus_checks(prometheus: PrometheusMcpSettings) -> list[Check]:
+    checks = [
+        Check(
+            "prometheus-mcp configuration",
+            True,
+            f"{len(prometheus.backends)} backend(s), serving on {prometheus.serve.base_url}/mcp",
+        )
+    ]
+    for upstream in prometheus.backends:
+        client = PrometheusClient(upstream, timeout=_CHECK_TIMEOUT)
+        checks.append(await _probe(f"prometheus backend {upstream.name!r} ({upstream.url})", _query_one(client)))
+        await client.aclose()
+    return checks
+
+
+async def _loki_checks(loki: LokiMcpSettings) -> list[Check]:
     if loki.uses_local_store:
         return [Check("loki-mcp configuration", True, f"no LOKI_URL: embedded log store at {loki.local.path}")]
     checks = [Check("loki-mcp configuration", True, f"{len(loki.backends)} Loki backend(s)")]
@@ -89,14 +99,18 @@ async def _loki_checks(source: SettingsSource) -> list[Check]:
     return checks
 
 
-async def _controlplane_checks(source: SettingsSource) -> list[Check]:
-    try:
-        settings = ControlPlaneMcpSettings.from_source(source)
-    except SreError as exc:
-        return [Check("controlplane-mcp configuration", False, str(exc))]
+async def _controlplane_checks(settings: ControlPlaneMcpSettings) -> list[Check]:
     url = settings.backend.url
     # Not required: metrics and logs work without a control plane, only "what changed?" does not.
     return [await _probe(f"control plane ({url})", _openapi_operations(url), required=False)]
+
+
+#: What a component reaches, probed once its configuration is valid; any other component's check is its settings.
+_PROBES: dict[str, Callable[[Any], Awaitable[list[Check]]]] = {
+    "prometheus-mcp": _prometheus_checks,
+    "loki-mcp": _loki_checks,
+    "controlplane-mcp": _controlplane_checks,
+}
 
 
 async def _openapi_operations(url: str) -> str:

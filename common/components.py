@@ -44,6 +44,8 @@ class Component:
     port: int
     #: Module with `async def serve(transport, source)`.
     module: str
+    #: `module:Class` of its settings model, which has `from_source(source)`.
+    settings: str
     summary: str
     #: The scopes its endpoints check.
     serves: tuple[str, ...]
@@ -89,6 +91,11 @@ class Component:
         section = source.section(self.prefix)
         return {key: value for key, value in section.items() if key != "url" and not key.startswith(others)}
 
+    def load_settings(self, source: SettingsSource) -> Any:
+        """Its settings model built from `source` (imported only now); ConfigError when they are invalid."""
+        module, _, model = self.settings.partition(":")
+        return getattr(importlib.import_module(module), model).from_source(source)
+
     def serve_function(self) -> Serve:
         """Its entry point, imported only now: only the component being started is loaded."""
         serve: Serve = importlib.import_module(self.module).serve
@@ -103,6 +110,7 @@ COMPONENTS: Mapping[str, Component] = {
             "registry",
             8700,
             "registry.__main__",
+            "registry.settings:RegistrySettings",
             "Finds agents and MCP servers (`/agents`, `/servers`, `/search`); embedded OAuth2 authorization server "
             "(`/oauth/token`, client credentials, RFC 9068 tokens)",
             serves=(REGISTRY_WRITE, REGISTRY_ADMIN),
@@ -113,6 +121,7 @@ COMPONENTS: Mapping[str, Component] = {
             "service",
             8710,
             "controlplane.__main__",
+            "controlplane.settings:ControlPlaneSettings",
             "The reference Control Plane REST API (`/api/v1`: resources, deployments, audit log, incidents, alert "
             "rules, approvals, actions, analyses; `/openapi.json`), SQLite or PostgreSQL",
             serves=(CONTROLPLANE_READ, CONTROLPLANE_WRITE, CONTROLPLANE_ADMIN),
@@ -122,6 +131,7 @@ COMPONENTS: Mapping[str, Component] = {
             "mcp-server",
             8701,
             "servers.prometheus_mcp.__main__",
+            "servers.prometheus_mcp.settings:PrometheusMcpSettings",
             "MCP server over any Prometheus-compatible API (Prometheus, VictoriaMetrics, Thanos, Mimir)",
             serves=(METRICS_READ,),
         ),
@@ -130,6 +140,7 @@ COMPONENTS: Mapping[str, Component] = {
             "mcp-server",
             8702,
             "servers.loki_mcp.__main__",
+            "servers.loki_mcp.settings:LokiMcpSettings",
             "MCP server over Grafana Loki or, when LOKI_URL is unset, over its own log store, which takes Loki's push "
             "API and answers a LogQL subset (`/loki/api/v1/`)",
             serves=(LOGS_READ, LOGS_WRITE),
@@ -139,6 +150,7 @@ COMPONENTS: Mapping[str, Component] = {
             "mcp-server",
             8703,
             "servers.controlplane_mcp.__main__",
+            "servers.controlplane_mcp.settings:ControlPlaneMcpSettings",
             "MCP server over any control plane with that API: what changed, resources, incidents; restart, rollback, "
             "scale and acknowledge behind approvals (`--read-only` hides them)",
             serves=(CONTROLPLANE_READ, CONTROLPLANE_WRITE),
@@ -152,6 +164,7 @@ COMPONENTS: Mapping[str, Component] = {
             "agent",
             8721,
             "agents.triage.__main__",
+            "agents.triage.settings:TriageSettings",
             "A2A agent: an alert group, a failed deployment or a question becomes a diagnostic report (onset, changes "
             "before it, ranked causes citing their evidence, approval-gated actions); no model needed",
             serves=(AGENTS_INVOKE,),
@@ -163,6 +176,7 @@ COMPONENTS: Mapping[str, Component] = {
             "agent",
             8720,
             "agents.router.__main__",
+            "agents.router.settings:RouterSettings",
             "A2A agent and HTTP front door: Alertmanager and deployment webhooks, a REST facade (`/execute`, "
             "`/diagnostics/*`, `/tasks/{id}`), the `route` skill that forwards a request to the agent whose skill fits",
             serves=(AGENTS_INVOKE,),

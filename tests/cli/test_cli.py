@@ -57,7 +57,16 @@ def test_doctor_reports_a_line_per_check_and_succeeds_when_the_backend_answers(p
     assert "[ok  ] loki-mcp configuration: no LOKI_URL: embedded log store at .sre/logs.db" in result.stdout
     # No control plane runs here: a warning, not a failure.
     assert "[warn] control plane (http://127.0.0.1:8710): " in result.stdout
-    assert "4 of 5 checks passed, 1 warning(s)" in result.stdout
+    for component in ("registry", "controlplane", "triage", "router"):
+        assert f"[ok  ] {component} configuration: valid" in result.stdout
+    assert "8 of 9 checks passed, 1 warning(s)" in result.stdout
+
+
+def test_doctor_names_the_component_whose_settings_are_invalid_and_checks_the_rest() -> None:
+    result = sre("doctor", TRIAGE_LOOKBACK_SECOND="600", SRE_AUTH_DISABLED="true")
+    assert result.returncode == 1
+    assert "[FAIL] triage configuration: Unknown triage setting(s): TRIAGE_LOOKBACK_SECOND." in result.stdout
+    assert "[ok  ] router configuration: valid" in result.stdout
 
 
 def test_doctor_fails_naming_the_backend_that_does_not_answer() -> None:

@@ -9,6 +9,7 @@ from cli.up import PORTS, start_waves
 from common.components import COMPONENTS, Component
 from common.errors import ConfigError
 from common.scopes import ALL_SCOPES, REGISTRY_WRITE
+from common.settings import SettingsSource
 
 
 def test_sre_up_provisions_exactly_each_components_client_scopes() -> None:
@@ -49,8 +50,8 @@ def test_sre_up_starts_the_registry_first_and_controlplane_mcp_after_the_control
 
 
 def test_components_that_wait_for_each_other_are_refused() -> None:
-    a = Component("a", "agent", 1, "a", "a", serves=(), after=("b",))
-    b = Component("b", "agent", 2, "b", "b", serves=(), after=("a",))
+    a = Component("a", "agent", 1, "a", "a:A", "a", serves=(), after=("b",))
+    b = Component("b", "agent", 2, "b", "b:B", "b", serves=(), after=("a",))
     with pytest.raises(ConfigError, match=r"\['a', 'b'\]"):
         start_waves([a, b])
 
@@ -58,3 +59,10 @@ def test_components_that_wait_for_each_other_are_refused() -> None:
 def test_every_entry_point_has_a_serve_function() -> None:
     for component in COMPONENTS.values():
         assert callable(component.serve_function()), component.name
+
+
+def test_every_component_loads_its_settings_from_an_empty_configuration() -> None:
+    for component in COMPONENTS.values():
+        settings = component.load_settings(SettingsSource({}))
+        serve = settings.agent.serve if component.kind == "agent" else settings.serve
+        assert serve.port == component.port, component.name
