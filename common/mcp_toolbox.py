@@ -4,7 +4,9 @@ Agents reach servers only over MCP (DESIGN.md): `mcp_toolbox(...)` opens one ses
 named, with a token whose audience is that server (client credentials, never a token received),
 and `Toolbox.call` runs tools on them, concurrently if need be. A server that cannot be found or
 reached does not fail the whole: it is listed in `Toolbox.unavailable` with the reason, and calls
-to it raise `BackendUnavailable`, so an investigation can report it as degraded and go on.
+to it raise `BackendUnavailable`, so an investigation can report it as degraded and go on. A call
+the server answers with an error raises `ToolCallError`, whose `kind` (`not_found`, `forbidden`,
+...) is what a caller decides by: the message is for people.
 
 Sessions are opened and closed by the task that enters the context (anyio's cancel scopes
 require it); calls may come from any task inside it.
@@ -23,13 +25,15 @@ import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
+from mcp_types import INVALID_PARAMS
 
 from common.auth import TokenSource
-from common.errors import BackendError, BackendFailed, BackendTimeout, BackendUnavailable
+from common.errors import BackendError, BackendTimeout, BackendUnavailable, ErrorKind, ToolCallError
 from common.redaction import redact
 from common.registration import registered_url
 from common.task_groups import first_error, unwrapped_errors
 from common.tls import default_context
+from common.tool_errors import tool_error_detail
 
 __all__ = ["Toolbox", "mcp_toolbox"]
 
@@ -54,7 +58,8 @@ class Toolbox:
     async def call(
         self, server: str, tool: str, arguments: Mapping[str, Any], *, deadline_seconds: float | None = None
     ) -> dict[str, Any]:
-        """The structured result of `tool` on `server`; a `BackendError` saying what failed otherwise."""
+        """The structured result of `tool` on `server`; a `BackendError` saying what failed otherwise
+        (`ToolCallError` when the server answered the call with an error)."""
         session = self._sessions.get(server)
         if session is None:
             reason = self.unavailable.get(server, "it was not among the servers this toolbox opened")
@@ -66,12 +71,20 @@ class Toolbox:
         except TimeoutError:
             raise BackendTimeout(f"{server} did not answer {tool} within {deadline:g}s.", backend=server) from None
         except MCPError as exc:
-            raise BackendFailed(
-                f"{server} refused {tool}: {redact(str(exc))[:_MAX_ERROR_TEXT]}", backend=server
+            # -32602: the server refused the call before running the tool (an unknown tool, arguments
+            # its schema refuses); any other protocol error is the server failing to answer.
+            kind: ErrorKind = "invalid_argument" if exc.code == INVALID_PARAMS else "backend_unavailable"
+            raise ToolCallError(
+                f"{server} refused {tool}: {redact(str(exc))[:_MAX_ERROR_TEXT]}", backend=server, tool=tool, kind=kind
             ) from None
         if result.is_error:
-            text = "".join(getattr(block, "text", "") for block in result.content)
-            raise BackendFailed(f"{server}.{tool} failed: {redact(text)[:_MAX_ERROR_TEXT]}", backend=server)
+            detail = tool_error_detail(result)
+            raise ToolCallError(
+                f"{server}.{tool} failed: {redact(detail.message)[:_MAX_ERROR_TEXT]}",
+                backend=server,
+                tool=tool,
+                kind=detail.kind,
+            )
         return dict(result.structured_content or {})
 
 

@@ -5,7 +5,8 @@ A tool is a plain async function with typed, described parameters that returns a
 - publish strict input schemas (`additionalProperties: false`) and a structured output schema,
 - return the model as structured content plus a short text rendering,
 - turn `SreError`s into tool errors a model can act on, with secrets redacted, and any other
-  exception into a generic error carrying a trace id (the details go to the log only).
+  exception into a generic error carrying a trace id (the details go to the log only); each
+  error names its kind for programs (`common.tool_errors`).
 
 `ToolGate` is the server middleware that rejects calls to unknown tools and prompts, and calls
 whose arguments break the published schema or `common.json_bounds` (-32602, naming the tool,
@@ -37,6 +38,7 @@ from common.logging import bind_trace_id, current_trace_id, new_trace_id
 from common.metrics import ServerMetrics
 from common.redaction import redact
 from common.settings import decode_json_text
+from common.tool_errors import ToolErrorDetail, tool_error_result
 
 __all__ = ["BoundedResult", "ToolGate", "ToolResult", "ToolSpec", "build_tools", "structured_tool", "tool_scopes"]
 
@@ -113,7 +115,7 @@ def build_tools(specs: Sequence[ToolSpec]) -> list[Tool]:
 
 
 def structured_tool(fn: Callable[..., Awaitable[ToolResult]]) -> Callable[..., Awaitable[CallToolResult]]:
-    """`fn` as an MCP tool function: its result as structured content plus its text, its errors as tool errors."""
+    """`fn` as an MCP tool function: its result as structured content plus its text, its errors as error results."""
     signature = inspect.signature(fn, eval_str=True)
     model = signature.return_annotation
     returns = Annotated[CallToolResult, model]
@@ -125,13 +127,15 @@ def structured_tool(fn: Callable[..., Awaitable[ToolResult]]) -> Callable[..., A
         except ToolError:
             raise
         except SreError as exc:
-            raise ToolError(redact(str(exc))) from None
+            detail = ToolErrorDetail(kind=exc.kind, message=redact(str(exc)))
+            # %r keeps a caller's text on one line.
+            logger.info("Tool %s failed (%s): %r", fn.__name__, detail.kind, detail.message)
+            return tool_error_result(fn.__name__, detail)
         except Exception:
             trace_id = current_trace_id() or new_trace_id()
             logger.exception("Tool %s failed unexpectedly (trace id %s)", fn.__name__, trace_id)
-            raise ToolError(
-                f"The tool failed unexpectedly; the server log has the details under trace id {trace_id}."
-            ) from None
+            message = f"The tool failed unexpectedly; the server log has the details under trace id {trace_id}."
+            return tool_error_result(fn.__name__, ToolErrorDetail(kind="internal", message=message, trace_id=trace_id))
         return CallToolResult(
             content=[TextContent(type="text", text=result.render_text())],
             structured_content=result.model_dump(mode="json"),

@@ -164,5 +164,6 @@ class UpstreamClient:
                     f"{self.kind} backend {self.name!r} answered with more than {self.max_response_bytes:,} bytes; "
                     f"the answer was dropped. {self.narrowing} or aggregate it (sum by, topk).",
                     backend=self.name,
+                    kind="limit",
                 )
         return bytes(body)

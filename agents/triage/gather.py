@@ -370,9 +370,10 @@ async def read_log_rises(
             try:
                 answer = await toolbox.call(LOKI, "loki_error_patterns", arguments)
             except BackendError as exc:
-                if "no stream" in str(exc).lower() or "matches no" in str(exc).lower():
-                    return  # a resource without logs
-                evidence.failed(LOKI, f"error patterns of {resource.name}", exc)
+                # A resource without logs answers with no patterns; a refusal of triage's own query
+                # (`invalid_argument`) is a failure to report, not a sign that there are no logs.
+                if exc.kind != "not_found":
+                    evidence.failed(LOKI, f"error patterns of {resource.name}", exc)
                 return
             for pattern in (answer.get("patterns") or [])[:3]:
                 text = " ".join([pattern.get("template", ""), *pattern.get("examples", [])[:2]])

@@ -26,7 +26,7 @@ from mcp.server.mcpserver.tools.base import Tool
 from pydantic import Field
 
 from common import __version__
-from common.errors import InputError
+from common.errors import InputError, LimitExceeded, NotFound
 from common.mcp_tools import ToolGate, ToolSpec, build_tools
 from common.metrics import ServerMetrics
 from common.scopes import CONTROLPLANE_READ, CONTROLPLANE_WRITE
@@ -485,9 +485,7 @@ class ControlPlaneTools:
         if not exact:
             similar = ", ".join(f"{m.get('namespace')}/{m.get('name')}" for m in matches[:5])
             hint = f" Similar: {similar}." if similar else " Use controlplane_find_resource to search."
-            raise InputError(
-                f"No resource named {reference!r}" + (f" in {namespace}" if namespace else "") + f".{hint}"
-            )
+            raise NotFound(f"No resource named {reference!r}" + (f" in {namespace}" if namespace else "") + f".{hint}")
         spaces = ", ".join(str(m.get("namespace")) for m in exact)
         raise InputError(f"{reference!r} exists in several namespaces ({spaces}): give `namespace` too.")
 
@@ -519,7 +517,7 @@ class ControlPlaneTools:
     def _window(self, start: TimeArgument, end: TimeArgument) -> TimeRange:
         window = TimeRange.parse(start, end)
         if window.seconds > self.limits.max_range_seconds:
-            raise InputError(
+            raise LimitExceeded(
                 f"The window is longer than the {self.limits.max_range_seconds / 86400:g} days allowed "
                 "(CONTROLPLANE_MCP_MAX_RANGE_SECONDS); shorten it."
             )

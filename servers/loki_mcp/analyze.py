@@ -20,7 +20,7 @@ from analysis.anomaly import high_counts
 from analysis.log_patterns import TemplateCount, TemplateCounter
 from analysis.log_records import LogFormat, LogRecord, looks_binary, message_of, parse_records, read_head, sniff_format
 from analysis.templates import TemplateMiner
-from common.errors import InputError
+from common.errors import Forbidden, InputError, NotFound
 from common.timerange import iso
 from servers.loki_mcp.results import AnalyzeLogsResult, AnomalousWindow, LogPattern
 
@@ -30,6 +30,8 @@ __all__ = ["LogAnalyzer", "pattern_result"]
 _BUCKET_SECONDS = (1, 5, 10, 30, 60, 300, 600, 1800, 3600, 6 * 3600, 86400)
 MAX_BUCKETS = 240
 WINDOWS_REPORTED = 5
+#: What a file that cannot be read is, for a program reading the refusal (`common.errors`).
+_READ_REFUSALS: dict[type[OSError], type[InputError]] = {FileNotFoundError: NotFound, PermissionError: Forbidden}
 
 Render = Callable[[str], str]
 
@@ -91,14 +93,14 @@ class LogAnalyzer:
 
     def _read(self, path: str) -> bytes:
         if not self.roots:
-            raise InputError(
+            raise Forbidden(
                 "This server reads no files: set LOKI_MCP_LOCAL_ANALYSIS_ROOTS to the directories it may read, "
                 "or pass the log content as `text`."
             )
         resolved = Path(path).expanduser().resolve()
         if not any(resolved.is_relative_to(root) for root in self.roots):
             allowed = ", ".join(str(root) for root in self.roots)
-            raise InputError(f"{path} is outside the directories this server may read ({allowed}).")
+            raise Forbidden(f"{path} is outside the directories this server may read ({allowed}).")
         try:
             # A named pipe would block until something writes to it, a device might never end.
             if not stat.S_ISREG(resolved.stat().st_mode):
@@ -106,7 +108,8 @@ class LogAnalyzer:
             with resolved.open("rb") as handle:
                 return handle.read(self.max_bytes + 1)
         except OSError as exc:
-            raise InputError(f"Cannot read {path}: {exc.strerror or exc}. Check the path.") from None
+            refusal = _READ_REFUSALS.get(type(exc), InputError)
+            raise refusal(f"Cannot read {path}: {exc.strerror or exc}. Check the path.") from None
 
     def _profile(
         self,

@@ -366,6 +366,8 @@ class LokiClient(UpstreamClient):
                 "or it is disabled.",
                 backend=self.name,
                 status_code=status,
+                # The API is missing, not what the caller asked about.
+                kind="backend_unavailable",
             )
         if status == 429:
             return BackendRejected(

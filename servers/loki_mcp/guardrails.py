@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from common.errors import InputError
+from common.errors import InputError, LimitExceeded
 from common.timerange import TimeRange, format_duration
 from servers.loki_mcp.local.records import Matcher, MatchOp
 from servers.loki_mcp.settings import Limits
@@ -56,7 +56,7 @@ def check_query(query: str, limits: Limits) -> str:
     if not query:
         raise InputError('The query is empty. Give a LogQL query such as {service="checkout"} |= "error".')
     if len(query) > limits.max_query_length:
-        raise InputError(
+        raise LimitExceeded(
             f"The query is {len(query)} characters long; the limit is {limits.max_query_length}. Shorten it."
         )
     selectors = stream_selectors(query)
@@ -85,7 +85,7 @@ def check_window(window: TimeRange, limits: Limits) -> TimeRange:
     if window.seconds <= limits.max_range_seconds:
         return window
     longest = format_duration(limits.max_range_seconds)
-    raise InputError(
+    raise LimitExceeded(
         f"The window is {format_duration(window.seconds)} long; one query may cover at most {longest} "
         f"(LOKI_MCP_MAX_RANGE_SECONDS). Shorten it, e.g. start='now-{longest}', or query it in parts."
     )

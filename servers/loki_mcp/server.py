@@ -23,7 +23,7 @@ from analysis.log_records import message_of
 from analysis.summary import downsample, summarize
 from analysis.templates import TemplateMiner
 from common import __version__
-from common.errors import BackendError, BackendRejected, InputError
+from common.errors import BackendError, BackendRejected, InputError, LimitExceeded
 from common.mcp_tools import ToolGate, ToolSpec, build_tools
 from common.metrics import ServerMetrics
 from common.pagination import paginate
@@ -427,7 +427,7 @@ class LokiTools:
                 return
             total += stats.bytes
         if total > self.limits.max_bytes_scanned:
-            raise InputError(
+            raise LimitExceeded(
                 f"The query would read about {_size(total)} of logs in {format_duration(window.seconds)}, "
                 f"more than the {_size(self.limits.max_bytes_scanned)} allowed (LOKI_MCP_MAX_BYTES_SCANNED). "
                 "Use a more selective stream selector or a shorter window."

@@ -129,6 +129,8 @@ class PrometheusClient(UpstreamClient):
                 "this Prometheus-compatible server may not implement that API.",
                 backend=self.name,
                 status_code=status,
+                # The API is missing, not what the caller asked about.
+                kind="backend_unavailable",
             )
         if error_type == "timeout" or (status == 503 and "timeout" in detail.lower()):
             raise BackendTimeout(

@@ -11,7 +11,7 @@ import json
 import re
 from collections.abc import Mapping
 
-from common.errors import InputError
+from common.errors import InputError, LimitExceeded
 
 __all__ = ["check_label_name", "check_metric_name", "check_query", "quote", "selector"]
 
@@ -65,7 +65,7 @@ def check_query(query: str, max_length: int) -> str:
             "The query is empty; give a PromQL expression such as 'up' or 'rate(http_requests_total[5m])'."
         )
     if len(query) > max_length:
-        raise InputError(
+        raise LimitExceeded(
             f"The query is {len(query)} characters long; the limit is {max_length}. "
             "Simplify it or split it into several queries."
         )

@@ -1,5 +1,6 @@
 """An agent's toolbox: servers found in a real registry, called with the agent's own tokens; a missing
-server is reported unavailable, not fatal; tool errors and unknown tools are BackendErrors saying so."""
+server is reported unavailable, not fatal; tool errors and unknown tools are ToolCallErrors saying so and
+naming their kind."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from served import ServedComponent
 
 from agents.triage.agent import TriageAgent
 from common.agents.executor import INVALID_REQUEST
-from common.errors import BackendFailed, BackendUnavailable, InputError
+from common.errors import BackendUnavailable, InputError, ToolCallError
 from common.mcp_toolbox import mcp_toolbox
 from common.settings import SettingsSource
 
@@ -58,10 +59,15 @@ async def test_calls_go_to_registered_servers_with_the_agents_own_token(
         assert "not registered" in toolbox.unavailable["loki-mcp"]
         with pytest.raises(BackendUnavailable, match="loki-mcp is unavailable"):
             await toolbox.call("loki-mcp", "loki_query_logs", {"query": '{job="x"}'})
-        with pytest.raises(BackendFailed, match="prometheus_query failed"):
+        with pytest.raises(ToolCallError, match="prometheus_query failed") as failed:
             await toolbox.call("prometheus-mcp", "prometheus_query", {"query": "sum("})
-        with pytest.raises(BackendFailed, match="refused no_such_tool"):
+        assert failed.value.kind == "invalid_argument"
+        with pytest.raises(ToolCallError, match="prometheus_query failed") as failed:
+            await toolbox.call("prometheus-mcp", "prometheus_query", {"query": "x" * 5000})
+        assert failed.value.kind == "limit"
+        with pytest.raises(ToolCallError, match="refused no_such_tool") as refused:
             await toolbox.call("prometheus-mcp", "no_such_tool", {})
+        assert refused.value.kind == "invalid_argument"
 
 
 async def test_a_url_given_directly_needs_no_registry_entry(
