@@ -6,6 +6,7 @@ Regenerate with `python -m cli.config_docs > docs/configuration.md`; a test comp
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, SecretStr
@@ -14,7 +15,7 @@ from pydantic_core import PydanticUndefined
 from agents.router.settings import RouterSettings
 from agents.triage.settings import TriageSettings
 from common.agents import AgentSettings
-from common.components import COMPONENTS
+from common.components import COMPONENTS, Component
 from common.settings import AuthConfig, Upstream
 from controlplane.kubernetes import KubernetesSettings
 from controlplane.settings import APPROVAL_TTL_MAX_SECONDS, ControlPlaneSettings
@@ -22,10 +23,10 @@ from registry.settings import RegistrySettings
 from servers.controlplane_mcp.settings import DEFAULT_CONTROLPLANE_URL, ControlPlaneMcpSettings
 from servers.controlplane_mcp.settings import Limits as ControlPlaneMcpLimits
 from servers.loki_mcp.settings import Limits as LokiLimits
-from servers.loki_mcp.settings import LocalStore
-from servers.prometheus_mcp.settings import DEFAULT_PROMETHEUS_URL, Limits
+from servers.loki_mcp.settings import LocalStore, LokiMcpSettings
+from servers.prometheus_mcp.settings import DEFAULT_PROMETHEUS_URL, Limits, PrometheusMcpSettings
 
-__all__ = ["render"]
+__all__ = ["component_section", "render"]
 
 _HEADER = """\
 # Configuration reference
@@ -60,9 +61,20 @@ passwords, header values) are never printed.
 def render() -> str:
     sections = [_HEADER]
     sections.append(_table("Token validation (`SRE_AUTH_*`, every HTTP surface)", "SRE_AUTH_", AuthConfig))
-    registry = (
+    for component in COMPONENTS.values():
+        sections += component_section(component)
+    return "\n".join(sections)
+
+
+def component_section(component: Component) -> list[str]:
+    """Its part of the reference: its own words when it has some here, else what its record and settings say."""
+    return _SECTIONS.get(component.name, _generic_section)(component)
+
+
+def _registry(registry: Component) -> list[str]:
+    intro = (
         "## registry\n\n"
-        f"`sre serve registry` (port {COMPONENTS['registry'].port}): "
+        f"`sre serve registry` (port {registry.port}): "
         "discovery of agents and MCP servers, and the embedded OAuth2 "
         "authorization server (`/oauth/token`, `/jwks.json`). Its OAuth clients are in `SRE_DATA_DIR/clients.toml` "
         "(`sre auth`). An entry belongs to the client that registered it: another client's registration under its "
@@ -72,9 +84,11 @@ def render() -> str:
         "`[registry]` table of the TOML file; the router prefers agents whose entry is reserved for its "
         "registrant. With `SRE_AUTH_DISABLED` (loopback only) there are no clients, so nothing is enforced.\n"
     )
-    sections.append(registry)
-    sections.append(_table("Settings", "REGISTRY_", RegistrySettings, level=3, skip=("serve", "data_dir")))
-    prometheus = (
+    return [intro, _table("Settings", "REGISTRY_", RegistrySettings, level=3, skip=("serve", "data_dir"))]
+
+
+def _prometheus_mcp(component: Component) -> list[str]:
+    intro = (
         "## prometheus-mcp\n\n"
         f"`PROMETHEUS_URL` (default `{DEFAULT_PROMETHEUS_URL}`) is the default backend. Its credentials "
         "are the backend keys below with the `PROMETHEUS_MCP_` prefix (`PROMETHEUS_MCP_BEARER_TOKEN`, "
@@ -82,10 +96,16 @@ def render() -> str:
         "of backend objects, or write `[[prometheus_mcp.backends]]` tables in the TOML file; tools take a "
         "`backend` argument naming one (default: the first).\n"
     )
-    sections.append(prometheus)
-    sections.append(_table("Backend keys", "PROMETHEUS_MCP_", Upstream, level=3))
-    sections.append(_table("Limits", "PROMETHEUS_MCP_", Limits, level=3))
-    loki = (
+    return [
+        intro,
+        _table("Settings", "PROMETHEUS_MCP_", PrometheusMcpSettings, level=3, skip=("backends", "limits", "serve")),
+        _table("Backend keys", "PROMETHEUS_MCP_", Upstream, level=3),
+        _table("Limits", "PROMETHEUS_MCP_", Limits, level=3),
+    ]
+
+
+def _loki_mcp(component: Component) -> list[str]:
+    intro = (
         "## loki-mcp\n\n"
         "`LOKI_URL` names the default Loki backend; its credentials are the backend keys with the "
         "`LOKI_MCP_` prefix (`LOKI_MCP_BEARER_TOKEN`, `LOKI_MCP_TENANT` for `X-Scope-OrgID`, ...), and "
@@ -93,45 +113,55 @@ def render() -> str:
         "loki-mcp keeps logs itself in an embedded SQLite store and serves Loki's API for it at "
         "`/loki/api/v1/` (push needs the `logs:write` scope, queries `logs:read`).\n"
     )
-    sections.append(loki)
-    sections.append(_table("Backend keys", "LOKI_MCP_", Upstream, level=3))
-    sections.append(_table("Embedded store", "LOKI_MCP_LOCAL_", LocalStore, level=3))
-    sections.append(_table("Limits", "LOKI_MCP_", LokiLimits, level=3))
-    controlplane = (
+    return [
+        intro,
+        _table("Settings", "LOKI_MCP_", LokiMcpSettings, level=3, skip=("backends", "limits", "local", "serve")),
+        _table("Backend keys", "LOKI_MCP_", Upstream, level=3),
+        _table("Embedded store", "LOKI_MCP_LOCAL_", LocalStore, level=3),
+        _table("Limits", "LOKI_MCP_", LokiLimits, level=3),
+    ]
+
+
+def _controlplane(controlplane: Component) -> list[str]:
+    intro = (
         "## controlplane\n\n"
-        f"The reference Control Plane REST API (`sre serve controlplane`, port {COMPONENTS['controlplane'].port}). "
+        f"The reference Control Plane REST API (`sre serve controlplane`, port {controlplane.port}). "
         "Its tokens' audience is "
         "its base URL (`SRE_PUBLIC_URL`, no path). The database schema is migrated with Alembic at start-up. "
         f"Approvals live at most {APPROVAL_TTL_MAX_SECONDS} seconds (fixed).\n"
     )
-    sections.append(controlplane)
-    sections.append(
-        _table("Settings", "CONTROLPLANE_", ControlPlaneSettings, level=3, skip=("serve", "data_dir", "kubernetes"))
-    )
-    sections.append(
+    return [
+        intro,
+        _table("Settings", "CONTROLPLANE_", ControlPlaneSettings, level=3, skip=("serve", "data_dir", "kubernetes")),
         _table(
             "Kubernetes executor (`CONTROLPLANE_EXECUTOR=kubernetes`)",
             "CONTROLPLANE_KUBERNETES_",
             KubernetesSettings,
             level=3,
-        )
-    )
-    controlplane_mcp = (
+        ),
+    ]
+
+
+def _controlplane_mcp(component: Component) -> list[str]:
+    intro = (
         "## controlplane-mcp\n\n"
         f"`CONTROLPLANE_URL` (default `{DEFAULT_CONTROLPLANE_URL}`) is the control plane it serves. It calls it with "
         "its own token: client credentials of `SRE_CLIENT_*` for the control plane's URL, or a static "
         "`CONTROLPLANE_MCP_BEARER_TOKEN` (the other backend keys apply too). `sre serve|stdio controlplane-mcp "
         "--read-only` is `CONTROLPLANE_MCP_READ_ONLY=true`.\n"
     )
-    sections.append(controlplane_mcp)
-    sections.append(
-        _table("Settings", "CONTROLPLANE_MCP_", ControlPlaneMcpSettings, level=3, skip=("backend", "limits", "serve"))
-    )
-    sections.append(_table("Backend keys", "CONTROLPLANE_MCP_", Upstream, level=3, skip=("name", "url", "tenant")))
-    sections.append(_table("Limits", "CONTROLPLANE_MCP_", ControlPlaneMcpLimits, level=3))
-    router = (
+    return [
+        intro,
+        _table("Settings", "CONTROLPLANE_MCP_", ControlPlaneMcpSettings, level=3, skip=("backend", "limits", "serve")),
+        _table("Backend keys", "CONTROLPLANE_MCP_", Upstream, level=3, skip=("name", "url", "tenant")),
+        _table("Limits", "CONTROLPLANE_MCP_", ControlPlaneMcpLimits, level=3),
+    ]
+
+
+def _router(router: Component) -> list[str]:
+    intro = (
         "## router\n\n"
-        f"`sre serve router` (port {COMPONENTS['router'].port}): "
+        f"`sre serve router` (port {router.port}): "
         "the A2A `route` skill, the Alertmanager and deployment webhooks "
         "and the REST facade (`/openapi.json`). Its tokens' audience is its base URL. It calls the registry and the "
         "agents with its own client (`SRE_CLIENT_ID`, `SRE_CLIENT_SECRET`; scopes `agents:invoke` and "
@@ -141,22 +171,56 @@ def render() -> str:
         "settings below, `http_config.basic_auth`. Its database also records the tasks it started "
         "(table `router_tasks`).\n"
     )
-    sections.append(router)
-    sections.append(_table("Settings", "ROUTER_", RouterSettings, level=3, skip=("agent", "model")))
-    sections.append(_table("Database", "ROUTER_", AgentSettings, level=3, skip=("serve", "data_dir")))
-    triage = (
+    return [intro, *_agent_tables(router, RouterSettings)]
+
+
+def _triage(triage: Component) -> list[str]:
+    intro = (
         "## triage\n\n"
-        f"`sre serve triage` (port {COMPONENTS['triage'].port}): "
+        f"`sre serve triage` (port {triage.port}): "
         "the A2A agent that investigates alerts, failed deployments and "
         "questions. It finds prometheus-mcp, loki-mcp and controlplane-mcp in the registry and calls them with its "
         "own client (`SRE_CLIENT_ID`, `SRE_CLIENT_SECRET`; scopes `metrics:read`, `logs:read`, `controlplane:read`, "
         "`controlplane:write` to record its reports, and `registry:write`). `SRE_MODEL` adds a model stage "
         "(a narrative, answers to follow-ups with read-only tools); unset, triage needs no model.\n"
     )
-    sections.append(triage)
-    sections.append(_table("Settings", "TRIAGE_", TriageSettings, level=3, skip=("agent", "model")))
-    sections.append(_table("Database", "TRIAGE_", AgentSettings, level=3, skip=("serve", "data_dir")))
-    return "\n".join(sections)
+    return [intro, *_agent_tables(triage, TriageSettings)]
+
+
+def _generic_section(component: Component) -> list[str]:
+    """A component without words of its own here: its record's summary and scopes, and its settings' keys."""
+    client = (
+        f" It calls others with its own client (`SRE_CLIENT_ID`, `SRE_CLIENT_SECRET`; scopes "
+        f"{', '.join(f'`{scope}`' for scope in component.client_scopes)})."
+        if component.client_scopes
+        else ""
+    )
+    intro = (
+        f"## {component.name}\n\n`sre serve {component.name}` (port {component.port}): {component.summary}.{client}\n"
+    )
+    model = component.settings_model()
+    if component.kind == "agent":
+        return [intro, *_agent_tables(component, model)]
+    return [intro, _table("Settings", component.prefix, model, level=3, skip=("serve", "data_dir"))]
+
+
+def _agent_tables(agent: Component, model: type[BaseModel]) -> list[str]:
+    return [
+        _table("Settings", agent.prefix, model, level=3, skip=("agent", "model")),
+        _table("Database", agent.prefix, AgentSettings, level=3, skip=("serve", "data_dir")),
+    ]
+
+
+#: The components whose reference says more than their record and settings do.
+_SECTIONS: dict[str, Callable[[Component], list[str]]] = {
+    "registry": _registry,
+    "prometheus-mcp": _prometheus_mcp,
+    "loki-mcp": _loki_mcp,
+    "controlplane": _controlplane,
+    "controlplane-mcp": _controlplane_mcp,
+    "router": _router,
+    "triage": _triage,
+}
 
 
 def _table(title: str, prefix: str, model: type[BaseModel], *, level: int = 2, skip: tuple[str, ...] = ()) -> str:

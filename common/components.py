@@ -14,6 +14,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from pydantic import BaseModel
+
 from common.scopes import (
     AGENTS_INVOKE,
     CONTROLPLANE_ADMIN,
@@ -91,10 +93,15 @@ class Component:
         section = source.section(self.prefix)
         return {key: value for key, value in section.items() if key != "url" and not key.startswith(others)}
 
+    def settings_model(self) -> type[BaseModel]:
+        """Its settings model, imported only now."""
+        module, _, name = self.settings.partition(":")
+        model: type[BaseModel] = getattr(importlib.import_module(module), name)
+        return model
+
     def load_settings(self, source: SettingsSource) -> Any:
-        """Its settings model built from `source` (imported only now); ConfigError when they are invalid."""
-        module, _, model = self.settings.partition(":")
-        return getattr(importlib.import_module(module), model).from_source(source)
+        """Its settings built from `source`; ConfigError when they are invalid."""
+        return self.settings_model().from_source(source)  # type: ignore[attr-defined]
 
     def serve_function(self) -> Serve:
         """Its entry point, imported only now: only the component being started is loaded."""
@@ -117,16 +124,6 @@ COMPONENTS: Mapping[str, Component] = {
             after=(),
         ),
         Component(
-            "controlplane",
-            "service",
-            8710,
-            "controlplane.__main__",
-            "controlplane.settings:ControlPlaneSettings",
-            "The reference Control Plane REST API (`/api/v1`: resources, deployments, audit log, incidents, alert "
-            "rules, approvals, actions, analyses; `/openapi.json`), SQLite or PostgreSQL",
-            serves=(CONTROLPLANE_READ, CONTROLPLANE_WRITE, CONTROLPLANE_ADMIN),
-        ),
-        Component(
             "prometheus-mcp",
             "mcp-server",
             8701,
@@ -146,6 +143,16 @@ COMPONENTS: Mapping[str, Component] = {
             serves=(LOGS_READ, LOGS_WRITE),
         ),
         Component(
+            "controlplane",
+            "service",
+            8710,
+            "controlplane.__main__",
+            "controlplane.settings:ControlPlaneSettings",
+            "The reference Control Plane REST API (`/api/v1`: resources, deployments, audit log, incidents, alert "
+            "rules, approvals, actions, analyses; `/openapi.json`), SQLite or PostgreSQL",
+            serves=(CONTROLPLANE_READ, CONTROLPLANE_WRITE, CONTROLPLANE_ADMIN),
+        ),
+        Component(
             "controlplane-mcp",
             "mcp-server",
             8703,
@@ -160,18 +167,6 @@ COMPONENTS: Mapping[str, Component] = {
             after=("registry", "controlplane"),
         ),
         Component(
-            "triage",
-            "agent",
-            8721,
-            "agents.triage.__main__",
-            "agents.triage.settings:TriageSettings",
-            "A2A agent: an alert group, a failed deployment or a question becomes a diagnostic report (onset, changes "
-            "before it, ranked causes citing their evidence, approval-gated actions); no model needed",
-            serves=(AGENTS_INVOKE,),
-            # Reads the MCP servers; records its reports in the control plane.
-            calls=(METRICS_READ, LOGS_READ, CONTROLPLANE_READ, CONTROLPLANE_WRITE),
-        ),
-        Component(
             "router",
             "agent",
             8720,
@@ -182,6 +177,18 @@ COMPONENTS: Mapping[str, Component] = {
             serves=(AGENTS_INVOKE,),
             # Calls the agents it routes to.
             calls=(AGENTS_INVOKE,),
+        ),
+        Component(
+            "triage",
+            "agent",
+            8721,
+            "agents.triage.__main__",
+            "agents.triage.settings:TriageSettings",
+            "A2A agent: an alert group, a failed deployment or a question becomes a diagnostic report (onset, changes "
+            "before it, ranked causes citing their evidence, approval-gated actions); no model needed",
+            serves=(AGENTS_INVOKE,),
+            # Reads the MCP servers; records its reports in the control plane.
+            calls=(METRICS_READ, LOGS_READ, CONTROLPLANE_READ, CONTROLPLANE_WRITE),
         ),
     )
 }

@@ -44,7 +44,7 @@ def test_sre_up_starts_the_registry_first_and_controlplane_mcp_after_the_control
     waves = [[c.name for c in wave] for wave in start_waves(COMPONENTS.values())]
     assert waves == [
         ["registry"],
-        ["controlplane", "prometheus-mcp", "loki-mcp", "triage", "router"],
+        ["prometheus-mcp", "loki-mcp", "controlplane", "router", "triage"],
         ["controlplane-mcp"],
     ]
 
