@@ -1,11 +1,13 @@
 """Plain JSON REST APIs on Starlette, served the same way by the registry and the control plane.
 
 Errors are `ErrorBody` JSON: `error` (a code), `error_description` (a sentence) and, for a 422,
-`errors` naming each offending field. Request bodies must be `application/json` (400
-otherwise), at most `max_body_bytes` (413, checked before parsing) and match their model
-exactly (422; the models forbid unknown fields). Query strings are validated the same way:
-an unknown parameter is a 422 naming it, and a parameter given several times is a list
-(`?label=a=b&label=c=d`), which only list-typed fields accept.
+`errors` naming each offending field. Whatever refuses a request raises `HttpError` where it finds
+the reason (parsing, a guard, a store, a handler); the one exception handler `rest_app` registers
+renders it, so handlers never test whether a helper gave them a value or an answer. Request
+bodies must be `application/json` (400 otherwise), at most `max_body_bytes` (413, checked before
+parsing) and match their model exactly (422; the models forbid unknown fields). Query strings
+are validated the same way: an unknown parameter is a 422 naming it, and a parameter given
+several times is a list (`?label=a=b&label=c=d`), which only list-typed fields accept.
 
 `BearerGuard` requires what `BearerAuthMiddleware` verified: no or a refused token is 401 with
 `WWW-Authenticate: Bearer realm=...`, a token without the route's scope 403 `insufficient_scope`
@@ -19,7 +21,7 @@ from __future__ import annotations
 import logging
 import types
 import typing
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -44,11 +46,12 @@ __all__ = [
     "FieldError",
     "Handler",
     "HttpError",
-    "error_response",
     "field_errors",
+    "http_error",
     "invalid",
     "parse_body",
     "parse_query",
+    "read_body",
     "read_json",
     "rest_app",
     "server_error",
@@ -77,17 +80,33 @@ class ErrorBody(BaseModel):
 
 
 class HttpError(Exception):
-    """An answer other than success, raised where the reason is found and turned into `ErrorBody` JSON."""
+    """An answer other than success, raised where the reason is found and rendered as `ErrorBody` JSON.
 
-    def __init__(self, status: int, error: str, description: str, *, errors: list[FieldError] | None = None) -> None:
+    `headers` are sent with it; a name may appear more than once (a 401 offering two challenges).
+    """
+
+    def __init__(
+        self,
+        status: int,
+        error: str,
+        description: str,
+        *,
+        errors: list[FieldError] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(description)
         self.status = status
         self.error = error
         self.description = description
         self.errors = errors
+        self.headers: list[tuple[str, str]] = list((headers or {}).items())
 
     def response(self) -> JSONResponse:
-        return error_response(self.status, self.error, self.description, errors=self.errors)
+        body = ErrorBody(error=self.error, error_description=self.description, errors=self.errors)
+        response = JSONResponse(body.model_dump(mode="json", exclude_none=True), status_code=self.status)
+        for name, value in self.headers:
+            response.headers.append(name, value)
+        return response
 
 
 def storable(value: str) -> str:
@@ -98,21 +117,10 @@ def storable(value: str) -> str:
     return value
 
 
-def error_response(
-    status: int,
-    error: str,
-    description: str,
-    *,
-    errors: list[FieldError] | None = None,
-    headers: dict[str, str] | None = None,
-) -> JSONResponse:
-    body = ErrorBody(error=error, error_description=description, errors=errors)
-    return JSONResponse(body.model_dump(mode="json", exclude_none=True), status_code=status, headers=headers)
-
-
-def invalid(errors: list[FieldError]) -> Response:
+def invalid(errors: list[FieldError]) -> HttpError:
+    """The 422 naming each offending field."""
     fields = ", ".join(error.field for error in errors)
-    return error_response(422, "invalid_request", f"Invalid or unknown fields: {fields}.", errors=errors)
+    return HttpError(422, "invalid_request", f"Invalid or unknown fields: {fields}.", errors=errors)
 
 
 def field_errors(exc: ValidationError) -> list[FieldError]:
@@ -122,54 +130,64 @@ def field_errors(exc: ValidationError) -> list[FieldError]:
     ]
 
 
+async def http_error(request: Request, exc: Exception) -> Response:
+    """The answer to an `HttpError` raised while handling `request` (registered by `rest_app`)."""
+    assert isinstance(exc, HttpError), exc  # registered for HttpError only
+    return exc.response()
+
+
 def server_error(request: Request, exc: Exception) -> Response:
     """The answer to an unexpected exception: generic, with a trace id tying it to the logged traceback."""
     trace_id = new_trace_id()
     logger.error("Unexpected error on %s %s [trace %s]", request.method, request.url.path, trace_id, exc_info=exc)
-    return error_response(500, "server_error", f"Unexpected server error (trace id {trace_id}).")
+    return HttpError(500, "server_error", f"Unexpected server error (trace id {trace_id}).").response()
 
 
-async def parse_body(request: Request, model: type[ModelT], max_body_bytes: int) -> ModelT | Response:
-    """The JSON body of `request` as `model`, or the 400/413/422 answer saying why it is not one."""
+async def parse_body(request: Request, model: type[ModelT], max_body_bytes: int) -> ModelT:
+    """The JSON body of `request` as `model`; `HttpError` 400/413/422 saying why it is not one."""
     data = await read_json(request, max_body_bytes)
-    if isinstance(data, Response):
-        return data
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        return invalid(field_errors(exc))
+        raise invalid(field_errors(exc)) from None
 
 
 async def read_json(request: Request, max_body_bytes: int) -> Any:
-    """The JSON value of `request`'s body (not yet validated), or the 400/413/422 answer saying why there is none.
+    """The JSON value of `request`'s body (not yet validated); `HttpError` 400/413/422 saying why there is none.
 
     The value obeys `common.json_bounds` (depth, finite numbers, integer digits, storable text); a
     value that does not is refused naming its field, before any model or store sees it.
     """
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != "application/json":
-        return error_response(400, "invalid_request", "The body must be JSON with Content-Type: application/json.")
+        raise HttpError(400, "invalid_request", "The body must be JSON with Content-Type: application/json.")
+    body = await read_body(request, max_body_bytes)
+    try:
+        return loads(body)
+    except JsonBoundsError as exc:
+        errors = [FieldError(field=exc.path or "body", message=str(exc))]
+        if exc.not_json:  # NaN or Infinity: Python's json reads them, JSON has no such numbers
+            raise HttpError(400, "invalid_request", f"The body is not valid JSON. {exc}", errors=errors) from None
+        raise HttpError(422, "invalid_request", str(exc), errors=errors) from None
+    except ValueError:
+        raise HttpError(400, "invalid_request", "The body is not valid JSON.") from None
+
+
+async def read_body(request: Request, max_body_bytes: int) -> bytes:
+    """The bytes of `request`'s body; `HttpError` 413 once they exceed `max_body_bytes`, before reading them all."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_body_bytes:
-        return _too_large(max_body_bytes)
+        raise _too_large(max_body_bytes)
     body = bytearray()
     async for chunk in request.stream():
         body.extend(chunk)
         if len(body) > max_body_bytes:  # chunked bodies declare no length
-            return _too_large(max_body_bytes)
-    try:
-        return loads(bytes(body))
-    except JsonBoundsError as exc:
-        errors = [FieldError(field=exc.path or "body", message=str(exc))]
-        if exc.not_json:  # NaN or Infinity: Python's json reads them, JSON has no such numbers
-            return error_response(400, "invalid_request", f"The body is not valid JSON. {exc}", errors=errors)
-        return error_response(422, "invalid_request", str(exc), errors=errors)
-    except ValueError:
-        return error_response(400, "invalid_request", "The body is not valid JSON.")
+            raise _too_large(max_body_bytes)
+    return bytes(body)
 
 
-def parse_query(request: Request, model: type[ModelT]) -> ModelT | Response:
-    """The query string of `request` as `model` (which forbids unknown parameters), or a 422."""
+def parse_query(request: Request, model: type[ModelT]) -> ModelT:
+    """The query string of `request` as `model` (which forbids unknown parameters); `HttpError` 422 if not one."""
     values: dict[str, Any] = {}
     for name, value in request.query_params.multi_items():
         if name in values:
@@ -182,7 +200,7 @@ def parse_query(request: Request, model: type[ModelT]) -> ModelT | Response:
     try:
         return model.model_validate(values)
     except ValidationError as exc:
-        return invalid(field_errors(exc))
+        raise invalid(field_errors(exc)) from None
 
 
 def _is_list(annotation: Any) -> bool:
@@ -192,8 +210,8 @@ def _is_list(annotation: Any) -> bool:
     return origin is list
 
 
-def _too_large(limit: int) -> Response:
-    return error_response(413, "request_too_large", f"The request body exceeds the limit of {limit} bytes.")
+def _too_large(limit: int) -> HttpError:
+    return HttpError(413, "request_too_large", f"The request body exceeds the limit of {limit} bytes.")
 
 
 @dataclass(frozen=True)
@@ -205,18 +223,18 @@ class BearerGuard:
 
     def __call__(self, handler: Handler, scope: str | None = None) -> Handler:
         async def guarded(request: Request) -> Response:
-            refusal = self.refusal(request, scope)
-            return refusal if refusal is not None else await handler(request)
+            self.require(request, scope)
+            return await handler(request)
 
         return guarded
 
-    def refusal(self, request: Request, scope: str | None) -> Response | None:
-        """The 401/403 answer for `request`, or None when it may proceed."""
+    def require(self, request: Request, scope: str | None) -> AccessToken | None:
+        """The verified token of `request` (None with auth disabled); `HttpError` 401/403 when it may not proceed."""
         if not self.required:
             return None
         if ACCESS_KEY not in request.scope:
             # No credentials sent: the challenge names no error code (RFC 6750 §3.1).
-            return error_response(
+            raise HttpError(
                 401,
                 "invalid_token",
                 f"A bearer token for this {self.realm} is required.",
@@ -224,14 +242,14 @@ class BearerGuard:
             )
         access: AccessToken | None = request.scope[ACCESS_KEY]
         if access is None:
-            return error_response(
+            raise HttpError(
                 401,
                 "invalid_token",
                 f"The bearer token is invalid, expired, or not issued for this {self.realm}.",
                 headers={"WWW-Authenticate": bearer_challenge(realm=self.realm, error="invalid_token")},
             )
         if scope is not None and scope not in access.scopes:
-            return error_response(
+            raise HttpError(
                 403,
                 "insufficient_scope",
                 f"This request needs the {scope} scope; get a token that grants it.",
@@ -239,7 +257,7 @@ class BearerGuard:
                     "WWW-Authenticate": bearer_challenge(realm=self.realm, error="insufficient_scope", scope=scope)
                 },
             )
-        return None
+        return access
 
 
 def rest_app(
@@ -251,8 +269,13 @@ def rest_app(
     requests_per_second: int,
     exempt: Collection[str],
 ) -> ASGIApp:
-    """The app of `routes` (unexpected errors answered by `server_error`) behind the layers in the module doc."""
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={Exception: server_error})
+    """The app of `routes` behind the layers in the module doc.
+
+    An `HttpError` is answered by `http_error`, any other exception by `server_error` (a 500).
+    """
+    app = Starlette(
+        routes=routes, lifespan=lifespan, exception_handlers={HttpError: http_error, Exception: server_error}
+    )
     limited = RateLimitMiddleware(app, requests_per_second, exempt=exempt)
     authenticated = BearerAuthMiddleware(limited, verifier, skip=frozenset(exempt))
     return HeaderLimitMiddleware(HttpMetricsMiddleware(authenticated, metrics, metric_routes))

@@ -12,15 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from mcp.server.auth.provider import AccessToken
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from common.auth.bearer import ACCESS_KEY
 from common.metrics import CONTENT_TYPE_LATEST, ServerMetrics
 from common.openapi import Operation
-from common.rest import BearerGuard, FieldError, HttpError, invalid, parse_body, parse_query
+from common.rest import BearerGuard, FieldError, invalid, parse_body, parse_query
 from controlplane import actions, alerting, approvals, history, incidents, inventory
 from controlplane.calls import Call, Handler, Services
 from controlplane.openapi import OPERATIONS
@@ -84,23 +82,13 @@ class ControlPlaneApi:
 
     def _endpoint(self, operation: Operation, handler: Handler) -> Callable[[Request], Any]:
         async def endpoint(request: Request) -> Response:
-            refusal = self.guard.refusal(request, operation.scope)
-            if refusal is not None:
-                return refusal
+            access = self.guard.require(request, operation.scope)
             query = parse_query(request, operation.query) if operation.query is not None else None
-            if isinstance(query, Response):
-                return query
             if operation.query is None and request.query_params:
                 unknown = sorted(set(request.query_params))
-                return invalid([FieldError(field=name, message="Extra inputs are not permitted") for name in unknown])
+                raise invalid([FieldError(field=name, message="Extra inputs are not permitted") for name in unknown])
             body = await parse_body(request, operation.body, self.max_body_bytes) if operation.body else None
-            if isinstance(body, Response):
-                return body
-            access: AccessToken | None = request.scope.get(ACCESS_KEY)
             call = Call(request, self.services, Actor(access.client_id if access else ANONYMOUS), body, query)
-            try:
-                return await handler(call)
-            except HttpError as error:
-                return error.response()
+            return await handler(call)
 
         return endpoint

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from common.errors import InputError
-from common.rest import FieldError, HttpError
+from common.rest import FieldError, HttpError, invalid
 from controlplane.executor import Executor
 from controlplane.models import Page
 from controlplane.store import Actor, ControlPlaneStore
@@ -82,12 +82,7 @@ def conflict(description: str) -> HttpError:
 
 
 def field_error(field: str, message: str) -> HttpError:
-    return HttpError(
-        422,
-        "invalid_request",
-        f"Invalid or unknown fields: {field}.",
-        errors=[FieldError(field=field, message=message)],
-    )
+    return invalid([FieldError(field=field, message=message)])
 
 
 async def fetch(connection: AsyncConnection, table: Table, id: str, what: str) -> RowMapping:

@@ -25,8 +25,9 @@ offending field, unknown fields included).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
 
 from mcp.server.auth.provider import AccessToken
 from pydantic import BaseModel
@@ -37,7 +38,7 @@ from starlette.routing import Route
 from common.auth.bearer import ACCESS_KEY
 from common.errors import InputError
 from common.pagination import paginate
-from common.rest import BearerGuard, FieldError, Handler, HttpError, error_response, invalid, parse_body, parse_query
+from common.rest import BearerGuard, FieldError, Handler, HttpError, invalid, parse_body, parse_query
 from registry.models import (
     AgentList,
     AgentRegistration,
@@ -55,8 +56,6 @@ from registry.store import Kind, RegistryStore
 __all__ = ["RegistryApi"]
 
 logger = logging.getLogger(__name__)
-
-ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 class RegistryApi:
@@ -89,41 +88,29 @@ class RegistryApi:
     # -- handlers ------------------------------------------------------------------------------
 
     async def register_agent(self, request: Request) -> Response:
-        registration = await self._body(request, AgentRegistration)
-        if isinstance(registration, Response):
-            return registration
+        registration = await parse_body(request, AgentRegistration, self.max_body_bytes)
         writer = self._writer(request)
-        try:
+        with _logged_refusal(writer, "register agent", registration.name):
             entry, created = await self.store.register_agent(registration, writer)
-        except HttpError as refusal:
-            return _refused(refusal, writer, "register agent", registration.name)
         logger.info("Agent %s %s at %s", entry.name, "registered" if created else "re-registered", entry.url)
         return _entry_response(entry, created, f"/agents/{entry.name}")
 
     async def register_server(self, request: Request) -> Response:
-        registration = await self._body(request, ServerRegistration)
-        if isinstance(registration, Response):
-            return registration
+        registration = await parse_body(request, ServerRegistration, self.max_body_bytes)
         writer = self._writer(request)
-        try:
+        with _logged_refusal(writer, "register MCP server", registration.name):
             entry, created = await self.store.register_server(registration, writer)
-        except HttpError as refusal:
-            return _refused(refusal, writer, "register MCP server", registration.name)
         logger.info("MCP server %s %s at %s", entry.name, "registered" if created else "re-registered", entry.url)
         return _entry_response(entry, created, f"/servers/{entry.name}")
 
     async def list_agents(self, request: Request) -> Response:
         query = parse_query(request, ListQuery)
-        if isinstance(query, Response):
-            return query
         return _paged(
             await self.store.list_agents(query.tenant), query, lambda page, **rest: AgentList(agents=page, **rest)
         )
 
     async def list_servers(self, request: Request) -> Response:
         query = parse_query(request, ListQuery)
-        if isinstance(query, Response):
-            return query
         return _paged(
             await self.store.list_servers(query.tenant), query, lambda page, **rest: ServerList(servers=page, **rest)
         )
@@ -144,10 +131,8 @@ class RegistryApi:
 
     async def search(self, request: Request) -> Response:
         query = parse_query(request, SearchQuery)
-        if isinstance(query, Response):
-            return query
         if not (query.skill or "").strip() and not (query.q or "").strip():
-            return invalid([FieldError(field="skill", message="give `skill`, `q` or both (non-blank)")])
+            raise invalid([FieldError(field="skill", message="give `skill`, `q` or both (non-blank)")])
         hits = rank_agents(await self.store.list_agents(query.tenant), query.skill, query.q)
         page = hits[: query.limit]
         result = SearchResult(results=page, returned=len(page), total=len(hits), truncated=len(hits) > len(page))
@@ -172,30 +157,30 @@ class RegistryApi:
         return Writer(access.client_id, admin=ADMIN_SCOPE in access.scopes)
 
     async def _deregister(self, kind: Kind, name: str, writer: Writer) -> Response:
-        try:
+        with _logged_refusal(writer, f"deregister {kind[:-1]}", name):
             deleted = await self.store.deregister(kind, name, writer)
-        except HttpError as refusal:
-            return _refused(refusal, writer, f"deregister {kind[:-1]}", name)
         if not deleted:
-            return error_response(404, "not_found", f"No {kind[:-1]} named {name!r} is registered.")
+            raise _not_registered(kind[:-1], name)
         logger.info("Deregistered %s %s", kind[:-1], name)
         return Response(status_code=204)
 
-    async def _body(self, request: Request, model: type[ModelT]) -> ModelT | Response:
-        return await parse_body(request, model, self.max_body_bytes)
 
-
-def _refused(refusal: HttpError, writer: Writer, action: str, name: str) -> Response:
-    # Logged, so an operator sees a client trying to take another's name (an impostor, or a misconfiguration).
-    logger.warning("Client %s may not %s %s: %s", writer.client_id, action, name, refusal.description)
-    return refusal.response()
+@contextmanager
+def _logged_refusal(writer: Writer, action: str, name: str) -> Iterator[None]:
+    """Logs the store's refusal of `writer`'s `action` on `name`, which the app then answers."""
+    try:
+        yield
+    except HttpError as refusal:
+        # Logged, so an operator sees a client trying to take another's name (an impostor, or a misconfiguration).
+        logger.warning("Client %s may not %s %s: %s", writer.client_id, action, name, refusal.description)
+        raise
 
 
 def _paged(entries: list[Any], query: ListQuery, build: Callable[..., BaseModel]) -> Response:
     try:
         page = paginate(entries, limit=query.limit, cursor=query.cursor)
     except InputError as exc:
-        return invalid([FieldError(field="cursor", message=str(exc))])
+        raise invalid([FieldError(field="cursor", message=str(exc))]) from None
     listing = build(
         page.items, returned=len(page.items), total=page.total, truncated=page.truncated, next_cursor=page.next_cursor
     )
@@ -210,5 +195,9 @@ def _entry_response(entry: BaseModel, created: bool, location: str) -> Response:
 
 def _found(entry: BaseModel | None, what: str, name: str) -> Response:
     if entry is None:
-        return error_response(404, "not_found", f"No {what} named {name!r} is registered.")
+        raise _not_registered(what, name)
     return JSONResponse(entry.model_dump(mode="json"))
+
+
+def _not_registered(what: str, name: str) -> HttpError:
+    return HttpError(404, "not_found", f"No {what} named {name!r} is registered.")

@@ -13,14 +13,11 @@ import base64
 import binascii
 import hmac
 
-from mcp.server.auth.provider import AccessToken
 from starlette.requests import Request
-from starlette.responses import Response
 
 from agents.router.settings import BASIC_OWNER, BasicCredentials
 from common.agents import AGENTS_INVOKE
-from common.auth.bearer import ACCESS_KEY
-from common.rest import BearerGuard, error_response
+from common.rest import BearerGuard, HttpError
 
 __all__ = ["ANONYMOUS", "Callers"]
 
@@ -33,19 +30,21 @@ class Callers:
         self.guard = guard
         self.basic = basic
 
-    def owner(self, request: Request, *, basic: bool = False) -> str | Response:
-        """The caller's owner name, or the 401/403 answer; `basic` allows HTTP basic credentials (webhooks)."""
+    def owner(self, request: Request, *, basic: bool = False) -> str:
+        """The caller's owner name, else `HttpError` 401/403; `basic` allows HTTP basic credentials (webhooks)."""
         if basic and self.basic is not None:
             credentials = _basic_credentials(request)
             if credentials is not None:
-                return BASIC_OWNER if self._basic_matches(*credentials) else self._basic_refusal()
-        refusal = self.guard.refusal(request, AGENTS_INVOKE)
-        if refusal is not None:
-            if basic and self.basic is not None and refusal.status_code == 401:
-                refusal.headers.append("WWW-Authenticate", f'Basic realm="{self.guard.realm}"')
-            return refusal
-        access = request.scope.get(ACCESS_KEY)
-        return access.client_id if isinstance(access, AccessToken) and access.client_id else ANONYMOUS
+                if not self._basic_matches(*credentials):
+                    raise self._basic_refusal()
+                return BASIC_OWNER
+        try:
+            access = self.guard.require(request, AGENTS_INVOKE)
+        except HttpError as refusal:
+            if basic and self.basic is not None and refusal.status == 401:
+                refusal.headers.append(("WWW-Authenticate", f'Basic realm="{self.guard.realm}"'))
+            raise
+        return access.client_id if access is not None and access.client_id else ANONYMOUS
 
     def _basic_matches(self, username: str, password: str) -> bool:
         assert self.basic is not None
@@ -54,8 +53,8 @@ class Callers:
         password_ok = hmac.compare_digest(password.encode(), self.basic.password.get_secret_value().encode())
         return user_ok and password_ok
 
-    def _basic_refusal(self) -> Response:
-        return error_response(
+    def _basic_refusal(self) -> HttpError:
+        return HttpError(
             401,
             "invalid_credentials",
             "The HTTP basic credentials are wrong.",

@@ -45,7 +45,7 @@ from agents.router.views import TERMINAL, artifact_data, delivery_data, delivery
 from agents.router.webhooks import alert_summary, peer_failed, read_alerts, started
 from common.alertmanager import AlertmanagerWebhook
 from common.errors import BackendError
-from common.rest import error_response, field_errors, invalid, parse_body
+from common.rest import HttpError, field_errors, invalid, parse_body
 
 __all__ = ["FacadeApi"]
 
@@ -78,17 +78,13 @@ class FacadeApi:
 
     async def execute(self, request: Request) -> Response:
         owner = self.callers.owner(request)
-        if isinstance(owner, Response):
-            return owner
         body = await parse_body(request, ExecuteRequest, self.max_body_bytes)
-        if isinstance(body, Response):
-            return body
         payload = body.payload()
         try:
             agents = await self.dispatcher.peers.agents()
             match = await self.chooser.choose(RouteRequest("question", body.user_query, payload), agents)
             if match is None:
-                return error_response(
+                raise HttpError(
                     422,
                     "no_matching_skill",
                     "No registered agent has a skill for this query; ask with words of one of these skills:\n"
@@ -97,56 +93,38 @@ class FacadeApi:
             trigger = Trigger("question", body.user_query[:200])
             task = await self.dispatcher.start(owner, match.agent.name, match.agent.url, payload, trigger)
         except BackendError as exc:
-            return peer_failed(exc)
+            raise peer_failed(exc) from exc
         return started([task], self.dispatcher)
 
     async def diagnose_deployment(self, request: Request) -> Response:
         owner = self.callers.owner(request)
-        if isinstance(owner, Response):
-            return owner
         event = await parse_body(request, DeploymentEvent, self.max_body_bytes)
-        if isinstance(event, Response):
-            return event
         return await self._triage(owner, event.payload(), Trigger("deployment", event.summary()))
 
     async def diagnose_alerts(self, request: Request) -> Response:
         owner = self.callers.owner(request)
-        if isinstance(owner, Response):
-            return owner
         raw = await read_alerts(request, self.max_body_bytes, self.max_alerts)
-        if isinstance(raw, Response):
-            return raw
         try:
             # A whole webhook payload says its version; anything else is the bare alerts.
             payload = raw if "version" in raw else AlertsRequest.model_validate(raw).webhook(RECEIVER)
             webhook = AlertmanagerWebhook.model_validate(payload)
         except ValidationError as exc:
-            return invalid(field_errors(exc))
+            raise invalid(field_errors(exc)) from None
         if not webhook.firing:
             return started([], self.dispatcher, ignored=True)
         return await self._triage(owner, payload, Trigger("alert", alert_summary(webhook)))
 
     async def get_task(self, request: Request) -> Response:
         record = await self._owned_task(request)
-        if isinstance(record, Response):
-            return record
         if record.pending or record.failed:
             return JSONResponse(delivery_view(record).model_dump(mode="json"))
         task = await self._read(record)
-        if isinstance(task, Response):
-            return task
         return JSONResponse(task_view(record, task).model_dump(mode="json"))
 
     async def stream_task(self, request: Request) -> Response:
         record = await self._owned_task(request)
-        if isinstance(record, Response):
-            return record
-        task: Task | None = None
-        if not (record.pending or record.failed):
-            read = await self._read(record)  # before streaming: an unreachable agent is still a 503
-            if isinstance(read, Response):
-                return read
-            task = read
+        # Read before streaming: an unreachable agent is still a 503.
+        task = None if record.pending or record.failed else await self._read(record)
         return StreamingResponse(
             self._events(record, task),
             media_type="text/event-stream",
@@ -160,26 +138,24 @@ class FacadeApi:
         try:
             task = await self.dispatcher.submit(owner, payload, trigger)
         except BackendError as exc:
-            return peer_failed(exc)
+            raise peer_failed(exc) from exc
         return started([task], self.dispatcher)
 
-    async def _owned_task(self, request: Request) -> RouterTask | Response:
+    async def _owned_task(self, request: Request) -> RouterTask:
         owner = self.callers.owner(request)
-        if isinstance(owner, Response):
-            return owner
         task_id = request.path_params["id"]
         record = await self.dispatcher.records.get(task_id, owner) if len(task_id) <= 64 else None
         if record is None:
-            return error_response(404, "not_found", f"No task {task_id[:64]!r} of yours is known to the router.")
+            raise HttpError(404, "not_found", f"No task {task_id[:64]!r} of yours is known to the router.")
         return record
 
-    async def _read(self, record: RouterTask) -> Task | Response:
+    async def _read(self, record: RouterTask) -> Task:
         try:
             task = await self.dispatcher.peers.task(record.agent, record.agent_url, record.a2a_task_id)
         except BackendError as exc:
-            return peer_failed(exc)
+            raise peer_failed(exc) from exc
         if task is None:
-            return error_response(
+            raise HttpError(
                 404, "not_found", f"The {record.agent} agent no longer knows task {record.id!r} (its store was reset)."
             )
         return task

@@ -36,7 +36,7 @@ from agents.router.models import DeploymentEvent, StartedTasks
 from agents.router.tasks import RouterTask
 from common.alertmanager import AlertmanagerWebhook, delivery_key
 from common.errors import BackendError, BackendTimeout, BackendUnavailable
-from common.rest import FieldError, error_response, field_errors, invalid, parse_body, read_json
+from common.rest import FieldError, HttpError, field_errors, invalid, parse_body, read_json
 
 __all__ = ["WebhookApi", "alert_summary", "peer_failed", "read_alerts", "started"]
 
@@ -56,15 +56,11 @@ class WebhookApi:
 
     async def alertmanager(self, request: Request) -> Response:
         owner = self.callers.owner(request, basic=True)
-        if isinstance(owner, Response):
-            return owner
         raw = await read_alerts(request, self.max_body_bytes, self.max_alerts)
-        if isinstance(raw, Response):
-            return raw
         try:
             webhook = AlertmanagerWebhook.model_validate(raw)
         except ValidationError as exc:
-            return invalid(field_errors(exc))
+            raise invalid(field_errors(exc)) from None
         group = dedup_hash(owner, "alertmanager-group", webhook.group_key)
         if not webhook.firing:
             await self.dispatcher.records.release_group(group)
@@ -75,11 +71,7 @@ class WebhookApi:
 
     async def deployment(self, request: Request) -> Response:
         owner = self.callers.owner(request, basic=True)
-        if isinstance(owner, Response):
-            return owner
         event = await parse_body(request, DeploymentEvent, self.max_body_bytes)
-        if isinstance(event, Response):
-            return event
         key = dedup_hash(owner, "deployment", event.service, event.namespace, event.deployment_id, event.status)
         return await self._once(owner, Dedup(key), event.payload(), Trigger("deployment", event.summary()))
 
@@ -90,20 +82,18 @@ class WebhookApi:
         try:
             tasks, duplicate = await self.dispatcher.once(dedup.key, start)
         except BackendError as exc:
-            return peer_failed(exc)
+            raise peer_failed(exc) from exc
         return started(tasks, self.dispatcher, duplicate=duplicate)
 
 
-async def read_alerts(request: Request, max_body_bytes: int, max_alerts: int) -> dict[str, Any] | Response:
-    """The JSON object of an alerts body, refused (400/413/422) when it is not one or carries too many alerts."""
+async def read_alerts(request: Request, max_body_bytes: int, max_alerts: int) -> dict[str, Any]:
+    """The JSON object of an alerts body; `HttpError` 400/413/422 when it is not one or carries too many alerts."""
     raw = await read_json(request, max_body_bytes)
-    if isinstance(raw, Response):
-        return raw
     if not isinstance(raw, dict):
-        return invalid([FieldError(field="body", message="expected a JSON object")])
+        raise invalid([FieldError(field="body", message="expected a JSON object")])
     alerts = raw.get("alerts")
     if isinstance(alerts, list) and len(alerts) > max_alerts:
-        return error_response(
+        raise HttpError(
             413,
             "too_many_alerts",
             f"The payload carries {len(alerts)} alerts; at most {max_alerts} are accepted (ROUTER_MAX_ALERTS). "
@@ -131,15 +121,15 @@ def started(
     return JSONResponse(body.model_dump(mode="json", exclude_none=True), status_code=status)
 
 
-def peer_failed(exc: BackendError) -> Response:
-    """The answer when an agent, the registry or the router's own store failed (checklist row 43): never a 500.
+def peer_failed(exc: BackendError) -> HttpError:
+    """The refusal when an agent, the registry or the router's own store failed (checklist row 43): never a 500.
 
     503 when it could not be reached (to be re-sent later), 504 when it did not answer in time,
     502 when it answered with an error or with something that is not A2A; the message names it.
     Queued starts (the webhooks, `/diagnostics/*`) meet only the 503 of a router that cannot record.
     """
     if isinstance(exc, BackendTimeout):
-        return error_response(504, "agent_timeout", str(exc), headers={"Retry-After": "30"})
+        return HttpError(504, "agent_timeout", str(exc), headers={"Retry-After": "30"})
     if isinstance(exc, BackendUnavailable):
-        return error_response(503, "agent_unavailable", str(exc), headers={"Retry-After": "30"})
-    return error_response(502, "agent_failed", str(exc))
+        return HttpError(503, "agent_unavailable", str(exc), headers={"Retry-After": "30"})
+    return HttpError(502, "agent_failed", str(exc))

@@ -68,7 +68,7 @@ from common.agents.watchdog import TaskWatchdog, fail_unattended_tasks, unfinish
 from common.auth.bearer import ACCESS_KEY
 from common.database import create_database_engine, display_url
 from common.metrics import CONTENT_TYPE_LATEST, ServerMetrics
-from common.rest import BearerGuard, Handler, error_response, rest_app
+from common.rest import BearerGuard, Handler, HttpError, read_body, rest_app
 from common.scopes import AGENTS_INVOKE
 from common.settings import ServeSettings
 from common.task_groups import task_group
@@ -229,14 +229,9 @@ def _guarded(route: BaseRoute, guard: BearerGuard, max_body_bytes: int) -> Route
     endpoint: Handler = route.endpoint
 
     async def guarded(request: Request) -> Response:
-        refusal = guard.refusal(request, AGENTS_INVOKE) or _unnegotiable(request)
-        if refusal is not None:
-            return refusal
-        body = await _bounded_body(request, max_body_bytes)
-        if body is None:
-            return error_response(
-                413, "request_too_large", f"The request body exceeds the limit of {max_body_bytes} bytes."
-            )
+        guard.require(request, AGENTS_INVOKE)
+        _negotiate(request)
+        body = await read_body(request, max_body_bytes)
         # common.json_bounds, before the SDK's protobuf parse
         out_of_bounds = jsonrpc_bounds.refusal(body, params_depth=jsonrpc_bounds.A2A_DATA_PART_DEPTH)
         if out_of_bounds is not None:
@@ -250,35 +245,22 @@ def _guarded(route: BaseRoute, guard: BearerGuard, max_body_bytes: int) -> Route
 _ANSWER_TYPES = frozenset({"application/json", "text/event-stream", "application/*", "text/*", "*/*"})
 
 
-def _unnegotiable(request: Request) -> Response | None:
-    """The 400/406 for a request that is not JSON or accepts neither JSON nor SSE (checklist row 22), else None.
+def _negotiate(request: Request) -> None:
+    """`HttpError` 400/406 for a request that is not JSON or accepts neither JSON nor SSE (checklist row 22).
 
     The SDK reads any body as JSON whatever its declared type, so a form post or a text body
     would be run; a client that accepts only, say, HTML could not read the answer.
     """
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != "application/json":
-        return error_response(400, "invalid_request", "The body must be JSON-RPC with Content-Type: application/json.")
+        raise HttpError(400, "invalid_request", "The body must be JSON-RPC with Content-Type: application/json.")
     accept = request.headers.get("accept")
     if accept is not None and not any(
         entry.split(";")[0].strip().lower() in _ANSWER_TYPES for entry in accept.split(",")
     ):
-        return error_response(
+        raise HttpError(
             406, "not_acceptable", "This endpoint answers application/json or text/event-stream; accept one of them."
         )
-    return None
-
-
-async def _bounded_body(request: Request, limit: int) -> bytes | None:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        return None
-    body = bytearray()
-    async for chunk in request.stream():
-        body.extend(chunk)
-        if len(body) > limit:  # chunked bodies declare no length
-            return None
-    return bytes(body)
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
