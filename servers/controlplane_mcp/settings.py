@@ -55,7 +55,7 @@ class ControlPlaneMcpSettings(FrozenModel):
 
     @classmethod
     def from_source(cls, source: SettingsSource) -> ControlPlaneMcpSettings:
-        section = source.section(PREFIX)
+        section = COMPONENTS["controlplane-mcp"].settings_section(source)
         limits = build(Limits, {k: section.pop(k) for k in list(section) if k in Limits.model_fields}, prefix=PREFIX)
         flags = {k: section.pop(k) for k in list(section) if k in ("read_only", "operations", "token_scopes")}
         url = source.get("CONTROLPLANE_URL") or DEFAULT_CONTROLPLANE_URL

@@ -106,7 +106,7 @@ class LokiMcpSettings(FrozenModel):
 
     @classmethod
     def from_source(cls, source: SettingsSource) -> LokiMcpSettings:
-        section = source.section(PREFIX)
+        section = COMPONENTS["loki-mcp"].settings_section(source)
         limits = build(Limits, _take(section, set(Limits.model_fields)), prefix=PREFIX)
         local_values = {key.removeprefix("local_"): value for key, value in _take(section, _LOCAL_KEYS).items()}
         local_values.setdefault("path", Path(source.get("SRE_DATA_DIR") or DEFAULT_DATA_DIR) / "logs.db")

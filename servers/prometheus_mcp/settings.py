@@ -47,7 +47,7 @@ class PrometheusMcpSettings(FrozenModel):
 
     @classmethod
     def from_source(cls, source: SettingsSource) -> PrometheusMcpSettings:
-        section = source.section("PROMETHEUS_MCP_")
+        section = COMPONENTS["prometheus-mcp"].settings_section(source)
         limit_keys = set(Limits.model_fields)
         limits = build(Limits, {k: v for k, v in section.items() if k in limit_keys}, prefix="PROMETHEUS_MCP_")
         rest = {k: v for k, v in section.items() if k not in limit_keys}
