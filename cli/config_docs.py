@@ -36,8 +36,9 @@ _HEADER = """\
 Every setting is an environment variable. A TOML file named by `SRE_CONFIG` may set the same
 keys, either flat (`PROMETHEUS_URL = "http://prom:9090"`) or in a table named after the prefix
 (`[prometheus_mcp]` then `max_series = 50`); the environment wins. Unknown keys under a
-component's prefix are errors, so a typo is reported instead of ignored. Secrets (tokens,
-passwords, header values) are never printed.
+component's prefix are errors, so a typo is reported instead of ignored; `<PREFIX>URL` is not
+one of its settings but where others find it (`ROUTER_URL` for `sre scenario run`). Secrets
+(tokens, passwords, header values) are never printed.
 
 ## Shared
 
@@ -164,8 +165,8 @@ def _router(router: Component) -> list[str]:
         f"`sre serve router` (port {router.port}): "
         "the A2A `route` skill, the Alertmanager and deployment webhooks "
         "and the REST facade (`/openapi.json`). Its tokens' audience is its base URL. It calls the registry and the "
-        "agents with its own client (`SRE_CLIENT_ID`, `SRE_CLIENT_SECRET`; scopes `agents:invoke` and "
-        "`registry:write`) and does not start without one. In Alertmanager, point a webhook receiver at "
+        f"agents with its own client ({_client(router)}) and does not start without one. In Alertmanager, point a "
+        "webhook receiver at "
         "`<router>/webhooks/alertmanager` with `http_config.oauth2` (its own client: `token_url` the registry's "
         "`/oauth/token`, `scopes: [agents:invoke]`, `endpoint_params: {resource: <router URL>}`) or, with the "
         "settings below, `http_config.basic_auth`. Its database also records the tasks it started "
@@ -180,8 +181,7 @@ def _triage(triage: Component) -> list[str]:
         f"`sre serve triage` (port {triage.port}): "
         "the A2A agent that investigates alerts, failed deployments and "
         "questions. It finds prometheus-mcp, loki-mcp and controlplane-mcp in the registry and calls them with its "
-        "own client (`SRE_CLIENT_ID`, `SRE_CLIENT_SECRET`; scopes `metrics:read`, `logs:read`, `controlplane:read`, "
-        "`controlplane:write` to record its reports, and `registry:write`). `SRE_MODEL` adds a model stage "
+        f"own client ({_client(triage)}; `controlplane:write` records its reports). `SRE_MODEL` adds a model stage "
         "(a narrative, answers to follow-ups with read-only tools); unset, triage needs no model.\n"
     )
     return [intro, *_agent_tables(triage, TriageSettings)]
@@ -189,12 +189,7 @@ def _triage(triage: Component) -> list[str]:
 
 def _generic_section(component: Component) -> list[str]:
     """A component without words of its own here: its record's summary and scopes, and its settings' keys."""
-    client = (
-        f" It calls others with its own client (`SRE_CLIENT_ID`, `SRE_CLIENT_SECRET`; scopes "
-        f"{', '.join(f'`{scope}`' for scope in component.client_scopes)})."
-        if component.client_scopes
-        else ""
-    )
+    client = f" It calls others with its own client ({_client(component)})." if component.client_scopes else ""
     intro = (
         f"## {component.name}\n\n`sre serve {component.name}` (port {component.port}): {component.summary}.{client}\n"
     )
@@ -202,6 +197,11 @@ def _generic_section(component: Component) -> list[str]:
     if component.kind == "agent":
         return [intro, *_agent_tables(component, model)]
     return [intro, _table("Settings", component.prefix, model, level=3, skip=("serve", "data_dir"))]
+
+
+def _client(component: Component) -> str:
+    scopes = ", ".join(f"`{scope}`" for scope in component.client_scopes)
+    return f"`SRE_CLIENT_ID`, `SRE_CLIENT_SECRET`; scopes {scopes}"
 
 
 def _agent_tables(agent: Component, model: type[BaseModel]) -> list[str]:
