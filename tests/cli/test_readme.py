@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import subprocess
 
 from cli.component_table import README, render, with_table
 from common.components import COMPONENTS
@@ -24,7 +23,11 @@ def test_the_table_gives_each_component_its_port_and_its_clients_scopes() -> Non
 
 
 def test_readme_names_every_top_level_folder() -> None:
-    tracked = subprocess.run(["git", "ls-files"], cwd=README.parent, capture_output=True, text=True, check=True)
-    folders = {path.split("/")[0] for path in tracked.stdout.splitlines() if "/" in path and not path.startswith(".")}
+    # Not hidden ones (.venv, .git) nor what installing leaves (*.egg-info, build/).
+    folders = {
+        path.name
+        for path in README.parent.iterdir()
+        if path.is_dir() and not path.name.startswith((".", "__")) and not path.name.endswith(".egg-info")
+    } - {"build", "dist", "node_modules"}
     named = set(re.findall(r"^\| `([a-z_]+)/` \|", README.read_text(), flags=re.MULTILINE))
     assert folders == named
