@@ -19,7 +19,7 @@ import functools
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -30,7 +30,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools.base import Tool
 from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS, CallToolResult, TextContent, ToolAnnotations
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 
 from common.errors import SreError
 from common.json_bounds import JsonBoundsError, check_json
@@ -39,8 +39,20 @@ from common.metrics import ServerMetrics
 from common.redaction import redact
 from common.settings import decode_json_text
 from common.tool_errors import ToolErrorDetail, tool_error_result
+from common.tool_schema import compact_schema, output_outline
 
-__all__ = ["BoundedResult", "ToolGate", "ToolResult", "ToolSpec", "build_tools", "structured_tool", "tool_scopes"]
+__all__ = [
+    "CONVENTIONS",
+    "BoundedResult",
+    "GroupNames",
+    "ToolGate",
+    "ToolResult",
+    "ToolSpec",
+    "build_tools",
+    "enabled",
+    "structured_tool",
+    "tool_scopes",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -56,12 +68,17 @@ class ToolResult(BaseModel):
 class BoundedResult(ToolResult):
     """Fields shared by every result that can be cut short."""
 
+    # Undescribed in the schemas: every result has them, and each server's instructions say once what they mean.
     returned: int
-    total: int = Field(description="How many items matched before limits (a lower bound when total_is_lower_bound).")
+    #: How many items matched before limits (a lower bound where a result says so).
+    total: int
     truncated: bool
-    next_cursor: str | None = Field(default=None, description="Pass as `cursor` to get the next page.")
-    limits_applied: list[str] = Field(default_factory=list, description="Every clamp or cut applied to this call.")
-    warnings: list[str] = Field(default_factory=list, description="Warnings from the backend.")
+    #: Passed as `cursor`, it gets the next page.
+    next_cursor: str | None = None
+    #: Every clamp or cut applied to this call.
+    limits_applied: list[str] = Field(default_factory=list)
+    #: Warnings from the backend.
+    warnings: list[str] = Field(default_factory=list)
 
     def _footer(self) -> str:
         lines = []
@@ -77,6 +94,15 @@ class BoundedResult(ToolResult):
         return "\n".join(lines)
 
 
+#: What every tool's arguments and bounded results have in common, for each server's instructions:
+#: said once there, not in every tool's schema.
+CONVENTIONS = (
+    "Times: 'now', 'now-1h', RFC 3339 or unix seconds. Results are bounded: `returned` of `total` (a lower "
+    "bound where a result says so), `truncated`; pass `next_cursor` as `cursor` for the next page; "
+    "`limits_applied` lists every clamp, `warnings` the backend's."
+)
+
+
 @dataclass(frozen=True)
 class ToolSpec:
     fn: Callable[..., Awaitable[ToolResult]]
@@ -88,6 +114,22 @@ class ToolSpec:
     idempotent: bool = True
     # Backends are outside systems whose data changes between calls.
     open_world: bool = True
+    #: The tool group a user can turn off (`<SERVER>_DISABLED_GROUPS`), to spend less of a model's context.
+    group: str = ""
+
+
+def _names(value: Any) -> Any:
+    # As OAuth writes scopes: one string, names separated by spaces (commas are forgiven).
+    return tuple(value.replace(",", " ").split()) if isinstance(value, str) else value
+
+
+#: Settings type of a server's disabled tool groups: `"analysis metadata"` in the environment.
+GroupNames = BeforeValidator(_names)
+
+
+def enabled(specs: Sequence[ToolSpec], disabled_groups: Collection[str]) -> list[ToolSpec]:
+    """The specs whose group the user has not disabled."""
+    return [spec for spec in specs if spec.group not in disabled_groups]
 
 
 def tool_scopes(specs: Sequence[ToolSpec]) -> dict[str, str]:
@@ -101,15 +143,21 @@ def build_tools(specs: Sequence[ToolSpec]) -> list[Tool]:
             structured_tool(spec.fn),
             name=spec.fn.__name__,
             title=spec.title,
+            description=inspect.cleandoc(spec.fn.__doc__ or ""),
+            # The title is the tool's own; an open world is what the specification assumes unsaid, and
+            # it gives idempotence a meaning only for tools that write.
             annotations=ToolAnnotations(
-                title=spec.title,
                 read_only_hint=spec.read_only,
                 destructive_hint=spec.destructive,
-                idempotent_hint=spec.idempotent,
-                open_world_hint=spec.open_world,
+                idempotent_hint=None if spec.read_only else spec.idempotent,
+                open_world_hint=None if spec.open_world else False,
             ),
         )
-        tool.parameters["additionalProperties"] = False
+        tool.parameters = compact_schema({**tool.parameters, "additionalProperties": False})
+        if tool.fn_metadata.output_schema is not None:
+            tool.fn_metadata.output_schema = output_outline(
+                compact_schema(tool.fn_metadata.output_schema), conventional=BoundedResult.model_fields
+            )
         tools.append(tool)
     return tools
 

@@ -78,6 +78,8 @@ def serve_mcp(
         "CONTROLPLANE_MCP_TOKEN_SCOPES": " ".join(own_scopes),
         "SRE_AUTH_ISSUER": issuer.issuer,
         "SRE_AUTH_JWKS_URL": issuer.jwks_url,
+        # The whole surface, the OpenAPI operations too (off by default: they cost a model's context).
+        "CONTROLPLANE_MCP_OPERATIONS": "true",
         **env,
     }
     return ServedComponent("controlplane-mcp", settings, tmp_path_factory.mktemp("served"))

@@ -1,4 +1,4 @@
-"""MCP client helpers for tests: in-process sessions on prometheus-mcp and loki-mcp, and tool-call assertions."""
+"""MCP client helpers for tests: in-process sessions on the three MCP servers, and tool-call assertions."""
 
 from __future__ import annotations
 
@@ -11,6 +11,9 @@ from mcp import Client
 
 from common.metrics import ServerMetrics
 from common.settings import SettingsSource
+from servers.controlplane_mcp.client import ControlPlaneClient
+from servers.controlplane_mcp.server import create_server as create_controlplane_server
+from servers.controlplane_mcp.settings import ControlPlaneMcpSettings
 from servers.loki_mcp.__main__ import open_backends
 from servers.loki_mcp.analyze import LogAnalyzer
 from servers.loki_mcp.models import PushStream
@@ -51,6 +54,18 @@ async def loki_session(
             await next(iter(backends.clients.values())).push(streams)
         async with Client(create_loki_server(settings, backends.clients, analyzer=analyzer)) as client:
             yield client
+
+
+@asynccontextmanager
+async def controlplane_session(**env: str) -> AsyncIterator[Client]:
+    """An MCP client session on a controlplane-mcp configured by `env` (CONTROLPLANE_URL, its own token, ...)."""
+    settings = ControlPlaneMcpSettings.from_source(SettingsSource(env))
+    client = ControlPlaneClient(settings.backend, timeout=10.0)
+    try:
+        async with Client(create_controlplane_server(settings, client)) as session:
+            yield session
+    finally:
+        await client.aclose()
 
 
 async def call(client: Client, tool: str, **arguments: Any) -> dict[str, Any]:

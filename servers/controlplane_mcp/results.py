@@ -41,7 +41,7 @@ def _line(kind: str, item: Item) -> str:
 
 
 class ItemsResult(BoundedResult):
-    kind: str = Field(description="What the items are: deployments, incidents, alert_rules, executions, ...")
+    kind: str
     items: list[Item]
 
     def render_text(self) -> str:
@@ -51,9 +51,9 @@ class ItemsResult(BoundedResult):
 
 class ResourceResult(BoundedResult):
     matches: list[Item] = Field(description="Resources matching the query, best first.")
-    resource: Item | None = Field(description="The best match, with its dependencies below.")
-    dependencies: list[Item] = Field(default_factory=list, description="What the resource depends on.")
-    dependents: list[Item] = Field(default_factory=list, description="What depends on the resource.")
+    resource: Item | None = Field(description="The best match.")
+    dependencies: list[Item] = Field(default_factory=list)
+    dependents: list[Item] = Field(default_factory=list)
     unresolved: list[str] = Field(default_factory=list, description="Dependencies named but not registered.")
 
     def render_text(self) -> str:
@@ -98,8 +98,8 @@ class ChangesResult(BoundedResult):
 
 
 class AnalysisResult(ToolResult):
-    id: str = Field(description="The analysis' id in the control plane.")
-    url: str = Field(description="Where the analysis can be read (GET, controlplane:read).")
+    id: str
+    url: str = Field(description="Where to read it (GET, controlplane:read).")
     title: str
 
     def render_text(self) -> str:
@@ -108,7 +108,7 @@ class AnalysisResult(ToolResult):
 
 class ActionResult(ToolResult):
     status: Literal["approval_pending", "cancelled", "executed", "failed"]
-    message: str = Field(description="What happened and what to do next.")
+    message: str
     approval: Item | None = None
     execution: Item | None = None
     incident: Item | None = None

@@ -27,10 +27,11 @@ from pydantic import Field
 
 from common import __version__
 from common.errors import InputError, LimitExceeded, NotFound
-from common.mcp_tools import ToolGate, ToolSpec, build_tools
+from common.mcp_tools import CONVENTIONS, ToolGate, ToolSpec, build_tools, enabled
 from common.metrics import ServerMetrics
 from common.scopes import CONTROLPLANE_READ, CONTROLPLANE_WRITE
 from common.timerange import TimeArgument, TimeRange, iso
+from common.tool_parameters import End, Limit, Start
 from servers.controlplane_mcp.approval_gate import ApprovalGate, requester
 from servers.controlplane_mcp.client import API, ApiError, ControlPlaneClient
 from servers.controlplane_mcp.results import (
@@ -88,20 +89,17 @@ CURATED_OPERATIONS = frozenset(
     }
 )
 
-Resource = Annotated[
-    str, Field(description="A resource id, or a name such as 'checkout' (with `namespace` if ambiguous).")
-]
-Namespace = Annotated[str | None, Field(description="The resource's namespace, e.g. 'prod'.")]
-Start = Annotated[
-    TimeArgument, Field(description="Window start: 'now-2h', RFC 3339, or unix seconds (text or a number).")
-]
-End = Annotated[TimeArgument, Field(description="Window end: 'now', RFC 3339, or unix seconds (text or a number).")]
-Limit = Annotated[int | None, Field(ge=1, description="Most items to return; default and maximum set by the server.")]
+Resource = Annotated[str, Field(description="Id or name (add namespace if ambiguous).")]
+Namespace = Annotated[str | None, Field()]
 ApprovalId = Annotated[
     str | None,
-    Field(description="An approved approval's id. Omit it to request an approval; the answer says what to do next."),
+    Field(description="Omit to request approval."),
 ]
-Reason = Annotated[str, Field(max_length=2000, description="Why this action is needed (shown to the approver).")]
+Reason = Annotated[str, Field(max_length=2000, description="Shown to the approver.")]
+# A filter on the resource of an item: id or name, as `Resource`.
+OfResource = Annotated[str | None, Field(description="Resource id or name.")]
+IncidentId = Annotated[str, Field()]
+Note = Annotated[str, Field(max_length=2000, description="For the incident's timeline.")]
 ChangeKind = Literal["deployment", "rollback", "config_change", "feature_flag", "scale", "restart", "infrastructure"]
 
 
@@ -130,10 +128,9 @@ class ControlPlaneTools:
         kind: Annotated[str | None, Field(description="service, deployment, database, queue, ...")] = None,
         limit: Limit = None,
     ) -> ResourceResult:
-        """Find a service, database or queue and what it depends on (and what depends on it).
+        """Find a service, database or queue with its owner, version, dependencies and dependents.
 
-        Start an investigation here: the answer names the resource's id, version, replicas, owner and
-        its dependencies, which are the next places to look for a cause.
+        Start here: dependencies are the next places to look for a cause.
         """
         notes: list[str] = []
         cap = self._cap(limit, notes)
@@ -156,21 +153,18 @@ class ControlPlaneTools:
 
     async def controlplane_list_changes(
         self,
-        resource: Annotated[str | None, Field(description="A resource id or name; omit for every change.")] = None,
+        resource: Annotated[str | None, Field(description="Resource id or name; omit for all.")] = None,
         namespace: Namespace = None,
-        group: Annotated[str | None, Field(description="A resource group id, instead of a resource.")] = None,
+        group: Annotated[str | None, Field(description="Resource group id, instead of a resource.")] = None,
         start: Start = "now-2h",
         end: End = "now",
-        include_dependencies: Annotated[
-            bool, Field(description="Also the changes to the resource's dependencies (a cause is often there).")
-        ] = True,
+        include_dependencies: Annotated[bool, Field(description="Also the resource's dependencies' changes.")] = True,
         types: Annotated[list[ChangeKind] | None, Field(description="Only these kinds of change.")] = None,
         limit: Limit = None,
     ) -> ChangesResult:
-        """What changed in a window: deployments, rollbacks, config changes, feature flags, scaling, restarts.
+        """What changed in a window (deployments, config, flags, scaling, restarts), newest first.
 
-        The first question of every investigation. Changes come newest first with how many minutes ago
-        they happened; by default the resource's dependencies are included.
+        The first question of an investigation.
         """
         notes: list[str] = []
         cap = self._cap(limit, notes)
@@ -217,7 +211,7 @@ class ControlPlaneTools:
         end: End = "now",
         limit: Limit = None,
     ) -> ItemsResult:
-        """The deployments of a resource in a window, newest first: version, previous version, actor, status."""
+        """A resource's deployments in a window, newest first: version, previous version, actor, status."""
         params = [*await self._resource_param(resource, namespace), *self._window_params(start, end)]
         return await self._items("deployments", f"{API}/deployments", params, limit)
 
@@ -226,7 +220,7 @@ class ControlPlaneTools:
         status: Annotated[
             Literal["open", "acknowledged", "resolved"] | None, Field(description="Only this status.")
         ] = None,
-        resource: Annotated[str | None, Field(description="Only incidents of this resource (id or name).")] = None,
+        resource: OfResource = None,
         namespace: Namespace = None,
         start: Start = "now-7d",
         end: End = "now",
@@ -238,39 +232,35 @@ class ControlPlaneTools:
             params.append(("status", status))
         return await self._items("incidents", f"{API}/incidents", params, limit)
 
-    async def controlplane_get_incident(
-        self, incident_id: Annotated[str, Field(description="The incident's id.")]
-    ) -> ItemsResult:
+    async def controlplane_get_incident(self, incident_id: IncidentId) -> ItemsResult:
         """One incident with its timeline (notes, alerts, analyses, actions)."""
         incident = await self.client.get(f"{API}/incidents/{_segment(incident_id)}")
         return ItemsResult(kind="incidents", items=[incident], returned=1, total=1, truncated=False)
 
     async def controlplane_list_alert_rules(
         self,
-        resource: Annotated[str | None, Field(description="Only the rules of this resource (id or name).")] = None,
+        resource: OfResource = None,
         namespace: Namespace = None,
         limit: Limit = None,
     ) -> ItemsResult:
-        """The alert rules the control plane knows: expression, duration, severity, the resource they watch."""
+        """Alert rules: expression, duration, severity, the resource they watch."""
         params = await self._resource_param(resource, namespace)
         return await self._items("alert_rules", f"{API}/alert-rules", params, limit)
 
     async def controlplane_list_automation_executions(
         self,
-        resource: Annotated[str | None, Field(description="Only actions on this resource (id or name).")] = None,
+        resource: OfResource = None,
         namespace: Namespace = None,
         start: Start = "now-7d",
         end: End = "now",
         limit: Limit = None,
     ) -> ItemsResult:
-        """Actions the platform ran (restarts, rollbacks, scaling), with the approval each used and its outcome."""
+        """Actions the platform ran (restart, rollback, scale), each with its approval and outcome."""
         params = [*self._window_params(start, end), *await self._resource_param(resource, namespace)]
         return await self._items("executions", f"{API}/automation/executions", params, limit)
 
-    async def controlplane_get_approval(
-        self, approval_id: Annotated[str, Field(description="The approval's id.")]
-    ) -> ItemsResult:
-        """An approval's status (pending, approved, rejected, consumed, expired), who decided and when it expires."""
+    async def controlplane_get_approval(self, approval_id: str) -> ItemsResult:
+        """An approval's status, who decided and when it expires."""
         approval = await self.client.get(f"{API}/approvals/{_segment(approval_id)}")
         return ItemsResult(kind="approvals", items=[approval], returned=1, total=1, truncated=False)
 
@@ -284,7 +274,7 @@ class ControlPlaneTools:
         approval_id: ApprovalId = None,
         reason: Reason = "",
     ) -> ActionResult:
-        """Restart a deployment's pods (a rolling restart). Needs an approval: see approval_id."""
+        """Rolling restart of a deployment's pods. Needs an approval."""
         target = await self._resource(resource, namespace)
         return await self._action(ctx, "restart", target, {}, approval_id, reason)
 
@@ -293,13 +283,11 @@ class ControlPlaneTools:
         ctx: Context,
         resource: Resource,
         namespace: Namespace = None,
-        to_version: Annotated[
-            str | None, Field(description="The version to return to; default: the one before the last deployment.")
-        ] = None,
+        to_version: Annotated[str | None, Field(description="Default: the version before the last deployment.")] = None,
         approval_id: ApprovalId = None,
         reason: Reason = "",
     ) -> ActionResult:
-        """Roll a deployment back to an earlier version. Needs an approval: see approval_id."""
+        """Roll a deployment back to an earlier version. Needs an approval."""
         target = await self._resource(resource, namespace)
         arguments = {} if to_version is None else {"to_version": to_version}
         return await self._action(ctx, "rollback", target, arguments, approval_id, reason)
@@ -308,35 +296,35 @@ class ControlPlaneTools:
         self,
         ctx: Context,
         resource: Resource,
-        replicas: Annotated[int, Field(ge=0, le=10_000, description="The number of replicas wanted.")],
+        replicas: Annotated[int, Field(ge=0, le=10_000)],
         namespace: Namespace = None,
         approval_id: ApprovalId = None,
         reason: Reason = "",
     ) -> ActionResult:
-        """Scale a deployment to a number of replicas. Needs an approval: see approval_id."""
+        """Scale a deployment. Needs an approval."""
         target = await self._resource(resource, namespace)
         return await self._action(ctx, "scale", target, {"replicas": replicas}, approval_id, reason)
 
     async def controlplane_acknowledge_incident(
         self,
         ctx: Context,
-        incident_id: Annotated[str, Field(description="The incident's id.")],
-        note: Annotated[str, Field(max_length=2000, description="A note for the incident's timeline.")] = "",
+        incident_id: IncidentId,
+        note: Note = "",
         approval_id: ApprovalId = None,
         reason: Reason = "",
     ) -> ActionResult:
-        """Acknowledge an incident (someone is on it). Needs an approval: see approval_id."""
+        """Acknowledge an incident (someone is on it). Needs an approval."""
         return await self._incident_change(ctx, "acknowledge", incident_id, note, approval_id, reason)
 
     async def controlplane_resolve_incident(
         self,
         ctx: Context,
-        incident_id: Annotated[str, Field(description="The incident's id.")],
-        note: Annotated[str, Field(max_length=2000, description="A note for the incident's timeline.")] = "",
+        incident_id: IncidentId,
+        note: Note = "",
         approval_id: ApprovalId = None,
         reason: Reason = "",
     ) -> ActionResult:
-        """Resolve an incident (it is over). Needs an approval: see approval_id."""
+        """Resolve an incident (it is over). Needs an approval."""
         return await self._incident_change(ctx, "resolve", incident_id, note, approval_id, reason)
 
     async def controlplane_record_analysis(
@@ -344,14 +332,11 @@ class ControlPlaneTools:
         kind: Annotated[Literal["diagnostic", "postmortem"], Field(description="What the analysis is.")],
         title: Annotated[str, Field(min_length=1, max_length=500, description="One line, e.g. the top cause.")],
         report: Annotated[dict[str, Any], Field(description="The structured report (a DiagnosticReport).")],
-        markdown: Annotated[str, Field(max_length=200_000, description="The report rendered for people.")] = "",
+        markdown: Annotated[str, Field(max_length=200_000, description="The report for people.")] = "",
         summary: Annotated[str, Field(max_length=2000)] = "",
-        incident_id: Annotated[str | None, Field(description="The incident it is about, when there is one.")] = None,
+        incident_id: Annotated[str | None, Field(description="The incident it is about, if any.")] = None,
     ) -> AnalysisResult:
-        """Record a diagnostic report or a postmortem in the control plane, where people and tools find it.
-
-        It changes nothing that runs, so it needs no approval.
-        """
+        """Record a diagnostic report or a postmortem where people and tools find it. Needs no approval."""
         body = {
             "kind": kind,
             "title": title,
@@ -369,14 +354,21 @@ class ControlPlaneTools:
 
     def specs(self) -> list[ToolSpec]:
         reads = [
-            ToolSpec(self.controlplane_find_resource, "Find a resource and its dependencies", scope=READ_SCOPE),
-            ToolSpec(self.controlplane_list_changes, "What changed? (recent changes)", scope=READ_SCOPE),
-            ToolSpec(self.controlplane_deployment_history, "Deployment history", scope=READ_SCOPE),
-            ToolSpec(self.controlplane_list_incidents, "List incidents", scope=READ_SCOPE),
-            ToolSpec(self.controlplane_get_incident, "Get an incident", scope=READ_SCOPE),
-            ToolSpec(self.controlplane_list_alert_rules, "List alert rules", scope=READ_SCOPE),
-            ToolSpec(self.controlplane_list_automation_executions, "List automation executions", scope=READ_SCOPE),
-            ToolSpec(self.controlplane_get_approval, "Get an approval", scope=READ_SCOPE),
+            ToolSpec(
+                self.controlplane_find_resource, "Find a resource and its dependencies", READ_SCOPE, group="inventory"
+            ),
+            ToolSpec(self.controlplane_list_changes, "What changed? (recent changes)", READ_SCOPE, group="changes"),
+            ToolSpec(self.controlplane_deployment_history, "Deployment history", READ_SCOPE, group="changes"),
+            ToolSpec(self.controlplane_list_incidents, "List incidents", READ_SCOPE, group="incidents"),
+            ToolSpec(self.controlplane_get_incident, "Get an incident", READ_SCOPE, group="incidents"),
+            ToolSpec(self.controlplane_list_alert_rules, "List alert rules", READ_SCOPE, group="inventory"),
+            ToolSpec(
+                self.controlplane_list_automation_executions,
+                "List automation executions",
+                READ_SCOPE,
+                group="inventory",
+            ),
+            ToolSpec(self.controlplane_get_approval, "Get an approval", READ_SCOPE, group="actions"),
         ]
         if self.settings.read_only:
             return self._usable(reads)
@@ -394,21 +386,25 @@ class ControlPlaneTools:
             read_only=False,
             destructive=False,
             idempotent=False,
+            group="incidents",
         )
         return self._usable(
             [
                 *reads,
                 record,
                 *(
-                    ToolSpec(fn, title, scope=WRITE_SCOPE, read_only=False, destructive=True, idempotent=False)
+                    ToolSpec(
+                        fn, title, WRITE_SCOPE, read_only=False, destructive=True, idempotent=False, group="actions"
+                    )
                     for fn, title in writes
                 ),
             ]
         )
 
     def _usable(self, specs: list[ToolSpec]) -> list[ToolSpec]:
-        """The tools this server's own client can carry out: each needs the control plane scope a caller needs here."""
-        return [spec for spec in specs if spec.scope in self.client_scopes]
+        """The tools this server's own client can carry out (each needs the control plane scope a caller needs
+        here) in the groups the user has not disabled."""
+        return enabled([spec for spec in specs if spec.scope in self.client_scopes], self.settings.disabled_groups)
 
     # --- helpers ------------------------------------------------------------------------------------
 
@@ -569,7 +565,8 @@ def create_server(
             f"The platform's system of record ({settings.backend.url}): resources and their dependencies, what "
             "changed and when (controlplane_list_changes is the first question of an investigation), deployments, "
             f"incidents, alert rules and automation. Mode: {mode}. A write tool that takes approval_id, called "
-            "without one, requests an approval and returns it pending; nothing runs until someone else approves it."
+            "without one, requests an approval and returns it pending; nothing runs until someone else approves it. "
+            f"{CONVENTIONS}"
         ),
         tools=tools,
         middleware=[ToolGate(tools, metrics)],

@@ -7,12 +7,13 @@ team's own control plane that issues those. A caller's token is never passed on.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 
 from common.components import COMPONENTS
 from common.errors import ConfigError
+from common.mcp_tools import GroupNames
 from common.scopes import CONTROLPLANE_READ, CONTROLPLANE_WRITE
 from common.settings import FrozenModel, ServeSettings, SettingsSource, Upstream, build, pop_backends
 
@@ -21,6 +22,10 @@ __all__ = ["DEFAULT_CONTROLPLANE_URL", "DEFAULT_PORT", "ControlPlaneMcpSettings"
 DEFAULT_PORT = COMPONENTS["controlplane-mcp"].port
 DEFAULT_CONTROLPLANE_URL = "http://127.0.0.1:8710"
 PREFIX = "CONTROLPLANE_MCP_"
+#: inventory: resources, alert rules, automation executions; changes: changes and deployment
+#: history; incidents: incidents and recording an analysis; actions: restart, rollback, scale,
+#: acknowledge, resolve, and reading an approval.
+ToolGroup = Literal["inventory", "changes", "incidents", "actions"]
 
 
 class Limits(FrozenModel):
@@ -40,9 +45,16 @@ class ControlPlaneMcpSettings(FrozenModel):
     )
     read_only: bool = Field(default=False, description="Hide the write tools (restart, rollback, scale, ...).")
     operations: bool = Field(
-        default=True,
+        default=False,
         description="Also expose the control plane's further OpenAPI operations as tools (writes as its write "
-        "policy says: scope only, or approval-gated).",
+        "policy says: scope only, or approval-gated). Off by default: the reference API's add about 11,000 "
+        "characters to every conversation's tool list.",
+    )
+    disabled_groups: Annotated[tuple[ToolGroup, ...], GroupNames] = Field(
+        default=(),
+        description="Curated tool groups not offered, space-separated: inventory (resources, alert rules, "
+        "automation), changes (changes, deployments), incidents (incidents, recording an analysis), actions "
+        "(restart, rollback, scale, acknowledge, resolve, approvals). A model pays for every tool listed.",
     )
     limits: Limits = Field(default_factory=Limits)
     serve: ServeSettings
@@ -57,7 +69,11 @@ class ControlPlaneMcpSettings(FrozenModel):
     def from_source(cls, source: SettingsSource) -> ControlPlaneMcpSettings:
         section = COMPONENTS["controlplane-mcp"].settings_section(source)
         limits = build(Limits, {k: section.pop(k) for k in list(section) if k in Limits.model_fields}, prefix=PREFIX)
-        flags = {k: section.pop(k) for k in list(section) if k in ("read_only", "operations", "token_scopes")}
+        flags = {
+            k: section.pop(k)
+            for k in list(section)
+            if k in ("read_only", "operations", "token_scopes", "disabled_groups")
+        }
         url = source.get("CONTROLPLANE_URL") or DEFAULT_CONTROLPLANE_URL
         backends = pop_backends(section, url, prefix=PREFIX, url_key="CONTROLPLANE_URL")
         if len(backends) != 1:

@@ -24,11 +24,12 @@ from analysis.summary import downsample, summarize
 from analysis.templates import TemplateMiner
 from common import __version__
 from common.errors import BackendError, BackendRejected, InputError, LimitExceeded
-from common.mcp_tools import ToolGate, ToolSpec, build_tools
+from common.mcp_tools import CONVENTIONS, ToolGate, ToolSpec, build_tools, enabled
 from common.metrics import ServerMetrics
 from common.pagination import paginate
 from common.redaction import redact
 from common.timerange import TimeArgument, TimeRange, format_duration, iso, parse_duration, parse_time
+from common.tool_parameters import Backend, End, Limit, Start
 from servers.loki_mcp import guardrails
 from servers.loki_mcp.analyze import LogAnalyzer, pattern_result
 from servers.loki_mcp.client import LokiClient
@@ -54,18 +55,10 @@ SERVER_NAME = "loki-mcp"
 MAX_STEPS = 11_000
 DEFAULT_STEPS = 240
 
-Backend = Annotated[
-    str | None, Field(description="Name of a configured backend; default: the first one (see the server instructions).")
-]
 Query = Annotated[
     str,
     Field(description='LogQL log query, e.g. {service="checkout"} |= "error" or {app="web"} | json | status >= 500.'),
 ]
-Start = Annotated[
-    TimeArgument, Field(description="Window start: 'now-1h', RFC 3339, or unix seconds (text or a number).")
-]
-End = Annotated[TimeArgument, Field(description="Window end: 'now', RFC 3339, or unix seconds (text or a number).")]
-Limit = Annotated[int | None, Field(ge=1, description="Most items to return; default and maximum set by the server.")]
 
 
 class LokiTools:
@@ -377,15 +370,16 @@ class LokiTools:
         )
 
     def specs(self) -> list[ToolSpec]:
-        return [
-            ToolSpec(self.loki_query_logs, "Query Loki log lines"),
-            ToolSpec(self.loki_query_metrics, "Query Loki log metrics over a time range"),
-            ToolSpec(self.loki_list_labels, "List Loki label names or values"),
-            ToolSpec(self.loki_find_streams, "Find Loki log streams"),
-            ToolSpec(self.loki_log_patterns, "Log templates with counts"),
-            ToolSpec(self.loki_error_patterns, "Log templates that rose against a baseline"),
-            ToolSpec(self.loki_analyze_logs, "Analyse a log file or text", open_world=False),
+        specs = [
+            ToolSpec(self.loki_query_logs, "Query Loki log lines", group="query"),
+            ToolSpec(self.loki_query_metrics, "Query Loki log metrics over a time range", group="query"),
+            ToolSpec(self.loki_list_labels, "List Loki label names or values", group="metadata"),
+            ToolSpec(self.loki_find_streams, "Find Loki log streams", group="metadata"),
+            ToolSpec(self.loki_log_patterns, "Log templates with counts", group="patterns"),
+            ToolSpec(self.loki_error_patterns, "Log templates that rose against a baseline", group="patterns"),
+            ToolSpec(self.loki_analyze_logs, "Analyse a log file or text", open_world=False, group="analysis"),
         ]
+        return enabled(specs, self.settings.disabled_groups)
 
     # --- helpers -------------------------------------------------------------------------------
 
@@ -542,7 +536,8 @@ def create_server(
             "templates that rose against a baseline, and analysis of a log file or text. "
             f"Backends: {backends}; the first is the default. Start with loki_list_labels to learn the stream "
             "labels, then loki_error_patterns or loki_query_logs with a selective selector such as "
-            '{service="checkout"}. Results are bounded and secrets in lines are redacted; read limits_applied.'
+            '{service="checkout"}. Secrets in lines are redacted. '
+            f"{CONVENTIONS}"
         ),
         tools=tools,
         middleware=[ToolGate(tools, metrics)],

@@ -8,12 +8,14 @@ Alloy or the scenario engine and the tools work the same as against a real Loki.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated, Literal
 
 from pydantic import Field
 
 from analysis.line_limit import MAX_LINE_CHARS
 from common.components import COMPONENTS
 from common.errors import ConfigError
+from common.mcp_tools import GroupNames
 from common.settings import (
     DEFAULT_DATA_DIR,
     Backends,
@@ -94,9 +96,19 @@ class LocalStore(FrozenModel):
     )
 
 
+#: query: log lines and log metrics; metadata: labels and streams; patterns: log templates and
+#: those that rose; analysis: analysing a log file or text.
+ToolGroup = Literal["query", "metadata", "patterns", "analysis"]
+
+
 class LokiMcpSettings(FrozenModel):
     backends: Backends = Field(default=(), description="Loki backends; empty: the embedded log store serves the tools.")
     limits: Limits = Field(default_factory=Limits)
+    disabled_groups: Annotated[tuple[ToolGroup, ...], GroupNames] = Field(
+        default=(),
+        description="Tool groups not offered, space-separated: query (lines, metrics), metadata (labels, streams), "
+        "patterns (templates, rising templates), analysis (a log file or text). A model pays for every tool listed.",
+    )
     local: LocalStore
     serve: ServeSettings
 
@@ -111,12 +123,15 @@ class LokiMcpSettings(FrozenModel):
         local_values = {key.removeprefix("local_"): value for key, value in _take(section, _LOCAL_KEYS).items()}
         local_values.setdefault("path", Path(source.get("SRE_DATA_DIR") or DEFAULT_DATA_DIR) / "logs.db")
         local = build(LocalStore, local_values, prefix=f"{PREFIX}LOCAL_")
+        groups = _take(section, {"disabled_groups"})
         backends = pop_backends(section, source.get("LOKI_URL") or None, prefix=PREFIX, url_key="LOKI_URL")
         if section:
             unknown = ", ".join(f"{PREFIX}{key.upper()}" for key in sorted(section))
             raise ConfigError(f"Unknown loki-mcp setting(s): {unknown}. See docs/configuration.md.")
         serve = ServeSettings.from_source(source, default_port=DEFAULT_PORT)
-        return build(cls, {"backends": backends, "limits": limits, "local": local, "serve": serve}, prefix=PREFIX)
+        return build(
+            cls, {"backends": backends, "limits": limits, **groups, "local": local, "serve": serve}, prefix=PREFIX
+        )
 
 
 _LOCAL_KEYS = {f"local_{name}" for name in LocalStore.model_fields}

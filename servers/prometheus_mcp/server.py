@@ -16,10 +16,11 @@ from pydantic import Field
 from analysis.anomaly import rank_departures
 from common import __version__
 from common.errors import InputError
-from common.mcp_tools import ToolGate, ToolSpec, build_tools
+from common.mcp_tools import CONVENTIONS, ToolGate, ToolSpec, build_tools, enabled
 from common.metrics import ServerMetrics
 from common.pagination import Page, paginate
 from common.timerange import TimeArgument, TimeRange, format_duration, iso, parse_duration, parse_time
+from common.tool_parameters import Backend, Cursor, End, Limit, Start
 from servers.prometheus_mcp import promql, shaping
 from servers.prometheus_mcp.client import ApiAnswer, PrometheusClient
 from servers.prometheus_mcp.models import (
@@ -40,20 +41,9 @@ __all__ = ["SERVER_NAME", "PrometheusTools", "create_server"]
 
 SERVER_NAME = "prometheus-mcp"
 
-Backend = Annotated[
-    str | None, Field(description="Name of a configured backend; default: the first one (see the server instructions).")
-]
-Start = Annotated[
-    TimeArgument, Field(description="Window start: 'now-1h', RFC 3339, or unix seconds (text or a number).")
-]
-End = Annotated[TimeArgument, Field(description="Window end: 'now', RFC 3339, or unix seconds (text or a number).")]
-Limit = Annotated[int | None, Field(ge=1, description="Most items to return; default and maximum set by the server.")]
-Cursor = Annotated[str | None, Field(description="The next_cursor of a previous call, for the next page.")]
-Metric = Annotated[str | None, Field(description="Exact metric name, e.g. 'http_requests_total'.")]
-Matchers = Annotated[
-    dict[str, str],
-    Field(description='Label equality matchers, e.g. {"service": "checkout"}. Values are escaped, never parsed.'),
-]
+Metric = Annotated[str | None, Field(description="Exact metric name.")]
+Matchers = Annotated[dict[str, str], Field(description='Label equality matchers, e.g. {"service": "checkout"}.')]
+Step = Annotated[str | float | None, Field(description="e.g. '30s', or seconds; default: about 240 points.")]
 
 
 class PrometheusTools:
@@ -82,20 +72,14 @@ class PrometheusTools:
 
     async def prometheus_query(
         self,
-        query: Annotated[
-            str, Field(description="PromQL expression, e.g. 'sum by (code) (rate(http_requests_total[5m]))'.")
-        ],
-        time: Annotated[
-            TimeArgument,
-            Field(description="Evaluation time: 'now', 'now-10m', RFC 3339, or unix seconds (text or a number)."),
-        ] = "now",
+        query: Annotated[str, Field(description="PromQL, e.g. 'sum by (code) (rate(http_requests_total[5m]))'.")],
+        time: Annotated[TimeArgument, Field(description="Evaluation time.")] = "now",
         limit: Limit = None,
         backend: Backend = None,
     ) -> InstantQueryResult:
-        """Evaluate a PromQL expression at one instant (the current value of each series).
+        """Evaluate PromQL at one instant: each series' value now or at `time`.
 
-        Use for "what is the value now / at time T". For how a value changed over time use
-        prometheus_query_range. At most `limit` series are returned; the result says how many matched.
+        For how values changed over time use prometheus_query_range.
         """
         notes: list[str] = []
         query = promql.check_query(query, self.limits.max_query_length)
@@ -118,29 +102,23 @@ class PrometheusTools:
 
     async def prometheus_query_range(
         self,
-        query: Annotated[str, Field(description="PromQL expression, e.g. 'rate(http_requests_total[5m])'.")],
+        query: Annotated[str, Field(description="PromQL, e.g. 'rate(http_requests_total[5m])'.")],
         start: Start = "now-1h",
         end: End = "now",
-        step: Annotated[
-            str | float | None,
-            Field(
-                description="Resolution such as '30s' or '5m', or seconds; default: about 240 points over the window."
-            ),
-        ] = None,
+        step: Step = None,
         detail: Annotated[
             Literal["auto", "points", "summary"],
             Field(
-                description="'summary': min/max/mean/first/last/trend per series only; 'points': also the values "
-                "(averaged down to fit); 'auto': points when they fit, else summaries."
+                description="summary: statistics only; points: also the values (averaged to fit); "
+                "auto: points if they fit."
             ),
         ] = "auto",
         limit: Limit = None,
         backend: Backend = None,
     ) -> RangeQueryResult:
-        """Evaluate a PromQL expression over a time window: how each series changed.
+        """Evaluate PromQL over a window: how each series changed.
 
-        Each series comes with a summary (min, max, mean, first, last, trend per second) and, when they
-        fit, its points. Long windows and many series are bounded; every clamp is listed in limits_applied.
+        Each series has a summary (min, max, mean, first, last, trend per second) and, when they fit, its points.
         """
         notes: list[str] = []
         query = promql.check_query(query, self.limits.max_query_length)
@@ -174,9 +152,7 @@ class PrometheusTools:
 
     async def prometheus_list_labels(
         self,
-        label: Annotated[
-            str | None, Field(description="List the values of this label; omit to list label names.")
-        ] = None,
+        label: Annotated[str | None, Field(description="List this label's values; omit for label names.")] = None,
         metric: Metric = None,
         matchers: Matchers | None = None,
         start: Start = "now-1h",
@@ -185,10 +161,9 @@ class PrometheusTools:
         cursor: Cursor = None,
         backend: Backend = None,
     ) -> LabelsResult:
-        """Discover label names, or the values of one label, optionally only on matching series.
+        """Label names, or one label's values, optionally only on matching series.
 
-        Example: label='service' with metric='http_requests_total' lists the services that report requests.
-        Results are sorted and paginated.
+        E.g. label='service', metric='http_requests_total': the services that report requests.
         """
         notes: list[str] = []
         window = TimeRange.parse(start, end)
@@ -219,10 +194,7 @@ class PrometheusTools:
         cursor: Cursor = None,
         backend: Backend = None,
     ) -> SeriesResult:
-        """Find the series (label sets) of a metric or of label matchers in a window, paginated.
-
-        Give a metric name, label matchers, or both; a selector matching every series is refused.
-        """
+        """The series (label sets) of a metric and/or label matchers in a window."""
         notes: list[str] = []
         window = TimeRange.parse(start, end)
         selector = promql.selector(metric, matchers or {})
@@ -244,10 +216,7 @@ class PrometheusTools:
         cursor: Cursor = None,
         backend: Backend = None,
     ) -> MetadataResult:
-        """Type (counter, gauge, histogram, summary), help text and unit of metrics, as scraped.
-
-        Backfilled or remote-written metrics may have no metadata; an empty result is not an error.
-        """
+        """Type (counter, gauge, histogram, summary), help and unit of metrics, as scraped (may be empty)."""
         notes: list[str] = []
         client = self._client(backend)
         answer = await client.metadata(promql.check_metric_name(metric) if metric else None)
@@ -346,27 +315,21 @@ class PrometheusTools:
         metric: Metric = None,
         matchers: Matchers | None = None,
         query: Annotated[
-            str | None, Field(description="Instead of metric/matchers: any PromQL expression returning series.")
+            str | None, Field(description="Any PromQL returning series, instead of metric/matchers.")
         ] = None,
         start: Start = "now-1h",
         end: End = "now",
         recent: Annotated[
-            str | None,
-            Field(description="Length of the recent part compared with the rest, e.g. '15m'; default: last quarter."),
+            str | None, Field(description="Length of the recent part, e.g. '15m'; default: a quarter.")
         ] = None,
-        step: Annotated[
-            str | float | None,
-            Field(description="Resolution such as '5m', or seconds; default: about 240 points over the window."),
-        ] = None,
-        limit: Annotated[int, Field(ge=1, le=100, description="How many series to return, most anomalous first.")] = 10,
+        step: Step = None,
+        limit: Annotated[int, Field(ge=1, le=100)] = 10,
         backend: Backend = None,
     ) -> AnomalyScanResult:
-        """Rank the series matching a selector by how far their recent part departs from the earlier part.
+        """Rank series by how far their recent part departs from the rest: which instance, route or dependency changed.
 
-        For each series the score is |median(recent) - median(baseline)| / robust spread of the baseline
-        (scaled MAD), so a score of 5 means the recent level sits five "typical fluctuations" away. Counters
-        (names ending in _total, _count, _sum, _bucket) are scanned as per-second rates. Use it to find which
-        instance, route or dependency changed when a symptom began.
+        Score: |median(recent) - median(baseline)| / scaled MAD of the baseline (5: five typical fluctuations
+        away). Counters (_total, _count, _sum, _bucket) are scanned as per-second rates.
         """
         notes: list[str] = []
         window = shaping.clamp_window(TimeRange.parse(start, end), self.limits, notes)
@@ -425,17 +388,18 @@ class PrometheusTools:
         )
 
     def specs(self) -> list[ToolSpec]:
-        return [
-            ToolSpec(self.prometheus_query, "Query Prometheus (instant)"),
-            ToolSpec(self.prometheus_query_range, "Query Prometheus over a time range"),
-            ToolSpec(self.prometheus_list_labels, "List Prometheus label names or values"),
-            ToolSpec(self.prometheus_find_series, "Find Prometheus series"),
-            ToolSpec(self.prometheus_get_metric_metadata, "Get Prometheus metric metadata"),
-            ToolSpec(self.prometheus_list_alerts, "List active Prometheus alerts"),
-            ToolSpec(self.prometheus_list_rules, "List Prometheus alerting and recording rules"),
-            ToolSpec(self.prometheus_list_targets, "List Prometheus scrape targets and their health"),
-            ToolSpec(self.prometheus_find_anomalous_series, "Find anomalous Prometheus series"),
+        specs = [
+            ToolSpec(self.prometheus_query, "Query Prometheus (instant)", group="query"),
+            ToolSpec(self.prometheus_query_range, "Query Prometheus over a time range", group="query"),
+            ToolSpec(self.prometheus_list_labels, "List Prometheus label names or values", group="metadata"),
+            ToolSpec(self.prometheus_find_series, "Find Prometheus series", group="metadata"),
+            ToolSpec(self.prometheus_get_metric_metadata, "Get Prometheus metric metadata", group="metadata"),
+            ToolSpec(self.prometheus_list_alerts, "List active Prometheus alerts", group="alerts"),
+            ToolSpec(self.prometheus_list_rules, "List Prometheus alerting and recording rules", group="alerts"),
+            ToolSpec(self.prometheus_list_targets, "List Prometheus scrape targets", group="metadata"),
+            ToolSpec(self.prometheus_find_anomalous_series, "Find anomalous Prometheus series", group="analysis"),
         ]
+        return enabled(specs, self.settings.disabled_groups)
 
 
 def _paged(page: Page[Any], notes: list[str], answer: ApiAnswer) -> dict[str, Any]:
@@ -491,7 +455,7 @@ def create_server(
             "Read-only access to Prometheus-compatible metrics: PromQL queries, series and label discovery, "
             f"metadata, alerts, rules, scrape targets and an anomaly scan. Backends: {backends}; the first is the "
             "default. Start with prometheus_list_labels or prometheus_find_series when you do not know the metric "
-            "names. Results are bounded; read limits_applied and truncated."
+            f"names. {CONVENTIONS}"
         ),
         tools=tools,
         middleware=[ToolGate(tools, metrics)],

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+from typing import Annotated, Literal
+
 from pydantic import Field
 
 from common.components import COMPONENTS
 from common.errors import ConfigError
+from common.mcp_tools import GroupNames
 from common.settings import Backends, FrozenModel, ServeSettings, SettingsSource, build, pop_backends
 
-__all__ = ["DEFAULT_PORT", "DEFAULT_PROMETHEUS_URL", "Limits", "PrometheusMcpSettings"]
+__all__ = ["DEFAULT_PORT", "DEFAULT_PROMETHEUS_URL", "Limits", "PrometheusMcpSettings", "ToolGroup"]
 
 DEFAULT_PORT = COMPONENTS["prometheus-mcp"].port
 DEFAULT_PROMETHEUS_URL = "http://127.0.0.1:9090"
 # Prometheus refuses range queries of more than 11 000 points per series.
 PROMETHEUS_MAX_POINTS = 11_000
+#: query: instant and range queries; metadata: labels, series, metric metadata and scrape targets;
+#: alerts: active alerts and rules; analysis: the anomaly scan.
+ToolGroup = Literal["query", "metadata", "alerts", "analysis"]
 
 
 class Limits(FrozenModel):
@@ -43,6 +49,11 @@ class Limits(FrozenModel):
 class PrometheusMcpSettings(FrozenModel):
     backends: Backends = Field(min_length=1)
     limits: Limits = Field(default_factory=Limits)
+    disabled_groups: Annotated[tuple[ToolGroup, ...], GroupNames] = Field(
+        default=(),
+        description="Tool groups not offered, space-separated: query, metadata (labels, series, metric metadata, "
+        "targets), alerts (alerts, rules), analysis (anomaly scan). A model pays for every tool listed.",
+    )
     serve: ServeSettings
 
     @classmethod
@@ -51,6 +62,7 @@ class PrometheusMcpSettings(FrozenModel):
         limit_keys = set(Limits.model_fields)
         limits = build(Limits, {k: v for k, v in section.items() if k in limit_keys}, prefix="PROMETHEUS_MCP_")
         rest = {k: v for k, v in section.items() if k not in limit_keys}
+        groups = {k: rest.pop(k) for k in list(rest) if k == "disabled_groups"}
         url = source.get("PROMETHEUS_URL") or DEFAULT_PROMETHEUS_URL
         backends = pop_backends(rest, url, prefix="PROMETHEUS_MCP_", url_key="PROMETHEUS_URL")
         if rest:
@@ -61,6 +73,7 @@ class PrometheusMcpSettings(FrozenModel):
             {
                 "backends": backends,
                 "limits": limits,
+                **groups,
                 "serve": ServeSettings.from_source(source, default_port=DEFAULT_PORT),
             },
             prefix="PROMETHEUS_MCP_",

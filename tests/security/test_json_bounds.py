@@ -34,6 +34,7 @@ from mcp import Client
 from mcp.server.mcpserver import MCPServer
 from mcp.shared.exceptions import MCPError
 from mcp_http import INITIALIZE
+from mcp_session import controlplane_session
 from postgres import PostgresProcess
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import JSON, column, insert, table
@@ -56,13 +57,10 @@ from common.jsonrpc_bounds import A2A_DATA_PART_DEPTH, MCP_ARGUMENTS_DEPTH
 from common.mcp_tools import ToolGate, ToolResult, ToolSpec, build_tools, tool_scopes
 from common.metrics import ServerMetrics
 from common.serving import mcp_auth, mcp_http_app
-from common.settings import AuthConfig, ServeSettings, SettingsSource
+from common.settings import AuthConfig, ServeSettings
 from controlplane.app import create_app
 from controlplane.store import ControlPlaneStore
 from controlplane.tables import timeline_entries
-from servers.controlplane_mcp.client import ControlPlaneClient
-from servers.controlplane_mcp.server import create_server
-from servers.controlplane_mcp.settings import ControlPlaneMcpSettings
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
 
@@ -426,15 +424,8 @@ def test_a2a_message_out_of_bounds_is_invalid_params_naming_the_field(
 async def mcp(controlplane: ControlPlane, issuer: TestIssuer) -> AsyncIterator[Client]:
     """A session on controlplane-mcp in this process, over the module's control plane."""
     own = issuer.mint(controlplane.url, [READ, WRITE], claims={"client_id": "controlplane-mcp"})
-    settings = ControlPlaneMcpSettings.from_source(
-        SettingsSource({"CONTROLPLANE_URL": controlplane.url, "CONTROLPLANE_MCP_BEARER_TOKEN": own})
-    )
-    client = ControlPlaneClient(settings.backend, timeout=10.0)
-    try:
-        async with Client(create_server(settings, client)) as session:
-            yield session
-    finally:
-        await client.aclose()
+    async with controlplane_session(CONTROLPLANE_URL=controlplane.url, CONTROLPLANE_MCP_BEARER_TOKEN=own) as session:
+        yield session
 
 
 @pytest.mark.parametrize(

