@@ -12,6 +12,8 @@
   `Retry-After`: failed authentications are limited per claimed client id and per address,
   apart from the requests of authenticated clients, so a flooder does not starve the clients
   sharing its address.
+  The errors are raised as `common.rest.HttpError` with `Cache-Control: no-store` (RFC 6749
+  5.2): the app mounting these routes renders them (`rest_app` does).
 - `GET /jwks.json`: the public keys of the `KeyStore` (pending, active and retired ones).
 - `GET /.well-known/oauth-authorization-server`: RFC 8414 metadata.
 
@@ -38,6 +40,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from common.errors import ConfigError
+from common.rest import HttpError
 from registry.clients import KNOWN_SCOPES, ClientStore
 from registry.issuer import AUTH_METHODS, TokenIssuer, TokenRequest
 from registry.keys import KeyStore
@@ -97,12 +100,10 @@ def authorization_routes(
     async def token(request: Request) -> Response:
         address = request.client.host if request.client else "unknown"
         form = await _read_form(request)
-        if isinstance(form, Response):
-            return form
         claimed = _claimed_client_id(request, form)
         admission = limits.admit(address, claimed)
         if not isinstance(admission, Admission):
-            return _too_many(admission, address, claimed)
+            raise _too_many(admission, address, claimed)
         resources = static_resources | await _registered(known_resources)
         oauth_request = TokenRequest(f"{issuer}/oauth/token", request.headers, form, resources, address)
         response: Response = await anyio.to_thread.run_sync(server.create_token_response, oauth_request)
@@ -134,31 +135,32 @@ async def _registered(known_resources: KnownResources | None) -> frozenset[str]:
         return frozenset()
 
 
-async def _read_form(request: Request) -> dict[str, list[str]] | Response:
+async def _read_form(request: Request) -> dict[str, list[str]]:
+    """The form of a token request; `HttpError` 400/413 `invalid_request` saying why there is none."""
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != "application/x-www-form-urlencoded":
-        return _error(400, "invalid_request", "The body must be application/x-www-form-urlencoded.")
+        raise _error(400, "invalid_request", "The body must be application/x-www-form-urlencoded.")
     too_large = _error(413, "invalid_request", f"The request body exceeds {MAX_FORM_BYTES} bytes.")
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_FORM_BYTES:
-        return too_large
+        raise too_large
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_FORM_BYTES:
-            return too_large
+            raise too_large
     try:
         pairs = parse_qsl(body.decode("ascii"), keep_blank_values=False, errors="strict", max_num_fields=_MAX_FIELDS)
     except (UnicodeDecodeError, ValueError):
-        return _error(400, "invalid_request", "The body is not a valid form.")
+        raise _error(400, "invalid_request", "The body is not a valid form.") from None
     form: dict[str, list[str]] = {}
     for name, value in pairs:
         form.setdefault(name, []).append(value)
     # RFC 6749 3.2: parameters must not repeat; several resources are RFC 8707's, refused later.
     if any(len(values) > 1 for name, values in form.items() if name != "resource"):
-        return _error(400, "invalid_request", "A request parameter is repeated.")
+        raise _error(400, "invalid_request", "A request parameter is repeated.")
     if "client_secret" in form and request.headers.get("authorization"):
-        return _error(400, "invalid_request", "Use one client authentication method, not two.")
+        raise _error(400, "invalid_request", "Use one client authentication method, not two.")
     return form
 
 
@@ -169,16 +171,12 @@ def _claimed_client_id(request: Request, form: dict[str, list[str]]) -> str | No
     return form.get("client_id", [None])[0]
 
 
-def _too_many(wait: float, address: str, claimed: str | None) -> Response:
+def _too_many(wait: float, address: str, claimed: str | None) -> HttpError:
     logger.warning("Token requests from %s for client %r exceed the rate limit", address, claimed)
     return _error(
         429, "too_many_requests", "Too many token requests; retry later.", {"Retry-After": str(math.ceil(wait))}
     )
 
 
-def _error(status: int, error: str, description: str, headers: Mapping[str, str] | None = None) -> Response:
-    return JSONResponse(
-        {"error": error, "error_description": description},
-        status_code=status,
-        headers={"Cache-Control": "no-store", **(headers or {})},
-    )
+def _error(status: int, error: str, description: str, headers: Mapping[str, str] | None = None) -> HttpError:
+    return HttpError(status, error, description, headers={"Cache-Control": "no-store", **(headers or {})})

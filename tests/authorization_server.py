@@ -23,6 +23,7 @@ import httpx
 import uvicorn
 from starlette.applications import Starlette
 
+from common.rest import HttpError, http_error
 from common.settings import ServeSettings
 from registry.clients import ClientStore
 from registry.keys import DEFAULT_PUBLISH_DELAY_SECONDS, KeyStore
@@ -60,7 +61,8 @@ class AuthorizationServer:
             publish_delay=publish_delay,
         )
         self.clients = ClientStore(self.settings.clients_path)
-        app = Starlette(routes=authorization_routes(self.settings, self.keys, self.clients, known_resources))
+        routes = authorization_routes(self.settings, self.keys, self.clients, known_resources)
+        app = Starlette(routes=routes, exception_handlers={HttpError: http_error})
         self._server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="off"))
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True)
         # trust_env=False: a proxy from the environment must not sit between us and 127.0.0.1.
