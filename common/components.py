@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel
 
@@ -27,11 +27,14 @@ from common.scopes import (
     REGISTRY_ADMIN,
     REGISTRY_WRITE,
 )
-from common.settings import SettingsSource
 
-__all__ = ["COMPONENTS", "Component", "Kind", "Serve"]
+if TYPE_CHECKING:
+    # Only for annotations: common.settings takes the registry's default URL from these records.
+    from common.settings import SettingsSource
 
-Serve = Callable[[Literal["stdio", "http"], SettingsSource], Awaitable[None]]
+__all__ = ["COMPONENTS", "Component", "Kind"]
+
+Serve = Callable[[Literal["stdio", "http"], "SettingsSource"], Awaitable[None]]
 
 #: `registry`: discovery and the token issuer; `service`: an HTTP API that checks tokens but does not register
 #: (the registry lists it as a token audience); `mcp-server`: MCP over stdio and HTTP at `/mcp`, registered;

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from common.components import COMPONENTS
 from common.errors import ConfigError
 
 __all__ = [
@@ -41,7 +42,7 @@ __all__ = [
     "pop_backends",
 ]
 
-DEFAULT_REGISTRY_URL = "http://127.0.0.1:8700"
+DEFAULT_REGISTRY_URL = f"http://127.0.0.1:{COMPONENTS['registry'].port}"
 DEFAULT_DATA_DIR = ".sre"
 
 ModelT = TypeVar("ModelT", bound=BaseModel)

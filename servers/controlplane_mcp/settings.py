@@ -20,7 +20,7 @@ from common.settings import FrozenModel, ServeSettings, SettingsSource, Upstream
 __all__ = ["DEFAULT_CONTROLPLANE_URL", "DEFAULT_PORT", "ControlPlaneMcpSettings", "Limits"]
 
 DEFAULT_PORT = COMPONENTS["controlplane-mcp"].port
-DEFAULT_CONTROLPLANE_URL = "http://127.0.0.1:8710"
+DEFAULT_CONTROLPLANE_URL = f"http://127.0.0.1:{COMPONENTS['controlplane'].port}"
 PREFIX = "CONTROLPLANE_MCP_"
 #: inventory: resources, alert rules, automation executions; changes: changes and deployment
 #: history; incidents: incidents and recording an analysis; actions: restart, rollback, scale,
