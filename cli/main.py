@@ -32,12 +32,14 @@ examples:
   sre stdio prometheus-mcp            MCP over stdio, for Claude Desktop or an IDE
   sre serve prometheus-mcp            MCP over Streamable HTTP on 127.0.0.1:8701/mcp
   sre stdio controlplane-mcp --read-only   control plane tools without the write tools
+  sre stdio loki-mcp --disable patterns    loki-mcp without its log template tools
   PROMETHEUS_URL=http://prom:9090 sre doctor
   sre auth add-client triage --scopes agents:invoke   print a client secret (once)
 """
 
 
 _READ_ONLY_HELP = "controlplane-mcp: hide the write tools (same as CONTROLPLANE_MCP_READ_ONLY=true)"
+_DISABLE_HELP = "an MCP server: do not offer this tool group (repeatable; same as <PREFIX>DISABLED_GROUPS)"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -58,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("name", choices=list(COMPONENTS), metavar="NAME", help=names)
     serve.add_argument("--read-only", action="store_true", help=_READ_ONLY_HELP)
+    serve.add_argument("--disable", action="append", default=[], metavar="GROUP", help=_DISABLE_HELP)
     stdio = commands.add_parser(
         "stdio",
         help="run an MCP server over stdio (for Claude Desktop, IDEs)",
@@ -65,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     stdio.add_argument("name", choices=[c.name for c in COMPONENTS.values() if c.stdio], metavar="NAME", help=names)
     stdio.add_argument("--read-only", action="store_true", help=_READ_ONLY_HELP)
+    stdio.add_argument("--disable", action="append", default=[], metavar="GROUP", help=_DISABLE_HELP)
     up = commands.add_parser(
         "up",
         help="run the platform on embedded defaults (what `make up` runs)",
@@ -118,6 +122,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.name != "controlplane-mcp":
                 raise ConfigError(f"--read-only applies to controlplane-mcp only; {args.name} has no write tools.")
             source = source.with_overrides({"CONTROLPLANE_MCP_READ_ONLY": "true"})
+        if args.disable:
+            component = COMPONENTS[args.name]
+            if not component.stdio:
+                raise ConfigError(f"--disable applies to the MCP servers only; {args.name} has no tool groups.")
+            source = source.with_overrides({f"{component.prefix}DISABLED_GROUPS": " ".join(args.disable)})
         transport: Literal["stdio", "http"] = "stdio" if args.command == "stdio" else "http"
         anyio.run(COMPONENTS[args.name].serve_function(), transport, source)
     except ConfigError as exc:

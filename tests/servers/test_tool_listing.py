@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 import pytest
-from mcp import Client
+from mcp import Client, StdioServerParameters
 from mcp.shared.exceptions import MCPError
 from mcp_session import controlplane_session, loki_session, prometheus_session
 
+from cli.main import main
 from common.errors import ConfigError
 from common.settings import SettingsSource
 from servers.controlplane_mcp.settings import ControlPlaneMcpSettings
 from servers.prometheus_mcp.settings import PrometheusMcpSettings
 
 pytestmark = pytest.mark.anyio
+
+ROOT = Path(__file__).resolve().parents[2]
 
 #: Issue 12's budget for one server's listing, every tool on: about 2,500 tokens.
 BUDGET = 10_000
@@ -99,3 +104,21 @@ def test_an_unknown_group_is_refused_naming_the_setting_and_the_groups() -> None
         PrometheusMcpSettings.from_source(SettingsSource({"PROMETHEUS_MCP_DISABLED_GROUPS": "query labels"}))
     assert "PROMETHEUS_MCP_DISABLED_GROUPS" in str(refused.value)
     assert "'metadata'" in str(refused.value)
+
+
+async def test_sre_stdio_disable_leaves_out_the_named_groups(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOKI")}
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "cli.main", "stdio", "loki-mcp", "--disable", "patterns", "--disable", "analysis"],
+        env={**env, "SRE_DATA_DIR": str(tmp_path)},
+        cwd=str(ROOT),
+    )
+    async with Client(params) as client:
+        _, names = await listing(client)
+    assert names == {"loki_query_logs", "loki_query_metrics", "loki_list_labels", "loki_find_streams"}
+
+
+def test_sre_serve_disable_is_refused_for_a_component_without_tool_groups(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "registry", "--disable", "query"]) == 2
+    assert "--disable applies to the MCP servers only" in capsys.readouterr().err
