@@ -15,10 +15,11 @@ from common.timerange import TimeArgument
 
 __all__ = ["Backend", "Cursor", "End", "Limit", "Start"]
 
-Backend = Annotated[str | None, Field(description="Backend name; default: the first.")]
+# `backend` is explained once, in the server's instructions (which name the backends), `cursor` in `CONVENTIONS`.
+Backend = Annotated[str | None, Field()]
 # A window's ends need no words: their defaults ('now-1h', 'now') show the form.
 Start = Annotated[TimeArgument, Field()]
 End = Annotated[TimeArgument, Field()]
 # Default and maximum are the server's; a larger limit is lowered and says so in limits_applied.
 Limit = Annotated[int | None, Field(ge=1)]
-Cursor = Annotated[str | None, Field(description="next_cursor of the previous page.")]
+Cursor = Annotated[str | None, Field()]

@@ -534,9 +534,9 @@ def create_server(
         instructions=(
             "Read-only access to logs through LogQL: log lines, log metrics, label discovery, log templates, "
             "templates that rose against a baseline, and analysis of a log file or text. "
-            f"Backends: {backends}; the first is the default. Start with loki_list_labels to learn the stream "
-            "labels, then loki_error_patterns or loki_query_logs with a selective selector such as "
-            '{service="checkout"}. Secrets in lines are redacted. '
+            f"Backends (`backend`): {backends}; the first is the default. "
+            "Start with loki_list_labels to learn the stream labels, then loki_error_patterns or loki_query_logs "
+            'with a selective selector such as {service="checkout"}. Secrets in lines are redacted. '
             f"{CONVENTIONS}"
         ),
         tools=tools,

@@ -453,9 +453,9 @@ def create_server(
         version=__version__,
         instructions=(
             "Read-only access to Prometheus-compatible metrics: PromQL queries, series and label discovery, "
-            f"metadata, alerts, rules, scrape targets and an anomaly scan. Backends: {backends}; the first is the "
-            "default. Start with prometheus_list_labels or prometheus_find_series when you do not know the metric "
-            f"names. {CONVENTIONS}"
+            "metadata, alerts, rules, scrape targets and an anomaly scan. "
+            f"Backends (`backend`): {backends}; the first is the default. Start with prometheus_list_labels or "
+            f"prometheus_find_series when you do not know the metric names. {CONVENTIONS}"
         ),
         tools=tools,
         middleware=[ToolGate(tools, metrics)],

@@ -44,8 +44,12 @@ async def listing(client: Client) -> tuple[int, set[str]]:
 async def test_prometheus_mcp_lists_its_nine_tools_within_the_budget() -> None:
     async with prometheus_session("http://127.0.0.1:9") as client:
         size, names = await listing(client)
+        instructions = client.instructions or ""
     assert len(names) == 9
     assert size < BUDGET
+    # What the schemas no longer repeat in every tool, the instructions say once.
+    for said in ("`backend`", "next_cursor", "`cursor`", "limits_applied", "truncated", "RFC 3339"):
+        assert said in instructions, said
 
 
 async def test_loki_mcp_lists_its_seven_tools_within_the_budget(tmp_path: Path) -> None:
