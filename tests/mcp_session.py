@@ -9,17 +9,20 @@ from typing import Any
 
 from mcp import Client
 
+from common.mcp_tools import ToolSpec
 from common.metrics import ServerMetrics
 from common.settings import SettingsSource
 from servers.controlplane_mcp.client import ControlPlaneClient
+from servers.controlplane_mcp.server import ControlPlaneTools
 from servers.controlplane_mcp.server import create_server as create_controlplane_server
 from servers.controlplane_mcp.settings import ControlPlaneMcpSettings
 from servers.loki_mcp.__main__ import open_backends
 from servers.loki_mcp.analyze import LogAnalyzer
 from servers.loki_mcp.models import PushStream
+from servers.loki_mcp.server import LokiTools
 from servers.loki_mcp.server import create_server as create_loki_server
 from servers.loki_mcp.settings import LokiMcpSettings
-from servers.prometheus_mcp.server import create_clients, create_server
+from servers.prometheus_mcp.server import PrometheusTools, create_clients, create_server
 from servers.prometheus_mcp.settings import PrometheusMcpSettings
 
 
@@ -66,6 +69,19 @@ async def controlplane_session(**env: str) -> AsyncIterator[Client]:
             yield session
     finally:
         await client.aclose()
+
+
+def tool_specs() -> dict[str, list[ToolSpec]]:
+    """Each MCP server's tools as configured by default, every group on (building them calls no backend)."""
+    controlplane = ControlPlaneMcpSettings.from_source(SettingsSource({"CONTROLPLANE_MCP_BEARER_TOKEN": "t"}))
+    loki = LokiMcpSettings.from_source(SettingsSource({}))
+    return {
+        "prometheus-mcp": PrometheusTools(prometheus_settings("http://127.0.0.1:9"), {}).specs(),
+        "loki-mcp": LokiTools(loki, {}, LogAnalyzer((), max_bytes=1000)).specs(),
+        "controlplane-mcp": ControlPlaneTools(
+            controlplane, ControlPlaneClient(controlplane.backend, timeout=1.0)
+        ).specs(),
+    }
 
 
 async def call(client: Client, tool: str, **arguments: Any) -> dict[str, Any]:

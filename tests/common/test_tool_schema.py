@@ -8,18 +8,10 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 from mcp.server.mcpserver.tools.base import Tool
-from mcp_session import prometheus_settings
+from mcp_session import tool_specs
 
 from common.mcp_tools import ToolSpec, build_tools, structured_tool
-from common.settings import SettingsSource
 from common.tool_schema import compact_schema, output_outline
-from servers.controlplane_mcp.client import ControlPlaneClient
-from servers.controlplane_mcp.server import ControlPlaneTools
-from servers.controlplane_mcp.settings import ControlPlaneMcpSettings
-from servers.loki_mcp.analyze import LogAnalyzer
-from servers.loki_mcp.server import LokiTools
-from servers.loki_mcp.settings import LokiMcpSettings
-from servers.prometheus_mcp.server import PrometheusTools
 
 VALUES: list[Any] = [
     None,
@@ -48,13 +40,7 @@ VALUES: list[Any] = [
 
 
 def all_specs() -> list[ToolSpec]:
-    controlplane = ControlPlaneMcpSettings.from_source(SettingsSource({"CONTROLPLANE_MCP_BEARER_TOKEN": "t"}))
-    loki = LokiMcpSettings.from_source(SettingsSource({}))
-    return [
-        *PrometheusTools(prometheus_settings("http://127.0.0.1:9"), {}).specs(),
-        *LokiTools(loki, {}, LogAnalyzer((), max_bytes=1000)).specs(),
-        *ControlPlaneTools(controlplane, ControlPlaneClient(controlplane.backend, timeout=1.0)).specs(),
-    ]
+    return [spec for specs in tool_specs().values() for spec in specs]
 
 
 @pytest.mark.parametrize("spec", all_specs(), ids=lambda spec: spec.fn.__name__)

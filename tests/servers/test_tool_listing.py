@@ -7,17 +7,21 @@ import os
 import sys
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
+from typing import get_args
 
 import pytest
 from mcp import Client, StdioServerParameters
 from mcp.shared.exceptions import MCPError
-from mcp_session import controlplane_session, loki_session, prometheus_session
+from mcp_session import controlplane_session, loki_session, prometheus_session, tool_specs
 
 from cli.main import main
 from common.errors import ConfigError
 from common.settings import SettingsSource
 from servers.controlplane_mcp.settings import ControlPlaneMcpSettings
+from servers.controlplane_mcp.settings import ToolGroup as ControlPlaneGroup
+from servers.loki_mcp.settings import ToolGroup as LokiGroup
 from servers.prometheus_mcp.settings import PrometheusMcpSettings
+from servers.prometheus_mcp.settings import ToolGroup as PrometheusGroup
 
 pytestmark = pytest.mark.anyio
 
@@ -126,3 +130,9 @@ async def test_sre_stdio_disable_leaves_out_the_named_groups(tmp_path: Path) -> 
 def test_sre_serve_disable_is_refused_for_a_component_without_tool_groups(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["serve", "registry", "--disable", "query"]) == 2
     assert "--disable applies to the MCP servers only" in capsys.readouterr().err
+
+
+def test_every_tool_belongs_to_a_group_its_setting_names() -> None:
+    groups = {"prometheus-mcp": PrometheusGroup, "loki-mcp": LokiGroup, "controlplane-mcp": ControlPlaneGroup}
+    for server, specs in tool_specs().items():
+        assert {spec.group for spec in specs} == set(get_args(groups[server])), server
