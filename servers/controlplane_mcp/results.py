@@ -85,7 +85,7 @@ class Change(ToolResult):
 
 
 class ChangesResult(BoundedResult):
-    scope: list[str] = Field(description="The resources whose changes were searched (namespace/name).")
+    scope: list[str] = Field(description="The resources searched (namespace/name).")
     start: str
     end: str
     changes: list[Change] = Field(description="Newest first.")

@@ -89,17 +89,21 @@ CURATED_OPERATIONS = frozenset(
     }
 )
 
-Resource = Annotated[str, Field(description="Id or name (add namespace if ambiguous).")]
+# What `resource`, `namespace`, `approval_id` and `reason` mean is the same in every tool: the
+# server's instructions say it once (`ARGUMENTS`), not each tool's schema.
+Resource = Annotated[str, Field()]
 Namespace = Annotated[str | None, Field()]
-ApprovalId = Annotated[
-    str | None,
-    Field(description="Omit to request approval."),
-]
-Reason = Annotated[str, Field(max_length=2000, description="Shown to the approver.")]
-# A filter on the resource of an item: id or name, as `Resource`.
-OfResource = Annotated[str | None, Field(description="Resource id or name.")]
+ApprovalId = Annotated[str | None, Field()]
+Reason = Annotated[str, Field(max_length=2000)]
+# A filter on the resource of an item.
+OfResource = Annotated[str | None, Field()]
 IncidentId = Annotated[str, Field()]
 Note = Annotated[str, Field(max_length=2000, description="For the incident's timeline.")]
+ARGUMENTS = (
+    "`resource` is a resource's id or name (with `namespace`, e.g. 'prod', when a name is ambiguous). A write "
+    "tool that takes approval_id, called without one, requests an approval (its `reason` is shown to the "
+    "approver) and returns it pending; nothing runs until someone else approves it; call again with its id."
+)
 ChangeKind = Literal["deployment", "rollback", "config_change", "feature_flag", "scale", "restart", "infrastructure"]
 
 
@@ -128,10 +132,7 @@ class ControlPlaneTools:
         kind: Annotated[str | None, Field(description="service, deployment, database, queue, ...")] = None,
         limit: Limit = None,
     ) -> ResourceResult:
-        """Find a service, database or queue with its owner, version, dependencies and dependents.
-
-        Start here: dependencies are the next places to look for a cause.
-        """
+        """A service, database or queue with its owner, version, dependencies and dependents. Start here."""
         notes: list[str] = []
         cap = self._cap(limit, notes)
         matches = await self._matches(query, namespace, kind, cap)
@@ -564,9 +565,7 @@ def create_server(
         instructions=(
             f"The platform's system of record ({settings.backend.url}): resources and their dependencies, what "
             "changed and when (controlplane_list_changes is the first question of an investigation), deployments, "
-            f"incidents, alert rules and automation. Mode: {mode}. A write tool that takes approval_id, called "
-            "without one, requests an approval and returns it pending; nothing runs until someone else approves it. "
-            f"{CONVENTIONS}"
+            f"incidents, alert rules and automation. Mode: {mode}. {ARGUMENTS} {CONVENTIONS}"
         ),
         tools=tools,
         middleware=[ToolGate(tools, metrics)],
