@@ -274,7 +274,12 @@ async def load_and_report(scenarios: list[Scenario], now: datetime, backends: Ba
                 print(f"{scenario.name}: {target}: failed: {reason}", file=sys.stderr)
             loaded = list(report.counts)
             verdict = "loaded into " + ", ".join(loaded) if loaded else "not loaded"
-            print(f"{scenario.name}: {verdict} (now {now.isoformat()}, {len(report.alerts)} alert payloads)")
+            # The namespaces are what a person queries next (a run's are renamed prod-<run id>).
+            namespaces = ", ".join(sorted({service.namespace for service in scenario.services}))
+            print(
+                f"{scenario.name}: {verdict}, namespaces {namespaces} "
+                f"(now {now.isoformat()}, {len(report.alerts)} alert payloads)"
+            )
             if report.failed or not loaded:
                 status = 2
     return status

@@ -419,7 +419,10 @@ def test_sre_scenario_load_fills_the_federation(federation: RunningFederation) -
     scenario = BUNDLED_DIR / "checkout-bad-deploy-errors.yaml"
     loaded = federation.sre("scenario", "load", str(scenario), "--loki-mcp-url", federation.url("LOKI_MCP"))
 
-    assert "checkout-bad-deploy-errors: loaded into prometheus, loki, controlplane" in loaded.stdout
+    assert (
+        "checkout-bad-deploy-errors: loaded into prometheus, loki, controlplane, namespaces external, prod ("
+        in loaded.stdout
+    )
     query = 'sum(rate(http_requests_total{service="checkout",namespace="prod",code=~"5.."}[5m]))'
     errors = httpx.get(f"{federation.url('PROMETHEUS')}/api/v1/query", params={"query": query}, timeout=10)
     assert float(errors.json()["data"]["result"][0]["value"][1]) > 0.5
