@@ -217,3 +217,17 @@ def _b64(raw: bytes) -> str:
 
 def _b64_json(value: dict[str, Any]) -> str:
     return _b64(json.dumps(value, separators=(",", ":")).encode("utf-8"))
+
+
+def assert_oversized_tokens_refused_fast_in_bounded_memory(send: Send, pid: int) -> None:
+    """Checklist row 14: a 300 KiB token is 431 within a second, and a flood of larger ones leaves process
+    `pid` under 16 MiB of growth."""
+    started = time.monotonic()
+    status = oversized_token_status(send, 300)
+    elapsed = time.monotonic() - started
+    statuses, growth = oversized_token_flood(send, pid)
+
+    assert status == 431
+    assert elapsed < 1.0
+    assert statuses == [431] * len(statuses)
+    assert growth < 16 * 1024 * 1024, growth

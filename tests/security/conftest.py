@@ -90,3 +90,12 @@ def attacker() -> Iterator[tuple[RecordingServer, RSAKey]]:
     server = RecordingServer(json.dumps({"keys": [key.as_dict(private=False)]}).encode())
     yield server, key
     server.close()
+
+
+@pytest.fixture(scope="module")
+def key_host() -> Iterator[tuple[RecordingServer, RSAKey]]:
+    """A key no issuer published, offered in token headers, and the host that must never be asked for it."""
+    key = RSAKey.generate_key(2048, parameters={"kid": f"attacker-{secrets.token_hex(4)}"})
+    server = RecordingServer(json.dumps({"keys": [key.as_dict(private=False)]}).encode())
+    yield server, key
+    server.close()

@@ -121,15 +121,6 @@ def surface_of(
         yield surface_of
 
 
-@pytest.fixture(scope="module")
-def key_host() -> Iterator[tuple[RecordingServer, RSAKey]]:
-    """A key no issuer published, offered in token headers, and the host that must never be asked for it."""
-    key = RSAKey.generate_key(2048, parameters={"kid": f"attacker-{secrets.token_hex(4)}"})
-    server = RecordingServer(json.dumps({"keys": [key.as_dict(private=False)]}).encode())
-    yield server, key
-    server.close()
-
-
 def post(http: httpx.Client, surface: Surface, body: Any, headers: dict[str, str]) -> httpx.Response:
     content = body if isinstance(body, str | bytes) else json.dumps(body)
     return http.post(surface.served.mcp_url, content=content, headers=headers)
