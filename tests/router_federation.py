@@ -146,7 +146,7 @@ class StandIn:
     def inputs_with(self, marker: str) -> list[Any]:
         """The inputs whose JSON holds `marker` (a test's unique id): deliveries arrive in the background, in
         any order, so a test finds its own by content rather than by position."""
-        return [value for value in self.inputs() if any(marker in text for text in _strings(value))]
+        return [value for value in self.inputs() if any(marker in text for text in strings_in(value))]
 
     def wait_for_input_with(self, marker: str, count: int = 1, timeout: float = 20.0) -> list[Any]:
         deadline = time.monotonic() + timeout
@@ -312,15 +312,16 @@ def federation(root: Path, **router_env: str) -> Iterator[Federation]:
         yield fed
 
 
-def _strings(value: Any) -> Iterator[str]:
+def strings_in(value: Any) -> Iterator[str]:
+    """Every string inside a JSON value, at any depth."""
     if isinstance(value, str):
         yield value
     elif isinstance(value, dict):
         for item in value.values():
-            yield from _strings(item)
+            yield from strings_in(item)
     elif isinstance(value, list):
         for item in value:
-            yield from _strings(item)
+            yield from strings_in(item)
 
 
 def wait_until_registered(fed: Federation, name: str, timeout: float = 20.0) -> None:

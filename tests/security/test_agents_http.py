@@ -27,7 +27,7 @@ from hostile_tokens import RecordingServer, access_token, assert_oversized_token
 from issuer import TestIssuer
 from joserfc.jwk import RSAKey
 from refused_tokens import REFUSED_CASES, refused_authorization, within_leeway
-from router_federation import Federation, federation, webhook_payload
+from router_federation import Federation, federation, strings_in, webhook_payload
 from served import ServedComponent
 
 from common.agents import AGENTS_INVOKE
@@ -551,20 +551,9 @@ def test_row_27_the_public_card_needs_no_token_declares_client_credentials_and_h
     text = response.text
     for secret in agent.secrets:
         assert secret not in text
-    urls = [value for value in _strings(card) if "://" in value]
+    urls = [value for value in strings_in(card) if "://" in value]
     assert urls, card
     assert all(url.startswith((agent.url, agent.issuer)) for url in urls), urls
-
-
-def _strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _strings(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _strings(item)
 
 
 @pytest.mark.parametrize("name", AGENTS)
