@@ -1,0 +1,73 @@
+"""OpenTelemetry spans for the work an agent does: its stages and its MCP tool calls.
+
+    with span("triage.stage.gather", service="checkout"):
+        ...
+
+`span` starts a span on the `sre_federation` tracer as a child of the current one, so that under
+`adk web` the investigation's spans sit inside ADK's `invoke_agent` span: the dev UI's Traces tab
+shows a session's spans by trace id, and the trace is tied to the session by ADK's own span
+attributes (`gcp.vertex.agent.session_id`, `gen_ai.conversation.id`). Work started with
+`asyncio.create_task` inherits the current span, so a worker task's spans join the same trace.
+The spans go wherever the process's tracer provider sends them: the dev UI's in-memory exporter,
+an OTLP collector (`OTEL_EXPORTER_OTLP_ENDPOINT`), or nowhere when no
+provider is set (the API's no-op tracer costs next to nothing).
+
+Keyword attributes are recorded under the `sre.` namespace (`service=` becomes `sre.service`);
+values that are None are left out. Attributes are for identifiers and outcomes, never for tool
+arguments or tokens. Each span ends with `sre.outcome`: `ok`, `error` (with `error.type`, the
+failure's `ErrorKind` when it has one, and a redacted message as the status) or `cancelled`.
+
+A span must not be held open across a `yield` of an async generator (an ADK agent's
+`_run_async_impl`): the generator may be resumed or closed in another context, where the span
+cannot be detached. Open it around the awaited work between two yields instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from opentelemetry import trace
+from opentelemetry.trace import Span, Status, StatusCode
+
+from common.redaction import redact
+
+__all__ = ["ATTRIBUTE_PREFIX", "TRACER_NAME", "AttributeValue", "span"]
+
+TRACER_NAME = "sre_federation"
+ATTRIBUTE_PREFIX = "sre."
+
+AttributeValue = str | bool | int | float
+
+_MAX_STATUS_TEXT = 300
+
+
+@contextmanager
+def span(name: str, /, **attributes: AttributeValue | None) -> Iterator[Span]:
+    """A span named `name` around the block, current inside it; usable in sync and async code alike."""
+    tracer = trace.get_tracer(TRACER_NAME)
+    recorded = {ATTRIBUTE_PREFIX + key: value for key, value in attributes.items() if value is not None}
+    # Exceptions are recorded here, not by OpenTelemetry: its record_exception writes the stack
+    # trace and the raw message, which may quote a backend's answer; ours is redacted.
+    with tracer.start_as_current_span(
+        name, attributes=recorded, record_exception=False, set_status_on_exception=False
+    ) as current:
+        try:
+            yield current
+        except asyncio.CancelledError:
+            # Cancelled work did not fail: a deadline elsewhere or the caller going away ended it.
+            current.set_attribute(ATTRIBUTE_PREFIX + "outcome", "cancelled")
+            raise
+        except Exception as exc:
+            _record_failure(current, exc)
+            raise
+        current.set_attribute(ATTRIBUTE_PREFIX + "outcome", "ok")
+
+
+def _record_failure(current: Span, exc: BaseException) -> None:
+    """Marks `current` failed by `exc`: its kind (or type) as `error.type`, a redacted message as the status."""
+    current.set_attribute(ATTRIBUTE_PREFIX + "outcome", "error")
+    current.set_attribute("error.type", str(getattr(exc, "kind", None) or type(exc).__qualname__))
+    message = redact(str(exc) or type(exc).__name__)[:_MAX_STATUS_TEXT]
+    current.set_status(Status(StatusCode.ERROR, message))

@@ -1,0 +1,125 @@
+"""Spans of `common.telemetry`: what a trace viewer or an OTLP collector receives."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import StatusCode
+
+from common.errors import ToolCallError
+from common.telemetry import span
+
+
+@pytest.fixture(scope="module")
+def exporter() -> Iterator[InMemorySpanExporter]:
+    # The global provider can be set once per process: reuse one another test set, as `adk web` would.
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        provider = TracerProvider()
+        trace.set_tracer_provider(provider)
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    yield exporter
+    exporter.shutdown()
+
+
+@pytest.fixture
+def spans(exporter: InMemorySpanExporter) -> Iterator[InMemorySpanExporter]:
+    exporter.clear()
+    yield exporter
+    exporter.clear()
+
+
+def finished(exporter: InMemorySpanExporter, name: str) -> ReadableSpan:
+    return next(span for span in exporter.get_finished_spans() if span.name == name)
+
+
+def test_span_records_its_attributes_under_the_sre_namespace_and_succeeds(spans: InMemorySpanExporter) -> None:
+    with span("triage.stage.scope", service="checkout", namespace=None, hits=3):
+        pass
+
+    scope = finished(spans, "triage.stage.scope")
+    assert dict(scope.attributes or {}) == {"sre.service": "checkout", "sre.hits": 3, "sre.outcome": "ok"}
+    assert scope.status.status_code is StatusCode.UNSET
+
+
+def test_a_span_opened_inside_another_is_its_child_in_the_same_trace(spans: InMemorySpanExporter) -> None:
+    with span("outer"), span("inner"):
+        pass
+
+    outer, inner = finished(spans, "outer"), finished(spans, "inner")
+    assert inner.parent is not None
+    assert inner.parent.span_id == outer.context.span_id
+    assert inner.context.trace_id == outer.context.trace_id
+
+
+def test_a_task_created_inside_a_span_adds_its_spans_to_that_trace(spans: InMemorySpanExporter) -> None:
+    # The agents run an investigation in a worker task; its spans must land in ADK's invocation trace.
+    async def work() -> None:
+        with span("worker"):
+            await asyncio.sleep(0)
+
+    async def invocation() -> None:
+        with span("invocation"):
+            await asyncio.create_task(work())
+
+    asyncio.run(invocation())
+
+    invocation_span, worker = finished(spans, "invocation"), finished(spans, "worker")
+    assert worker.context.trace_id == invocation_span.context.trace_id
+    assert worker.parent is not None
+    assert worker.parent.span_id == invocation_span.context.span_id
+
+
+def test_a_failure_names_its_kind_and_a_redacted_message(spans: InMemorySpanExporter) -> None:
+    error = ToolCallError(
+        "loki-mcp.loki_query_logs failed: upstream said Bearer abcdefghijklmnop is expired",
+        backend="loki-mcp",
+        tool="loki_query_logs",
+        kind="forbidden",
+    )
+    with pytest.raises(ToolCallError), span("tools/call loki_query_logs"):
+        raise error
+
+    call = finished(spans, "tools/call loki_query_logs")
+    assert call.attributes is not None
+    assert call.attributes["sre.outcome"] == "error"
+    assert call.attributes["error.type"] == "forbidden"
+    assert call.status.status_code is StatusCode.ERROR
+    assert call.status.description is not None
+    assert "abcdefghijklmnop" not in call.status.description
+    assert "is expired" in call.status.description
+    # No exception event: its stack trace and raw message would bypass the redaction.
+    assert not call.events
+
+
+def test_an_error_without_a_kind_is_named_by_its_type(spans: InMemorySpanExporter) -> None:
+    with pytest.raises(KeyError), span("lookup"):
+        raise KeyError("service")
+
+    assert finished(spans, "lookup").attributes == {"sre.outcome": "error", "error.type": "KeyError"}
+
+
+def test_cancelled_work_is_not_reported_as_a_failure(spans: InMemorySpanExporter) -> None:
+    async def slow() -> None:
+        with span("slow"):
+            await asyncio.sleep(60)
+
+    async def cancel() -> None:
+        task = asyncio.create_task(slow())
+        await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(cancel())
+
+    slow_span = finished(spans, "slow")
+    assert slow_span.attributes == {"sre.outcome": "cancelled"}
+    assert slow_span.status.status_code is StatusCode.UNSET
