@@ -39,7 +39,7 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # the project first: tests/common must not shadow common
 
-from federation import RunningFederation, running_federation  # noqa: E402
+from support.federation import RunningFederation, running_federation  # noqa: E402
 
 POLL = 0.5
 ENDED = ("completed", "failed", "rejected", "canceled")

@@ -47,9 +47,9 @@ ROOT = Path(__file__).resolve().parents[1]
 # The benchmark reuses the test suite's real-process helpers: Prometheus, the token issuer, `sre serve`.
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from backends import PrometheusProcess  # noqa: E402
-from issuer import TestIssuer  # noqa: E402
-from served import ServedComponent  # noqa: E402
+from support.backends import PrometheusProcess  # noqa: E402
+from support.issuer import TestIssuer  # noqa: E402
+from support.served import ServedComponent  # noqa: E402
 
 from common.auth import JwtVerifier, TokenValidation  # noqa: E402
 from common.scopes import METRICS_READ  # noqa: E402

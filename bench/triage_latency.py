@@ -37,7 +37,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # the project first: tests/common must not shadow common
 
-from federation import RunningFederation, running_federation  # noqa: E402
+from support.federation import RunningFederation, running_federation  # noqa: E402
 
 from scenarios import BUNDLED_DIR, load_scenarios  # noqa: E402
 from scenarios.alerts import first_notification  # noqa: E402

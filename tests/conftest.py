@@ -6,9 +6,9 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from backends import PrometheusProcess, VictoriaMetricsProcess
-from metrics_dataset import Dataset, build_dataset
-from postgres import PostgresProcess
+from support.backends import PrometheusProcess, VictoriaMetricsProcess
+from support.metrics_dataset import Dataset, build_dataset
+from support.postgres import PostgresProcess
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from backends import SELF_SCRAPE_ALERT, AlertmanagerProcess, PrometheusProcess
-from webhook_recorder import Webhook, recording_webhook
+from support.backends import SELF_SCRAPE_ALERT, AlertmanagerProcess, PrometheusProcess
+from support.webhook_recorder import Webhook, recording_webhook
 
 pytestmark = pytest.mark.integration
 

@@ -9,13 +9,13 @@ from typing import Any
 
 import httpx
 import pytest
-from backends import (
+from support.backends import (
     SELF_SCRAPE_ALERT,
     SELF_SCRAPE_RECORD,
     PrometheusProcess,
     VictoriaMetricsProcess,
 )
-from metrics_dataset import (
+from support.metrics_dataset import (
     ODD_TENANT,
     POINTS,
     Dataset,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from backends import free_port
+from support.backends import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from backends import PrometheusProcess
+from support.backends import PrometheusProcess
 
 from agents.triage.signals import load_catalogue
 from common.errors import ConfigError

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from authorization_server import AuthorizationServer
+from support.authorization_server import AuthorizationServer
 
 ROOT = Path(__file__).resolve().parents[2]
 AUDIENCE = "http://127.0.0.1:8701/mcp"

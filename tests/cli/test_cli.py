@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from authorization_server import AuthorizationServer
-from backends import PrometheusProcess, free_port
+from support.authorization_server import AuthorizationServer
+from support.backends import PrometheusProcess, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

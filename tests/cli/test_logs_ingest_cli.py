@@ -15,7 +15,7 @@ from typing import Any
 
 import anyio
 import pytest
-from mcp_session import call, loki_session
+from support.mcp_session import call, loki_session
 
 from cli.main import main
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from backends import free_port
+from support.backends import free_port
 
 from cli.main import main
 from cli.scenario import scenario_paths

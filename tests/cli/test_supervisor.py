@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from backends import free_port
+from support.backends import free_port
 
 from cli.supervisor import Child, RestartPolicy, Supervisor
 from common.errors import ConfigError

@@ -9,9 +9,9 @@ from typing import Any
 
 import httpx
 import pytest
-from backends import AlertmanagerProcess
 from pydantic import ValidationError
-from webhook_recorder import recording_webhook
+from support.backends import AlertmanagerProcess
+from support.webhook_recorder import recording_webhook
 
 from common.alertmanager import AlertmanagerWebhook, delivery_key
 

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 from mcp.server.mcpserver.tools.base import Tool
-from mcp_session import tool_specs
+from support.mcp_session import tool_specs
 
-from common.mcp_tools import ToolSpec, build_tools, structured_tool
-from common.tool_schema import compact_schema, output_outline
+from common.mcp.tool_schema import compact_schema, output_outline
+from common.mcp.tools import ToolSpec, build_tools, structured_tool
 
 VALUES: list[Any] = [
     None,

@@ -7,14 +7,14 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_server import ServedApp
-from backends import free_port
-from issuer import TestIssuer
 from mcp.server.mcpserver import MCPServer
+from support.asgi_server import ServedApp
+from support.backends import free_port
+from support.issuer import TestIssuer
 
-from common.mcp_tools import ToolGate, ToolResult, ToolSpec, build_tools, tool_scopes
+from common.mcp.serving import mcp_auth, mcp_http_app
+from common.mcp.tools import ToolGate, ToolResult, ToolSpec, build_tools, tool_scopes
 from common.metrics import ServerMetrics
-from common.serving import mcp_auth, mcp_http_app
 from common.settings import AuthConfig, ServeSettings
 
 RUNS: list[str] = []

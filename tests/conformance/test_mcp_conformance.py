@@ -26,12 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from asgi_server import ServedApp
-from backends import PrometheusProcess
-from controlplane_mcp_harness import READ, serve_controlplane, serve_mcp
-from issuer import TestIssuer
-from served import ServedComponent
-from token_proxy import TokenProxy
+from support.asgi_server import ServedApp
+from support.backends import PrometheusProcess
+from support.controlplane_mcp_harness import READ, serve_controlplane, serve_mcp
+from support.issuer import TestIssuer
+from support.served import ServedComponent
+from support.token_proxy import TokenProxy
 
 pytestmark = pytest.mark.integration
 

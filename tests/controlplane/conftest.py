@@ -12,11 +12,11 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from asgi_server import ServedApp
-from backends import free_port
-from controlplane_harness import Clock, ControlPlane, SwitchableExecutor, settings_for
-from issuer import TestIssuer
-from postgres import PostgresProcess
+from support.asgi_server import ServedApp
+from support.backends import free_port
+from support.controlplane_harness import Clock, ControlPlane, SwitchableExecutor, settings_for
+from support.issuer import TestIssuer
+from support.postgres import PostgresProcess
 
 from common.http import create_http_client
 from controlplane.app import create_app

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from controlplane_harness import ADMIN, READ, WRITE, ControlPlane, approved, new_resource, unique
+from support.controlplane_harness import ADMIN, READ, WRITE, ControlPlane, approved, new_resource, unique
 
 pytestmark = pytest.mark.integration
 

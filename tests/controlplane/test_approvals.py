@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from controlplane_harness import WRITE, ControlPlane, approved, new_resource
+from support.controlplane_harness import WRITE, ControlPlane, approved, new_resource
 
 from controlplane.approvals import arguments_hash
 

@@ -21,13 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from asgi_server import ServedApp
-from backends import free_port
-from certificates import make_pki
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from support.asgi_server import ServedApp
+from support.backends import free_port
+from support.certificates import make_pki
 
 from common.errors import ConfigError
 from controlplane.executor import Target

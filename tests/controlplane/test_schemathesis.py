@@ -12,10 +12,10 @@ from collections.abc import Iterator
 
 import pytest
 import schemathesis
-from controlplane_harness import ALL
-from issuer import TestIssuer
-from openapi_conformance import check_conformance
-from served import ServedComponent
+from support.controlplane_harness import ALL
+from support.issuer import TestIssuer
+from support.openapi_conformance import check_conformance
+from support.served import ServedComponent
 
 from controlplane.openapi import OPERATIONS
 

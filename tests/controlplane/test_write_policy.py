@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from controlplane_harness import WRITE, ControlPlane, approved, new_resource
+from support.controlplane_harness import WRITE, ControlPlane, approved, new_resource
 
 from controlplane.openapi import OPERATIONS, READ_SCOPE, openapi_document
 from controlplane.policy import WRITE_POLICY, policy_table

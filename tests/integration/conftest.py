@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from backends import PrometheusProcess
-from identity_platform import Platform
-from served import ServedComponent
+from support.backends import PrometheusProcess
+from support.identity_platform import Platform
+from support.served import ServedComponent
 
 from registry.clients import ClientStore
 

@@ -15,11 +15,11 @@ import anyio
 import httpx
 import httpx2
 import pytest
-from identity_platform import Platform, tokens
 from joserfc import jws
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
-from served import ServedComponent
+from support.identity_platform import Platform, tokens
+from support.served import ServedComponent
 
 from common.auth import TokenSource
 

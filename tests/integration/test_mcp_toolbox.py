@@ -11,13 +11,13 @@ import httpx
 import pytest
 from google.adk.runners import InMemoryRunner
 from google.genai import types as genai
-from identity_platform import Platform, tokens
-from served import ServedComponent
+from support.identity_platform import Platform, tokens
+from support.served import ServedComponent
 
 from agents.triage.agent import TriageAgent
 from common.agents.executor import INVALID_REQUEST
 from common.errors import BackendUnavailable, InputError, ToolCallError
-from common.mcp_toolbox import mcp_toolbox
+from common.mcp.toolbox import mcp_toolbox
 from common.settings import SettingsSource
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]

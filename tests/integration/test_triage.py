@@ -31,8 +31,6 @@ import psutil
 import pytest
 from a2a.client import ClientConfig, ClientFactory
 from a2a.types import GetTaskRequest, TaskState
-from backends import free_port
-from federation import ROOT, RunningFederation, running_federation
 from google.adk.a2a.converters.part_converter import A2A_DATA_PART_END_TAG, A2A_DATA_PART_START_TAG
 from google.adk.agents.remote_a2a_agent import RemoteA2aAgent
 from google.adk.events import Event
@@ -41,7 +39,9 @@ from google.genai import types as genai
 from google.protobuf.json_format import MessageToDict
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
-from scripted_llm import ScriptedLlm, call, function_responses, text
+from support.backends import free_port
+from support.federation import ROOT, RunningFederation, running_federation
+from support.scripted_llm import ScriptedLlm, call, function_responses, text
 
 from agents.triage.agent import TriageAgent
 from cli.demo import DEFAULT_DEMO

@@ -6,8 +6,8 @@ from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
-from issuer import TestIssuer
-from served import ServedComponent
+from support.issuer import TestIssuer
+from support.served import ServedComponent
 
 ServeRegistry = Callable[..., ServedComponent]
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import httpx
 import pytest
-from issuer import TestIssuer
-from served import ServedComponent
+from support.issuer import TestIssuer
+from support.served import ServedComponent
 
 from registry.openapi import OPERATIONS, openapi_document
 

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from authlib.oauth2.rfc8414 import AuthorizationServerMetadata  # type: ignore[import-untyped]
-from authorization_server import AuthorizationServer
+from support.authorization_server import AuthorizationServer
 
 from common.auth import JwtVerifier, TokenValidation
 from common.errors import ConfigError

@@ -15,9 +15,9 @@ from typing import Any
 
 import httpx
 import pytest
-from backends import free_port
-from issuer import TestIssuer
-from served import ServedComponent
+from support.backends import free_port
+from support.issuer import TestIssuer
+from support.served import ServedComponent
 
 from registry.clients import ClientStore
 

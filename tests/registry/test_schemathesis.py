@@ -12,9 +12,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import schemathesis
-from issuer import TestIssuer
-from openapi_conformance import check_conformance
-from served import ServedComponent
+from support.issuer import TestIssuer
+from support.openapi_conformance import check_conformance
+from support.served import ServedComponent
 
 from registry.openapi import OPERATIONS
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import anyio
 import pytest
-from postgres import PostgresProcess
 from sqlalchemy import JSON, Column, Float, MetaData, String, Table, Text, insert
+from support.postgres import PostgresProcess
 
 from common.database import create_database_engine
 from common.rest import HttpError

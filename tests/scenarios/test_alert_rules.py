@@ -14,7 +14,7 @@ import anyio
 import httpx
 import pytest
 import yaml
-from backends import PROMTOOL_BINARY, PrometheusProcess
+from support.backends import PROMTOOL_BINARY, PrometheusProcess
 
 from cli.up import ALERT_RULES
 from scenarios import BUNDLED_DIR, Scenario, load_scenarios

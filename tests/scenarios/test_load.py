@@ -13,9 +13,9 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-from backends import PrometheusProcess, VictoriaMetricsProcess, free_port
-from issuer import TestIssuer
-from served import ServedComponent
+from support.backends import PrometheusProcess, VictoriaMetricsProcess, free_port
+from support.issuer import TestIssuer
+from support.served import ServedComponent
 
 from cli.main import main
 from common.settings import Upstream

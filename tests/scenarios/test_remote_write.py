@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from backends import PrometheusProcess
+from support.backends import PrometheusProcess
 
 from common.errors import BackendRejected
 from scenarios.remote_write import Series, remote_write

@@ -20,9 +20,6 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_server import ServedApp
-from authorization_server import AuthorizationServer
-from backends import free_port
 from google.adk.agents import BaseAgent
 from google.adk.agents.invocation_context import InvocationContext
 from google.adk.events import Event
@@ -31,6 +28,9 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from support.asgi_server import ServedApp
+from support.authorization_server import AuthorizationServer
+from support.backends import free_port
 
 from common.agents import AgentCardSpec, a2a_app, default_task_store_url
 from common.auth import ClientCredentials, TokenSource

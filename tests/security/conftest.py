@@ -13,11 +13,11 @@ from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
-from backends import PrometheusProcess
-from hostile_tokens import RecordingServer
-from issuer import TestIssuer
 from joserfc.jwk import RSAKey
-from served import ServedComponent
+from support.backends import PrometheusProcess
+from support.hostile_tokens import RecordingServer
+from support.issuer import TestIssuer
+from support.served import ServedComponent
 
 ServeFactory = Callable[..., ServedComponent]
 

@@ -23,12 +23,12 @@ from typing import Any
 
 import httpx
 import pytest
-from hostile_tokens import RecordingServer, access_token, assert_oversized_tokens_refused_fast_in_bounded_memory
-from issuer import TestIssuer
 from joserfc.jwk import RSAKey
-from refused_tokens import REFUSED_CASES, refused_authorization, within_leeway
-from router_federation import Federation, federation, strings_in, webhook_payload
-from served import ServedComponent
+from support.hostile_tokens import RecordingServer, access_token, assert_oversized_tokens_refused_fast_in_bounded_memory
+from support.issuer import TestIssuer
+from support.refused_tokens import REFUSED_CASES, refused_authorization, within_leeway
+from support.router_federation import Federation, federation, strings_in, webhook_payload
+from support.served import ServedComponent
 
 from common.agents import AGENTS_INVOKE
 from common.settings import SettingsSource

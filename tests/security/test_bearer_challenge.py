@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-from backends import PrometheusProcess
-from controlplane_mcp_harness import serve_controlplane
-from issuer import TestIssuer
-from served import ServedComponent
+from support.backends import PrometheusProcess
+from support.controlplane_mcp_harness import serve_controlplane
+from support.issuer import TestIssuer
+from support.served import ServedComponent
 
 pytestmark = pytest.mark.integration
 

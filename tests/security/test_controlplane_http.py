@@ -17,12 +17,12 @@ from typing import Any
 
 import httpx
 import pytest
-from controlplane_mcp_harness import ADMIN, READ, WRITE, serve_controlplane
-from hostile_tokens import RecordingServer, assert_oversized_tokens_refused_fast_in_bounded_memory
-from issuer import TestIssuer
 from joserfc.jwk import RSAKey
-from refused_tokens import REFUSED_CASES, refused_authorization, within_leeway
-from served import ServedComponent
+from support.controlplane_mcp_harness import ADMIN, READ, WRITE, serve_controlplane
+from support.hostile_tokens import RecordingServer, assert_oversized_tokens_refused_fast_in_bounded_memory
+from support.issuer import TestIssuer
+from support.refused_tokens import REFUSED_CASES, refused_authorization, within_leeway
+from support.served import ServedComponent
 
 pytestmark = pytest.mark.integration
 

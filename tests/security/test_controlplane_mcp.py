@@ -17,10 +17,10 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from controlplane_mcp_harness import ADMIN, READ, WRITE, Seeder, serve_controlplane, serve_mcp, session
-from issuer import TestIssuer
-from mcp_session import call, call_error
-from served import ServedComponent
+from support.controlplane_mcp_harness import ADMIN, READ, WRITE, Seeder, serve_controlplane, serve_mcp, session
+from support.issuer import TestIssuer
+from support.mcp_session import call, call_error
+from support.served import ServedComponent
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
 

@@ -20,25 +20,25 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_server import ServedApp
-from backends import free_port
-from controlplane_harness import Clock as ControlPlaneClock
-from controlplane_harness import ControlPlane, SwitchableExecutor, new_resource, settings_for
-from controlplane_mcp_harness import READ, WRITE
 from google.adk.agents import BaseAgent
 from google.adk.agents.invocation_context import InvocationContext
 from google.adk.events import Event
 from google.genai import types as genai
-from issuer import TestIssuer
 from mcp import Client
 from mcp.server.mcpserver import MCPServer
 from mcp.shared.exceptions import MCPError
-from mcp_http import INITIALIZE
-from mcp_session import controlplane_session
-from postgres import PostgresProcess
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import JSON, column, insert, table
 from sqlalchemy.exc import StatementError
+from support.asgi_server import ServedApp
+from support.backends import free_port
+from support.controlplane_harness import Clock as ControlPlaneClock
+from support.controlplane_harness import ControlPlane, SwitchableExecutor, new_resource, settings_for
+from support.controlplane_mcp_harness import READ, WRITE
+from support.issuer import TestIssuer
+from support.mcp_http import INITIALIZE
+from support.mcp_session import controlplane_session
+from support.postgres import PostgresProcess
 
 from common.agents import AGENTS_INVOKE, AgentCardSpec, SkillSpec, a2a_app, default_task_store_url
 from common.auth.resource import resource_verifier
@@ -54,9 +54,9 @@ from common.json_bounds import (
     loads,
 )
 from common.jsonrpc_bounds import A2A_DATA_PART_DEPTH, MCP_ARGUMENTS_DEPTH
-from common.mcp_tools import ToolGate, ToolResult, ToolSpec, build_tools, tool_scopes
+from common.mcp.serving import mcp_auth, mcp_http_app
+from common.mcp.tools import ToolGate, ToolResult, ToolSpec, build_tools, tool_scopes
 from common.metrics import ServerMetrics
-from common.serving import mcp_auth, mcp_http_app
 from common.settings import AuthConfig, ServeSettings
 from controlplane.app import create_app
 from controlplane.store import ControlPlaneStore

@@ -19,11 +19,11 @@ import cramjam
 import httpx
 import httpx2
 import pytest
-from issuer import TestIssuer
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
-from mcp_session import call, call_error
-from served import ServedComponent
+from support.issuer import TestIssuer
+from support.mcp_session import call, call_error
+from support.served import ServedComponent
 
 pytestmark = pytest.mark.integration
 

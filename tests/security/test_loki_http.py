@@ -19,7 +19,10 @@ from typing import Any
 import httpx
 import httpx2
 import pytest
-from hostile_tokens import (
+from joserfc.jwk import RSAKey
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from support.hostile_tokens import (
     KEYS_IN_HEADER,
     NOT_ACCESS_TOKENS,
     OMIT,
@@ -29,12 +32,9 @@ from hostile_tokens import (
     key_in_header,
     oversized_token_status,
 )
-from issuer import TestIssuer
-from joserfc.jwk import RSAKey
-from mcp import Client
-from mcp.client.streamable_http import streamable_http_client
-from mcp_session import call, call_error
-from served import ServedComponent
+from support.issuer import TestIssuer
+from support.mcp_session import call, call_error
+from support.served import ServedComponent
 
 pytestmark = pytest.mark.integration
 

@@ -19,8 +19,9 @@ from typing import Any
 
 import httpx
 import pytest
-from backends import PrometheusProcess, free_port
-from hostile_tokens import (
+from joserfc.jwk import ECKey, RSAKey
+from support.backends import PrometheusProcess, free_port
+from support.hostile_tokens import (
     KEYS_IN_HEADER,
     NOT_ACCESS_TOKENS,
     OMIT,
@@ -31,10 +32,9 @@ from hostile_tokens import (
     oversized_token_flood,
     oversized_token_status,
 )
-from issuer import TestIssuer
-from joserfc.jwk import ECKey, RSAKey
-from mcp_http import INITIALIZE, MCP_HEADERS, PROTOCOL_VERSION, assert_initialized, initialize, messages
-from served import ServedComponent
+from support.issuer import TestIssuer
+from support.mcp_http import INITIALIZE, MCP_HEADERS, PROTOCOL_VERSION, assert_initialized, initialize, messages
+from support.served import ServedComponent
 
 pytestmark = pytest.mark.integration
 

@@ -9,9 +9,9 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-from flood import first_refusal
-from issuer import TestIssuer
-from served import ServedComponent
+from support.flood import first_refusal
+from support.issuer import TestIssuer
+from support.served import ServedComponent
 
 pytestmark = pytest.mark.integration
 

@@ -21,15 +21,15 @@ from typing import Any
 
 import httpx
 import pytest
-from backends import PrometheusProcess
-from controlplane_mcp_harness import READ as CONTROLPLANE_READ
-from controlplane_mcp_harness import serve_controlplane, serve_mcp
-from hostile_tokens import RecordingServer, oversized_token_flood, oversized_token_status
-from issuer import TestIssuer
 from joserfc.jwk import RSAKey
-from mcp_http import INITIALIZE, MCP_HEADERS, PROTOCOL_VERSION, initialize, messages
-from refused_tokens import REFUSED_CASES, refused_authorization, within_leeway
-from served import ServedComponent
+from support.backends import PrometheusProcess
+from support.controlplane_mcp_harness import READ as CONTROLPLANE_READ
+from support.controlplane_mcp_harness import serve_controlplane, serve_mcp
+from support.hostile_tokens import RecordingServer, oversized_token_flood, oversized_token_status
+from support.issuer import TestIssuer
+from support.mcp_http import INITIALIZE, MCP_HEADERS, PROTOCOL_VERSION, initialize, messages
+from support.refused_tokens import REFUSED_CASES, refused_authorization, within_leeway
+from support.served import ServedComponent
 
 pytestmark = pytest.mark.integration
 

@@ -16,13 +16,13 @@ from typing import Any
 import httpx
 import pytest
 from a2a.server.routes import create_agent_card_routes
-from asgi_server import ServedApp
-from backends import free_port
-from router_federation import Federation, federation
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from support.asgi_server import ServedApp
+from support.backends import free_port
+from support.router_federation import Federation, federation
 
 from common.agents import AgentCardSpec, SkillSpec
 from common.agents.card import agent_card

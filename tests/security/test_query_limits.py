@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from backends import PrometheusProcess
-from mcp_session import call, call_error, prometheus_session
-from metrics_dataset import ODD_TENANT, Dataset
+from support.backends import PrometheusProcess
+from support.mcp_session import call, call_error, prometheus_session
+from support.metrics_dataset import ODD_TENANT, Dataset
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
 

@@ -18,12 +18,12 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-from controlplane_mcp_harness import READ, serve_controlplane, serve_mcp
-from flood import first_refusal
-from hostile_tokens import access_token
-from issuer import TestIssuer
-from router_federation import federation
-from served import ServedComponent
+from support.controlplane_mcp_harness import READ, serve_controlplane, serve_mcp
+from support.flood import first_refusal
+from support.hostile_tokens import access_token
+from support.issuer import TestIssuer
+from support.router_federation import federation
+from support.served import ServedComponent
 
 from common.agents import AGENTS_INVOKE
 from common.settings import SettingsSource

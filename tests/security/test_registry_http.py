@@ -24,8 +24,10 @@ from typing import Any
 
 import httpx
 import pytest
-from backends import PrometheusProcess, free_port
-from hostile_tokens import (
+from joserfc.jwk import ECKey, Key, RSAKey
+from prometheus_client.parser import text_string_to_metric_families
+from support.backends import PrometheusProcess, free_port
+from support.hostile_tokens import (
     KEYS_IN_HEADER,
     NOT_ACCESS_TOKENS,
     OMIT,
@@ -37,10 +39,8 @@ from hostile_tokens import (
     oversized_token_flood,
     oversized_token_status,
 )
-from joserfc.jwk import ECKey, Key, RSAKey
-from mcp_http import assert_initialized, initialize
-from prometheus_client.parser import text_string_to_metric_families
-from served import ServedComponent
+from support.mcp_http import assert_initialized, initialize
+from support.served import ServedComponent
 
 from common.settings import SettingsSource
 from registry.clients import ClientStore
@@ -655,7 +655,8 @@ def test_row_41_a_reserved_name_is_refused_to_others_even_before_its_client_regi
 def test_row_41_an_impostor_with_the_same_skills_does_not_win_the_routers_skill_matching(
     http: httpx.Client, reserving_registry: ServedComponent, reserving: EmbeddedIssuer
 ) -> None:
-    from agents.router.routing import PeerAgent, rank
+    from agents.router.routing import rank
+    from common.agents.peers import PeerAgent
 
     skill = {"id": "triage-alert", "name": "Triage", "tags": ["latency", "errors"], "examples": ["why is it slow"]}
     genuine = {"name": "row41-triage", "url": "http://127.0.0.1:9/triage", "skills": [skill]}

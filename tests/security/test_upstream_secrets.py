@@ -13,15 +13,15 @@ from collections.abc import Iterator
 
 import httpx2
 import pytest
-from asgi_server import ServedApp
-from issuer import TestIssuer
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
-from served import ServedComponent
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
+from support.asgi_server import ServedApp
+from support.issuer import TestIssuer
+from support.served import ServedComponent
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
 

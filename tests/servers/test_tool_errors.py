@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from controlplane_mcp_harness import serve_controlplane, serve_mcp, session
-from issuer import TestIssuer
 from mcp import Client
-from mcp_session import loki_session, prometheus_session
-from served import ServedComponent
+from support.controlplane_mcp_harness import serve_controlplane, serve_mcp, session
+from support.issuer import TestIssuer
+from support.mcp_session import loki_session, prometheus_session
+from support.served import ServedComponent
 
-from common.tool_errors import META_KEY
+from common.mcp.tool_errors import META_KEY
 
 pytestmark = pytest.mark.anyio
 

@@ -12,7 +12,7 @@ from typing import get_args
 import pytest
 from mcp import Client, StdioServerParameters
 from mcp.shared.exceptions import MCPError
-from mcp_session import controlplane_session, loki_session, prometheus_session, tool_specs
+from support.mcp_session import controlplane_session, loki_session, prometheus_session, tool_specs
 
 from cli.main import main
 from common.errors import ConfigError

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from router_federation import Federation, federation
+from support.router_federation import Federation, federation
 
 
 @pytest.fixture(scope="session")

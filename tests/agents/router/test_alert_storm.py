@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-from router_federation import FAIL_WORD, Federation, alert, webhook_payload
+from support.router_federation import FAIL_WORD, Federation, alert, webhook_payload
 
 from agents.router.dispatch import dedup_hash
 

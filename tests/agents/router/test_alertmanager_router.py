@@ -15,9 +15,9 @@ from typing import Any
 
 import httpx
 import pytest
-from backends import AlertmanagerProcess
 from prometheus_client.parser import text_string_to_metric_families
-from router_federation import Federation
+from support.backends import AlertmanagerProcess
+from support.router_federation import Federation
 
 pytestmark = pytest.mark.integration
 

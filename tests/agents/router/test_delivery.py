@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 from a2a.types import Task
-from postgres import PostgresProcess
 from sqlalchemy import text
+from support.postgres import PostgresProcess
 
 from agents.router import delivery
 from agents.router.delivery import Deliverer

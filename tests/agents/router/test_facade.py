@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
-from openapi_conformance import check_conformance
-from router_federation import STAGE, Federation, alert, wait_until_registered, webhook_payload
+from support.openapi_conformance import check_conformance
+from support.router_federation import STAGE, Federation, alert, wait_until_registered, webhook_payload
 
 from agents.router.openapi import OPERATIONS
 

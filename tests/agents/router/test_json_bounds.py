@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from router_federation import Federation, alert, webhook_payload
+from support.router_federation import Federation, alert, webhook_payload
 
 from common.json_bounds import MAX_DEPTH
 

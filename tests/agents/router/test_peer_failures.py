@@ -19,13 +19,13 @@ from typing import Any
 import httpx
 import pytest
 from a2a.types import SendMessageResponse, Task, TaskState, TaskStatus
-from asgi_server import ServedApp
 from google.protobuf.json_format import MessageToDict
-from router_federation import TRIAGE_SPEC, Federation, webhook_payload
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
+from support.asgi_server import ServedApp
+from support.router_federation import TRIAGE_SPEC, Federation, webhook_payload
 
 from common.agents import AgentCardSpec, SkillSpec
 from common.agents.card import agent_card

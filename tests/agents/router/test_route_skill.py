@@ -10,7 +10,7 @@ import httpx
 import pytest
 from a2a.client import Client
 from a2a.types import SendMessageRequest, StreamResponse, Task, TaskState
-from router_federation import FAIL_WORD, STAGE, Federation, alert, webhook_payload
+from support.router_federation import FAIL_WORD, STAGE, Federation, alert, webhook_payload
 
 from common.agents.client import agent_client, data_message, result_of, text_message
 from common.auth import ClientCredentials, TokenSource

@@ -12,9 +12,9 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-from hostile_tokens import OMIT, UNTIMELY, from_now
 from joserfc.jwk import RSAKey
-from router_federation import Federation, webhook_payload
+from support.hostile_tokens import OMIT, UNTIMELY, from_now
+from support.router_federation import Federation, webhook_payload
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from router_federation import FAIL_WORD, STAGE, Federation, alert, wait_until_registered, webhook_payload
+from support.router_federation import FAIL_WORD, STAGE, Federation, alert, wait_until_registered, webhook_payload
 
 pytestmark = pytest.mark.integration
 

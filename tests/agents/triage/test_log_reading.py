@@ -6,14 +6,14 @@ import time
 from pathlib import Path
 
 import pytest
-from log_dataset import build_log_dataset
-from mcp_session import loki_session
+from support.log_dataset import build_log_dataset
+from support.mcp_session import loki_session
 
 from agents.triage import gather
 from agents.triage.evidence import EvidenceLog
 from agents.triage.gather import LOKI, Window, read_log_rises
 from agents.triage.scope import ResolvedScope, Resource
-from common.mcp_toolbox import Toolbox
+from common.mcp.toolbox import Toolbox
 
 pytestmark = pytest.mark.anyio
 

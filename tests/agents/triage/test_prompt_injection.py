@@ -14,19 +14,19 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from asgi_server import ServedApp
 from google.adk.events import Event
 from google.adk.models import LlmRequest
 from google.adk.runners import InMemoryRunner
 from google.genai import types as genai
 from markdown_it import MarkdownIt
 from mcp.server.mcpserver import MCPServer
-from scripted_llm import ScriptedLlm, call, function_responses, text
+from support.asgi_server import ServedApp
+from support.scripted_llm import ScriptedLlm, call, function_responses, text
 
 from agents.triage.agent import TriageAgent
 from agents.triage.conversation import follow_up, mcp_toolsets, narrate
 from common.auth import TokenSource
-from common.mcp_tools import ToolResult, ToolSpec, build_tools
+from common.mcp.tools import ToolResult, ToolSpec, build_tools
 from common.settings import SettingsSource
 
 pytestmark = pytest.mark.anyio

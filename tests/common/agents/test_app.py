@@ -21,8 +21,6 @@ import httpx
 import pytest
 from a2a.client import A2ACardResolver, Client, ClientConfig, ClientFactory
 from a2a.types import GetTaskRequest, Message, Part, Role, SendMessageRequest, StreamResponse, TaskState
-from asgi_server import ServedApp
-from backends import free_port
 from google.adk.agents import BaseAgent
 from google.adk.agents.invocation_context import InvocationContext
 from google.adk.agents.remote_a2a_agent import RemoteA2aAgent
@@ -30,7 +28,9 @@ from google.adk.events import Event
 from google.adk.runners import InMemoryRunner
 from google.genai import types as genai
 from google.protobuf.json_format import MessageToDict
-from issuer import TestIssuer
+from support.asgi_server import ServedApp
+from support.backends import free_port
+from support.issuer import TestIssuer
 
 from common.agents import (
     AGENTS_INVOKE,

@@ -16,13 +16,13 @@ from a2a.client import A2ACardResolver, Client, ClientConfig, ClientFactory
 from a2a.server.context import ServerCallContext
 from a2a.server.tasks import DatabaseTaskStore
 from a2a.types import GetTaskRequest, Message, Part, Role, SendMessageRequest, Task, TaskState, TaskStatus
-from asgi_server import ServedApp
-from backends import free_port
 from google.adk.agents import BaseAgent
 from google.adk.agents.invocation_context import InvocationContext
 from google.adk.events import Event
 from google.genai import types as genai
-from issuer import TestIssuer
+from support.asgi_server import ServedApp
+from support.backends import free_port
+from support.issuer import TestIssuer
 
 from common.agents import AGENTS_INVOKE, AgentCardSpec, SkillSpec, a2a_app, default_task_store_url
 from common.agents.owner import ClientUser

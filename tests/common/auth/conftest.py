@@ -2,7 +2,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
-from issuer import TestIssuer
+from support.issuer import TestIssuer
 
 
 @pytest.fixture(scope="module")

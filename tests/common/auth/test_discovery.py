@@ -5,12 +5,12 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from asgi_server import ServedApp
-from backends import free_port
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from support.asgi_server import ServedApp
+from support.backends import free_port
 
 from common.auth.discovery import discover_jwks_url, metadata_urls, with_discovered_jwks
 from common.settings import AuthConfig

@@ -6,8 +6,8 @@ import logging
 import anyio
 import httpx
 import pytest
-from issuer import TestIssuer
 from joserfc.jwk import OctKey, RSAKey
+from support.issuer import TestIssuer
 
 from common.auth import JwksCache
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from authorization_server import AuthorizationServer
+from support.authorization_server import AuthorizationServer
 
 from common.auth import ClientCredentials, JwtVerifier, TokenSource, TokenValidation
 from common.errors import BackendRejected

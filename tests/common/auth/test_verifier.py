@@ -14,8 +14,8 @@ import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from issuer import CLIENT_ID, OMIT, TestIssuer
 from joserfc import jws
+from support.issuer import CLIENT_ID, OMIT, TestIssuer
 
 from common.auth import JwtVerifier, TokenValidation
 

@@ -9,10 +9,10 @@ import pytest
 from mcp import Client
 from mcp.server.mcpserver import MCPServer
 from mcp.shared.exceptions import MCPError
-from mcp_session import call, call_error
+from support.mcp_session import call, call_error
 
 from common.errors import BackendRejected, InputError
-from common.mcp_tools import ToolGate, ToolResult
+from common.mcp.tools import ToolGate, ToolResult
 from registry.openapi import openapi_document
 from servers.controlplane_mcp.openapi_document import operations_from_openapi
 from servers.controlplane_mcp.operations import (

@@ -6,10 +6,10 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from controlplane_mcp_harness import Seeder, ago, serve_controlplane, serve_mcp, session
-from issuer import TestIssuer
-from mcp_session import call, call_error
-from served import ServedComponent
+from support.controlplane_mcp_harness import Seeder, ago, serve_controlplane, serve_mcp, session
+from support.issuer import TestIssuer
+from support.mcp_session import call, call_error
+from support.served import ServedComponent
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
 

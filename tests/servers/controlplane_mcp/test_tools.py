@@ -15,12 +15,12 @@ from typing import Any
 
 import httpx
 import pytest
-from controlplane_mcp_harness import ADMIN, READ, WRITE, Seeder, ago, serve_controlplane, serve_mcp, session
-from issuer import TestIssuer
 from mcp import Client
-from mcp_session import call, call_error
 from mcp_types import ElicitRequestParams, ElicitResult
-from served import ServedComponent
+from support.controlplane_mcp_harness import ADMIN, READ, WRITE, Seeder, ago, serve_controlplane, serve_mcp, session
+from support.issuer import TestIssuer
+from support.mcp_session import call, call_error
+from support.served import ServedComponent
 
 from common.settings import SettingsSource
 from servers.controlplane_mcp.client import ControlPlaneClient

@@ -11,7 +11,7 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-from loki_fixtures import FIXTURES_DIR, Recording, Replay, recording, recordings, replay_http
+from support.loki_fixtures import FIXTURES_DIR, Recording, Replay, recording, recordings, replay_http
 
 from common.errors import BackendFailed, BackendRejected, BackendTimeout, BackendUnavailable, InputError
 from common.metrics import ServerMetrics

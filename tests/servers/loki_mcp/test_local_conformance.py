@@ -15,9 +15,9 @@ from typing import Any
 
 import httpx
 import pytest
-from loki_fixtures import FIXTURES_DIR, Recording, recordings
 from starlette.applications import Starlette
 from starlette.routing import Mount
+from support.loki_fixtures import FIXTURES_DIR, Recording, recordings
 
 from common.settings import Upstream
 from servers.loki_mcp.client import LokiClient

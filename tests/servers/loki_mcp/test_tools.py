@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
-from log_dataset import SECRET_PASSWORD, SECRET_TOKEN, LogDataset, build_log_dataset
-from mcp_session import call, call_error, loki_session
+from support.log_dataset import SECRET_PASSWORD, SECRET_TOKEN, LogDataset, build_log_dataset
+from support.mcp_session import call, call_error, loki_session
 
 pytestmark = pytest.mark.anyio
 

@@ -15,13 +15,13 @@ import anyio
 import httpx
 import httpx2
 import pytest
-from issuer import TestIssuer
-from log_dataset import LogDataset, build_log_dataset
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
-from mcp_session import call, call_error
 from pydantic import SecretStr
-from served import ServedComponent
+from support.issuer import TestIssuer
+from support.log_dataset import LogDataset, build_log_dataset
+from support.mcp_session import call, call_error
+from support.served import ServedComponent
 
 from common.settings import Upstream
 from servers.loki_mcp.client import LokiClient

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import anyio
 import pytest
-from asgi_server import ServedApp
-from backends import PrometheusProcess
-from mcp_session import call, call_error, prometheus_session
-from metrics_dataset import Dataset
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
+from support.asgi_server import ServedApp
+from support.backends import PrometheusProcess
+from support.mcp_session import call, call_error, prometheus_session
+from support.metrics_dataset import Dataset
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
 

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from backends import PrometheusProcess
-from issuer import TestIssuer
-from served import ServedComponent
+from support.backends import PrometheusProcess
+from support.issuer import TestIssuer
+from support.served import ServedComponent
 
 pytestmark = pytest.mark.integration
 

@@ -7,10 +7,10 @@ from typing import Any
 
 import anyio
 import pytest
-from backends import PrometheusProcess, VictoriaMetricsProcess
 from mcp import Client
-from mcp_session import call, call_error, prometheus_session
-from metrics_dataset import ODD_TENANT, Dataset
+from support.backends import PrometheusProcess, VictoriaMetricsProcess
+from support.mcp_session import call, call_error, prometheus_session
+from support.metrics_dataset import ODD_TENANT, Dataset
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
 

@@ -10,13 +10,13 @@ from typing import Any
 
 import httpx2
 import pytest
-from backends import PrometheusProcess
-from issuer import TestIssuer
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
-from mcp_session import call
-from metrics_dataset import Dataset
-from served import ServedComponent
+from support.backends import PrometheusProcess
+from support.issuer import TestIssuer
+from support.mcp_session import call
+from support.metrics_dataset import Dataset
+from support.served import ServedComponent
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
 

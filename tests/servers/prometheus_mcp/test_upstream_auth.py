@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 import bcrypt
 import pytest
-from backends import PrometheusProcess
-from certificates import Pki, make_pki
-from mcp_session import call, call_error, prometheus_session
+from support.backends import PrometheusProcess
+from support.certificates import Pki, make_pki
+from support.mcp_session import call, call_error, prometheus_session
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
 

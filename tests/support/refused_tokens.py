@@ -17,8 +17,9 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from hostile_tokens import NOT_ACCESS_TOKENS, OMIT, UNTIMELY, RecordingServer, from_now, key_in_header
 from joserfc.jwk import RSAKey
+
+from support.hostile_tokens import NOT_ACCESS_TOKENS, OMIT, UNTIMELY, RecordingServer, from_now, key_in_header
 
 __all__ = ["REFUSED_CASES", "Mint", "refused_authorization", "within_leeway"]
 

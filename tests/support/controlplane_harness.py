@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from issuer import TestIssuer
 
 from common.settings import SettingsSource
 from controlplane.executor import ExecutionResult, RecordingExecutor, Target
 from controlplane.settings import ControlPlaneSettings
+from support.issuer import TestIssuer
 
 READ = "controlplane:read"
 WRITE = "controlplane:write"

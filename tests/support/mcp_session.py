@@ -9,7 +9,7 @@ from typing import Any
 
 from mcp import Client
 
-from common.mcp_tools import ToolSpec
+from common.mcp.tools import ToolSpec
 from common.metrics import ServerMetrics
 from common.settings import SettingsSource
 from servers.controlplane_mcp.client import ControlPlaneClient

@@ -13,15 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from backends import free_port
 
 from cli.up import PORTS
 from common.auth import ClientCredentials
 from common.settings import Upstream
 from scenarios.load import Targets
 from servers.loki_mcp.client import LokiClient
+from support.backends import free_port
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 #: Every process `sre up` starts, as its `SRE_UP_<NAME>_PORT` names it: each gets a free port.
 COMPONENTS = tuple(name.upper().replace("-", "_") for name in PORTS)
 _START_TIMEOUT = 120.0

@@ -31,7 +31,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from backends import BackendStartError, free_port
+from support.backends import BackendStartError, free_port
 
 __all__ = ["PostgresProcess"]
 

@@ -20,12 +20,13 @@ from types import TracebackType
 from typing import Any, Self
 
 import uvicorn
-from hostile_tokens import CLIENT_ID, OMIT, access_token
 from joserfc.jwk import ECKey, Key, RSAKey
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from support.hostile_tokens import CLIENT_ID, OMIT, access_token
 
 __all__ = ["CLIENT_ID", "OMIT", "TestIssuer"]
 

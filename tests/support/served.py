@@ -11,7 +11,8 @@ from pathlib import Path
 from types import TracebackType
 
 import httpx
-from backends import free_port
+
+from support.backends import free_port
 
 _STARTUP_TIMEOUT = 30.0
 

@@ -37,7 +37,7 @@ import httpx
 
 if TYPE_CHECKING:
     # Only annotations need it, so this module imports whether tests/ is a package or on sys.path.
-    from metrics_dataset import Dataset
+    from support.metrics_dataset import Dataset
 
 __all__ = [
     "DEFAULT_STARTUP_TIMEOUT",

@@ -10,7 +10,8 @@ import json
 from typing import Any
 
 import httpx
-from served import ServedComponent
+
+from support.served import ServedComponent
 
 __all__ = ["INITIALIZE", "MCP_HEADERS", "PROTOCOL_VERSION", "assert_initialized", "initialize", "messages"]
 

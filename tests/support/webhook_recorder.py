@@ -7,11 +7,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from asgi_server import ServedApp
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+
+from support.asgi_server import ServedApp
 
 __all__ = ["Webhook", "recording_webhook"]
 

@@ -30,15 +30,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from asgi_server import ServedApp
-from backends import free_port
 from google.adk.agents import BaseAgent
 from google.adk.agents.invocation_context import InvocationContext
 from google.adk.events import Event
 from google.genai import types as genai
-from hostile_tokens import access_token
 from pydantic import Field
-from served import ServedComponent
 
 from common.agents import AGENTS_INVOKE, AgentCardSpec, SkillSpec, a2a_app, default_task_store_url, registration
 from common.auth.resource import resource_verifier
@@ -47,6 +43,10 @@ from common.settings import AuthConfig, ServeSettings, SettingsSource
 from registry.clients import ClientStore
 from registry.keys import KeyStore
 from registry.settings import RegistrySettings
+from support.asgi_server import ServedApp
+from support.backends import free_port
+from support.hostile_tokens import access_token
+from support.served import ServedComponent
 
 __all__ = ["FAIL_WORD", "STAGE", "Federation", "Gate", "StandIn", "alert", "federation", "webhook_payload"]
 

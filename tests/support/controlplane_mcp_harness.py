@@ -10,10 +10,11 @@ from typing import Any
 import httpx
 import httpx2
 import pytest
-from issuer import TestIssuer
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
-from served import ServedComponent
+
+from support.issuer import TestIssuer
+from support.served import ServedComponent
 
 READ, WRITE, ADMIN = "controlplane:read", "controlplane:write", "controlplane:admin"
 

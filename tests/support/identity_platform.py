@@ -7,9 +7,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
-from served import ServedComponent
 
 from common.auth import ClientCredentials, TokenSource
+from support.served import ServedComponent
 
 __all__ = ["Platform", "tokens"]
 

@@ -8,8 +8,9 @@ from types import TracebackType
 from typing import Any
 
 import uvicorn
-from backends import free_port
 from starlette.types import ASGIApp
+
+from support.backends import free_port
 
 _STARTUP_TIMEOUT = 10.0
 

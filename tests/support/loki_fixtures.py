@@ -20,7 +20,7 @@ from common.http import upstream_client
 from common.settings import Upstream
 
 # Recorded from a real Loki (see its README.md); kept in the repository so a clone tests alone.
-FIXTURES_DIR = Path(__file__).resolve().parent / "fixtures" / "loki"
+FIXTURES_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "loki"
 # Headers that change Loki's answer: a request must carry them exactly when the recording did.
 _SEMANTIC_HEADERS = ("x-scope-orgid", "x-loki-response-encoding-flags")
 
