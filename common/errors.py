@@ -17,7 +17,7 @@ Messages are full sentences that name what was wrong and what to do; they are sh
 people and models as they are, so they never carry secrets (see `common.redaction`).
 
 `kind` is the same failure for programs: a closed set (`ErrorKind`) that an MCP tool error
-carries beside its message (`common.tool_errors`), so that an agent decides by kind, never by
+carries beside its message (`common.mcp.tool_errors`), so that an agent decides by kind, never by
 matching a message's words.
 """
 

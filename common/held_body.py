@@ -1,6 +1,6 @@
 """A request body read ahead by an ASGI guard, then handed on to the app as if unread.
 
-Guards in front of an SDK (`common.tool_scopes`, `common.jsonrpc_bounds`) must judge a JSON-RPC
+Guards in front of an SDK (`common.mcp.tool_scopes`, `common.jsonrpc_bounds`) must judge a JSON-RPC
 body before the SDK parses it, yet the SDK reads the body from `receive` itself. `read_held`
 reads the body messages up to a limit and keeps them; `replaying` gives the app a `receive`
 that returns them first, then the connection's own messages (a stream's disconnect).

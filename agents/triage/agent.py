@@ -42,7 +42,7 @@ from common.auth import ClientCredentials, TokenSource
 from common.diagnostic_report import DiagnosticReport
 from common.errors import BackendError, InputError
 from common.http import create_http_client
-from common.mcp_toolbox import Toolbox, mcp_toolbox
+from common.mcp.toolbox import Toolbox, mcp_toolbox
 from common.registration import registered_url
 from common.settings import SettingsSource
 

@@ -32,7 +32,7 @@ from agents.triage.scope import CONTROLPLANE, ResolvedScope, Resource
 from agents.triage.signals import Signal
 from analysis.onset import Onset, detect_onset
 from common.errors import BackendError
-from common.mcp_toolbox import Toolbox
+from common.mcp.toolbox import Toolbox
 from common.task_groups import task_group
 from common.timerange import iso, parse_duration
 

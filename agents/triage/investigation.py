@@ -47,7 +47,7 @@ from agents.triage.scope import CONTROLPLANE, ResolvedScope, resolve_scope
 from agents.triage.signals import Signal
 from common.diagnostic_report import Change, DiagnosticReport, Onset, Scope, SourceFailure
 from common.errors import BackendError
-from common.mcp_toolbox import Toolbox
+from common.mcp.toolbox import Toolbox
 from common.task_groups import task_group
 
 __all__ = ["InvestigationSettings", "Progress", "investigate", "record"]

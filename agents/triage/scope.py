@@ -16,7 +16,7 @@ from typing import Any
 from agents.triage.evidence import EvidenceLog
 from agents.triage.request import InvestigationRequest, Subject
 from common.errors import BackendError, InputError
-from common.mcp_toolbox import Toolbox
+from common.mcp.toolbox import Toolbox
 from common.task_groups import task_group
 
 __all__ = ["CONTROLPLANE", "ResolvedScope", "Resource", "resolve_scope"]

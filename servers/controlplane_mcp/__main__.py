@@ -16,9 +16,9 @@ from typing import Literal
 from common.auth import ClientCredentials, TokenSource
 from common.errors import BackendError
 from common.http import create_http_client, upstream_client
-from common.mcp_tools import tool_scopes
+from common.mcp.serving import serve_mcp_http
+from common.mcp.tools import tool_scopes
 from common.metrics import ServerMetrics
-from common.serving import serve_mcp_http
 from common.settings import SettingsSource
 from servers.controlplane_mcp.client import ControlPlaneClient
 from servers.controlplane_mcp.generic import GenericOperations, OfferedTools

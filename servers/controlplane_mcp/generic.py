@@ -26,7 +26,7 @@ from mcp.server.mcpserver.tools.base import Tool
 from pydantic import Field
 
 from common.errors import InputError
-from common.mcp_tools import ToolResult
+from common.mcp.tools import ToolResult
 from servers.controlplane_mcp.approval_gate import requester
 from servers.controlplane_mcp.client import API, ApiError, ControlPlaneClient
 from servers.controlplane_mcp.openapi_document import operations_from_openapi

@@ -3,7 +3,7 @@
 A team's own control plane may add endpoints the curated tools do not know. An `Operation` (read
 from the OpenAPI document by `servers.controlplane_mcp.openapi_document`) has a tool name and one
 JSON schema holding its path and query parameters plus `body`. `operation_tools` publishes
-operations as MCP tools that behave like those of `common.mcp_tools.build_tools` (strict schemas
+operations as MCP tools that behave like those of `common.mcp.tools.build_tools` (strict schemas
 checked by `ToolGate`, structured output, `SreError`s as tool errors); running one is left to the
 caller's `call`, which turns `build_request(operation, arguments)` into an HTTP call, and gates the
 writes (any method but GET and HEAD) behind an approval.
@@ -27,7 +27,7 @@ from mcp_types import ToolAnnotations
 from pydantic import Field, model_validator
 
 from common.errors import InputError
-from common.mcp_tools import ToolResult, structured_tool
+from common.mcp.tools import ToolResult, structured_tool
 from common.settings import decode_json_text
 
 __all__ = [

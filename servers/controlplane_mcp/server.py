@@ -27,11 +27,11 @@ from pydantic import Field
 
 from common import __version__
 from common.errors import InputError, LimitExceeded, NotFound
-from common.mcp_tools import CONVENTIONS, ToolGate, ToolSpec, build_tools, enabled
+from common.mcp.tool_parameters import End, Limit, Start
+from common.mcp.tools import CONVENTIONS, ToolGate, ToolSpec, build_tools, enabled
 from common.metrics import ServerMetrics
 from common.scopes import CONTROLPLANE_READ, CONTROLPLANE_WRITE
 from common.timerange import TimeArgument, TimeRange, iso
-from common.tool_parameters import End, Limit, Start
 from servers.controlplane_mcp.approval_gate import ApprovalGate, requester
 from servers.controlplane_mcp.client import API, ApiError, ControlPlaneClient
 from servers.controlplane_mcp.results import (

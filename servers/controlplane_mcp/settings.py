@@ -13,7 +13,7 @@ from pydantic import Field, field_validator
 
 from common.components import COMPONENTS
 from common.errors import ConfigError
-from common.mcp_tools import GroupNames
+from common.mcp.tools import GroupNames
 from common.scopes import CONTROLPLANE_READ, CONTROLPLANE_WRITE
 from common.settings import FrozenModel, ServeSettings, SettingsSource, Upstream, build, pop_backends
 

@@ -22,9 +22,9 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.types import ASGIApp
 
+from common.mcp.serving import ScopedMount, serve_mcp_http
 from common.metrics import ServerMetrics
 from common.scopes import LOGS_READ, LOGS_WRITE
-from common.serving import ScopedMount, serve_mcp_http
 from common.settings import SettingsSource, Upstream
 from common.task_groups import task_group
 from servers.loki_mcp.analyze import LogAnalyzer

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from analysis.summary import SeriesSummary
-from common.mcp_tools import BoundedResult, ToolResult
+from common.mcp.tools import BoundedResult, ToolResult
 
 __all__ = [
     "AnalyzeLogsResult",

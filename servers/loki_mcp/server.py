@@ -24,12 +24,12 @@ from analysis.summary import downsample, summarize
 from analysis.templates import TemplateMiner
 from common import __version__
 from common.errors import BackendError, BackendRejected, InputError, LimitExceeded
-from common.mcp_tools import CONVENTIONS, ToolGate, ToolSpec, build_tools, enabled
+from common.mcp.tool_parameters import Backend, End, Limit, Start
+from common.mcp.tools import CONVENTIONS, ToolGate, ToolSpec, build_tools, enabled
 from common.metrics import ServerMetrics
 from common.pagination import paginate
 from common.redaction import redact
 from common.timerange import TimeArgument, TimeRange, format_duration, iso, parse_duration, parse_time
-from common.tool_parameters import Backend, End, Limit, Start
 from servers.loki_mcp import guardrails
 from servers.loki_mcp.analyze import LogAnalyzer, pattern_result
 from servers.loki_mcp.client import LokiClient

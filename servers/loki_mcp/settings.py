@@ -15,7 +15,7 @@ from pydantic import Field
 from analysis.line_limit import MAX_LINE_CHARS
 from common.components import COMPONENTS
 from common.errors import ConfigError
-from common.mcp_tools import GroupNames
+from common.mcp.tools import GroupNames
 from common.settings import (
     DEFAULT_DATA_DIR,
     Backends,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import sys
 from typing import Literal
 
+from common.mcp.serving import serve_mcp_http
 from common.metrics import ServerMetrics
 from common.scopes import METRICS_READ
-from common.serving import serve_mcp_http
 from common.settings import SettingsSource
 from servers.prometheus_mcp.server import SERVER_NAME, create_clients, create_server
 from servers.prometheus_mcp.settings import PrometheusMcpSettings

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from analysis.summary import SeriesSummary
-from common.mcp_tools import BoundedResult
+from common.mcp.tools import BoundedResult
 
 __all__ = [
     "AlertsResult",

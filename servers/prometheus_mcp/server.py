@@ -16,11 +16,11 @@ from pydantic import Field
 from analysis.anomaly import rank_departures
 from common import __version__
 from common.errors import InputError
-from common.mcp_tools import CONVENTIONS, ToolGate, ToolSpec, build_tools, enabled
+from common.mcp.tool_parameters import Backend, Cursor, End, Limit, Start
+from common.mcp.tools import CONVENTIONS, ToolGate, ToolSpec, build_tools, enabled
 from common.metrics import ServerMetrics
 from common.pagination import Page, paginate
 from common.timerange import TimeArgument, TimeRange, format_duration, iso, parse_duration, parse_time
-from common.tool_parameters import Backend, Cursor, End, Limit, Start
 from servers.prometheus_mcp import promql, shaping
 from servers.prometheus_mcp.client import ApiAnswer, PrometheusClient
 from servers.prometheus_mcp.models import (

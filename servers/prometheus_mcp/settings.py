@@ -8,7 +8,7 @@ from pydantic import Field
 
 from common.components import COMPONENTS
 from common.errors import ConfigError
-from common.mcp_tools import GroupNames
+from common.mcp.tools import GroupNames
 from common.settings import Backends, FrozenModel, ServeSettings, SettingsSource, build, pop_backends
 
 __all__ = ["DEFAULT_PORT", "DEFAULT_PROMETHEUS_URL", "Limits", "PrometheusMcpSettings", "ToolGroup"]

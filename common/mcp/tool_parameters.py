@@ -2,7 +2,7 @@
 
 A model reads each tool's schema in every conversation; what these parameters have in common
 (time forms, how paging and limits work) is said once, in each server's instructions
-(`common.mcp_tools.CONVENTIONS`), not in every tool.
+(`common.mcp.tools.CONVENTIONS`), not in every tool.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ A tool is a plain async function with typed, described parameters that returns a
 - return the model as structured content plus a short text rendering,
 - turn `SreError`s into tool errors a model can act on, with secrets redacted, and any other
   exception into a generic error carrying a trace id (the details go to the log only); each
-  error names its kind for programs (`common.tool_errors`).
+  error names its kind for programs (`common.mcp.tool_errors`).
 
 `ToolGate` is the server middleware that rejects calls to unknown tools and prompts, and calls
 whose arguments break the published schema or `common.json_bounds` (-32602, naming the tool,
@@ -35,11 +35,11 @@ from pydantic import BaseModel, BeforeValidator, Field
 from common.errors import SreError
 from common.json_bounds import JsonBoundsError, check_json
 from common.logging import bind_trace_id, current_trace_id, new_trace_id
+from common.mcp.tool_errors import ToolErrorDetail, tool_error_result
+from common.mcp.tool_schema import compact_schema, output_outline
 from common.metrics import ServerMetrics
 from common.redaction import redact
 from common.settings import decode_json_text
-from common.tool_errors import ToolErrorDetail, tool_error_result
-from common.tool_schema import compact_schema, output_outline
 
 __all__ = [
     "CONVENTIONS",

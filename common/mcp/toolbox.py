@@ -29,11 +29,11 @@ from mcp_types import INVALID_PARAMS
 
 from common.auth import TokenSource
 from common.errors import BackendError, BackendTimeout, BackendUnavailable, ErrorKind, ToolCallError
+from common.mcp.tool_errors import tool_error_detail
 from common.redaction import redact
 from common.registration import registered_url
 from common.task_groups import first_error, unwrapped_errors
 from common.tls import default_context
-from common.tool_errors import tool_error_detail
 
 __all__ = ["Toolbox", "mcp_toolbox"]
 
