@@ -1,4 +1,4 @@
-"""The backend fixtures are real processes serving exactly the history tests/metrics_dataset.py
+"""The backend fixtures are real processes serving exactly the history tests/support/metrics_dataset.py
 documents."""
 
 from __future__ import annotations
