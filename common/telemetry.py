@@ -4,13 +4,15 @@
         ...
 
 `span` starts a span on the `sre_federation` tracer as a child of the current one, so that under
-`adk web` the investigation's spans sit inside ADK's `invoke_agent` span: the dev UI's Traces tab
-shows a session's spans by trace id, and the trace is tied to the session by ADK's own span
-attributes (`gcp.vertex.agent.session_id`, `gen_ai.conversation.id`). Work started with
-`asyncio.create_task` inherits the current span, so a worker task's spans join the same trace.
+`adk web` an agent's spans sit inside ADK's `invoke_agent` span, in the trace that ADK ties to the
+session (`gen_ai.conversation.id`). Work started with `asyncio.create_task` inherits the current
+span, so a worker task's spans join the same trace. The dev UI's Traces tab then draws a trace
+under the chat's invocation only if a span in it carries `gcp.vertex.agent.invocation_id`, which
+ADK itself sets on model calls alone: an agent opens its outermost span with `invocation_span`.
+
 The spans go wherever the process's tracer provider sends them: the dev UI's in-memory exporter,
-an OTLP collector (`OTEL_EXPORTER_OTLP_ENDPOINT`), or nowhere when no
-provider is set (the API's no-op tracer costs next to nothing).
+an OTLP collector (`OTEL_EXPORTER_OTLP_ENDPOINT`), or nowhere when no provider is set (the API's
+no-op tracer costs next to nothing).
 
 Keyword attributes are recorded under the `sre.` namespace (`service=` becomes `sre.service`);
 values that are None are left out. Attributes are for identifiers and outcomes, never for tool
@@ -33,10 +35,12 @@ from opentelemetry.trace import Span, Status, StatusCode
 
 from common.redaction import redact
 
-__all__ = ["ATTRIBUTE_PREFIX", "TRACER_NAME", "AttributeValue", "span"]
+__all__ = ["ADK_INVOCATION_ID", "ATTRIBUTE_PREFIX", "TRACER_NAME", "AttributeValue", "invocation_span", "span"]
 
 TRACER_NAME = "sre_federation"
 ATTRIBUTE_PREFIX = "sre."
+#: The attribute by which ADK Web's Traces tab finds the trace of a chat's invocation.
+ADK_INVOCATION_ID = "gcp.vertex.agent.invocation_id"
 
 AttributeValue = str | bool | int | float
 
@@ -63,6 +67,14 @@ def span(name: str, /, **attributes: AttributeValue | None) -> Iterator[Span]:
             _record_failure(current, exc)
             raise
         current.set_attribute(ATTRIBUTE_PREFIX + "outcome", "ok")
+
+
+@contextmanager
+def invocation_span(name: str, invocation_id: str, /, **attributes: AttributeValue | None) -> Iterator[Span]:
+    """The outermost span of an agent's work for one ADK invocation (`InvocationContext.invocation_id`)."""
+    with span(name, **attributes) as current:
+        current.set_attribute(ADK_INVOCATION_ID, invocation_id)
+        yield current
 
 
 def _record_failure(current: Span, exc: BaseException) -> None:

@@ -13,7 +13,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import StatusCode
 
 from common.errors import ToolCallError
-from common.telemetry import span
+from common.telemetry import ADK_INVOCATION_ID, invocation_span, span
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +57,17 @@ def test_a_span_opened_inside_another_is_its_child_in_the_same_trace(spans: InMe
     assert inner.parent is not None
     assert inner.parent.span_id == outer.context.span_id
     assert inner.context.trace_id == outer.context.trace_id
+
+
+def test_an_invocation_span_carries_the_id_adk_web_finds_its_trace_by(spans: InMemorySpanExporter) -> None:
+    with invocation_span("triage.invocation", "e-1234", service="checkout"), span("triage.stage.scope"):
+        pass
+
+    invocation = finished(spans, "triage.invocation")
+    assert invocation.attributes is not None
+    assert invocation.attributes[ADK_INVOCATION_ID] == "e-1234"
+    assert invocation.attributes["sre.service"] == "checkout"
+    assert finished(spans, "triage.stage.scope").context.trace_id == invocation.context.trace_id
 
 
 def test_a_task_created_inside_a_span_adds_its_spans_to_that_trace(spans: InMemorySpanExporter) -> None:
