@@ -24,12 +24,12 @@ from agents.router.card import SPEC
 from agents.router.dispatch import Dispatcher
 from agents.router.facade import FacadeApi
 from agents.router.openapi import openapi_document
-from agents.router.peers import Peers
 from agents.router.routing import KeywordChooser, SkillChooser
 from agents.router.settings import BasicCredentials, RouterSettings
 from agents.router.tasks import TaskRecords
 from agents.router.webhooks import WebhookApi
 from common.agents import serve_agent
+from common.agents.peers import Peers
 from common.auth import ClientCredentials, TokenSource
 from common.errors import ConfigError
 from common.http import create_http_client

@@ -14,12 +14,13 @@ them, it connects per run from the environment (`SRE_CLIENT_*`, `REGISTRY_URL`).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
-from a2a.types import SendMessageRequest, Task, TaskState
 from google.adk.agents import BaseAgent
 from google.adk.agents.invocation_context import InvocationContext
 from google.adk.events import Event
@@ -27,12 +28,10 @@ from google.genai import types as genai
 from pydantic import Field
 
 from agents.router.card import SPEC
-from agents.router.peers import Peers
 from agents.router.routing import KeywordChooser, Match, RouteRequest, SkillChooser, describe_skills, read_request
 from agents.router.settings import RouterSettings
-from agents.router.views import TERMINAL, state_name, status_text
-from common.agents.client import data_message, result_of, text_message
 from common.agents.executor import UPSTREAM_FAILED
+from common.agents.peers import Peers
 from common.auth import ClientCredentials, TokenSource
 from common.errors import BackendError, ConfigError
 from common.http import create_http_client
@@ -63,53 +62,40 @@ class RouterAgent(BaseAgent):
                     yield self._event(ctx, answer + describe_skills(agents))
                     return
                 yield self._event(ctx, f"Routing to {match.agent.name} (skill {match.skill.id}).")
-                async for event in self._forward(ctx, peers, match, _message(request)):
+                async for event in self._forward(ctx, peers, match, request):
                     yield event
         except (BackendError, ConfigError) as exc:
             yield self._event(ctx, f"The request could not be routed: {exc}")
             yield self._failure(ctx, str(exc))
 
     async def _forward(
-        self, ctx: InvocationContext, peers: Peers, match: Match, request: SendMessageRequest
+        self, ctx: InvocationContext, peers: Peers, match: Match, request: RouteRequest
     ) -> AsyncGenerator[Event, None]:
         name = match.agent.name
-        said: set[str] = set()
-        task = Task()
-        async for response in peers.stream(name, match.agent.url, request):
-            if response.HasField("task"):
-                task.CopyFrom(response.task)
-            elif response.HasField("status_update"):
-                task.status.CopyFrom(response.status_update.status)
-                text = status_text(task.status)
-                if task.status.state == TaskState.TASK_STATE_WORKING and text and text not in said:
-                    said.add(text)
-                    yield self._event(ctx, text)
-            elif response.HasField("artifact_update"):
-                task.artifacts.append(response.artifact_update.artifact)
-            elif response.HasField("message"):  # a peer that answers without a task
-                reply = "\n\n".join(part.text for part in response.message.parts if part.text)
-                yield self._event(ctx, reply or f"{name} answered without text.")
-                return
-        data, markdown = result_of(task)
-        state, text = task.status.state, status_text(task.status)
-        if state == TaskState.TASK_STATE_COMPLETED:
-            if data is not None:
-                yield self._event(ctx, json.dumps(data, ensure_ascii=False), *([markdown] if markdown else []))
+        stages: asyncio.Queue[str | None] = asyncio.Queue()
+        # The peer's stages are told as they come, while the call runs beside this generator.
+        call = asyncio.ensure_future(peers.call(match.agent, _message(request), progress=stages.put))
+        call.add_done_callback(lambda _: stages.put_nowait(None))
+        try:
+            while (stage := await stages.get()) is not None:
+                yield self._event(ctx, stage)
+            answer = call.result()
+        finally:
+            call.cancel()
+        if answer.answered:
+            if answer.data is not None:
+                markdown = [answer.markdown] if answer.markdown else []
+                yield self._event(ctx, json.dumps(answer.data, ensure_ascii=False), *markdown)
             else:
-                yield self._event(ctx, markdown or f"{name} completed without a result.")
-        elif state in (TaskState.TASK_STATE_INPUT_REQUIRED, TaskState.TASK_STATE_AUTH_REQUIRED):
-            waiting = {"agent": name, "task_id": task.id, "state": state_name(state), "message": text}
-            yield self._event(
-                ctx,
-                json.dumps(waiting, ensure_ascii=False),
-                f"{name} is waiting ({state_name(state)}): {text or 'no message'}. Continue with {name} directly, "
-                f"task {task.id}.",
-            )
-        else:
-            ended = state_name(state) if state in TERMINAL else "stopped without finishing"
-            reason = f"{name} {ended}: {text or 'no message'}"
-            yield self._event(ctx, reason)
-            yield self._failure(ctx, reason)
+                yield self._event(ctx, answer.markdown or f"{name} completed without a result.")
+            return
+        reason = answer.reason
+        if answer.error is None:  # it waits for its caller, who continues with it directly
+            waiting = {"agent": name, "task_id": answer.task_id, "state": answer.state, "message": answer.message}
+            yield self._event(ctx, json.dumps(waiting, ensure_ascii=False), reason)
+            return
+        yield self._event(ctx, f"The request could not be routed: {reason}" if answer.state == "unanswered" else reason)
+        yield self._failure(ctx, reason)
 
     @asynccontextmanager
     async def _connected(self) -> AsyncIterator[tuple[Peers, SkillChooser]]:
@@ -140,8 +126,9 @@ class RouterAgent(BaseAgent):
         )
 
 
-def _message(request: RouteRequest) -> SendMessageRequest:
-    return data_message(request.data) if request.data is not None else text_message(request.text)
+def _message(request: RouteRequest) -> str | dict[str, Any]:
+    """A data part stays a data part."""
+    return request.data if request.data is not None else request.text
 
 
 def connect(settings: RouterSettings, tokens: TokenSource, http: httpx.AsyncClient) -> Peers:

@@ -27,8 +27,8 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 
-from agents.router.peers import Peers
 from agents.router.tasks import RouterTask, TaskRecords
+from common.agents.peers import Peers
 from common.errors import BackendError, BackendUnavailable
 
 __all__ = ["RETRY_FIRST_SECONDS", "RETRY_MAX_SECONDS", "Deliverer"]

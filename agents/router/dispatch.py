@@ -33,8 +33,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from agents.router.delivery import Deliverer
 from agents.router.models import TaskLink
-from agents.router.peers import Peers
 from agents.router.tasks import PENDING, STARTED, RouterTask, TaskRecords
+from common.agents.peers import Peers
 from common.errors import BackendError, BackendUnavailable
 
 __all__ = ["Dedup", "Dispatcher", "Trigger", "dedup_hash"]

@@ -41,8 +41,9 @@ from agents.router.dispatch import Dispatcher, Trigger
 from agents.router.models import AlertsRequest, DeploymentEvent, ExecuteRequest
 from agents.router.routing import RouteRequest, SkillChooser, describe_skills
 from agents.router.tasks import RouterTask
-from agents.router.views import TERMINAL, artifact_data, delivery_data, delivery_view, sse, status_data, task_view
+from agents.router.views import artifact_data, delivery_data, delivery_view, sse, status_data, task_view
 from agents.router.webhooks import alert_summary, peer_failed, read_alerts, started
+from common.agents.peers import TERMINAL
 from common.alertmanager import AlertmanagerWebhook
 from common.errors import BackendError
 from common.rest import HttpError, field_errors, invalid, parse_body

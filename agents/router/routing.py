@@ -29,16 +29,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from common.agents.executor import json_value
+from common.agents.peers import PeerAgent, PeerSkill
 from common.untrusted import code_span, markdown_text
 
 __all__ = [
     "KeywordChooser",
     "Match",
-    "PeerAgent",
-    "PeerSkill",
     "RouteRequest",
     "SkillChooser",
     "describe_skills",
@@ -58,29 +55,6 @@ _STOPWORDS = frozenset(
         "before any all some just now then than also been being very much many more most other only same such"
     ).split()
 )
-
-
-class PeerSkill(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    id: str
-    name: str = ""
-    description: str = ""
-    tags: list[str] = Field(default_factory=list)
-    examples: list[str] = Field(default_factory=list)
-
-
-class PeerAgent(BaseModel):
-    """An agent as the registry lists it (`GET /agents`): where it is and its card's skills."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    name: str
-    url: str
-    description: str = ""
-    skills: list[PeerSkill] = Field(default_factory=list)
-    #: The registry reserves this name for the client that registered it (see the module doc).
-    reserved: bool = False
 
 
 @dataclass(frozen=True)

@@ -24,43 +24,22 @@ from agents.router.models import TaskState as StateName
 from agents.router.models import TaskView, TriggerView
 from agents.router.tasks import RouterTask
 from common.agents.client import result_of
+from common.agents.peers import status_text, task_state_name
 
 __all__ = [
-    "TERMINAL",
     "artifact_data",
     "delivery_data",
     "delivery_view",
     "sse",
     "state_name",
     "status_data",
-    "status_text",
     "task_view",
 ]
-
-#: States after which a task changes no more, or waits for its caller.
-TERMINAL = frozenset(
-    {
-        TaskState.TASK_STATE_COMPLETED,
-        TaskState.TASK_STATE_FAILED,
-        TaskState.TASK_STATE_CANCELED,
-        TaskState.TASK_STATE_REJECTED,
-        TaskState.TASK_STATE_INPUT_REQUIRED,
-        TaskState.TASK_STATE_AUTH_REQUIRED,
-    }
-)
 
 
 def state_name(state: TaskState) -> StateName:
     """`TASK_STATE_INPUT_REQUIRED` -> `input-required` (an unspecified state reads as submitted)."""
-    name = TaskState.Name(state).removeprefix("TASK_STATE_").lower().replace("_", "-")
-    return cast(StateName, "submitted" if name == "unspecified" else name)
-
-
-def status_text(status: TaskStatus) -> str | None:
-    if not status.HasField("message"):
-        return None
-    texts = [part.text for part in status.message.parts if part.WhichOneof("content") == "text" and part.text]
-    return "\n\n".join(texts) or None
+    return cast(StateName, task_state_name(state))
 
 
 def task_view(record: RouterTask, task: Task) -> TaskView:

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from agents.router.routing import KeywordChooser, PeerAgent, rank, read_request, words
+from agents.router.routing import KeywordChooser, rank, read_request, words
+from common.agents.peers import PeerAgent
 
 pytestmark = pytest.mark.anyio
 

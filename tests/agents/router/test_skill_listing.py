@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from markdown_it import MarkdownIt
 
-from agents.router.routing import PeerAgent, describe_skills
+from agents.router.routing import describe_skills
+from common.agents.peers import PeerAgent
 
 
 def test_an_agent_cards_text_is_listed_as_literal_text() -> None:

@@ -1,11 +1,25 @@
-"""The other agents as the router reaches them: listed by the registry, called over A2A with its own token.
+"""Asking another agent: found in the registry by skill, called over A2A with the caller's own token.
 
-Every call carries a token the router got for itself (client credentials, audience the peer's
-URL, scope `agents:invoke`); nothing a caller sent the router is passed on. Whatever goes wrong
-with a peer is a `BackendError` whose message names it and says what failed, ready to be shown
-to the caller (checklist row 43): `BackendUnavailable` when it cannot be reached (refused, down,
-answering 503), `BackendTimeout` when it does not answer within `timeout` (a call that waits for
-no stream: starting a task, reading one), `BackendFailed` when it answers with an error
+    peers = Peers(tokens=tokens, http=http, registry_url=registry_url, own_name="postmortem")
+    answer = await peers.ask("triage-investigate", {"service": "checkout"}, progress=say)
+    if answer.answered:
+        report = answer.data  # and answer.markdown
+    else:
+        degraded.append(answer.reason)  # "the triage agent at http://... did not answer in time"
+
+`ask` never raises for what a peer or the registry does: no agent with the skill, a registry or
+a peer that cannot be reached, times out, answers garbage or fails its task, a task that waits
+for input: each is an answer that is not `answered`, whose `reason` says why in a sentence fit
+to show (the peer's own words bounded and redacted) and whose `error` is the `BackendError`
+(its `kind`: `backend_unavailable`, `timeout`...) when it failed. The peer's working stages are
+passed to `progress` as they come, each once.
+
+Every call carries a token the caller got for itself (client credentials, audience the peer's
+URL, scope `agents:invoke`); nothing the caller received is passed on. The lower-level calls
+(`start`, `task`, `subscribe`, `stream`) raise their failure as the `BackendError` `peer_error`
+makes of it: `BackendUnavailable` when the peer cannot be reached (refused, down, answering
+503), `BackendTimeout` when it does not answer within `timeout` (a call that waits for no
+stream: starting a task, reading one), `BackendFailed` when it answers with an error
 (`InternalError`, HTTP 5xx) or with something that is not A2A (garbage).
 """
 
@@ -13,27 +27,45 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
 import httpx
 from a2a.client import A2ACardResolver, Client
 from a2a.client.errors import A2AClientError, A2AClientTimeoutError
-from a2a.types import AgentCard, GetTaskRequest, SendMessageRequest, StreamResponse, SubscribeToTaskRequest, Task
+from a2a.types import (
+    AgentCard,
+    GetTaskRequest,
+    SendMessageRequest,
+    StreamResponse,
+    SubscribeToTaskRequest,
+    Task,
+    TaskState,
+    TaskStatus,
+)
 from a2a.utils.errors import A2AError, TaskNotFoundError, UnsupportedOperationError
 from google.protobuf.json_format import ParseError  # type: ignore[import-untyped]
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from agents.router.routing import PeerAgent
-from common.agents.client import STREAM_READ_TIMEOUT, agent_client, data_message, find_agent
+from common.agents.client import STREAM_READ_TIMEOUT, agent_client, data_message, find_agent, result_of, text_message
 from common.auth import TokenSource
 from common.errors import BackendError, BackendFailed, BackendTimeout, BackendUnavailable
 from common.redaction import redact
 from common.tls import default_context
 
-__all__ = ["Peers", "peer_error"]
+__all__ = [
+    "TERMINAL",
+    "PeerAgent",
+    "PeerAnswer",
+    "PeerSkill",
+    "Peers",
+    "peer_error",
+    "status_text",
+    "task_state_name",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -42,8 +74,80 @@ _PAGE = 500
 CARD_TTL_SECONDS = 60.0
 #: Characters of a peer's own error message passed on.
 _MAX_MESSAGE = 300
-#: Pages of the registry's agent list read at most (a router routes among tens of agents, not thousands).
+#: Pages of the registry's agent list read at most (an agent asks among tens of agents, not thousands).
 _MAX_PAGES = 10
+
+#: States after which a task changes no more, or waits for its caller.
+TERMINAL = frozenset(
+    {
+        TaskState.TASK_STATE_COMPLETED,
+        TaskState.TASK_STATE_FAILED,
+        TaskState.TASK_STATE_CANCELED,
+        TaskState.TASK_STATE_REJECTED,
+        TaskState.TASK_STATE_INPUT_REQUIRED,
+        TaskState.TASK_STATE_AUTH_REQUIRED,
+    }
+)
+_WAITING = frozenset({TaskState.TASK_STATE_INPUT_REQUIRED, TaskState.TASK_STATE_AUTH_REQUIRED})
+
+Progress = Callable[[str], Awaitable[None]]
+
+
+class PeerSkill(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    name: str = ""
+    description: str = ""
+    tags: list[str] = Field(default_factory=list)
+    examples: list[str] = Field(default_factory=list)
+
+
+class PeerAgent(BaseModel):
+    """An agent as the registry lists it (`GET /agents`): where it is and its card's skills."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: str
+    url: str
+    description: str = ""
+    skills: list[PeerSkill] = Field(default_factory=list)
+    #: The registry reserves this name for the client that registered it: the operator vouches for it.
+    reserved: bool = False
+
+
+@dataclass(frozen=True)
+class PeerAnswer:
+    """What came of asking a peer: its result when `answered`, else why not (`reason`)."""
+
+    #: The agent asked (the skill id asked for, when no agent has it).
+    agent: str
+    #: The A2A state its task ended in (`completed`, `input-required`, `failed`...), or `unanswered`
+    #: when the call itself failed (see `error`).
+    state: str
+    data: dict[str, Any] | None = None
+    markdown: str | None = None
+    #: The peer's last status text: what it waits for, why it failed.
+    message: str | None = None
+    task_id: str = ""
+    #: Why it failed, when it did: its `kind` for programs, its message for people.
+    error: BackendError | None = None
+
+    @property
+    def answered(self) -> bool:
+        return self.state == "completed"
+
+    @property
+    def reason(self) -> str:
+        """Why there is no result, as a sentence to show; empty when answered."""
+        if self.error is not None:
+            return str(self.error)
+        if self.answered:
+            return ""
+        return (
+            f"{self.agent} is waiting ({self.state}): {self.message or 'no message'}. Continue with {self.agent} "
+            f"directly, task {self.task_id}."
+        )
 
 
 class Peers:
@@ -54,9 +158,10 @@ class Peers:
         http: httpx.AsyncClient,
         registry_url: str,
         own_name: str,
-        own_url: str,
+        own_url: str = "",
         timeout: float = 10.0,
     ) -> None:
+        """`own_name` and `own_url` are the caller's registry entry, never a peer of its own."""
         self.tokens = tokens
         self.registry_url = registry_url.rstrip("/")
         self._http = http
@@ -64,8 +169,44 @@ class Peers:
         self._timeout = timeout
         self._cards: dict[str, tuple[float, AgentCard]] = {}
 
+    async def ask(self, skill: str, message: str | Mapping[str, Any], *, progress: Progress) -> PeerAnswer:
+        """Ask the agent with the skill `skill` (reserved agents first, then by name); never raises (module doc)."""
+        try:
+            agents = await self.agents()
+        except BackendError as exc:
+            return PeerAnswer(skill, "unanswered", error=exc)
+        # A reserved agent first: any client may register an agent with copied skills (see `PeerAgent.reserved`).
+        having = sorted((agent for agent in agents if _has_skill(agent, skill)), key=lambda a: (not a.reserved, a.name))
+        if not having:
+            missing = f"no agent registered in the registry at {self.registry_url} has the skill {skill}"
+            return PeerAnswer(skill, "unanswered", error=BackendUnavailable(missing, backend=skill))
+        return await self.call(having[0], message, progress=progress)
+
+    async def call(self, agent: PeerAgent, message: str | Mapping[str, Any], *, progress: Progress) -> PeerAnswer:
+        """Send `message` (text, or a mapping as one data part) to `agent` and follow it to its end; never raises."""
+        name, said, task = agent.name, set[str](), Task()
+        request = text_message(message) if isinstance(message, str) else data_message(message)
+        try:
+            async for response in self.stream(name, agent.url, request):
+                if response.HasField("task"):
+                    task.CopyFrom(response.task)
+                elif response.HasField("status_update"):
+                    task.status.CopyFrom(response.status_update.status)
+                    text = status_text(task.status)
+                    if task.status.state == TaskState.TASK_STATE_WORKING and text and text not in said:
+                        said.add(text)
+                        await progress(text)
+                elif response.HasField("artifact_update"):
+                    task.artifacts.append(response.artifact_update.artifact)
+                elif response.HasField("message"):  # a peer that answers without a task
+                    reply = "\n\n".join(part.text for part in response.message.parts if part.text)
+                    return PeerAnswer(name, "completed", markdown=reply or f"{name} answered without text.")
+        except BackendError as exc:
+            return PeerAnswer(name, "unanswered", task_id=task.id, error=exc)
+        return _answer(name, task)
+
     async def agents(self) -> list[PeerAgent]:
-        """The registered agents but the router itself, by name."""
+        """The registered agents but the caller itself, as the registry lists them."""
         agents: list[PeerAgent] = []
         cursor: str | None = None
         for _ in range(_MAX_PAGES):
@@ -183,6 +324,36 @@ class Peers:
             )
         body = response.json()
         return body if isinstance(body, dict) else {}
+
+
+def _has_skill(agent: PeerAgent, skill: str) -> bool:
+    return any(declared.id.casefold() == skill.casefold() for declared in agent.skills)
+
+
+def _answer(name: str, task: Task) -> PeerAnswer:
+    """What the peer's task came to once its stream ended."""
+    data, markdown = result_of(task)
+    state, text = task.status.state, status_text(task.status)
+    if state == TaskState.TASK_STATE_COMPLETED or state in _WAITING:
+        return PeerAnswer(name, task_state_name(state), data, markdown, text, task.id)
+    ended = task_state_name(state) if state in TERMINAL else "stopped without finishing"
+    # The peer's own words, with whatever credentials a broken peer echoes redacted.
+    failed = BackendFailed(redact(f"{name} {ended}: {text or 'no message'}"), backend=name)
+    return PeerAnswer(name, task_state_name(state), data, markdown, text, task.id, failed)
+
+
+def task_state_name(state: TaskState) -> str:
+    """`TASK_STATE_INPUT_REQUIRED` -> `input-required` (an unspecified state reads as submitted)."""
+    name = TaskState.Name(state).removeprefix("TASK_STATE_").lower().replace("_", "-")
+    return "submitted" if name == "unspecified" else name
+
+
+def status_text(status: TaskStatus) -> str | None:
+    """The texts of a task status's message, or None when it has none."""
+    if not status.HasField("message"):
+        return None
+    texts = [part.text for part in status.message.parts if part.WhichOneof("content") == "text" and part.text]
+    return "\n\n".join(texts) or None
 
 
 def peer_error(name: str, url: str, exc: Exception) -> BackendError:
