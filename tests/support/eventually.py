@@ -3,7 +3,8 @@
 A test that waits for a process, a delivery or a log line calls `eventually(condition)`: the
 condition is called until it returns something truthy, which `eventually` returns, so the test can
 assert on it. After `timeout` the test fails with `what` and the last value seen (or the last
-exception `ignoring` let through), which is usually the first thing one needs to see. The condition
+exception `ignoring` let through), which is usually the first thing one needs to see; `what` may be
+a function, called only then (to quote a log's tail as it is at the failure). The condition
 is checked once more at the deadline, so a slow sleep never turns a success into a failure.
 
 An exception the condition raises ends the wait at once (a process that died, a task that failed),
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 import anyio
 import pytest
@@ -32,7 +33,7 @@ def eventually(
     *,
     timeout: float = _TIMEOUT,
     interval: float = _INTERVAL,
-    what: str = "the condition",
+    what: str | Callable[[], str] = "the condition",
     ignoring: tuple[type[Exception], ...] = (),
 ) -> T:
     """The first truthy value `condition()` returns within `timeout` seconds; else the test fails."""
@@ -49,7 +50,7 @@ def eventually(
             last = value
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            pytest.fail(f"timed out after {timeout:g} s waiting for {what}; last seen: {last!r}")
+            _fail(timeout, what, last)
         time.sleep(min(interval, remaining))
 
 
@@ -58,7 +59,7 @@ async def eventually_async(
     *,
     timeout: float = _TIMEOUT,
     interval: float = _INTERVAL,
-    what: str = "the condition",
+    what: str | Callable[[], str] = "the condition",
     ignoring: tuple[type[Exception], ...] = (),
 ) -> T:
     """`eventually` for a coroutine condition, sleeping without blocking the event loop."""
@@ -75,5 +76,10 @@ async def eventually_async(
             last = value
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            pytest.fail(f"timed out after {timeout:g} s waiting for {what}; last seen: {last!r}")
+            _fail(timeout, what, last)
         await anyio.sleep(min(interval, remaining))
+
+
+def _fail(timeout: float, what: str | Callable[[], str], last: object) -> NoReturn:
+    described = what() if callable(what) else what
+    pytest.fail(f"timed out after {timeout:g} s waiting for {described}; last seen: {last!r}")

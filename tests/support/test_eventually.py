@@ -27,6 +27,22 @@ def test_fails_naming_what_it_waited_for_and_the_last_value_seen() -> None:
     assert 0.2 <= time.monotonic() - started < 2
 
 
+def test_a_description_given_as_a_function_is_read_only_when_the_wait_fails() -> None:
+    log = ["starting"]
+    described: list[str] = []
+
+    def describe() -> str:
+        described.append(log[-1])
+        return f"the server; its log ends {log[-1]!r}"
+
+    assert eventually(lambda: "listening", what=describe)
+    assert described == []
+
+    log.append("crashed")
+    with pytest.raises(pytest.fail.Exception, match="its log ends 'crashed'"):
+        eventually(lambda: False, timeout=0.05, what=describe)
+
+
 def test_checks_once_more_at_the_deadline_even_when_the_interval_is_longer() -> None:
     started = time.monotonic()
 
