@@ -33,6 +33,7 @@ from common.mcp.tool_errors import tool_error_detail
 from common.redaction import redact
 from common.registration import registered_url
 from common.task_groups import first_error, unwrapped_errors
+from common.telemetry import span
 from common.tls import default_context
 
 __all__ = ["Toolbox", "mcp_toolbox"]
@@ -60,6 +61,15 @@ class Toolbox:
     ) -> dict[str, Any]:
         """The structured result of `tool` on `server`; a `BackendError` saying what failed otherwise
         (`ToolCallError` when the server answered the call with an error)."""
+        # A span per call names the server, the tool and how it ended (the MCP SDK's own `tools/call`
+        # span inside it knows neither), never the arguments: a query can quote anything. A call to
+        # an unavailable server is a span too, failing at once.
+        with span(f"call_tool {tool}", server=server, tool=tool):
+            return await self._call(server, tool, arguments, deadline_seconds)
+
+    async def _call(
+        self, server: str, tool: str, arguments: Mapping[str, Any], deadline_seconds: float | None
+    ) -> dict[str, Any]:
         session = self._sessions.get(server)
         if session is None:
             reason = self.unavailable.get(server, "it was not among the servers this toolbox opened")

@@ -6,13 +6,17 @@ import asyncio
 from collections.abc import Iterator
 
 import pytest
+from mcp import Client
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
-from common.errors import ToolCallError
+from common.errors import BackendUnavailable, ToolCallError
+from common.mcp.toolbox import Toolbox
 from common.telemetry import ADK_INVOCATION_ID, invocation_span, span
 
 
@@ -134,3 +138,51 @@ def test_cancelled_work_is_not_reported_as_a_failure(spans: InMemorySpanExporter
     slow_span = finished(spans, "slow")
     assert slow_span.attributes == {"sre.outcome": "cancelled"}
     assert slow_span.status.status_code is StatusCode.UNSET
+
+
+def tool_server() -> MCPServer:
+    server = MCPServer("stand-in")
+
+    @server.tool()
+    def lookup(service: str, password: str = "") -> dict[str, str]:
+        if service == "missing":
+            raise ToolError("No service is named missing.")
+        return {"service": service}
+
+    return server
+
+
+@pytest.mark.anyio
+async def test_each_toolbox_call_is_a_span_naming_server_tool_and_outcome_but_no_argument(
+    spans: InMemorySpanExporter,
+) -> None:
+    async with Client(tool_server()) as client:
+        toolbox = Toolbox({"stand-in-mcp": client}, {"loki-mcp": "it is not registered"}, deadline_seconds=10)
+        assert await toolbox.call("stand-in-mcp", "lookup", {"service": "checkout", "password": "hunter22"}) == {
+            "service": "checkout"
+        }
+        with pytest.raises(ToolCallError):
+            await toolbox.call("stand-in-mcp", "lookup", {"service": "missing"})
+        with pytest.raises(BackendUnavailable):
+            await toolbox.call("loki-mcp", "loki_query_logs", {"query": '{service="checkout"}'})
+
+    calls = [span for span in spans.get_finished_spans() if span.name.startswith("call_tool ")]
+    assert [(span.name, dict(span.attributes or {})) for span in calls] == [
+        ("call_tool lookup", {"sre.server": "stand-in-mcp", "sre.tool": "lookup", "sre.outcome": "ok"}),
+        (
+            "call_tool lookup",
+            {"sre.server": "stand-in-mcp", "sre.tool": "lookup", "sre.outcome": "error", "error.type": "internal"},
+        ),
+        (
+            "call_tool loki_query_logs",
+            {
+                "sre.server": "loki-mcp",
+                "sre.tool": "loki_query_logs",
+                "sre.outcome": "error",
+                "error.type": "backend_unavailable",
+            },
+        ),
+    ]
+    exported = repr([(span.attributes, span.events, span.status) for span in spans.get_finished_spans()])
+    assert "hunter22" not in exported
+    assert "checkout" not in exported
