@@ -1,6 +1,6 @@
 """Serving an agent the same way for every component: `serve_agent(agent, spec, settings)`.
 
-Like `common.mcp.serving.serve_mcp_http` for MCP servers: discover the issuer's JWKS, build the
+Like `common.mcp.serving.serve_mcp` for MCP servers: discover the issuer's JWKS, build the
 verifier of the agent's canonical URL, build the A2A app, register the agent in the registry
 (when the component has its own client, `SRE_CLIENT_*`) and serve until a signal.
 """

@@ -1,8 +1,9 @@
-"""Serving an MCP server over Streamable HTTP (or stdio) the same way for every component.
+"""Serving an MCP server over Streamable HTTP or stdio, the same way for every server.
 
-The HTTP app is the SDK's Streamable HTTP app (`/mcp`, RFC 9728 metadata, bearer auth, DNS
-rebinding protection) plus `/healthz` and `/metrics`, request metrics, and an upper bound on
-request header size. A server refuses to listen on a non-loopback address without auth.
+`tool_server` assembles a server from its tools; `serve_mcp` serves it. The HTTP app is the SDK's
+Streamable HTTP app (`/mcp`, RFC 9728 metadata, bearer auth, DNS rebinding protection) plus
+`/healthz` and `/metrics`, request metrics, and an upper bound on request header size. A server
+refuses to listen on a non-loopback address without auth.
 
 Where the SDK departs from the security checklist, this module and `common.http_guards` correct
 it: the configured token leeway also applies to the SDK's own expiry check, the RFC 9728 metadata
@@ -15,9 +16,9 @@ of a reset.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import httpx
@@ -26,6 +27,7 @@ from mcp.server.auth.provider import AccessToken, TokenVerifier
 from mcp.server.auth.routes import build_resource_metadata_url
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.tools.base import Tool
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -33,6 +35,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp
 
+from common import __version__
 from common.auth import ClientCredentials, TokenSource
 from common.auth.bearer import bearer_challenge, sent_credentials
 from common.auth.discovery import with_discovered_jwks
@@ -45,13 +48,24 @@ from common.http_guards import (
 from common.jsonrpc_bounds import MCP_ARGUMENTS_DEPTH, JsonRpcBoundsGuard
 from common.mcp.route_scopes import ScopedRoutes
 from common.mcp.tool_scopes import ToolScopeGuard
+from common.mcp.tools import CONVENTIONS, ToolGate
 from common.metrics import CONTENT_TYPE_LATEST, HttpMetricsMiddleware, ServerMetrics
 from common.rate_limit import RateLimitMiddleware
 from common.registration import RegistryClient, registered
 from common.serving import run_http
 from common.settings import ServeSettings
 
-__all__ = ["MCP_PATH", "McpAuth", "ScopedMount", "mcp_auth", "mcp_http_app", "serve_mcp_http"]
+__all__ = [
+    "MCP_PATH",
+    "NO_AUTH",
+    "McpAuth",
+    "ScopedMount",
+    "Transport",
+    "mcp_auth",
+    "mcp_http_app",
+    "serve_mcp",
+    "tool_server",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -218,7 +232,37 @@ def _mcp_route(app: Starlette) -> Route:
     raise RuntimeError(f"The SDK's app has no {MCP_PATH} route.")
 
 
-async def serve_mcp_http(
+#: How a server is reached: as the child process of a user's own client, or over Streamable HTTP.
+Transport = Literal["stdio", "http"]
+
+#: A server over stdio checks no token: it is the user's own client's child process.
+NO_AUTH = McpAuth(None, None)
+
+
+def tool_server(
+    name: str,
+    *,
+    title: str,
+    instructions: str,
+    tools: Sequence[Tool],
+    metrics: ServerMetrics | None = None,
+    auth: McpAuth = NO_AUTH,
+) -> MCPServer[Any]:
+    """An MCP server offering `tools` behind the `ToolGate`; its instructions end with the shared `CONVENTIONS`."""
+    return MCPServer(
+        name,
+        title=title,
+        version=__version__,
+        instructions=f"{instructions} {CONVENTIONS}",
+        tools=list(tools),
+        middleware=[ToolGate(tools, metrics)],
+        token_verifier=auth.verifier,
+        auth=auth.settings,
+    )
+
+
+async def serve_mcp(
+    transport: Transport,
     build_server: Callable[[McpAuth], MCPServer[Any]],
     serve: ServeSettings,
     metrics: ServerMetrics,
@@ -227,9 +271,15 @@ async def serve_mcp_http(
     scopes: Sequence[str],
     tool_scopes: Mapping[str, str] | None = None,
     mounts: Sequence[ScopedMount] = (),
-    on_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
 ) -> None:
-    """Serve an MCP server over HTTP: discover the issuer's keys, authenticate, register, run."""
+    """Serve the MCP server `build_server` makes until it is stopped, over stdio or HTTP.
+
+    Over HTTP: discover the issuer's keys, authenticate every request, register with the registry
+    while serving. The caller owns what the server uses (its backends' clients) around this call.
+    """
+    if transport == "stdio":
+        await build_server(NO_AUTH).run_stdio_async()
+        return
     async with create_http_client(timeout=10.0) as http:
         serve = serve.model_copy(update={"auth": await with_discovered_jwks(serve.auth, http)})
         auth = mcp_auth(serve, scopes)
@@ -238,7 +288,7 @@ async def serve_mcp_http(
         credentials = ClientCredentials.of_component(serve)
         if credentials is None:
             logger.info("No SRE_CLIENT_ID configured: not registering with the registry at %s", serve.registry_url)
-            await run_http(app, serve, on_shutdown=on_shutdown)
+            await run_http(app, serve)
             return
         tokens = TokenSource(credentials, http)
         descriptor = {
@@ -249,4 +299,4 @@ async def serve_mcp_http(
             "scopes": sorted({*scopes, *(tool_scopes or {}).values()}),
         }
         async with registered(RegistryClient(serve.registry_url, tokens, http), "servers", descriptor):
-            await run_http(app, serve, on_shutdown=on_shutdown)
+            await run_http(app, serve)

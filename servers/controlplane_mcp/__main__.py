@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Literal
 
 from common.auth import ClientCredentials, TokenSource
 from common.errors import BackendError
 from common.http import create_http_client, upstream_client
-from common.mcp.serving import serve_mcp_http
+from common.mcp.serving import Transport, serve_mcp
 from common.mcp.tools import tool_scopes
 from common.metrics import ServerMetrics
 from common.settings import SettingsSource
@@ -35,7 +34,7 @@ from servers.controlplane_mcp.settings import ControlPlaneMcpSettings
 logger = logging.getLogger(__name__)
 
 
-async def serve(transport: Literal["stdio", "http"], source: SettingsSource) -> None:
+async def serve(transport: Transport, source: SettingsSource) -> None:
     settings = ControlPlaneMcpSettings.from_source(source)
     metrics = ServerMetrics(SERVER_NAME)
     async with create_http_client(timeout=10.0) as token_http:
@@ -56,14 +55,10 @@ async def serve(transport: Literal["stdio", "http"], source: SettingsSource) -> 
         try:
             held = await own_scopes(settings, tokens)
             extra = await _operation_tools(settings, client, held)
-            if transport == "stdio":
-                # stdio is a local child process of the user's own client: no token.
-                server = create_server(settings, client, extra_tools=extra.tools, client_scopes=held, metrics=metrics)
-                await server.run_stdio_async()
-                return
             # A caller needs the scope the control plane demands for each tool: the server lends its own to nobody.
             scopes = tool_scopes(ControlPlaneTools(settings, client, held).specs()) | extra.scopes
-            await serve_mcp_http(
+            await serve_mcp(
+                transport,
                 lambda auth: create_server(
                     settings,
                     client,

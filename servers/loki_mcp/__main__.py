@@ -14,7 +14,6 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Literal
 
 import anyio
 import httpx
@@ -22,7 +21,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.types import ASGIApp
 
-from common.mcp.serving import ScopedMount, serve_mcp_http
+from common.mcp.serving import ScopedMount, Transport, serve_mcp
 from common.metrics import ServerMetrics
 from common.scopes import LOGS_READ, LOGS_WRITE
 from common.settings import SettingsSource, Upstream
@@ -107,7 +106,7 @@ async def _retention(store: SqliteLogStore, hours: float) -> None:
         await anyio.sleep(_RETENTION_EVERY_SECONDS)
 
 
-async def serve(transport: Literal["stdio", "http"], source: SettingsSource) -> None:
+async def serve(transport: Transport, source: SettingsSource) -> None:
     settings = LokiMcpSettings.from_source(source)
     metrics = ServerMetrics(SERVER_NAME)
     roots = settings.local.analysis_roots
@@ -116,12 +115,9 @@ async def serve(transport: Literal["stdio", "http"], source: SettingsSource) -> 
         roots = (Path.cwd(),)
     analyzer = LogAnalyzer(roots, max_bytes=settings.limits.max_upload_bytes)
     async with open_backends(settings, metrics) as backends:
-        if transport == "stdio":
-            # stdio is a local child process of the user's own client: no token.
-            await create_server(settings, backends.clients, analyzer=analyzer, metrics=metrics).run_stdio_async()
-            return
         mounts = [] if backends.local_api is None else [ScopedMount(LOKI_API_PATH, backends.local_api, needed_scope)]
-        await serve_mcp_http(
+        await serve_mcp(
+            transport,
             lambda auth: create_server(
                 settings,
                 backends.clients,
