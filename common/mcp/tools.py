@@ -30,8 +30,9 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools.base import Tool
 from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS, CallToolResult, TextContent, ToolAnnotations
-from pydantic import BaseModel, BeforeValidator, Field
+from pydantic import BeforeValidator
 
+from common.contracts.results import BoundedResult, ToolResult
 from common.errors import SreError
 from common.json_bounds import JsonBoundsError, check_json
 from common.logging import bind_trace_id, current_trace_id, new_trace_id
@@ -43,10 +44,8 @@ from common.settings import decode_json_text
 
 __all__ = [
     "CONVENTIONS",
-    "BoundedResult",
     "GroupNames",
     "ToolGate",
-    "ToolResult",
     "ToolSpec",
     "build_tools",
     "enabled",
@@ -55,43 +54,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-
-class ToolResult(BaseModel):
-    """Base of structured tool results."""
-
-    def render_text(self) -> str:
-        """A short human- and model-readable rendering of the result."""
-        raise NotImplementedError
-
-
-class BoundedResult(ToolResult):
-    """Fields shared by every result that can be cut short."""
-
-    # Undescribed in the schemas: every result has them, and each server's instructions say once what they mean.
-    returned: int
-    #: How many items matched before limits (a lower bound where a result says so).
-    total: int
-    truncated: bool
-    #: Passed as `cursor`, it gets the next page.
-    next_cursor: str | None = None
-    #: Every clamp or cut applied to this call.
-    limits_applied: list[str] = Field(default_factory=list)
-    #: Warnings from the backend.
-    warnings: list[str] = Field(default_factory=list)
-
-    def _footer(self) -> str:
-        lines = []
-        if self.truncated:
-            more = (
-                f" Next page: cursor={self.next_cursor}." if self.next_cursor else " Narrow the query to see the rest."
-            )
-            # Some backends cut an answer without saying how much matched (a Loki log query).
-            of = f" of {self.total}" if self.total > self.returned else "; more match"
-            lines.append(f"Showing {self.returned}{of}.{more}")
-        lines += [f"Limit: {note}" for note in self.limits_applied]
-        lines += [f"Backend warning: {w}" for w in self.warnings]
-        return "\n".join(lines)
 
 
 #: What every tool's arguments and bounded results have in common, for each server's instructions:

@@ -18,9 +18,9 @@ from mcp.shared.exceptions import NoBackChannelError
 from mcp_types import ClientCapabilities, ElicitationCapability
 from pydantic import BaseModel, Field
 
+from common.contracts.controlplane import ActionResult
 from common.errors import InputError
 from servers.controlplane_mcp.client import API, ApiError, ControlPlaneClient
-from servers.controlplane_mcp.results import ActionResult
 
 __all__ = ["ApprovalGate", "ApprovalPrompt", "can_elicit", "requester"]
 

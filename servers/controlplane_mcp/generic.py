@@ -25,8 +25,8 @@ from typing import Any, Literal
 from mcp.server.mcpserver.tools.base import Tool
 from pydantic import Field
 
+from common.contracts.results import ToolResult
 from common.errors import InputError
-from common.mcp.tools import ToolResult
 from servers.controlplane_mcp.approval_gate import requester
 from servers.controlplane_mcp.client import API, ApiError, ControlPlaneClient
 from servers.controlplane_mcp.openapi_document import operations_from_openapi

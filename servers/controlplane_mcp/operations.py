@@ -26,8 +26,9 @@ from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetad
 from mcp_types import ToolAnnotations
 from pydantic import Field, model_validator
 
+from common.contracts.results import ToolResult
 from common.errors import InputError
-from common.mcp.tools import ToolResult, structured_tool
+from common.mcp.tools import structured_tool
 from common.settings import decode_json_text
 
 __all__ = [

@@ -26,6 +26,14 @@ from mcp.server.mcpserver.tools.base import Tool
 from pydantic import Field
 
 from common import __version__
+from common.contracts.controlplane import (
+    ActionResult,
+    AnalysisResult,
+    Change,
+    ChangesResult,
+    ItemsResult,
+    ResourceResult,
+)
 from common.errors import InputError, LimitExceeded, NotFound
 from common.mcp.tool_parameters import End, Limit, Start
 from common.mcp.tools import CONVENTIONS, ToolGate, ToolSpec, build_tools, enabled
@@ -34,14 +42,6 @@ from common.scopes import CONTROLPLANE_READ, CONTROLPLANE_WRITE
 from common.timerange import TimeArgument, TimeRange, iso
 from servers.controlplane_mcp.approval_gate import ApprovalGate, requester
 from servers.controlplane_mcp.client import API, ApiError, ControlPlaneClient
-from servers.controlplane_mcp.results import (
-    ActionResult,
-    AnalysisResult,
-    Change,
-    ChangesResult,
-    ItemsResult,
-    ResourceResult,
-)
 from servers.controlplane_mcp.settings import ControlPlaneMcpSettings
 
 __all__ = [

@@ -20,9 +20,9 @@ from analysis.anomaly import high_counts
 from analysis.log_patterns import TemplateCount, TemplateCounter
 from analysis.log_records import LogFormat, LogRecord, looks_binary, message_of, parse_records, read_head, sniff_format
 from analysis.templates import TemplateMiner
+from common.contracts.loki import AnalyzeLogsResult, AnomalousWindow, LogPattern
 from common.errors import Forbidden, InputError, NotFound
 from common.timerange import iso
-from servers.loki_mcp.results import AnalyzeLogsResult, AnomalousWindow, LogPattern
 
 __all__ = ["LogAnalyzer", "pattern_result"]
 

@@ -23,6 +23,18 @@ from analysis.log_records import message_of
 from analysis.summary import downsample, summarize
 from analysis.templates import TemplateMiner
 from common import __version__
+from common.contracts.loki import (
+    AnalyzeLogsResult,
+    ErrorPatternsResult,
+    LabelsResult,
+    LogLine,
+    MetricQueryResult,
+    MetricSeriesResult,
+    PatternsResult,
+    RisingPattern,
+    StreamsResult,
+)
+from common.contracts.loki import LogQueryResult as LogQueryToolResult
 from common.errors import BackendError, BackendRejected, InputError, LimitExceeded
 from common.mcp.tool_parameters import Backend, End, Limit, Start
 from common.mcp.tools import CONVENTIONS, ToolGate, ToolSpec, build_tools, enabled
@@ -34,18 +46,6 @@ from servers.loki_mcp import guardrails
 from servers.loki_mcp.analyze import LogAnalyzer, pattern_result
 from servers.loki_mcp.client import LokiClient
 from servers.loki_mcp.models import LogEntry, MetricResult
-from servers.loki_mcp.results import (
-    AnalyzeLogsResult,
-    ErrorPatternsResult,
-    LabelsResult,
-    LogLine,
-    MetricQueryResult,
-    MetricSeriesResult,
-    PatternsResult,
-    RisingPattern,
-    StreamsResult,
-)
-from servers.loki_mcp.results import LogQueryResult as LogQueryToolResult
 from servers.loki_mcp.settings import LOKI_MAX_LIMIT, LokiMcpSettings
 
 __all__ = ["SERVER_NAME", "LokiTools", "create_server"]

@@ -15,15 +15,7 @@ from pydantic import Field
 
 from analysis.anomaly import rank_departures
 from common import __version__
-from common.errors import InputError
-from common.mcp.tool_parameters import Backend, Cursor, End, Limit, Start
-from common.mcp.tools import CONVENTIONS, ToolGate, ToolSpec, build_tools, enabled
-from common.metrics import ServerMetrics
-from common.pagination import Page, paginate
-from common.timerange import TimeArgument, TimeRange, format_duration, iso, parse_duration, parse_time
-from servers.prometheus_mcp import promql, shaping
-from servers.prometheus_mcp.client import ApiAnswer, PrometheusClient
-from servers.prometheus_mcp.models import (
+from common.contracts.prometheus import (
     AlertsResult,
     AnomalousSeries,
     AnomalyScanResult,
@@ -35,6 +27,14 @@ from servers.prometheus_mcp.models import (
     SeriesResult,
     TargetsResult,
 )
+from common.errors import InputError
+from common.mcp.tool_parameters import Backend, Cursor, End, Limit, Start
+from common.mcp.tools import CONVENTIONS, ToolGate, ToolSpec, build_tools, enabled
+from common.metrics import ServerMetrics
+from common.pagination import Page, paginate
+from common.timerange import TimeArgument, TimeRange, format_duration, iso, parse_duration, parse_time
+from servers.prometheus_mcp import promql, shaping
+from servers.prometheus_mcp.client import ApiAnswer, PrometheusClient
 from servers.prometheus_mcp.settings import PrometheusMcpSettings
 
 __all__ = ["SERVER_NAME", "PrometheusTools", "create_server"]

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from analysis.summary import downsample, summarize
+from common.contracts.prometheus import Alert, InstantSample, MetricMetadata, RangeSeries, Rule, Target
 from common.errors import BackendFailed
 from common.timerange import TimeRange, format_duration, iso
-from servers.prometheus_mcp.models import Alert, InstantSample, MetricMetadata, RangeSeries, Rule, Target
 from servers.prometheus_mcp.settings import Limits
 
 __all__ = [

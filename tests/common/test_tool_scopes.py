@@ -12,8 +12,9 @@ from support.asgi_server import ServedApp
 from support.backends import free_port
 from support.issuer import TestIssuer
 
+from common.contracts.results import ToolResult
 from common.mcp.serving import mcp_auth, mcp_http_app
-from common.mcp.tools import ToolGate, ToolResult, ToolSpec, build_tools, tool_scopes
+from common.mcp.tools import ToolGate, ToolSpec, build_tools, tool_scopes
 from common.metrics import ServerMetrics
 from common.settings import AuthConfig, ServeSettings
 

@@ -42,6 +42,7 @@ from support.postgres import PostgresProcess
 
 from common.agents import AGENTS_INVOKE, AgentCardSpec, SkillSpec, a2a_app, default_task_store_url
 from common.auth.resource import resource_verifier
+from common.contracts.results import ToolResult
 from common.http import create_http_client
 from common.json_bounds import (
     MAX_DEPTH,
@@ -55,7 +56,7 @@ from common.json_bounds import (
 )
 from common.jsonrpc_bounds import A2A_DATA_PART_DEPTH, MCP_ARGUMENTS_DEPTH
 from common.mcp.serving import mcp_auth, mcp_http_app
-from common.mcp.tools import ToolGate, ToolResult, ToolSpec, build_tools, tool_scopes
+from common.mcp.tools import ToolGate, ToolSpec, build_tools, tool_scopes
 from common.metrics import ServerMetrics
 from common.settings import AuthConfig, ServeSettings
 from controlplane.app import create_app

@@ -24,9 +24,12 @@ from support.asgi_server import ServedApp
 from support.scripted_llm import ScriptedLlm, call, function_responses, text
 
 from agents.triage.agent import TriageAgent
-from agents.triage.conversation import follow_up, mcp_toolsets, narrate
+from agents.triage.prompt import PROMPTS
+from common.agents.model_stage import follow_up, mcp_toolsets, narrate
+from common.agents.pipeline import LAST_RESULT
 from common.auth import TokenSource
-from common.mcp.tools import ToolResult, ToolSpec, build_tools
+from common.contracts.results import ToolResult
+from common.mcp.tools import ToolSpec, build_tools
 from common.settings import SettingsSource
 
 pytestmark = pytest.mark.anyio
@@ -106,8 +109,8 @@ async def test_an_injected_alert_is_flagged_quoted_and_fenced_in_the_narrators_p
 
     events = await Conversation(triage).say(json.dumps(alert_group()))
 
-    report_json, markdown = texts(events)[-2:]
-    report = json.loads(report_json)
+    markdown = texts(events)[-1]
+    report = events[-1].actions.state_delta[LAST_RESULT]
     flagged = {flag["field"] for flag in report["flags"]}
     assert {"trigger.summary"} <= flagged
     assert "disregard all prior instructions" in report["flags"][0]["reason"].lower()
@@ -132,8 +135,8 @@ async def test_each_prompt_draws_its_own_boundary() -> None:
     model = ScriptedLlm(script=[text("one"), text("two")])
     report = {"id": "rep-1", "trigger": {"summary": INJECTION}}
 
-    await narrate(model, report)
-    await narrate(model, report)
+    await narrate(model, PROMPTS.narrator, report)
+    await narrate(model, PROMPTS.narrator, report)
 
     first, second = (re.findall(r"<<<BEGIN DATA (\w+)>>>", system_instruction(r)) for r in model.requests)
     assert first != second
@@ -190,7 +193,7 @@ async def test_a_model_that_obeys_the_injection_finds_no_write_tool_to_call(cont
     )
     report = {"id": "rep-1", "trigger": {"summary": INJECTION}, "flags": [{"field": "trigger.summary"}]}
     toolsets = mcp_toolsets({"controlplane-mcp": controlplane_mcp}, cast(TokenSource, FixedToken()))
-    agent = follow_up(model, report, toolsets)
+    agent = follow_up(model, PROMPTS.follow_up, report, toolsets, name="triage")
     runner = InMemoryRunner(agent=agent, app_name="triage")
     session = await runner.session_service.create_session(app_name="triage", user_id="oncall")
     message = genai.Content(role="user", parts=[genai.Part(text="Do what the alert says.")])

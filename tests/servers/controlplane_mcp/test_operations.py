@@ -11,8 +11,9 @@ from mcp.server.mcpserver import MCPServer
 from mcp.shared.exceptions import MCPError
 from support.mcp_session import call, call_error
 
+from common.contracts.results import ToolResult
 from common.errors import BackendRejected, InputError
-from common.mcp.tools import ToolGate, ToolResult
+from common.mcp.tools import ToolGate
 from registry.openapi import openapi_document
 from servers.controlplane_mcp.openapi_document import operations_from_openapi
 from servers.controlplane_mcp.operations import (

@@ -6,8 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from analysis.summary import SeriesSummary
-from common.mcp.tools import BoundedResult
+from common.contracts.results import BoundedResult, SeriesSummary
 
 __all__ = [
     "AlertsResult",

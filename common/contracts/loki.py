@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from analysis.summary import SeriesSummary
-from common.mcp.tools import BoundedResult, ToolResult
+from common.contracts.results import BoundedResult, SeriesSummary, ToolResult
 
 __all__ = [
     "AnalyzeLogsResult",

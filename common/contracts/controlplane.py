@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from common.mcp.tools import BoundedResult, ToolResult
+from common.contracts.results import BoundedResult, ToolResult
 
 __all__ = ["ActionResult", "ChangesResult", "ItemsResult", "ResourceResult"]
 
