@@ -22,8 +22,7 @@ import hashlib
 import json
 import sqlite3
 import threading
-import time
-from collections.abc import AsyncGenerator, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +44,7 @@ from registry.keys import KeyStore
 from registry.settings import RegistrySettings
 from support.asgi_server import ServedApp
 from support.backends import free_port
+from support.eventually import eventually
 from support.hostile_tokens import access_token
 from support.served import ServedComponent
 
@@ -149,17 +149,18 @@ class StandIn:
         return [value for value in self.inputs() if any(marker in text for text in strings_in(value))]
 
     def wait_for_input_with(self, marker: str, count: int = 1, timeout: float = 20.0) -> list[Any]:
-        deadline = time.monotonic() + timeout
-        while len(found := self.inputs_with(marker)) < count:
-            assert time.monotonic() < deadline, f"{self.spec.name} received no input with {marker!r}"
-            time.sleep(0.02)
-        return found
+        return eventually(
+            lambda: found if len(found := self.inputs_with(marker)) >= count else None,
+            timeout=timeout,
+            what=f"{self.spec.name} to receive {count} input(s) with {marker!r}",
+        )
 
     def wait_for_inputs(self, count: int, timeout: float = 10.0) -> list[Any]:
-        deadline = time.monotonic() + timeout
-        while len(self.agent.received) < count:
-            assert time.monotonic() < deadline, f"{self.spec.name} received {self.agent.received}"
-            time.sleep(0.02)
+        eventually(
+            lambda: len(self.agent.received) >= count,
+            timeout=timeout,
+            what=lambda: f"{self.spec.name} to receive {count} input(s); it received {self.agent.received}",
+        )
         return self.inputs()
 
 
@@ -209,6 +210,21 @@ class Federation:
     def get(self, path: str, headers: dict[str, str] | None = None) -> httpx.Response:
         return self.http.get(f"{self.url}{path}", headers=self.headers() if headers is None else headers)
 
+    def wait_for_state(self, task_id: str, state: str, timeout: float = 10.0) -> dict[str, Any]:
+        """The router's view of task `task_id` (`GET /tasks/{id}`) once it is in `state`."""
+        return self._task_once(task_id, lambda now: now == state, timeout)
+
+    def wait_while_submitted(self, task_id: str, timeout: float = 20.0) -> dict[str, Any]:
+        """The router's view of task `task_id` once it has left `submitted` (it reached its peer or failed)."""
+        return self._task_once(task_id, lambda now: now != "submitted", timeout)
+
+    def _task_once(self, task_id: str, until: Callable[[str], bool], timeout: float) -> dict[str, Any]:
+        return eventually(
+            lambda: view if until((view := self.get(f"/tasks/{task_id}").json())["state"]) else None,
+            timeout=timeout,
+            what=lambda: f"router task {task_id} to change state; it is {self.get(f'/tasks/{task_id}').json()}",
+        )
+
     def registry_call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         headers = {"Authorization": f"Bearer {self.token('peers', self.registry.url)}"}
         return self.http.request(method, f"{self.registry.url}{path}", headers=headers, **kwargs)
@@ -228,10 +244,9 @@ class Federation:
     def settled(self, timeout: float = 30.0) -> None:
         """Wait until every delivery the router recorded has been sent, and every task the stand-ins created has
         run far enough to record its input: a test counting inputs then sees no earlier test's delivery arrive."""
-        deadline = time.monotonic() + timeout
-        while not self._settled():
-            assert time.monotonic() < deadline, f"the router's deliveries did not settle:\n{self.router.log_tail()}"
-            time.sleep(0.05)
+        eventually(
+            self._settled, timeout=timeout, what=lambda: f"the router's deliveries to settle:\n{self.router.log_tail()}"
+        )
 
     def _settled(self) -> bool:
         with sqlite3.connect(self.router_data / "router-tasks.db") as db:
@@ -326,10 +341,11 @@ def strings_in(value: Any) -> Iterator[str]:
 
 def wait_until_registered(fed: Federation, name: str, timeout: float = 20.0) -> None:
     """Tokens for an agent are issued once the registry knows its URL: wait for its registration."""
-    deadline = time.monotonic() + timeout
-    while fed.registry_call("GET", f"/agents/{name}").status_code != 200:
-        assert time.monotonic() < deadline, f"{name} did not register:\n{fed.router.log_tail()}"
-        time.sleep(0.05)
+    eventually(
+        lambda: fed.registry_call("GET", f"/agents/{name}").status_code == 200,
+        timeout=timeout,
+        what=lambda: f"{name} to register:\n{fed.router.log_tail()}",
+    )
 
 
 def alert(name: str = "HighErrorRate", status: str = "firing", **labels: str) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from support.eventually import eventually
 from support.router_federation import FAIL_WORD, Federation, alert, webhook_payload
 
 from agents.router.dispatch import dedup_hash
@@ -81,16 +82,20 @@ def tasks_per_group(fed: Federation, group_keys: list[str]) -> list[int]:
 
 
 def wait_until_all_end(fed: Federation, task_ids: list[str], headers: dict[str, str]) -> list[str]:
-    deadline = time.monotonic() + DEADLINE_SECONDS
     states: dict[str, str] = {}
-    while True:
+
+    def all_ended() -> bool:
         for task_id in task_ids:
             if states.get(task_id) not in ENDED:
                 response = fed.get(f"/tasks/{task_id}", headers)
                 assert response.status_code == 200, response.text
                 states[task_id] = response.json()["state"]
-        unfinished = {task_id: state for task_id, state in states.items() if state not in ENDED}
-        if not unfinished:
-            return [states[task_id] for task_id in task_ids]
-        assert time.monotonic() < deadline, f"{len(unfinished)} tasks have not ended: {sorted(unfinished.values())}"
-        time.sleep(0.2)
+        return all(state in ENDED for state in states.values())
+
+    eventually(
+        all_ended,
+        timeout=DEADLINE_SECONDS,
+        interval=0.2,
+        what=lambda: f"every task to end; these have not: {sorted(s for s in states.values() if s not in ENDED)}",
+    )
+    return [states[task_id] for task_id in task_ids]

@@ -7,7 +7,6 @@ as the RFC 8707 `resource`), which is how it gets bearer tokens that do not expi
 
 from __future__ import annotations
 
-import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +16,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from support.backends import AlertmanagerProcess
+from support.eventually import eventually
 from support.router_federation import Federation
 
 pytestmark = pytest.mark.integration
@@ -50,13 +50,6 @@ def _names(payload: dict[str, Any]) -> set[str]:
     return {alert["labels"].get("alertname") for alert in payload.get("alerts", [])}
 
 
-def wait(condition: Any, timeout: float, message: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, message()
-        time.sleep(0.1)
-
-
 @pytest.mark.parametrize("auth", ["basic", "oauth2"])
 def test_alertmanager_starts_one_investigation_and_its_resends_start_no_more(
     fed: Federation, tmp_path: Path, auth: str
@@ -77,13 +70,16 @@ def test_alertmanager_starts_one_investigation_and_its_resends_start_no_more(
     webhook = f"{fed.url}/webhooks/alertmanager"
     with AlertmanagerProcess(tmp_path, webhook, http_config=http_config, repeat_interval="1s") as am:
         fire(am, name)
-        wait(
+        eventually(
             lambda: investigations(fed, name),
-            20,
-            lambda: f"no investigation; {notifications(am)}\n{fed.router.log_tail()}",
+            timeout=20,
+            what=lambda: f"an investigation; {notifications(am)}\n{fed.router.log_tail()}",
         )
-        wait(lambda: notifications(am)[0] >= 3, 20, lambda: f"Alertmanager did not re-send: {notifications(am)}")
+        eventually(
+            lambda: notifications(am)[0] >= 3, timeout=20, what=lambda: f"Alertmanager to re-send: {notifications(am)}"
+        )
         sent, failed = notifications(am)
+    fed.settled()  # a re-send that had started an investigation would have reached triage by now
 
     assert failed == 0
     assert sent >= 3

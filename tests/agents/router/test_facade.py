@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
+from support.eventually import eventually
 from support.openapi_conformance import check_conformance
 from support.router_federation import STAGE, Federation, alert, wait_until_registered, webhook_payload
 
@@ -24,14 +24,6 @@ def task_of(response: httpx.Response) -> str:
     assert response.status_code == 202, response.text
     (task,) = response.json()["tasks"]
     return str(task["id"])
-
-
-def wait_for_state(fed: Federation, task_id: str, state: str, timeout: float = 10.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while (view := fed.get(f"/tasks/{task_id}").json())["state"] != state:
-        assert time.monotonic() < deadline, view
-        time.sleep(0.02)
-    return view
 
 
 def events(response: httpx.Response) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -54,7 +46,7 @@ def test_execute_routes_a_question_to_the_skill_that_fits_with_its_context(fed: 
     response = fed.post("/execute", body)
 
     assert response.json()["tasks"][0]["agent"] == "capacity"
-    view = wait_for_state(fed, task_of(response), "completed")
+    view = fed.wait_for_state(task_of(response), "completed")
     received = {"question": body["user_query"], "service": "checkout"}
     assert fed.capacity.wait_for_inputs(seen + 1)[seen] == received
     assert view["result"] == {"agent": "capacity", "received": received}
@@ -81,11 +73,11 @@ def test_execute_refuses_unknown_fields(fed: Federation) -> None:
 def test_a_task_reads_working_then_completed_with_its_result_and_markdown(fed: Federation) -> None:
     with fed.gate.closed():
         task_id = task_of(fed.post("/diagnostics/deployment", {"service": "checkout", "status": "failed"}))
-        working = wait_for_state(fed, task_id, "working")
+        working = fed.wait_for_state(task_id, "working")
         assert working["message"] == STAGE
         assert (working["result"], working["markdown"]) == (None, None)
 
-    done = wait_for_state(fed, task_id, "completed")
+    done = fed.wait_for_state(task_id, "completed")
 
     assert done["id"] == task_id
     assert done["agent"] == "triage"
@@ -159,7 +151,7 @@ def test_the_stream_of_a_running_task_says_status_then_artifact_then_done(fed: F
     collected: list[tuple[str, dict[str, Any]]] = []
     with fed.gate.closed():
         task_id = task_of(fed.post("/diagnostics/deployment", {"service": "cart", "status": "rolled_back"}))
-        wait_for_state(fed, task_id, "working")
+        fed.wait_for_state(task_id, "working")
 
         def follow() -> None:
             with fed.http.stream("GET", f"{fed.url}/tasks/{task_id}/stream", headers=fed.headers()) as response:
@@ -169,10 +161,8 @@ def test_the_stream_of_a_running_task_says_status_then_artifact_then_done(fed: F
 
         reader = threading.Thread(target=follow)
         reader.start()
-        deadline = time.monotonic() + 10
-        while ("comment", {"text": "following the task live"}) not in collected:  # released once followed live
-            assert time.monotonic() < deadline, collected
-            time.sleep(0.02)
+        live = ("comment", {"text": "following the task live"})
+        eventually(lambda: live in collected, what=lambda: f"{live} among {collected}")  # released once followed live
     reader.join(10)
 
     collected = [(name, data) for name, data in collected if name != "comment"]
@@ -191,7 +181,7 @@ def test_the_stream_of_a_running_task_says_status_then_artifact_then_done(fed: F
 
 def test_the_stream_of_a_finished_task_gives_its_final_state_at_once(fed: Federation) -> None:
     task_id = task_of(fed.post("/diagnostics/deployment", {"service": "cart", "status": "failed"}))
-    wait_for_state(fed, task_id, "completed")
+    fed.wait_for_state(task_id, "completed")
 
     response = fed.get(f"/tasks/{task_id}/stream")
 
@@ -232,7 +222,7 @@ def test_the_api_conforms_to_its_openapi_document(fed: Federation, method: str, 
 
 def test_tasks_are_still_followed_after_the_router_restarts(fed: Federation) -> None:
     task_id = task_of(fed.post("/diagnostics/deployment", {"service": "checkout", "status": "failed"}))
-    wait_for_state(fed, task_id, "completed")
+    fed.wait_for_state(task_id, "completed")
     payload = webhook_payload(alert("RestartCheck"), group_key=uuid.uuid4().hex)
     first = fed.post("/webhooks/alertmanager", payload)
 

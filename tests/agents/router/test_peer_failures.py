@@ -197,14 +197,6 @@ def peer_as_triage(fed: Federation, peer: Peer, mode: str) -> Iterator[None]:
         peer.mode = "ok"
 
 
-def wait_while_submitted(fed: Federation, task_id: str, timeout: float = 20.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while (view := fed.get(f"/tasks/{task_id}").json())["state"] == "submitted":
-        assert time.monotonic() < deadline, view
-        time.sleep(0.05)
-    return dict(view)
-
-
 def new_group() -> str:
     return f'{{}}:{{alertname="HighErrorRate", run="{uuid.uuid4().hex}"}}'
 
@@ -224,7 +216,7 @@ def test_triage_failing_to_take_a_webhook_delivery_is_202_then_the_task_fails_na
         response = fed.post("/webhooks/alertmanager", webhook_payload(group_key=new_group()))
         assert response.status_code == 202, response.text
         (task,) = response.json()["tasks"]
-        view = wait_while_submitted(fed, task["id"])
+        view = fed.wait_while_submitted(task["id"])
 
     assert view["state"] == "failed"
     assert f"The triage agent could not start the task: the triage agent at {peer.url}" in view["message"]
@@ -244,7 +236,7 @@ def test_triage_slow_to_create_the_task_gets_the_webhook_answered_at_once_and_th
         again = fed.post("/webhooks/alertmanager", payload)  # while triage is still creating it
         (task,) = response.json()["tasks"]
         waiting = fed.get(f"/tasks/{task['id']}").json()
-        view = wait_while_submitted(fed, task["id"], timeout=SLOW_START_SECONDS + 20)
+        view = fed.wait_while_submitted(task["id"], timeout=SLOW_START_SECONDS + 20)
 
     assert response.status_code == 202, response.text
     assert answered < 4.0  # ROUTER_PEER_TIMEOUT_SECONDS (conftest): it used to be a 504 past it

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from support.eventually import eventually
 from support.router_federation import FAIL_WORD, STAGE, Federation, alert, wait_until_registered, webhook_payload
 
 pytestmark = pytest.mark.integration
@@ -71,19 +72,12 @@ def test_a_resend_answers_the_started_task_and_starts_nothing(fed: Federation) -
 
     assert (first.status_code, again.status_code) == (202, 200)
     assert again.json() == {"tasks": first.json()["tasks"], "duplicate": True}
-    time.sleep(0.2)
+    fed.settled()  # every delivery the router recorded has reached its stand-in
     assert len(fed.triage.inputs_with(payload["groupKey"])) == 1
 
 
 def state_of(fed: Federation, task_id: str) -> str:
     return str(fed.get(f"/tasks/{task_id}").json()["state"])
-
-
-def wait_for_state(fed: Federation, task_id: str, state: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while (now := state_of(fed, task_id)) != state:
-        assert time.monotonic() < deadline, f"task {task_id} is {now}, not {state}"
-        time.sleep(0.02)
 
 
 def test_a_resend_after_the_investigation_failed_starts_a_new_one_which_the_group_maps_to(fed: Federation) -> None:
@@ -93,12 +87,12 @@ def test_a_resend_after_the_investigation_failed_starts_a_new_one_which_the_grou
     payload = webhook_payload(failing, group_key=group())
     first = fed.post("/webhooks/alertmanager", payload)
     (failed,) = first.json()["tasks"]
-    wait_for_state(fed, failed["id"], "failed")
+    fed.wait_for_state(failed["id"], "failed")
 
     with fed.gate.closed():  # the new investigation stays running meanwhile
         again = fed.post("/webhooks/alertmanager", payload)
         (retried,) = again.json()["tasks"]
-        wait_for_state(fed, retried["id"], "working")
+        fed.wait_for_state(retried["id"], "working")
         once_more = fed.post("/webhooks/alertmanager", payload)
 
     assert (first.status_code, again.status_code, once_more.status_code) == (202, 202, 200), again.text
@@ -257,19 +251,12 @@ def test_malformed_basic_header_is_401(fed: Federation) -> None:
     assert response.status_code == 401
 
 
-def wait_while_submitted(fed: Federation, task_id: str, timeout: float = 20.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while (view := fed.get(f"/tasks/{task_id}").json())["state"] == "submitted":
-        assert time.monotonic() < deadline, view
-        time.sleep(0.05)
-    return dict(view)
-
-
 def wait_for_log(fed: Federation, text: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while text not in fed.router.log_text():
-        assert time.monotonic() < deadline, f"{text!r} not in the router's log:\n{fed.router.log_tail()}"
-        time.sleep(0.05)
+    eventually(
+        lambda: text in fed.router.log_text(),
+        timeout=timeout,
+        what=lambda: f"{text!r} in the router's log:\n{fed.router.log_tail()}",
+    )
 
 
 def stream_events(fed: Federation, task_id: str, into: list[tuple[str, Any]]) -> None:
@@ -301,12 +288,9 @@ def test_a_delivery_waits_while_triage_is_missing_or_down_and_starts_once_when_i
             follower.start()
         finally:
             fed.register(fed.triage.spec, fed.triage.url)
-        views = [wait_while_submitted(fed, task_id) for task_id in task_ids]
+        views = [fed.wait_while_submitted(task_id) for task_id in task_ids]
         working = ("status", {"state": "working", "message": STAGE})
-        deadline = time.monotonic() + 10
-        while working not in streamed:
-            assert time.monotonic() < deadline, streamed
-            time.sleep(0.02)
+        eventually(lambda: working in streamed, what=lambda: f"{working} among the streamed events {streamed}")
     follower.join(30)
 
     assert (missing.status_code, down.status_code) == (202, 202), (missing.text, down.text)
@@ -336,7 +320,7 @@ def test_a_pending_delivery_is_started_after_the_router_restarts(fed: Federation
             fed.router.start()
     wait_until_registered(fed, "router")
 
-    view = wait_while_submitted(fed, task_id)
+    view = fed.wait_while_submitted(task_id)
 
     assert view["state"] in ("working", "completed"), view
     assert fed.triage.wait_for_input_with(event["deployment_id"]) == [{"type": "deployment", **event}]
