@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -20,8 +19,10 @@ from google.adk.agents import BaseAgent
 from google.adk.agents.invocation_context import InvocationContext
 from google.adk.events import Event
 from google.genai import types as genai
+from pydantic import Field
 from support.asgi_server import ServedApp
 from support.backends import free_port
+from support.eventually import eventually_async
 from support.issuer import TestIssuer
 
 from common.agents import AGENTS_INVOKE, AgentCardSpec, SkillSpec, a2a_app, default_task_store_url
@@ -43,22 +44,38 @@ LIMIT = 2
 SENT = 5
 
 
+class Runs:
+    """How many runs of an agent are in flight, and the most there ever were."""
+
+    def __init__(self) -> None:
+        self.started = 0
+        self.in_flight = 0
+        self.peak = 0
+
+
 class GatedAgent(BaseAgent):
     gate: threading.Event
+    runs: Runs = Field(default_factory=Runs)
 
     async def _run_async_impl(self, ctx: InvocationContext) -> AsyncGenerator[Event, None]:
-        yield Event(
-            author=self.name,
-            invocation_id=ctx.invocation_id,
-            content=genai.Content(role="model", parts=[genai.Part(text="Waiting for the gate.")]),
-        )
-        while not self.gate.is_set():
-            await asyncio.sleep(0.02)
-        yield Event(
-            author=self.name,
-            invocation_id=ctx.invocation_id,
-            content=genai.Content(role="model", parts=[genai.Part(text='{"released": true}')]),
-        )
+        self.runs.started += 1
+        self.runs.in_flight += 1
+        self.runs.peak = max(self.runs.peak, self.runs.in_flight)
+        try:
+            yield Event(
+                author=self.name,
+                invocation_id=ctx.invocation_id,
+                content=genai.Content(role="model", parts=[genai.Part(text="Waiting for the gate.")]),
+            )
+            while not self.gate.is_set():
+                await asyncio.sleep(0.02)
+            yield Event(
+                author=self.name,
+                invocation_id=ctx.invocation_id,
+                content=genai.Content(role="model", parts=[genai.Part(text='{"released": true}')]),
+            )
+        finally:
+            self.runs.in_flight -= 1
 
 
 @pytest.fixture(scope="module")
@@ -78,18 +95,21 @@ async def client_of(url: str, token: str) -> AsyncIterator[Client]:
             await client.close()
 
 
-async def states(client: Client, task_ids: list[str]) -> list[int]:
-    return [(await client.get_task(GetTaskRequest(id=task_id))).status.state for task_id in task_ids]
+async def has_states(client: Client, task_ids: list[str], expected: list[int]) -> bool:
+    """Whether the tasks' states are `expected`, in any order."""
+    states = [(await client.get_task(GetTaskRequest(id=task_id))).status.state for task_id in task_ids]
+    return sorted(states) == sorted(expected)
 
 
 async def test_runs_beyond_the_limit_wait_submitted_and_start_in_turn(issuer: TestIssuer, tmp_path: Path) -> None:
     gate = threading.Event()
+    agent = GatedAgent(name="gated", gate=gate)
     port = free_port()
     serve = ServeSettings(
         port=port, registry_url=issuer.issuer, auth=AuthConfig(issuer=issuer.issuer, jwks_url=issuer.jwks_url)
     )
     app = a2a_app(
-        agent=GatedAgent(name="gated", gate=gate),
+        agent=agent,
         card=SPEC,
         serve=serve,
         verifier=resource_verifier(serve, serve.base_url, create_http_client(timeout=10.0)),
@@ -111,18 +131,16 @@ async def test_runs_beyond_the_limit_wait_submitted_and_start_in_turn(issuer: Te
             expected = sorted(
                 [TaskState.TASK_STATE_SUBMITTED] * (SENT - LIMIT) + [TaskState.TASK_STATE_WORKING] * LIMIT
             )
-            deadline = time.monotonic() + 10
-            while sorted(now := await states(client, task_ids)) != expected:
-                assert time.monotonic() < deadline, now
-                await asyncio.sleep(0.05)
-            await asyncio.sleep(0.3)  # and no more start meanwhile
-            assert sorted(await states(client, task_ids)) == expected
+            await eventually_async(
+                lambda: has_states(client, task_ids, expected), what=f"{LIMIT} tasks working, the others submitted"
+            )
 
             gate.set()
-            deadline = time.monotonic() + 10
-            while (now := await states(client, task_ids)) != [TaskState.TASK_STATE_COMPLETED] * SENT:
-                assert time.monotonic() < deadline, now
-                await asyncio.sleep(0.05)
+            completed = [TaskState.TASK_STATE_COMPLETED] * SENT
+            await eventually_async(lambda: has_states(client, task_ids, completed), what="every task to complete")
+
+    # Every run has ended: never more than the limit were in flight, the held ones included.
+    assert (agent.runs.started, agent.runs.peak) == (SENT, LIMIT)
 
 
 async def test_a_task_left_working_without_a_worker_is_failed_saying_to_send_it_again(tmp_path: Path) -> None:
