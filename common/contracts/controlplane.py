@@ -1,7 +1,10 @@
-"""Structured results of the controlplane-mcp tools, each with a short text rendering.
+"""controlplane-mcp's curated tools as a contract: each tool's result model (with a short text
+rendering), its name (`TOOLS`), and `ControlplaneMcp`, the typed calls an agent makes.
 
-Items are the control plane's JSON as it sent them (see `client`), so fields a team's own
-control plane adds are kept.
+Items are the control plane's JSON as it sent them (see `servers.controlplane_mcp.client`), so
+fields a team's own control plane adds are kept. The tools generated from the control plane's
+OpenAPI document (off by default) answer with that API's own JSON; their result models stay with
+the generator (`servers.controlplane_mcp.operations`), since no agent reads them.
 """
 
 from __future__ import annotations
@@ -10,9 +13,25 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from common.contracts.calls import ToolCaller, ToolContract
 from common.contracts.results import BoundedResult, ToolResult
 
-__all__ = ["ActionResult", "ChangesResult", "ItemsResult", "ResourceResult"]
+__all__ = [
+    "FIND_RESOURCE",
+    "LIST_CHANGES",
+    "RECORD_ANALYSIS",
+    "SERVER",
+    "TOOLS",
+    "ActionResult",
+    "AnalysisResult",
+    "Change",
+    "ChangesResult",
+    "ControlplaneMcp",
+    "ItemsResult",
+    "ResourceResult",
+]
+
+SERVER = "controlplane-mcp"
 
 Item = dict[str, Any]
 
@@ -115,3 +134,84 @@ class ActionResult(ToolResult):
 
     def render_text(self) -> str:
         return self.message
+
+
+FIND_RESOURCE = ToolContract(SERVER, "controlplane_find_resource", ResourceResult)
+LIST_CHANGES = ToolContract(SERVER, "controlplane_list_changes", ChangesResult)
+DEPLOYMENT_HISTORY = ToolContract(SERVER, "controlplane_deployment_history", ItemsResult)
+LIST_INCIDENTS = ToolContract(SERVER, "controlplane_list_incidents", ItemsResult)
+GET_INCIDENT = ToolContract(SERVER, "controlplane_get_incident", ItemsResult)
+LIST_ALERT_RULES = ToolContract(SERVER, "controlplane_list_alert_rules", ItemsResult)
+LIST_AUTOMATION_EXECUTIONS = ToolContract(SERVER, "controlplane_list_automation_executions", ItemsResult)
+GET_APPROVAL = ToolContract(SERVER, "controlplane_get_approval", ItemsResult)
+RESTART_DEPLOYMENT = ToolContract(SERVER, "controlplane_restart_deployment", ActionResult)
+ROLLBACK_DEPLOYMENT = ToolContract(SERVER, "controlplane_rollback_deployment", ActionResult)
+SCALE_DEPLOYMENT = ToolContract(SERVER, "controlplane_scale_deployment", ActionResult)
+ACKNOWLEDGE_INCIDENT = ToolContract(SERVER, "controlplane_acknowledge_incident", ActionResult)
+RESOLVE_INCIDENT = ToolContract(SERVER, "controlplane_resolve_incident", ActionResult)
+RECORD_ANALYSIS = ToolContract(SERVER, "controlplane_record_analysis", AnalysisResult)
+#: Every curated tool the server offers (tests/servers/test_output_schemas.py holds the server to it).
+TOOLS = (
+    FIND_RESOURCE,
+    LIST_CHANGES,
+    DEPLOYMENT_HISTORY,
+    LIST_INCIDENTS,
+    GET_INCIDENT,
+    LIST_ALERT_RULES,
+    LIST_AUTOMATION_EXECUTIONS,
+    GET_APPROVAL,
+    RESTART_DEPLOYMENT,
+    ROLLBACK_DEPLOYMENT,
+    SCALE_DEPLOYMENT,
+    ACKNOWLEDGE_INCIDENT,
+    RESOLVE_INCIDENT,
+    RECORD_ANALYSIS,
+)
+
+
+class ControlplaneMcp:
+    """The controlplane-mcp tools agents call, as typed calls; an argument left None is the tool's default."""
+
+    def __init__(self, tools: ToolCaller) -> None:
+        self._tools = tools
+
+    async def find_resource(
+        self, query: str, *, namespace: str | None = None, limit: int | None = None
+    ) -> ResourceResult:
+        """The resources named like `query` (an id, a name or part of one), the best with its dependencies."""
+        return await FIND_RESOURCE.call(self._tools, query=query, namespace=namespace, limit=limit)
+
+    async def list_changes(
+        self,
+        resource: str,
+        *,
+        namespace: str | None = None,
+        start: str | None = None,
+        end: str | None = None,
+        include_dependencies: bool | None = None,
+        limit: int | None = None,
+    ) -> ChangesResult:
+        """The changes to `resource` (an id or a name) in the window, newest first."""
+        return await LIST_CHANGES.call(
+            self._tools,
+            resource=resource,
+            namespace=namespace,
+            start=start,
+            end=end,
+            include_dependencies=include_dependencies,
+            limit=limit,
+        )
+
+    async def record_analysis(
+        self,
+        kind: Literal["diagnostic", "postmortem"],
+        *,
+        title: str,
+        report: dict[str, Any],
+        markdown: str | None = None,
+        summary: str | None = None,
+    ) -> AnalysisResult:
+        """`report` recorded where people and tools find it (its id and URL)."""
+        return await RECORD_ANALYSIS.call(
+            self._tools, kind=kind, title=title, report=report, markdown=markdown, summary=summary
+        )

@@ -1,15 +1,21 @@
-"""Structured results of the loki-mcp tools, each with a short text rendering.
+"""loki-mcp's tools as a contract: each tool's result model (with a short text rendering), its name
+(`TOOLS`), and `LokiMcp`, the typed calls an agent makes.
 
 Log lines in these results have already been redacted and cut to the line limit by the tools.
+(`servers.loki_mcp.models` holds the Loki API's own types, which only the server reads.)
 """
 
 from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from common.contracts.calls import ToolCaller, ToolContract
 from common.contracts.results import BoundedResult, SeriesSummary, ToolResult
 
 __all__ = [
+    "ERROR_PATTERNS",
+    "SERVER",
+    "TOOLS",
     "AnalyzeLogsResult",
     "AnomalousWindow",
     "ErrorPatternsResult",
@@ -17,12 +23,15 @@ __all__ = [
     "LogLine",
     "LogPattern",
     "LogQueryResult",
+    "LokiMcp",
     "MetricQueryResult",
     "MetricSeriesResult",
     "PatternsResult",
     "RisingPattern",
     "StreamsResult",
 ]
+
+SERVER = "loki-mcp"
 
 
 def _labels(labels: dict[str, str]) -> str:
@@ -193,3 +202,42 @@ class AnalyzeLogsResult(ToolResult):
         ]
         out += [f"Limit: {note}" for note in self.limits_applied]
         return "\n".join(out)
+
+
+QUERY_LOGS = ToolContract(SERVER, "loki_query_logs", LogQueryResult)
+QUERY_METRICS = ToolContract(SERVER, "loki_query_metrics", MetricQueryResult)
+LIST_LABELS = ToolContract(SERVER, "loki_list_labels", LabelsResult)
+FIND_STREAMS = ToolContract(SERVER, "loki_find_streams", StreamsResult)
+LOG_PATTERNS = ToolContract(SERVER, "loki_log_patterns", PatternsResult)
+ERROR_PATTERNS = ToolContract(SERVER, "loki_error_patterns", ErrorPatternsResult)
+ANALYZE_LOGS = ToolContract(SERVER, "loki_analyze_logs", AnalyzeLogsResult)
+#: Every tool the server offers (tests/servers/test_output_schemas.py holds the server to it).
+TOOLS = (QUERY_LOGS, QUERY_METRICS, LIST_LABELS, FIND_STREAMS, LOG_PATTERNS, ERROR_PATTERNS, ANALYZE_LOGS)
+
+
+class LokiMcp:
+    """The loki-mcp tools agents call, as typed calls; an argument left None is the tool's default."""
+
+    def __init__(self, tools: ToolCaller) -> None:
+        self._tools = tools
+
+    async def error_patterns(
+        self,
+        query: str,
+        *,
+        start: str | None = None,
+        end: str | None = None,
+        baseline_start: str | None = None,
+        baseline_end: str | None = None,
+        limit: int | None = None,
+    ) -> ErrorPatternsResult:
+        """The error templates of `query`'s lines whose rate rose in start..end against the baseline window."""
+        return await ERROR_PATTERNS.call(
+            self._tools,
+            query=query,
+            start=start,
+            end=end,
+            baseline_start=baseline_start,
+            baseline_end=baseline_end,
+            limit=limit,
+        )

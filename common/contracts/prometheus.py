@@ -1,4 +1,5 @@
-"""Structured results of the prometheus-mcp tools, each with a short text rendering."""
+"""prometheus-mcp's tools as a contract: each tool's result model (with a short text rendering), its
+name (`TOOLS`), and `PrometheusMcp`, the typed calls an agent makes."""
 
 from __future__ import annotations
 
@@ -6,9 +7,16 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from common.contracts.calls import ToolCaller, ToolContract
 from common.contracts.results import BoundedResult, SeriesSummary
 
 __all__ = [
+    "FIND_ANOMALOUS_SERIES",
+    "LIST_ALERTS",
+    "LIST_LABELS",
+    "QUERY_RANGE",
+    "SERVER",
+    "TOOLS",
     "AlertsResult",
     "AnomalousSeries",
     "AnomalyScanResult",
@@ -16,12 +24,15 @@ __all__ = [
     "InstantSample",
     "LabelsResult",
     "MetadataResult",
+    "PrometheusMcp",
     "RangeQueryResult",
     "RangeSeries",
     "RulesResult",
     "SeriesResult",
     "TargetsResult",
 ]
+
+SERVER = "prometheus-mcp"
 
 
 def _labels(labels: dict[str, str]) -> str:
@@ -221,3 +232,94 @@ class AnomalyScanResult(BoundedResult):
             for s in self.series
         ]
         return "\n".join([head, *body, self._footer()]).strip()
+
+
+QUERY = ToolContract(SERVER, "prometheus_query", InstantQueryResult)
+QUERY_RANGE = ToolContract(SERVER, "prometheus_query_range", RangeQueryResult)
+LIST_LABELS = ToolContract(SERVER, "prometheus_list_labels", LabelsResult)
+FIND_SERIES = ToolContract(SERVER, "prometheus_find_series", SeriesResult)
+GET_METRIC_METADATA = ToolContract(SERVER, "prometheus_get_metric_metadata", MetadataResult)
+LIST_ALERTS = ToolContract(SERVER, "prometheus_list_alerts", AlertsResult)
+LIST_RULES = ToolContract(SERVER, "prometheus_list_rules", RulesResult)
+LIST_TARGETS = ToolContract(SERVER, "prometheus_list_targets", TargetsResult)
+FIND_ANOMALOUS_SERIES = ToolContract(SERVER, "prometheus_find_anomalous_series", AnomalyScanResult)
+#: Every tool the server offers (tests/servers/test_output_schemas.py holds the server to it).
+TOOLS = (
+    QUERY,
+    QUERY_RANGE,
+    LIST_LABELS,
+    FIND_SERIES,
+    GET_METRIC_METADATA,
+    LIST_ALERTS,
+    LIST_RULES,
+    LIST_TARGETS,
+    FIND_ANOMALOUS_SERIES,
+)
+
+
+class PrometheusMcp:
+    """The prometheus-mcp tools agents call, as typed calls; an argument left None is the tool's default.
+
+    Times are what the tools take ('now-1h', RFC 3339, unix seconds), steps and lengths durations ('30s').
+    """
+
+    def __init__(self, tools: ToolCaller) -> None:
+        self._tools = tools
+
+    async def query_range(
+        self,
+        query: str,
+        *,
+        start: str | None = None,
+        end: str | None = None,
+        step: str | None = None,
+        detail: Literal["auto", "points", "summary"] | None = None,
+        limit: int | None = None,
+    ) -> RangeQueryResult:
+        return await QUERY_RANGE.call(
+            self._tools, query=query, start=start, end=end, step=step, detail=detail, limit=limit
+        )
+
+    async def list_labels(
+        self,
+        label: str | None = None,
+        *,
+        matchers: dict[str, str] | None = None,
+        start: str | None = None,
+        end: str | None = None,
+        limit: int | None = None,
+    ) -> LabelsResult:
+        """Label names, or the values of `label` (`__name__` for metric names), on series matching `matchers`."""
+        return await LIST_LABELS.call(self._tools, label=label, matchers=matchers, start=start, end=end, limit=limit)
+
+    async def find_anomalous_series(
+        self,
+        metric: str,
+        *,
+        matchers: dict[str, str] | None = None,
+        start: str | None = None,
+        end: str | None = None,
+        step: str | None = None,
+        recent: str | None = None,
+        limit: int | None = None,
+    ) -> AnomalyScanResult:
+        """`metric`'s series ranked by how far their last `recent` departs from the rest of the window."""
+        return await FIND_ANOMALOUS_SERIES.call(
+            self._tools,
+            metric=metric,
+            matchers=matchers,
+            start=start,
+            end=end,
+            step=step,
+            recent=recent,
+            limit=limit,
+        )
+
+    async def list_alerts(
+        self,
+        *,
+        state: Literal["firing", "pending"] | None = None,
+        matchers: dict[str, str] | None = None,
+        limit: int | None = None,
+    ) -> AlertsResult:
+        return await LIST_ALERTS.call(self._tools, state=state, matchers=matchers, limit=limit)
