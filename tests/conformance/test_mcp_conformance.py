@@ -1,9 +1,13 @@
-"""The public MCP conformance suite (`@modelcontextprotocol/conformance`) against our three MCP servers.
+"""Protocol conformance of our three MCP servers: the public MCP conformance suite
+(`@modelcontextprotocol/conformance`), and the protocol rules every server of ours keeps beyond it.
 
 Each server is served for real on 127.0.0.1 with authentication on (a `TestIssuer`; a real
-Prometheus for prometheus-mcp, a real control plane for controlplane-mcp). The suite cannot send
-an `Authorization` header, so it talks to a `TokenProxy` that adds a valid token. Every scenario
-of the suite runs (`--suite all`); each one that tests generic protocol behaviour must pass.
+Prometheus for prometheus-mcp, a real control plane for controlplane-mcp), and every test runs
+against each of them. The suite cannot send an `Authorization` header, so it talks to a
+`TokenProxy` that adds a valid token. Every scenario of the suite runs (`--suite all`); each one
+that tests generic protocol behaviour must pass. Our own checks use a Streamable HTTP session
+with a token: capabilities, the paged tool listing and its schemas, unknown tools and refused
+arguments (-32602, naming them), and the machine-readable kind of a tool error.
 
 Some scenarios call fixtures of the suite's own reference server (tools such as
 `test_simple_text`, resources under `test://`, prompts such as `test_simple_prompt`) or exercise
@@ -20,18 +24,26 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-from collections.abc import Iterator
-from contextlib import ExitStack
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack, asynccontextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import httpx2
 import pytest
+from jsonschema import Draft202012Validator
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
 from support.asgi_server import ServedApp
 from support.backends import PrometheusProcess
 from support.controlplane_mcp_harness import READ, serve_controlplane, serve_mcp
 from support.issuer import TestIssuer
 from support.served import ServedComponent
 from support.token_proxy import TokenProxy
+
+from common.mcp.tool_errors import META_KEY
 
 pytestmark = pytest.mark.integration
 
@@ -119,28 +131,78 @@ class Outcome:
     passed: int
 
 
-def _loki_mcp(stack: ExitStack, issuer: TestIssuer, factory: pytest.TempPathFactory) -> tuple[ServedComponent, str]:
+@dataclass(frozen=True)
+class Server:
+    """One of our MCP servers, served, with a call of it that fails as a tool error and one its schema refuses."""
+
+    name: str
+    served: ServedComponent
+    issuer: TestIssuer
+    scope: str
+    #: A tool, arguments it accepts but cannot answer, and the kind of the tool error.
+    failing: tuple[str, dict[str, Any], str]
+    #: A tool, arguments it accepts, and arguments its schema refuses by case, with the argument the refusal names.
+    refused: tuple[str, dict[str, Any], dict[str, tuple[dict[str, Any], str]]] = field(default=("", {}, {}))
+
+    def token(self) -> str:
+        return self.issuer.mint(self.served.mcp_url, [self.scope], claims={"client_id": "conformance"})
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[Client]:
+        async with (
+            httpx2.AsyncClient(headers={"Authorization": f"Bearer {self.token()}"}) as http,
+            Client(streamable_http_client(self.served.mcp_url, http_client=http)) as client,
+        ):
+            yield client
+
+
+def _loki_mcp(stack: ExitStack, issuer: TestIssuer, factory: pytest.TempPathFactory) -> Server:
     env = {
         "LOKI_URL": "",
         "SRE_DATA_DIR": str(factory.mktemp("loki-data")),
         "SRE_AUTH_ISSUER": issuer.issuer,
         "SRE_AUTH_JWKS_URL": issuer.jwks_url,
     }
-    return stack.enter_context(ServedComponent("loki-mcp", env, factory.mktemp("served"))), "logs:read"
+    served = stack.enter_context(ServedComponent("loki-mcp", env, factory.mktemp("served")))
+    # A selector without braces is a malformed query.
+    failing = ("loki_query_logs", {"query": 'service="checkout"'}, "invalid_argument")
+    refused = {
+        "unknown-argument": ({"drop_all": True}, "drop_all"),
+        "label-a-number": ({"label": 42}, "label"),
+        "limit-a-word": ({"limit": "many"}, "limit"),
+        "limit-zero": ({"limit": 0}, "limit"),
+    }
+    return Server("loki-mcp", served, issuer, "logs:read", failing, ("loki_list_labels", {}, refused))
 
 
 def _prometheus_mcp(
     stack: ExitStack, issuer: TestIssuer, factory: pytest.TempPathFactory, prometheus: PrometheusProcess
-) -> tuple[ServedComponent, str]:
+) -> Server:
     env = {"PROMETHEUS_URL": prometheus.url, "SRE_AUTH_ISSUER": issuer.issuer, "SRE_AUTH_JWKS_URL": issuer.jwks_url}
-    return stack.enter_context(ServedComponent("prometheus-mcp", env, factory.mktemp("served"))), "metrics:read"
+    served = stack.enter_context(ServedComponent("prometheus-mcp", env, factory.mktemp("served")))
+    failing = ("prometheus_query", {"query": "sum(("}, "invalid_argument")
+    refused = {
+        "unknown-argument": ({"query": "up", "drop_all": True}, "drop_all"),
+        "query-a-number": ({"query": 42}, "query"),
+        "query-missing": ({}, "query"),
+        "limit-a-word": ({"query": "up", "limit": "many"}, "limit"),
+    }
+    return Server(
+        "prometheus-mcp", served, issuer, "metrics:read", failing, ("prometheus_query", {"query": "up"}, refused)
+    )
 
 
-def _controlplane_mcp(
-    stack: ExitStack, issuer: TestIssuer, factory: pytest.TempPathFactory
-) -> tuple[ServedComponent, str]:
+def _controlplane_mcp(stack: ExitStack, issuer: TestIssuer, factory: pytest.TempPathFactory) -> Server:
     controlplane = stack.enter_context(serve_controlplane(issuer, factory, approval_ttl=300))
-    return stack.enter_context(serve_mcp(controlplane, issuer, factory)), READ
+    served = stack.enter_context(serve_mcp(controlplane, issuer, factory))
+    failing = ("controlplane_list_changes", {"resource": "no-such-service"}, "not_found")
+    refused = {
+        "unknown-argument": ({"drop_all": True}, "drop_all"),
+        "status-not-offered": ({"status": "deleted"}, "status"),
+        "limit-a-word": ({"limit": "many"}, "limit"),
+        "resource-a-list": ({"resource": ["a"]}, "resource"),
+    }
+    return Server("controlplane-mcp", served, issuer, READ, failing, ("controlplane_list_incidents", {}, refused))
 
 
 @pytest.fixture(scope="module")
@@ -150,20 +212,24 @@ def issuer() -> Iterator[TestIssuer]:
 
 
 @pytest.fixture(scope="module", params=["prometheus-mcp", "loki-mcp", "controlplane-mcp"])
-def outcomes(
+def server(
     request: pytest.FixtureRequest, issuer: TestIssuer, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[dict[str, Outcome]]:
-    """Every scenario the suite ran against the server `request.param`, through a token-adding proxy."""
-    if not (NODE.exists() and SUITE.exists()):
-        pytest.fail("The MCP conformance suite is not installed: run scripts/node-tools (make test does).")
+) -> Iterator[Server]:
     with ExitStack() as stack:
         if request.param == "prometheus-mcp":
-            served, scope = _prometheus_mcp(stack, issuer, tmp_path_factory, request.getfixturevalue("prometheus"))
+            yield _prometheus_mcp(stack, issuer, tmp_path_factory, request.getfixturevalue("prometheus"))
         elif request.param == "loki-mcp":
-            served, scope = _loki_mcp(stack, issuer, tmp_path_factory)
+            yield _loki_mcp(stack, issuer, tmp_path_factory)
         else:
-            served, scope = _controlplane_mcp(stack, issuer, tmp_path_factory)
-        proxy = stack.enter_context(ServedApp(TokenProxy(served.url, lambda: issuer.mint(served.mcp_url, [scope]))))
+            yield _controlplane_mcp(stack, issuer, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def outcomes(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Outcome]]:
+    """Every scenario the suite ran against `server`, through a token-adding proxy."""
+    if not (NODE.exists() and SUITE.exists()):
+        pytest.fail("The MCP conformance suite is not installed: run scripts/node-tools (make test does).")
+    with ServedApp(TokenProxy(server.served.url, server.token)) as proxy:
         yield run_suite(f"{proxy.url}/mcp", tmp_path_factory.mktemp("conformance"))
 
 
@@ -215,3 +281,112 @@ def test_scenarios_listed_as_needing_reference_fixtures_or_capabilities_still_fa
     assert no_longer_run == [], "listed, but the suite no longer has these scenarios: remove them from the list"
     assert now_passing == [], "listed, but these scenarios pass now: remove them from the list"
     assert failing_otherwise == {}, "listed, but these fail for another reason than the one listed"
+
+
+# --- the rules our servers keep beyond the suite ----------------------------------------------
+
+
+async def all_tools(client: Client) -> list[Any]:
+    """tools/list followed page by page to its end."""
+    tools: list[Any] = []
+    cursor: str | None = None
+    for _ in range(100):
+        page = await client.list_tools(cursor=cursor, cache_mode="bypass")
+        tools += page.tools
+        cursor = page.next_cursor
+        if cursor is None:
+            return tools
+    raise AssertionError("tools/list never stopped paging")
+
+
+@pytest.mark.anyio
+async def test_initialize_names_the_server_and_declares_tools_with_instructions(server: Server) -> None:
+    async with server.session() as client:
+        info, capabilities, instructions = client.server_info, client.server_capabilities, client.instructions
+
+    assert info is not None
+    assert info.name == server.name
+    assert capabilities.tools is not None
+    # What every tool's arguments and results have in common is said once, here.
+    assert "limits_applied" in (instructions or "")
+
+
+@pytest.mark.anyio
+async def test_every_listed_tool_is_unique_with_valid_strict_input_and_output_schemas(server: Server) -> None:
+    async with server.session() as client:
+        tools = await all_tools(client)
+
+    names = [tool.name for tool in tools]
+    assert len(names) == len(set(names)) > 0
+    for tool in tools:
+        assert tool.name.startswith(server.name.removesuffix("-mcp") + "_"), tool.name
+        Draft202012Validator.check_schema(tool.input_schema)
+        assert tool.input_schema["type"] == "object", tool.name
+        assert tool.input_schema.get("additionalProperties") is False, tool.name
+        assert tool.description, tool.name
+        assert tool.annotations is not None, tool.name
+        assert tool.annotations.read_only_hint is not None, tool.name
+        if tool.output_schema is not None:
+            Draft202012Validator.check_schema(tool.output_schema)
+
+
+@pytest.mark.anyio
+async def test_an_unknown_tool_is_invalid_params_naming_it(server: Server) -> None:
+    unknown = f"{server.name.removesuffix('-mcp')}_no_such_tool"
+    async with server.session() as client:
+        with pytest.raises(MCPError) as refused:
+            await client.call_tool(unknown, {})
+
+    assert refused.value.error.code == -32602
+    assert unknown in refused.value.error.message
+
+
+@pytest.mark.anyio
+async def test_arguments_the_schema_refuses_are_invalid_params_naming_the_argument(server: Server) -> None:
+    tool, accepted, cases = server.refused
+    errors: dict[str, tuple[int, str]] = {}
+    async with server.session() as client:
+        for case, (arguments, _) in cases.items():
+            with pytest.raises(MCPError) as refused:
+                await client.call_tool(tool, arguments)
+            errors[case] = (refused.value.error.code, refused.value.error.message)
+        valid = await client.call_tool(tool, accepted)
+
+    assert {case: code for case, (code, _) in errors.items()} == dict.fromkeys(cases, -32602)
+    unnamed = {case: message for case, (_, message) in errors.items() if cases[case][1] not in message}
+    assert unnamed == {}
+    # The session goes on: a valid call after the refused ones is answered.
+    assert not valid.is_error
+
+
+@pytest.mark.anyio
+async def test_a_tool_error_is_an_error_result_with_its_kind_for_programs(server: Server) -> None:
+    tool, arguments, kind = server.failing
+    async with server.session() as client:
+        result = await client.call_tool(tool, arguments)
+
+    assert result.is_error
+    assert getattr(result.content[0], "text", "")
+    assert (result.meta or {})[META_KEY]["kind"] == kind
+
+
+@pytest.mark.anyio
+async def test_resources_and_prompts_are_listed_only_when_declared_and_each_one_listed_can_be_read(
+    server: Server,
+) -> None:
+    async with server.session() as client:
+        capabilities = client.server_capabilities
+        if capabilities.resources is not None:
+            for resource in (await client.list_resources()).resources:
+                assert (await client.read_resource(resource.uri)).contents, resource.uri
+        else:
+            with pytest.raises(MCPError) as no_resources:
+                await client.list_resources()
+            assert no_resources.value.error.code == -32601
+        if capabilities.prompts is not None:
+            for prompt in (await client.list_prompts()).prompts:
+                assert prompt.name
+        else:
+            with pytest.raises(MCPError) as no_prompts:
+                await client.list_prompts()
+            assert no_prompts.value.error.code == -32601

@@ -1,11 +1,12 @@
-"""Security checklist rows 1-14 and 18-25 on the `/mcp` endpoint of loki-mcp and controlplane-mcp, served for real
+"""Security checklist rows 1-14 and 18-24 on the `/mcp` endpoint of loki-mcp and controlplane-mcp, served for real
 (and rows 13 and 22 on loki-mcp's embedded Loki API, which test_loki_http.py leaves out).
 
 `test_mcp_http.py` runs these rows against prometheus-mcp; the same requests go here to the two
 other MCP servers, each started with `sre serve` on 127.0.0.1 (controlplane-mcp beside a real
 control plane), so that every MCP server is shown to refuse them, not only the one the
 transport code was first written for. Row 18 (a session used with another client's token) runs
-on all three. Servers start on first use and are shared by the module.
+on all three. Row 25 (unknown tools and refused arguments are -32602) runs on all three in
+tests/conformance/test_mcp_conformance.py. Servers start on first use and are shared by the module.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -33,7 +34,7 @@ from support.served import ServedComponent
 
 pytestmark = pytest.mark.integration
 
-#: The servers whose rows 1-14 and 19-25 are not already in test_mcp_http.py.
+#: The servers whose rows 1-14 and 19-24 are not already in test_mcp_http.py.
 OTHERS = ("loki-mcp", "controlplane-mcp")
 ALL = ("prometheus-mcp", *OTHERS)
 MODERN_PROTOCOL = {"MCP-Protocol-Version": "2026-07-28"}
@@ -43,7 +44,7 @@ COOLDOWN = 2.0
 
 @dataclass
 class Surface:
-    """An MCP server under test, with a read tool it serves and arguments its schema refuses."""
+    """An MCP server under test, with a read tool it serves."""
 
     name: str
     served: ServedComponent
@@ -51,7 +52,6 @@ class Surface:
     scope: str
     tool: str
     arguments: dict[str, Any]
-    bad_arguments: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def token(self, client_id: str = "client-a", **changes: Any) -> str:
         claims = {"client_id": client_id, "sub": client_id, **changes.pop("claims", {})}
@@ -83,8 +83,7 @@ def surface_of(
                 env = {"PROMETHEUS_URL": prometheus.url, "SRE_AUTH_ISSUER": issuer.issuer, **unlimited}
                 env["SRE_AUTH_JWKS_URL"] = issuer.jwks_url
                 component = served(ServedComponent(name, env, tmp_path_factory.mktemp("served")))
-                bad: dict[str, dict[str, Any]] = {"unknown-argument": {"query": "up", "drop_all": True}}
-                return Surface(name, component, issuer, "metrics:read", "prometheus_query", {"query": "vector(1)"}, bad)
+                return Surface(name, component, issuer, "metrics:read", "prometheus_query", {"query": "vector(1)"})
             if name == "loki-mcp":
                 env = {
                     "LOKI_URL": "",
@@ -94,24 +93,12 @@ def surface_of(
                     **unlimited,
                 }
                 component = served(ServedComponent(name, env, tmp_path_factory.mktemp("served")))
-                bad = {
-                    "unknown-argument": {"drop_all": True},
-                    "label-a-number": {"label": 42},
-                    "limit-a-word": {"limit": "many"},
-                    "limit-zero": {"limit": 0},
-                }
-                return Surface(name, component, issuer, "logs:read", "loki_list_labels", {}, bad)
+                return Surface(name, component, issuer, "logs:read", "loki_list_labels", {})
             controlplane = served(serve_controlplane(issuer, tmp_path_factory, approval_ttl=300))
             unstarted = serve_mcp(controlplane, issuer, tmp_path_factory)
             unstarted.env.update(unlimited)
             component = served(unstarted)
-            bad = {
-                "unknown-argument": {"drop_all": True},
-                "status-not-offered": {"status": "deleted"},
-                "limit-a-word": {"limit": "many"},
-                "resource-a-list": {"resource": ["a"]},
-            }
-            return Surface(name, component, issuer, CONTROLPLANE_READ, "controlplane_list_incidents", {}, bad)
+            return Surface(name, component, issuer, CONTROLPLANE_READ, "controlplane_list_incidents", {})
 
         def surface_of(name: str) -> Surface:
             if name not in started:
@@ -420,27 +407,6 @@ def test_row_24_truncated_json_is_a_parse_error_and_what_is_not_one_json_rpc_req
 
     assert response.status_code == 400, response.text
     assert error_of(response)["code"] == code
-
-
-@pytest.mark.parametrize("name", OTHERS)
-def test_row_25_unknown_tool_is_a_json_rpc_error_naming_it_and_wrong_arguments_are_invalid_params(
-    http: httpx.Client, surface_of: SurfaceFactory, name: str
-) -> None:
-    surface = surface_of(name)
-    session = Session(http, surface, surface.token())
-    try:
-        unknown = session.call(f"{surface.tool}_everything", {})
-        refused = {case: session.call(surface.tool, arguments) for case, arguments in surface.bad_arguments.items()}
-        valid = session.call(surface.tool, surface.arguments)
-    finally:
-        session.close()
-
-    # -32602 for an unknown tool, as the MCP specification's own example answers it (issue 11).
-    assert error_of(unknown)["code"] == -32602
-    assert f"{surface.tool}_everything" in error_of(unknown)["message"]
-    assert {case: error_of(response)["code"] for case, response in refused.items()} == dict.fromkeys(refused, -32602)
-    (reply,) = messages(valid)
-    assert reply["result"]["isError"] is False, reply
 
 
 # --- loki-mcp's embedded Loki API: the rows test_loki_http.py leaves out ------------------------
