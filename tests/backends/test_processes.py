@@ -4,7 +4,6 @@ documents."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -15,6 +14,7 @@ from support.backends import (
     PrometheusProcess,
     VictoriaMetricsProcess,
 )
+from support.eventually import eventually
 from support.metrics_dataset import (
     ODD_TENANT,
     POINTS,
@@ -39,15 +39,6 @@ def only_value(url: str, query: str, at: int) -> float:
     result = instant(url, query, at)
     assert len(result) == 1, result
     return float(result[0]["value"][1])
-
-
-def eventually(check: Callable[[], Any], what: str) -> Any:
-    deadline = time.monotonic() + EVENTUALLY_TIMEOUT
-    while not (outcome := check()):
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} within {EVENTUALLY_TIMEOUT:g} s")
-        time.sleep(0.1)
-    return outcome
 
 
 def test_dataset_covers_three_hours_at_one_minute_with_the_documented_edges() -> None:
@@ -118,7 +109,7 @@ def test_prometheus_fires_the_self_scrape_alert(prometheus: PrometheusProcess) -
         alerts = httpx.get(f"{prometheus.url}/api/v1/alerts", timeout=5.0).json()["data"]["alerts"]
         return [a for a in alerts if a["labels"]["alertname"] == SELF_SCRAPE_ALERT and a["state"] == "firing"]
 
-    (alert,) = eventually(firing, f"{SELF_SCRAPE_ALERT} did not fire")
+    (alert,) = eventually(firing, timeout=EVENTUALLY_TIMEOUT, what=f"{SELF_SCRAPE_ALERT} to fire")
 
     assert alert["labels"]["severity"] == "info"
     assert alert["annotations"]["summary"] == "Prometheus scrapes itself"
@@ -129,7 +120,7 @@ def test_prometheus_records_the_self_scrape_rule(prometheus: PrometheusProcess) 
     def recorded() -> list[dict[str, Any]]:
         return instant(prometheus.url, f'{SELF_SCRAPE_RECORD}{{job="prometheus"}}', int(time.time()))
 
-    (sample,) = eventually(recorded, f"{SELF_SCRAPE_RECORD} was not recorded")
+    (sample,) = eventually(recorded, timeout=EVENTUALLY_TIMEOUT, what=f"{SELF_SCRAPE_RECORD} to be recorded")
 
     assert sample["value"][1] == "1"
 
@@ -140,7 +131,7 @@ def test_prometheus_lists_its_own_job_as_an_up_target(prometheus: PrometheusProc
         targets = httpx.get(f"{prometheus.url}/api/v1/targets", timeout=5.0).json()["data"]["activeTargets"]
         return [t for t in targets if t["labels"]["job"] == "prometheus" and t["health"] == "up"]
 
-    (target,) = eventually(up_targets, "the prometheus job was not up")
+    (target,) = eventually(up_targets, timeout=EVENTUALLY_TIMEOUT, what="the prometheus job to be up")
 
     assert target["scrapeUrl"] == f"{prometheus.url}/metrics"
 

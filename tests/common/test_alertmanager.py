@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ import httpx
 import pytest
 from pydantic import ValidationError
 from support.backends import AlertmanagerProcess
+from support.eventually import eventually
 from support.webhook_recorder import recording_webhook
 
 from common.alertmanager import AlertmanagerWebhook, delivery_key
@@ -29,18 +29,16 @@ def test_resends_of_one_group_are_one_incident_and_a_new_alert_is_another(tmp_pa
     with recording_webhook() as (hook, url), AlertmanagerProcess(tmp_path, url, repeat_interval="1s") as am:
         httpx.post(f"{am.url}/api/v2/alerts", json=[alert("HighErrorRate")], timeout=5).raise_for_status()
         hook.wait_for("HighErrorRate")
-        deadline = time.monotonic() + 20
-        while len(hook.received) < 3 and time.monotonic() < deadline:
-            time.sleep(0.2)
+        eventually(lambda: len(hook.received) >= 3, timeout=20, what="Alertmanager to re-send the group twice")
         first = list(hook.received)
         httpx.post(
             f"{am.url}/api/v2/alerts", json=[alert("HighErrorRate", pod="checkout-2")], timeout=5
         ).raise_for_status()
-        deadline = time.monotonic() + 20
-        while not any(len(body["alerts"]) == 2 for _, body in hook.received) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        grown = next(body for _, body in hook.received if len(body["alerts"]) == 2)
-    assert len(first) >= 3, "Alertmanager should have re-sent the group"
+        grown = eventually(
+            lambda: next((body for _, body in hook.received if len(body["alerts"]) == 2), None),
+            timeout=20,
+            what="the group grown to two alerts",
+        )
     keys = [delivery_key(AlertmanagerWebhook.model_validate(body)) for _, body in first]
     assert len(set(keys)) == 1
     webhook = AlertmanagerWebhook.model_validate(grown)

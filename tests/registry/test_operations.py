@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from support.backends import free_port
+from support.eventually import eventually
 from support.issuer import TestIssuer
 from support.served import ServedComponent
 
@@ -71,18 +72,6 @@ def headers(issuer: TestIssuer, registry: ServedComponent, client_id: str = "tes
     return {"Authorization": f"Bearer {token}"}
 
 
-def wait_for(what: str, check: Callable[[], Any]) -> Any:
-    """Poll `check` until it returns something truthy, or fail after DEADLINE_SECONDS."""
-    deadline = time.monotonic() + DEADLINE_SECONDS
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"Timed out waiting for {what}")
-        time.sleep(0.05)
-
-
 def test_entries_survive_a_restart(serve_registry: ServeRegistry, issuer: TestIssuer) -> None:
     with serve_registry() as registry, httpx.Client(trust_env=False, timeout=10) as http:
         auth = headers(issuer, registry)
@@ -109,16 +98,28 @@ def test_health_probes_mark_entries_healthy_then_unhealthy_with_the_error(
             return http.get(f"{registry.url}/{kind}/probed", headers=auth).json()["health"]  # type: ignore[no-any-return]
 
         for kind in ("servers", "agents"):
-            healthy = wait_for(f"{kind} healthy", lambda kind=kind: (h := health(kind))["status"] == "healthy" and h)
+            healthy = eventually(
+                lambda kind=kind: (h := health(kind))["status"] == "healthy" and h,
+                timeout=DEADLINE_SECONDS,
+                what=f"{kind} healthy",
+            )
             assert healthy["last_error"] is None
             assert healthy["last_checked"] is not None
 
         tiny.status = 503
-        failing = wait_for("HTTP 503 noticed", lambda: (h := health("servers"))["status"] == "unhealthy" and h)
+        failing = eventually(
+            lambda: (h := health("servers"))["status"] == "unhealthy" and h,
+            timeout=DEADLINE_SECONDS,
+            what="the HTTP 503 noticed",
+        )
         assert failing["last_error"] == f"{tiny.url}/healthz answered HTTP 503"
 
         tiny.stop()
-        gone = wait_for("refusal noticed", lambda: "connect" in ((h := health("agents"))["last_error"] or "") and h)
+        gone = eventually(
+            lambda: "connect" in ((h := health("agents"))["last_error"] or "") and h,
+            timeout=DEADLINE_SECONDS,
+            what="the refusal noticed",
+        )
         assert gone["status"] == "unhealthy"
         assert gone["last_error"].startswith(f"cannot connect to {tiny.url}/.well-known/agent-card.json")
 
@@ -134,7 +135,11 @@ def test_stale_entries_expire_while_healthy_ones_stay(
         http.post(f"{registry.url}/servers", json={"name": "alive", "url": f"{tiny.url}/mcp"}, headers=auth)
         registered_at = time.monotonic()
 
-        wait_for("expiry", lambda: http.get(f"{registry.url}/servers/dead", headers=auth).status_code == 404)
+        eventually(
+            lambda: http.get(f"{registry.url}/servers/dead", headers=auth).status_code == 404,
+            timeout=DEADLINE_SECONDS,
+            what="the stale entry to expire",
+        )
         assert time.monotonic() - registered_at >= 0.9  # not before the staleness period
         listing = http.get(f"{registry.url}/servers", headers=auth).json()
         assert [entry["name"] for entry in listing["servers"]] == ["alive"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ import httpx
 import pytest
 import yaml
 from support.backends import PROMTOOL_BINARY, PrometheusProcess
+from support.eventually import eventually
 
 from cli.up import ALERT_RULES
 from scenarios import BUNDLED_DIR, Scenario, load_scenarios
@@ -93,12 +93,13 @@ def test_each_bundled_scenario_fires_its_alerts_in_a_real_prometheus(tmp_path: P
         namespaces = {
             service.namespace: scenarios[run_id].name for run_id, s in private.items() for service in s.services
         }
-        # Loading writes series one after another, so rules see half-written data for a moment: poll.
-        deadline = time.monotonic() + _ALERTS_DEADLINE
-        while True:
+
+        def firing_now() -> list[dict[str, Any]]:
             alerts = httpx.get(f"{prometheus.url}/api/v1/alerts").json()["data"]["alerts"]
-            firing = [alert for alert in alerts if alert["state"] == "firing"]
-            fired = {
+            return [alert for alert in alerts if alert["state"] == "firing"]
+
+        def fired(firing: list[dict[str, Any]]) -> set[tuple[str, str, str | None, str | None]]:
+            return {
                 (
                     namespaces.get(a["labels"].get("namespace"), "?"),
                     a["labels"]["alertname"],
@@ -107,13 +108,18 @@ def test_each_bundled_scenario_fires_its_alerts_in_a_real_prometheus(tmp_path: P
                 )
                 for a in firing
             }
-            baseline = [a for a in firing if namespaces.get(a["labels"].get("namespace")) == "noisy-baseline"]
-            if (expected <= fired and not baseline) or time.monotonic() > deadline:
-                break
-            time.sleep(0.5)
-    assert expected <= fired, f"missing: {sorted(expected - fired)}"
-    # The noisy baseline's latency blip ended 40 minutes ago: nothing pages.
-    assert not baseline, baseline
+
+        def baseline(firing: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            # The noisy baseline's latency blip ended 40 minutes ago: nothing pages.
+            return [a for a in firing if namespaces.get(a["labels"].get("namespace")) == "noisy-baseline"]
+
+        # Loading writes series one after another, so rules see half-written data for a moment: poll.
+        firing = eventually(
+            lambda: now if expected <= fired(now := firing_now()) and not baseline(now) else None,
+            timeout=_ALERTS_DEADLINE,
+            interval=0.5,
+            what=lambda: f"every expected alert (missing: {expected - fired(firing_now())}) and no noisy-baseline one",
+        )
     for alert in firing:
         assert alert["labels"].get("service"), alert
         assert alert["labels"].get("namespace"), alert
