@@ -16,9 +16,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from agents.triage.gather import ChangeRecord
-from agents.triage.scope import ResolvedScope
 from common.diagnostic_report import Hypothesis, SuggestedAction, Target
+from common.investigation.changes import ChangeRecord
+from common.investigation.scope import ResolvedScope
 
 __all__ = ["suggest"]
 

@@ -36,12 +36,12 @@ from agents.triage.conversation import follow_up, mcp_toolsets, narrate
 from agents.triage.investigation import investigate, record
 from agents.triage.request import InvestigationRequest, Subject, parse_request
 from agents.triage.settings import SERVERS, TriageSettings
-from agents.triage.signals import Signal, load_catalogue
 from common.agents.executor import INVALID_REQUEST
 from common.auth import ClientCredentials, TokenSource
 from common.diagnostic_report import DiagnosticReport
 from common.errors import BackendError, InputError
 from common.http import create_http_client
+from common.investigation.signals import Signal, load_catalogue
 from common.mcp.toolbox import Toolbox, mcp_toolbox
 from common.registration import registered_url
 from common.settings import SettingsSource

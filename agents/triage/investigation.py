@@ -28,25 +28,20 @@ from datetime import UTC, datetime
 from typing import Any
 
 from agents.triage.actions import suggest
-from agents.triage.evidence import EvidenceLog, at
-from agents.triage.gather import (
-    ChangeRecord,
-    SignalSeries,
-    Window,
-    cite_signals,
-    read_changes,
-    read_firing_alerts,
-    read_log_rises,
-    read_signals,
-    scan_anomalies,
-    shifts_of,
-)
-from agents.triage.ranking import Facts, LogRise, SignalShift, rank
 from agents.triage.request import InvestigationRequest
-from agents.triage.scope import CONTROLPLANE, ResolvedScope, resolve_scope
-from agents.triage.signals import Signal
+from analysis.ranking import Facts, LogRise, SignalShift, rank
 from common.diagnostic_report import Change, DiagnosticReport, Onset, Scope, SourceFailure
 from common.errors import BackendError
+from common.investigation.alerts import read_firing_alerts
+from common.investigation.anomalies import scan_anomalies
+from common.investigation.changes import ChangeRecord, read_changes
+from common.investigation.evidence import EvidenceLog, at
+from common.investigation.logs import read_log_rises
+from common.investigation.metrics import SignalSeries, cite_signals, read_signals, shifts_of
+from common.investigation.scope import ResolvedScope, resolve_scope
+from common.investigation.signals import Signal
+from common.investigation.sources import CONTROLPLANE
+from common.investigation.window import Window
 from common.mcp.toolbox import Toolbox
 from common.task_groups import task_group
 

@@ -25,6 +25,7 @@ from common.agents.executor import json_value
 from common.alertmanager import AlertmanagerWebhook
 from common.diagnostic_report import Trigger
 from common.errors import InputError
+from common.investigation.scope import Subject
 from common.timerange import parse_time
 
 __all__ = ["SERVICE_LABELS", "InvestigationRequest", "Subject", "parse_request"]
@@ -38,15 +39,6 @@ _FORMS = (
     '{"type": "deployment", "service": ..., "namespace": ...}, or a question '
     '{"question": ..., "service": ..., "namespace": ...} (plain text works too).'
 )
-
-
-@dataclass(frozen=True)
-class Subject:
-    """A resource the request names; `namespace` None when it does not say."""
-
-    name: str
-    namespace: str | None = None
-    started_at: datetime | None = None
 
 
 @dataclass(frozen=True)

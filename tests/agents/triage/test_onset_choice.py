@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from agents.triage.gather import SignalSeries
 from agents.triage.investigation import _onset_series
-from agents.triage.scope import ResolvedScope, Resource
-from agents.triage.signals import Signal
 from analysis.onset import Onset
+from common.investigation.metrics import SignalSeries
+from common.investigation.scope import ResolvedScope, Resource
+from common.investigation.signals import Signal
 
 PRIMARY = Resource("notifications", "prod")
 SCOPE = ResolvedScope(PRIMARY, primary_series_namespace="prod")

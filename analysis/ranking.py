@@ -1,4 +1,4 @@
-"""Ranking root-cause hypotheses from what the gather stage found.
+"""Ranking root-cause hypotheses from what an investigation found (`common.investigation`).
 
 Facts in, hypotheses out; no I/O. Each candidate gets a score from the strength and agreement
 of its evidence, and the score becomes a confidence in [0, 1):

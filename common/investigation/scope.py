@@ -11,19 +11,44 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
-from agents.triage.evidence import EvidenceLog
-from agents.triage.request import InvestigationRequest, Subject
 from common.errors import BackendError, InputError
+from common.investigation.evidence import EvidenceLog
+from common.investigation.sources import CONTROLPLANE
 from common.mcp.toolbox import Toolbox
 from common.task_groups import task_group
 
-__all__ = ["CONTROLPLANE", "ResolvedScope", "Resource", "resolve_scope"]
+__all__ = ["ResolvedScope", "Resource", "ScopeRequest", "Subject", "label_matchers", "resolve_scope"]
 
-CONTROLPLANE = "controlplane-mcp"
 #: Kinds of resource that other services call rather than run on: when one alerts, it may be the cause itself.
 DEPENDENCY_KINDS = frozenset({"database", "queue", "external"})
+
+
+@dataclass(frozen=True)
+class Subject:
+    """A resource a request names; `namespace` None when it does not say."""
+
+    name: str
+    namespace: str | None = None
+    started_at: datetime | None = None
+
+
+class ScopeRequest(Protocol):
+    """What scope resolution reads of an agent's request."""
+
+    @property
+    def subjects(self) -> Sequence[Subject]:
+        """The resources the request names (an alert's, an event's, a question's `service`)."""
+
+    @property
+    def words(self) -> Sequence[str]:
+        """Words of a free-text question that may name a resource; empty when `subjects` are given."""
+
+    @property
+    def alerts(self) -> Sequence[object]:
+        """The alerts behind the request, if any: then the primary's series carry the alert's namespace label."""
 
 
 @dataclass(frozen=True)
@@ -80,7 +105,7 @@ class _Found:
 
 
 async def resolve_scope(
-    request: InvestigationRequest, toolbox: Toolbox, evidence: EvidenceLog, *, max_dependencies: int
+    request: ScopeRequest, toolbox: Toolbox, evidence: EvidenceLog, *, max_dependencies: int
 ) -> ResolvedScope:
     subjects = list(request.subjects) or [Subject(word) for word in request.words]
     if not subjects:
@@ -138,6 +163,11 @@ async def resolve_scope(
         dependents=primary.dependents,
         also_alerting=[f.resource or Resource(f.subject.name, f.subject.namespace) for f in others],
     )
+
+
+def label_matchers(resource: Resource, namespace: str | None) -> dict[str, str]:
+    """The labels that select a resource's series (Prometheus) and streams (Loki)."""
+    return {"service": resource.name, **({"namespace": namespace} if namespace else {})}
 
 
 def _primary(found: Sequence[_Found]) -> _Found:

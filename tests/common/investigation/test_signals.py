@@ -1,4 +1,4 @@
-"""The triage signal catalogue: loads, renders escaped queries a real Prometheus parses, refuses bad files."""
+"""The signal catalogue: loads, renders escaped queries a real Prometheus parses, refuses bad files."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import httpx
 import pytest
 from support.backends import PrometheusProcess
 
-from agents.triage.signals import load_catalogue
 from common.errors import ConfigError
+from common.investigation.signals import load_catalogue
 
 
 def test_the_default_catalogue_covers_every_kind_of_signal() -> None:

@@ -1,4 +1,4 @@
-"""The signal catalogue: which PromQL series triage reads for a service, and what each one means.
+"""The signal catalogue: which PromQL series an investigation reads for a service, and what each one means.
 
 It is configuration, not code (SCENARIOS.md): the default `signals.toml` follows the common
 metric names (`http_requests_total`, `container_*`, `kube_*`, `up`), and TRIAGE_SIGNALS_FILE

@@ -9,10 +9,12 @@ import pytest
 from support.log_dataset import build_log_dataset
 from support.mcp_session import loki_session
 
-from agents.triage import gather
-from agents.triage.evidence import EvidenceLog
-from agents.triage.gather import LOKI, Window, read_log_rises
-from agents.triage.scope import ResolvedScope, Resource
+from common.investigation import logs
+from common.investigation.evidence import EvidenceLog
+from common.investigation.logs import read_log_rises
+from common.investigation.scope import ResolvedScope, Resource
+from common.investigation.sources import LOKI
+from common.investigation.window import Window
 from common.mcp.toolbox import Toolbox
 
 pytestmark = pytest.mark.anyio
@@ -39,7 +41,7 @@ async def test_a_log_query_the_server_refuses_degrades_the_report_instead_of_mea
 ) -> None:
     # A bug in triage's own query: loki-mcp refuses it ("no stream selector"), which says nothing
     # about whether the service has logs.
-    monkeypatch.setattr(gather, "_stream_selector", lambda resource, namespace: f'service="{resource.name}"')
+    monkeypatch.setattr(logs, "_stream_selector", lambda resource, namespace: f'service="{resource.name}"')
     evidence = EvidenceLog()
     async with loki_session(tmp_path, build_log_dataset().streams) as client:
         toolbox = Toolbox({LOKI: client}, {}, deadline_seconds=30)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agents.triage.ranking import ChangeFact, Facts, LogRise, SignalShift, rank
+from analysis.ranking import ChangeFact, Facts, LogRise, SignalShift, rank
 
 ONSET = 1_800_000_000.0
 MIN = 60.0

@@ -1,0 +1,136 @@
+"""Anomalies: metrics outside the signal catalogue that departed at the onset.
+
+For each resource in scope, its other metric names (`prometheus_list_labels`, at most
+MAX_EXTRA_METRICS) are each scanned for series that changed at the onset
+(`prometheus_find_anomalous_series`); a series whose labels name a dependency (a `provider` or
+`pool` label, say) is evidence about that dependency. A failed listing or scan is noted as
+degrading the report and that resource's or metric's series are missing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from analysis.ranking import SignalShift
+from common.investigation.evidence import EvidenceLog
+from common.investigation.scope import ResolvedScope, Resource, label_matchers
+from common.investigation.signals import Signal
+from common.investigation.sources import PROMETHEUS, bounded, call
+from common.investigation.window import Window
+from common.mcp.toolbox import Toolbox
+from common.timerange import iso
+
+__all__ = ["scan_anomalies"]
+
+#: An anomalous series scoring below this (robust sigmas) is noise.
+MIN_ANOMALY_SCORE = 6.0
+#: Other metrics scanned per resource, at most.
+MAX_EXTRA_METRICS = 12
+_METRIC_NAME = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\s*\{")
+_IGNORED_LABELS = frozenset({"service", "namespace", "job", "instance", "pod", "container", "__name__"})
+
+
+async def scan_anomalies(
+    toolbox: Toolbox,
+    scope: ResolvedScope,
+    catalogue: Sequence[Signal],
+    window: Window,
+    onset: float | None,
+    evidence: EvidenceLog,
+) -> list[SignalShift]:
+    """Metrics outside the catalogue that departed at the onset, for each resource in scope."""
+    known = {name for signal in catalogue for name in _METRIC_NAME.findall(signal.query)}
+    dependencies = {d.name for d in scope.dependencies}
+    split = (
+        onset if onset is not None and window.start + 6 * window.step < onset < window.end - 4 * window.step else None
+    )
+    recent = None if split is None else f"{int(window.end - split)}s"
+    shifts: list[SignalShift] = []
+
+    def scanner(resource: Resource, metric: str, matchers: dict[str, str]) -> Callable[[], Awaitable[None]]:
+        async def scan() -> None:
+            arguments: dict[str, Any] = {
+                "metric": metric,
+                "matchers": matchers,
+                "start": iso(window.start),
+                "end": iso(window.end),
+                "step": f"{window.step:g}s",
+                "limit": 5,
+            }
+            if recent is not None:
+                arguments["recent"] = recent
+            answer = await call(
+                toolbox,
+                PROMETHEUS,
+                "prometheus_find_anomalous_series",
+                arguments,
+                evidence,
+                f"anomaly scan of {metric} for {resource.name}",
+            )
+            if answer is None:
+                return
+            for series in answer.get("series") or []:
+                score = float(series.get("score") or 0.0)
+                if score < MIN_ANOMALY_SCORE:
+                    continue
+                labels: dict[str, str] = series.get("labels") or {}
+                named = [v for k, v in labels.items() if k not in _IGNORED_LABELS and v in dependencies]
+                about = named[0] if named else resource.name
+                shown = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()) if k not in _IGNORED_LABELS)
+                signal = f"{metric}{{{shown}}}" if shown else metric
+                change = series.get("relative_change")
+                evidence_id = evidence.add(
+                    "prometheus",
+                    str(answer.get("query") or metric),
+                    f"{signal} of {resource.name} went {series.get('direction')} "
+                    f"{'' if change is None else f'{change:+.0%} '}after {answer.get('split_at')} "
+                    f"(score {score:.1f})",
+                    start=window.start,
+                    end=window.end,
+                    data={"labels": labels, "score": round(score, 1), "about": about},
+                )
+                shifts.append(
+                    SignalShift(
+                        evidence_id=evidence_id,
+                        resource=about,
+                        signal=signal,
+                        kind="anomaly",
+                        at=split if split is not None else window.end - (window.end - window.start) / 4,
+                        direction=str(series.get("direction") or "up"),
+                        magnitude=None if change is None else float(change),
+                        score=score,
+                    )
+                )
+
+        return scan
+
+    async def metrics_of(resource: Resource) -> list[str]:
+        matchers = label_matchers(resource, scope.series_namespace(resource))
+        arguments = {"label": "__name__", "matchers": matchers, "start": iso(window.start), "end": iso(window.end)}
+        answer = await call(
+            toolbox, PROMETHEUS, "prometheus_list_labels", arguments, evidence, f"metric names of {resource.name}"
+        )
+        if answer is None:
+            return []
+        return [name for name in answer.get("values") or [] if name not in known][:MAX_EXTRA_METRICS]
+
+    resources = [scope.primary, *scope.dependencies]
+    names: dict[str, list[str]] = {}
+
+    def lister(resource: Resource) -> Callable[[], Awaitable[None]]:
+        async def list_metrics() -> None:
+            names[resource.name] = await metrics_of(resource)
+
+        return list_metrics
+
+    await bounded([lister(resource) for resource in resources])
+    await bounded(
+        [
+            scanner(resource, metric, label_matchers(resource, scope.series_namespace(resource)))
+            for resource in resources
+            for metric in names.get(resource.name, [])
+        ]
+    )
+    return shifts

@@ -1,0 +1,173 @@
+"""Metrics: the signal catalogue's series of each resource in scope, and where each one changed.
+
+`read_signals` runs the catalogue's PromQL (`prometheus_query_range`) for the primary and its
+dependencies over the window and searches each series for its change point (`analysis.onset`);
+`cite_signals` records the series that shifted (and the primary's symptoms either way) as
+evidence; `shifts_of` turns them into the facts ranking weighs. A query that fails is noted as
+degrading the report and that series is missing; the others stand.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from analysis.onset import Onset, detect_onset
+from analysis.ranking import SignalShift
+from common.investigation.evidence import EvidenceLog
+from common.investigation.scope import ResolvedScope, Resource
+from common.investigation.signals import Signal
+from common.investigation.sources import PROMETHEUS, bounded, call
+from common.investigation.window import Window
+from common.mcp.toolbox import Toolbox
+from common.timerange import iso, parse_duration
+
+__all__ = ["SignalSeries", "cite_signals", "read_signals", "shifts_of"]
+
+#: Points dropped at the start of a series that appeared in the window (longer than the catalogue's rate windows).
+WARM_UP_SECONDS = 600.0
+_RANGE = re.compile(r"\[(\d+[smhd])\]")
+
+
+@dataclass(frozen=True)
+class SignalSeries:
+    resource: Resource
+    signal: Signal
+    query: str
+    points: list[tuple[float, float]]
+    onset: Onset | None
+    evidence_id: str | None = None
+
+
+async def read_signals(
+    toolbox: Toolbox, scope: ResolvedScope, catalogue: Sequence[Signal], window: Window, evidence: EvidenceLog
+) -> list[SignalSeries]:
+    """Every catalogue signal of the primary and its dependencies, with its change point."""
+    found: list[SignalSeries] = []
+
+    def reader(resource: Resource, signal: Signal) -> Callable[[], Awaitable[None]]:
+        async def read() -> None:
+            query = signal.render(resource.name, scope.series_namespace(resource))
+            arguments = {
+                "query": query,
+                "start": iso(window.start),
+                "end": iso(window.end),
+                "step": f"{window.step:g}s",
+                "detail": "points",
+            }
+            answer = await call(
+                toolbox, PROMETHEUS, "prometheus_query_range", arguments, evidence, f"{signal.name} of {resource.name}"
+            )
+            if answer is None:
+                return
+            series = answer.get("series") or []
+            if not series:
+                return
+            points = _settled([(float(t), float(v)) for t, v in series[0].get("points") or [] if v is not None], window)
+            found.append(SignalSeries(resource, signal, query, points, _onset(points, query)))
+
+        return read
+
+    resources = [scope.primary, *scope.dependencies]
+    await bounded([reader(resource, signal) for resource in resources for signal in catalogue])
+    order = {r.name: i for i, r in enumerate(resources)}
+    names = [s.name for s in catalogue]
+    found.sort(key=lambda s: (order.get(s.resource.name, 99), names.index(s.signal.name)))
+    return found
+
+
+def _onset(points: list[tuple[float, float]], query: str) -> Onset | None:
+    """The change point of `points`, moved back by half the query's rate window for a step.
+
+    A rate over a window W turns a step at T into a ramp from T to T+W, and the fitted split falls
+    in its middle; half the window back is where the step was.
+    """
+    onset = detect_onset(points)
+    windows = [parse_duration(w) for w in _RANGE.findall(query)]
+    if onset is None or onset.kind != "step" or not windows:
+        return onset
+    return replace(onset, at=onset.at - max(windows) / 2)
+
+
+def _settled(points: list[tuple[float, float]], window: Window) -> list[tuple[float, float]]:
+    """`points` without the first minutes of a series that appeared inside the window.
+
+    Rates over a range window (`rate(x[5m])`) start from a partial window when a series appears,
+    which reads as a step; the appearance itself is not the incident.
+    """
+    if not points or points[0][0] <= window.start + window.step:
+        return points
+    settled = points[0][0] + WARM_UP_SECONDS
+    return [(t, v) for t, v in points if t >= settled]
+
+
+def cite_signals(
+    series: list[SignalSeries], scope: ResolvedScope, window: Window, evidence: EvidenceLog
+) -> list[SignalSeries]:
+    """Evidence for each series that shifted, and for the primary's symptoms either way."""
+    cited = []
+    for item in series:
+        primary_symptom = item.resource is scope.primary and item.signal.kind == "symptom"
+        if item.onset is None and not primary_symptom:
+            cited.append(item)
+            continue
+        evidence_id = evidence.add(
+            "prometheus",
+            item.query,
+            _signal_summary(item),
+            start=window.start,
+            end=window.end,
+            data=_signal_data(item),
+        )
+        cited.append(SignalSeries(item.resource, item.signal, item.query, item.points, item.onset, evidence_id))
+    return cited
+
+
+def shifts_of(series: Sequence[SignalSeries]) -> list[SignalShift]:
+    return [
+        SignalShift(
+            evidence_id=item.evidence_id or "",
+            resource=item.resource.name,
+            signal=item.signal.name,
+            kind=item.signal.kind,
+            at=item.onset.at,
+            direction=item.onset.direction,
+            magnitude=item.onset.magnitude,
+            score=item.onset.score,
+        )
+        for item in series
+        if item.onset is not None
+    ]
+
+
+def _signal_summary(item: SignalSeries) -> str:
+    what = f"{item.signal.name} of {item.resource.name}"
+    if item.onset is None:
+        last = item.points[-1][1] if item.points else None
+        return f"{what}: no change in the window" + ("" if last is None else f" (now {_number(last)})")
+    onset = item.onset
+    change = "" if onset.magnitude is None else f" ({onset.magnitude:+.0%})"
+    return (
+        f"{what} went {onset.direction} at {iso(onset.at)} ({onset.kind}): {_number(onset.before)} -> "
+        f"{_number(onset.after)}{change}"
+    )
+
+
+def _signal_data(item: SignalSeries) -> dict[str, Any]:
+    data: dict[str, Any] = {"signal": item.signal.name, "kind": item.signal.kind, "resource": item.resource.name}
+    if item.onset is not None:
+        data |= {
+            "onset": iso(item.onset.at),
+            "direction": item.onset.direction,
+            "shape": item.onset.kind,
+            "before": item.onset.before,
+            "after": item.onset.after,
+            "score": round(item.onset.score, 1),
+        }
+    return data
+
+
+def _number(value: float) -> str:
+    return f"{value:.3g}"
