@@ -6,11 +6,9 @@ evidence item per resource with firing alerts; a failed listing is noted as degr
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 from common.investigation.evidence import EvidenceLog
 from common.investigation.scope import ResolvedScope, Resource, label_matchers
-from common.investigation.sources import PROMETHEUS, bounded, call
+from common.investigation.sources import PROMETHEUS, call, for_each
 from common.mcp.toolbox import Toolbox
 
 __all__ = ["read_firing_alerts"]
@@ -19,30 +17,27 @@ __all__ = ["read_firing_alerts"]
 async def read_firing_alerts(toolbox: Toolbox, scope: ResolvedScope, evidence: EvidenceLog) -> None:
     """One evidence item per resource in scope with firing alerts (Prometheus' own rule evaluation)."""
 
-    def reader(resource: Resource) -> Callable[[], Awaitable[None]]:
-        async def read() -> None:
-            matchers = label_matchers(resource, scope.series_namespace(resource))
-            arguments = {"state": "firing", "matchers": matchers, "limit": 50}
-            answer = await call(
-                toolbox, PROMETHEUS, "prometheus_list_alerts", arguments, evidence, f"firing alerts of {resource.name}"
-            )
-            if answer is None:
-                return
-            alerts = answer.get("alerts") or []
-            if not alerts:
-                return
-            listed = "; ".join(
-                f"{a.get('name')} since {a.get('active_at') or '?'}"
-                + (f" ({a['annotations']['summary']})" if (a.get("annotations") or {}).get("summary") else "")
-                for a in alerts[:5]
-            )
-            evidence.add(
-                "prometheus",
-                f"prometheus_list_alerts(state=firing, matchers={matchers})",
-                f"{len(alerts)} alert(s) firing on {resource.name}: {listed}",
-                data={"alerts": [{k: a.get(k) for k in ("name", "labels", "active_at")} for a in alerts[:20]]},
-            )
+    async def read(resource: Resource) -> None:
+        matchers = label_matchers(resource, scope.series_namespace(resource))
+        arguments = {"state": "firing", "matchers": matchers, "limit": 50}
+        answer = await call(
+            toolbox, PROMETHEUS, "prometheus_list_alerts", arguments, evidence, f"firing alerts of {resource.name}"
+        )
+        if answer is None:
+            return
+        alerts = answer.get("alerts") or []
+        if not alerts:
+            return
+        listed = "; ".join(
+            f"{a.get('name')} since {a.get('active_at') or '?'}"
+            + (f" ({a['annotations']['summary']})" if (a.get("annotations") or {}).get("summary") else "")
+            for a in alerts[:5]
+        )
+        evidence.add(
+            "prometheus",
+            f"prometheus_list_alerts(state=firing, matchers={matchers})",
+            f"{len(alerts)} alert(s) firing on {resource.name}: {listed}",
+            data={"alerts": [{k: a.get(k) for k in ("name", "labels", "active_at")} for a in alerts[:20]]},
+        )
 
-        return read
-
-    await bounded([reader(resource) for resource in [scope.primary, *scope.dependencies]])
+    await for_each([scope.primary, *scope.dependencies], read)

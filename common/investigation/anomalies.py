@@ -10,14 +10,14 @@ degrading the report and that resource's or metric's series are missing.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from analysis.ranking import SignalShift
 from common.investigation.evidence import EvidenceLog
 from common.investigation.scope import ResolvedScope, Resource, label_matchers
 from common.investigation.signals import Signal
-from common.investigation.sources import PROMETHEUS, bounded, call
+from common.investigation.sources import PROMETHEUS, call, for_each
 from common.investigation.window import Window
 from common.mcp.toolbox import Toolbox
 from common.timerange import iso
@@ -49,88 +49,75 @@ async def scan_anomalies(
     recent = None if split is None else f"{int(window.end - split)}s"
     shifts: list[SignalShift] = []
 
-    def scanner(resource: Resource, metric: str, matchers: dict[str, str]) -> Callable[[], Awaitable[None]]:
-        async def scan() -> None:
-            arguments: dict[str, Any] = {
-                "metric": metric,
-                "matchers": matchers,
-                "start": iso(window.start),
-                "end": iso(window.end),
-                "step": f"{window.step:g}s",
-                "limit": 5,
-            }
-            if recent is not None:
-                arguments["recent"] = recent
-            answer = await call(
-                toolbox,
-                PROMETHEUS,
-                "prometheus_find_anomalous_series",
-                arguments,
-                evidence,
-                f"anomaly scan of {metric} for {resource.name}",
+    async def scan(pair: tuple[Resource, str]) -> None:
+        resource, metric = pair
+        matchers = label_matchers(resource, scope.series_namespace(resource))
+        arguments: dict[str, Any] = {
+            "metric": metric,
+            "matchers": matchers,
+            "start": iso(window.start),
+            "end": iso(window.end),
+            "step": f"{window.step:g}s",
+            "limit": 5,
+        }
+        if recent is not None:
+            arguments["recent"] = recent
+        answer = await call(
+            toolbox,
+            PROMETHEUS,
+            "prometheus_find_anomalous_series",
+            arguments,
+            evidence,
+            f"anomaly scan of {metric} for {resource.name}",
+        )
+        if answer is None:
+            return
+        for series in answer.get("series") or []:
+            score = float(series.get("score") or 0.0)
+            if score < MIN_ANOMALY_SCORE:
+                continue
+            labels: dict[str, str] = series.get("labels") or {}
+            named = [v for k, v in labels.items() if k not in _IGNORED_LABELS and v in dependencies]
+            about = named[0] if named else resource.name
+            shown = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()) if k not in _IGNORED_LABELS)
+            signal = f"{metric}{{{shown}}}" if shown else metric
+            change = series.get("relative_change")
+            evidence_id = evidence.add(
+                "prometheus",
+                str(answer.get("query") or metric),
+                f"{signal} of {resource.name} went {series.get('direction')} "
+                f"{'' if change is None else f'{change:+.0%} '}after {answer.get('split_at')} "
+                f"(score {score:.1f})",
+                start=window.start,
+                end=window.end,
+                data={"labels": labels, "score": round(score, 1), "about": about},
             )
-            if answer is None:
-                return
-            for series in answer.get("series") or []:
-                score = float(series.get("score") or 0.0)
-                if score < MIN_ANOMALY_SCORE:
-                    continue
-                labels: dict[str, str] = series.get("labels") or {}
-                named = [v for k, v in labels.items() if k not in _IGNORED_LABELS and v in dependencies]
-                about = named[0] if named else resource.name
-                shown = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()) if k not in _IGNORED_LABELS)
-                signal = f"{metric}{{{shown}}}" if shown else metric
-                change = series.get("relative_change")
-                evidence_id = evidence.add(
-                    "prometheus",
-                    str(answer.get("query") or metric),
-                    f"{signal} of {resource.name} went {series.get('direction')} "
-                    f"{'' if change is None else f'{change:+.0%} '}after {answer.get('split_at')} "
-                    f"(score {score:.1f})",
-                    start=window.start,
-                    end=window.end,
-                    data={"labels": labels, "score": round(score, 1), "about": about},
+            shifts.append(
+                SignalShift(
+                    evidence_id=evidence_id,
+                    resource=about,
+                    signal=signal,
+                    kind="anomaly",
+                    at=split if split is not None else window.end - (window.end - window.start) / 4,
+                    direction=str(series.get("direction") or "up"),
+                    magnitude=None if change is None else float(change),
+                    score=score,
                 )
-                shifts.append(
-                    SignalShift(
-                        evidence_id=evidence_id,
-                        resource=about,
-                        signal=signal,
-                        kind="anomaly",
-                        at=split if split is not None else window.end - (window.end - window.start) / 4,
-                        direction=str(series.get("direction") or "up"),
-                        magnitude=None if change is None else float(change),
-                        score=score,
-                    )
-                )
+            )
 
-        return scan
+    names: dict[str, list[str]] = {}
 
-    async def metrics_of(resource: Resource) -> list[str]:
+    async def list_metrics(resource: Resource) -> None:
         matchers = label_matchers(resource, scope.series_namespace(resource))
         arguments = {"label": "__name__", "matchers": matchers, "start": iso(window.start), "end": iso(window.end)}
         answer = await call(
             toolbox, PROMETHEUS, "prometheus_list_labels", arguments, evidence, f"metric names of {resource.name}"
         )
-        if answer is None:
-            return []
-        return [name for name in answer.get("values") or [] if name not in known][:MAX_EXTRA_METRICS]
+        if answer is not None:
+            extra = [name for name in answer.get("values") or [] if name not in known]
+            names[resource.name] = extra[:MAX_EXTRA_METRICS]
 
     resources = [scope.primary, *scope.dependencies]
-    names: dict[str, list[str]] = {}
-
-    def lister(resource: Resource) -> Callable[[], Awaitable[None]]:
-        async def list_metrics() -> None:
-            names[resource.name] = await metrics_of(resource)
-
-        return list_metrics
-
-    await bounded([lister(resource) for resource in resources])
-    await bounded(
-        [
-            scanner(resource, metric, label_matchers(resource, scope.series_namespace(resource)))
-            for resource in resources
-            for metric in names.get(resource.name, [])
-        ]
-    )
+    await for_each(resources, list_metrics)
+    await for_each([(resource, metric) for resource in resources for metric in names.get(resource.name, [])], scan)
     return shifts

@@ -8,7 +8,6 @@ stand.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 from analysis.ranking import ChangeFact
 from common.investigation.evidence import EvidenceLog
 from common.investigation.scope import ResolvedScope, Resource
-from common.investigation.sources import CONTROLPLANE, bounded, call
+from common.investigation.sources import CONTROLPLANE, call, for_each
 from common.investigation.window import Window
 from common.mcp.toolbox import Toolbox
 from common.timerange import iso
@@ -37,25 +36,22 @@ async def read_changes(
     """Every change to the primary, its dependencies and the other alerting resources in the window, oldest first."""
     answers: list[tuple[dict[str, Any], dict[str, Any]]] = []
 
-    def reader(resource: Resource) -> Callable[[], Awaitable[None]]:
-        async def read() -> None:
-            arguments: dict[str, Any] = {
-                "resource": resource.id or resource.name,
-                "start": iso(window.start),
-                "end": iso(window.end),
-                "include_dependencies": resource is scope.primary,
-                "limit": 200,
-            }
-            if resource.id is None and resource.namespace:
-                arguments["namespace"] = resource.namespace
-            what = f"changes of {resource.name}"
-            answer = await call(toolbox, CONTROLPLANE, "controlplane_list_changes", arguments, evidence, what)
-            if answer is not None:
-                answers.append((arguments, answer))
+    async def read(resource: Resource) -> None:
+        arguments: dict[str, Any] = {
+            "resource": resource.id or resource.name,
+            "start": iso(window.start),
+            "end": iso(window.end),
+            "include_dependencies": resource is scope.primary,
+            "limit": 200,
+        }
+        if resource.id is None and resource.namespace:
+            arguments["namespace"] = resource.namespace
+        what = f"changes of {resource.name}"
+        answer = await call(toolbox, CONTROLPLANE, "controlplane_list_changes", arguments, evidence, what)
+        if answer is not None:
+            answers.append((arguments, answer))
 
-        return read
-
-    await bounded([reader(resource) for resource in [scope.primary, *scope.also_alerting]])
+    await for_each([scope.primary, *scope.also_alerting], read)
     seen: dict[tuple[Any, ...], tuple[dict[str, Any], dict[str, Any]]] = {}
     for arguments, answer in answers:
         for change in answer.get("changes") or []:

@@ -10,13 +10,12 @@ report, never read as "no logs".
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
 
 from analysis.ranking import LogRise
 from common.errors import BackendError
 from common.investigation.evidence import EvidenceLog
 from common.investigation.scope import ResolvedScope, Resource, label_matchers
-from common.investigation.sources import LOKI, bounded
+from common.investigation.sources import LOKI, for_each
 from common.investigation.window import Window
 from common.mcp.toolbox import Toolbox
 from common.timerange import iso
@@ -38,58 +37,55 @@ async def read_log_rises(
     dependencies = [d.name for d in scope.dependencies]
     rises: list[LogRise] = []
 
-    def reader(resource: Resource) -> Callable[[], Awaitable[None]]:
-        async def read() -> None:
-            selector = _stream_selector(resource, scope.series_namespace(resource))
-            arguments = {
-                "query": selector,
-                "start": iso(start),
-                "end": iso(window.end),
-                "baseline_start": iso(start - length),
-                "baseline_end": iso(start),
-                "limit": 5,
-            }
-            try:
-                answer = await toolbox.call(LOKI, "loki_error_patterns", arguments)
-            except BackendError as exc:
-                # A resource without logs answers with no patterns; a refusal of the investigation's own query
-                # (`invalid_argument`) is a failure to report, not a sign that there are no logs.
-                if exc.kind != "not_found":
-                    evidence.failed(LOKI, f"error patterns of {resource.name}", exc)
-                return
-            for pattern in (answer.get("patterns") or [])[:3]:
-                text = " ".join([pattern.get("template", ""), *pattern.get("examples", [])[:2]])
-                mentions = tuple(d for d in dependencies if re.search(rf"(?<![\w-]){re.escape(d)}(?![\w-])", text))
-                rate = f"{pattern.get('baseline_per_minute', 0):g} -> {pattern.get('current_per_minute', 0):g}/min"
-                evidence_id = evidence.add(
-                    "loki",
-                    selector,
-                    f"{'new' if pattern.get('new') else 'rising'} error in {resource.name} logs ({rate}): "
-                    f"{pattern.get('template', '')[:300]}",
-                    start=start - length,
-                    end=window.end,
-                    data={
-                        "template": pattern.get("template"),
-                        "examples": pattern.get("examples", [])[:2],
-                        "first_seen": pattern.get("first_seen"),
-                        "score": pattern.get("score"),
-                        "mentions": list(mentions),
-                    },
+    async def read(resource: Resource) -> None:
+        selector = _stream_selector(resource, scope.series_namespace(resource))
+        arguments = {
+            "query": selector,
+            "start": iso(start),
+            "end": iso(window.end),
+            "baseline_start": iso(start - length),
+            "baseline_end": iso(start),
+            "limit": 5,
+        }
+        try:
+            answer = await toolbox.call(LOKI, "loki_error_patterns", arguments)
+        except BackendError as exc:
+            # A resource without logs answers with no patterns; a refusal of the investigation's own query
+            # (`invalid_argument`) is a failure to report, not a sign that there are no logs.
+            if exc.kind != "not_found":
+                evidence.failed(LOKI, f"error patterns of {resource.name}", exc)
+            return
+        for pattern in (answer.get("patterns") or [])[:3]:
+            text = " ".join([pattern.get("template", ""), *pattern.get("examples", [])[:2]])
+            mentions = tuple(d for d in dependencies if re.search(rf"(?<![\w-]){re.escape(d)}(?![\w-])", text))
+            rate = f"{pattern.get('baseline_per_minute', 0):g} -> {pattern.get('current_per_minute', 0):g}/min"
+            evidence_id = evidence.add(
+                "loki",
+                selector,
+                f"{'new' if pattern.get('new') else 'rising'} error in {resource.name} logs ({rate}): "
+                f"{pattern.get('template', '')[:300]}",
+                start=start - length,
+                end=window.end,
+                data={
+                    "template": pattern.get("template"),
+                    "examples": pattern.get("examples", [])[:2],
+                    "first_seen": pattern.get("first_seen"),
+                    "score": pattern.get("score"),
+                    "mentions": list(mentions),
+                },
+            )
+            rises.append(
+                LogRise(
+                    evidence_id=evidence_id,
+                    resource=resource.name,
+                    template=str(pattern.get("template", "")),
+                    new=bool(pattern.get("new")),
+                    score=float(pattern.get("score") or 0.0),
+                    mentions=mentions,
                 )
-                rises.append(
-                    LogRise(
-                        evidence_id=evidence_id,
-                        resource=resource.name,
-                        template=str(pattern.get("template", "")),
-                        new=bool(pattern.get("new")),
-                        score=float(pattern.get("score") or 0.0),
-                        mentions=mentions,
-                    )
-                )
+            )
 
-        return read
-
-    await bounded([reader(resource) for resource in [scope.primary, *scope.dependencies]])
+    await for_each([scope.primary, *scope.dependencies], read)
     return rises
 
 

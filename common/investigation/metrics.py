@@ -10,7 +10,7 @@ degrading the report and that series is missing; the others stand.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -19,7 +19,7 @@ from analysis.ranking import SignalShift
 from common.investigation.evidence import EvidenceLog
 from common.investigation.scope import ResolvedScope, Resource
 from common.investigation.signals import Signal
-from common.investigation.sources import PROMETHEUS, bounded, call
+from common.investigation.sources import PROMETHEUS, call, for_each
 from common.investigation.window import Window
 from common.mcp.toolbox import Toolbox
 from common.timerange import iso, parse_duration
@@ -47,31 +47,29 @@ async def read_signals(
     """Every catalogue signal of the primary and its dependencies, with its change point."""
     found: list[SignalSeries] = []
 
-    def reader(resource: Resource, signal: Signal) -> Callable[[], Awaitable[None]]:
-        async def read() -> None:
-            query = signal.render(resource.name, scope.series_namespace(resource))
-            arguments = {
-                "query": query,
-                "start": iso(window.start),
-                "end": iso(window.end),
-                "step": f"{window.step:g}s",
-                "detail": "points",
-            }
-            answer = await call(
-                toolbox, PROMETHEUS, "prometheus_query_range", arguments, evidence, f"{signal.name} of {resource.name}"
-            )
-            if answer is None:
-                return
-            series = answer.get("series") or []
-            if not series:
-                return
-            points = _settled([(float(t), float(v)) for t, v in series[0].get("points") or [] if v is not None], window)
-            found.append(SignalSeries(resource, signal, query, points, _onset(points, query)))
-
-        return read
+    async def read(pair: tuple[Resource, Signal]) -> None:
+        resource, signal = pair
+        query = signal.render(resource.name, scope.series_namespace(resource))
+        arguments = {
+            "query": query,
+            "start": iso(window.start),
+            "end": iso(window.end),
+            "step": f"{window.step:g}s",
+            "detail": "points",
+        }
+        answer = await call(
+            toolbox, PROMETHEUS, "prometheus_query_range", arguments, evidence, f"{signal.name} of {resource.name}"
+        )
+        if answer is None:
+            return
+        series = answer.get("series") or []
+        if not series:
+            return
+        points = _settled([(float(t), float(v)) for t, v in series[0].get("points") or [] if v is not None], window)
+        found.append(SignalSeries(resource, signal, query, points, _onset(points, query)))
 
     resources = [scope.primary, *scope.dependencies]
-    await bounded([reader(resource, signal) for resource in resources for signal in catalogue])
+    await for_each([(resource, signal) for resource in resources for signal in catalogue], read)
     order = {r.name: i for i, r in enumerate(resources)}
     names = [s.name for s in catalogue]
     found.sort(key=lambda s: (order.get(s.resource.name, 99), names.index(s.signal.name)))
