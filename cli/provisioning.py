@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from common.components import COMPONENTS
+from common.local_run import read_secret, secret_file
 from common.scopes import (
     AGENTS_INVOKE,
     CONTROLPLANE_ADMIN,
@@ -60,7 +61,7 @@ def provision(data_dir: Path, clients: ClientStore) -> dict[str, str]:
     credentials.mkdir(mode=0o700, parents=True, exist_ok=True)
     secrets = {}
     for name, scopes in CLIENTS.items():
-        path = credentials / f"{name}.secret"
+        path = secret_file(data_dir, name)
         existing = clients.get(name)
         if path.exists() and existing is not None and set(existing.scopes) == set(scopes):
             secrets[name] = path.read_text().strip()
@@ -69,11 +70,6 @@ def provision(data_dir: Path, clients: ClientStore) -> dict[str, str]:
         _write_private(path, secret)
         secrets[name] = secret
     return secrets
-
-
-def read_secret(data_dir: Path, name: str) -> str | None:
-    path = data_dir / "credentials" / f"{name}.secret"
-    return path.read_text().strip() if path.exists() else None
 
 
 def _write_private(path: Path, text: str) -> None:

@@ -37,6 +37,7 @@ from cli.provisioning import provision, reserved_names
 from cli.supervisor import Child, Supervisor
 from common.components import COMPONENTS, Component
 from common.errors import ConfigError
+from common.local_run import write_endpoints
 from common.scopes import AGENTS_INVOKE, METRICS_READ
 from common.settings import DEFAULT_DATA_DIR, SettingsSource
 from registry.clients import ClientStore
@@ -94,6 +95,8 @@ def up(source: SettingsSource, *, demo: str | None = None) -> int:
     logs.mkdir(parents=True, exist_ok=True)
     registry_settings = RegistrySettings.from_source(source.with_overrides({"SRE_DATA_DIR": str(data_dir)}))
     secrets = provision(data_dir, ClientStore(registry_settings.clients_path))
+    # So that what runs beside sre up with the same data directory (`adk web agents`) finds its registry.
+    write_endpoints(data_dir, urls)
     sre = [sys.executable, "-m", "cli.main"]
     common_env = {"SRE_DATA_DIR": str(data_dir), "SRE_HOST": "127.0.0.1", "REGISTRY_URL": urls["registry"]}
 

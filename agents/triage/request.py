@@ -7,7 +7,8 @@ Three kinds of request, as JSON (an A2A data part, or text holding JSON) or as p
 - a deployment event `{"type": "deployment", "service", "namespace", "deployment_id", "status",
   "version", "at"}` (a deployment failed or was rolled back);
 - a question `{"question": "...", "service": ..., "namespace": ..., "start": ..., "end": ...}`,
-  or the question as plain text, whose resources are looked up by name later.
+  or the question as plain text, whose resources are looked up by name later; a service alone,
+  `{"service": ..., "namespace": ...}`, asks what is wrong with it.
 
 Anything else is an `InputError` saying which forms are accepted.
 """
@@ -34,10 +35,12 @@ __all__ = ["SERVICE_LABELS", "InvestigationRequest", "Subject", "parse_request"]
 SERVICE_LABELS = ("service", "app", "app_kubernetes_io_name", "deployment", "job", "node")
 _WORD = re.compile(r"[a-z0-9][a-z0-9._-]{1,62}", re.IGNORECASE)
 _MAX_WORDS = 6
+#: Every example here is accepted as written (a test sends each): a refusal's hint must work when followed.
 _FORMS = (
     "Send an Alertmanager webhook payload (version 4), a deployment event "
-    '{"type": "deployment", "service": ..., "namespace": ...}, or a question '
-    '{"question": ..., "service": ..., "namespace": ...} (plain text works too).'
+    '{"type": "deployment", "service": "checkout", "namespace": "prod"}, a service '
+    '{"service": "checkout", "namespace": "prod"}, or a question '
+    '{"question": "why is checkout failing?", "service": "checkout"} (plain text works too).'
 )
 
 
@@ -71,7 +74,9 @@ def _structured(value: dict[str, Any]) -> InvestigationRequest:
         return _deployment(value)
     if isinstance(value.get("question"), str):
         return _question(value["question"], value)
-    raise InputError(f"The JSON has neither alerts, a deployment event nor a question. {_FORMS}")
+    if isinstance(value.get("service"), str) and value["service"]:
+        return _question(f"What is wrong with {value['service']}?", value)
+    raise InputError(f"The JSON has neither alerts, a deployment event, a service nor a question. {_FORMS}")
 
 
 def _alerts(value: dict[str, Any]) -> InvestigationRequest:

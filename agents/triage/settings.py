@@ -13,9 +13,10 @@ from pydantic import Field
 
 from agents.triage.investigation import InvestigationSettings
 from common.agents import AgentSettings
+from common.agents.pipeline import PipelineSettings
 from common.components import COMPONENTS
 from common.errors import ConfigError
-from common.settings import FrozenModel, SettingsSource, build
+from common.settings import SettingsSource, build
 
 __all__ = ["DEFAULT_PORT", "PREFIX", "SERVERS", "TriageSettings"]
 
@@ -25,8 +26,7 @@ PREFIX = "TRIAGE_"
 SERVERS = ("prometheus-mcp", "loki-mcp", "controlplane-mcp")
 
 
-class TriageSettings(FrozenModel):
-    agent: AgentSettings
+class TriageSettings(PipelineSettings):
     lookback_seconds: float = Field(
         default=6 * 3600.0, ge=600, le=7 * 86400, description="How far back signals and changes are read."
     )
@@ -38,9 +38,6 @@ class TriageSettings(FrozenModel):
     prometheus_mcp_url: str | None = Field(default=None, description="prometheus-mcp's /mcp URL; unset: registry.")
     loki_mcp_url: str | None = Field(default=None, description="loki-mcp's /mcp URL; unset: registry.")
     controlplane_mcp_url: str | None = Field(default=None, description="controlplane-mcp's /mcp URL; unset: registry.")
-    model: str | None = Field(
-        default=None, description="SRE_MODEL: adds a narrative and answers follow-ups; unset: no model stage."
-    )
 
     @classmethod
     def from_source(cls, source: SettingsSource) -> TriageSettings:

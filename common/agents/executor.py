@@ -4,9 +4,12 @@ The agent knows nothing of A2A. Each request runs it through an ADK `Runner`, in
 the A2A context (`session_id` = the context id, `user_id` = the calling OAuth client, so a
 conversation is never shared between clients), and its events become task updates:
 
-- an event whose text is JSON (an object or an array) is the **result**: one artifact `result`
-  with a data part (`application/json`) and a Markdown text part (`text/markdown`): the event's
-  other text, or the JSON rendered as a code block when there is none;
+- an event that announces a JSON artifact (`actions.artifact_delta`, an `application/json`
+  artifact saved in the runner's artifact service, as `PipelineAgent` does) is the **result**:
+  one A2A artifact `result` with a data part (`application/json`, the ADK artifact's JSON) and
+  a Markdown text part (`text/markdown`, the event's text);
+- so is an event whose text is JSON (an object or an array), from an agent not built on the
+  kit: its other text is the Markdown, or the JSON rendered as a code block when there is none;
 - any other text event is a **stage**: a `working` status update carrying its text;
 - partial (streamed) chunks and thoughts are skipped: the complete event follows them;
 - a run that ends without a result (an LLM agent's plain answer) turns its last stage text into
@@ -37,6 +40,7 @@ from a2a.server.tasks import TaskUpdater
 from a2a.types import Message, Part, Task, TaskState, TaskStatus
 from google.adk.events import Event
 from google.adk.runners import Runner
+from google.adk.sessions import Session
 from google.genai import types as genai
 from google.protobuf.json_format import MessageToDict, ParseDict  # type: ignore[import-untyped]
 from google.protobuf.struct_pb2 import Value  # type: ignore[import-untyped]
@@ -176,11 +180,9 @@ class AdkAgentExecutor(AgentExecutor):
             if event.partial:
                 continue
             texts = _texts(event)
-            data = next((value for text in texts if (value := json_value(text)) is not None), None)
-            if data is not None:
-                prose = [text for text in texts if json_value(text) is None]
-                markdown = "\n\n".join(prose) if prose else None
-                await updater.add_artifact(result_parts(data, markdown), name=RESULT_ARTIFACT, last_chunk=True)
+            result = await self._result(session, event, texts)
+            if result is not None:
+                await updater.add_artifact(result_parts(*result), name=RESULT_ARTIFACT, last_chunk=True)
                 has_result = True
             elif texts:
                 last_stage = "\n\n".join(texts)
@@ -190,6 +192,35 @@ class AdkAgentExecutor(AgentExecutor):
                 [Part(text=last_stage, media_type="text/markdown")], name=RESULT_ARTIFACT, last_chunk=True
             )
         await updater.complete()
+
+    async def _result(self, session: Session, event: Event, texts: list[str]) -> tuple[Any, str | None] | None:
+        """The result's JSON and Markdown if `event` carries the result (see the module doc), else None."""
+        saved = await self._saved_json(session, event)
+        if saved is not None:
+            return saved, "\n\n".join(texts) or None
+        data = next((value for text in texts if (value := json_value(text)) is not None), None)
+        if data is None:
+            return None
+        prose = [text for text in texts if json_value(text) is None]
+        return data, "\n\n".join(prose) if prose else None
+
+    async def _saved_json(self, session: Session, event: Event) -> Any | None:
+        """The JSON of the first `application/json` artifact `event` announces; None when it announces none."""
+        artifacts = self.runner.artifact_service
+        if artifacts is None:
+            return None
+        for filename, version in event.actions.artifact_delta.items():
+            part = await artifacts.load_artifact(
+                app_name=session.app_name,
+                user_id=session.user_id,
+                session_id=session.id,
+                filename=filename,
+                version=version,
+            )
+            blob = part.inline_data if part is not None else None
+            if blob is not None and blob.mime_type == "application/json" and blob.data is not None:
+                return json.loads(blob.data)
+        return None
 
     async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
         if context.task_id is None or context.context_id is None:

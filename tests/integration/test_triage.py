@@ -47,6 +47,7 @@ from agents.triage.agent import TriageAgent
 from cli.demo import DEFAULT_DEMO
 from common.agents import INTERRUPTED_MESSAGE
 from common.agents.client import agent_client, data_message, find_agent, text_message
+from common.agents.pipeline import LAST_RESULT
 from common.auth import TokenSource
 from common.http import create_http_client
 from common.settings import SettingsSource
@@ -107,7 +108,11 @@ def texts(events: list[Event]) -> list[str]:
 
 
 def report_of(events: list[Event]) -> dict[str, Any]:
-    return next(json.loads(t) for t in texts(events) if t.startswith("{"))
+    """The report the run kept in the session state (its JSON is an artifact, never a chat message)."""
+    report: dict[str, Any] = next(
+        e.actions.state_delta[LAST_RESULT] for e in events if LAST_RESULT in e.actions.state_delta
+    )
+    return report
 
 
 def at(value: str) -> datetime:
@@ -124,7 +129,9 @@ async def test_an_alert_becomes_a_ranked_evidenced_report_recorded_in_the_contro
 
     events = await Conversation(triage_agent(federation, tmp_path)).say(json.dumps(loaded.alerts[0]))
 
-    stages, report = texts(events)[:-2], report_of(events)
+    stages, report = texts(events)[:-1], report_of(events)
+    assert texts(events)[-1].startswith("# Diagnostic report: payments")
+    assert not any(t.startswith("{") for t in texts(events))
     assert stages[0].startswith("Scoping")
     assert any(s.startswith("Onset") for s in stages)
     assert report["scope"]["service"] == "payments"  # checkout alerted too, and calls payments

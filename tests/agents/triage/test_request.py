@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from agents.triage.request import parse_request
+from agents.triage.request import Subject, parse_request
 from common.errors import InputError
 from scenarios import BUNDLED_DIR, load_scenario
 from scenarios.alerts import alertmanager_payloads
@@ -69,7 +70,7 @@ def test_a_plain_question_keeps_its_words_for_the_lookup() -> None:
     ("texts", "message"),
     [
         ([""], "The message is empty"),
-        (['{"hello": 1}'], "neither alerts, a deployment event nor a question"),
+        (['{"hello": 1}'], "neither alerts, a deployment event, a service nor a question"),
         (['{"version": "4", "alerts": []}'], "The Alertmanager payload is invalid: groupKey: Field required"),
         (['{"type": "deployment"}'], "has no `service`"),
         (['{"question": "x", "start": "yesterday"}'], "`start` ('yesterday') is not a time"),
@@ -97,3 +98,20 @@ def test_alerts_without_any_resource_label_are_refused() -> None:
     }
     with pytest.raises(InputError, match="No alert names a resource: give one of the labels service"):
         parse_request([json.dumps(payload)])
+
+
+def test_a_service_alone_asks_what_is_wrong_with_it() -> None:
+    request = parse_request(['{"service": "checkout", "namespace": "prod"}'])
+
+    assert request.subjects == (Subject("checkout", "prod"),)
+    assert request.trigger.summary == "What is wrong with checkout?"
+
+
+def test_every_example_a_refusal_gives_is_accepted_as_written() -> None:
+    with pytest.raises(InputError) as refused:
+        parse_request(['{"hello": 1}'])
+    examples = [json.loads(example) for example in re.findall(r"\{[^{}]*\}", str(refused.value))]
+
+    assert len(examples) == 3
+    for example in examples:
+        assert parse_request([json.dumps(example)]).subjects[0].name == "checkout", example
