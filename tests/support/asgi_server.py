@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from types import TracebackType
 from typing import Any
 
@@ -11,6 +10,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from support.backends import free_port
+from support.eventually import eventually
 
 _STARTUP_TIMEOUT = 10.0
 
@@ -29,12 +29,13 @@ class ServedApp:
 
     def __enter__(self) -> ServedApp:
         self._thread.start()
-        deadline = time.monotonic() + _STARTUP_TIMEOUT
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"uvicorn did not start on port {self.port}")
-            self._thread.join(0.01)
+        eventually(self._started, timeout=_STARTUP_TIMEOUT, interval=0.01, what=f"uvicorn to start on port {self.port}")
         return self
+
+    def _started(self) -> bool:
+        if not self._thread.is_alive():
+            raise RuntimeError(f"uvicorn's thread ended before it started on port {self.port}")
+        return self._server.started
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None

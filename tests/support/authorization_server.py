@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from types import TracebackType
@@ -29,6 +28,7 @@ from registry.clients import ClientStore
 from registry.keys import DEFAULT_PUBLISH_DELAY_SECONDS, KeyStore
 from registry.oauth import authorization_routes
 from registry.settings import RegistrySettings
+from support.eventually import eventually
 
 __all__ = ["AuthorizationServer"]
 
@@ -108,13 +108,17 @@ class AuthorizationServer:
 
     def start(self) -> Self:
         self._thread.start()
-        deadline = time.monotonic() + _START_TIMEOUT_SECONDS
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                self.stop()
-                raise RuntimeError("The authorization server did not start")
-            time.sleep(0.01)
+        try:
+            eventually(self._started, timeout=_START_TIMEOUT_SECONDS, interval=0.01, what="the authorization server")
+        except BaseException:
+            self.stop()
+            raise
         return self
+
+    def _started(self) -> bool:
+        if not self._thread.is_alive():
+            raise RuntimeError("The authorization server's thread ended at start")
+        return self._server.started
 
     def stop(self) -> None:
         self._server.should_exit = True

@@ -11,8 +11,9 @@ Life cycle: ``start()`` (load history, launch, wait until ready) -> ``pause()``/
 same port with the same data -> ``stop()``. Every launched process is also stopped at interpreter
 exit and, on Linux, killed by the kernel if the test process dies without running ``atexit``.
 
-Errors: ``BackendStartError`` when a binary does not become ready in time; its message ends
-with the tail of the backend's log.
+Errors: ``BackendStartError`` when a binary exits before it is ready, and a test failure
+(``support.eventually``) when it is not ready in time; either message ends with the tail of the
+backend's log.
 """
 
 from __future__ import annotations
@@ -27,17 +28,16 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any, Self
 
 import httpx
+import pytest
 
-if TYPE_CHECKING:
-    # Only annotations need it, so this module imports whether tests/ is a package or on sys.path.
-    from support.metrics_dataset import Dataset
+from support.eventually import eventually
+from support.metrics_dataset import Dataset
 
 __all__ = [
     "DEFAULT_STARTUP_TIMEOUT",
@@ -271,35 +271,36 @@ class _BackendProcess:
         _live.add(self)
 
     def _wait_ready(self) -> None:
-        assert self._process is not None
-        deadline = time.monotonic() + self.startup_timeout
-        with httpx.Client(timeout=1.0, **self.client_options()) as client:
-            while True:
-                if self._process.poll() is not None:
-                    tail = self._log_tail()
-                    if self.port_taken_marker in tail:
-                        raise _PortTakenError
-                    self._reap()
-                    raise BackendStartError(
-                        f"{self.name} exited with code {self._process.returncode} before becoming ready.{tail}"
-                    )
-                with contextlib.suppress(httpx.TransportError):
-                    if client.get(f"{self.url}{self.ready_path}").status_code == 200:
-                        return
-                if time.monotonic() > deadline:
-                    self.stop()
-                    raise BackendStartError(
-                        f"{self.name} was not ready at {self.url}{self.ready_path} after "
-                        f"{self.startup_timeout:g} s.{self._log_tail()}"
-                    )
-                time.sleep(_POLL_INTERVAL)
+        process = self._process
+        assert process is not None
 
-    def _poll(self, what: str, check: Callable[[], bool]) -> None:
-        deadline = time.monotonic() + self.startup_timeout
-        while not check():
-            if time.monotonic() > deadline:
-                raise BackendStartError(f"{self.name}: {what} after {self.startup_timeout:g} s.{self._log_tail()}")
-            time.sleep(_POLL_INTERVAL)
+        def ready() -> bool:
+            if process.poll() is not None:
+                tail = self._log_tail()
+                if self.port_taken_marker in tail:
+                    raise _PortTakenError
+                self._reap()
+                raise BackendStartError(
+                    f"{self.name} exited with code {process.returncode} before becoming ready.{tail}"
+                )
+            with contextlib.suppress(httpx.TransportError):
+                return client.get(f"{self.url}{self.ready_path}").status_code == 200
+            return False
+
+        with httpx.Client(timeout=1.0, **self.client_options()) as client:
+            try:
+                self._eventually(ready, f"{self.name} to be ready at {self.url}{self.ready_path}")
+            except pytest.fail.Exception:
+                self.stop()
+                raise
+
+    def _eventually(self, condition: Callable[[], bool], what: str) -> None:
+        eventually(
+            condition,
+            timeout=self.startup_timeout,
+            interval=_POLL_INTERVAL,
+            what=lambda: f"{what}{self._log_tail()}",
+        )
 
     def _signal(self, signum: signal.Signals) -> None:
         if not self.running:
@@ -532,7 +533,7 @@ class VictoriaMetricsProcess(_BackendProcess):
             result = response.json()["data"]["result"] if response.status_code == 200 else []
             return bool(result) and result[0]["value"][1] == "1"
 
-        self._poll("the imported history is not searchable", imported)
+        self._eventually(imported, "the imported history to be searchable")
 
     def _read_version(self, client: httpx.Client) -> str:
         # The Debian build is linked without a version: `-version`, /api/v1/status/buildinfo and

@@ -20,6 +20,7 @@ from common.settings import Upstream
 from scenarios.load import Targets
 from servers.loki_mcp.client import LokiClient
 from support.backends import free_port
+from support.eventually import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Every process `sre up` starts, as its `SRE_UP_<NAME>_PORT` names it: each gets a free port.
@@ -140,11 +141,12 @@ def running_federation(workdir: Path, *, demo: str | None = None) -> Iterator[Ru
         )
     federation = RunningFederation(data_dir, ports, env, log, stdout, up, time.monotonic())
     try:
-        deadline = time.monotonic() + _START_TIMEOUT
-        while "SRE Federation is up" not in log.read_text():
+
+        def said_up() -> bool:
             assert up.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.2)
+            return "SRE Federation is up" in log.read_text()
+
+        eventually(said_up, timeout=_START_TIMEOUT, interval=0.2, what=lambda: f"sre up to be up:\n{log.read_text()}")
         yield federation
     finally:
         federation.stop()

@@ -14,7 +14,6 @@ with it from then on; the old key stays published, as in a real rotation.
 import secrets
 import socket
 import threading
-import time
 from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any, Self
@@ -26,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from support.eventually import eventually
 from support.hostile_tokens import CLIENT_ID, OMIT, access_token
 
 __all__ = ["CLIENT_ID", "OMIT", "TestIssuer"]
@@ -108,13 +108,19 @@ class TestIssuer:
         self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True)
         self._thread.start()
-        deadline = time.monotonic() + _START_TIMEOUT_SECONDS
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                self.stop()
-                raise RuntimeError("TestIssuer did not start")
-            time.sleep(0.01)
+        try:
+            eventually(self._started, timeout=_START_TIMEOUT_SECONDS, interval=0.01, what="TestIssuer to start")
+        except BaseException:
+            self.stop()
+            raise
         return self
+
+    def _started(self) -> bool:
+        assert self._server is not None
+        assert self._thread is not None
+        if not self._thread.is_alive():
+            raise RuntimeError("TestIssuer's server thread ended at start")
+        return self._server.started
 
     def stop(self) -> None:
         if self._server is not None:

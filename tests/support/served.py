@@ -5,14 +5,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 
 import httpx
+import pytest
 
 from support.backends import free_port
+from support.eventually import eventually
 
 _STARTUP_TIMEOUT = 30.0
 
@@ -42,18 +43,23 @@ class ServedComponent:
                 stdout=log,
                 stderr=log,
             )
-        deadline = time.monotonic() + _STARTUP_TIMEOUT
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited at start-up:\n{self.log_tail()}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1.0).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"{self.name} did not answer /healthz within {_STARTUP_TIMEOUT:g}s:\n{self.log_tail()}")
+        try:
+            eventually(
+                self._healthy,
+                timeout=_STARTUP_TIMEOUT,
+                what=lambda: f"{self.name} to answer /healthz:\n{self.log_tail()}",
+                ignoring=(httpx.TransportError,),
+            )
+        except pytest.fail.Exception:
+            self.stop()
+            raise
+        return self
+
+    def _healthy(self) -> bool:
+        assert self._process is not None
+        if self._process.poll() is not None:
+            raise RuntimeError(f"{self.name} exited at start-up:\n{self.log_tail()}")
+        return httpx.get(f"{self.url}/healthz", timeout=1.0).status_code == 200
 
     def stop(self) -> None:
         if self._process is None or self._process.poll() is not None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -13,6 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from support.asgi_server import ServedApp
+from support.eventually import eventually
 
 __all__ = ["Webhook", "recording_webhook"]
 
@@ -30,13 +30,19 @@ class Webhook:
         self.app = Starlette(routes=[Route("/webhooks/alertmanager", record, methods=["POST"])])
 
     def wait_for(self, alertname: str, timeout: float = 20.0) -> tuple[dict[str, str], Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for headers, body in self.received:
-                if any(alert["labels"].get("alertname") == alertname for alert in body.get("alerts", [])):
-                    return headers, body
-            time.sleep(0.1)
-        raise AssertionError(f"no webhook carrying {alertname} within {timeout}s; got {self.received}")
+        def carrying() -> tuple[dict[str, str], Any] | None:
+            return next(
+                (
+                    (headers, body)
+                    for headers, body in self.received
+                    if any(alert["labels"].get("alertname") == alertname for alert in body.get("alerts", []))
+                ),
+                None,
+            )
+
+        return eventually(
+            carrying, timeout=timeout, interval=0.1, what=lambda: f"a webhook carrying {alertname}; got {self.received}"
+        )
 
 
 @contextmanager
