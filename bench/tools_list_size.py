@@ -78,24 +78,20 @@ async def list_tools(server: MCPServer[Any]) -> list[dict[str, Any]]:
 
 @asynccontextmanager
 async def prometheus_server(env: dict[str, str] | None = None) -> AsyncIterator[MCPServer[Any]]:
-    from servers.prometheus_mcp.server import create_clients, create_server
+    from servers.prometheus_mcp.server import create_server, open_backends
     from servers.prometheus_mcp.settings import PrometheusMcpSettings
 
     settings = PrometheusMcpSettings.from_source(
         SettingsSource({"PROMETHEUS_URL": "http://127.0.0.1:9", **(env or {})})
     )
-    clients = create_clients(settings)
-    try:
-        yield create_server(settings, clients)
-    finally:
-        for client in clients.values():
-            await client.aclose()
+    async with open_backends(settings) as backends:
+        yield create_server(settings, backends)
 
 
 @asynccontextmanager
 async def loki_server(env: dict[str, str] | None = None) -> AsyncIterator[MCPServer[Any]]:
-    from servers.loki_mcp.__main__ import open_backends
     from servers.loki_mcp.analyze import LogAnalyzer
+    from servers.loki_mcp.backends import open_backends
     from servers.loki_mcp.server import create_server
     from servers.loki_mcp.settings import LokiMcpSettings
 
@@ -103,7 +99,7 @@ async def loki_server(env: dict[str, str] | None = None) -> AsyncIterator[MCPSer
         settings = LokiMcpSettings.from_source(SettingsSource({"SRE_DATA_DIR": data_dir, **(env or {})}))
         analyzer = LogAnalyzer((), max_bytes=settings.limits.max_upload_bytes)
         async with open_backends(settings, ServerMetrics("loki-mcp")) as backends:
-            yield create_server(settings, backends.clients, analyzer=analyzer)
+            yield create_server(settings, backends, analyzer=analyzer)
 
 
 @asynccontextmanager
@@ -160,6 +156,7 @@ def _prometheus_answer(request: httpx.Request) -> httpx.Response:
 
 async def typical_results() -> list[tuple[str, int, int]]:
     """(call, structured characters, text characters) of typical prometheus-mcp calls."""
+    from common.mcp.backends import Backends
     from servers.prometheus_mcp.client import PrometheusClient
     from servers.prometheus_mcp.server import create_server
     from servers.prometheus_mcp.settings import PrometheusMcpSettings
@@ -167,7 +164,7 @@ async def typical_results() -> list[tuple[str, int, int]]:
     settings = PrometheusMcpSettings.from_source(SettingsSource({"PROMETHEUS_URL": "http://prometheus.test"}))
     upstream = settings.backends[0]
     http = httpx.AsyncClient(base_url=upstream.url, transport=httpx.MockTransport(_prometheus_answer))
-    clients = {upstream.name: PrometheusClient(upstream, timeout=5.0, http_client=http)}
+    backends = Backends({upstream.name: PrometheusClient(upstream, timeout=5.0, http_client=http)})
     calls = [
         ("prometheus_query up", "prometheus_query", {"query": "up"}),
         ("prometheus_query_range up 1h", "prometheus_query_range", {"query": "up", "start": "now-1h"}),
@@ -178,15 +175,11 @@ async def typical_results() -> list[tuple[str, int, int]]:
         ),
     ]
     sizes = []
-    try:
-        async with Client(create_server(settings, clients)) as session:
-            for label, tool, arguments in calls:
-                result = await session.call_tool(tool, arguments)
-                text = "".join(getattr(block, "text", "") for block in result.content)
-                sizes.append((label, _chars(result.structured_content), len(text)))
-    finally:
-        for client in clients.values():
-            await client.aclose()
+    async with backends, Client(create_server(settings, backends)) as session:
+        for label, tool, arguments in calls:
+            result = await session.call_tool(tool, arguments)
+            text = "".join(getattr(block, "text", "") for block in result.content)
+            sizes.append((label, _chars(result.structured_content), len(text)))
     return sizes
 
 

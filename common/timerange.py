@@ -28,6 +28,7 @@ __all__ = [
     "iso",
     "parse_duration",
     "parse_time",
+    "unix_ns",
 ]
 
 TimeArgument = str | float
@@ -47,6 +48,11 @@ _TIME_FORMS = "Use 'now', 'now-1h', an RFC 3339 time such as '2026-11-21T10:00:0
 
 def iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+
+
+def unix_ns(seconds: float) -> int:
+    """Nanoseconds since 1970 of unix seconds `seconds`."""
+    return round(seconds * 1e9)
 
 
 def check_unix_ns(ns: int, what: str) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from types import TracebackType
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, Protocol, Self, TypeVar
 
 from common.errors import InputError
 
@@ -56,7 +56,7 @@ class Backends(Mapping[str, C], Generic[C]):
         for client in self._clients.values():
             await client.aclose()
 
-    async def __aenter__(self) -> Backends[C]:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(

@@ -4,20 +4,22 @@ A log backend reads every chunk of every stream a selector picks, so the one rul
 that each stream selector picks *some* streams, not all: at least one matcher must be an equality
 on a non-empty value or a regular expression that does not match everything. This is checked by
 scanning the query for its selectors (skipping string literals), which works for all of LogQL, not
-only the subset the embedded store evaluates. Windows longer than the cap are refused; limits are
-clamped, and each clamp is written to `notes` so the caller can report it.
+only the subset the embedded store evaluates. A query whose selectors would read more than
+`max_bytes_scanned` (per the backend's /index/stats) is refused before it runs. Windows and limits
+are clamped the way every server clamps them (`common.mcp.bounds`).
 """
 
 from __future__ import annotations
 
 import re
 
-from common.errors import InputError, LimitExceeded
-from common.timerange import TimeRange, format_duration
+from common.errors import BackendRejected, InputError, LimitExceeded
+from common.timerange import TimeRange, format_duration, unix_ns
+from servers.loki_mcp.client import LokiClient
 from servers.loki_mcp.local.records import Matcher, MatchOp
 from servers.loki_mcp.settings import Limits
 
-__all__ = ["check_query", "check_window", "clamp_limit", "selector_text", "stream_selectors"]
+__all__ = ["check_cost", "check_query", "selector_text", "stream_selectors"]
 
 _MATCHER = re.compile(
     r"""\s*(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*(?P<op>=~|!~|!=|=)\s*(?P<value>"(?:[^"\\]|\\.)*"|`[^`]*`)\s*(?:,|(?=}))"""
@@ -76,28 +78,32 @@ def selector_text(matchers: tuple[Matcher, ...]) -> str:
     return "{" + inner + "}"
 
 
-def check_window(window: TimeRange, limits: Limits) -> TimeRange:
-    """`window`, or InputError when it is longer than one query may read.
+async def check_cost(client: LokiClient, query: str, window: TimeRange, limits: Limits, notes: list[str]) -> None:
+    """Refuse a query whose selectors would read more than `max_bytes_scanned`, per /index/stats."""
+    total = 0
+    for matchers in stream_selectors(query):
+        try:
+            stats = await client.index_stats(
+                selector_text(matchers), start_ns=unix_ns(window.start), end_ns=unix_ns(window.end)
+            )
+        except BackendRejected:
+            notes.append("cost pre-check skipped: the backend has no /index/stats")
+            return
+        total += stats.bytes
+    if total > limits.max_bytes_scanned:
+        raise LimitExceeded(
+            f"The query would read about {_size(total)} of logs in {format_duration(window.seconds)}, "
+            f"more than the {_size(limits.max_bytes_scanned)} allowed (LOKI_MCP_MAX_BYTES_SCANNED). "
+            "Use a more selective stream selector or a shorter window."
+        )
 
-    Refused rather than shortened: a log query over part of the asked window would answer a
-    different question (the errors of the last day are not those of the last month).
-    """
-    if window.seconds <= limits.max_range_seconds:
-        return window
-    longest = format_duration(limits.max_range_seconds)
-    raise LimitExceeded(
-        f"The window is {format_duration(window.seconds)} long; one query may cover at most {longest} "
-        f"(LOKI_MCP_MAX_RANGE_SECONDS). Shorten it, e.g. start='now-{longest}', or query it in parts."
-    )
 
-
-def clamp_limit(requested: int | None, default: int, maximum: int, what: str, notes: list[str]) -> int:
-    if requested is None:
-        return default
-    if requested > maximum:
-        notes.append(f"limit lowered from {requested} to the maximum of {maximum} {what}")
-        return maximum
-    return requested
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024:
+            return f"{n:.0f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
 
 
 def _selective(matcher: Matcher) -> bool:

@@ -47,7 +47,11 @@ class Limits(FrozenModel):
     """What one tool call may cost; every clamp applied is reported in the result."""
 
     max_query_length: int = Field(default=4096, ge=64, description="Longest LogQL expression accepted.")
-    max_range_seconds: float = Field(default=24 * 3600, gt=0, description="Longest query window (default 24 h).")
+    max_range_seconds: float = Field(
+        default=24 * 3600,
+        gt=0,
+        description="Longest query window (default 24 h); a longer one keeps its end and says so.",
+    )
     default_limit: int = Field(default=100, ge=1, description="Log lines returned when no limit is asked.")
     max_limit: int = Field(default=1000, ge=1, le=LOKI_MAX_LIMIT, description="Most log lines one call returns.")
     max_line_chars: int = Field(default=2000, ge=80, description="Longer log lines are cut to this many characters.")

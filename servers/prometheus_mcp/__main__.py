@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import sys
 
-from common.mcp.backends import Backends
 from common.mcp.serving import Transport, serve_mcp
 from common.metrics import ServerMetrics
 from common.scopes import METRICS_READ
 from common.settings import SettingsSource
-from servers.prometheus_mcp.server import SERVER_NAME, create_clients, create_server
+from servers.prometheus_mcp.server import SERVER_NAME, create_server, open_backends
 from servers.prometheus_mcp.settings import PrometheusMcpSettings
 
 SCOPES = (METRICS_READ,)
@@ -18,12 +17,10 @@ SCOPES = (METRICS_READ,)
 async def serve(transport: Transport, source: SettingsSource) -> None:
     settings = PrometheusMcpSettings.from_source(source)
     metrics = ServerMetrics(SERVER_NAME)
-    async with Backends(create_clients(settings, metrics)) as clients:
+    async with open_backends(settings, metrics) as backends:
         await serve_mcp(
             transport,
-            lambda auth: create_server(
-                settings, clients, metrics=metrics, token_verifier=auth.verifier, auth=auth.settings
-            ),
+            lambda auth: create_server(settings, backends, metrics=metrics, auth=auth),
             settings.serve,
             metrics,
             default_name=SERVER_NAME,

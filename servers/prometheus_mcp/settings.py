@@ -26,7 +26,9 @@ class Limits(FrozenModel):
     """What one tool call may cost; every clamp applied is reported in the result."""
 
     max_query_length: int = Field(default=4096, ge=64, description="Longest PromQL expression accepted.")
-    max_range_seconds: float = Field(default=31 * 86400, gt=0, description="Longest range query window.")
+    max_range_seconds: float = Field(
+        default=31 * 86400, gt=0, description="Longest window; a longer one keeps its end and says so."
+    )
     max_points_per_series: int = Field(
         default=PROMETHEUS_MAX_POINTS,
         ge=10,

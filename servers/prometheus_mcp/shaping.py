@@ -1,4 +1,4 @@
-"""From Prometheus API data to bounded tool results: steps, caps, summaries. No I/O."""
+"""From Prometheus API data to bounded tool results: samples, series, summaries. No I/O."""
 
 from __future__ import annotations
 
@@ -9,13 +9,10 @@ from typing import Any
 from analysis.summary import downsample, summarize
 from common.contracts.prometheus import Alert, InstantSample, MetricMetadata, RangeSeries, Rule, Target
 from common.errors import BackendFailed
-from common.timerange import TimeRange, format_duration, iso
-from servers.prometheus_mcp.settings import Limits
+from common.timerange import iso
 
 __all__ = [
     "alerts",
-    "choose_step",
-    "clamp_window",
     "instant_samples",
     "metadata",
     "parse_matrix",
@@ -24,36 +21,8 @@ __all__ = [
     "targets",
 ]
 
-_NICE_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
 # Below this many points per series a plot shape is meaningless; send the summary instead.
 _MIN_USEFUL_POINTS = 20
-
-
-def clamp_window(window: TimeRange, limits: Limits, notes: list[str]) -> TimeRange:
-    if window.seconds <= limits.max_range_seconds:
-        return window
-    start = window.end - limits.max_range_seconds
-    notes.append(
-        f"the window was {format_duration(window.seconds)}, longer than the "
-        f"{format_duration(limits.max_range_seconds)} allowed; it now starts at {iso(start)}"
-    )
-    return TimeRange(start, window.end)
-
-
-def choose_step(window: TimeRange, requested: float | None, limits: Limits, notes: list[str]) -> float:
-    """The requested step, raised so that no series exceeds the point limit; or a nice default."""
-    minimum = window.seconds / (limits.max_points_per_series - 1)
-    if requested is None:
-        target = window.seconds / limits.default_points_per_series
-        return float(next((s for s in _NICE_STEPS if s >= target), math.ceil(target)))
-    if requested < minimum:
-        raised = math.ceil(minimum * 1000) / 1000
-        notes.append(
-            f"step raised from {format_duration(requested)} to {format_duration(raised)} so that each series "
-            f"has at most {limits.max_points_per_series} points"
-        )
-        return raised
-    return requested
 
 
 def parse_value(raw: Any) -> tuple[float | None, str | None]:

@@ -9,6 +9,7 @@ from typing import Any
 
 from mcp import Client
 
+from common.mcp.backends import Backends
 from common.mcp.tools import ToolSpec
 from common.metrics import ServerMetrics
 from common.settings import SettingsSource
@@ -16,13 +17,14 @@ from servers.controlplane_mcp.client import ControlPlaneClient
 from servers.controlplane_mcp.server import ControlPlaneTools
 from servers.controlplane_mcp.server import create_server as create_controlplane_server
 from servers.controlplane_mcp.settings import ControlPlaneMcpSettings
-from servers.loki_mcp.__main__ import open_backends
 from servers.loki_mcp.analyze import LogAnalyzer
+from servers.loki_mcp.backends import open_backends as open_loki_backends
 from servers.loki_mcp.models import PushStream
-from servers.loki_mcp.server import LokiTools
 from servers.loki_mcp.server import create_server as create_loki_server
+from servers.loki_mcp.server import tool_specs as loki_tool_specs
 from servers.loki_mcp.settings import LokiMcpSettings
-from servers.prometheus_mcp.server import PrometheusTools, create_clients, create_server
+from servers.prometheus_mcp.server import create_server, open_backends
+from servers.prometheus_mcp.server import tool_specs as prometheus_tool_specs
 from servers.prometheus_mcp.settings import PrometheusMcpSettings
 
 
@@ -34,13 +36,8 @@ def prometheus_settings(url: str, **env: str) -> PrometheusMcpSettings:
 async def prometheus_session(url: str, **env: str) -> AsyncIterator[Client]:
     """An MCP client session on a prometheus-mcp for `url`; extra env keys set limits."""
     settings = prometheus_settings(url, **env)
-    clients = create_clients(settings)
-    try:
-        async with Client(create_server(settings, clients)) as client:
-            yield client
-    finally:
-        for backend_client in clients.values():
-            await backend_client.aclose()
+    async with open_backends(settings) as backends, Client(create_server(settings, backends)) as client:
+        yield client
 
 
 @asynccontextmanager
@@ -52,10 +49,10 @@ async def loki_session(
     settings = LokiMcpSettings.from_source(SettingsSource({"SRE_DATA_DIR": str(data_dir), **env}))
     metrics = ServerMetrics("loki-mcp")
     analyzer = LogAnalyzer(roots, max_bytes=settings.limits.max_upload_bytes)
-    async with open_backends(settings, metrics) as backends:
+    async with open_loki_backends(settings, metrics) as backends:
         if streams:
-            await next(iter(backends.clients.values())).push(streams)
-        async with Client(create_loki_server(settings, backends.clients, analyzer=analyzer)) as client:
+            await backends.pick(None).push(streams)
+        async with Client(create_loki_server(settings, backends, analyzer=analyzer)) as client:
             yield client
 
 
@@ -76,8 +73,8 @@ def tool_specs() -> dict[str, list[ToolSpec]]:
     controlplane = ControlPlaneMcpSettings.from_source(SettingsSource({"CONTROLPLANE_MCP_BEARER_TOKEN": "t"}))
     loki = LokiMcpSettings.from_source(SettingsSource({}))
     return {
-        "prometheus-mcp": PrometheusTools(prometheus_settings("http://127.0.0.1:9"), {}).specs(),
-        "loki-mcp": LokiTools(loki, {}, LogAnalyzer((), max_bytes=1000)).specs(),
+        "prometheus-mcp": prometheus_tool_specs(prometheus_settings("http://127.0.0.1:9"), Backends({})),
+        "loki-mcp": loki_tool_specs(loki, Backends({}), LogAnalyzer((), max_bytes=1000)),
         "controlplane-mcp": ControlPlaneTools(
             controlplane, ControlPlaneClient(controlplane.backend, timeout=1.0)
         ).specs(),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from common.mcp.bounds import bounds, clamp_limit, clamp_window, page_bounds
+from common.mcp.bounds import bounds, choose_step, clamp_limit, clamp_window, page_bounds
 from common.pagination import paginate
 from common.timerange import TimeRange
 
@@ -54,3 +54,18 @@ def test_page_bounds_carry_the_cursor_of_the_next_page() -> None:
     assert (fields["returned"], fields["total"], fields["truncated"]) == (4, 10, True)
     rest = paginate(list(range(10)), limit=10, cursor=fields["next_cursor"])
     assert rest.items == list(range(4, 10))
+
+
+def test_no_step_asked_is_the_first_round_step_giving_at_most_the_default_points() -> None:
+    notes: list[str] = []
+    assert choose_step(TimeRange(0.0, 3600.0), None, notes, default_points=240, max_points=11000) == 15.0
+    assert choose_step(TimeRange(0.0, 86400.0), None, notes, default_points=240, max_points=11000) == 600.0
+    assert notes == []
+
+
+def test_a_step_too_fine_for_the_window_is_raised_and_says_so() -> None:
+    notes: list[str] = []
+    step = choose_step(TimeRange(0.0, 30 * 86400.0), 1.0, notes, default_points=240, max_points=11000)
+    assert 30 * 86400 / step + 1 <= 11000
+    assert notes[0].startswith("step raised from 1s to")
+    assert notes[0].endswith("so that each series has at most 11000 points")

@@ -84,13 +84,39 @@ async def test_query_logs_clamps_the_limit_and_says_so(tmp_path: Path, dataset: 
     assert "Limit: limit lowered from 5000 to the maximum of 300 lines" in text
 
 
-async def test_a_window_longer_than_the_cap_is_refused_with_what_to_do(tmp_path: Path, dataset: LogDataset) -> None:
+async def test_a_window_longer_than_the_cap_keeps_its_end_and_says_so_in_limits_applied(
+    tmp_path: Path, dataset: LogDataset
+) -> None:
     async with loki_session(tmp_path, dataset.streams, LOKI_MCP_MAX_RANGE_SECONDS="3600") as client:
-        message = await call_error(client, "loki_query_logs", query=CHECKOUT, **dataset.window())
+        clamped = await call(client, "loki_query_logs", query=CHECKOUT, **dataset.window())
         within = await call(client, "loki_query_logs", query=CHECKOUT, **dataset.window(last_seconds=3600))
-    assert "one query may cover at most 1h (LOKI_MCP_MAX_RANGE_SECONDS)" in message
-    assert "start='now-1h'" in message
-    assert within["returned"] == 100
+    (note,) = clamped["limits_applied"]
+    assert "longer than the 1h allowed; it now starts at" in note
+    assert clamped["end"] == within["end"]
+    assert clamped["start"] == within["start"]
+    assert clamped["lines"] == within["lines"]
+
+
+async def test_a_thirty_day_window_is_clamped_for_every_tool_that_reads_a_window(
+    tmp_path: Path, dataset: LogDataset
+) -> None:
+    window = {"start": "now-30d", "end": "now"}
+    async with loki_session(tmp_path, dataset.streams) as client:
+        results = {
+            "loki_query_logs": await call(client, "loki_query_logs", query=CHECKOUT, **window),
+            "loki_query_metrics": await call(
+                client, "loki_query_metrics", query=f"count_over_time({CHECKOUT}[5m])", **window
+            ),
+            "loki_list_labels": await call(client, "loki_list_labels", **window),
+            "loki_find_streams": await call(client, "loki_find_streams", query=CHECKOUT, **window),
+            "loki_log_patterns": await call(client, "loki_log_patterns", query=CHECKOUT, **window),
+        }
+    unclamped = {
+        tool: result["limits_applied"]
+        for tool, result in results.items()
+        if not any("the window was 30d, longer than the 1d allowed" in note for note in result["limits_applied"])
+    }
+    assert unclamped == {}
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,12 @@
+"""The arguments several prometheus-mcp tools take, described once."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field
+
+__all__ = ["Matchers", "Metric"]
+
+Metric = Annotated[str | None, Field(description="Exact metric name.")]
+Matchers = Annotated[dict[str, str], Field(description='Label equality matchers, e.g. {"service": "checkout"}.')]
