@@ -226,6 +226,21 @@ async def test_the_model_stage_narrates_and_answers_follow_ups_with_read_only_to
     assert follow_up[-1].endswith("errors per second now.")
 
 
+async def test_an_agent_run_beside_sre_up_takes_the_identity_sre_up_provisioned_for_it(
+    federation: RunningFederation,
+) -> None:
+    """What `adk web agents` run from the checkout after `make up` has: SRE_DATA_DIR (here not the default `.sre`),
+    no client and no registry URL; sre up's ports are not the defaults either."""
+    _, loaded = await load(federation, "checkout-bad-deploy-errors")
+    source = SettingsSource({"SRE_DATA_DIR": str(federation.data_dir), "TRIAGE_RECORD_ANALYSES": "false"})
+
+    report = report_of(await Conversation(TriageAgent.from_source(source)).say(json.dumps(loaded.alerts[0])))
+
+    assert report["degraded"] == []
+    top = report["hypotheses"][0]
+    assert (top["kind"], top["target"]["resource"], top["target"]["ref"]) == ("deployment", "checkout", "v2.4.0")
+
+
 def served_triage_url(federation: RunningFederation) -> str:
     return federation.url("TRIAGE")
 
