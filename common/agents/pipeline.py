@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, Self
@@ -89,7 +89,10 @@ class AgentRequest:
 
 @dataclass(frozen=True)
 class AgentResult:
-    data: BaseModel
+    """The answer: `data`, the result as JSON (a model or a mapping), and its `markdown` for people. Without
+    data it is a plain answer (nothing to investigate, say): the Markdown alone, and the last result stays."""
+
+    data: BaseModel | Mapping[str, Any] | None
     markdown: str
 
 
@@ -232,7 +235,9 @@ class PipelineAgent(BaseAgent):
             await queue.put(("result", result))
 
     async def _result(self, ctx: InvocationContext, result: AgentResult) -> Event:
-        data = result.data.model_dump(mode="json")
+        if result.data is None:
+            return self._text(ctx, result.markdown)
+        data = result.data.model_dump(mode="json") if isinstance(result.data, BaseModel) else dict(result.data)
         # Session state and artifacts change with an event: the runner applies its actions.
         actions = EventActions(state_delta={LAST_RESULT: data})
         if ctx.artifact_service is not None:

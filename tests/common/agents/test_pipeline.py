@@ -52,6 +52,8 @@ class CountingAgent(PipelineAgent):
         service = value.get("service")
         if not service:
             raise InputError('Name the service: send {"service": "checkout"}.')
+        if service == "nobody":
+            return AgentResult(None, "Nobody has no errors.")
         await progress(f"Counting the errors of {service}.")
         if service == "down":
             raise BackendUnavailable("prometheus-mcp could not be reached.", backend="prometheus-mcp")
@@ -113,6 +115,19 @@ async def test_the_chat_shows_the_stages_then_the_markdown_and_the_json_is_an_ar
     session = await chat.runner.session_service.get_session(app_name="counter", user_id="u", session_id=chat.session_id)
     assert session is not None
     assert session.state[LAST_RESULT]["errors"] == 3
+
+
+async def test_a_plain_answer_is_the_markdown_alone_and_keeps_the_last_result(tmp_path: Path) -> None:
+    chat = Chat(counter(tmp_path))
+    await chat.say('{"service": "checkout"}')
+
+    (plain,) = await chat.say('{"service": "nobody"}')
+    (answered,) = await chat.say("how many errors were there?")
+
+    assert texts([plain]) == ["Nobody has no errors."]
+    assert not plain.actions.state_delta
+    assert not plain.actions.artifact_delta
+    assert texts([answered]) == ["checkout had 3 errors."]
 
 
 async def test_an_input_error_refuses_with_the_agents_message_and_a_backend_error_fails_upstream(
