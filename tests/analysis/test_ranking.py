@@ -1,4 +1,4 @@
-"""Ranking on facts shaped like the bundled scenarios' incidents (the readers of common.investigation are tested apart)."""
+"""Ranking on facts shaped like the bundled scenarios' incidents (the readers that find them are tested apart)."""
 
 from __future__ import annotations
 
