@@ -162,8 +162,11 @@ class PipelineAgent(BaseAgent):
         return self.llm or self.settings.model
 
     def kit(self) -> Kit:
+        """The kit of one run, with the agent's identity, its tokens and its HTTP client (kept across runs)."""
         if self._http is None:
             self._http = create_http_client(timeout=10.0)
+        if self._identity is None:
+            # Looked for again on each run until found: `adk web` may have started before `make up`.
             self._identity = agent_identity(self.name, self.settings.agent)
             if self._identity is not None:
                 self._tokens = TokenSource(self._identity.credentials, self._http)

@@ -248,3 +248,21 @@ async def test_served_over_a2a_the_result_artifact_is_built_from_the_saved_json_
     assert artifact.name == RESULT_ARTIFACT
     assert (MessageToDict(data.data), data.media_type) == ({"service": "checkout", "errors": 3}, "application/json")
     assert (markdown.text, markdown.media_type) == ("# Errors of checkout\n\n3 errors.", "text/markdown")
+
+
+async def test_an_identity_provisioned_after_the_agent_started_is_used_from_the_next_run(tmp_path: Path) -> None:
+    agent = counter(tmp_path)
+    before = await agent.kit().ask("count", "anyone?", progress=say_nothing)
+    (tmp_path / "credentials").mkdir()
+    (tmp_path / "credentials" / "counter.secret").write_text("s3cret-value")
+    write_endpoints(tmp_path, {"registry": f"http://127.0.0.1:{free_port()}"})
+
+    after = await agent.kit().ask("count", "anyone?", progress=say_nothing)
+
+    assert "no OAuth client" in before.reason
+    assert not after.answered
+    assert "no OAuth client" not in after.reason
+
+
+async def say_nothing(text: str) -> None:
+    return None
