@@ -17,7 +17,7 @@ from agents.triage.settings import TriageSettings
 from common.agents import AgentSettings
 from common.components import COMPONENTS, Component
 from common.settings import AuthConfig, Upstream
-from controlplane.kubernetes import KubernetesSettings
+from controlplane.kubernetes_api import KubernetesSettings
 from controlplane.settings import APPROVAL_TTL_MAX_SECONDS, ControlPlaneSettings
 from registry.settings import RegistrySettings
 from servers.controlplane_mcp.settings import DEFAULT_CONTROLPLANE_URL, ControlPlaneMcpSettings

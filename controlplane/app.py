@@ -52,7 +52,8 @@ _METRIC_ROUTES = (
 def create_executor(settings: ControlPlaneSettings) -> Executor:
     """The configured executor; the Kubernetes one is imported only when chosen."""
     if settings.executor == "kubernetes":
-        from controlplane.kubernetes import KubernetesExecutor, KubernetesSettings
+        from controlplane.kubernetes import KubernetesExecutor
+        from controlplane.kubernetes_api import KubernetesSettings
 
         return KubernetesExecutor(build(KubernetesSettings, settings.kubernetes, prefix="CONTROLPLANE_KUBERNETES_"))
     return RecordingExecutor()

@@ -31,7 +31,8 @@ from support.certificates import make_pki
 
 from common.errors import ConfigError
 from controlplane.executor import Target
-from controlplane.kubernetes import KubernetesExecutor, KubernetesSettings
+from controlplane.kubernetes import KubernetesExecutor
+from controlplane.kubernetes_api import KubernetesSettings
 
 pytestmark = pytest.mark.anyio
 
