@@ -27,8 +27,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from cli.scenario_table import ResultTable, totals_line
 from common.errors import InputError, SreError
 from common.settings import SettingsSource
 
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from common.auth import TokenSource
     from scenarios import Scenario
     from scenarios.load import Targets
-    from scenarios.run import RunSummary, ScenarioResult
+    from scenarios.run import ScenarioResult
 
 __all__ = [
     "Backends",
@@ -292,7 +293,7 @@ async def _run(args: argparse.Namespace, scenarios: list[Scenario], backends: Ba
     from registry.settings import RegistrySettings
     from scenarios.run import DEFAULT_ROUTER_URL, DEFAULT_TIMEOUT, run_scenarios
 
-    table = None if args.json else _Table(scenarios)
+    table = None if args.json else ResultTable(scenarios)
     if table is not None:
         table.header()
 
@@ -319,82 +320,8 @@ async def _run(args: argparse.Namespace, scenarios: list[Scenario], backends: Ba
     if table is None:
         print(json.dumps(summary.totals), flush=True)
     else:
-        print(_totals_line(summary), flush=True)
+        print(totals_line(summary), flush=True)
     failed = sum(1 for result in summary.results if result.report is None)
     verdict = f"{failed} of {len(summary.results)} scenarios produced no report; " if failed else ""
     print(f"sre scenario run: {verdict}wall time {summary.wall_time_s:.1f} s", file=sys.stderr)
     return 0 if summary.ok else 1
-
-
-class _Table:
-    """The human output: a row per scenario as it finishes, widths fixed up front."""
-
-    _TOP = 40
-
-    def __init__(self, scenarios: list[Scenario]) -> None:
-        self._name = max([len(s.name) for s in scenarios] + [len("SCENARIO")])
-        self._expected = max(
-            [len(_cause(c.kind, c.service, c.ref)) for c in (s.expected.root_cause for s in scenarios)]
-            + [len("EXPECTED")]
-        )
-
-    def header(self) -> None:
-        print(
-            self._line(
-                "SCENARIO", "EXPECTED", "TOP HYPOTHESIS (CONFIDENCE)", "@1", "@3", "ONSET±MIN", "CHANGE", "SECONDS"
-            )
-        )
-
-    def row(self, result: ScenarioResult) -> str:
-        truth, score, top = result.expected, result.score, result.top
-        if top is not None:
-            confidence = top["confidence"]
-            shown = f"{confidence:.2f}" if isinstance(confidence, int | float) else "?"
-            described = f"{_cause(top['kind'], top['resource'], top['ref'])} ({shown})"
-        else:
-            described = "-" if result.report is None else "(no hypothesis)"
-        reported = result.report is not None
-        return self._line(
-            result.name,
-            _cause(truth.kind, truth.service, truth.ref),
-            described,
-            _yes(score.hit_at_1) if reported else "-",
-            _yes(score.hit_at_3) if reported else "-",
-            _number(score.onset_error_minutes, 1),
-            _yes(score.change_found),
-            _number(result.latency_s, 1),
-        )
-
-    def _line(self, name: str, expected: str, top: str, *figures: str) -> str:
-        at_1, at_3, onset, change, latency = figures
-        return (
-            f"{name:{self._name}}  {expected:{self._expected}}  {top:{self._TOP}}  "
-            f"{at_1:3}  {at_3:3}  {onset:>9}  {change:6}  {latency:>7}"
-        ).rstrip()
-
-
-def _cause(kind: object, service: object, ref: object) -> str:
-    return " ".join(str(part) for part in (kind, service, ref) if part)
-
-
-def _yes(value: bool | None) -> str:
-    return "-" if value is None else ("yes" if value else "no")
-
-
-def _number(value: float | None, digits: int) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
-
-
-def _totals_line(summary: RunSummary) -> str:
-    totals: dict[str, Any] = summary.totals
-
-    def figure(key: str, digits: int = 2, unit: str = "") -> str:
-        value = totals[key]
-        return "-" if value is None else f"{value:.{digits}f}{unit}"
-
-    return (
-        f"total: {totals['scenarios']} scenarios, {totals['reports']} reports; hit@1 {figure('hit_at_1')}, "
-        f"hit@3 {figure('hit_at_3')}, onset error median {figure('onset_error_minutes_median', 1, ' min')}, "
-        f"change found {figure('change_found')}, latency p50 {figure('latency_p50_s', 1, ' s')}, "
-        f"p95 {figure('latency_p95_s', 1, ' s')}"
-    )
