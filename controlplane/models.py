@@ -1,5 +1,8 @@
 """The Control Plane REST API's request and response bodies: the contract of `/api/v1`.
 
+Over 400 lines on purpose: it is declarations only, the whole contract in one place, in sections
+(resources, history, incidents, alerting, approvals, analyses) that share the field types above them.
+
 Every model forbids unknown fields (a typo is a 422 naming the field, not a silent default).
 Times are RFC 3339 UTC on the wire. Lists are paged with an opaque cursor and answer
 `{"items": [...], "next_cursor": ..., "truncated": ...}`. The OpenAPI document is generated
