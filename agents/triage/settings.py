@@ -12,21 +12,17 @@ from pathlib import Path
 from pydantic import Field
 
 from agents.triage.investigation import InvestigationSettings
-from common.agents import AgentSettings
 from common.agents.pipeline import PipelineSettings
-from common.components import COMPONENTS
-from common.errors import ConfigError
-from common.settings import SettingsSource, build
 
-__all__ = ["DEFAULT_PORT", "PREFIX", "SERVERS", "TriageSettings"]
+__all__ = ["SERVERS", "TriageSettings"]
 
-DEFAULT_PORT = COMPONENTS["triage"].port
-PREFIX = "TRIAGE_"
 #: The MCP servers triage reads, by registry name.
 SERVERS = ("prometheus-mcp", "loki-mcp", "controlplane-mcp")
 
 
 class TriageSettings(PipelineSettings):
+    component = "triage"
+
     lookback_seconds: float = Field(
         default=6 * 3600.0, ge=600, le=7 * 86400, description="How far back signals and changes are read."
     )
@@ -38,18 +34,6 @@ class TriageSettings(PipelineSettings):
     prometheus_mcp_url: str | None = Field(default=None, description="prometheus-mcp's /mcp URL; unset: registry.")
     loki_mcp_url: str | None = Field(default=None, description="loki-mcp's /mcp URL; unset: registry.")
     controlplane_mcp_url: str | None = Field(default=None, description="controlplane-mcp's /mcp URL; unset: registry.")
-
-    @classmethod
-    def from_source(cls, source: SettingsSource) -> TriageSettings:
-        section = COMPONENTS["triage"].settings_section(source)
-        for key in AgentSettings.PREFIXED_KEYS:
-            section.pop(key, None)
-        unknown = sorted(set(section) - set(cls.model_fields) - {"agent", "model"})
-        if unknown:
-            keys = ", ".join(f"{PREFIX}{key.upper()}" for key in unknown)
-            raise ConfigError(f"Unknown triage setting(s): {keys}. See docs/configuration.md.")
-        agent = AgentSettings.from_source(source, prefix=PREFIX, default_port=DEFAULT_PORT)
-        return build(cls, {**section, "agent": agent, "model": source.get("SRE_MODEL") or None}, prefix=PREFIX)
 
     @property
     def investigation(self) -> InvestigationSettings:
