@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from a2a.types import Task
 from sqlalchemy import text
+from support.eventually import eventually_async
 from support.postgres import PostgresProcess
 
 from agents.router import delivery
@@ -93,12 +94,6 @@ def deliverer(records: TaskRecords, triage: FakeTriage) -> Deliverer:
     return Deliverer(triage, records, resolve, timeout=120.0, max_age=MAX_AGE, concurrency=2)  # type: ignore[arg-type]
 
 
-async def until(condition: Callable[[], Any], timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not await condition():
-            await asyncio.sleep(0.01)
-
-
 async def test_a_delivery_taken_by_triage_is_started_with_its_ids_and_sent_with_the_long_deadline(
     records: TaskRecords, clock: Clock
 ) -> None:
@@ -126,7 +121,9 @@ async def test_an_unreachable_triage_is_tried_again_with_back_off_until_it_takes
 
     running = asyncio.create_task(deliverer(records, triage).run())  # resumes the pending row at start
     try:
-        await until(lambda: _delivery_is(records, row.id, STARTED))
+        await eventually_async(
+            lambda: _delivery_is(records, row.id, STARTED), interval=0.01, what="the delivery started"
+        )
     finally:
         running.cancel()
 
@@ -143,7 +140,9 @@ async def test_a_delivery_whose_recording_failed_is_tried_again_rather_than_left
 
     running = asyncio.create_task(deliverer(records, triage).run())
     try:
-        await until(lambda: _delivery_is(records, row.id, STARTED))
+        await eventually_async(
+            lambda: _delivery_is(records, row.id, STARTED), interval=0.01, what="the delivery started"
+        )
     finally:
         running.cancel()
 
