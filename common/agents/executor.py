@@ -7,7 +7,9 @@ conversation is never shared between clients), and its events become task update
 - an event that announces a JSON artifact (`actions.artifact_delta`, an `application/json`
   artifact saved in the runner's artifact service, as `PipelineAgent` does) is the **result**:
   one A2A artifact `result` with a data part (`application/json`, the ADK artifact's JSON) and
-  a Markdown text part (`text/markdown`, the event's text);
+  a Markdown text part (`text/markdown`, the event's text or, when it has none, the text of the
+  next event: `PipelineAgent` announces the artifact apart, since `adk web` shows an event's
+  artifact in place of its text);
 - so is an event whose text is JSON (an object or an array), from an agent not built on the
   kit: its other text is the Markdown, or the JSON rendered as a code block when there is none;
 - any other text event is a **stage**: a `working` status update carrying its text;
@@ -161,6 +163,8 @@ class AdkAgentExecutor(AgentExecutor):
             session = await sessions.create_session(app_name=app_name, user_id=user_id, session_id=context_id)
         last_stage: str | None = None
         has_result = False
+        #: A result announced without text, waiting for its Markdown.
+        untold: tuple[Any, str | None] | None = None
         async for event in self.runner.run_async(
             user_id=user_id, session_id=session.id, new_message=_user_content(context.message)
         ):
@@ -180,13 +184,24 @@ class AdkAgentExecutor(AgentExecutor):
             if event.partial:
                 continue
             texts = _texts(event)
+            if untold is not None and texts:
+                await updater.add_artifact(
+                    result_parts(untold[0], "\n\n".join(texts)), name=RESULT_ARTIFACT, last_chunk=True
+                )
+                untold, has_result = None, True
+                continue
             result = await self._result(session, event, texts)
-            if result is not None:
+            if result is not None and not texts:
+                untold = result
+            elif result is not None:
                 await updater.add_artifact(result_parts(*result), name=RESULT_ARTIFACT, last_chunk=True)
                 has_result = True
             elif texts:
                 last_stage = "\n\n".join(texts)
                 await updater.update_status(TaskState.TASK_STATE_WORKING, _text_message(updater, last_stage))
+        if untold is not None:
+            await updater.add_artifact(result_parts(*untold), name=RESULT_ARTIFACT, last_chunk=True)
+            has_result = True
         if not has_result and last_stage is not None:
             await updater.add_artifact(
                 [Part(text=last_stage, media_type="text/markdown")], name=RESULT_ARTIFACT, last_chunk=True

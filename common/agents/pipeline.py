@@ -28,8 +28,9 @@ The base does the rest, the same way for every agent, in `adk web` and served ov
   inside those, all of which `adk web`'s Traces tab shows under the invocation
   (`common.telemetry.invocation_span`);
 - the result: its Markdown is the chat's answer; its JSON is the artifact `artifact_name`
-  (`application/json`, announced in `actions.artifact_delta`, from which `AdkAgentExecutor`
-  builds the A2A `result` artifact) and the session state's `last_result` (`state_delta`);
+  (`application/json`, announced in `actions.artifact_delta` by an event just before the
+  Markdown's, from which `AdkAgentExecutor` builds the A2A `result` artifact) and the session
+  state's `last_result` (the Markdown event's `state_delta`);
 - an `InputError` from `handle` refuses the request: an `INVALID_REQUEST` error event with its
   message; a `BackendError` (a peer or backend the agent cannot do without failed) is an
   `UPSTREAM_FAILED` error event with its message; anything else fails the run;
@@ -235,7 +236,8 @@ class PipelineAgent(BaseAgent):
             if not worker.done():
                 worker.cancel()
             await asyncio.gather(worker, return_exceptions=True)
-        yield await self._result(ctx, result)
+        for event in await self._result(ctx, result):
+            yield event
 
     async def _work(self, invocation_id: str, request: AgentRequest, kit: Kit, queue: asyncio.Queue[_Message]) -> None:
         # Each stage is a span from its announcement to the next one (or the end of the run), inside the run's
@@ -259,14 +261,17 @@ class PipelineAgent(BaseAgent):
         else:
             await queue.put(("result", result))
 
-    async def _result(self, ctx: InvocationContext, result: AgentResult) -> Event:
+    async def _result(self, ctx: InvocationContext, result: AgentResult) -> list[Event]:
         if result.data is None:
-            return self._text(ctx, result.markdown)
+            return [self._text(ctx, result.markdown)]
         data = result.data.model_dump(mode="json") if isinstance(result.data, BaseModel) else dict(result.data)
-        # Session state and artifacts change with an event: the runner applies its actions.
-        actions = EventActions(state_delta={LAST_RESULT: data})
+        # Session state and artifacts change with an event: the runner applies its actions. The artifact
+        # has an event of its own, just before the Markdown's: `adk web` shows an event's artifact in
+        # place of its text.
+        events = []
         if ctx.artifact_service is not None:
-            actions.artifact_delta[self.artifact_name] = await ctx.artifact_service.save_artifact(
+            saved = EventActions()
+            saved.artifact_delta[self.artifact_name] = await ctx.artifact_service.save_artifact(
                 app_name=ctx.app_name,
                 user_id=ctx.user_id,
                 session_id=ctx.session.id,
@@ -275,7 +280,9 @@ class PipelineAgent(BaseAgent):
                     data=json.dumps(data, ensure_ascii=False).encode(), mime_type="application/json"
                 ),
             )
-        return self._text(ctx, result.markdown, actions=actions)
+            events.append(Event(author=self.name, invocation_id=ctx.invocation_id, actions=saved))
+        events.append(self._text(ctx, result.markdown, actions=EventActions(state_delta={LAST_RESULT: data})))
+        return events
 
     async def _follow_up(
         self, ctx: InvocationContext, kit: Kit, request: AgentRequest, last_result: dict[str, Any]

@@ -55,7 +55,7 @@ async def test_the_report_is_markdown_in_the_chat_and_json_in_the_artifact_and_s
     assert said[-1].startswith("# Diagnostic report: checkout")
     assert not any(text.lstrip().startswith("{") for text in said)
     report = events[-1].actions.state_delta[LAST_RESULT]
-    assert events[-1].actions.artifact_delta == {"report.json": 0}
+    assert events[-2].actions.artifact_delta == {"report.json": 0}
     assert {failure["source"] for failure in report["degraded"]} == {"prometheus-mcp", "loki-mcp", "controlplane-mcp"}
     reason = report["degraded"][0]["reason"]
     assert "no OAuth client" in reason

@@ -102,9 +102,11 @@ async def test_the_chat_shows_the_stages_then_the_markdown_and_the_json_is_an_ar
         "Unavailable: prometheus-mcp.",
         "# Errors of checkout\n\n3 errors.",
     ]
-    result = events[-1].actions
-    assert result.state_delta == {LAST_RESULT: {"service": "checkout", "errors": 3}}
-    assert result.artifact_delta == {"report.json": 0}
+    assert events[-1].actions.state_delta == {LAST_RESULT: {"service": "checkout", "errors": 3}}
+    # The artifact is announced by an event of its own: `adk web` would show it instead of the Markdown.
+    assert not events[-1].actions.artifact_delta
+    assert events[-2].actions.artifact_delta == {"report.json": 0}
+    assert events[-2].content is None
     artifact = await chat.runner.artifact_service.load_artifact(
         app_name="counter", user_id="u", session_id=chat.session_id, filename="report.json"
     )
