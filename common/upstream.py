@@ -3,7 +3,8 @@ transport failures as `BackendError`s that say what to do, and a metric per requ
 
 A client subclasses `UpstreamClient`, names its backend kind and settings in the class
 attributes, and parses each answer in the `parse` callable it hands to `_request`; parsing
-raises `BackendError`s for answers the API calls errors.
+raises `BackendError`s for answers the API calls errors. Whoever opens a client closes it by
+using it in `async with` (one client, or a server's `common.mcp.backends.Backends`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from __future__ import annotations
 import ssl
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ClassVar, TypeVar
+from types import TracebackType
+from typing import Any, ClassVar, Self, TypeVar
 
 import anyio
 import httpx
@@ -57,6 +59,14 @@ class UpstreamClient:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
 
     async def _request(
         self,

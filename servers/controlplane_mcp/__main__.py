@@ -22,13 +22,7 @@ from common.settings import SettingsSource
 from servers.controlplane_mcp.client import ControlPlaneClient
 from servers.controlplane_mcp.generic import GenericOperations, OfferedTools
 from servers.controlplane_mcp.own_scopes import own_scopes
-from servers.controlplane_mcp.server import (
-    CURATED_OPERATIONS,
-    READ_SCOPE,
-    SERVER_NAME,
-    ControlPlaneTools,
-    create_server,
-)
+from servers.controlplane_mcp.server import CURATED_OPERATIONS, READ_SCOPE, SERVER_NAME, create_server, tool_specs
 from servers.controlplane_mcp.settings import ControlPlaneMcpSettings
 
 logger = logging.getLogger(__name__)
@@ -52,21 +46,15 @@ async def serve(transport: Transport, source: SettingsSource) -> None:
             http_client=http,
             metrics=metrics,
         )
-        try:
+        async with client:
             held = await own_scopes(settings, tokens)
             extra = await _operation_tools(settings, client, held)
             # A caller needs the scope the control plane demands for each tool: the server lends its own to nobody.
-            scopes = tool_scopes(ControlPlaneTools(settings, client, held).specs()) | extra.scopes
+            scopes = tool_scopes(tool_specs(settings, client, held)) | extra.scopes
             await serve_mcp(
                 transport,
                 lambda auth: create_server(
-                    settings,
-                    client,
-                    extra_tools=extra.tools,
-                    client_scopes=held,
-                    metrics=metrics,
-                    token_verifier=auth.verifier,
-                    auth=auth.settings,
+                    settings, client, extra_tools=extra.tools, client_scopes=held, metrics=metrics, auth=auth
                 ),
                 settings.serve,
                 metrics,
@@ -74,8 +62,6 @@ async def serve(transport: Transport, source: SettingsSource) -> None:
                 scopes=(READ_SCOPE,),
                 tool_scopes=scopes,
             )
-        finally:
-            await client.aclose()
 
 
 async def _operation_tools(

@@ -30,7 +30,9 @@ ToolGroup = Literal["inventory", "changes", "incidents", "actions"]
 
 class Limits(FrozenModel):
     max_list_items: int = Field(default=100, ge=1, le=500, description="Most items one list tool returns.")
-    max_range_seconds: float = Field(default=31 * 86400, gt=0, description="Longest history window.")
+    max_range_seconds: float = Field(
+        default=31 * 86400, gt=0, description="Longest history window; a longer one keeps its end and says so."
+    )
     timeout_seconds: float = Field(default=15.0, gt=0, description="Deadline of one call to the control plane.")
     max_response_bytes: int = Field(default=16_000_000, ge=10_000, description="Largest answer read.")
 

@@ -14,8 +14,8 @@ from common.mcp.tools import ToolSpec
 from common.metrics import ServerMetrics
 from common.settings import SettingsSource
 from servers.controlplane_mcp.client import ControlPlaneClient
-from servers.controlplane_mcp.server import ControlPlaneTools
 from servers.controlplane_mcp.server import create_server as create_controlplane_server
+from servers.controlplane_mcp.server import tool_specs as controlplane_tool_specs
 from servers.controlplane_mcp.settings import ControlPlaneMcpSettings
 from servers.loki_mcp.analyze import LogAnalyzer
 from servers.loki_mcp.backends import open_backends as open_loki_backends
@@ -60,12 +60,11 @@ async def loki_session(
 async def controlplane_session(**env: str) -> AsyncIterator[Client]:
     """An MCP client session on a controlplane-mcp configured by `env` (CONTROLPLANE_URL, its own token, ...)."""
     settings = ControlPlaneMcpSettings.from_source(SettingsSource(env))
-    client = ControlPlaneClient(settings.backend, timeout=10.0)
-    try:
-        async with Client(create_controlplane_server(settings, client)) as session:
-            yield session
-    finally:
-        await client.aclose()
+    async with (
+        ControlPlaneClient(settings.backend, timeout=10.0) as client,
+        Client(create_controlplane_server(settings, client)) as session,
+    ):
+        yield session
 
 
 def tool_specs() -> dict[str, list[ToolSpec]]:
@@ -75,9 +74,9 @@ def tool_specs() -> dict[str, list[ToolSpec]]:
     return {
         "prometheus-mcp": prometheus_tool_specs(prometheus_settings("http://127.0.0.1:9"), Backends({})),
         "loki-mcp": loki_tool_specs(loki, Backends({}), LogAnalyzer((), max_bytes=1000)),
-        "controlplane-mcp": ControlPlaneTools(
+        "controlplane-mcp": controlplane_tool_specs(
             controlplane, ControlPlaneClient(controlplane.backend, timeout=1.0)
-        ).specs(),
+        ),
     }
 
 

@@ -124,6 +124,31 @@ async def test_list_changes_answers_what_changed_including_dependencies(
     assert ("config_change", "prod/payments") in [(c["type"], c["resource"]) for c in wider["changes"]]
 
 
+async def test_a_window_longer_than_allowed_keeps_its_end_and_says_so_in_every_windowed_tool(
+    served: ServedComponent, issuer: TestIssuer
+) -> None:
+    window = {"start": "now-400d", "end": "now"}
+    async with session(served, issuer) as client:
+        results = {
+            "controlplane_list_changes": await call(client, "controlplane_list_changes", resource="checkout", **window),
+            "controlplane_deployment_history": await call(
+                client, "controlplane_deployment_history", resource="checkout", **window
+            ),
+            "controlplane_list_incidents": await call(client, "controlplane_list_incidents", **window),
+            "controlplane_list_automation_executions": await call(
+                client, "controlplane_list_automation_executions", **window
+            ),
+        }
+    unclamped = {
+        tool: result["limits_applied"]
+        for tool, result in results.items()
+        if not any("the window was 400d, longer than the 31d allowed" in note for note in result["limits_applied"])
+    }
+    assert unclamped == {}
+    # The recent part, where the changes are, is kept.
+    assert [c["type"] for c in results["controlplane_list_changes"]["changes"]][:2] == ["feature_flag", "deployment"]
+
+
 async def test_history_incidents_rules_and_executions(served: ServedComponent, issuer: TestIssuer) -> None:
     async with session(served, issuer) as client:
         history = await call(client, "controlplane_deployment_history", resource="checkout")

@@ -1,0 +1,86 @@
+"""The `incidents` group: incidents and their timelines, and recording an analysis of one."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+
+from common.contracts.controlplane import AnalysisResult, ItemsResult
+from common.mcp.tool_parameters import End, Limit, Start
+from common.mcp.tools import ToolSpec
+from common.scopes import CONTROLPLANE_READ, CONTROLPLANE_WRITE
+from servers.controlplane_mcp.client import API
+from servers.controlplane_mcp.tools.lookup import Lookup, Namespace, OfResource, segment
+
+__all__ = ["IncidentId", "IncidentTools"]
+
+IncidentId = Annotated[str, Field()]
+
+
+class IncidentTools:
+    def __init__(self, lookup: Lookup) -> None:
+        self.lookup = lookup
+        self.client = lookup.client
+
+    def specs(self) -> list[ToolSpec]:
+        return [
+            ToolSpec(self.controlplane_list_incidents, "List incidents", CONTROLPLANE_READ, group="incidents"),
+            ToolSpec(self.controlplane_get_incident, "Get an incident", CONTROLPLANE_READ, group="incidents"),
+            ToolSpec(
+                self.controlplane_record_analysis,
+                "Record an analysis",
+                scope=CONTROLPLANE_WRITE,
+                read_only=False,
+                destructive=False,
+                idempotent=False,
+                group="incidents",
+            ),
+        ]
+
+    async def controlplane_list_incidents(
+        self,
+        status: Annotated[
+            Literal["open", "acknowledged", "resolved"] | None, Field(description="Only this status.")
+        ] = None,
+        resource: OfResource = None,
+        namespace: Namespace = None,
+        start: Start = "now-7d",
+        end: End = "now",
+        limit: Limit = None,
+    ) -> ItemsResult:
+        """Incidents in a window, newest first, with their status and severity."""
+        notes: list[str] = []
+        params = [*self.lookup.window_params(start, end, notes), *await self.lookup.resource_param(resource, namespace)]
+        if status:
+            params.append(("status", status))
+        return await self.lookup.items("incidents", f"{API}/incidents", params, limit, notes)
+
+    async def controlplane_get_incident(self, incident_id: IncidentId) -> ItemsResult:
+        """One incident with its timeline (notes, alerts, analyses, actions)."""
+        return await self.lookup.one("incidents", f"{API}/incidents/{segment(incident_id)}")
+
+    async def controlplane_record_analysis(
+        self,
+        kind: Annotated[Literal["diagnostic", "postmortem"], Field(description="What the analysis is.")],
+        title: Annotated[str, Field(min_length=1, max_length=500, description="One line, e.g. the top cause.")],
+        report: Annotated[dict[str, Any], Field(description="The structured report (a DiagnosticReport).")],
+        markdown: Annotated[str, Field(max_length=200_000, description="The report for people.")] = "",
+        summary: Annotated[str, Field(max_length=2000)] = "",
+        incident_id: Annotated[str | None, Field(description="The incident it is about, if any.")] = None,
+    ) -> AnalysisResult:
+        """Record a diagnostic report or a postmortem where people and tools find it. Needs no approval."""
+        body = {
+            "kind": kind,
+            "title": title,
+            "report": report,
+            "markdown": markdown,
+            "summary": summary,
+            "incident_id": incident_id,
+        }
+        created = await self.client.post(f"{API}/analyses", body)
+        return AnalysisResult(
+            id=created["id"],
+            url=f"{self.client.upstream.url.rstrip('/')}{API}/analyses/{created['id']}",
+            title=created["title"],
+        )
