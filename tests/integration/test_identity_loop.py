@@ -11,13 +11,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import anyio
 import httpx
 import httpx2
 import pytest
 from joserfc import jws
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
+from support.eventually import eventually_async
 from support.identity_platform import Platform, tokens
 from support.served import ServedComponent
 
@@ -54,9 +54,9 @@ async def test_a_caller_finds_prometheus_mcp_in_the_registry_and_calls_it_with_i
     platform: Platform, prometheus_mcp: ServedComponent
 ) -> None:
     async with tokens(platform) as source:
-        with anyio.fail_after(30):
-            while (entry := await find_server(platform, source, "prometheus-mcp")) is None:
-                await anyio.sleep(0.2)
+        entry = await eventually_async(
+            lambda: find_server(platform, source, "prometheus-mcp"), timeout=30, what="prometheus-mcp registered"
+        )
         assert entry["url"] == prometheus_mcp.mcp_url
         assert "prometheus_query" in {tool["name"] for tool in entry["tools"]}
         assert entry["scopes"] == ["metrics:read"]
@@ -73,9 +73,9 @@ async def test_after_a_key_rotation_old_and_new_tokens_verify_without_restarts(
 ) -> None:
     url = prometheus_mcp.mcp_url
     async with tokens(platform) as source:
-        with anyio.fail_after(30):
-            while await find_server(platform, source, "prometheus-mcp") is None:
-                await anyio.sleep(0.2)
+        await eventually_async(
+            lambda: find_server(platform, source, "prometheus-mcp"), timeout=30, what="prometheus-mcp registered"
+        )
         old = await source.token(url, ["metrics:read"])
         rotated = subprocess.run(
             [sys.executable, "-m", "cli.main", "auth", "rotate-keys"],
@@ -85,13 +85,15 @@ async def test_after_a_key_rotation_old_and_new_tokens_verify_without_restarts(
             env={**os.environ, "SRE_DATA_DIR": str(platform.data_dir), "REGISTRY_KEY_PUBLISH_DELAY_SECONDS": "2"},
             check=True,
         )
-        with anyio.fail_after(20):
-            while True:
-                source.invalidate(url, ["metrics:read"])
-                new = await source.token(url, ["metrics:read"])
-                if kid_of(new) != kid_of(old):
-                    break
-                await anyio.sleep(0.3)
+
+        async def signed_with_another_key() -> str | None:
+            source.invalidate(url, ["metrics:read"])
+            new = await source.token(url, ["metrics:read"])
+            return new if kid_of(new) != kid_of(old) else None
+
+        new = await eventually_async(
+            signed_with_another_key, timeout=20, interval=0.3, what="a token signed with the new key"
+        )
         assert kid_of(new) in rotated.stdout
         assert await query(url, _Bearer(old)) == 1.0
         assert await query(url, _Bearer(new)) == 1.0
@@ -101,9 +103,11 @@ async def test_after_a_key_rotation_old_and_new_tokens_verify_without_restarts(
 async def test_a_stopped_component_deregisters(platform: Platform, prometheus_mcp: ServedComponent) -> None:
     prometheus_mcp.stop()
     async with tokens(platform) as source:
-        with anyio.fail_after(20):
-            while await find_server(platform, source, "prometheus-mcp") is not None:
-                await anyio.sleep(0.2)
+
+        async def deregistered() -> bool:
+            return await find_server(platform, source, "prometheus-mcp") is None
+
+        await eventually_async(deregistered, timeout=20, what="prometheus-mcp deregistered")
 
 
 class _Bearer(httpx2.Auth):

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from google.adk.runners import InMemoryRunner
 from google.genai import types as genai
+from support.eventually import eventually_async
 from support.identity_platform import Platform, tokens
 from support.served import ServedComponent
 
@@ -25,13 +26,12 @@ pytestmark = [pytest.mark.anyio, pytest.mark.integration]
 
 async def wait_registered(platform: Platform, name: str) -> None:
     async with tokens(platform) as source, httpx.AsyncClient(timeout=10) as http:
-        with anyio.fail_after(30):
-            while (
-                await http.get(
-                    f"{platform.registry.url}/servers/{name}", auth=source.bearer_auth(platform.registry.url)
-                )
-            ).status_code != 200:
-                await anyio.sleep(0.2)
+
+        async def registered() -> bool:
+            url = f"{platform.registry.url}/servers/{name}"
+            return (await http.get(url, auth=source.bearer_auth(platform.registry.url))).status_code == 200
+
+        await eventually_async(registered, timeout=30, interval=0.2, what=f"{name} registered")
 
 
 async def test_calls_go_to_registered_servers_with_the_agents_own_token(
