@@ -7,7 +7,8 @@ against each of them. The suite cannot send an `Authorization` header, so it tal
 `TokenProxy` that adds a valid token. Every scenario of the suite runs (`--suite all`); each one
 that tests generic protocol behaviour must pass. Our own checks use a Streamable HTTP session
 with a token: capabilities, the paged tool listing and its schemas, unknown tools and refused
-arguments (-32602, naming them), and the machine-readable kind of a tool error.
+arguments (-32602, naming them), the machine-readable kind of a tool error, and the rules of the
+one server skeleton (`common.mcp.bounds`): a limit or a window too large is clamped and said.
 
 Some scenarios call fixtures of the suite's own reference server (tools such as
 `test_simple_text`, resources under `test://`, prompts such as `test_simple_prompt`) or exercise
@@ -26,7 +27,7 @@ import re
 import subprocess
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack, asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -141,8 +142,11 @@ class Server:
     scope: str
     #: A tool, arguments it accepts but cannot answer, and the kind of the tool error.
     failing: tuple[str, dict[str, Any], str]
-    #: A tool, arguments it accepts, and arguments its schema refuses by case, with the argument the refusal names.
-    refused: tuple[str, dict[str, Any], dict[str, tuple[dict[str, Any], str]]] = field(default=("", {}, {}))
+    #: A tool taking `limit`, arguments it accepts, and arguments its schema refuses by case, with the argument
+    #: the refusal names.
+    refused: tuple[str, dict[str, Any], dict[str, tuple[dict[str, Any], str]]]
+    #: A tool that reads a window, and arguments it needs besides.
+    windowed: tuple[str, dict[str, Any]]
 
     def token(self) -> str:
         return self.issuer.mint(self.served.mcp_url, [self.scope], claims={"client_id": "conformance"})
@@ -172,7 +176,15 @@ def _loki_mcp(stack: ExitStack, issuer: TestIssuer, factory: pytest.TempPathFact
         "limit-a-word": ({"limit": "many"}, "limit"),
         "limit-zero": ({"limit": 0}, "limit"),
     }
-    return Server("loki-mcp", served, issuer, "logs:read", failing, ("loki_list_labels", {}, refused))
+    return Server(
+        "loki-mcp",
+        served,
+        issuer,
+        "logs:read",
+        failing=failing,
+        refused=("loki_list_labels", {}, refused),
+        windowed=("loki_query_logs", {"query": '{service="checkout"}'}),
+    )
 
 
 def _prometheus_mcp(
@@ -188,7 +200,13 @@ def _prometheus_mcp(
         "limit-a-word": ({"query": "up", "limit": "many"}, "limit"),
     }
     return Server(
-        "prometheus-mcp", served, issuer, "metrics:read", failing, ("prometheus_query", {"query": "up"}, refused)
+        "prometheus-mcp",
+        served,
+        issuer,
+        "metrics:read",
+        failing=failing,
+        refused=("prometheus_query", {"query": "up"}, refused),
+        windowed=("prometheus_query_range", {"query": "up"}),
     )
 
 
@@ -202,7 +220,15 @@ def _controlplane_mcp(stack: ExitStack, issuer: TestIssuer, factory: pytest.Temp
         "limit-a-word": ({"limit": "many"}, "limit"),
         "resource-a-list": ({"resource": ["a"]}, "resource"),
     }
-    return Server("controlplane-mcp", served, issuer, READ, failing, ("controlplane_list_incidents", {}, refused))
+    return Server(
+        "controlplane-mcp",
+        served,
+        issuer,
+        READ,
+        failing=failing,
+        refused=("controlplane_list_incidents", {}, refused),
+        windowed=("controlplane_list_changes", {}),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -390,3 +416,28 @@ async def test_resources_and_prompts_are_listed_only_when_declared_and_each_one_
             with pytest.raises(MCPError) as no_prompts:
                 await client.list_prompts()
             assert no_prompts.value.error.code == -32601
+
+
+# --- the rules of the one server skeleton (common.mcp.bounds), the same in every server -------
+
+
+@pytest.mark.anyio
+async def test_a_limit_above_the_maximum_is_lowered_and_said_in_limits_applied(server: Server) -> None:
+    tool, arguments, _ = server.refused
+    async with server.session() as client:
+        result = await client.call_tool(tool, {**arguments, "limit": 1_000_000})
+
+    assert not result.is_error, result.content
+    notes = (result.structured_content or {})["limits_applied"]
+    assert [note for note in notes if note.startswith("limit lowered from 1000000 to the maximum of")], notes
+
+
+@pytest.mark.anyio
+async def test_a_window_longer_than_allowed_keeps_its_end_and_is_said_in_limits_applied(server: Server) -> None:
+    tool, arguments = server.windowed
+    async with server.session() as client:
+        result = await client.call_tool(tool, {**arguments, "start": "now-400d", "end": "now"})
+
+    assert not result.is_error, result.content
+    notes = (result.structured_content or {})["limits_applied"]
+    assert [note for note in notes if note.startswith("the window was 400d, longer than the")], notes
