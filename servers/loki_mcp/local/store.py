@@ -16,6 +16,8 @@ Why this shape:
 
 One `SqliteLogStore` per file: a second process writing the same file would not see the
 streams the first one adds.
+
+One module past 400 lines: the schema and every query that relies on it stay on one page.
 """
 
 from __future__ import annotations
