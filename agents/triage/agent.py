@@ -56,7 +56,7 @@ class TriageAgent(PipelineAgent):
                 await progress("Recording the report in the control plane.")
                 recorded = await record(report, toolbox)
                 if recorded is not None:
-                    report.analysis_url = recorded.get("url")
+                    report.analysis_url = recorded.url
         return AgentResult(report, report.to_markdown())
 
     def is_follow_up(self, request: AgentRequest) -> bool:

@@ -25,11 +25,11 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from agents.triage.actions import suggest
 from agents.triage.request import InvestigationRequest
 from analysis.ranking import Facts, LogRise, SignalShift, rank
+from common.contracts.controlplane import AnalysisResult, ControlplaneMcp
 from common.diagnostic_report import Change, DiagnosticReport, Onset, Scope, SourceFailure
 from common.errors import BackendError
 from common.investigation.alerts import read_firing_alerts
@@ -208,23 +208,19 @@ def _change(record: ChangeRecord, onset: float | None) -> Change:
     )
 
 
-async def record(report: DiagnosticReport, toolbox: Toolbox) -> dict[str, Any] | None:
+async def record(report: DiagnosticReport, toolbox: Toolbox) -> AnalysisResult | None:
     """The report recorded in the control plane as an analysis (its id and URL); None when that failed."""
     top = report.hypotheses[0] if report.hypotheses else None
     title = f"{report.scope.service}: " + (
         f"{top.kind} on {top.target.resource} ({top.confidence:.0%})" if top is not None else "no cause found"
     )
     try:
-        return await toolbox.call(
-            CONTROLPLANE,
-            "controlplane_record_analysis",
-            {
-                "kind": "diagnostic",
-                "title": title,
-                "summary": report.trigger.summary[:2000],
-                "report": report.model_dump(mode="json"),
-                "markdown": report.to_markdown(),
-            },
+        return await ControlplaneMcp(toolbox).record_analysis(
+            "diagnostic",
+            title=title,
+            summary=report.trigger.summary[:2000],
+            report=report.model_dump(mode="json"),
+            markdown=report.to_markdown(),
         )
     except BackendError as exc:
         report.degraded.append(SourceFailure(source=CONTROLPLANE, reason=f"recording the report failed: {exc}"))

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from analysis.summary import SeriesSummary
 from common.contracts.calls import ToolCaller, ToolContract
-from common.contracts.results import BoundedResult, SeriesSummary, ToolResult
+from common.contracts.results import BoundedResult, ToolResult
 
 __all__ = [
     "ERROR_PATTERNS",

@@ -7,8 +7,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from analysis.summary import SeriesSummary
 from common.contracts.calls import ToolCaller, ToolContract
-from common.contracts.results import BoundedResult, SeriesSummary
+from common.contracts.results import BoundedResult
 
 __all__ = [
     "FIND_ANOMALOUS_SERIES",

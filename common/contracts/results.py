@@ -1,11 +1,10 @@
-"""The bases of every tool result (a model with a short text rendering, the fields of a bounded one)
-and the parts results share."""
+"""The bases of every tool result: a model with a short text rendering, and the fields of a bounded one."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-__all__ = ["BoundedResult", "SeriesSummary", "ToolResult"]
+__all__ = ["BoundedResult", "ToolResult"]
 
 
 class ToolResult(BaseModel):
@@ -43,21 +42,3 @@ class BoundedResult(ToolResult):
         lines += [f"Limit: {note}" for note in self.limits_applied]
         lines += [f"Backend warning: {w}" for w in self.warnings]
         return "\n".join(lines)
-
-
-class SeriesSummary(BaseModel):
-    """A time series in a few numbers, as `analysis.summary.summarize` computes them (read from its dataclass)."""
-
-    # The servers pass the analysis package's own dataclass; this is its shape on the wire, declared
-    # here so that the contracts (in `common`, which imports nothing else of the repo) need no analysis.
-    model_config = ConfigDict(from_attributes=True)
-
-    points: int
-    non_finite: int
-    min: float | None
-    max: float | None
-    mean: float | None
-    first: float | None
-    last: float | None
-    #: Least-squares slope of value over time; None with fewer than two finite points.
-    trend_per_second: float | None

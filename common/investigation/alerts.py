@@ -6,9 +6,10 @@ evidence item per resource with firing alerts; a failed listing is noted as degr
 
 from __future__ import annotations
 
+from common.contracts.prometheus import PrometheusMcp
 from common.investigation.evidence import EvidenceLog
 from common.investigation.scope import ResolvedScope, Resource, label_matchers
-from common.investigation.sources import PROMETHEUS, call, for_each
+from common.investigation.sources import for_each, noted
 from common.mcp.toolbox import Toolbox
 
 __all__ = ["read_firing_alerts"]
@@ -17,27 +18,28 @@ __all__ = ["read_firing_alerts"]
 async def read_firing_alerts(toolbox: Toolbox, scope: ResolvedScope, evidence: EvidenceLog) -> None:
     """One evidence item per resource in scope with firing alerts (Prometheus' own rule evaluation)."""
 
+    prometheus = PrometheusMcp(toolbox)
+
     async def read(resource: Resource) -> None:
         matchers = label_matchers(resource, scope.series_namespace(resource))
-        arguments = {"state": "firing", "matchers": matchers, "limit": 50}
-        answer = await call(
-            toolbox, PROMETHEUS, "prometheus_list_alerts", arguments, evidence, f"firing alerts of {resource.name}"
+        answer = await noted(
+            prometheus.list_alerts(state="firing", matchers=matchers, limit=50),
+            evidence,
+            f"firing alerts of {resource.name}",
         )
-        if answer is None:
+        if answer is None or not answer.alerts:
             return
-        alerts = answer.get("alerts") or []
-        if not alerts:
-            return
+        alerts = answer.alerts
         listed = "; ".join(
-            f"{a.get('name')} since {a.get('active_at') or '?'}"
-            + (f" ({a['annotations']['summary']})" if (a.get("annotations") or {}).get("summary") else "")
+            f"{a.name} since {a.active_at or '?'}"
+            + (f" ({a.annotations['summary']})" if a.annotations.get("summary") else "")
             for a in alerts[:5]
         )
         evidence.add(
             "prometheus",
             f"prometheus_list_alerts(state=firing, matchers={matchers})",
             f"{len(alerts)} alert(s) firing on {resource.name}: {listed}",
-            data={"alerts": [{k: a.get(k) for k in ("name", "labels", "active_at")} for a in alerts[:20]]},
+            data={"alerts": [a.model_dump(include={"name", "labels", "active_at"}) for a in alerts[:20]]},
         )
 
     await for_each([scope.primary, *scope.dependencies], read)

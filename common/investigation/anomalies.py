@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
 
 from analysis.ranking import SignalShift
+from common.contracts.prometheus import PrometheusMcp
 from common.investigation.evidence import EvidenceLog
 from common.investigation.scope import ResolvedScope, Resource, label_matchers
 from common.investigation.signals import Signal
-from common.investigation.sources import PROMETHEUS, call, for_each
+from common.investigation.sources import for_each, noted
 from common.investigation.window import Window
 from common.mcp.toolbox import Toolbox
 from common.timerange import iso
@@ -47,50 +47,43 @@ async def scan_anomalies(
         onset if onset is not None and window.start + 6 * window.step < onset < window.end - 4 * window.step else None
     )
     recent = None if split is None else f"{int(window.end - split)}s"
+    prometheus = PrometheusMcp(toolbox)
     shifts: list[SignalShift] = []
 
     async def scan(pair: tuple[Resource, str]) -> None:
         resource, metric = pair
-        matchers = label_matchers(resource, scope.series_namespace(resource))
-        arguments: dict[str, Any] = {
-            "metric": metric,
-            "matchers": matchers,
-            "start": iso(window.start),
-            "end": iso(window.end),
-            "step": f"{window.step:g}s",
-            "limit": 5,
-        }
-        if recent is not None:
-            arguments["recent"] = recent
-        answer = await call(
-            toolbox,
-            PROMETHEUS,
-            "prometheus_find_anomalous_series",
-            arguments,
+        answer = await noted(
+            prometheus.find_anomalous_series(
+                metric,
+                matchers=label_matchers(resource, scope.series_namespace(resource)),
+                start=iso(window.start),
+                end=iso(window.end),
+                step=f"{window.step:g}s",
+                recent=recent,
+                limit=5,
+            ),
             evidence,
             f"anomaly scan of {metric} for {resource.name}",
         )
         if answer is None:
             return
-        for series in answer.get("series") or []:
-            score = float(series.get("score") or 0.0)
-            if score < MIN_ANOMALY_SCORE:
+        for series in answer.series:
+            if series.score < MIN_ANOMALY_SCORE:
                 continue
-            labels: dict[str, str] = series.get("labels") or {}
-            named = [v for k, v in labels.items() if k not in _IGNORED_LABELS and v in dependencies]
+            named = [v for k, v in series.labels.items() if k not in _IGNORED_LABELS and v in dependencies]
             about = named[0] if named else resource.name
-            shown = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()) if k not in _IGNORED_LABELS)
+            shown = ",".join(f'{k}="{v}"' for k, v in sorted(series.labels.items()) if k not in _IGNORED_LABELS)
             signal = f"{metric}{{{shown}}}" if shown else metric
-            change = series.get("relative_change")
+            change = series.relative_change
             evidence_id = evidence.add(
                 "prometheus",
-                str(answer.get("query") or metric),
-                f"{signal} of {resource.name} went {series.get('direction')} "
-                f"{'' if change is None else f'{change:+.0%} '}after {answer.get('split_at')} "
-                f"(score {score:.1f})",
+                answer.query or metric,
+                f"{signal} of {resource.name} went {series.direction} "
+                f"{'' if change is None else f'{change:+.0%} '}after {answer.split_at} "
+                f"(score {series.score:.1f})",
                 start=window.start,
                 end=window.end,
-                data={"labels": labels, "score": round(score, 1), "about": about},
+                data={"labels": series.labels, "score": round(series.score, 1), "about": about},
             )
             shifts.append(
                 SignalShift(
@@ -99,22 +92,27 @@ async def scan_anomalies(
                     signal=signal,
                     kind="anomaly",
                     at=split if split is not None else window.end - (window.end - window.start) / 4,
-                    direction=str(series.get("direction") or "up"),
-                    magnitude=None if change is None else float(change),
-                    score=score,
+                    direction=series.direction,
+                    magnitude=change,
+                    score=series.score,
                 )
             )
 
     names: dict[str, list[str]] = {}
 
     async def list_metrics(resource: Resource) -> None:
-        matchers = label_matchers(resource, scope.series_namespace(resource))
-        arguments = {"label": "__name__", "matchers": matchers, "start": iso(window.start), "end": iso(window.end)}
-        answer = await call(
-            toolbox, PROMETHEUS, "prometheus_list_labels", arguments, evidence, f"metric names of {resource.name}"
+        answer = await noted(
+            prometheus.list_labels(
+                "__name__",
+                matchers=label_matchers(resource, scope.series_namespace(resource)),
+                start=iso(window.start),
+                end=iso(window.end),
+            ),
+            evidence,
+            f"metric names of {resource.name}",
         )
         if answer is not None:
-            extra = [name for name in answer.get("values") or [] if name not in known]
+            extra = [name for name in answer.values if name not in known]
             names[resource.name] = extra[:MAX_EXTRA_METRICS]
 
     resources = [scope.primary, *scope.dependencies]

@@ -13,9 +13,10 @@ from datetime import datetime
 from typing import Any
 
 from analysis.ranking import ChangeFact
+from common.contracts.controlplane import Change, ChangesResult, ControlplaneMcp
 from common.investigation.evidence import EvidenceLog
 from common.investigation.scope import ResolvedScope, Resource
-from common.investigation.sources import CONTROLPLANE, call, for_each
+from common.investigation.sources import for_each, noted
 from common.investigation.window import Window
 from common.mcp.toolbox import Toolbox
 from common.timerange import iso
@@ -34,65 +35,63 @@ async def read_changes(
     toolbox: Toolbox, scope: ResolvedScope, window: Window, evidence: EvidenceLog
 ) -> list[ChangeRecord]:
     """Every change to the primary, its dependencies and the other alerting resources in the window, oldest first."""
-    answers: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    controlplane = ControlplaneMcp(toolbox)
+    start, end = iso(window.start), iso(window.end)
+    answers: list[tuple[str, ChangesResult]] = []
 
     async def read(resource: Resource) -> None:
-        arguments: dict[str, Any] = {
-            "resource": resource.id or resource.name,
-            "start": iso(window.start),
-            "end": iso(window.end),
-            "include_dependencies": resource is scope.primary,
-            "limit": 200,
-        }
-        if resource.id is None and resource.namespace:
-            arguments["namespace"] = resource.namespace
-        what = f"changes of {resource.name}"
-        answer = await call(toolbox, CONTROLPLANE, "controlplane_list_changes", arguments, evidence, what)
+        listed = resource.id or resource.name
+        answer = await noted(
+            controlplane.list_changes(
+                listed,
+                # An id names one resource; a name may need its namespace.
+                namespace=None if resource.id is not None else resource.namespace or None,
+                start=start,
+                end=end,
+                include_dependencies=resource is scope.primary,
+                limit=200,
+            ),
+            evidence,
+            f"changes of {resource.name}",
+        )
         if answer is not None:
-            answers.append((arguments, answer))
+            answers.append((f"controlplane_list_changes(resource={listed}, start={start}, end={end})", answer))
 
     await for_each([scope.primary, *scope.also_alerting], read)
-    seen: dict[tuple[Any, ...], tuple[dict[str, Any], dict[str, Any]]] = {}
-    for arguments, answer in answers:
-        for change in answer.get("changes") or []:
-            key = (change.get("at"), change.get("type"), change.get("resource_id"), change.get("summary"))
-            seen.setdefault(key, (arguments, change))
-    ordered = sorted(seen.values(), key=lambda item: str(item[1].get("at")))
-    return [_change_record(arguments, change, evidence) for arguments, change in ordered]
+    seen: dict[tuple[Any, ...], tuple[str, Change]] = {}
+    for query, answer in answers:
+        for change in answer.changes:
+            seen.setdefault((change.at, change.type, change.resource_id, change.summary), (query, change))
+    ordered = sorted(seen.values(), key=lambda item: item[1].at)
+    return [_change_record(query, change, evidence) for query, change in ordered]
 
 
-def _change_record(arguments: dict[str, Any], change: dict[str, Any], evidence: EvidenceLog) -> ChangeRecord:
-    details: dict[str, Any] = change.get("details") or {}
-    resource = change.get("resource")
-    name = resource.split("/", 1)[-1] if isinstance(resource, str) else None
+def _change_record(query: str, change: Change, evidence: EvidenceLog) -> ChangeRecord:
+    details = change.details
+    name = change.resource.split("/", 1)[-1] if change.resource is not None else None
     ref = details.get("ref") or details.get("version")
     before, after = details.get("from"), details.get("to")
     adds_capacity = (
-        change.get("type") == "scale"
-        and isinstance(before, int | float)
-        and isinstance(after, int | float)
-        and after > before
+        change.type == "scale" and isinstance(before, int | float) and isinstance(after, int | float) and after > before
     )
-    ts = datetime.fromisoformat(str(change["at"]).replace("Z", "+00:00")).timestamp()
-    summary = str(change.get("summary") or "")
+    ts = datetime.fromisoformat(change.at.replace("Z", "+00:00")).timestamp()
     evidence_id = evidence.add(
         "controlplane",
-        f"controlplane_list_changes(resource={arguments['resource']}, start={arguments['start']}, "
-        f"end={arguments['end']})",
-        f"{change.get('type')} of {resource or 'the platform'} by {change.get('actor')} at {change['at']}: "
-        f"{summary}" + (f" [{ref}]" if ref else ""),
-        data={"change": {k: v for k, v in change.items() if k != "minutes_ago"}},
+        query,
+        f"{change.type} of {change.resource or 'the platform'} by {change.actor} at {change.at}: "
+        f"{change.summary}" + (f" [{ref}]" if ref else ""),
+        data={"change": change.model_dump(mode="json", exclude={"minutes_ago"})},
     )
     return ChangeRecord(
         ChangeFact(
             evidence_id=evidence_id,
             at=ts,
-            type=str(change.get("type")),
+            type=change.type,
             resource=name,
             ref=None if ref is None else str(ref),
-            summary=summary,
+            summary=change.summary,
             adds_capacity=adds_capacity,
         ),
-        actor=str(change.get("actor") or ""),
-        summary=summary,
+        actor=change.actor,
+        summary=change.summary,
     )

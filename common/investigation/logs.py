@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 
 from analysis.ranking import LogRise
+from common.contracts.loki import LokiMcp
 from common.errors import BackendError
 from common.investigation.evidence import EvidenceLog
 from common.investigation.scope import ResolvedScope, Resource, label_matchers
@@ -35,42 +36,42 @@ async def read_log_rises(
     length = min(MAX_LOG_WINDOW, max(MIN_LOG_WINDOW, since_onset))
     start = window.end - length
     dependencies = [d.name for d in scope.dependencies]
+    loki = LokiMcp(toolbox)
     rises: list[LogRise] = []
 
     async def read(resource: Resource) -> None:
         selector = _stream_selector(resource, scope.series_namespace(resource))
-        arguments = {
-            "query": selector,
-            "start": iso(start),
-            "end": iso(window.end),
-            "baseline_start": iso(start - length),
-            "baseline_end": iso(start),
-            "limit": 5,
-        }
         try:
-            answer = await toolbox.call(LOKI, "loki_error_patterns", arguments)
+            answer = await loki.error_patterns(
+                selector,
+                start=iso(start),
+                end=iso(window.end),
+                baseline_start=iso(start - length),
+                baseline_end=iso(start),
+                limit=5,
+            )
         except BackendError as exc:
             # A resource without logs answers with no patterns; a refusal of the investigation's own query
             # (`invalid_argument`) is a failure to report, not a sign that there are no logs.
             if exc.kind != "not_found":
                 evidence.failed(LOKI, f"error patterns of {resource.name}", exc)
             return
-        for pattern in (answer.get("patterns") or [])[:3]:
-            text = " ".join([pattern.get("template", ""), *pattern.get("examples", [])[:2]])
+        for pattern in answer.patterns[:3]:
+            text = " ".join([pattern.template, *pattern.examples[:2]])
             mentions = tuple(d for d in dependencies if re.search(rf"(?<![\w-]){re.escape(d)}(?![\w-])", text))
-            rate = f"{pattern.get('baseline_per_minute', 0):g} -> {pattern.get('current_per_minute', 0):g}/min"
+            rate = f"{pattern.baseline_per_minute:g} -> {pattern.current_per_minute:g}/min"
             evidence_id = evidence.add(
                 "loki",
                 selector,
-                f"{'new' if pattern.get('new') else 'rising'} error in {resource.name} logs ({rate}): "
-                f"{pattern.get('template', '')[:300]}",
+                f"{'new' if pattern.new else 'rising'} error in {resource.name} logs ({rate}): "
+                f"{pattern.template[:300]}",
                 start=start - length,
                 end=window.end,
                 data={
-                    "template": pattern.get("template"),
-                    "examples": pattern.get("examples", [])[:2],
-                    "first_seen": pattern.get("first_seen"),
-                    "score": pattern.get("score"),
+                    "template": pattern.template,
+                    "examples": pattern.examples[:2],
+                    "first_seen": pattern.first_seen,
+                    "score": pattern.score,
                     "mentions": list(mentions),
                 },
             )
@@ -78,9 +79,9 @@ async def read_log_rises(
                 LogRise(
                     evidence_id=evidence_id,
                     resource=resource.name,
-                    template=str(pattern.get("template", "")),
-                    new=bool(pattern.get("new")),
-                    score=float(pattern.get("score") or 0.0),
+                    template=pattern.template,
+                    new=pattern.new,
+                    score=pattern.score,
                     mentions=mentions,
                 )
             )

@@ -16,10 +16,11 @@ from typing import Any
 
 from analysis.onset import Onset, detect_onset
 from analysis.ranking import SignalShift
+from common.contracts.prometheus import PrometheusMcp
 from common.investigation.evidence import EvidenceLog
 from common.investigation.scope import ResolvedScope, Resource
 from common.investigation.signals import Signal
-from common.investigation.sources import PROMETHEUS, call, for_each
+from common.investigation.sources import for_each, noted
 from common.investigation.window import Window
 from common.mcp.toolbox import Toolbox
 from common.timerange import iso, parse_duration
@@ -45,27 +46,22 @@ async def read_signals(
     toolbox: Toolbox, scope: ResolvedScope, catalogue: Sequence[Signal], window: Window, evidence: EvidenceLog
 ) -> list[SignalSeries]:
     """Every catalogue signal of the primary and its dependencies, with its change point."""
+    prometheus = PrometheusMcp(toolbox)
     found: list[SignalSeries] = []
 
     async def read(pair: tuple[Resource, Signal]) -> None:
         resource, signal = pair
         query = signal.render(resource.name, scope.series_namespace(resource))
-        arguments = {
-            "query": query,
-            "start": iso(window.start),
-            "end": iso(window.end),
-            "step": f"{window.step:g}s",
-            "detail": "points",
-        }
-        answer = await call(
-            toolbox, PROMETHEUS, "prometheus_query_range", arguments, evidence, f"{signal.name} of {resource.name}"
+        answer = await noted(
+            prometheus.query_range(
+                query, start=iso(window.start), end=iso(window.end), step=f"{window.step:g}s", detail="points"
+            ),
+            evidence,
+            f"{signal.name} of {resource.name}",
         )
-        if answer is None:
+        if answer is None or not answer.series:
             return
-        series = answer.get("series") or []
-        if not series:
-            return
-        points = _settled([(float(t), float(v)) for t, v in series[0].get("points") or [] if v is not None], window)
+        points = _settled([(t, v) for t, v in answer.series[0].points or [] if v is not None], window)
         found.append(SignalSeries(resource, signal, query, points, _onset(points, query)))
 
     resources = [scope.primary, *scope.dependencies]
