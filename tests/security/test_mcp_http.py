@@ -33,6 +33,7 @@ from support.hostile_tokens import (
     oversized_token_status,
 )
 from support.issuer import TestIssuer
+from support.key_rotation import accepted_after_rotation
 from support.mcp_http import INITIALIZE, MCP_HEADERS, PROTOCOL_VERSION, assert_initialized, initialize, messages
 from support.served import ServedComponent
 
@@ -329,11 +330,9 @@ def test_row_13_random_kids_cost_at_most_one_jwks_fetch_per_cooldown_and_rotatio
 
         issuer.rotate()
         rotated = issuer.mint(served.mcp_url, [SCOPE])
-        deadline = time.monotonic() + cooldown + 10
-        response = initialize(http, served, rotated)
-        while response.status_code == 401 and time.monotonic() < deadline:
-            time.sleep(0.1)  # polling interval, not a wait for an event
-            response = initialize(http, served, rotated)
+        response = accepted_after_rotation(
+            lambda: initialize(http, served, rotated), timeout=cooldown + 10, what=served.name
+        )
 
         assert_initialized(response)
         assert served.running

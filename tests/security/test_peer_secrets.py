@@ -9,7 +9,6 @@ that skill goes through the router's REST facade and its A2A endpoint.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -77,11 +76,7 @@ def assert_no_secret(text: str) -> None:
 
 
 def settled(fed: Federation, task_id: str, timeout: float = 20.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while (view := fed.get(f"/tasks/{task_id}").json())["state"] in ("submitted", "working"):
-        assert time.monotonic() < deadline, view
-        time.sleep(0.05)  # polling interval of a task we cannot be told about
-    return view  # type: ignore[no-any-return]
+    return fed.wait_for_end(task_id, timeout)
 
 
 def test_row_36_a_secret_in_a_peer_agents_error_is_redacted_in_the_answer_the_task_and_the_log(

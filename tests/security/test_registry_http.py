@@ -27,6 +27,7 @@ import pytest
 from joserfc.jwk import ECKey, Key, RSAKey
 from prometheus_client.parser import text_string_to_metric_families
 from support.backends import PrometheusProcess, free_port
+from support.eventually import eventually
 from support.hostile_tokens import (
     KEYS_IN_HEADER,
     NOT_ACCESS_TOKENS,
@@ -39,6 +40,7 @@ from support.hostile_tokens import (
     oversized_token_flood,
     oversized_token_status,
 )
+from support.key_rotation import accepted_after_rotation
 from support.mcp_http import assert_initialized, initialize
 from support.served import ServedComponent
 
@@ -392,13 +394,13 @@ def test_row_13_random_kids_cost_at_most_one_jwks_fetch_per_cooldown_and_rotatio
         assert fetches <= 1 + elapsed / cooldown, (fetches, elapsed)
 
         rotated = embedded.keys.rotate()  # what `sre auth rotate-keys` does, in the registry's data directory
-        deadline = time.monotonic() + 15
-        while decode(token := embedded.token("reader"))[0]["kid"] != rotated.kid:
-            assert time.monotonic() < deadline, "the rotated key never started signing"
-            time.sleep(0.1)  # polling interval, not a wait for an event
-        while (response := agents(http, registry, token)).status_code == 401:
-            assert time.monotonic() < deadline, "the registry never accepted the rotated key"
-            time.sleep(0.1)
+        token = eventually(
+            lambda: t if decode(t := embedded.token("reader"))[0]["kid"] == rotated.kid else None,
+            timeout=15,
+            interval=0.1,
+            what="the rotated key to start signing",
+        )
+        response = accepted_after_rotation(lambda: agents(http, registry, token), timeout=15, what="the registry")
 
         assert_listed(response)
         assert_listed(agents(http, registry, reader))  # the old key stays published

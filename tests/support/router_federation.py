@@ -218,6 +218,10 @@ class Federation:
         """The router's view of task `task_id` once it has left `submitted` (it reached its peer or failed)."""
         return self._task_once(task_id, lambda now: now != "submitted", timeout)
 
+    def wait_for_end(self, task_id: str, timeout: float = 20.0) -> dict[str, Any]:
+        """The router's view of task `task_id` once it is neither submitted nor working."""
+        return self._task_once(task_id, lambda now: now not in ("submitted", "working"), timeout)
+
     def _task_once(self, task_id: str, until: Callable[[str], bool], timeout: float) -> dict[str, Any]:
         return eventually(
             lambda: view if until((view := self.get(f"/tasks/{task_id}").json())["state"]) else None,
