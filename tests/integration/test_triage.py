@@ -18,7 +18,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -40,6 +40,7 @@ from google.protobuf.json_format import MessageToDict
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from support.backends import free_port
+from support.eventually import eventually, eventually_async
 from support.federation import ROOT, RunningFederation, running_federation
 from support.scripted_llm import ScriptedLlm, call, function_responses, text
 
@@ -367,9 +368,11 @@ async def test_a_triage_restarted_mid_task_reports_the_task_failed(
 async def wait_registered(federation: RunningFederation, name: str) -> None:
     token = federation.token("cli", federation.url("REGISTRY"))
     async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=5) as http:
-        with anyio.fail_after(30):
-            while (await http.get(f"{federation.url('REGISTRY')}/agents/{name}")).status_code != 200:
-                await anyio.sleep(0.2)
+
+        async def registered() -> bool:
+            return (await http.get(f"{federation.url('REGISTRY')}/agents/{name}")).status_code == 200
+
+        await eventually_async(registered, timeout=30, interval=0.2, what=f"{name} registered")
 
 
 @contextmanager
@@ -381,16 +384,18 @@ def served_process(
             [sys.executable, "-m", "cli.main", *args], cwd=ROOT, env=dict(env), stdout=output, stderr=output
         )
     try:
-        deadline = time.monotonic() + 60
-        while True:
+
+        def ready() -> bool:
             assert process.poll() is None, log.read_text()
-            try:
-                if httpx.get(ready_url, timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.2)
+            return httpx.get(ready_url, timeout=1).status_code == 200
+
+        eventually(
+            ready,
+            timeout=60,
+            interval=0.2,
+            what=lambda: f"{ready_url}:\n{log.read_text()}",
+            ignoring=(httpx.TransportError,),
+        )
         yield process
     finally:
         if process.poll() is None:
@@ -458,13 +463,6 @@ def _component_pid(up_pid: int, name: str) -> int | None:
     return None
 
 
-def _poll(condition: Callable[[], bool], seconds: float = 60.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)  # a child process restarting: nothing to be told about
-
-
 def _healthy(url: str) -> bool:
     try:
         return httpx.get(f"{url}/healthz", timeout=1.0).status_code == 200
@@ -478,9 +476,9 @@ def test_sre_up_restarts_a_component_killed_with_sigkill_and_says_so(federation:
     assert killed is not None
 
     os.kill(killed, signal.SIGKILL)
-    _poll(lambda: _component_pid(up_pid, "loki-mcp") not in (None, killed))
-    _poll(lambda: _healthy(federation.url("LOKI_MCP")))
-    _poll(lambda: "loki-mcp is back" in federation.log.read_text())
+    eventually(lambda: _component_pid(up_pid, "loki-mcp") not in (None, killed), timeout=60, what="a new loki-mcp")
+    eventually(lambda: _healthy(federation.url("LOKI_MCP")), timeout=60, what="loki-mcp healthy")
+    eventually(lambda: "loki-mcp is back" in federation.log.read_text(), timeout=60, what="sre up saying it is back")
 
     assert federation.process.poll() is None
     log = federation.log.read_text()
@@ -545,11 +543,17 @@ def test_the_demo_goes_from_a_real_alert_to_the_printed_report_and_ctrl_c_stops_
     assert done["incident"]["status"] == "acknowledged"
 
     # The demo's alert fired in Prometheus (the bundled rules) and reached Alertmanager for the router.
-    deadline = federation.started + REPORT_DEADLINE
-    while "\nReport: " not in federation.stdout.read_text():
+
+    def reported() -> bool:
         assert federation.process.poll() is None, federation.log.read_text()
-        assert time.monotonic() < deadline, federation.log.read_text()
-        time.sleep(0.5)
+        return "\nReport: " in federation.stdout.read_text()
+
+    eventually(
+        reported,
+        timeout=federation.started + REPORT_DEADLINE - time.monotonic(),
+        interval=0.5,
+        what=lambda: f"the demo's report:\n{federation.log.read_text()}",
+    )
     took = time.monotonic() - federation.started
     printed = federation.stdout.read_text()
     routed = httpx.get(f"{federation.url('ALERTMANAGER')}/api/v2/alerts").json()
