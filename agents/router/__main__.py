@@ -16,9 +16,10 @@ import logging
 import sys
 from typing import Literal
 
+import httpx
 from starlette.routing import BaseRoute
 
-from agents.router.agent import connect, create_agent
+from agents.router.agent import RouterAgent
 from agents.router.callers import Callers
 from agents.router.card import SPEC
 from agents.router.dispatch import Dispatcher
@@ -62,15 +63,28 @@ async def serve(transport: Literal["stdio", "http"], source: SettingsSource) -> 
     await records.start()
     try:
         async with create_http_client(timeout=10.0) as http:
-            peers = connect(settings, TokenSource(credentials, http), http)
-            dispatcher = create_dispatcher(settings, peers, records)
+            dispatcher = create_dispatcher(settings, connect(settings, TokenSource(credentials, http), http), records)
             routes = router_routes(settings, dispatcher, chooser, basic)
+            agent = RouterAgent(name=SPEC.name, description=SPEC.description, settings=settings, chooser=chooser)
             async with task_group() as background:
                 background.start_soon(dispatcher.deliveries.run)
-                await serve_agent(create_agent(peers, chooser), SPEC, settings.agent, extra_routes=routes)
+                await serve_agent(agent, SPEC, settings.agent, extra_routes=routes)
                 background.cancel_scope.cancel()
     finally:
         await records.close()
+
+
+def connect(settings: RouterSettings, tokens: TokenSource, http: httpx.AsyncClient) -> Peers:
+    """The dispatcher's connections to the registry and the agents, with the router's own tokens."""
+    serve = settings.serve
+    return Peers(
+        tokens=tokens,
+        http=http,
+        registry_url=serve.registry_url,
+        own_name=serve.name or SPEC.name,
+        own_url=serve.base_url,
+        timeout=settings.peer_timeout_seconds,
+    )
 
 
 def create_dispatcher(settings: RouterSettings, peers: Peers, records: TaskRecords) -> Dispatcher:

@@ -8,6 +8,7 @@ from typing import Self
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from common.agents import AgentSettings
+from common.agents.pipeline import PipelineSettings
 from common.alertmanager import MAX_ALERTS
 from common.components import COMPONENTS
 from common.errors import ConfigError
@@ -26,9 +27,9 @@ class BasicCredentials(FrozenModel):
     password: SecretStr
 
 
-class RouterSettings(FrozenModel):
-    #: Where it listens, and its database: its A2A tasks and the tasks it started (`ROUTER_TASK_STORE_URL`).
-    agent: AgentSettings
+class RouterSettings(PipelineSettings):
+    """`agent`: where it listens, and its database: its A2A tasks and the tasks it started (`ROUTER_TASK_STORE_URL`)."""
+
     triage_agent: str = Field(
         default="triage",
         pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",

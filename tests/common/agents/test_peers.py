@@ -1,10 +1,11 @@
-"""Asking another agent by skill (`common.agents.peers`), over real A2A with real tokens.
+"""Asking another agent by skill (`common.agents.peers`, `Kit.ask`), over real A2A with real tokens.
 
 The router's federation (`support.router_federation`: a registry with its authorization server,
-stand-in agents, the router) gets two more peers served here, each behind a verifier that keeps
-the claims of the tokens it accepted: `ledger` (a stand-in: one stage, then a JSON result with
-its Markdown) and `leaky` (fails its task with a message that echoes a password). The asking
-agent is the client `caller`, with its own credentials.
+stand-in agents, the router) gets three more agents served here, each behind a verifier that
+keeps the claims of the tokens it accepted: `ledger` (a stand-in: one stage, then a JSON result
+with its Markdown), `leaky` (fails its task with a message that echoes a password) and
+`postmortem`, an agent on the kit with its own client, which asks the agent with the skill its
+message names. Where no served agent asks, the asking agent is the client `caller`.
 """
 
 from __future__ import annotations
@@ -19,25 +20,29 @@ from typing import Any
 
 import httpx
 import pytest
-from a2a.types import TaskState
+from a2a.types import Task, TaskState
 from google.adk.agents import BaseAgent
 from google.adk.agents.invocation_context import InvocationContext
 from google.adk.events import Event
 from mcp.server.auth.provider import AccessToken, TokenVerifier
+from pydantic import SecretStr
 from support.asgi_server import ServedApp
 from support.backends import free_port
 from support.router_federation import FAIL_WORD, STAGE, Federation, Gate, StandInAgent, federation
 
-from common.agents import AgentCardSpec, SkillSpec, a2a_app, default_task_store_url
-from common.agents.client import agent_client, text_message
+from common.agents import AGENTS_INVOKE, AgentCardSpec, AgentSettings, SkillSpec, a2a_app, default_task_store_url
+from common.agents.client import agent_client, result_of, text_message
 from common.agents.executor import UPSTREAM_FAILED
+from common.agents.kit import Kit, Progress
 from common.agents.peers import PeerAnswer, Peers, status_text
+from common.agents.pipeline import AgentRequest, AgentResult, PipelineAgent, PipelineSettings
 from common.auth import ClientCredentials, TokenSource
 from common.auth.resource import resource_verifier
 from common.errors import BackendError, BackendFailed, BackendUnavailable
 from common.http import create_http_client
 from common.redaction import REDACTED
-from common.settings import AuthConfig, ServeSettings
+from common.settings import AuthConfig, ClientIdentity, ServeSettings
+from registry.clients import ClientStore
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
 
@@ -46,6 +51,11 @@ LEDGER = AgentCardSpec(
     name="ledger",
     description="Reconciles the payment ledger.",
     skills=(SkillSpec(id="ledger-reconcile", name="Reconcile", description="Reconciles balances.", tags=("ledger",)),),
+)
+ASKER = AgentCardSpec(
+    name="postmortem",
+    description="Drafts postmortems.",
+    skills=(SkillSpec(id="postmortem-draft", name="Draft", description="Drafts a postmortem.", tags=("postmortem",)),),
 )
 LEAKY = AgentCardSpec(
     name="leaky",
@@ -77,20 +87,36 @@ class LeakyAgent(BaseAgent):
         )
 
 
+class AskingAgent(PipelineAgent):
+    """An agent on the kit that asks, for a postmortem, the agent with the skill its message names."""
+
+    card = ASKER
+
+    async def handle(self, request: AgentRequest, kit: Kit, progress: Progress) -> AgentResult:
+        answer = await kit.ask(request.text, {"question": "Reconcile for the postmortem"}, progress=progress)
+        if not answer.answered:
+            return AgentResult({"degraded": [answer.reason]}, f"Drafted without the ledger: {answer.reason}")
+        return AgentResult({"ledger": answer.data}, f"Drafted with the ledger.\n\n{answer.markdown}")
+
+
 @dataclass
 class Peer:
     url: str
     tokens: TokensSeen
 
 
-@contextmanager
-def served(fed: Federation, spec: AgentCardSpec, agent: BaseAgent, data_dir: Path) -> Iterator[Peer]:
-    port = free_port()
+def settings(fed: Federation, identity: ClientIdentity | None = None) -> ServeSettings:
     registry = fed.registry.url
-    serve = ServeSettings(port=port, registry_url=registry, auth=AuthConfig(issuer=registry))
+    return ServeSettings(port=free_port(), registry_url=registry, auth=AuthConfig(issuer=registry), identity=identity)
+
+
+@contextmanager
+def served(fed: Federation, spec: AgentCardSpec, agent: BaseAgent, serve: ServeSettings, data: Path) -> Iterator[Peer]:
     tokens = TokensSeen(resource_verifier(serve, serve.base_url, create_http_client(timeout=10.0)))
-    store = default_task_store_url(data_dir, spec.name)
-    with ServedApp(a2a_app(agent=agent, card=spec, serve=serve, verifier=tokens, task_store_url=store), port=port):
+    store = default_task_store_url(data, spec.name)
+    with ServedApp(
+        a2a_app(agent=agent, card=spec, serve=serve, verifier=tokens, task_store_url=store), port=serve.port
+    ):
         fed.register(spec, serve.base_url)
         yield Peer(serve.base_url, tokens)
 
@@ -100,17 +126,23 @@ class World:
     fed: Federation
     ledger: Peer
     leaky: Peer
+    asker: Peer
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     root = tmp_path_factory.mktemp("peers")
-    with (
-        federation(root) as fed,
-        served(fed, LEDGER, StandInAgent(name=LEDGER.name, gate=Gate()), root) as ledger,
-        served(fed, LEAKY, LeakyAgent(name=LEAKY.name), root) as leaky,
-    ):
-        yield World(fed, ledger, leaky)
+    with federation(root) as fed:
+        # The asking agent's own client, added beside the federation's (the registry reads its clients file anew).
+        secret = ClientStore(root / "registry" / "clients.toml").add_client(ASKER.name, [AGENTS_INVOKE])
+        serve = settings(fed, ClientIdentity(id=ASKER.name, secret=SecretStr(secret)))
+        asker = AskingAgent(name=ASKER.name, settings=PipelineSettings(agent=AgentSettings(serve=serve, data_dir=root)))
+        with (
+            served(fed, LEDGER, StandInAgent(name=LEDGER.name, gate=Gate()), settings(fed), root) as ledger,
+            served(fed, LEAKY, LeakyAgent(name=LEAKY.name), settings(fed), root) as leaky,
+            served(fed, ASKER, asker, serve, root) as asking,
+        ):
+            yield World(fed, ledger, leaky, asking)
 
 
 def caller(fed: Federation, http: httpx.AsyncClient) -> TokenSource:
@@ -135,13 +167,15 @@ async def ask(
     return answer, stages
 
 
-async def route_text(fed: Federation, text: str) -> tuple[int, list[str]]:
-    """The router's task state and stages, asked over A2A by the client `caller`."""
-    async with httpx.AsyncClient(timeout=10) as http, agent_client(fed.url, caller(fed, http)) as client:
-        statuses = [
-            r.status_update.status async for r in client.send_message(text_message(text)) if r.HasField("status_update")
-        ]
-    return statuses[-1].state, [text for status in statuses if (text := status_text(status))]
+async def a2a(fed: Federation, url: str, text: str) -> tuple[int, list[str], dict[str, Any] | None]:
+    """The agent at `url` asked `text` over A2A by the client `caller`: its task's final state, stages and result."""
+    async with httpx.AsyncClient(timeout=10) as http, agent_client(url, caller(fed, http)) as client:
+        responses = [response async for response in client.send_message(text_message(text))]
+    statuses = [r.status_update.status for r in responses if r.HasField("status_update")]
+    data, _ = result_of(
+        Task(artifacts=[r.artifact_update.artifact for r in responses if r.HasField("artifact_update")])
+    )
+    return statuses[-1].state, [text for status in statuses if (text := status_text(status))], data
 
 
 async def test_asking_by_skill_relays_the_peers_stages_and_returns_its_result(world: World) -> None:
@@ -167,11 +201,35 @@ async def test_the_peer_is_called_with_the_callers_own_token_for_the_peer(world:
     assert {(claim["client_id"], claim["aud"]) for claim in claims} == {("caller", world.ledger.url)}
 
 
-async def test_an_agent_asking_on_behalf_of_its_caller_never_passes_the_callers_token_on(world: World) -> None:
-    """The router, asked over A2A by `caller`, asks `ledger` by skill: with its own token, for `ledger`."""
+async def test_an_agent_on_the_kit_asks_another_by_skill_with_its_own_token_never_its_callers(world: World) -> None:
+    """`caller` asks the postmortem agent over A2A; it asks `ledger` through `Kit.ask`, with a token of its own."""
     seen = len(world.ledger.tokens.claims)
 
-    state, stages = await route_text(world.fed, "ledger-reconcile the books")
+    state, stages, data = await a2a(world.fed, world.asker.url, "ledger-reconcile")
+
+    assert state == TaskState.TASK_STATE_COMPLETED
+    assert STAGE in stages  # the ledger's stage, relayed as the asker's own
+    assert data == {"ledger": {"agent": "ledger", "received": {"question": "Reconcile for the postmortem"}}}
+    claims = world.ledger.tokens.claims[seen:]
+    assert claims
+    assert {(claim["client_id"], claim["aud"]) for claim in claims} == {("postmortem", world.ledger.url)}
+    assert {(c["client_id"], c["aud"]) for c in world.asker.tokens.claims} == {("caller", world.asker.url)}
+
+
+async def test_an_agent_on_the_kit_whose_peer_fails_answers_degraded_with_the_reason(world: World) -> None:
+    state, _, data = await a2a(world.fed, world.asker.url, "leaky-probe")
+
+    assert state == TaskState.TASK_STATE_COMPLETED  # the asker still answers: without what the peer would have said
+    assert data is not None
+    (reason,) = data["degraded"]
+    assert reason.startswith("leaky failed: database unreachable")
+    assert PASSWORD not in reason
+
+
+async def test_the_router_asks_with_its_own_token_on_behalf_of_its_caller(world: World) -> None:
+    seen = len(world.ledger.tokens.claims)
+
+    state, stages, _ = await a2a(world.fed, world.fed.url, "ledger-reconcile the books")
 
     assert state == TaskState.TASK_STATE_COMPLETED
     assert STAGE in stages  # the peer's stage, relayed by the router
