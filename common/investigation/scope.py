@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from common.contracts.controlplane import ControlplaneMcp
 from common.errors import BackendError, InputError
 from common.investigation.evidence import EvidenceLog
 from common.investigation.sources import CONTROLPLANE
@@ -112,26 +113,25 @@ async def resolve_scope(
         raise InputError("The question names no service: say which one, e.g. 'why is checkout failing?'.")
     found: list[_Found | None] = [None] * len(subjects)
 
+    controlplane = ControlplaneMcp(toolbox)
+
     async def look_up(index: int, subject: Subject) -> None:
-        arguments: dict[str, Any] = {"query": subject.name, "limit": 5}
-        if subject.namespace:
-            arguments["namespace"] = subject.namespace
         try:
-            answer = await toolbox.call(CONTROLPLANE, "controlplane_find_resource", arguments)
+            answer = await controlplane.find_resource(subject.name, namespace=subject.namespace or None, limit=5)
         except BackendError as exc:
             evidence.failed(CONTROLPLANE, f"find {subject.name}", exc)
             if not request.words:  # an alert's or an event's resource stands without the control plane
                 found[index] = _Found(subject, None, [], [])
             return
-        item = answer.get("resource")
+        item = answer.resource
         exact = item is not None and item.get("name") == subject.name
         if item is None or (request.words and not exact):
             return
         found[index] = _Found(
             subject,
             Resource.of(item),
-            [Resource.of(d) for d in answer.get("dependencies", [])],
-            [Resource.of(d) for d in answer.get("dependents", [])],
+            [Resource.of(d) for d in answer.dependencies],
+            [Resource.of(d) for d in answer.dependents],
         )
 
     async with task_group() as group:
