@@ -5,14 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import anyio
 import pytest
+from mcp.types import CallToolResult
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from support.asgi_server import ServedApp
 from support.backends import PrometheusProcess
+from support.eventually import eventually_async
 from support.mcp_session import call, call_error, prometheus_session
 from support.metrics_dataset import Dataset
 
@@ -47,9 +48,12 @@ async def test_a_hanging_backend_times_out_within_the_configured_deadline(own_pr
         finally:
             own_prometheus.resume()
         # A resumed process needs a moment on a loaded machine; the same session must recover.
-        with anyio.fail_after(15):
-            while (recovered := await client.call_tool("prometheus_query", {"query": "vector(2)"})).is_error:
-                await anyio.sleep(0.1)
+
+        async def answered() -> CallToolResult | None:
+            result = await client.call_tool("prometheus_query", {"query": "vector(2)"})
+            return None if result.is_error else result
+
+        recovered = await eventually_async(answered, timeout=15, interval=0.1, what="the resumed backend to answer")
     assert "did not answer within 1s" in message
     assert "Narrow the query" in message
     assert recovered.structured_content is not None

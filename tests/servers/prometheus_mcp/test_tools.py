@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import anyio
 import pytest
 from mcp import Client
 from support.backends import PrometheusProcess, VictoriaMetricsProcess
+from support.eventually import eventually_async
 from support.mcp_session import call, call_error, prometheus_session
 from support.metrics_dataset import ODD_TENANT, Dataset
 
@@ -259,21 +259,21 @@ async def test_alerts_rules_and_targets_come_from_prometheus(prometheus: Prometh
 
 async def _eventually_firing(client: Client) -> dict[str, Any]:
     # Prometheus holds new scrape targets back ~5 s, so the self-scrape alert needs a moment.
-    with anyio.fail_after(20):
-        while True:
-            alerts = await call(client, "prometheus_list_alerts", state="firing")
-            if alerts["total"]:
-                return alerts
-            await anyio.sleep(0.2)
+    async def firing() -> dict[str, Any] | None:
+        alerts = await call(client, "prometheus_list_alerts", state="firing")
+        return alerts if alerts["total"] else None
+
+    return await eventually_async(firing, timeout=20, interval=0.2, what="a firing alert")
 
 
 async def test_metadata_lists_scraped_metric_types(prometheus: PrometheusProcess) -> None:
     async with prometheus_session(prometheus.url) as client:
-        with anyio.fail_after(20):
-            while not (result := await call(client, "prometheus_get_metric_metadata", metric="prometheus_build_info"))[
-                "total"
-            ]:
-                await anyio.sleep(0.2)
+
+        async def scraped() -> dict[str, Any] | None:
+            result = await call(client, "prometheus_get_metric_metadata", metric="prometheus_build_info")
+            return result if result["total"] else None
+
+        result = await eventually_async(scraped, timeout=20, interval=0.2, what="prometheus_build_info's metadata")
     [entry] = result["metadata"]
     assert (entry["metric"], entry["type"]) == ("prometheus_build_info", "gauge")
     assert "build" in entry["help"].lower()
