@@ -16,11 +16,10 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
-import anyio
 import httpx
 import pytest
 from a2a.client import A2ACardResolver, Client, ClientConfig, ClientFactory
-from a2a.types import GetTaskRequest, Message, Part, Role, SendMessageRequest, StreamResponse, TaskState
+from a2a.types import GetTaskRequest, Message, Part, Role, SendMessageRequest, StreamResponse, Task, TaskState
 from google.adk.agents import BaseAgent
 from google.adk.agents.invocation_context import InvocationContext
 from google.adk.agents.remote_a2a_agent import RemoteA2aAgent
@@ -30,6 +29,7 @@ from google.genai import types as genai
 from google.protobuf.json_format import MessageToDict
 from support.asgi_server import ServedApp
 from support.backends import free_port
+from support.eventually import eventually_async
 from support.issuer import TestIssuer
 
 from common.agents import (
@@ -416,9 +416,12 @@ async def test_a_task_cut_off_by_a_restart_reads_back_failed_saying_to_send_it_a
             request = user_message(QUESTION)
             request.configuration.return_immediately = True
             (response,) = await _responses(client, request)
-            with anyio.fail_after(10):
-                while not (task := await client.get_task(GetTaskRequest(id=response.task.id))).status.message.parts:
-                    await anyio.sleep(0.05)
+
+            async def with_a_stage() -> Task | None:
+                task = await client.get_task(GetTaskRequest(id=response.task.id))
+                return task if task.status.message.parts else None
+
+            task = await eventually_async(with_a_stage, what="the task's first stage")
     assert (task.status.state, task.status.message.parts[0].text) == (TaskState.TASK_STATE_WORKING, STAGE_TEXT)
 
     with served_agent(issuer, tmp_path, port=port) as second:
