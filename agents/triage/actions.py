@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from common.contracts import controlplane
 from common.diagnostic_report import Hypothesis, SuggestedAction, Target
 from common.investigation.changes import ChangeRecord
 from common.investigation.scope import ResolvedScope
@@ -45,7 +46,7 @@ def _action(hypothesis: Hypothesis, scope: ResolvedScope, changes: Sequence[Chan
     target = hypothesis.target
     if hypothesis.kind == "deployment":
         previous = _previous_version(target.resource, target.ref, changes)
-        rollback: dict[str, object] = {"tool": "controlplane_rollback_deployment", "resource": target.resource}
+        rollback: dict[str, object] = {"tool": controlplane.ROLLBACK_DEPLOYMENT.name, "resource": target.resource}
         if previous is not None:
             rollback["to_version"] = previous
         return SuggestedAction(
@@ -67,10 +68,10 @@ def _action(hypothesis: Hypothesis, scope: ResolvedScope, changes: Sequence[Chan
             return SuggestedAction(
                 action="restart",
                 target=target,
-                parameters={"tool": "controlplane_restart_deployment", "resource": target.resource},
+                parameters={"tool": controlplane.RESTART_DEPLOYMENT.name, "resource": target.resource},
                 rationale="a restart frees the memory until the leak is fixed",
             )
-        parameters: dict[str, object] = {"tool": "controlplane_scale_deployment", "resource": target.resource}
+        parameters: dict[str, object] = {"tool": controlplane.SCALE_DEPLOYMENT.name, "resource": target.resource}
         if replicas:
             parameters["replicas"] = max(replicas + 1, round(replicas * SCALE_FACTOR))
         return SuggestedAction(

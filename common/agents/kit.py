@@ -1,7 +1,7 @@
 """What a pipeline agent's `run` works with: `Kit`, one per run.
 
     async with kit.toolbox(("prometheus-mcp", "loki-mcp")) as toolbox:   # the agent's own token per server
-        answer = await toolbox.call("prometheus-mcp", "prometheus_query", {...})
+        answer = await PrometheusMcp(toolbox).query_range(query, start="now-1h")   # common.contracts
     answer = await kit.ask("triage-question", {"service": "checkout"}, progress=progress)
     if not answer.answered:                                                # never raised: degraded
         degraded.append(answer.reason)

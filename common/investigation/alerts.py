@@ -6,7 +6,7 @@ evidence item per resource with firing alerts; a failed listing is noted as degr
 
 from __future__ import annotations
 
-from common.contracts.prometheus import PrometheusMcp
+from common.contracts.prometheus import LIST_ALERTS, PrometheusMcp
 from common.investigation.evidence import EvidenceLog
 from common.investigation.scope import ResolvedScope, Resource, label_matchers
 from common.investigation.sources import for_each, noted
@@ -37,7 +37,7 @@ async def read_firing_alerts(toolbox: Toolbox, scope: ResolvedScope, evidence: E
         )
         evidence.add(
             "prometheus",
-            f"prometheus_list_alerts(state=firing, matchers={matchers})",
+            f"{LIST_ALERTS.name}(state=firing, matchers={matchers})",
             f"{len(alerts)} alert(s) firing on {resource.name}: {listed}",
             data={"alerts": [a.model_dump(include={"name", "labels", "active_at"}) for a in alerts[:20]]},
         )

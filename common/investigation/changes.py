@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from analysis.ranking import ChangeFact
-from common.contracts.controlplane import Change, ChangesResult, ControlplaneMcp
+from common.contracts.controlplane import LIST_CHANGES, Change, ChangesResult, ControlplaneMcp
 from common.investigation.evidence import EvidenceLog
 from common.investigation.scope import ResolvedScope, Resource
 from common.investigation.sources import for_each, noted
@@ -55,7 +55,7 @@ async def read_changes(
             f"changes of {resource.name}",
         )
         if answer is not None:
-            answers.append((f"controlplane_list_changes(resource={listed}, start={start}, end={end})", answer))
+            answers.append((f"{LIST_CHANGES.name}(resource={listed}, start={start}, end={end})", answer))
 
     await for_each([scope.primary, *scope.also_alerting], read)
     seen: dict[tuple[Any, ...], tuple[str, Change]] = {}
