@@ -1,8 +1,9 @@
-"""The backends an MCP server's tools query, by name, and the lifetime of their clients.
+"""The backends an MCP server's tools query, by name, the lifetime of their clients, and the tools over them.
 
 Every server opens its clients once, when it starts, holds them in `Backends` while it serves,
 and closes them all when it stops (`async with`), whichever transport it serves on. A tool's
-`backend` argument picks one by name; none picks the first configured.
+`backend` argument picks one by name; none picks the first configured. A `BackendTools` group
+reads them under the server's limits.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from types import TracebackType
 from typing import Generic, Protocol, Self, TypeVar
 
 from common.errors import InputError
+from common.mcp.tools import ToolGroup
 
-__all__ = ["BackendClient", "Backends"]
+__all__ = ["BackendClient", "BackendTools", "Backends"]
 
 
 class BackendClient(Protocol):
@@ -24,6 +26,7 @@ class BackendClient(Protocol):
 
 
 C = TypeVar("C", bound=BackendClient)
+L = TypeVar("L")
 
 
 class Backends(Mapping[str, C], Generic[C]):
@@ -63,3 +66,11 @@ class Backends(Mapping[str, C], Generic[C]):
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.aclose()
+
+
+class BackendTools(ToolGroup, Generic[L, C]):
+    """A group of tools reading a server's backends under its limits."""
+
+    def __init__(self, limits: L, backends: Backends[C]) -> None:
+        self.limits = limits
+        self.backends = backends

@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar, TypeVar
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError as SchemaError
@@ -46,14 +46,19 @@ __all__ = [
     "CONVENTIONS",
     "GroupNames",
     "ToolGate",
+    "ToolGroup",
     "ToolSpec",
     "build_tools",
     "enabled",
     "structured_tool",
+    "tool",
     "tool_scopes",
 ]
 
 logger = logging.getLogger(__name__)
+
+F = TypeVar("F", bound=Callable[..., Any])
+_MARK = "__sre_tool__"
 
 
 #: What every tool's arguments and bounded results have in common, for each server's instructions:
@@ -78,6 +83,63 @@ class ToolSpec:
     open_world: bool = True
     #: The tool group a user can turn off (`<SERVER>_DISABLED_GROUPS`), to spend less of a model's context.
     group: str = ""
+
+
+@dataclass(frozen=True)
+class _Mark:
+    title: str
+    scope: str | None
+    read_only: bool
+    destructive: bool
+    idempotent: bool
+    open_world: bool
+
+
+def tool(
+    title: str,
+    *,
+    scope: str | None = None,
+    read_only: bool = True,
+    destructive: bool = False,
+    idempotent: bool = True,
+    open_world: bool = True,
+) -> Callable[[F], F]:
+    """Marks a method of a `ToolGroup` as one MCP tool (its name, docstring and signature are the tool's)."""
+
+    def mark(fn: F) -> F:
+        setattr(fn, _MARK, _Mark(title, scope, read_only, destructive, idempotent, open_world))
+        return fn
+
+    return mark
+
+
+class ToolGroup:
+    """A group of a server's tools that a user can turn off as one (`<SERVER>_DISABLED_GROUPS`)."""
+
+    #: The group's name in that setting.
+    group: ClassVar[str]
+    #: The scope each tool of the group needs, unless its `tool` mark names another.
+    scope: ClassVar[str | None] = None
+
+    def specs(self) -> list[ToolSpec]:
+        """The group's tools, in the order the class defines them."""
+        specs = []
+        for name, member in vars(type(self)).items():
+            mark = getattr(member, _MARK, None)
+            if isinstance(mark, _Mark):
+                specs.append(
+                    ToolSpec(
+                        getattr(self, name),
+                        mark.title,
+                        mark.scope or self.scope,
+                        read_only=mark.read_only,
+                        destructive=mark.destructive,
+                        idempotent=mark.idempotent,
+                        open_world=mark.open_world,
+                        group=self.group,
+                    )
+                )
+        return specs
 
 
 def _names(value: Any) -> Any:

@@ -3,55 +3,46 @@ through an approval someone else grants; and reading an approval."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Annotated, Any, Literal
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any, Literal, TypeVar
 
 from mcp.server.mcpserver import Context
 from pydantic import Field
 
 from common.contracts.controlplane import ActionResult, ItemsResult
-from common.mcp.tools import ToolSpec
-from common.scopes import CONTROLPLANE_READ, CONTROLPLANE_WRITE
+from common.mcp.tools import tool
+from common.scopes import CONTROLPLANE_WRITE
 from servers.controlplane_mcp.approval_gate import ApprovalGate, requester
 from servers.controlplane_mcp.client import API
 from servers.controlplane_mcp.tools.incidents import IncidentId
-from servers.controlplane_mcp.tools.lookup import Lookup, Namespace, Resource, segment
+from servers.controlplane_mcp.tools.lookup import ControlPlaneTools, Lookup, Namespace, Resource, segment
 
 __all__ = ["ActionTools"]
 
 ApprovalId = Annotated[str | None, Field()]
 Reason = Annotated[str, Field(max_length=2000)]
 Note = Annotated[str, Field(max_length=2000, description="For the incident's timeline.")]
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-class ActionTools:
+def gated(title: str) -> Callable[[F], F]:
+    """Marks an approval-gated write tool: it changes what runs or an incident's status."""
+    return tool(title, scope=CONTROLPLANE_WRITE, read_only=False, destructive=True, idempotent=False)
+
+
+class ActionTools(ControlPlaneTools):
+    group = "actions"
+
     def __init__(self, lookup: Lookup) -> None:
-        self.lookup = lookup
-        self.client = lookup.client
+        super().__init__(lookup)
         self.gate = ApprovalGate(lookup.client)
 
-    def specs(self) -> list[ToolSpec]:
-        writes: list[tuple[Callable[..., Awaitable[ActionResult]], str]] = [
-            (self.controlplane_restart_deployment, "Restart a deployment (approval required)"),
-            (self.controlplane_rollback_deployment, "Roll back a deployment (approval required)"),
-            (self.controlplane_scale_deployment, "Scale a deployment (approval required)"),
-            (self.controlplane_acknowledge_incident, "Acknowledge an incident (approval required)"),
-            (self.controlplane_resolve_incident, "Resolve an incident (approval required)"),
-        ]
-        return [
-            ToolSpec(self.controlplane_get_approval, "Get an approval", CONTROLPLANE_READ, group="actions"),
-            *(
-                ToolSpec(
-                    fn, title, CONTROLPLANE_WRITE, read_only=False, destructive=True, idempotent=False, group="actions"
-                )
-                for fn, title in writes
-            ),
-        ]
-
+    @tool("Get an approval")
     async def controlplane_get_approval(self, approval_id: str) -> ItemsResult:
         """An approval's status, who decided and when it expires."""
         return await self.lookup.one("approvals", f"{API}/approvals/{segment(approval_id)}")
 
+    @gated("Restart a deployment (approval required)")
     async def controlplane_restart_deployment(
         self,
         ctx: Context,
@@ -64,6 +55,7 @@ class ActionTools:
         target = await self.lookup.resource(resource, namespace)
         return await self._action(ctx, "restart", target, {}, approval_id, reason)
 
+    @gated("Roll back a deployment (approval required)")
     async def controlplane_rollback_deployment(
         self,
         ctx: Context,
@@ -78,6 +70,7 @@ class ActionTools:
         arguments = {} if to_version is None else {"to_version": to_version}
         return await self._action(ctx, "rollback", target, arguments, approval_id, reason)
 
+    @gated("Scale a deployment (approval required)")
     async def controlplane_scale_deployment(
         self,
         ctx: Context,
@@ -91,6 +84,7 @@ class ActionTools:
         target = await self.lookup.resource(resource, namespace)
         return await self._action(ctx, "scale", target, {"replicas": replicas}, approval_id, reason)
 
+    @gated("Acknowledge an incident (approval required)")
     async def controlplane_acknowledge_incident(
         self,
         ctx: Context,
@@ -102,6 +96,7 @@ class ActionTools:
         """Acknowledge an incident (someone is on it). Needs an approval."""
         return await self._incident_change(ctx, "acknowledge", incident_id, note, approval_id, reason)
 
+    @gated("Resolve an incident (approval required)")
     async def controlplane_resolve_incident(
         self,
         ctx: Context,

@@ -11,30 +11,20 @@ from pydantic import Field
 from common.contracts.controlplane import Change, ChangesResult, ItemsResult
 from common.mcp.bounds import bounds
 from common.mcp.tool_parameters import End, Limit, Start
-from common.mcp.tools import ToolSpec
-from common.scopes import CONTROLPLANE_READ
+from common.mcp.tools import tool
 from common.timerange import iso
 from servers.controlplane_mcp.client import API
-from servers.controlplane_mcp.tools.lookup import Lookup, Namespace, Resource
+from servers.controlplane_mcp.tools.lookup import ControlPlaneTools, Namespace, Resource
 
 __all__ = ["ChangeTools"]
 
 ChangeKind = Literal["deployment", "rollback", "config_change", "feature_flag", "scale", "restart", "infrastructure"]
 
 
-class ChangeTools:
-    def __init__(self, lookup: Lookup) -> None:
-        self.lookup = lookup
-        self.client = lookup.client
+class ChangeTools(ControlPlaneTools):
+    group = "changes"
 
-    def specs(self) -> list[ToolSpec]:
-        return [
-            ToolSpec(
-                self.controlplane_list_changes, "What changed? (recent changes)", CONTROLPLANE_READ, group="changes"
-            ),
-            ToolSpec(self.controlplane_deployment_history, "Deployment history", CONTROLPLANE_READ, group="changes"),
-        ]
-
+    @tool("What changed? (recent changes)")
     async def controlplane_list_changes(
         self,
         resource: Annotated[str | None, Field(description="Resource id or name; omit for all.")] = None,
@@ -84,6 +74,7 @@ class ChangeTools:
             **bounds(changes, len(entries), notes, truncated=truncated or len(entries) > cap),
         )
 
+    @tool("Deployment history")
     async def controlplane_deployment_history(
         self,
         resource: Resource,

@@ -8,36 +8,20 @@ from pydantic import Field
 
 from common.contracts.controlplane import AnalysisResult, ItemsResult
 from common.mcp.tool_parameters import End, Limit, Start
-from common.mcp.tools import ToolSpec
-from common.scopes import CONTROLPLANE_READ, CONTROLPLANE_WRITE
+from common.mcp.tools import tool
+from common.scopes import CONTROLPLANE_WRITE
 from servers.controlplane_mcp.client import API
-from servers.controlplane_mcp.tools.lookup import Lookup, Namespace, OfResource, segment
+from servers.controlplane_mcp.tools.lookup import ControlPlaneTools, Namespace, OfResource, segment
 
 __all__ = ["IncidentId", "IncidentTools"]
 
 IncidentId = Annotated[str, Field()]
 
 
-class IncidentTools:
-    def __init__(self, lookup: Lookup) -> None:
-        self.lookup = lookup
-        self.client = lookup.client
+class IncidentTools(ControlPlaneTools):
+    group = "incidents"
 
-    def specs(self) -> list[ToolSpec]:
-        return [
-            ToolSpec(self.controlplane_list_incidents, "List incidents", CONTROLPLANE_READ, group="incidents"),
-            ToolSpec(self.controlplane_get_incident, "Get an incident", CONTROLPLANE_READ, group="incidents"),
-            ToolSpec(
-                self.controlplane_record_analysis,
-                "Record an analysis",
-                scope=CONTROLPLANE_WRITE,
-                read_only=False,
-                destructive=False,
-                idempotent=False,
-                group="incidents",
-            ),
-        ]
-
+    @tool("List incidents")
     async def controlplane_list_incidents(
         self,
         status: Annotated[
@@ -56,10 +40,12 @@ class IncidentTools:
             params.append(("status", status))
         return await self.lookup.items("incidents", f"{API}/incidents", params, limit, notes)
 
+    @tool("Get an incident")
     async def controlplane_get_incident(self, incident_id: IncidentId) -> ItemsResult:
         """One incident with its timeline (notes, alerts, analyses, actions)."""
         return await self.lookup.one("incidents", f"{API}/incidents/{segment(incident_id)}")
 
+    @tool("Record an analysis", scope=CONTROLPLANE_WRITE, read_only=False, idempotent=False)
     async def controlplane_record_analysis(
         self,
         kind: Annotated[Literal["diagnostic", "postmortem"], Field(description="What the analysis is.")],

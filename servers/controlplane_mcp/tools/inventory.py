@@ -9,36 +9,17 @@ from pydantic import Field
 from common.contracts.controlplane import ItemsResult, ResourceResult
 from common.mcp.bounds import bounds
 from common.mcp.tool_parameters import End, Limit, Start
-from common.mcp.tools import ToolSpec
-from common.scopes import CONTROLPLANE_READ
+from common.mcp.tools import tool
 from servers.controlplane_mcp.client import API
-from servers.controlplane_mcp.tools.lookup import Lookup, Namespace, OfResource
+from servers.controlplane_mcp.tools.lookup import ControlPlaneTools, Namespace, OfResource
 
 __all__ = ["InventoryTools"]
 
 
-class InventoryTools:
-    def __init__(self, lookup: Lookup) -> None:
-        self.lookup = lookup
-        self.client = lookup.client
+class InventoryTools(ControlPlaneTools):
+    group = "inventory"
 
-    def specs(self) -> list[ToolSpec]:
-        return [
-            ToolSpec(
-                self.controlplane_find_resource,
-                "Find a resource and its dependencies",
-                CONTROLPLANE_READ,
-                group="inventory",
-            ),
-            ToolSpec(self.controlplane_list_alert_rules, "List alert rules", CONTROLPLANE_READ, group="inventory"),
-            ToolSpec(
-                self.controlplane_list_automation_executions,
-                "List automation executions",
-                CONTROLPLANE_READ,
-                group="inventory",
-            ),
-        ]
-
+    @tool("Find a resource and its dependencies")
     async def controlplane_find_resource(
         self,
         query: Annotated[str, Field(description="A resource id, an exact name, or part of a name.")],
@@ -64,6 +45,7 @@ class InventoryTools:
             **bounds(matches, len(matches), notes, truncated=len(matches) >= cap),
         )
 
+    @tool("List alert rules")
     async def controlplane_list_alert_rules(
         self,
         resource: OfResource = None,
@@ -74,6 +56,7 @@ class InventoryTools:
         params = await self.lookup.resource_param(resource, namespace)
         return await self.lookup.items("alert_rules", f"{API}/alert-rules", params, limit, [])
 
+    @tool("List automation executions")
     async def controlplane_list_automation_executions(
         self,
         resource: OfResource = None,

@@ -10,11 +10,13 @@ from pydantic import Field
 from common.contracts.controlplane import ItemsResult
 from common.errors import InputError, NotFound
 from common.mcp.bounds import bounds, clamp_limit, clamp_window
+from common.mcp.tools import ToolGroup
+from common.scopes import CONTROLPLANE_READ
 from common.timerange import TimeArgument, TimeRange, iso
 from servers.controlplane_mcp.client import API, ApiError, ControlPlaneClient
 from servers.controlplane_mcp.settings import Limits
 
-__all__ = ["ARGUMENTS", "Lookup", "Namespace", "OfResource", "Resource", "segment"]
+__all__ = ["ARGUMENTS", "ControlPlaneTools", "Lookup", "Namespace", "OfResource", "Resource", "segment"]
 
 # What `resource`, `namespace`, `approval_id` and `reason` mean is the same in every tool: the
 # server's instructions say it once (`ARGUMENTS`), not each tool's schema.
@@ -86,6 +88,16 @@ class Lookup:
     async def one(self, kind: str, path: str) -> ItemsResult:
         item = await self.client.get(path)
         return ItemsResult(kind=kind, items=[item], **bounds([item], 1, []))
+
+
+class ControlPlaneTools(ToolGroup):
+    """A group of curated tools; each reads with the control plane scope unless its mark says otherwise."""
+
+    scope = CONTROLPLANE_READ
+
+    def __init__(self, lookup: Lookup) -> None:
+        self.lookup = lookup
+        self.client = lookup.client
 
 
 def segment(value: str) -> str:

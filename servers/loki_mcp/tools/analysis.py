@@ -11,7 +11,7 @@ from pydantic import Field
 from common.contracts.loki import AnalyzeLogsResult
 from common.mcp.bounds import clamp_limit
 from common.mcp.tool_parameters import Limit
-from common.mcp.tools import ToolSpec
+from common.mcp.tools import ToolGroup, tool
 from servers.loki_mcp.analyze import LogAnalyzer
 from servers.loki_mcp.settings import Limits
 from servers.loki_mcp.tools.shown import shown
@@ -19,14 +19,14 @@ from servers.loki_mcp.tools.shown import shown
 __all__ = ["AnalysisTools"]
 
 
-class AnalysisTools:
+class AnalysisTools(ToolGroup):
+    group = "analysis"
+
     def __init__(self, limits: Limits, analyzer: LogAnalyzer) -> None:
         self.limits = limits
         self.analyzer = analyzer
 
-    def specs(self) -> list[ToolSpec]:
-        return [ToolSpec(self.loki_analyze_logs, "Analyse a log file or text", open_world=False, group="analysis")]
-
+    @tool("Analyse a log file or text", open_world=False)
     async def loki_analyze_logs(
         self,
         text: Annotated[str | None, Field(description="Log text to analyse (uploaded content).")] = None,

@@ -7,10 +7,10 @@ from typing import Annotated
 from pydantic import Field
 
 from common.contracts.loki import LabelsResult, StreamsResult
-from common.mcp.backends import Backends
+from common.mcp.backends import BackendTools
 from common.mcp.bounds import clamp_limit, clamp_window, page_bounds
 from common.mcp.tool_parameters import Backend, Cursor, End, Limit, Start
-from common.mcp.tools import ToolSpec
+from common.mcp.tools import tool
 from common.pagination import paginate
 from common.redaction import redact
 from common.timerange import TimeRange, unix_ns
@@ -21,17 +21,10 @@ from servers.loki_mcp.settings import Limits
 __all__ = ["MetadataTools"]
 
 
-class MetadataTools:
-    def __init__(self, limits: Limits, backends: Backends[LokiClient]) -> None:
-        self.limits = limits
-        self.backends = backends
+class MetadataTools(BackendTools[Limits, LokiClient]):
+    group = "metadata"
 
-    def specs(self) -> list[ToolSpec]:
-        return [
-            ToolSpec(self.loki_list_labels, "List Loki label names or values", group="metadata"),
-            ToolSpec(self.loki_find_streams, "Find Loki log streams", group="metadata"),
-        ]
-
+    @tool("List Loki label names or values")
     async def loki_list_labels(
         self,
         label: Annotated[
@@ -69,6 +62,7 @@ class MetadataTools:
             **page_bounds(page, notes),
         )
 
+    @tool("Find Loki log streams")
     async def loki_find_streams(
         self,
         query: Annotated[str, Field(description='Stream selector, e.g. {namespace="prod", service=~"check.*"}.')],

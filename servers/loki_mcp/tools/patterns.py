@@ -14,10 +14,10 @@ from analysis.log_records import message_of
 from analysis.templates import TemplateMiner
 from common.contracts.loki import ErrorPatternsResult, PatternsResult, RisingPattern
 from common.errors import BackendError, InputError
-from common.mcp.backends import Backends
+from common.mcp.backends import BackendTools
 from common.mcp.bounds import bounds, clamp_limit, clamp_window
 from common.mcp.tool_parameters import Backend, End, Limit, Start
-from common.mcp.tools import ToolSpec
+from common.mcp.tools import tool
 from common.timerange import TimeArgument, TimeRange, iso, parse_time, unix_ns
 from servers.loki_mcp import guardrails
 from servers.loki_mcp.analyze import pattern_result
@@ -33,17 +33,10 @@ __all__ = ["PatternTools"]
 Entry = tuple[int, str, str, Mapping[str, str]]
 
 
-class PatternTools:
-    def __init__(self, limits: Limits, backends: Backends[LokiClient]) -> None:
-        self.limits = limits
-        self.backends = backends
+class PatternTools(BackendTools[Limits, LokiClient]):
+    group = "patterns"
 
-    def specs(self) -> list[ToolSpec]:
-        return [
-            ToolSpec(self.loki_log_patterns, "Log templates with counts", group="patterns"),
-            ToolSpec(self.loki_error_patterns, "Log templates that rose against a baseline", group="patterns"),
-        ]
-
+    @tool("Log templates with counts")
     async def loki_log_patterns(
         self,
         query: Query,
@@ -80,6 +73,7 @@ class PatternTools:
             **bounds(patterns, len(ranked), notes),
         )
 
+    @tool("Log templates that rose against a baseline")
     async def loki_error_patterns(
         self,
         query: Query,

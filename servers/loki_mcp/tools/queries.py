@@ -9,10 +9,10 @@ from pydantic import Field
 
 from analysis.summary import downsample, summarize
 from common.contracts.loki import LogQueryResult, MetricQueryResult, MetricSeriesResult
-from common.mcp.backends import Backends
+from common.mcp.backends import BackendTools
 from common.mcp.bounds import bounds, choose_step, clamp_limit, clamp_window
 from common.mcp.tool_parameters import Backend, End, Limit, Start, Step, parse_step
-from common.mcp.tools import ToolSpec
+from common.mcp.tools import tool
 from common.timerange import TimeRange, iso, unix_ns
 from servers.loki_mcp import guardrails
 from servers.loki_mcp.client import LokiClient
@@ -28,17 +28,10 @@ MAX_STEPS = 11_000
 DEFAULT_STEPS = 240
 
 
-class QueryTools:
-    def __init__(self, limits: Limits, backends: Backends[LokiClient]) -> None:
-        self.limits = limits
-        self.backends = backends
+class QueryTools(BackendTools[Limits, LokiClient]):
+    group = "query"
 
-    def specs(self) -> list[ToolSpec]:
-        return [
-            ToolSpec(self.loki_query_logs, "Query Loki log lines", group="query"),
-            ToolSpec(self.loki_query_metrics, "Query Loki log metrics over a time range", group="query"),
-        ]
-
+    @tool("Query Loki log lines")
     async def loki_query_logs(
         self,
         query: Query,
@@ -77,6 +70,7 @@ class QueryTools:
             **bounds(lines, len(lines), notes, truncated=result.truncated, warnings=result.warnings),
         )
 
+    @tool("Query Loki log metrics over a time range")
     async def loki_query_metrics(
         self,
         query: Annotated[

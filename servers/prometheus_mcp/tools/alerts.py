@@ -7,10 +7,10 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from common.contracts.prometheus import AlertsResult, RulesResult
-from common.mcp.backends import Backends
+from common.mcp.backends import BackendTools
 from common.mcp.bounds import clamp_limit, page_bounds
 from common.mcp.tool_parameters import Backend, Cursor, Limit
-from common.mcp.tools import ToolSpec
+from common.mcp.tools import tool
 from common.pagination import paginate
 from servers.prometheus_mcp import shaping
 from servers.prometheus_mcp.client import PrometheusClient
@@ -20,17 +20,10 @@ from servers.prometheus_mcp.tools.parameters import Matchers
 __all__ = ["AlertTools"]
 
 
-class AlertTools:
-    def __init__(self, limits: Limits, backends: Backends[PrometheusClient]) -> None:
-        self.limits = limits
-        self.backends = backends
+class AlertTools(BackendTools[Limits, PrometheusClient]):
+    group = "alerts"
 
-    def specs(self) -> list[ToolSpec]:
-        return [
-            ToolSpec(self.prometheus_list_alerts, "List active Prometheus alerts", group="alerts"),
-            ToolSpec(self.prometheus_list_rules, "List Prometheus alerting and recording rules", group="alerts"),
-        ]
-
+    @tool("List active Prometheus alerts")
     async def prometheus_list_alerts(
         self,
         state: Annotated[Literal["firing", "pending"] | None, Field(description="Only alerts in this state.")] = None,
@@ -55,6 +48,7 @@ class AlertTools:
         page = paginate(alerts, limit=clamp_limit(limit, self.limits.max_list_items, "alerts", notes), cursor=cursor)
         return AlertsResult(backend=client.name, alerts=page.items, **page_bounds(page, notes, answer.warnings))
 
+    @tool("List Prometheus alerting and recording rules")
     async def prometheus_list_rules(
         self,
         type: Annotated[Literal["alerting", "recording"] | None, Field(description="Only rules of this type.")] = None,

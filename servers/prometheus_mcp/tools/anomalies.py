@@ -9,10 +9,10 @@ from pydantic import Field
 from analysis.anomaly import rank_departures
 from common.contracts.prometheus import AnomalousSeries, AnomalyScanResult
 from common.errors import InputError
-from common.mcp.backends import Backends
+from common.mcp.backends import BackendTools
 from common.mcp.bounds import bounds, choose_step, clamp_window
 from common.mcp.tool_parameters import Backend, End, Start, Step, parse_step
-from common.mcp.tools import ToolSpec
+from common.mcp.tools import tool
 from common.timerange import TimeRange, format_duration, iso, parse_duration
 from servers.prometheus_mcp import promql, shaping
 from servers.prometheus_mcp.client import PrometheusClient
@@ -22,16 +22,10 @@ from servers.prometheus_mcp.tools.parameters import Matchers, Metric
 __all__ = ["AnomalyTools"]
 
 
-class AnomalyTools:
-    def __init__(self, limits: Limits, backends: Backends[PrometheusClient]) -> None:
-        self.limits = limits
-        self.backends = backends
+class AnomalyTools(BackendTools[Limits, PrometheusClient]):
+    group = "analysis"
 
-    def specs(self) -> list[ToolSpec]:
-        return [
-            ToolSpec(self.prometheus_find_anomalous_series, "Find anomalous Prometheus series", group="analysis"),
-        ]
-
+    @tool("Find anomalous Prometheus series")
     async def prometheus_find_anomalous_series(
         self,
         metric: Metric = None,

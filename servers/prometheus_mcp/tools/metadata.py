@@ -7,10 +7,10 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from common.contracts.prometheus import LabelsResult, MetadataResult, SeriesResult, TargetsResult
-from common.mcp.backends import Backends
+from common.mcp.backends import BackendTools
 from common.mcp.bounds import clamp_limit, page_bounds
 from common.mcp.tool_parameters import Backend, Cursor, End, Limit, Start
-from common.mcp.tools import ToolSpec
+from common.mcp.tools import tool
 from common.pagination import paginate
 from common.timerange import TimeRange
 from servers.prometheus_mcp import promql, shaping
@@ -21,19 +21,10 @@ from servers.prometheus_mcp.tools.parameters import Matchers, Metric
 __all__ = ["MetadataTools"]
 
 
-class MetadataTools:
-    def __init__(self, limits: Limits, backends: Backends[PrometheusClient]) -> None:
-        self.limits = limits
-        self.backends = backends
+class MetadataTools(BackendTools[Limits, PrometheusClient]):
+    group = "metadata"
 
-    def specs(self) -> list[ToolSpec]:
-        return [
-            ToolSpec(self.prometheus_list_labels, "List Prometheus label names or values", group="metadata"),
-            ToolSpec(self.prometheus_find_series, "Find Prometheus series", group="metadata"),
-            ToolSpec(self.prometheus_get_metric_metadata, "Get Prometheus metric metadata", group="metadata"),
-            ToolSpec(self.prometheus_list_targets, "List Prometheus scrape targets", group="metadata"),
-        ]
-
+    @tool("List Prometheus label names or values")
     async def prometheus_list_labels(
         self,
         label: Annotated[str | None, Field(description="List this label's values; omit for label names.")] = None,
@@ -65,6 +56,7 @@ class MetadataTools:
             backend=client.name, label=label, values=page.items, **page_bounds(page, notes, answer.warnings)
         )
 
+    @tool("Find Prometheus series")
     async def prometheus_find_series(
         self,
         metric: Metric = None,
@@ -87,6 +79,7 @@ class MetadataTools:
             backend=client.name, selector=selector, series=page.items, **page_bounds(page, notes, answer.warnings)
         )
 
+    @tool("Get Prometheus metric metadata")
     async def prometheus_get_metric_metadata(
         self,
         metric: Annotated[str | None, Field(description="Exact metric name; omit for all metrics.")] = None,
@@ -102,6 +95,7 @@ class MetadataTools:
         page = paginate(entries, limit=clamp_limit(limit, self.limits.max_list_items, "metrics", notes), cursor=cursor)
         return MetadataResult(backend=client.name, metadata=page.items, **page_bounds(page, notes, answer.warnings))
 
+    @tool("List Prometheus scrape targets")
     async def prometheus_list_targets(
         self,
         health: Annotated[

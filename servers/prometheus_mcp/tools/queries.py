@@ -7,10 +7,10 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from common.contracts.prometheus import InstantQueryResult, RangeQueryResult
-from common.mcp.backends import Backends
+from common.mcp.backends import BackendTools
 from common.mcp.bounds import bounds, choose_step, clamp_limit, clamp_window
 from common.mcp.tool_parameters import Backend, End, Limit, Start, Step, parse_step
-from common.mcp.tools import ToolSpec
+from common.mcp.tools import tool
 from common.timerange import TimeArgument, TimeRange, iso, parse_time
 from servers.prometheus_mcp import promql, shaping
 from servers.prometheus_mcp.client import PrometheusClient
@@ -19,17 +19,10 @@ from servers.prometheus_mcp.settings import Limits
 __all__ = ["QueryTools"]
 
 
-class QueryTools:
-    def __init__(self, limits: Limits, backends: Backends[PrometheusClient]) -> None:
-        self.limits = limits
-        self.backends = backends
+class QueryTools(BackendTools[Limits, PrometheusClient]):
+    group = "query"
 
-    def specs(self) -> list[ToolSpec]:
-        return [
-            ToolSpec(self.prometheus_query, "Query Prometheus (instant)", group="query"),
-            ToolSpec(self.prometheus_query_range, "Query Prometheus over a time range", group="query"),
-        ]
-
+    @tool("Query Prometheus (instant)")
     async def prometheus_query(
         self,
         query: Annotated[str, Field(description="PromQL, e.g. 'sum by (code) (rate(http_requests_total[5m]))'.")],
@@ -60,6 +53,7 @@ class QueryTools:
             **bounds(samples[:cap], len(samples), notes, warnings=answer.warnings),
         )
 
+    @tool("Query Prometheus over a time range")
     async def prometheus_query_range(
         self,
         query: Annotated[str, Field(description="PromQL, e.g. 'rate(http_requests_total[5m])'.")],
