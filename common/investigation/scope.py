@@ -142,7 +142,8 @@ async def resolve_scope(
         if request.words and CONTROLPLANE in evidence.failures:
             raise InputError(
                 f"The question names no resource explicitly and the control plane, where names are looked up, "
-                f'failed ({evidence.failures[CONTROLPLANE][0]}): send the service as {{"service": ...}}.'
+                f"failed ({evidence.failures[CONTROLPLANE][0]}): send the service by name, as in "
+                f'{{"service": "checkout", "namespace": "prod"}}.'
             )
         if request.words:
             raise InputError(

@@ -105,16 +105,19 @@ async def test_without_a_model_a_follow_up_never_reruns_the_investigation(tmp_pa
 async def test_every_example_a_reply_or_refusal_gives_is_accepted_as_written(tmp_path: Path) -> None:
     chat = Chat(tmp_path)
     (refusal,) = await chat.say('{"hello": 1}')
+    # Offline, a question naming no service cannot be looked up: the control plane is out of reach.
+    *_, unresolved = await Chat(tmp_path).say("why is checkout failing?")
     await chat.say('{"service": "checkout"}')
     (reply,) = await chat.say("tell me a story about it")
     assert refusal.error_code == INVALID_REQUEST
+    assert unresolved.error_code == INVALID_REQUEST
     examples = [
         example
-        for said in (refusal.error_message or "", *texts([reply]))
+        for said in (refusal.error_message or "", unresolved.error_message or "", *texts([reply]))
         for example in re.findall(r"\{[^{}]*\}", said)
     ]
 
-    assert len(examples) >= 4
+    assert len(examples) >= 5
     for example in examples:
         events = await Chat(tmp_path).say(example)
         assert events[-1].error_code is None, (example, events[-1].error_message)
