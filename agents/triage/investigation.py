@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from agents.triage.actions import suggest
 from agents.triage.request import InvestigationRequest
 from analysis.ranking import Facts, LogRise, SignalShift, rank
+from common.agents.kit import Progress
 from common.contracts.controlplane import AnalysisResult, ControlplaneMcp
 from common.diagnostic_report import Change, DiagnosticReport, Onset, Scope, SourceFailure
 from common.errors import BackendError
@@ -45,9 +46,8 @@ from common.investigation.window import Window
 from common.mcp.toolbox import Toolbox
 from common.task_groups import task_group
 
-__all__ = ["InvestigationSettings", "Progress", "investigate", "record"]
+__all__ = ["InvestigationSettings", "investigate", "record"]
 
-Progress = Callable[[str], Awaitable[None]]
 #: Signal kinds of the primary that can mark the onset, in the order they are trusted.
 _ONSET_KINDS = ("symptom", "availability", "saturation", "traffic")
 #: A relative change of the request rate that counts as a surge (or a collapse, at -0.5).

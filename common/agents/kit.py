@@ -15,7 +15,7 @@ the sentence naming the variables to set, and the agent's result says so (degrad
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -25,7 +25,7 @@ from google.adk.tools.mcp_tool import McpToolset
 
 from common.agents.identity import AgentIdentity
 from common.agents.model_stage import Prompts, mcp_toolsets, narrate
-from common.agents.peers import PeerAnswer, Peers
+from common.agents.peers import PeerAnswer, Peers, Progress
 from common.auth import TokenSource
 from common.errors import BackendError, BackendUnavailable
 from common.mcp.toolbox import Toolbox, mcp_toolbox
@@ -35,8 +35,6 @@ __all__ = ["DEFAULT_DEADLINE_SECONDS", "DEFAULT_PEER_TIMEOUT_SECONDS", "Kit", "P
 
 logger = logging.getLogger(__name__)
 
-#: Says one stage of the run to whoever waits for the result (a chat line, an A2A `working` update).
-Progress = Callable[[str], Awaitable[None]]
 #: Of one MCP call, unless the agent says otherwise.
 DEFAULT_DEADLINE_SECONDS = 20.0
 #: Of one call to a peer agent that waits for no stream (starting a task, reading one).
