@@ -6,6 +6,15 @@
 
 `card` builds the public Agent Card, `executor` maps ADK events to A2A task updates, `app`
 composes the Starlette app and enforces the card's security, `serve` runs it.
+
+An agent of this project is built on the kit instead, which does all of that for it:
+`pipeline.PipelineAgent` (identity, stages, refusals, the result as Markdown and as an
+artifact, follow-ups, serving), `kit.Kit` (the MCP toolbox, peers by skill, the model stage),
+`identity` (its own client, from the environment or from what `sre up` provisioned), `peers`
+(asking another agent) and `model_stage` (narrative and follow-ups with a model). A new agent
+is a package (`card.py`, `settings.py` with a `PipelineSettings`, `agent.py` with its `handle`
+and `root_agent`, `__main__.py` with `serve = <Agent>.serve`) and its record in
+`common.components`.
 """
 
 from common.agents.app import INTERRUPTED_MESSAGE, a2a_app, default_task_store_url
