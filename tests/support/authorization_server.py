@@ -11,15 +11,12 @@ background thread, over a data directory of the test's choosing (its `keys/` and
 
 from __future__ import annotations
 
-import socket
-import threading
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Self
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 
 from common.rest import HttpError, http_error
@@ -28,11 +25,9 @@ from registry.clients import ClientStore
 from registry.keys import DEFAULT_PUBLISH_DELAY_SECONDS, KeyStore
 from registry.oauth import authorization_routes
 from registry.settings import RegistrySettings
-from support.eventually import eventually
+from support.asgi_server import ServedApp, loopback_socket
 
 __all__ = ["AuthorizationServer"]
-
-_START_TIMEOUT_SECONDS = 10.0
 
 
 class AuthorizationServer:
@@ -48,9 +43,8 @@ class AuthorizationServer:
         **settings: Any,
     ) -> None:
         # Bound before the settings are built: the issuer URL names the port.
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.bind(("127.0.0.1", 0))
-        self.port: int = self._socket.getsockname()[1]
+        sock = loopback_socket()
+        self.port: int = sock.getsockname()[1]
         self.settings = RegistrySettings(
             serve=ServeSettings(port=self.port), data_dir=data_dir, resources=tuple(resources), **settings
         )
@@ -63,8 +57,7 @@ class AuthorizationServer:
         self.clients = ClientStore(self.settings.clients_path)
         routes = authorization_routes(self.settings, self.keys, self.clients, known_resources)
         app = Starlette(routes=routes, exception_handlers={HttpError: http_error})
-        self._server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="off"))
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True)
+        self._served = ServedApp(app, sock=sock, lifespan="off")
         # trust_env=False: a proxy from the environment must not sit between us and 127.0.0.1.
         self.http = httpx.Client(base_url=self.issuer, timeout=10.0, trust_env=False)
 
@@ -107,24 +100,11 @@ class AuthorizationServer:
         return httpx.Client(base_url=self.issuer, timeout=10.0, trust_env=False, transport=transport)
 
     def start(self) -> Self:
-        self._thread.start()
-        try:
-            eventually(self._started, timeout=_START_TIMEOUT_SECONDS, interval=0.01, what="the authorization server")
-        except BaseException:
-            self.stop()
-            raise
+        self._served.start()
         return self
 
-    def _started(self) -> bool:
-        if not self._thread.is_alive():
-            raise RuntimeError("The authorization server's thread ended at start")
-        return self._server.started
-
     def stop(self) -> None:
-        self._server.should_exit = True
-        if self._thread.is_alive():
-            self._thread.join(_START_TIMEOUT_SECONDS)
-        self._socket.close()
+        self._served.stop()
         self.http.close()
 
     def __enter__(self) -> Self:

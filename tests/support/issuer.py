@@ -12,25 +12,20 @@ with it from then on; the old key stays published, as in a real rotation.
 """
 
 import secrets
-import socket
-import threading
 from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any, Self
 
-import uvicorn
 from joserfc.jwk import ECKey, Key, RSAKey
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from support.eventually import eventually
+from support.asgi_server import ServedApp, loopback_socket
 from support.hostile_tokens import CLIENT_ID, OMIT, access_token
 
 __all__ = ["CLIENT_ID", "OMIT", "TestIssuer"]
-
-_START_TIMEOUT_SECONDS = 10.0
 
 
 class TestIssuer:
@@ -44,16 +39,13 @@ class TestIssuer:
         self._extra_entries: list[dict[str, Any]] = []
         #: Requests served on /jwks.json so far.
         self.fetch_count = 0
-        self._port: int | None = None
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._socket: socket.socket | None = None
+        self._served: ServedApp | None = None
 
     @property
     def port(self) -> int:
-        if self._port is None:
+        if self._served is None:
             raise RuntimeError("TestIssuer is not started")
-        return self._port
+        return self._served.port
 
     @property
     def issuer(self) -> str:
@@ -99,37 +91,14 @@ class TestIssuer:
         )
 
     def start(self) -> Self:
-        # Binding here, before the thread starts, gives the port without a race.
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        self._socket = sock
-        self._port = sock.getsockname()[1]
         app = Starlette(routes=[Route("/jwks.json", self._serve_jwks)])
-        self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True)
-        self._thread.start()
-        try:
-            eventually(self._started, timeout=_START_TIMEOUT_SECONDS, interval=0.01, what="TestIssuer to start")
-        except BaseException:
-            self.stop()
-            raise
+        self._served = ServedApp(app, sock=loopback_socket(), lifespan="off").start()
         return self
 
-    def _started(self) -> bool:
-        assert self._server is not None
-        assert self._thread is not None
-        if not self._thread.is_alive():
-            raise RuntimeError("TestIssuer's server thread ended at start")
-        return self._server.started
-
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(_START_TIMEOUT_SECONDS)
-        if self._socket is not None:
-            self._socket.close()
-        self._server = self._thread = self._socket = None
+        if self._served is not None:
+            self._served.stop()
+        self._served = None
 
     def __enter__(self) -> Self:
         return self.start()
