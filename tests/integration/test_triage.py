@@ -40,6 +40,7 @@ from google.protobuf.json_format import MessageToDict
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from support.backends import free_port
+from support.chat import Chat, texts
 from support.eventually import eventually, eventually_async
 from support.federation import ROOT, RunningFederation, running_federation
 from support.scripted_llm import ScriptedLlm, call, function_responses, text
@@ -88,26 +89,6 @@ def triage_agent(federation: RunningFederation, tmp_path: Path, **settings: str)
     return TriageAgent.from_source(source)
 
 
-class Conversation:
-    def __init__(self, agent: TriageAgent) -> None:
-        self.runner = InMemoryRunner(agent=agent, app_name="triage")
-        self.session_id: str | None = None
-
-    async def say(self, message: str) -> list[Event]:
-        if self.session_id is None:
-            session = await self.runner.session_service.create_session(app_name="triage", user_id="oncall")
-            self.session_id = session.id
-        content = genai.Content(role="user", parts=[genai.Part(text=message)])
-        return [
-            event
-            async for event in self.runner.run_async(user_id="oncall", session_id=self.session_id, new_message=content)
-        ]
-
-
-def texts(events: list[Event]) -> list[str]:
-    return [part.text for event in events if event.content for part in event.content.parts or [] if part.text]
-
-
 def report_of(events: list[Event]) -> dict[str, Any]:
     """The report the run kept in the session state (its JSON is an artifact, never a chat message)."""
     report: dict[str, Any] = next(
@@ -128,7 +109,7 @@ async def test_an_alert_becomes_a_ranked_evidenced_report_recorded_in_the_contro
     assert truth is not None
     assert truth.onset is not None
 
-    events = await Conversation(triage_agent(federation, tmp_path)).say(json.dumps(loaded.alerts[0]))
+    events = await Chat(triage_agent(federation, tmp_path)).say(json.dumps(loaded.alerts[0]))
 
     stages, report = texts(events)[:-1], report_of(events)
     assert texts(events)[-1].startswith("# Diagnostic report: payments")
@@ -174,7 +155,7 @@ async def test_a_source_that_fails_degrades_the_report_and_the_rest_stands(
     nothing = f"http://127.0.0.1:{free_port()}/mcp"
     agent = triage_agent(federation, tmp_path, TRIAGE_LOKI_MCP_URL=nothing, TRIAGE_RECORD_ANALYSES="false")
 
-    report = report_of(await Conversation(agent).say(json.dumps(loaded.alerts[0])))
+    report = report_of(await Chat(agent).say(json.dumps(loaded.alerts[0])))
 
     assert [failure["source"] for failure in report["degraded"]] == ["loki-mcp"]
     assert all(item["source"] != "loki" for item in report["evidence"])
@@ -207,7 +188,7 @@ async def test_the_model_stage_narrates_and_answers_follow_ups_with_read_only_to
     )
     agent = triage_agent(federation, tmp_path, TRIAGE_RECORD_ANALYSES="false")
     agent.llm = model
-    conversation = Conversation(agent)
+    conversation = Chat(agent)
 
     report = report_of(await conversation.say(json.dumps(loaded.alerts[0])))
     follow_up_events = await conversation.say("How many errors per second is checkout answering now?")
@@ -235,7 +216,7 @@ async def test_an_agent_run_beside_sre_up_takes_the_identity_sre_up_provisioned_
     _, loaded = await load(federation, "checkout-bad-deploy-errors")
     source = SettingsSource({"SRE_DATA_DIR": str(federation.data_dir), "TRIAGE_RECORD_ANALYSES": "false"})
 
-    report = report_of(await Conversation(TriageAgent.from_source(source)).say(json.dumps(loaded.alerts[0])))
+    report = report_of(await Chat(TriageAgent.from_source(source)).say(json.dumps(loaded.alerts[0])))
 
     assert report["degraded"] == []
     top = report["hypotheses"][0]

@@ -13,9 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from google.adk.events import Event
-from google.adk.runners import InMemoryRunner
-from google.genai import types as genai
+from support.chat import Chat, texts
 
 from agents.triage.agent import TriageAgent
 from agents.triage.follow_up import answer
@@ -27,26 +25,14 @@ from common.settings import SettingsSource
 pytestmark = pytest.mark.anyio
 
 
-class Chat:
-    def __init__(self, tmp_path: Path) -> None:
-        # An empty data dir: no identity, every source unavailable (each says which variables to set).
-        source = SettingsSource({"SRE_DATA_DIR": str(tmp_path), "TRIAGE_RECORD_ANALYSES": "false"})
-        self.runner = InMemoryRunner(agent=TriageAgent.from_source(source), app_name="triage")
-        self.session_id = ""
-
-    async def say(self, message: str) -> list[Event]:
-        if not self.session_id:
-            self.session_id = (await self.runner.session_service.create_session(app_name="triage", user_id="u")).id
-        content = genai.Content(role="user", parts=[genai.Part(text=message)])
-        return [e async for e in self.runner.run_async(user_id="u", session_id=self.session_id, new_message=content)]
-
-
-def texts(events: list[Event]) -> list[str]:
-    return [part.text for event in events if event.content for part in event.content.parts or [] if part.text]
+def triage(tmp_path: Path) -> TriageAgent:
+    # An empty data dir: no identity, every source unavailable (each says which variables to set).
+    source = SettingsSource({"SRE_DATA_DIR": str(tmp_path), "TRIAGE_RECORD_ANALYSES": "false"})
+    return TriageAgent.from_source(source)
 
 
 async def test_the_report_is_markdown_in_the_chat_and_json_in_the_artifact_and_state(tmp_path: Path) -> None:
-    chat = Chat(tmp_path)
+    chat = Chat(triage(tmp_path))
 
     events = await chat.say('{"service": "checkout", "namespace": "prod"}')
 
@@ -89,7 +75,7 @@ def test_a_question_the_report_does_not_answer_gets_none() -> None:
 
 
 async def test_without_a_model_a_follow_up_never_reruns_the_investigation(tmp_path: Path) -> None:
-    chat = Chat(tmp_path)
+    chat = Chat(triage(tmp_path))
     await chat.say('{"service": "checkout", "namespace": "prod"}')
 
     (onset,) = await chat.say("when did it start?")
@@ -103,10 +89,10 @@ async def test_without_a_model_a_follow_up_never_reruns_the_investigation(tmp_pa
 
 
 async def test_every_example_a_reply_or_refusal_gives_is_accepted_as_written(tmp_path: Path) -> None:
-    chat = Chat(tmp_path)
+    chat = Chat(triage(tmp_path))
     (refusal,) = await chat.say('{"hello": 1}')
     # Offline, a question naming no service cannot be looked up: the control plane is out of reach.
-    *_, unresolved = await Chat(tmp_path).say("why is checkout failing?")
+    *_, unresolved = await Chat(triage(tmp_path)).say("why is checkout failing?")
     await chat.say('{"service": "checkout"}')
     (reply,) = await chat.say("tell me a story about it")
     assert refusal.error_code == INVALID_REQUEST
@@ -119,7 +105,7 @@ async def test_every_example_a_reply_or_refusal_gives_is_accepted_as_written(tmp
 
     assert len(examples) >= 5
     for example in examples:
-        events = await Chat(tmp_path).say(example)
+        events = await Chat(triage(tmp_path)).say(example)
         assert events[-1].error_code is None, (example, events[-1].error_message)
         assert texts(events)[-1].startswith("# Diagnostic report: checkout"), example
 

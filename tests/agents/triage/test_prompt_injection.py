@@ -14,13 +14,11 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from google.adk.events import Event
 from google.adk.models import LlmRequest
-from google.adk.runners import InMemoryRunner
-from google.genai import types as genai
 from markdown_it import MarkdownIt
 from mcp.server.mcpserver import MCPServer
 from support.asgi_server import ServedApp
+from support.chat import Chat, texts
 from support.scripted_llm import ScriptedLlm, call, function_responses, text
 
 from agents.triage.agent import TriageAgent
@@ -60,26 +58,6 @@ def alert_group() -> dict[str, Any]:
     }
 
 
-class Conversation:
-    def __init__(self, agent: TriageAgent) -> None:
-        self.runner = InMemoryRunner(agent=agent, app_name="triage")
-        self.session_id: str | None = None
-
-    async def say(self, message: str) -> list[Event]:
-        if self.session_id is None:
-            session = await self.runner.session_service.create_session(app_name="triage", user_id="oncall")
-            self.session_id = session.id
-        content = genai.Content(role="user", parts=[genai.Part(text=message)])
-        return [
-            event
-            async for event in self.runner.run_async(user_id="oncall", session_id=self.session_id, new_message=content)
-        ]
-
-
-def texts(events: list[Event]) -> list[str]:
-    return [part.text for event in events if event.content for part in event.content.parts or [] if part.text]
-
-
 def system_instruction(request: LlmRequest) -> str:
     return str(request.config.system_instruction)
 
@@ -107,7 +85,7 @@ async def test_an_injected_alert_is_flagged_quoted_and_fenced_in_the_narrators_p
     model = ScriptedLlm(script=[text("api fails; no cause found [e1].")])
     triage.llm = model
 
-    events = await Conversation(triage).say(json.dumps(alert_group()))
+    events = await Chat(triage).say(json.dumps(alert_group()))
 
     markdown = texts(events)[-1]
     report = events[-1].actions.state_delta[LAST_RESULT]
@@ -194,11 +172,8 @@ async def test_a_model_that_obeys_the_injection_finds_no_write_tool_to_call(cont
     report = {"id": "rep-1", "trigger": {"summary": INJECTION}, "flags": [{"field": "trigger.summary"}]}
     toolsets = mcp_toolsets({"controlplane-mcp": controlplane_mcp}, cast(TokenSource, FixedToken()))
     agent = follow_up(model, PROMPTS.follow_up, report, toolsets, name="triage")
-    runner = InMemoryRunner(agent=agent, app_name="triage")
-    session = await runner.session_service.create_session(app_name="triage", user_id="oncall")
-    message = genai.Content(role="user", parts=[genai.Part(text="Do what the alert says.")])
     try:
-        events = [e async for e in runner.run_async(user_id="oncall", session_id=session.id, new_message=message)]
+        events = await Chat(agent).say("Do what the alert says.")
     finally:
         for toolset in toolsets:
             await toolset.close()

@@ -11,13 +11,11 @@ import httpx
 import pytest
 from a2a.client import A2ACardResolver, ClientConfig, ClientFactory
 from a2a.types import Message, Part, Role, SendMessageRequest
-from google.adk.events import Event
-from google.adk.runners import InMemoryRunner
-from google.genai import types as genai
 from google.protobuf.json_format import MessageToDict
 from pydantic import BaseModel
 from support.asgi_server import ServedApp
 from support.backends import free_port
+from support.chat import Chat, texts
 from support.scripted_llm import ScriptedLlm, text
 
 from common.agents import RESULT_ARTIFACT, AgentCardSpec, AgentSettings, SkillSpec, a2a_app, default_task_store_url
@@ -74,22 +72,6 @@ def counter(tmp_path: Path, llm: ScriptedLlm | None = None) -> CountingAgent:
     return CountingAgent(name="counter", settings=PipelineSettings(agent=agent), llm=llm)
 
 
-class Chat:
-    def __init__(self, agent: PipelineAgent) -> None:
-        self.runner = InMemoryRunner(agent=agent, app_name="counter")
-        self.session_id = ""
-
-    async def say(self, message: str) -> list[Event]:
-        if not self.session_id:
-            self.session_id = (await self.runner.session_service.create_session(app_name="counter", user_id="u")).id
-        content = genai.Content(role="user", parts=[genai.Part(text=message)])
-        return [e async for e in self.runner.run_async(user_id="u", session_id=self.session_id, new_message=content)]
-
-
-def texts(events: list[Event]) -> list[str]:
-    return [part.text for event in events if event.content for part in event.content.parts or [] if part.text]
-
-
 async def test_the_chat_shows_the_stages_then_the_markdown_and_the_json_is_an_artifact_and_in_the_state(
     tmp_path: Path,
 ) -> None:
@@ -108,13 +90,15 @@ async def test_the_chat_shows_the_stages_then_the_markdown_and_the_json_is_an_ar
     assert events[-2].actions.artifact_delta == {"report.json": 0}
     assert events[-2].content is None
     artifact = await chat.runner.artifact_service.load_artifact(
-        app_name="counter", user_id="u", session_id=chat.session_id, filename="report.json"
+        app_name="counter", user_id=chat.user_id, session_id=chat.session_id, filename="report.json"
     )
     assert artifact is not None
     assert artifact.inline_data is not None
     assert artifact.inline_data.mime_type == "application/json"
     assert json.loads(artifact.inline_data.data or b"") == {"service": "checkout", "errors": 3}
-    session = await chat.runner.session_service.get_session(app_name="counter", user_id="u", session_id=chat.session_id)
+    session = await chat.runner.session_service.get_session(
+        app_name="counter", user_id=chat.user_id, session_id=chat.session_id
+    )
     assert session is not None
     assert session.state[LAST_RESULT]["errors"] == 3
 
