@@ -9,9 +9,7 @@ title and annotations). controlplane-mcp is listed with its curated tools and, w
 `--operations`, also with the control plane's further OpenAPI operations (reference document,
 client holding read and write, as in `make up`).
 
-Then the results of typical calls are measured: the characters of the structured content and of
-the text rendering of `prometheus_query` on `up` and `prometheus_query_range` over an hour, on a
-small synthetic Prometheus answer served by `httpx.MockTransport`.
+What the results of typical calls cost is `bench/result_size.py`'s.
 """
 
 from __future__ import annotations
@@ -26,10 +24,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
 
 import anyio
-import httpx
 from mcp import Client
 from mcp.server.mcpserver import MCPServer
 
@@ -137,52 +133,6 @@ SERVERS: dict[str, Callable[..., Any]] = {
 }
 
 
-def _prometheus_answer(request: httpx.Request) -> httpx.Response:
-    """A small Prometheus: `up` of 6 targets, and an hour of 15 s samples for each of them."""
-    instances = [{"__name__": "up", "job": "node", "instance": f"10.0.0.{i}:9100"} for i in range(1, 7)]
-    form = dict(parse_qsl(request.content.decode()))
-    if request.url.path.endswith("/query_range"):
-        start, end, step = float(form["start"]), float(form["end"]), float(form["step"])
-        times = [start + i * step for i in range(int((end - start) / step) + 1)]
-        series = [
-            {"metric": labels, "values": [[t, str(0.5 + 0.1 * (n % 5) + 0.01 * (k % 7))] for k, t in enumerate(times)]}
-            for n, labels in enumerate(instances)
-        ]
-        data: dict[str, Any] = {"resultType": "matrix", "result": series}
-    else:
-        data = {"resultType": "vector", "result": [{"metric": labels, "value": [1.7e9, "1"]} for labels in instances]}
-    return httpx.Response(200, json={"status": "success", "data": data})
-
-
-async def typical_results() -> list[tuple[str, int, int]]:
-    """(call, structured characters, text characters) of typical prometheus-mcp calls."""
-    from common.mcp.backends import Backends
-    from servers.prometheus_mcp.client import PrometheusClient
-    from servers.prometheus_mcp.server import create_server
-    from servers.prometheus_mcp.settings import PrometheusMcpSettings
-
-    settings = PrometheusMcpSettings.from_source(SettingsSource({"PROMETHEUS_URL": "http://prometheus.test"}))
-    upstream = settings.backends[0]
-    http = httpx.AsyncClient(base_url=upstream.url, transport=httpx.MockTransport(_prometheus_answer))
-    backends = Backends({upstream.name: PrometheusClient(upstream, timeout=5.0, http_client=http)})
-    calls = [
-        ("prometheus_query up", "prometheus_query", {"query": "up"}),
-        ("prometheus_query_range up 1h", "prometheus_query_range", {"query": "up", "start": "now-1h"}),
-        (
-            "prometheus_query_range up 1h summary",
-            "prometheus_query_range",
-            {"query": "up", "start": "now-1h", "detail": "summary"},
-        ),
-    ]
-    sizes = []
-    async with backends, Client(create_server(settings, backends)) as session:
-        for label, tool, arguments in calls:
-            result = await session.call_tool(tool, arguments)
-            text = "".join(getattr(block, "text", "") for block in result.content)
-            sizes.append((label, _chars(result.structured_content), len(text)))
-    return sizes
-
-
 async def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--per-tool", action="store_true", help="one line per tool")
@@ -206,9 +156,6 @@ async def main(argv: list[str] | None = None) -> None:
         if args.per_tool:
             for s in sizes:
                 print(f"  {s.name:<40} {s.total:>6} {s.description:>7} {s.input_schema:>7} {s.output_schema:>7}")
-    print(f"\n{'typical result':<40} {'structured':>10} {'text':>6}")
-    for label, structured, text in await typical_results():
-        print(f"{label:<40} {structured:>10} {text:>6}")
 
 
 if __name__ == "__main__":

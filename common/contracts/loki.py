@@ -58,8 +58,14 @@ class LogQueryResult(BoundedResult):
     lines: list[LogLine]
 
     def render_text(self) -> str:
-        out = [f"{self.returned} log lines for {self.query} ({self.start} .. {self.end}, {self.direction}):"]
-        out += [f"{line.timestamp} {_labels(line.labels)} {line.line}" for line in self.lines]
+        # The labels every line shares are said once, so a line carries only the ones that set it apart
+        # (bench/result_size.py: a third shorter on 100 lines of one service).
+        shared = dict(set.intersection(*(set(line.labels.items()) for line in self.lines))) if self.lines else {}
+        out = [f"{self.returned} log lines for {self.query} ({self.start} .. {self.end}, {self.direction})"]
+        out[0] += f", all {_labels(shared)}:" if shared else ":"
+        for line in self.lines:
+            own = {k: v for k, v in line.labels.items() if k not in shared}
+            out.append(f"{line.timestamp} {_labels(own)} {line.line}" if own else f"{line.timestamp} {line.line}")
         return "\n".join([*out, self._footer()]).rstrip()
 
 

@@ -56,6 +56,19 @@ async def test_query_logs_returns_the_newest_lines_first_with_the_default_limit(
     assert lines[0]["labels"]["service"] == "checkout"
 
 
+async def test_query_logs_text_says_the_labels_every_line_shares_once(tmp_path: Path, dataset: LogDataset) -> None:
+    async with loki_session(tmp_path, dataset.streams) as client:
+        raw = await client.call_tool("loki_query_logs", {"query": CHECKOUT, "limit": 20, **dataset.window()})
+    header, *rest = "".join(getattr(block, "text", "") for block in raw.content).splitlines()
+    lines, footer = rest[:-1], rest[-1]
+    assert header.endswith(', all {namespace="prod", service="checkout", service_name="checkout"}:')
+    assert len(lines) == 20
+    assert footer.startswith("Showing 20")
+    # A line names only what sets it apart: its level.
+    assert all(('{level="error"}' in line) != ('{level="info"}' in line) for line in lines)
+    assert not [line for line in lines if 'service="checkout"' in line]
+
+
 async def test_query_logs_filters_lines_and_parses_json(tmp_path: Path, dataset: LogDataset) -> None:
     async with loki_session(tmp_path, dataset.streams) as client:
         refused = await call(
