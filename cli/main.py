@@ -18,6 +18,7 @@ from common.components import COMPONENTS
 from common.errors import ConfigError
 from common.logging import configure_logging
 from common.settings import SettingsSource
+from common.telemetry import export_spans_from_environment
 
 __all__ = ["main"]
 
@@ -128,6 +129,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise ConfigError(f"--disable applies to the MCP servers only; {args.name} has no tool groups.")
             source = source.with_overrides({f"{component.prefix}DISABLED_GROUPS": " ".join(args.disable)})
         transport: Literal["stdio", "http"] = "stdio" if args.command == "stdio" else "http"
+        # The standard OTEL_EXPORTER_OTLP_* variables send the component's spans to a collector.
+        export_spans_from_environment(args.name)
         anyio.run(COMPONENTS[args.name].serve_function(), transport, source)
     except ConfigError as exc:
         print(f"sre: configuration error: {exc}", file=sys.stderr)

@@ -10,9 +10,10 @@ span, so a worker task's spans join the same trace. The dev UI's Traces tab then
 under the chat's invocation only if a span in it carries `gcp.vertex.agent.invocation_id`, which
 ADK itself sets on model calls alone: an agent opens its outermost span with `invocation_span`.
 
-The spans go wherever the process's tracer provider sends them: the dev UI's in-memory exporter,
-an OTLP collector (`OTEL_EXPORTER_OTLP_ENDPOINT`), or nowhere when no provider is set (the API's
-no-op tracer costs next to nothing).
+The spans go wherever the process's tracer provider sends them: the dev UI's in-memory exporter
+(and, with `OTEL_EXPORTER_OTLP_ENDPOINT` set, ADK's own OTLP exporter), the OTLP collector
+`export_spans_from_environment` sets up for `sre serve`, or nowhere when no provider is set (the
+API's no-op tracer costs next to nothing). docs/observability.md says how to collect them.
 
 Keyword attributes are recorded under the `sre.` namespace (`service=` becomes `sre.service`);
 values that are None are left out. Attributes are for identifiers and outcomes, never for tool
@@ -27,15 +28,32 @@ cannot be detached. Open it around the awaited work between two yields instead.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from opentelemetry import trace
+from opentelemetry.sdk.environment_variables import (
+    OTEL_EXPORTER_OTLP_ENDPOINT,
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
+    OTEL_SERVICE_NAME,
+)
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import Span, Status, StatusCode
 
 from common.redaction import redact
 
-__all__ = ["ADK_INVOCATION_ID", "ATTRIBUTE_PREFIX", "TRACER_NAME", "AttributeValue", "invocation_span", "span"]
+__all__ = [
+    "ADK_INVOCATION_ID",
+    "ATTRIBUTE_PREFIX",
+    "TRACER_NAME",
+    "AttributeValue",
+    "export_spans_from_environment",
+    "invocation_span",
+    "span",
+]
 
 TRACER_NAME = "sre_federation"
 ATTRIBUTE_PREFIX = "sre."
@@ -75,6 +93,23 @@ def invocation_span(name: str, invocation_id: str, /, **attributes: AttributeVal
     with span(name, **attributes) as current:
         current.set_attribute(ADK_INVOCATION_ID, invocation_id)
         yield current
+
+
+def export_spans_from_environment(service: str) -> bool:
+    """Sends this process's spans to the OTLP/HTTP collector `OTEL_EXPORTER_OTLP_ENDPOINT` (or
+    `..._TRACES_ENDPOINT`) names, as `service` unless `OTEL_SERVICE_NAME` says otherwise; False,
+    and nothing set up, when neither endpoint is set. The exporter reads the other standard
+    `OTEL_EXPORTER_OTLP_*` variables (headers, timeout, certificate) itself."""
+    if not (os.environ.get(OTEL_EXPORTER_OTLP_ENDPOINT) or os.environ.get(OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)):
+        return False
+    # Imported here: only a process that exports needs the exporter and its protobuf modules.
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    provider = TracerProvider(resource=Resource.create({SERVICE_NAME: os.environ.get(OTEL_SERVICE_NAME) or service}))
+    # Batched, so a request never waits on the collector; the provider flushes what is left at exit.
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    trace.set_tracer_provider(provider)
+    return True
 
 
 def _record_failure(current: Span, exc: BaseException) -> None:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -14,10 +17,11 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
+from support.otlp_collector import Collector, otlp_collector
 
 from common.errors import BackendUnavailable, ToolCallError
 from common.mcp.toolbox import Toolbox
-from common.telemetry import ADK_INVOCATION_ID, invocation_span, span
+from common.telemetry import ADK_INVOCATION_ID, export_spans_from_environment, invocation_span, span
 
 
 @pytest.fixture(scope="module")
@@ -186,3 +190,34 @@ async def test_each_toolbox_call_is_a_span_naming_server_tool_and_outcome_but_no
     exported = repr([(span.attributes, span.events, span.status) for span in spans.get_finished_spans()])
     assert "hunter22" not in exported
     assert "checkout" not in exported
+
+
+@pytest.fixture
+def collector() -> Iterator[Collector]:
+    with otlp_collector() as running:
+        yield running
+
+
+def test_spans_go_to_the_otlp_collector_the_environment_names(collector: Collector) -> None:
+    # A process of its own: the tracer provider is set once per process.
+    script = (
+        "from common.telemetry import export_spans_from_environment, span\n"
+        "assert export_spans_from_environment('triage')\n"
+        "with span('triage.stage', stage='Scoping'):\n"
+        "    pass\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env["OTEL_EXPORTER_OTLP_ENDPOINT"] = collector.url
+    subprocess.run([sys.executable, "-c", script], env=env, check=True, timeout=60)
+
+    ((resource, stage),) = collector.spans()
+    assert stage.name == "triage.stage"
+    assert {a.key: a.value.string_value for a in stage.attributes} == {"sre.stage": "Scoping", "sre.outcome": "ok"}
+    assert {a.key: a.value.string_value for a in resource.attributes}["service.name"] == "triage"
+
+
+def test_without_an_otlp_endpoint_nothing_is_exported(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", raising=False)
+
+    assert export_spans_from_environment("triage") is False
