@@ -6,15 +6,18 @@ a short staleness, a low rate) and real HTTP servers for it to probe.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from support.asgi_server import ServedApp, loopback_socket
 from support.backends import free_port
 from support.eventually import eventually
 from support.issuer import TestIssuer
@@ -34,30 +37,16 @@ class TinyComponent:
 
     def __init__(self) -> None:
         self.status = 200
-        owner = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                known = self.path in ("/healthz", "/.well-known/agent-card.json")
-                body = b'{"name": "tiny"}'
-                self.send_response(owner.status if known else 404)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+        async def answer(request: Request) -> Response:
+            known = request.url.path in ("/healthz", "/.well-known/agent-card.json")
+            return Response(b'{"name": "tiny"}', self.status if known else 404, media_type="application/json")
 
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self._thread.start()
+        self._served = ServedApp(Starlette(routes=[Route("/{path:path}", answer)]), sock=loopback_socket()).start()
+        self.url = self._served.url
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self._thread.join(5)
+        self._served.stop()
 
 
 @pytest.fixture

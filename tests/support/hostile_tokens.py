@@ -19,18 +19,22 @@ import base64
 import hashlib
 import hmac
 import json
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
 import psutil
 from joserfc.jwk import ECKey, Key, OKPKey, RSAKey
 from joserfc.jws import JWSRegistry
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from support.asgi_server import ServedApp, loopback_socket
 
 __all__ = [
     "CLIENT_ID",
@@ -165,29 +169,18 @@ class RecordingServer:
 
     def __init__(self, body: bytes) -> None:
         self.requests: list[str] = []
-        recorded = self.requests
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                recorded.append(self.path)
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+        async def record(request: Request) -> Response:
+            query = request.url.query
+            self.requests.append(f"{request.url.path}?{query}" if query else request.url.path)
+            return Response(body, media_type="application/json")
 
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
+        app = Starlette(routes=[Route("/{path:path}", record)])
+        self._served = ServedApp(app, sock=loopback_socket()).start()
+        self.url = self._served.url
 
     def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(5)
+        self._served.stop()
 
 
 def _override(target: dict[str, Any], changes: Mapping[str, Any] | None) -> None:
