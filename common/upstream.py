@@ -3,8 +3,8 @@ transport failures as `BackendError`s that say what to do, and a metric per requ
 
 A client subclasses `UpstreamClient`, names its backend kind and settings in the class
 attributes, and parses each answer in the `parse` callable it hands to `_request`; parsing
-raises `BackendError`s for answers the API calls errors. Whoever opens a client closes it by
-using it in `async with` (one client, or a server's `common.mcp.backends.Backends`).
+raises `BackendError`s for answers the API calls errors. Whoever opens a client closes it, in
+`async with` (a server's `common.mcp.backends.Backends`, or `contextlib.aclosing` for one client).
 """
 
 from __future__ import annotations
@@ -12,8 +12,7 @@ from __future__ import annotations
 import ssl
 import time
 from collections.abc import Callable, Mapping, Sequence
-from types import TracebackType
-from typing import Any, ClassVar, Self, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import anyio
 import httpx
@@ -59,14 +58,6 @@ class UpstreamClient:
 
     async def aclose(self) -> None:
         await self._http.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
 
     async def _request(
         self,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from contextlib import aclosing
 
 from common.auth import ClientCredentials, TokenSource
 from common.errors import BackendError
@@ -46,7 +47,7 @@ async def serve(transport: Transport, source: SettingsSource) -> None:
             http_client=http,
             metrics=metrics,
         )
-        async with client:
+        async with aclosing(client):
             held = await own_scopes(settings, tokens)
             extra = await _operation_tools(settings, client, held)
             # A caller needs the scope the control plane demands for each tool: the server lends its own to nobody.

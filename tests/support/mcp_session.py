@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import aclosing, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +61,7 @@ async def controlplane_session(**env: str) -> AsyncIterator[Client]:
     """An MCP client session on a controlplane-mcp configured by `env` (CONTROLPLANE_URL, its own token, ...)."""
     settings = ControlPlaneMcpSettings.from_source(SettingsSource(env))
     async with (
-        ControlPlaneClient(settings.backend, timeout=10.0) as client,
+        aclosing(ControlPlaneClient(settings.backend, timeout=10.0)) as client,
         Client(create_controlplane_server(settings, client)) as session,
     ):
         yield session
