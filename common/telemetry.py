@@ -1,6 +1,6 @@
 """OpenTelemetry spans for the work an agent does: its stages and its MCP tool calls.
 
-    with span("triage.stage.gather", service="checkout"):
+    with span("triage.stage", stage="Gathering signals"):    # recorded as sre.stage
         ...
 
 `span` starts a span on the `sre_federation` tracer as a child of the current one, so that under
