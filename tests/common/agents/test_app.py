@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 import uuid
@@ -30,6 +29,7 @@ from google.protobuf.json_format import MessageToDict
 from support.asgi_server import ServedApp
 from support.backends import free_port
 from support.eventually import eventually_async
+from support.gated_agent import GatedAgent
 from support.issuer import TestIssuer
 
 from common.agents import (
@@ -82,26 +82,6 @@ class EchoAgent(BaseAgent):
                 role="model",
                 parts=[genai.Part(text=json.dumps(result)), genai.Part(text=f"## Echo\n\n{question}")],
             ),
-        )
-
-
-class GatedAgent(BaseAgent):
-    """A stage, then it waits until `gate` is set (polling: a test thread sets it), then a result."""
-
-    gate: threading.Event
-
-    async def _run_async_impl(self, ctx: InvocationContext) -> AsyncGenerator[Event, None]:
-        yield Event(
-            author=self.name,
-            invocation_id=ctx.invocation_id,
-            content=genai.Content(role="model", parts=[genai.Part(text=STAGE_TEXT)]),
-        )
-        while not self.gate.is_set():
-            await asyncio.sleep(0.02)
-        yield Event(
-            author=self.name,
-            invocation_id=ctx.invocation_id,
-            content=genai.Content(role="model", parts=[genai.Part(text='{"released": true}')]),
         )
 
 
@@ -410,7 +390,7 @@ async def test_a_task_cut_off_by_a_restart_reads_back_failed_saying_to_send_it_a
     issuer: TestIssuer, tmp_path: Path
 ) -> None:
     gate = threading.Event()  # never set: the run is still waiting when the server stops
-    with served_agent(issuer, tmp_path, agent=GatedAgent(name="echo", gate=gate)) as first:
+    with served_agent(issuer, tmp_path, agent=GatedAgent(name="echo", gate=gate, stage=STAGE_TEXT)) as first:
         port = first.port
         async with first.client(first.token(), streaming=False) as client:
             request = user_message(QUESTION)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -15,14 +14,10 @@ from a2a.client import A2ACardResolver, Client, ClientConfig, ClientFactory
 from a2a.server.context import ServerCallContext
 from a2a.server.tasks import DatabaseTaskStore
 from a2a.types import GetTaskRequest, Message, Part, Role, SendMessageRequest, Task, TaskState, TaskStatus
-from google.adk.agents import BaseAgent
-from google.adk.agents.invocation_context import InvocationContext
-from google.adk.events import Event
-from google.genai import types as genai
-from pydantic import Field
 from support.asgi_server import ServedApp
 from support.backends import free_port
 from support.eventually import eventually_async
+from support.gated_agent import GatedAgent
 from support.issuer import TestIssuer
 
 from common.agents import AGENTS_INVOKE, AgentCardSpec, SkillSpec, a2a_app, default_task_store_url
@@ -42,40 +37,6 @@ SPEC = AgentCardSpec(
 )
 LIMIT = 2
 SENT = 5
-
-
-class Runs:
-    """How many runs of an agent are in flight, and the most there ever were."""
-
-    def __init__(self) -> None:
-        self.started = 0
-        self.in_flight = 0
-        self.peak = 0
-
-
-class GatedAgent(BaseAgent):
-    gate: threading.Event
-    runs: Runs = Field(default_factory=Runs)
-
-    async def _run_async_impl(self, ctx: InvocationContext) -> AsyncGenerator[Event, None]:
-        self.runs.started += 1
-        self.runs.in_flight += 1
-        self.runs.peak = max(self.runs.peak, self.runs.in_flight)
-        try:
-            yield Event(
-                author=self.name,
-                invocation_id=ctx.invocation_id,
-                content=genai.Content(role="model", parts=[genai.Part(text="Waiting for the gate.")]),
-            )
-            while not self.gate.is_set():
-                await asyncio.sleep(0.02)
-            yield Event(
-                author=self.name,
-                invocation_id=ctx.invocation_id,
-                content=genai.Content(role="model", parts=[genai.Part(text='{"released": true}')]),
-            )
-        finally:
-            self.runs.in_flight -= 1
 
 
 @pytest.fixture(scope="module")
