@@ -4,14 +4,12 @@ The agent knows nothing of A2A. Each request runs it through an ADK `Runner`, in
 the A2A context (`session_id` = the context id, `user_id` = the calling OAuth client, so a
 conversation is never shared between clients), and its events become task updates:
 
-- an event that announces a JSON artifact (`actions.artifact_delta`, an `application/json`
-  artifact saved in the runner's artifact service, as `PipelineAgent` does) is the **result**:
-  one A2A artifact `result` with a data part (`application/json`, the ADK artifact's JSON) and
-  a Markdown text part (`text/markdown`, the event's text or, when it has none, the text of the
-  next event: `PipelineAgent` announces the artifact apart, since `adk web` shows an event's
-  artifact in place of its text);
+- an event that sets the session state's `last_result` (`LAST_RESULT`, as `PipelineAgent` does
+  with its result's JSON, whose Markdown is the event's text) is the **result**: one artifact
+  `result` with a data part (`application/json`, that JSON) and a Markdown text part
+  (`text/markdown`: the event's text, or the JSON rendered as a code block when it has none);
 - so is an event whose text is JSON (an object or an array), from an agent not built on the
-  kit: its other text is the Markdown, or the JSON rendered as a code block when there is none;
+  kit (any ADK agent can be served): its other text is the Markdown, as above;
 - any other text event is a **stage**: a `working` status update carrying its text;
 - partial (streamed) chunks and thoughts are skipped: the complete event follows them;
 - a run that ends without a result (an LLM agent's plain answer) turns its last stage text into
@@ -42,7 +40,6 @@ from a2a.server.tasks import TaskUpdater
 from a2a.types import Message, Part, Task, TaskState, TaskStatus
 from google.adk.events import Event
 from google.adk.runners import Runner
-from google.adk.sessions import Session
 from google.genai import types as genai
 from google.protobuf.json_format import MessageToDict, ParseDict  # type: ignore[import-untyped]
 from google.protobuf.struct_pb2 import Value  # type: ignore[import-untyped]
@@ -52,6 +49,7 @@ from common.logging import new_trace_id
 __all__ = [
     "DEFAULT_MAX_CONCURRENT_TASKS",
     "INVALID_REQUEST",
+    "LAST_RESULT",
     "RESULT_ARTIFACT",
     "UPSTREAM_FAILED",
     "AdkAgentExecutor",
@@ -66,6 +64,8 @@ INVALID_REQUEST = "INVALID_REQUEST"
 UPSTREAM_FAILED = "UPSTREAM_FAILED"
 #: Name of the artifact holding an agent's result.
 RESULT_ARTIFACT = "result"
+#: The session state key under which an agent keeps its last result (its JSON); the event that sets it is the result.
+LAST_RESULT = "last_result"
 ANONYMOUS = "anonymous"
 DEFAULT_MAX_CONCURRENT_TASKS = 4
 
@@ -90,6 +90,15 @@ def json_value(text: str) -> Any | None:
     except ValueError:
         return None
     return value if isinstance(value, dict | list) else None
+
+
+def _result_of(event: Event, texts: list[str]) -> tuple[Any, str | None] | None:
+    """The result's JSON and Markdown if `event` carries the result (see the module doc), else None."""
+    markdown = "\n\n".join(text for text in texts if json_value(text) is None) or None
+    if LAST_RESULT in event.actions.state_delta:
+        return event.actions.state_delta[LAST_RESULT], markdown
+    data = next((value for text in texts if (value := json_value(text)) is not None), None)
+    return None if data is None else (data, markdown)
 
 
 def _texts(event: Event) -> list[str]:
@@ -163,8 +172,6 @@ class AdkAgentExecutor(AgentExecutor):
             session = await sessions.create_session(app_name=app_name, user_id=user_id, session_id=context_id)
         last_stage: str | None = None
         has_result = False
-        #: A result announced without text, waiting for its Markdown.
-        untold: tuple[Any, str | None] | None = None
         async for event in self.runner.run_async(
             user_id=user_id, session_id=session.id, new_message=_user_content(context.message)
         ):
@@ -184,58 +191,18 @@ class AdkAgentExecutor(AgentExecutor):
             if event.partial:
                 continue
             texts = _texts(event)
-            if untold is not None and texts:
-                await updater.add_artifact(
-                    result_parts(untold[0], "\n\n".join(texts)), name=RESULT_ARTIFACT, last_chunk=True
-                )
-                untold, has_result = None, True
-                continue
-            result = await self._result(session, event, texts)
-            if result is not None and not texts:
-                untold = result
-            elif result is not None:
+            result = _result_of(event, texts)
+            if result is not None:
                 await updater.add_artifact(result_parts(*result), name=RESULT_ARTIFACT, last_chunk=True)
                 has_result = True
             elif texts:
                 last_stage = "\n\n".join(texts)
                 await updater.update_status(TaskState.TASK_STATE_WORKING, _text_message(updater, last_stage))
-        if untold is not None:
-            await updater.add_artifact(result_parts(*untold), name=RESULT_ARTIFACT, last_chunk=True)
-            has_result = True
         if not has_result and last_stage is not None:
             await updater.add_artifact(
                 [Part(text=last_stage, media_type="text/markdown")], name=RESULT_ARTIFACT, last_chunk=True
             )
         await updater.complete()
-
-    async def _result(self, session: Session, event: Event, texts: list[str]) -> tuple[Any, str | None] | None:
-        """The result's JSON and Markdown if `event` carries the result (see the module doc), else None."""
-        saved = await self._saved_json(session, event)
-        if saved is not None:
-            return saved, "\n\n".join(texts) or None
-        data = next((value for text in texts if (value := json_value(text)) is not None), None)
-        if data is None:
-            return None
-        prose = [text for text in texts if json_value(text) is None]
-        return data, "\n\n".join(prose) if prose else None
-
-    async def _saved_json(self, session: Session, event: Event) -> Any | None:
-        """The JSON of the first `application/json` artifact `event` announces; None when it announces none."""
-        artifacts = self.runner.artifact_service
-        if artifacts is None:
-            return None
-        for filename, version in event.actions.artifact_delta.items():
-            part = await artifacts.load_artifact(
-                app_name=session.app_name,
-                user_id=session.user_id,
-                session_id=session.id,
-                filename=filename,
-                version=version,
-            )
-            blob = part.inline_data if part is not None else None
-            if blob is not None and blob.mime_type == "application/json" and blob.data is not None:
-                return json.loads(blob.data)
-        return None
 
     async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
         if context.task_id is None or context.context_id is None:

@@ -29,8 +29,9 @@ The base does the rest, the same way for every agent, in `adk web` and served ov
   (`common.telemetry.invocation_span`);
 - the result: its Markdown is the chat's answer; its JSON is the artifact `artifact_name`
   (`application/json`, announced in `actions.artifact_delta` by an event just before the
-  Markdown's, from which `AdkAgentExecutor` builds the A2A `result` artifact) and the session
-  state's `last_result` (the Markdown event's `state_delta`);
+  Markdown's: `adk web` shows an event's artifact in place of its text) and the session state's
+  `last_result` (the Markdown event's `state_delta`), from which `AdkAgentExecutor` builds the
+  A2A `result` artifact;
 - an `InputError` from `handle` refuses the request: an `INVALID_REQUEST` error event with its
   message; a `BackendError` (a peer or backend the agent cannot do without failed) is an
   `UPSTREAM_FAILED` error event with its message; anything else fails the run;
@@ -58,7 +59,7 @@ from google.genai import types as genai
 from pydantic import BaseModel, Field, PrivateAttr
 
 from common.agents.card import AgentCardSpec
-from common.agents.executor import INVALID_REQUEST, UPSTREAM_FAILED
+from common.agents.executor import INVALID_REQUEST, LAST_RESULT, UPSTREAM_FAILED
 from common.agents.identity import AgentIdentity, agent_identity, missing_identity
 from common.agents.kit import Kit, Progress
 from common.agents.model_stage import Prompts, follow_up
@@ -71,9 +72,6 @@ from common.settings import FrozenModel, SettingsSource, build
 from common.telemetry import invocation_span, span
 
 __all__ = ["LAST_RESULT", "AgentRequest", "AgentResult", "PipelineAgent", "PipelineSettings", "Progress"]
-
-#: The session state key of the conversation's last result (its JSON).
-LAST_RESULT = "last_result"
 
 
 @dataclass(frozen=True)
