@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from typing import NoReturn, TypeVar
+from types import TracebackType
+from typing import TypeVar
 
 import anyio
 import pytest
@@ -37,21 +38,13 @@ def eventually(
     ignoring: tuple[type[Exception], ...] = (),
 ) -> T:
     """The first truthy value `condition()` returns within `timeout` seconds; else the test fails."""
-    deadline = time.monotonic() + timeout
+    attempts = _Attempts(timeout, interval, what, ignoring)
     while True:
-        last: object
-        try:
-            value = condition()
-        except ignoring as error:
-            last = error
-        else:
-            if value:
+        with attempts:
+            if value := condition():
                 return value
-            last = value
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            _fail(timeout, what, last)
-        time.sleep(min(interval, remaining))
+            attempts.last = value
+        time.sleep(attempts.pause())
 
 
 async def eventually_async(
@@ -63,23 +56,38 @@ async def eventually_async(
     ignoring: tuple[type[Exception], ...] = (),
 ) -> T:
     """`eventually` for a coroutine condition, sleeping without blocking the event loop."""
-    deadline = time.monotonic() + timeout
+    attempts = _Attempts(timeout, interval, what, ignoring)
     while True:
-        last: object
-        try:
-            value = await condition()
-        except ignoring as error:
-            last = error
-        else:
-            if value:
+        with attempts:
+            if value := await condition():
                 return value
-            last = value
-        remaining = deadline - time.monotonic()
+            attempts.last = value
+        await anyio.sleep(attempts.pause())
+
+
+class _Attempts:
+    """The deadline and the last value seen; as a context, it takes an ignored exception as that value."""
+
+    def __init__(
+        self, timeout: float, interval: float, what: str | Callable[[], str], ignoring: tuple[type[Exception], ...]
+    ) -> None:
+        self._timeout, self._interval, self._what, self._ignoring = timeout, interval, what, ignoring
+        self._deadline = time.monotonic() + timeout
+        self.last: object = None
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> bool:
+        if kind is not None and issubclass(kind, self._ignoring):
+            self.last = error
+            return True
+        return False
+
+    def pause(self) -> float:
+        """How long to sleep before the next attempt; the test fails when the deadline has passed."""
+        remaining = self._deadline - time.monotonic()
         if remaining <= 0:
-            _fail(timeout, what, last)
-        await anyio.sleep(min(interval, remaining))
-
-
-def _fail(timeout: float, what: str | Callable[[], str], last: object) -> NoReturn:
-    described = what() if callable(what) else what
-    pytest.fail(f"timed out after {timeout:g} s waiting for {described}; last seen: {last!r}")
+            described = self._what() if callable(self._what) else self._what
+            pytest.fail(f"timed out after {self._timeout:g} s waiting for {described}; last seen: {self.last!r}")
+        return min(self._interval, remaining)
