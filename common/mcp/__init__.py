@@ -1,1 +1,2 @@
-"""The MCP machinery servers and agents share: tools, schemas, errors, scopes, serving, the toolbox."""
+"""The MCP skeleton servers and agents share: tools and their groups, schemas, errors, scopes, bounds,
+backends, serving, and the toolbox agents call servers through."""
