@@ -25,22 +25,21 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-from collections.abc import AsyncIterator, Iterator
-from contextlib import ExitStack, asynccontextmanager
+from collections.abc import Iterator
+from contextlib import AbstractAsyncContextManager, ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx2
 import pytest
 from jsonschema import Draft202012Validator
 from mcp import Client
-from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from support.asgi_server import ServedApp
 from support.backends import PrometheusProcess
 from support.controlplane_mcp_harness import READ, serve_controlplane, serve_mcp
 from support.issuer import TestIssuer
+from support.mcp_session import token_session
 from support.served import ServedComponent
 from support.token_proxy import TokenProxy
 
@@ -151,13 +150,8 @@ class Server:
     def token(self) -> str:
         return self.issuer.mint(self.served.mcp_url, [self.scope], claims={"client_id": "conformance"})
 
-    @asynccontextmanager
-    async def session(self) -> AsyncIterator[Client]:
-        async with (
-            httpx2.AsyncClient(headers={"Authorization": f"Bearer {self.token()}"}) as http,
-            Client(streamable_http_client(self.served.mcp_url, http_client=http)) as client,
-        ):
-            yield client
+    def session(self) -> AbstractAsyncContextManager[Client]:
+        return token_session(self.served.mcp_url, self.token())
 
 
 def _loki_mcp(stack: ExitStack, issuer: TestIssuer, factory: pytest.TempPathFactory) -> Server:

@@ -26,7 +26,6 @@ from typing import Any
 
 import anyio
 import httpx
-import httpx2
 import psutil
 import pytest
 from a2a.client import ClientConfig, ClientFactory
@@ -37,12 +36,11 @@ from google.adk.events import Event
 from google.adk.runners import InMemoryRunner
 from google.genai import types as genai
 from google.protobuf.json_format import MessageToDict
-from mcp import Client
-from mcp.client.streamable_http import streamable_http_client
 from support.backends import free_port
 from support.chat import Chat, texts
 from support.eventually import eventually, eventually_async
 from support.federation import ROOT, RunningFederation, running_federation
+from support.mcp_session import token_session
 from support.scripted_llm import ScriptedLlm, call, function_responses, text
 
 from agents.triage.agent import TriageAgent
@@ -575,10 +573,7 @@ def test_the_demo_goes_from_a_real_alert_to_the_printed_report_and_ctrl_c_stops_
 
 
 async def call_tool(url: str, bearer: str, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
-    async with (
-        httpx2.AsyncClient(headers={"Authorization": f"Bearer {bearer}"}) as http,
-        Client(streamable_http_client(url, http_client=http)) as client,
-    ):
+    async with token_session(url, bearer) as client:
         result = await client.call_tool(tool, arguments)
     assert result.structured_content is not None, result.content
     return result.structured_content

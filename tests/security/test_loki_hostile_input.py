@@ -17,12 +17,10 @@ from typing import Any
 import anyio
 import cramjam
 import httpx
-import httpx2
 import pytest
 from mcp import Client
-from mcp.client.streamable_http import streamable_http_client
 from support.issuer import TestIssuer
-from support.mcp_session import call, call_error
+from support.mcp_session import call, call_error, token_session
 from support.served import ServedComponent
 
 pytestmark = pytest.mark.integration
@@ -282,10 +280,7 @@ def stored(http: httpx.Client, loki: ServedComponent, token: str, service: str) 
 
 def over_mcp(loki: ServedComponent, token: str, use: Callable[[Client], Any]) -> Any:
     async def run() -> Any:
-        async with (
-            httpx2.AsyncClient(headers=bearer(token), trust_env=False, timeout=60.0) as http,
-            Client(streamable_http_client(loki.mcp_url, http_client=http)) as client,
-        ):
+        async with token_session(loki.mcp_url, token, trust_env=False, timeout=60.0) as client:
             return await use(client)
 
     return anyio.run(run)

@@ -17,11 +17,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
-import httpx2
 import pytest
 from joserfc.jwk import RSAKey
 from mcp import Client
-from mcp.client.streamable_http import streamable_http_client
 from support.hostile_tokens import (
     KEYS_IN_HEADER,
     NOT_ACCESS_TOKENS,
@@ -33,7 +31,7 @@ from support.hostile_tokens import (
     oversized_token_status,
 )
 from support.issuer import TestIssuer
-from support.mcp_session import call, call_error
+from support.mcp_session import call, call_error, token_session
 from support.served import ServedComponent
 
 pytestmark = pytest.mark.integration
@@ -497,10 +495,7 @@ def test_malformed_push_is_400_naming_the_problem_and_nothing_is_stored(
 
 
 async def _over_http(loki: ServedComponent, token: str, use: Callable[[Client], Any]) -> Any:
-    async with (
-        httpx2.AsyncClient(headers=bearer(token), trust_env=False) as http,
-        Client(streamable_http_client(loki.mcp_url, http_client=http)) as client,
-    ):
+    async with token_session(loki.mcp_url, token, trust_env=False) as client:
         return await use(client)
 
 

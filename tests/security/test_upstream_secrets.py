@@ -11,16 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import httpx2
 import pytest
-from mcp import Client
-from mcp.client.streamable_http import streamable_http_client
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from support.asgi_server import ServedApp
 from support.issuer import TestIssuer
+from support.mcp_session import token_session
 from support.served import ServedComponent
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
@@ -58,10 +56,7 @@ async def test_row_36_a_secret_in_an_upstream_error_is_redacted_in_the_tool_resu
     }
     with ServedComponent(name, env, tmp_path_factory.mktemp("served")) as served:
         token = issuer.mint(served.mcp_url, [scope])
-        async with (
-            httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}) as http,
-            Client(streamable_http_client(served.mcp_url, http_client=http)) as client,
-        ):
+        async with token_session(served.mcp_url, token) as client:
             result = await client.call_tool(tool, arguments)
         log = served.log_text()
 

@@ -8,12 +8,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-import httpx2
 import pytest
 from mcp import Client
-from mcp.client.streamable_http import streamable_http_client
 
 from support.issuer import TestIssuer
+from support.mcp_session import token_session
 from support.served import ServedComponent
 
 READ, WRITE, ADMIN = "controlplane:read", "controlplane:write", "controlplane:admin"
@@ -91,8 +90,5 @@ async def session(
     served: ServedComponent, issuer: TestIssuer, client_id: str = "agent-a", scopes: tuple[str, ...] = (READ, WRITE)
 ) -> AsyncIterator[Client]:
     token = issuer.mint(served.mcp_url, list(scopes), claims={"client_id": client_id})
-    async with (
-        httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}) as http,
-        Client(streamable_http_client(served.mcp_url, http_client=http)) as client,
-    ):
+    async with token_session(served.mcp_url, token) as client:
         yield client

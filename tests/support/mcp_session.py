@@ -1,4 +1,5 @@
-"""MCP client helpers for tests: in-process sessions on the three MCP servers, and tool-call assertions."""
+"""MCP client helpers for tests: in-process sessions on the three MCP servers, a session over Streamable HTTP
+with a token, and tool-call assertions."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from contextlib import aclosing, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx2
 from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 
 from common.mcp.backends import Backends
 from common.mcp.tools import ToolSpec
@@ -65,6 +68,17 @@ async def controlplane_session(**env: str) -> AsyncIterator[Client]:
         Client(create_controlplane_server(settings, client)) as session,
     ):
         yield session
+
+
+@asynccontextmanager
+async def token_session(mcp_url: str, token: str, **http: Any) -> AsyncIterator[Client]:
+    """An MCP client session on a served MCP server over Streamable HTTP, sending `token` as its bearer;
+    `http` are further options of the HTTP client (`timeout`, `trust_env`)."""
+    async with (
+        httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, **http) as client_http,
+        Client(streamable_http_client(mcp_url, http_client=client_http)) as client,
+    ):
+        yield client
 
 
 def tool_specs() -> dict[str, list[ToolSpec]]:

@@ -13,14 +13,12 @@ from typing import Any
 
 import anyio
 import httpx
-import httpx2
 import pytest
 from mcp import Client, StdioServerParameters
-from mcp.client.streamable_http import streamable_http_client
 from pydantic import SecretStr
 from support.issuer import TestIssuer
 from support.log_dataset import LogDataset, build_log_dataset
-from support.mcp_session import call, call_error
+from support.mcp_session import call, call_error, token_session
 from support.served import ServedComponent
 
 from common.settings import Upstream
@@ -103,10 +101,7 @@ async def test_every_tool_over_streamable_http_with_a_token(
     served: ServedComponent, issuer: TestIssuer, dataset: LogDataset
 ) -> None:
     token = issuer.mint(served.mcp_url, ["logs:read"])
-    async with (
-        httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}) as http,
-        Client(streamable_http_client(served.mcp_url, http_client=http)) as client,
-    ):
+    async with token_session(served.mcp_url, token) as client:
         await check_every_tool(client, dataset)
 
 

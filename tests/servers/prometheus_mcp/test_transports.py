@@ -14,7 +14,7 @@ from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from support.backends import PrometheusProcess
 from support.issuer import TestIssuer
-from support.mcp_session import call
+from support.mcp_session import call, token_session
 from support.metrics_dataset import Dataset
 from support.served import ServedComponent
 
@@ -98,10 +98,7 @@ async def test_every_tool_over_streamable_http_with_a_token(
     served: ServedComponent, issuer: TestIssuer, metrics_dataset: Dataset
 ) -> None:
     token = issuer.mint(served.mcp_url, ["metrics:read"])
-    async with (
-        httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}) as http,
-        Client(streamable_http_client(served.mcp_url, http_client=http)) as client,
-    ):
+    async with token_session(served.mcp_url, token) as client:
         await check_every_tool(client, metrics_dataset)
 
 
