@@ -6,6 +6,9 @@ named after the prefix (`[prometheus_mcp]` / `max_series = 50`); the environment
 component reads the keys of its prefix with `section()` and validates them into its model, so
 an unknown or malformed key is a `ConfigError` naming the key, not a silent default.
 
+Every component's settings model is a `ComponentSettings`: one loader maps its prefixed keys
+into its fields, nested groups included, and the shared serving keys (`SRE_*`) into `serve`.
+
 Secrets are `SecretStr` and print as `**********`.
 """
 
@@ -17,7 +20,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, Self, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
@@ -31,6 +34,7 @@ __all__ = [
     "AuthConfig",
     "Backends",
     "ClientIdentity",
+    "ComponentSettings",
     "FrozenModel",
     "ServeSettings",
     "SettingsSource",
@@ -249,6 +253,65 @@ class ServeSettings(FrozenModel):
             auth = auth.model_copy(update={"issuer": registry_url})
         values |= {"auth": auth, "registry_url": registry_url, "identity": ClientIdentity.from_source(source)}
         return build(cls, values, prefix="SRE_")
+
+
+class ComponentSettings(FrozenModel):
+    """A component's settings, read by one loader from the keys of its prefix (`COMPONENTS[component]`).
+
+    `from_source` maps `<PREFIX><FIELD>` to each field; a field that is a settings group (a
+    `FrozenModel`, such as `limits`) takes its own fields' keys, `PROMETHEUS_MCP_MAX_SERIES` for
+    `limits.max_series`, or `<PREFIX><GROUP>_<FIELD>` for a group listed in `named_groups`
+    (`LOKI_MCP_LOCAL_PATH`). A key under the prefix that names no setting is refused, naming it,
+    so a typo is not a silent default. Values that come from elsewhere (the shared `SRE_*` keys,
+    or keys of a shape of their own) are `outside_values`, the one hook.
+    """
+
+    #: The component whose record (`common.components`) gives the prefix and the default port.
+    component: ClassVar[str]
+    #: Groups whose keys carry the group's name (`LOKI_MCP_LOCAL_PATH`); the others' keys do not.
+    named_groups: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    def from_source(cls, source: SettingsSource) -> Self:
+        component = COMPONENTS[cls.component]
+        section = component.settings_section(source)
+        values = cls.outside_values(source, section)
+        for name, group in cls._groups():
+            if isinstance(values.get(name), BaseModel):
+                continue
+            key_prefix = f"{name}_" if name in cls.named_groups else ""
+            keys = {key: key[len(key_prefix) :] for key in section if key.startswith(key_prefix)}
+            picked = {field: section.pop(key) for key, field in keys.items() if field in group.model_fields}
+            values[name] = build(
+                group, {**values.get(name, {}), **picked}, prefix=component.prefix + key_prefix.upper()
+            )
+        unknown = sorted(key for key in section if key not in cls.model_fields or key in values)
+        if unknown:
+            keys_text = ", ".join(f"{component.prefix}{key.upper()}" for key in unknown)
+            raise ConfigError(f"Unknown {component.name} setting(s): {keys_text}. See docs/configuration.md.")
+        return build(cls, {**section, **values}, prefix=component.prefix)
+
+    @classmethod
+    def outside_values(cls, source: SettingsSource, section: dict[str, Any]) -> dict[str, Any]:
+        """Values not read from the prefixed keys: `serve` from the shared `SRE_*` keys, `data_dir` from
+        `SRE_DATA_DIR`. A component whose keys have a shape of their own (several backends, say) extends it,
+        popping from `section` the keys it takes. For a group it returns a model (taken as it is) or a
+        mapping: that group's defaults, which its keys override."""
+        component = COMPONENTS[cls.component]
+        values: dict[str, Any] = {}
+        if "serve" in cls.model_fields:
+            values["serve"] = ServeSettings.from_source(source, default_port=component.port)
+        if "data_dir" in cls.model_fields:
+            values["data_dir"] = source.get("SRE_DATA_DIR") or DEFAULT_DATA_DIR
+        return values
+
+    @classmethod
+    def _groups(cls) -> list[tuple[str, type[FrozenModel]]]:
+        return [
+            (name, field.annotation)
+            for name, field in cls.model_fields.items()
+            if isinstance(field.annotation, type) and issubclass(field.annotation, FrozenModel)
+        ]
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

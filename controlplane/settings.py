@@ -7,18 +7,18 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from common.components import COMPONENTS
-from common.settings import DEFAULT_DATA_DIR, FrozenModel, ServeSettings, SettingsSource, build
+from common.settings import DEFAULT_DATA_DIR, ComponentSettings, ServeSettings, SettingsSource
 
-__all__ = ["APPROVAL_TTL_MAX_SECONDS", "DEFAULT_PORT", "ControlPlaneSettings"]
+__all__ = ["APPROVAL_TTL_MAX_SECONDS", "ControlPlaneSettings"]
 
-DEFAULT_PORT = COMPONENTS["controlplane"].port
 #: Approvals live at most this long (fixed: a longer-lived approval is a standing permission).
 APPROVAL_TTL_MAX_SECONDS = 900
 _KUBERNETES = "kubernetes_"
 
 
-class ControlPlaneSettings(FrozenModel):
+class ControlPlaneSettings(ComponentSettings):
+    component = "controlplane"
+
     serve: ServeSettings
     data_dir: Path = Field(default=Path(DEFAULT_DATA_DIR), description="SRE_DATA_DIR: the SQLite database.")
     database_url: str | None = Field(
@@ -45,12 +45,7 @@ class ControlPlaneSettings(FrozenModel):
         return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'controlplane.db'}"
 
     @classmethod
-    def from_source(cls, source: SettingsSource) -> ControlPlaneSettings:
-        values = COMPONENTS["controlplane"].settings_section(source)
-        values["kubernetes"] = {
-            key[len(_KUBERNETES) :]: values.pop(key) for key in list(values) if key.startswith(_KUBERNETES)
-        }
-        if (data_dir := source.get("SRE_DATA_DIR")) is not None:
-            values["data_dir"] = data_dir
-        values["serve"] = ServeSettings.from_source(source, default_port=DEFAULT_PORT)
-        return build(cls, values, prefix="CONTROLPLANE_")
+    def outside_values(cls, source: SettingsSource, section: dict[str, Any]) -> dict[str, Any]:
+        # Passed to the Kubernetes executor as they are: it checks them when it is the one chosen.
+        kubernetes = {key[len(_KUBERNETES) :]: section.pop(key) for key in list(section) if key.startswith(_KUBERNETES)}
+        return {**super().outside_values(source, section), "kubernetes": kubernetes}

@@ -7,19 +7,19 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
-from common.components import COMPONENTS
-from common.settings import DEFAULT_DATA_DIR, FrozenModel, ServeSettings, SettingsSource, build
+from common.settings import DEFAULT_DATA_DIR, ComponentSettings, ServeSettings
 from registry.models import NAME_PATTERN
 
-__all__ = ["DEFAULT_PORT", "RegistrySettings"]
+__all__ = ["RegistrySettings"]
 
-DEFAULT_PORT = COMPONENTS["registry"].port
 
 #: An entry's name, or a client id: `registry.clients` allows client names of the same form.
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 
 
-class RegistrySettings(FrozenModel):
+class RegistrySettings(ComponentSettings):
+    component = "registry"
+
     serve: ServeSettings
     data_dir: Path = Field(default=Path(DEFAULT_DATA_DIR), description="SRE_DATA_DIR: keys, clients, database.")
     database_url: str | None = Field(
@@ -80,11 +80,3 @@ class RegistrySettings(FrozenModel):
     @property
     def keys_dir(self) -> Path:
         return self.data_dir / "keys"
-
-    @classmethod
-    def from_source(cls, source: SettingsSource) -> RegistrySettings:
-        values = COMPONENTS["registry"].settings_section(source)
-        if (data_dir := source.get("SRE_DATA_DIR")) is not None:
-            values["data_dir"] = data_dir
-        values["serve"] = ServeSettings.from_source(source, default_port=DEFAULT_PORT)
-        return build(cls, values, prefix="REGISTRY_")

@@ -15,11 +15,18 @@ from common.components import COMPONENTS
 from common.errors import ConfigError
 from common.mcp.tools import GroupNames
 from common.scopes import CONTROLPLANE_READ, CONTROLPLANE_WRITE
-from common.settings import FrozenModel, ServeSettings, SettingsSource, Upstream, build, pop_backends
+from common.settings import (
+    ComponentSettings,
+    FrozenModel,
+    ServeSettings,
+    SettingsSource,
+    Upstream,
+    build,
+    pop_backends,
+)
 
-__all__ = ["DEFAULT_CONTROLPLANE_URL", "DEFAULT_PORT", "ControlPlaneMcpSettings", "Limits"]
+__all__ = ["DEFAULT_CONTROLPLANE_URL", "ControlPlaneMcpSettings", "Limits"]
 
-DEFAULT_PORT = COMPONENTS["controlplane-mcp"].port
 DEFAULT_CONTROLPLANE_URL = f"http://127.0.0.1:{COMPONENTS['controlplane'].port}"
 PREFIX = "CONTROLPLANE_MCP_"
 #: inventory: resources, alert rules, automation executions; changes: changes and deployment
@@ -37,7 +44,9 @@ class Limits(FrozenModel):
     max_response_bytes: int = Field(default=16_000_000, ge=10_000, description="Largest answer read.")
 
 
-class ControlPlaneMcpSettings(FrozenModel):
+class ControlPlaneMcpSettings(ComponentSettings):
+    component = "controlplane-mcp"
+
     backend: Upstream
     token_scopes: tuple[str, ...] = Field(
         default=(CONTROLPLANE_READ, CONTROLPLANE_WRITE),
@@ -68,25 +77,10 @@ class ControlPlaneMcpSettings(FrozenModel):
         return value.split() if isinstance(value, str) else value
 
     @classmethod
-    def from_source(cls, source: SettingsSource) -> ControlPlaneMcpSettings:
-        section = COMPONENTS["controlplane-mcp"].settings_section(source)
-        limits = build(Limits, {k: section.pop(k) for k in list(section) if k in Limits.model_fields}, prefix=PREFIX)
-        flags = {
-            k: section.pop(k)
-            for k in list(section)
-            if k in ("read_only", "operations", "token_scopes", "disabled_groups")
-        }
+    def outside_values(cls, source: SettingsSource, section: dict[str, Any]) -> dict[str, Any]:
         url = source.get("CONTROLPLANE_URL") or DEFAULT_CONTROLPLANE_URL
         backends = pop_backends(section, url, prefix=PREFIX, url_key="CONTROLPLANE_URL")
         if len(backends) != 1:
             raise ConfigError("controlplane-mcp talks to one control plane: set CONTROLPLANE_URL, not a list.")
-        backend = backends[0]
-        if section:
-            unknown = ", ".join(f"{PREFIX}{key.upper()}" for key in sorted(section))
-            raise ConfigError(f"Unknown controlplane-mcp setting(s): {unknown}. See docs/configuration.md.")
-        serve = ServeSettings.from_source(source, default_port=DEFAULT_PORT)
-        return build(
-            cls,
-            {"backend": {**backend, "name": "controlplane"}, **flags, "limits": limits, "serve": serve},
-            prefix=PREFIX,
-        )
+        backend = build(Upstream, {**backends[0], "name": "controlplane"}, prefix=PREFIX)
+        return {**super().outside_values(source, section), "backend": backend}

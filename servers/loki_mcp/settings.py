@@ -8,34 +8,30 @@ Alloy or the scenario engine and the tools work the same as against a real Loki.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
 from analysis.line_limit import MAX_LINE_CHARS
-from common.components import COMPONENTS
-from common.errors import ConfigError
 from common.mcp.tools import GroupNames
 from common.settings import (
     DEFAULT_DATA_DIR,
     Backends,
+    ComponentSettings,
     FrozenModel,
     ServeSettings,
     SettingsSource,
-    build,
     pop_backends,
 )
 
 __all__ = [
     "DEFAULT_MAX_LINE_CHARS",
-    "DEFAULT_PORT",
     "DEFAULT_QUERY_TIMEOUT_SECONDS",
     "Limits",
     "LocalStore",
     "LokiMcpSettings",
 ]
 
-DEFAULT_PORT = COMPONENTS["loki-mcp"].port
 PREFIX = "LOKI_MCP_"
 # Loki refuses a log query whose limit is above its max_entries_limit_per_query (default 5000).
 LOKI_MAX_LIMIT = 5000
@@ -105,7 +101,10 @@ class LocalStore(FrozenModel):
 ToolGroup = Literal["query", "metadata", "patterns", "analysis"]
 
 
-class LokiMcpSettings(FrozenModel):
+class LokiMcpSettings(ComponentSettings):
+    component = "loki-mcp"
+    named_groups = frozenset({"local"})
+
     backends: Backends = Field(default=(), description="Loki backends; empty: the embedded log store serves the tools.")
     limits: Limits = Field(default_factory=Limits)
     disabled_groups: Annotated[tuple[ToolGroup, ...], GroupNames] = Field(
@@ -121,25 +120,7 @@ class LokiMcpSettings(FrozenModel):
         return not self.backends
 
     @classmethod
-    def from_source(cls, source: SettingsSource) -> LokiMcpSettings:
-        section = COMPONENTS["loki-mcp"].settings_section(source)
-        limits = build(Limits, _take(section, set(Limits.model_fields)), prefix=PREFIX)
-        local_values = {key.removeprefix("local_"): value for key, value in _take(section, _LOCAL_KEYS).items()}
-        local_values.setdefault("path", Path(source.get("SRE_DATA_DIR") or DEFAULT_DATA_DIR) / "logs.db")
-        local = build(LocalStore, local_values, prefix=f"{PREFIX}LOCAL_")
-        groups = _take(section, {"disabled_groups"})
+    def outside_values(cls, source: SettingsSource, section: dict[str, Any]) -> dict[str, Any]:
         backends = pop_backends(section, source.get("LOKI_URL") or None, prefix=PREFIX, url_key="LOKI_URL")
-        if section:
-            unknown = ", ".join(f"{PREFIX}{key.upper()}" for key in sorted(section))
-            raise ConfigError(f"Unknown loki-mcp setting(s): {unknown}. See docs/configuration.md.")
-        serve = ServeSettings.from_source(source, default_port=DEFAULT_PORT)
-        return build(
-            cls, {"backends": backends, "limits": limits, **groups, "local": local, "serve": serve}, prefix=PREFIX
-        )
-
-
-_LOCAL_KEYS = {f"local_{name}" for name in LocalStore.model_fields}
-
-
-def _take(section: dict[str, object], keys: set[str]) -> dict[str, object]:
-    return {key: section.pop(key) for key in list(section) if key in keys}
+        local = {"path": Path(source.get("SRE_DATA_DIR") or DEFAULT_DATA_DIR) / "logs.db"}
+        return {**super().outside_values(source, section), "backends": backends, "local": local}

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from common.components import COMPONENTS
-from common.errors import ConfigError
 from common.mcp.tools import GroupNames
-from common.settings import Backends, FrozenModel, ServeSettings, SettingsSource, build, pop_backends
+from common.settings import Backends, ComponentSettings, FrozenModel, ServeSettings, SettingsSource, pop_backends
 
-__all__ = ["DEFAULT_PORT", "DEFAULT_PROMETHEUS_URL", "Limits", "PrometheusMcpSettings", "ToolGroup"]
+__all__ = ["DEFAULT_PROMETHEUS_URL", "Limits", "PrometheusMcpSettings", "ToolGroup"]
 
-DEFAULT_PORT = COMPONENTS["prometheus-mcp"].port
 DEFAULT_PROMETHEUS_URL = "http://127.0.0.1:9090"
 # Prometheus refuses range queries of more than 11 000 points per series.
 PROMETHEUS_MAX_POINTS = 11_000
@@ -48,7 +45,9 @@ class Limits(FrozenModel):
     scan_max_series: int = Field(default=500, ge=1, description="Most series the anomaly scan examines.")
 
 
-class PrometheusMcpSettings(FrozenModel):
+class PrometheusMcpSettings(ComponentSettings):
+    component = "prometheus-mcp"
+
     backends: Backends = Field(min_length=1)
     limits: Limits = Field(default_factory=Limits)
     disabled_groups: Annotated[tuple[ToolGroup, ...], GroupNames] = Field(
@@ -59,24 +58,7 @@ class PrometheusMcpSettings(FrozenModel):
     serve: ServeSettings
 
     @classmethod
-    def from_source(cls, source: SettingsSource) -> PrometheusMcpSettings:
-        section = COMPONENTS["prometheus-mcp"].settings_section(source)
-        limit_keys = set(Limits.model_fields)
-        limits = build(Limits, {k: v for k, v in section.items() if k in limit_keys}, prefix="PROMETHEUS_MCP_")
-        rest = {k: v for k, v in section.items() if k not in limit_keys}
-        groups = {k: rest.pop(k) for k in list(rest) if k == "disabled_groups"}
+    def outside_values(cls, source: SettingsSource, section: dict[str, Any]) -> dict[str, Any]:
         url = source.get("PROMETHEUS_URL") or DEFAULT_PROMETHEUS_URL
-        backends = pop_backends(rest, url, prefix="PROMETHEUS_MCP_", url_key="PROMETHEUS_URL")
-        if rest:
-            unknown = ", ".join(f"PROMETHEUS_MCP_{key.upper()}" for key in sorted(rest))
-            raise ConfigError(f"Unknown prometheus-mcp setting(s): {unknown}. See docs/configuration.md.")
-        return build(
-            cls,
-            {
-                "backends": backends,
-                "limits": limits,
-                **groups,
-                "serve": ServeSettings.from_source(source, default_port=DEFAULT_PORT),
-            },
-            prefix="PROMETHEUS_MCP_",
-        )
+        backends = pop_backends(section, url, prefix="PROMETHEUS_MCP_", url_key="PROMETHEUS_URL")
+        return {**super().outside_values(source, section), "backends": backends}
