@@ -107,7 +107,8 @@ class ChangesResult(BoundedResult):
     scope: list[str] = Field(description="The resources searched (namespace/name).")
     start: str
     end: str
-    changes: list[Change] = Field(description="Newest first.")
+    # Newest first, as the tool's description says.
+    changes: list[Change]
 
     def render_text(self) -> str:
         head = (

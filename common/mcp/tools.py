@@ -73,7 +73,9 @@ CONVENTIONS = (
 @dataclass(frozen=True)
 class ToolSpec:
     fn: Callable[..., Awaitable[ToolResult]]
-    title: str
+    #: For people (a host's tool list, its confirmation prompt); None where the name says it all, since the
+    #: title too is in every model's context and a host shows the name without one.
+    title: str | None
     #: The OAuth scope a caller over HTTP needs for this tool, beyond the endpoint's own.
     scope: str | None = None
     read_only: bool = True
@@ -87,7 +89,7 @@ class ToolSpec:
 
 @dataclass(frozen=True)
 class _Mark:
-    title: str
+    title: str | None
     scope: str | None
     read_only: bool
     destructive: bool
@@ -96,7 +98,7 @@ class _Mark:
 
 
 def tool(
-    title: str,
+    title: str | None = None,
     *,
     scope: str | None = None,
     read_only: bool = True,

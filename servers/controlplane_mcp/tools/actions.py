@@ -25,9 +25,9 @@ Note = Annotated[str, Field(max_length=2000, description="For the incident's tim
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def gated(title: str) -> Callable[[F], F]:
+def gated() -> Callable[[F], F]:
     """Marks an approval-gated write tool: it changes what runs or an incident's status."""
-    return tool(title, scope=CONTROLPLANE_WRITE, read_only=False, destructive=True, idempotent=False)
+    return tool(scope=CONTROLPLANE_WRITE, read_only=False, destructive=True, idempotent=False)
 
 
 class ActionTools(ControlPlaneTools):
@@ -37,12 +37,12 @@ class ActionTools(ControlPlaneTools):
         super().__init__(lookup)
         self.gate = ApprovalGate(lookup.client)
 
-    @tool("Get an approval")
+    @tool()
     async def controlplane_get_approval(self, approval_id: str) -> ItemsResult:
         """An approval's status, who decided and when it expires."""
         return await self.lookup.one("approvals", f"{API}/approvals/{segment(approval_id)}")
 
-    @gated("Restart a deployment (approval required)")
+    @gated()
     async def controlplane_restart_deployment(
         self,
         ctx: Context,
@@ -51,11 +51,11 @@ class ActionTools(ControlPlaneTools):
         approval_id: ApprovalId = None,
         reason: Reason = "",
     ) -> ActionResult:
-        """Rolling restart of a deployment's pods. Needs an approval."""
+        """Rolling restart of a deployment's pods."""
         target = await self.lookup.resource(resource, namespace)
         return await self._action(ctx, "restart", target, {}, approval_id, reason)
 
-    @gated("Roll back a deployment (approval required)")
+    @gated()
     async def controlplane_rollback_deployment(
         self,
         ctx: Context,
@@ -65,12 +65,12 @@ class ActionTools(ControlPlaneTools):
         approval_id: ApprovalId = None,
         reason: Reason = "",
     ) -> ActionResult:
-        """Roll a deployment back to an earlier version. Needs an approval."""
+        """Roll a deployment back to an earlier version."""
         target = await self.lookup.resource(resource, namespace)
         arguments = {} if to_version is None else {"to_version": to_version}
         return await self._action(ctx, "rollback", target, arguments, approval_id, reason)
 
-    @gated("Scale a deployment (approval required)")
+    @gated()
     async def controlplane_scale_deployment(
         self,
         ctx: Context,
@@ -80,11 +80,11 @@ class ActionTools(ControlPlaneTools):
         approval_id: ApprovalId = None,
         reason: Reason = "",
     ) -> ActionResult:
-        """Scale a deployment. Needs an approval."""
+        """Scale a deployment."""
         target = await self.lookup.resource(resource, namespace)
         return await self._action(ctx, "scale", target, {"replicas": replicas}, approval_id, reason)
 
-    @gated("Acknowledge an incident (approval required)")
+    @gated()
     async def controlplane_acknowledge_incident(
         self,
         ctx: Context,
@@ -93,10 +93,10 @@ class ActionTools(ControlPlaneTools):
         approval_id: ApprovalId = None,
         reason: Reason = "",
     ) -> ActionResult:
-        """Acknowledge an incident (someone is on it). Needs an approval."""
+        """Acknowledge an incident (someone is on it)."""
         return await self._incident_change(ctx, "acknowledge", incident_id, note, approval_id, reason)
 
-    @gated("Resolve an incident (approval required)")
+    @gated()
     async def controlplane_resolve_incident(
         self,
         ctx: Context,
@@ -105,7 +105,7 @@ class ActionTools(ControlPlaneTools):
         approval_id: ApprovalId = None,
         reason: Reason = "",
     ) -> ActionResult:
-        """Resolve an incident (it is over). Needs an approval."""
+        """Resolve an incident (it is over)."""
         return await self._incident_change(ctx, "resolve", incident_id, note, approval_id, reason)
 
     async def _action(

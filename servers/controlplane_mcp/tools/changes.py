@@ -14,7 +14,7 @@ from common.mcp.tool_parameters import End, Limit, Start
 from common.mcp.tools import tool
 from common.timerange import iso
 from servers.controlplane_mcp.client import API
-from servers.controlplane_mcp.tools.lookup import ControlPlaneTools, Namespace, Resource
+from servers.controlplane_mcp.tools.lookup import ControlPlaneTools, Namespace, OfResource, Resource
 
 __all__ = ["ChangeTools"]
 
@@ -24,22 +24,19 @@ ChangeKind = Literal["deployment", "rollback", "config_change", "feature_flag", 
 class ChangeTools(ControlPlaneTools):
     group = "changes"
 
-    @tool("What changed? (recent changes)")
+    @tool()
     async def controlplane_list_changes(
         self,
-        resource: Annotated[str | None, Field(description="Resource id or name; omit for all.")] = None,
+        resource: OfResource = None,
         namespace: Namespace = None,
         group: Annotated[str | None, Field(description="Resource group id, instead of a resource.")] = None,
         start: Start = "now-2h",
         end: End = "now",
-        include_dependencies: Annotated[bool, Field(description="Also the resource's dependencies' changes.")] = True,
-        types: Annotated[list[ChangeKind] | None, Field(description="Only these kinds of change.")] = None,
+        include_dependencies: bool = True,
+        types: list[ChangeKind] | None = None,
         limit: Limit = None,
     ) -> ChangesResult:
-        """What changed in a window (deployments, config, flags, scaling, restarts), newest first.
-
-        The first question of an investigation.
-        """
+        """What changed in a window (deployments, config, flags, scaling, restarts), newest first."""
         notes: list[str] = []
         cap = self.lookup.cap(limit, notes)
         window = self.lookup.window(start, end, notes)
@@ -74,7 +71,7 @@ class ChangeTools(ControlPlaneTools):
             **bounds(changes, len(entries), notes, truncated=truncated or len(entries) > cap),
         )
 
-    @tool("Deployment history")
+    @tool()
     async def controlplane_deployment_history(
         self,
         resource: Resource,

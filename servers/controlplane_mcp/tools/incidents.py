@@ -21,12 +21,10 @@ IncidentId = Annotated[str, Field()]
 class IncidentTools(ControlPlaneTools):
     group = "incidents"
 
-    @tool("List incidents")
+    @tool()
     async def controlplane_list_incidents(
         self,
-        status: Annotated[
-            Literal["open", "acknowledged", "resolved"] | None, Field(description="Only this status.")
-        ] = None,
+        status: Literal["open", "acknowledged", "resolved"] | None = None,
         resource: OfResource = None,
         namespace: Namespace = None,
         start: Start = "now-7d",
@@ -40,22 +38,22 @@ class IncidentTools(ControlPlaneTools):
             params.append(("status", status))
         return await self.lookup.items("incidents", f"{API}/incidents", params, limit, notes)
 
-    @tool("Get an incident")
+    @tool()
     async def controlplane_get_incident(self, incident_id: IncidentId) -> ItemsResult:
         """One incident with its timeline (notes, alerts, analyses, actions)."""
         return await self.lookup.one("incidents", f"{API}/incidents/{segment(incident_id)}")
 
-    @tool("Record an analysis", scope=CONTROLPLANE_WRITE, read_only=False, idempotent=False)
+    @tool(scope=CONTROLPLANE_WRITE, read_only=False, idempotent=False)
     async def controlplane_record_analysis(
         self,
-        kind: Annotated[Literal["diagnostic", "postmortem"], Field(description="What the analysis is.")],
+        kind: Literal["diagnostic", "postmortem"],
         title: Annotated[str, Field(min_length=1, max_length=500, description="One line, e.g. the top cause.")],
         report: Annotated[dict[str, Any], Field(description="The structured report (a DiagnosticReport).")],
         markdown: Annotated[str, Field(max_length=200_000, description="The report for people.")] = "",
         summary: Annotated[str, Field(max_length=2000)] = "",
-        incident_id: Annotated[str | None, Field(description="The incident it is about, if any.")] = None,
+        incident_id: str | None = None,
     ) -> AnalysisResult:
-        """Record a diagnostic report or a postmortem where people and tools find it. Needs no approval."""
+        """Record a diagnostic report or a postmortem where people and tools find it."""
         body = {
             "kind": kind,
             "title": title,

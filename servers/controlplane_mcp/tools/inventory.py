@@ -19,7 +19,7 @@ __all__ = ["InventoryTools"]
 class InventoryTools(ControlPlaneTools):
     group = "inventory"
 
-    @tool("Find a resource and its dependencies")
+    @tool()
     async def controlplane_find_resource(
         self,
         query: Annotated[str, Field(description="A resource id, an exact name, or part of a name.")],
@@ -27,7 +27,7 @@ class InventoryTools(ControlPlaneTools):
         kind: Annotated[str | None, Field(description="service, deployment, database, queue, ...")] = None,
         limit: Limit = None,
     ) -> ResourceResult:
-        """A service, database or queue with its owner, version, dependencies and dependents. Start here."""
+        """A service, database or queue with its owner, version, dependencies and dependents."""
         notes: list[str] = []
         cap = self.lookup.cap(limit, notes)
         matches = await self.lookup.matches(query, namespace, kind, cap)
@@ -45,7 +45,7 @@ class InventoryTools(ControlPlaneTools):
             **bounds(matches, len(matches), notes, truncated=len(matches) >= cap),
         )
 
-    @tool("List alert rules")
+    @tool()
     async def controlplane_list_alert_rules(
         self,
         resource: OfResource = None,
@@ -56,7 +56,7 @@ class InventoryTools(ControlPlaneTools):
         params = await self.lookup.resource_param(resource, namespace)
         return await self.lookup.items("alert_rules", f"{API}/alert-rules", params, limit, [])
 
-    @tool("List automation executions")
+    @tool()
     async def controlplane_list_automation_executions(
         self,
         resource: OfResource = None,
