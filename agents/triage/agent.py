@@ -17,13 +17,14 @@ from pydantic import PrivateAttr
 
 from agents.triage.card import CARD
 from agents.triage.follow_up import HINT, answer
-from agents.triage.investigation import investigate, record
+from agents.triage.investigation import investigate
 from agents.triage.prompt import PROMPTS
 from agents.triage.request import parse_request
 from agents.triage.settings import SERVERS, TriageSettings
 from common.agents.kit import Kit, Progress
 from common.agents.pipeline import AgentRequest, AgentResult, PipelineAgent
 from common.errors import InputError
+from common.investigation.recording import record
 from common.investigation.signals import Signal, load_catalogue
 from common.settings import SettingsSource
 
@@ -41,7 +42,7 @@ class TriageAgent(PipelineAgent):
 
     def catalogue(self) -> tuple[Signal, ...]:
         if self._catalogue is None:
-            self._catalogue = load_catalogue(self.settings.signals_file)
+            self._catalogue = load_catalogue(self.settings.signals_file, setting="TRIAGE_SIGNALS_FILE")
         return self._catalogue
 
     async def handle(self, request: AgentRequest, kit: Kit, progress: Progress) -> AgentResult:

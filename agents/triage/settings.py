@@ -11,8 +11,8 @@ from pathlib import Path
 
 from pydantic import Field
 
-from agents.triage.investigation import InvestigationSettings
 from common.agents.pipeline import PipelineSettings
+from common.investigation.settings import InvestigationSettings
 
 __all__ = ["SERVERS", "TriageSettings"]
 

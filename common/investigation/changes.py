@@ -3,7 +3,7 @@
 `read_changes` lists the changes of the primary (with its dependencies') and of the other
 resources the request named, drops the ones listed twice and cites each as evidence, oldest
 first. A failed listing is noted as degrading the report; the changes listed by the other calls
-stand.
+stand. `ChangeRecord.reported` is a change as the report lists it, timed against the onset.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from typing import Any
 
 from analysis.ranking import ChangeFact
 from common.contracts.controlplane import LIST_CHANGES, Change, ChangesResult, ControlplaneMcp
-from common.investigation.evidence import EvidenceLog
+from common.diagnostic_report import Change as ReportedChange
+from common.investigation.evidence import EvidenceLog, at
 from common.investigation.scope import ResolvedScope, Resource
 from common.investigation.sources import for_each, noted
 from common.investigation.window import Window
@@ -29,6 +30,19 @@ class ChangeRecord:
     fact: ChangeFact
     actor: str
     summary: str
+
+    def reported(self, onset: float | None) -> ReportedChange:
+        """The change as a report lists it, with how long before the `onset` (Unix seconds) it was made."""
+        fact = self.fact
+        return ReportedChange(
+            at=at(fact.at),
+            type=fact.type,
+            resource=fact.resource,
+            actor=self.actor or None,
+            summary=self.summary,
+            ref=fact.ref,
+            minutes_before_onset=None if onset is None else round((onset - fact.at) / 60, 1),
+        )
 
 
 async def read_changes(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,6 +44,11 @@ class EvidenceLog:
             )
         )
         return evidence_id
+
+    def unavailable(self, servers: Mapping[str, str]) -> None:
+        """The servers that could not be reached at all (a toolbox's `unavailable`), each with its reason."""
+        for server, reason in servers.items():
+            self.failures.setdefault(server, []).append(reason)
 
     def failed(self, server: str, what: str, error: BackendError) -> None:
         """`what` (e.g. "error_ratio of payments") could not be read from `server`."""

@@ -41,6 +41,11 @@ class SignalSeries:
     onset: Onset | None
     evidence_id: str | None = None
 
+    @property
+    def label(self) -> str:
+        """How a report names the series: "latency_p99 of checkout"."""
+        return f"{self.signal.name} of {self.resource.name}"
+
 
 async def read_signals(
     toolbox: Toolbox, scope: ResolvedScope, catalogue: Sequence[Signal], window: Window, evidence: EvidenceLog
@@ -137,7 +142,7 @@ def shifts_of(series: Sequence[SignalSeries]) -> list[SignalShift]:
 
 
 def _signal_summary(item: SignalSeries) -> str:
-    what = f"{item.signal.name} of {item.resource.name}"
+    what = item.label
     if item.onset is None:
         last = item.points[-1][1] if item.points else None
         return f"{what}: no change in the window" + ("" if last is None else f" (now {_number(last)})")

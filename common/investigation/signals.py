@@ -1,8 +1,8 @@
 """The signal catalogue: which PromQL series an investigation reads for a service, and what each one means.
 
 It is configuration, not code (SCENARIOS.md): the default `signals.toml` follows the common
-metric names (`http_requests_total`, `container_*`, `kube_*`, `up`), and TRIAGE_SIGNALS_FILE
-replaces it for other setups. A template names the resource only through `$service` and
+metric names (`http_requests_total`, `container_*`, `kube_*`, `up`), and an agent's setting
+(triage's TRIAGE_SIGNALS_FILE) replaces it for other setups. A template names the resource only through `$service` and
 `$namespace`, which are escaped for a PromQL string, so a name can never change the query.
 """
 
@@ -58,13 +58,15 @@ class _Catalogue(BaseModel):
     signal: list[Signal] = Field(min_length=1)
 
 
-def load_catalogue(path: Path | None = None) -> tuple[Signal, ...]:
-    """The signals of `path` (default: the bundled catalogue); ConfigError naming the problem."""
+def load_catalogue(path: Path | None = None, *, setting: str | None = None) -> tuple[Signal, ...]:
+    """The signals of `path` (default: the bundled catalogue); ConfigError naming the problem, and for a file
+    that cannot be read the `setting` that named it."""
     path = path or DEFAULT_CATALOGUE
     try:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ConfigError(f"Cannot read the signal catalogue {path} (TRIAGE_SIGNALS_FILE): {exc.strerror}.") from None
+        named_by = "" if setting is None else f" ({setting})"
+        raise ConfigError(f"Cannot read the signal catalogue {path}{named_by}: {exc.strerror}.") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"The signal catalogue {path} is not valid TOML: {exc}.") from None
     try:

@@ -57,3 +57,11 @@ def test_a_bad_catalogue_is_a_configuration_error_naming_the_problem(tmp_path: P
         load_catalogue(path)
     assert problem in str(refused.value)
     assert str(path) in str(refused.value)
+
+
+def test_a_catalogue_that_cannot_be_read_names_the_setting_that_pointed_at_it(tmp_path: Path) -> None:
+    missing = tmp_path / "absent.toml"
+    with pytest.raises(ConfigError) as refused:
+        load_catalogue(missing, setting="POSTMORTEM_SIGNALS_FILE")
+    assert f"{missing} (POSTMORTEM_SIGNALS_FILE)" in str(refused.value)
+    assert "TRIAGE" not in str(refused.value)
