@@ -8,24 +8,28 @@ to it raise `BackendUnavailable`, so an investigation can report it as degraded 
 the server answers with an error raises `ToolCallError`, whose `kind` (`not_found`, `forbidden`,
 ...) is what a caller decides by: the message is for people.
 
-Sessions are opened and closed by the task that enters the context (anyio's cancel scopes
-require it); calls may come from any task inside it.
+A server that dies while the toolbox is open does not fail the whole either: from then on it is
+unavailable too, and its calls, those in flight included, raise `BackendUnavailable`. For that,
+each session is held by a task of its own, which opens and closes it (anyio's cancel scopes require
+one task to do both): a session's task group then wraps that task, never the caller's block, so a
+dead connection ends its own task instead of cancelling the caller. Calls may come from any task.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
 import httpx
 import httpx2
+from anyio.abc import TaskStatus
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
-from mcp_types import INVALID_PARAMS
+from mcp_types import CONNECTION_CLOSED, INVALID_PARAMS
 
 from common.auth import TokenSource
 from common.errors import BackendError, BackendTimeout, BackendUnavailable, ErrorKind, ToolCallError
@@ -54,7 +58,19 @@ class Toolbox:
 
     @property
     def servers(self) -> list[str]:
+        """The servers whose sessions are open."""
         return sorted(self._sessions)
+
+    def mark_unavailable(self, server: str, error: BaseException, *, lost: bool = False) -> None:
+        """`server` cannot be used (`error` said why; `lost`: its session was open and ended): its calls
+        raise `BackendUnavailable` saying so."""
+        self._sessions.pop(server, None)
+        cause = first_error(error)
+        reason = redact(str(cause) or type(cause).__name__)[:_MAX_ERROR_TEXT]
+        if lost:
+            reason = f"its session ended: {reason}"
+        logger.warning("MCP server %s is unavailable: %s", server, reason)
+        self.unavailable[server] = reason
 
     async def call(
         self, server: str, tool: str, arguments: Mapping[str, Any], *, deadline_seconds: float | None = None
@@ -81,6 +97,11 @@ class Toolbox:
         except TimeoutError:
             raise BackendTimeout(f"{server} did not answer {tool} within {deadline:g}s.", backend=server) from None
         except MCPError as exc:
+            if exc.code == CONNECTION_CLOSED:
+                # The session ended under the call (its server died): the task that held it notes why,
+                # maybe only after this call hears of it.
+                reason = self.unavailable.get(server, "its connection closed")
+                raise BackendUnavailable(f"{server} is unavailable: {reason}", backend=server) from None
             # -32602: the server refused the call before running the tool (an unknown tool, arguments
             # its schema refuses); any other protocol error is the server failing to answer.
             kind: ErrorKind = "invalid_argument" if exc.code == INVALID_PARAMS else "backend_unavailable"
@@ -109,32 +130,63 @@ async def mcp_toolbox(
     deadline_seconds: float = 30.0,
 ) -> AsyncIterator[Toolbox]:
     """Sessions on `servers`: their URLs from `urls` when given there, else from the registry."""
-    sessions: dict[str, Client] = {}
-    unavailable: dict[str, str] = {}
-    # The sessions' task groups would wrap an error of the caller's block (an InputError refusing
-    # the request) in an exception group: it leaves as raised.
+    toolbox = Toolbox({}, {}, deadline_seconds)
+    closing = anyio.Event()
+    held: list[anyio.Event] = []
+    # The caller's error (an InputError refusing the request) would leave the holders' task group
+    # wrapped in an exception group: it leaves as raised.
     with unwrapped_errors():
-        async with AsyncExitStack() as stack:
-            for server in servers:
-                try:
-                    url = (urls or {}).get(server) or await registered_url(
-                        "servers", server, tokens=tokens, http=http, registry_url=registry_url
-                    )
-                    client = httpx2.AsyncClient(
-                        auth=tokens.bearer_auth2(url), timeout=deadline_seconds, verify=default_context()
-                    )
-                    await stack.enter_async_context(client)
-                    # No deadline around this: the session's task group outlives the call, and a cancel
-                    # scope must not close around it. The HTTP client's own timeout bounds the connect.
-                    sessions[server] = await stack.enter_async_context(
-                        Client(streamable_http_client(url, http_client=client))
-                    )
-                except Exception as exc:
-                    # The session's task group wraps what went wrong (a refused token, a refused connection).
-                    cause = first_error(exc)
-                    if not isinstance(cause, _UNAVAILABLE):
-                        raise
-                    reason = redact(str(cause) or type(cause).__name__)[:_MAX_ERROR_TEXT]
-                    logger.warning("MCP server %s is unavailable: %s", server, reason)
-                    unavailable[server] = reason
-            yield Toolbox(sessions, unavailable, deadline_seconds)
+        async with anyio.create_task_group() as holders:
+            try:
+                for server in servers:
+                    try:
+                        url = (urls or {}).get(server) or await registered_url(
+                            "servers", server, tokens=tokens, http=http, registry_url=registry_url
+                        )
+                        ended = anyio.Event()
+                        session = await holders.start(_hold_session, toolbox, server, url, tokens, closing, ended)
+                        held.append(ended)
+                        toolbox._sessions[server] = session
+                    except Exception as exc:
+                        # The session's task group wraps what went wrong (a refused token, a refused connection).
+                        if not isinstance(first_error(exc), _UNAVAILABLE):
+                            raise
+                        toolbox.mark_unavailable(server, exc)
+                yield toolbox
+            finally:
+                closing.set()
+                # Each session closes as it would have without an error in the block (telling its server
+                # it ended): the task group cancels its tasks when the block raised.
+                for ended in held:
+                    await ended.wait()
+
+
+async def _hold_session(
+    toolbox: Toolbox,
+    server: str,
+    url: str,
+    tokens: TokenSource,
+    closing: anyio.Event,
+    ended: anyio.Event,
+    *,
+    task_status: TaskStatus[Client],
+) -> None:
+    """Open a session on `server` and hold it until `closing`; one that ends before makes it unavailable.
+
+    An error opening it is raised to the caller of `start`, which decides whether it is the server's."""
+    opened = False
+    try:
+        client = httpx2.AsyncClient(
+            auth=tokens.bearer_auth2(url), timeout=toolbox.deadline_seconds, verify=default_context()
+        )
+        # No deadline around opening: the HTTP client's own timeout bounds the connect.
+        async with client, Client(streamable_http_client(url, http_client=client)) as session:
+            task_status.started(session)
+            opened = True
+            await closing.wait()
+    except Exception as exc:
+        if not opened:
+            raise
+        toolbox.mark_unavailable(server, exc, lost=True)
+    finally:
+        ended.set()

@@ -1,9 +1,12 @@
 """An agent's toolbox: servers found in a real registry, called with the agent's own tokens; a missing
-server is reported unavailable, not fatal; tool errors and unknown tools are ToolCallErrors saying so and
-naming their kind."""
+server is reported unavailable, not fatal, and so is one that dies while the toolbox is open; tool errors
+and unknown tools are ToolCallErrors saying so and naming their kind."""
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
 from pathlib import Path
 
 import anyio
@@ -11,6 +14,11 @@ import httpx
 import pytest
 from google.adk.runners import InMemoryRunner
 from google.genai import types as genai
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from support.asgi_server import ServedApp
 from support.eventually import eventually_async
 from support.identity_platform import Platform, tokens
 from support.served import ServedComponent
@@ -18,6 +26,8 @@ from support.served import ServedComponent
 from agents.triage.agent import TriageAgent
 from common.agents.executor import INVALID_REQUEST
 from common.errors import BackendUnavailable, InputError, ToolCallError
+from common.investigation.evidence import EvidenceLog
+from common.investigation.sources import noted
 from common.mcp.toolbox import mcp_toolbox
 from common.settings import SettingsSource
 
@@ -86,6 +96,82 @@ async def test_a_url_given_directly_needs_no_registry_entry(
     ):
         result = await toolbox.call("prometheus-mcp", "prometheus_query", {"query": "vector(7)"})
     assert float(result["samples"][0]["value"]) == 7.0
+
+
+def unanswering_prometheus(asked: threading.Event) -> Starlette:
+    """A Prometheus that takes every query and answers none before its caller goes away, so that a tool
+    call stays in flight."""
+
+    async def hang(request: Request) -> Response:
+        asked.set()
+        while not await request.is_disconnected():
+            await anyio.sleep(0.1)
+        return Response(status_code=504)
+
+    return Starlette(routes=[Route("/{path:path}", hang, methods=["GET", "POST"])])
+
+
+async def test_a_server_killed_while_the_toolbox_is_open_is_unavailable_and_the_others_go_on(
+    platform: Platform, prometheus_mcp: ServedComponent, tmp_path: Path
+) -> None:
+    asked = threading.Event()
+    with (
+        ServedApp(unanswering_prometheus(asked)) as backend,
+        ServedComponent(
+            "prometheus-mcp",
+            {
+                "PROMETHEUS_URL": backend.url,
+                "SRE_AUTH_ISSUER": platform.registry.url,
+                # Registered under a name of its own, so that the authorization server issues tokens for it.
+                "SRE_NAME": "doomed-mcp",
+                "REGISTRY_URL": platform.registry.url,
+                "SRE_CLIENT_ID": "prometheus-mcp",
+                "SRE_CLIENT_SECRET": (platform.data_dir / "prometheus-mcp.secret").read_text(),
+            },
+            tmp_path,
+        ) as doomed,
+    ):
+        await wait_registered(platform, "doomed-mcp")
+        async with (
+            tokens(platform) as source,
+            httpx.AsyncClient(timeout=10) as http,
+            mcp_toolbox(
+                ["prometheus-mcp", "doomed-mcp"],
+                tokens=source,
+                http=http,
+                registry_url="",
+                urls={"prometheus-mcp": prometheus_mcp.mcp_url, "doomed-mcp": doomed.mcp_url},
+            ) as toolbox,
+        ):
+            assert toolbox.servers == ["doomed-mcp", "prometheus-mcp"]
+            in_flight: list[BaseException] = []
+
+            async def call_the_doomed_server() -> None:
+                try:
+                    await toolbox.call("doomed-mcp", "prometheus_query", {"query": "up"})
+                except BackendUnavailable as exc:
+                    in_flight.append(exc)
+
+            with anyio.fail_after(20):
+                async with anyio.create_task_group() as group:
+                    group.start_soon(call_the_doomed_server)
+                    assert await anyio.to_thread.run_sync(asked.wait, 10), "the call never reached the backend"
+                    os.kill(doomed.pid, signal.SIGKILL)
+            # The call in flight when its server died failed as unavailable, instead of waiting for its deadline.
+            (failed,) = in_flight
+            assert "doomed-mcp is unavailable" in str(failed)
+            # The block goes on: the other server answers, the dead one is unavailable from now on.
+            result = await toolbox.call("prometheus-mcp", "prometheus_query", {"query": "vector(5)"})
+            assert float(result["samples"][0]["value"]) == 5.0
+            with pytest.raises(BackendUnavailable, match="doomed-mcp is unavailable") as later:
+                await toolbox.call("doomed-mcp", "prometheus_query", {"query": "up"})
+            assert later.value.kind == "backend_unavailable"
+            assert toolbox.servers == ["prometheus-mcp"]
+            assert "doomed-mcp" in toolbox.unavailable
+            # An investigation's reader notes the failure, which its report lists as degraded.
+            evidence = EvidenceLog()
+            assert await noted(toolbox.call("doomed-mcp", "prometheus_query", {"query": "up"}), evidence, "up") is None
+            assert [failure.source for failure in evidence.degraded()] == ["doomed-mcp"]
 
 
 async def test_an_error_raised_while_sessions_are_open_leaves_the_toolbox_as_raised(
