@@ -14,8 +14,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel
-
 from common.scopes import (
     AGENTS_INVOKE,
     CONTROLPLANE_ADMIN,
@@ -30,7 +28,7 @@ from common.scopes import (
 
 if TYPE_CHECKING:
     # Only for annotations: common.settings takes the registry's default URL from these records.
-    from common.settings import SettingsSource
+    from common.settings import ComponentSettings, SettingsSource
 
 __all__ = ["COMPONENTS", "Component", "Kind"]
 
@@ -49,7 +47,7 @@ class Component:
     port: int
     #: Module with `async def serve(transport, source)`.
     module: str
-    #: `module:Class` of its settings model, which has `from_source(source)`.
+    #: `module:Class` of its settings model, a `common.settings.ComponentSettings`.
     settings: str
     summary: str
     #: The scopes its endpoints check.
@@ -96,15 +94,15 @@ class Component:
         section = source.section(self.prefix)
         return {key: value for key, value in section.items() if key != "url" and not key.startswith(others)}
 
-    def settings_model(self) -> type[BaseModel]:
+    def settings_model(self) -> type[ComponentSettings]:
         """Its settings model, imported only now."""
         module, _, name = self.settings.partition(":")
-        model: type[BaseModel] = getattr(importlib.import_module(module), name)
+        model: type[ComponentSettings] = getattr(importlib.import_module(module), name)
         return model
 
-    def load_settings(self, source: SettingsSource) -> Any:
+    def load_settings(self, source: SettingsSource) -> ComponentSettings:
         """Its settings built from `source`; ConfigError when they are invalid."""
-        return self.settings_model().from_source(source)  # type: ignore[attr-defined]
+        return self.settings_model().from_source(source)
 
     def serve_function(self) -> Serve:
         """Its entry point, imported only now: only the component being started is loaded."""

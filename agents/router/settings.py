@@ -7,17 +7,13 @@ from typing import Self
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from common.agents import AgentSettings
 from common.agents.pipeline import PipelineSettings
 from common.alertmanager import MAX_ALERTS
-from common.components import COMPONENTS
 from common.errors import ConfigError
-from common.settings import FrozenModel, ServeSettings, SettingsSource, build, http_url
+from common.settings import FrozenModel, ServeSettings, http_url
 
-__all__ = ["DEFAULT_PORT", "PREFIX", "BasicCredentials", "RouterSettings"]
+__all__ = ["BasicCredentials", "RouterSettings"]
 
-DEFAULT_PORT = COMPONENTS["router"].port
-PREFIX = "ROUTER_"
 #: The name the router's webhook callers authenticated by HTTP basic own their tasks under.
 BASIC_OWNER = "webhook-basic"
 
@@ -29,6 +25,8 @@ class BasicCredentials(FrozenModel):
 
 class RouterSettings(PipelineSettings):
     """`agent`: where it listens, and its database: its A2A tasks and the tasks it started (`ROUTER_TASK_STORE_URL`)."""
+
+    component = "router"
 
     triage_agent: str = Field(
         default="triage",
@@ -113,12 +111,3 @@ class RouterSettings(PipelineSettings):
         if not password:
             raise ConfigError(f"ROUTER_WEBHOOK_BASIC_PASSWORD_FILE {path} is empty: write the password in it.")
         return BasicCredentials(username=self.webhook_basic_username, password=SecretStr(password))
-
-    @classmethod
-    def from_source(cls, source: SettingsSource) -> RouterSettings:
-        values = COMPONENTS["router"].settings_section(source)
-        for key in AgentSettings.PREFIXED_KEYS:
-            values.pop(key, None)
-        values["agent"] = AgentSettings.from_source(source, prefix=PREFIX, default_port=DEFAULT_PORT)
-        values["model"] = source.get("SRE_MODEL") or None
-        return build(cls, values, prefix=PREFIX)

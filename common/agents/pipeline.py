@@ -68,7 +68,7 @@ from common.auth import TokenSource
 from common.components import COMPONENTS
 from common.errors import BackendError, ConfigError, InputError
 from common.http import create_http_client
-from common.settings import FrozenModel, SettingsSource, build
+from common.settings import ComponentSettings, SettingsSource
 from common.telemetry import invocation_span, span
 
 __all__ = ["LAST_RESULT", "AgentRequest", "AgentResult", "PipelineAgent", "PipelineSettings", "Progress"]
@@ -95,16 +95,13 @@ class AgentResult:
     markdown: str
 
 
-class PipelineSettings(FrozenModel):
+class PipelineSettings(ComponentSettings):
     """What the base reads of every agent's settings; an agent's own settings add fields and name its component.
 
-    `from_source` reads the component's prefixed keys (`TRIAGE_LOOKBACK_SECONDS`) into those fields,
-    refusing a key it does not know (a misspelt one), and the shared ones (`SRE_*`, `SRE_MODEL`,
+    `from_source` (`ComponentSettings`'s) reads the component's prefixed keys (`TRIAGE_LOOKBACK_SECONDS`) into
+    those fields, refusing a key it does not know (a misspelt one), and the shared ones (`SRE_*`, `SRE_MODEL`,
     `<PREFIX>TASK_STORE_URL`...) into `agent` and `model`.
     """
-
-    #: The component whose record (`common.components`) gives the prefix and the default port.
-    component: ClassVar[str]
 
     agent: AgentSettings
     model: str | None = Field(
@@ -112,18 +109,12 @@ class PipelineSettings(FrozenModel):
     )
 
     @classmethod
-    def from_source(cls, source: SettingsSource) -> Self:
+    def outside_values(cls, source: SettingsSource, section: dict[str, Any]) -> dict[str, Any]:
         component = COMPONENTS[cls.component]
-        section = component.settings_section(source)
         for key in AgentSettings.PREFIXED_KEYS:
             section.pop(key, None)
-        unknown = sorted(set(section) - set(cls.model_fields) - {"agent", "model"})
-        if unknown:
-            keys = ", ".join(f"{component.prefix}{key.upper()}" for key in unknown)
-            raise ConfigError(f"Unknown {component.name} setting(s): {keys}. See docs/configuration.md.")
         agent = AgentSettings.from_source(source, prefix=component.prefix, default_port=component.port)
-        values = {**section, "agent": agent, "model": source.get("SRE_MODEL") or None}
-        return build(cls, values, prefix=component.prefix)
+        return {"agent": agent, "model": source.get("SRE_MODEL") or None}
 
     def server_urls(self) -> dict[str, str]:
         """MCP servers given by URL (`<PREFIX><SERVER>_URL`), which skip the registry; by default none."""
