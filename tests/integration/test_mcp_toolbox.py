@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import anyio
@@ -19,7 +21,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 from support.asgi_server import ServedApp
-from support.eventually import eventually_async
+from support.backends import PrometheusProcess
+from support.eventually import eventually, eventually_async
 from support.identity_platform import Platform, tokens
 from support.served import ServedComponent
 
@@ -28,7 +31,7 @@ from common.agents.executor import INVALID_REQUEST
 from common.errors import BackendUnavailable, InputError, ToolCallError
 from common.investigation.evidence import EvidenceLog
 from common.investigation.sources import noted
-from common.mcp.toolbox import mcp_toolbox
+from common.mcp.toolbox import Toolbox, mcp_toolbox
 from common.settings import SettingsSource
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
@@ -111,39 +114,70 @@ def unanswering_prometheus(asked: threading.Event) -> Starlette:
     return Starlette(routes=[Route("/{path:path}", hang, methods=["GET", "POST"])])
 
 
-async def test_a_server_killed_while_the_toolbox_is_open_is_unavailable_and_the_others_go_on(
+def doomed_server(platform: Platform, prometheus_url: str, log_dir: Path) -> ServedComponent:
+    """A prometheus-mcp of the test's own, registered as doomed-mcp (so that the authorization server
+    issues tokens for it), for the test to kill."""
+    env = {
+        "PROMETHEUS_URL": prometheus_url,
+        "SRE_AUTH_ISSUER": platform.registry.url,
+        "SRE_NAME": "doomed-mcp",
+        "REGISTRY_URL": platform.registry.url,
+        "SRE_CLIENT_ID": "prometheus-mcp",
+        "SRE_CLIENT_SECRET": (platform.data_dir / "prometheus-mcp.secret").read_text(),
+    }
+    return ServedComponent("prometheus-mcp", env, log_dir)
+
+
+@asynccontextmanager
+async def toolbox_on(
+    platform: Platform, prometheus_mcp: ServedComponent, doomed: ServedComponent
+) -> AsyncIterator[Toolbox]:
+    await wait_registered(platform, "doomed-mcp")
+    async with (
+        tokens(platform) as source,
+        httpx.AsyncClient(timeout=10) as http,
+        mcp_toolbox(
+            ["prometheus-mcp", "doomed-mcp"],
+            tokens=source,
+            http=http,
+            registry_url="",
+            urls={"prometheus-mcp": prometheus_mcp.mcp_url, "doomed-mcp": doomed.mcp_url},
+        ) as toolbox,
+    ):
+        assert toolbox.servers == ["doomed-mcp", "prometheus-mcp"]
+        yield toolbox
+
+
+async def assert_only_the_dead_server_is_unavailable(toolbox: Toolbox) -> None:
+    result = await toolbox.call("prometheus-mcp", "prometheus_query", {"query": "vector(5)"})
+    assert float(result["samples"][0]["value"]) == 5.0
+    with pytest.raises(BackendUnavailable, match="doomed-mcp is unavailable") as later:
+        await toolbox.call("doomed-mcp", "prometheus_query", {"query": "up"})
+    assert later.value.kind == "backend_unavailable"
+
+    # The task that held the session marks the server unavailable once it has unwound, maybe after a call
+    # heard of the end.
+    async def marked_unavailable() -> bool:
+        return "doomed-mcp" in toolbox.unavailable
+
+    await eventually_async(marked_unavailable, timeout=10, what="doomed-mcp marked unavailable")
+    assert "its session ended" in toolbox.unavailable["doomed-mcp"]
+    assert toolbox.servers == ["prometheus-mcp"]
+    # An investigation's reader notes the failure, which its report lists as degraded.
+    evidence = EvidenceLog()
+    assert await noted(toolbox.call("doomed-mcp", "prometheus_query", {"query": "up"}), evidence, "up") is None
+    assert [failure.source for failure in evidence.degraded()] == ["doomed-mcp"]
+
+
+async def test_a_server_killed_during_a_call_fails_that_call_as_unavailable_and_the_others_go_on(
     platform: Platform, prometheus_mcp: ServedComponent, tmp_path: Path
 ) -> None:
     asked = threading.Event()
     with (
         ServedApp(unanswering_prometheus(asked)) as backend,
-        ServedComponent(
-            "prometheus-mcp",
-            {
-                "PROMETHEUS_URL": backend.url,
-                "SRE_AUTH_ISSUER": platform.registry.url,
-                # Registered under a name of its own, so that the authorization server issues tokens for it.
-                "SRE_NAME": "doomed-mcp",
-                "REGISTRY_URL": platform.registry.url,
-                "SRE_CLIENT_ID": "prometheus-mcp",
-                "SRE_CLIENT_SECRET": (platform.data_dir / "prometheus-mcp.secret").read_text(),
-            },
-            tmp_path,
-        ) as doomed,
+        doomed_server(platform, backend.url, tmp_path) as doomed,
     ):
-        await wait_registered(platform, "doomed-mcp")
-        async with (
-            tokens(platform) as source,
-            httpx.AsyncClient(timeout=10) as http,
-            mcp_toolbox(
-                ["prometheus-mcp", "doomed-mcp"],
-                tokens=source,
-                http=http,
-                registry_url="",
-                urls={"prometheus-mcp": prometheus_mcp.mcp_url, "doomed-mcp": doomed.mcp_url},
-            ) as toolbox,
-        ):
-            assert toolbox.servers == ["doomed-mcp", "prometheus-mcp"]
+        async with toolbox_on(platform, prometheus_mcp, doomed) as toolbox:
             in_flight: list[BaseException] = []
 
             async def call_the_doomed_server() -> None:
@@ -160,18 +194,20 @@ async def test_a_server_killed_while_the_toolbox_is_open_is_unavailable_and_the_
             # The call in flight when its server died failed as unavailable, instead of waiting for its deadline.
             (failed,) = in_flight
             assert "doomed-mcp is unavailable" in str(failed)
-            # The block goes on: the other server answers, the dead one is unavailable from now on.
-            result = await toolbox.call("prometheus-mcp", "prometheus_query", {"query": "vector(5)"})
-            assert float(result["samples"][0]["value"]) == 5.0
-            with pytest.raises(BackendUnavailable, match="doomed-mcp is unavailable") as later:
-                await toolbox.call("doomed-mcp", "prometheus_query", {"query": "up"})
-            assert later.value.kind == "backend_unavailable"
-            assert toolbox.servers == ["prometheus-mcp"]
-            assert "doomed-mcp" in toolbox.unavailable
-            # An investigation's reader notes the failure, which its report lists as degraded.
-            evidence = EvidenceLog()
-            assert await noted(toolbox.call("doomed-mcp", "prometheus_query", {"query": "up"}), evidence, "up") is None
-            assert [failure.source for failure in evidence.degraded()] == ["doomed-mcp"]
+            # The block goes on (and leaving the toolbox raises nothing).
+            await assert_only_the_dead_server_is_unavailable(toolbox)
+
+
+async def test_a_server_killed_between_calls_is_unavailable_and_the_others_go_on(
+    platform: Platform, prometheus_mcp: ServedComponent, prometheus: PrometheusProcess, tmp_path: Path
+) -> None:
+    with doomed_server(platform, prometheus.url, tmp_path) as doomed:
+        async with toolbox_on(platform, prometheus_mcp, doomed) as toolbox:
+            result = await toolbox.call("doomed-mcp", "prometheus_query", {"query": "vector(3)"})
+            assert float(result["samples"][0]["value"]) == 3.0
+            os.kill(doomed.pid, signal.SIGKILL)
+            eventually(lambda: not doomed.running, timeout=10, what="doomed-mcp to die")
+            await assert_only_the_dead_server_is_unavailable(toolbox)
 
 
 async def test_an_error_raised_while_sessions_are_open_leaves_the_toolbox_as_raised(
