@@ -4,12 +4,10 @@ The agent knows nothing of A2A. Each request runs it through an ADK `Runner`, in
 the A2A context (`session_id` = the context id, `user_id` = the calling OAuth client, so a
 conversation is never shared between clients), and its events become task updates:
 
-- an event that sets the session state's `last_result` (`LAST_RESULT`, as `PipelineAgent` does
+- the event that sets the session state's `last_result` (`LAST_RESULT`, as `PipelineAgent` does
   with its result's JSON, whose Markdown is the event's text) is the **result**: one artifact
   `result` with a data part (`application/json`, that JSON) and a Markdown text part
   (`text/markdown`: the event's text, or the JSON rendered as a code block when it has none);
-- so is an event whose text is JSON (an object or an array), from an agent not built on the
-  kit (any ADK agent can be served): its other text is the Markdown, as above;
 - any other text event is a **stage**: a `working` status update carrying its text;
 - partial (streamed) chunks and thoughts are skipped: the complete event follows them;
 - a run that ends without a result (an LLM agent's plain answer) turns its last stage text into
@@ -53,6 +51,7 @@ __all__ = [
     "RESULT_ARTIFACT",
     "UPSTREAM_FAILED",
     "AdkAgentExecutor",
+    "json_value",
     "result_parts",
 ]
 
@@ -81,7 +80,9 @@ def result_parts(data: Any, markdown: str | None) -> list[Part]:
 
 
 def json_value(text: str) -> Any | None:
-    """The JSON object or array `text` holds (surrounding blanks allowed); None for anything else."""
+    """The JSON object or array `text` holds (surrounding blanks allowed); None for anything else.
+
+    How an agent reads back a data part of its request, which reaches it as JSON text (`_user_content`)."""
     stripped = text.strip()
     if not stripped.startswith(("{", "[")):
         return None
@@ -93,12 +94,10 @@ def json_value(text: str) -> Any | None:
 
 
 def _result_of(event: Event, texts: list[str]) -> tuple[Any, str | None] | None:
-    """The result's JSON and Markdown if `event` carries the result (see the module doc), else None."""
-    markdown = "\n\n".join(text for text in texts if json_value(text) is None) or None
-    if LAST_RESULT in event.actions.state_delta:
-        return event.actions.state_delta[LAST_RESULT], markdown
-    data = next((value for text in texts if (value := json_value(text)) is not None), None)
-    return None if data is None else (data, markdown)
+    """The result's JSON and Markdown if `event` sets `LAST_RESULT` (see the module doc), else None."""
+    if LAST_RESULT not in event.actions.state_delta:
+        return None
+    return event.actions.state_delta[LAST_RESULT], "\n\n".join(texts) or None
 
 
 def _texts(event: Event) -> list[str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -20,10 +20,6 @@ from typing import Any
 
 import httpx
 import pytest
-from google.adk.agents import BaseAgent
-from google.adk.agents.invocation_context import InvocationContext
-from google.adk.events import Event
-from google.genai import types as genai
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -31,8 +27,11 @@ from starlette.routing import Route
 from support.asgi_server import ServedApp
 from support.authorization_server import AuthorizationServer
 from support.backends import free_port
+from support.stand_in_agent import stand_in_settings
 
 from common.agents import AgentCardSpec, a2a_app, default_task_store_url
+from common.agents.kit import Kit, Progress
+from common.agents.pipeline import AgentRequest, AgentResult, PipelineAgent
 from common.auth import ClientCredentials, TokenSource
 from common.auth.resource import resource_verifier
 from common.http import create_http_client
@@ -333,17 +332,12 @@ async def test_a_scenario_that_fails_to_load_is_not_posted_and_the_next_one_runs
     assert fine.ok
 
 
-class FakeTriage(BaseAgent):
+class FakeTriage(PipelineAgent):
     """No model, no backends: the report names the first alert's service, as `_report` does."""
 
-    async def _run_async_impl(self, ctx: InvocationContext) -> AsyncGenerator[Event, None]:
-        parts = ctx.user_content.parts if ctx.user_content is not None else None
-        payload = json.loads(parts[0].text or "{}") if parts else {}
-        yield Event(
-            author=self.name,
-            invocation_id=ctx.invocation_id,
-            content=genai.Content(role="model", parts=[genai.Part(text=json.dumps(_report("a2a", payload)))]),
-        )
+    async def handle(self, request: AgentRequest, kit: Kit, progress: Progress) -> AgentResult:
+        report = _report("a2a", json.loads(request.text))
+        return AgentResult(report, f"# Likely cause\n\nThe deployment of {report['changes'][0]['resource']}.")
 
 
 async def test_direct_sends_the_first_alert_group_to_triage_over_a2a_and_scores_its_report(
@@ -358,7 +352,7 @@ async def test_direct_sends_the_first_alert_group_to_triage_over_a2a_and_scores_
             auth=AuthConfig(issuer=authorization.issuer, jwks_url=authorization.jwks_url),
         )
         app = a2a_app(
-            agent=FakeTriage(name="triage"),
+            agent=FakeTriage(name="triage", settings=stand_in_settings(tmp_path)),
             card=AgentCardSpec(name="triage", description="Finds the cause.", version="0.0.1"),
             serve=serve,
             verifier=resource_verifier(serve, serve.base_url, create_http_client(timeout=10.0)),

@@ -14,16 +14,12 @@ from __future__ import annotations
 import json
 import secrets
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
-from google.adk.agents import BaseAgent
-from google.adk.agents.invocation_context import InvocationContext
-from google.adk.events import Event
-from google.genai import types as genai
 from mcp import Client
 from mcp.server.mcpserver import MCPServer
 from mcp.shared.exceptions import MCPError
@@ -39,6 +35,7 @@ from support.issuer import TestIssuer
 from support.mcp_http import INITIALIZE
 from support.mcp_session import controlplane_session
 from support.postgres import PostgresProcess
+from support.stand_in_agent import EchoAgent, stand_in_settings
 
 from common.agents import AGENTS_INVOKE, AgentCardSpec, SkillSpec, a2a_app, default_task_store_url
 from common.auth.resource import resource_verifier
@@ -346,22 +343,10 @@ def issuer() -> Iterator[TestIssuer]:
 # --- an A2A agent ---------------------------------------------------------------------------------
 
 
-class EchoAgent(BaseAgent):
-    """Answers what it received as JSON: enough to see that a refused message never reached it."""
-
-    async def _run_async_impl(self, ctx: InvocationContext) -> AsyncGenerator[Event, None]:
-        parts = ctx.user_content.parts if ctx.user_content and ctx.user_content.parts else []
-        received = [part.text for part in parts if part.text]
-        yield Event(
-            author=self.name,
-            invocation_id=ctx.invocation_id,
-            content=genai.Content(role="model", parts=[genai.Part(text=json.dumps({"received": received}))]),
-        )
-
-
 @pytest.fixture(scope="module")
 def agent_url(issuer: TestIssuer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
+    data_dir = tmp_path_factory.mktemp("echo")
     serve = ServeSettings(
         port=port, registry_url=issuer.issuer, auth=AuthConfig(issuer=issuer.issuer, jwks_url=issuer.jwks_url)
     )
@@ -371,11 +356,11 @@ def agent_url(issuer: TestIssuer, tmp_path_factory: pytest.TempPathFactory) -> I
         skills=(SkillSpec(id="echo", name="Echo", description="Echoes.", tags=("echo",), examples=("hi",)),),
     )
     app = a2a_app(
-        agent=EchoAgent(name="echo"),
+        agent=EchoAgent(name="echo", settings=stand_in_settings(data_dir)),
         card=spec,
         serve=serve,
         verifier=resource_verifier(serve, serve.base_url, create_http_client(timeout=10.0)),
-        task_store_url=default_task_store_url(tmp_path_factory.mktemp("echo"), "echo"),
+        task_store_url=default_task_store_url(data_dir, "echo"),
     )
     with ServedApp(app, port=port):
         yield serve.base_url

@@ -4,7 +4,7 @@
   `router` (agents:invoke, registry:write), `peers` (registry:write, registers the stand-ins),
   `caller` and `alertmanager` (agents:invoke), `reader` (metrics:read only);
 - two stand-in agents served here with `a2a_app` and registered: `triage` and `capacity`. A
-  stand-in is a deterministic ADK agent for the router's plumbing, not the real agent: it records
+  stand-in is a deterministic agent on the kit for the router's plumbing, not the real agent: it records
   who called it and what it received, says one stage, waits while its `Gate` is closed, then
   answers `{"agent": <name>, "received": <the input>}` with a Markdown rendering (or fails, when
   the input says `FAIL_WORD`);
@@ -29,13 +29,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from google.adk.agents import BaseAgent
 from google.adk.agents.invocation_context import InvocationContext
 from google.adk.events import Event
-from google.genai import types as genai
 from pydantic import Field
 
 from common.agents import AGENTS_INVOKE, AgentCardSpec, SkillSpec, a2a_app, default_task_store_url, registration
+from common.agents.kit import Kit, Progress
+from common.agents.pipeline import AgentRequest, AgentResult, PipelineAgent
 from common.auth.resource import resource_verifier
 from common.http import create_http_client
 from common.settings import AuthConfig, ServeSettings, SettingsSource
@@ -47,6 +47,7 @@ from support.backends import free_port
 from support.eventually import eventually
 from support.hostile_tokens import access_token
 from support.served import ServedComponent
+from support.stand_in_agent import stand_in_settings
 
 __all__ = ["FAIL_WORD", "STAGE", "Federation", "Gate", "StandIn", "alert", "federation", "webhook_payload"]
 
@@ -106,32 +107,33 @@ class Gate:
         self._open.set()
 
 
-class StandInAgent(BaseAgent):
+class StandInAgent(PipelineAgent):
     gate: Gate
     #: (calling OAuth client, input) of every run, in order.
     received: list[tuple[str, Any]] = Field(default_factory=list)
 
     async def _run_async_impl(self, ctx: InvocationContext) -> AsyncGenerator[Event, None]:
+        # The kit's request does not name the caller: the stand-in records it, with the input, before the kit runs.
         parts = ctx.user_content.parts if ctx.user_content and ctx.user_content.parts else []
-        text = "\n".join(part.text for part in parts if part.text)
-        try:
-            value: Any = json.loads(text)
-        except ValueError:
-            value = text
-        self.received.append((ctx.user_id, value))
-        yield self._say(ctx, STAGE)
+        self.received.append((ctx.user_id, _input("\n".join(part.text for part in parts if part.text))))
+        async for event in super()._run_async_impl(ctx):
+            yield event
+
+    async def handle(self, request: AgentRequest, kit: Kit, progress: Progress) -> AgentResult:
+        await progress(STAGE)
         while not self.gate.is_open:
             await asyncio.sleep(0.02)
-        if FAIL_WORD in text:
+        if FAIL_WORD in request.text:
             raise RuntimeError("the stand-in failed on purpose")
-        yield self._say(ctx, json.dumps({"agent": self.name, "received": value}), f"## {self.name}\n\nDone.")
+        return AgentResult({"agent": self.name, "received": _input(request.text)}, f"## {self.name}\n\nDone.")
 
-    def _say(self, ctx: InvocationContext, *texts: str) -> Event:
-        return Event(
-            author=self.name,
-            invocation_id=ctx.invocation_id,
-            content=genai.Content(role="model", parts=[genai.Part(text=text) for text in texts]),
-        )
+
+def _input(text: str) -> Any:
+    """The message's JSON, or its text when it is not JSON."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 @dataclass
@@ -271,7 +273,7 @@ def _stand_in(spec: AgentCardSpec, gate: Gate, registry_url: str, data_dir: Path
         registry_url=registry_url,
         auth=AuthConfig(issuer=registry_url, jwks_url=f"{registry_url}/jwks.json"),
     )
-    agent = StandInAgent(name=spec.name, gate=gate)
+    agent = StandInAgent(name=spec.name, settings=stand_in_settings(data_dir), gate=gate)
     app = a2a_app(
         agent=agent,
         card=spec,

@@ -1,15 +1,14 @@
 """An ADK agent served over A2A: card, streaming, auth, task ownership and persistence, ADK's client.
 
-`EchoAgent` is a tiny deterministic custom ADK agent (no model); it is served for real on
+`EchoAgent` (`support.stand_in_agent`) is a tiny deterministic agent on the kit (no model); it is served for real on
 127.0.0.1 with tokens from a `TestIssuer`, and called with a2a-sdk's client.
 """
 
 from __future__ import annotations
 
-import json
 import threading
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -19,18 +18,17 @@ import httpx
 import pytest
 from a2a.client import A2ACardResolver, Client, ClientConfig, ClientFactory
 from a2a.types import GetTaskRequest, Message, Part, Role, SendMessageRequest, StreamResponse, Task, TaskState
-from google.adk.agents import BaseAgent
-from google.adk.agents.invocation_context import InvocationContext
+from google.adk.agents import BaseAgent, LlmAgent
 from google.adk.agents.remote_a2a_agent import RemoteA2aAgent
-from google.adk.events import Event
 from google.adk.runners import InMemoryRunner
 from google.genai import types as genai
 from google.protobuf.json_format import MessageToDict
 from support.asgi_server import ServedApp
 from support.backends import free_port
 from support.eventually import eventually_async
-from support.gated_agent import GatedAgent
 from support.issuer import TestIssuer
+from support.scripted_llm import ScriptedLlm, text
+from support.stand_in_agent import ECHO_STAGE, EchoAgent, GatedAgent, stand_in_settings
 
 from common.agents import (
     AGENTS_INVOKE,
@@ -46,7 +44,6 @@ from common.auth.resource import resource_verifier
 from common.http import create_http_client
 from common.settings import AuthConfig, ServeSettings
 
-STAGE_TEXT = "Looking at the checkout service"
 SPEC = AgentCardSpec(
     name="echo",
     description="Answers with a structured echo of the question.",
@@ -61,28 +58,6 @@ SPEC = AgentCardSpec(
         ),
     ),
 )
-
-
-class EchoAgent(BaseAgent):
-    """Two events, no model: a stage, then the result as JSON with a Markdown rendering."""
-
-    async def _run_async_impl(self, ctx: InvocationContext) -> AsyncGenerator[Event, None]:
-        content = ctx.user_content
-        question = " ".join(part.text or "" for part in (content.parts or [])) if content else ""
-        yield Event(
-            author=self.name,
-            invocation_id=ctx.invocation_id,
-            content=genai.Content(role="model", parts=[genai.Part(text=STAGE_TEXT)]),
-        )
-        result = {"question": question, "length": len(question)}
-        yield Event(
-            author=self.name,
-            invocation_id=ctx.invocation_id,
-            content=genai.Content(
-                role="model",
-                parts=[genai.Part(text=json.dumps(result)), genai.Part(text=f"## Echo\n\n{question}")],
-            ),
-        )
 
 
 class ServedAgent:
@@ -121,7 +96,7 @@ def served_agent(
     port = port or free_port()
     serve = serve_settings(issuer, port)
     app = a2a_app(
-        agent=agent or EchoAgent(name="echo"),
+        agent=agent or EchoAgent(name="echo", settings=stand_in_settings(data_dir)),
         card=SPEC,
         serve=serve,
         verifier=resource_verifier(serve, serve.base_url, create_http_client(timeout=10.0)),
@@ -232,7 +207,7 @@ async def test_message_stream_reports_the_stage_and_the_result_artifact(agent: S
         if response.HasField("status_update") and response.status_update.status.HasField("message")
         for part in response.status_update.status.message.parts
     ]
-    assert stages == [STAGE_TEXT]
+    assert stages == [ECHO_STAGE]
     artifacts = [response.artifact_update.artifact for response in responses if response.HasField("artifact_update")]
     assert [artifact.name for artifact in artifacts] == [RESULT_ARTIFACT]
     data, markdown = artifacts[0].parts
@@ -252,6 +227,21 @@ async def test_message_send_returns_the_completed_task_with_its_artifact(agent: 
     (artifact,) = task.artifacts
     assert MessageToDict(artifact.parts[0].data) == {"question": QUESTION, "length": len(QUESTION)}
     assert artifact.parts[1].text.startswith("## Echo")
+
+
+async def test_an_llm_agents_answer_is_the_markdown_result_even_when_it_reads_as_json(
+    issuer: TestIssuer, tmp_path: Path
+) -> None:
+    # Only an agent's result (the kit's AgentResult) carries data: a model's text is an answer for people.
+    answer = '{"service": "checkout"}'
+    llm_agent = LlmAgent(name="echo", model=ScriptedLlm(script=[text(answer)]))
+    with served_agent(issuer, tmp_path, agent=llm_agent) as served:
+        async with served.client(served.token(), streaming=False) as client:
+            (response,) = await collect(client, QUESTION)
+
+    assert response.task.status.state == TaskState.TASK_STATE_COMPLETED
+    (artifact,) = response.task.artifacts
+    assert [(part.text, part.media_type) for part in artifact.parts] == [(answer, "text/markdown")]
 
 
 def _rpc(method: str, params: dict[str, object]) -> dict[str, object]:
@@ -382,7 +372,7 @@ async def test_adk_remote_agent_calls_the_served_agent(agent: ServedAgent) -> No
                     texts.append(part.text)
         await runner.close()
 
-    assert STAGE_TEXT in texts
+    assert ECHO_STAGE in texts
     assert f"## Echo\n\n{QUESTION}" in texts
 
 
@@ -390,7 +380,11 @@ async def test_a_task_cut_off_by_a_restart_reads_back_failed_saying_to_send_it_a
     issuer: TestIssuer, tmp_path: Path
 ) -> None:
     gate = threading.Event()  # never set: the run is still waiting when the server stops
-    with served_agent(issuer, tmp_path, agent=GatedAgent(name="echo", gate=gate, stage=STAGE_TEXT)) as first:
+    with served_agent(
+        issuer,
+        tmp_path,
+        agent=GatedAgent(name="echo", settings=stand_in_settings(tmp_path), gate=gate, stage=ECHO_STAGE),
+    ) as first:
         port = first.port
         async with first.client(first.token(), streaming=False) as client:
             request = user_message(QUESTION)
@@ -402,7 +396,7 @@ async def test_a_task_cut_off_by_a_restart_reads_back_failed_saying_to_send_it_a
                 return task if task.status.message.parts else None
 
             task = await eventually_async(with_a_stage, what="the task's first stage")
-    assert (task.status.state, task.status.message.parts[0].text) == (TaskState.TASK_STATE_WORKING, STAGE_TEXT)
+    assert (task.status.state, task.status.message.parts[0].text) == (TaskState.TASK_STATE_WORKING, ECHO_STAGE)
 
     with served_agent(issuer, tmp_path, port=port) as second:
         async with second.client(second.token(), streaming=False) as client:

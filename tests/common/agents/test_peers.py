@@ -29,6 +29,7 @@ from pydantic import SecretStr
 from support.asgi_server import ServedApp
 from support.backends import free_port
 from support.router_federation import FAIL_WORD, STAGE, Federation, Gate, StandInAgent, federation
+from support.stand_in_agent import stand_in_settings
 
 from common.agents import AGENTS_INVOKE, AgentCardSpec, AgentSettings, SkillSpec, a2a_app, default_task_store_url
 from common.agents.client import agent_client, result_of, text_message
@@ -138,7 +139,13 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         serve = settings(fed, ClientIdentity(id=ASKER.name, secret=SecretStr(secret)))
         asker = AskingAgent(name=ASKER.name, settings=PipelineSettings(agent=AgentSettings(serve=serve, data_dir=root)))
         with (
-            served(fed, LEDGER, StandInAgent(name=LEDGER.name, gate=Gate()), settings(fed), root) as ledger,
+            served(
+                fed,
+                LEDGER,
+                StandInAgent(name=LEDGER.name, settings=stand_in_settings(root), gate=Gate()),
+                settings(fed),
+                root,
+            ) as ledger,
             served(fed, LEAKY, LeakyAgent(name=LEAKY.name), settings(fed), root) as leaky,
             served(fed, ASKER, asker, serve, root) as asking,
         ):

@@ -17,8 +17,8 @@ from a2a.types import GetTaskRequest, Message, Part, Role, SendMessageRequest, T
 from support.asgi_server import ServedApp
 from support.backends import free_port
 from support.eventually import eventually_async
-from support.gated_agent import GatedAgent
 from support.issuer import TestIssuer
+from support.stand_in_agent import GatedAgent, stand_in_settings
 
 from common.agents import AGENTS_INVOKE, AgentCardSpec, SkillSpec, a2a_app, default_task_store_url
 from common.agents.owner import ClientUser
@@ -64,7 +64,7 @@ async def has_states(client: Client, task_ids: list[str], expected: list[int]) -
 
 async def test_runs_beyond_the_limit_wait_submitted_and_start_in_turn(issuer: TestIssuer, tmp_path: Path) -> None:
     gate = threading.Event()
-    agent = GatedAgent(name="gated", gate=gate)
+    agent = GatedAgent(name="gated", settings=stand_in_settings(tmp_path), gate=gate)
     port = free_port()
     serve = ServeSettings(
         port=port, registry_url=issuer.issuer, auth=AuthConfig(issuer=issuer.issuer, jwks_url=issuer.jwks_url)
