@@ -173,9 +173,10 @@ async def main() -> None:
     logging.disable(logging.INFO)
     started = time.perf_counter()
     sizes = [*await prometheus_sizes(), *await loki_sizes()]
-    print(f"{'call':<45} {'structured':>10} {'text':>6} {'API JSON':>9} {'text/API':>8}")
+    print(f"{'call':<45} {'structured':>10} {'text':>6} {'API JSON':>9} {'structured/API':>14} {'text/API':>8}")
     for s in sizes:
-        print(f"{s.call:<45} {s.structured:>10} {s.text:>6} {s.api:>9} {s.text / s.api:>8.2f}")
+        ratios = f"{s.structured / s.api:>14.2f} {s.text / s.api:>8.2f}"
+        print(f"{s.call:<45} {s.structured:>10} {s.text:>6} {s.api:>9} {ratios}")
     print(f"({time.perf_counter() - started:.1f} s)")
 
 

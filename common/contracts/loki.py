@@ -24,6 +24,7 @@ __all__ = [
     "LogLine",
     "LogPattern",
     "LogQueryResult",
+    "LogStream",
     "LokiMcp",
     "MetricQueryResult",
     "MetricSeriesResult",
@@ -39,14 +40,32 @@ def _labels(labels: dict[str, str]) -> str:
     return "{" + ", ".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}"
 
 
+def _empty(value: object) -> bool:
+    return not value
+
+
 class LogLine(BaseModel):
-    timestamp: str = Field(description="RFC 3339, UTC.")
-    timestamp_ns: str = Field(description="Nanoseconds since the epoch, as Loki gives it.")
-    labels: dict[str, str] = Field(description="The stream's labels.")
+    """One line of a stream. What Loki attached to this line alone is sent only when there is some."""
+
+    time: str = Field(description="RFC 3339, UTC, to the nanosecond.")
     line: str
-    structured_metadata: dict[str, str] = Field(default_factory=dict)
-    parsed: dict[str, str] = Field(default_factory=dict, description="Labels extracted by | json or | logfmt.")
-    line_cut: bool = Field(default=False, description="True when the line was longer than the line limit.")
+    structured_metadata: dict[str, str] = Field(default_factory=dict, exclude_if=_empty)
+    parsed: dict[str, str] = Field(
+        default_factory=dict, exclude_if=_empty, description="Labels extracted by | json or | logfmt."
+    )
+    line_cut: bool = Field(
+        default=False, exclude_if=_empty, description="True when the line was longer than the line limit."
+    )
+
+
+class LogStream(BaseModel):
+    """A stream's lines. Structured metadata and parsed labels that every line of the stream has are said
+    here once; a line's own fields hold the rest."""
+
+    labels: dict[str, str]
+    structured_metadata: dict[str, str] = Field(default_factory=dict, exclude_if=_empty)
+    parsed: dict[str, str] = Field(default_factory=dict, exclude_if=_empty)
+    lines: list[LogLine] = Field(description="In the query's direction.")
 
 
 class LogQueryResult(BoundedResult):
@@ -55,17 +74,24 @@ class LogQueryResult(BoundedResult):
     start: str
     end: str
     direction: str
-    lines: list[LogLine]
+    # Grouped as Loki groups them: a stream's labels once, not on each of its lines.
+    streams: list[LogStream] = Field(description="The lines of each stream; returned counts lines.")
+
+    def in_order(self) -> list[tuple[dict[str, str], LogLine]]:
+        """Every line with its stream's labels, in the query's direction across streams (newest first for
+        backward). Times are one fixed-width format, so they sort as strings."""
+        pairs = [(stream.labels, line) for stream in self.streams for line in stream.lines]
+        return sorted(pairs, key=lambda pair: pair[1].time, reverse=self.direction == "backward")
 
     def render_text(self) -> str:
-        # The labels every line shares are said once, so a line carries only the ones that set it apart
+        # The labels every stream shares are said once, so a line carries only the ones that set it apart
         # (bench/result_size.py: a third shorter on 100 lines of one service).
-        shared = dict(set.intersection(*(set(line.labels.items()) for line in self.lines))) if self.lines else {}
+        shared = dict(set.intersection(*(set(s.labels.items()) for s in self.streams))) if self.streams else {}
         out = [f"{self.returned} log lines for {self.query} ({self.start} .. {self.end}, {self.direction})"]
         out[0] += f", all {_labels(shared)}:" if shared else ":"
-        for line in self.lines:
-            own = {k: v for k, v in line.labels.items() if k not in shared}
-            out.append(f"{line.timestamp} {_labels(own)} {line.line}" if own else f"{line.timestamp} {line.line}")
+        for labels, line in self.in_order():
+            own = {k: v for k, v in labels.items() if k not in shared}
+            out.append(f"{line.time} {_labels(own)} {line.line}" if own else f"{line.time} {line.line}")
         return "\n".join([*out, self._footer()]).rstrip()
 
 

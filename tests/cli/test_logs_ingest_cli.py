@@ -43,11 +43,12 @@ def test_ingested_files_are_queried_through_loki_mcp(
             return await call(client, "loki_query_logs", query='{service="checkout", level="error"}', start="now-1h")
 
     result = anyio.run(query)
-    assert [line["line"] for line in result["lines"]] == [
+    (stream,) = result["streams"]
+    assert [line["line"] for line in stream["lines"]] == [
         "    at Db.connect(Db.java:10)",
         f"{minute_ago}:00Z ERROR connection refused to 10.0.0.1:5432",
     ]
-    assert result["lines"][0]["labels"]["filename"] == "checkout.log"
+    assert stream["labels"]["filename"] == "checkout.log"
 
 
 def test_bad_labels_and_a_configured_loki_are_clear_errors(

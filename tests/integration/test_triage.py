@@ -503,7 +503,7 @@ def test_the_demo_goes_from_a_real_alert_to_the_printed_report_and_ctrl_c_stops_
     )
     assert pushed.status_code == 204, pushed.text
     logs = anyio.run(call_tool, f"{loki}/mcp", loki_token, "loki_query_logs", {"query": '{service="up-test"}'})
-    assert [line["line"] for line in logs["lines"]] == ["hello from up"]
+    assert [line["line"] for stream in logs["streams"] for line in stream["lines"]] == ["hello from up"]
     # The approval loop: the cli client asks through controlplane-mcp, the approver decides.
     incident = httpx.post(
         f"{controlplane}/api/v1/incidents",

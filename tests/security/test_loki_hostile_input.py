@@ -132,7 +132,7 @@ def test_row_40_catastrophic_regex_through_the_mcp_tool_keeps_healthz_responsive
 
     result, slowest = slowest_healthz_while(loki, lambda: over_mcp(loki, token, query))
 
-    assert result["lines"] == []
+    assert result["streams"] == []
     assert slowest < HEALTHZ_BOUND_SECONDS
 
 
@@ -261,7 +261,7 @@ def test_row_44_tool_times_take_unix_seconds_as_numbers_and_refuse_out_of_range_
 ) -> None:
     logs, metrics, far = over_mcp(loki, token, _numeric_times)
 
-    assert [line["line"] for line in logs["lines"]] == [EVIL_SUBJECT]
+    assert [line["line"] for stream in logs["streams"] for line in stream["lines"]] == [EVIL_SUBJECT]
     assert metrics["series"]
     assert "end" in far
     assert "2262-04-11" in far

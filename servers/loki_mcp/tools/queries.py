@@ -19,7 +19,7 @@ from servers.loki_mcp.client import LokiClient
 from servers.loki_mcp.models import MetricResult
 from servers.loki_mcp.settings import Limits
 from servers.loki_mcp.tools.parameters import Query
-from servers.loki_mcp.tools.shown import log_line
+from servers.loki_mcp.tools.shown import log_streams
 
 __all__ = ["QueryTools"]
 
@@ -43,7 +43,7 @@ class QueryTools(BackendTools[Limits, LokiClient]):
         ] = "backward",
         backend: Backend = None,
     ) -> LogQueryResult:
-        """Read log lines matching a LogQL query, newest first.
+        """Read log lines matching a LogQL query, grouped by stream, newest first.
 
         The stream selector must pick some streams ({service="x"}), not all. Add line filters (|= "text",
         |~ "regex") and parsers (| json, | logfmt) with label filters to narrow. At most `limit` lines
@@ -58,7 +58,9 @@ class QueryTools(BackendTools[Limits, LokiClient]):
         result = await client.query_logs(
             query, start_ns=unix_ns(window.start), end_ns=unix_ns(window.end), limit=cap, direction=direction
         )
-        lines = [log_line(labels, entry, self.limits.max_line_chars) for labels, entry in result.merged()]
+        # Newest (or oldest) first across streams, so the stream of the first line is the first stream.
+        streams = log_streams(result.merged(), self.limits.max_line_chars)
+        lines = [line for stream in streams for line in stream.lines]
         # Loki says a log query was cut at the limit, not how many lines matched.
         return LogQueryResult(
             backend=client.name,
@@ -66,7 +68,7 @@ class QueryTools(BackendTools[Limits, LokiClient]):
             start=iso(window.start),
             end=iso(window.end),
             direction=direction,
-            lines=lines,
+            streams=streams,
             **bounds(lines, len(lines), notes, truncated=result.truncated, warnings=result.warnings),
         )
 

@@ -6,6 +6,7 @@ import json
 import os
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -46,14 +47,22 @@ async def test_query_logs_returns_the_newest_lines_first_with_the_default_limit(
 ) -> None:
     async with loki_session(tmp_path, dataset.streams) as client:
         result = await call(client, "loki_query_logs", query=CHECKOUT, **dataset.window())
-    lines = result["lines"]
-    assert len(lines) == 100
+    streams = result["streams"]
+    assert sum(len(stream["lines"]) for stream in streams) == result["returned"] == 100
     assert result["truncated"] is True
-    stamps = [int(line["timestamp_ns"]) for line in lines]
-    assert stamps == sorted(stamps, reverse=True)
+    # Each stream's labels once; its lines newest first, the stream of the newest line first.
+    assert [stream["labels"]["level"] for stream in streams] == ["error", "info"]
+    for stream in streams:
+        times = [line["time"] for line in stream["lines"]]
+        assert times == sorted(times, reverse=True)
+        assert set(stream["lines"][0]) == {"time", "line"}
     newest = max(e.timestamp_ns for s in dataset.streams if s.labels["service"] == "checkout" for e in s.entries)
-    assert stamps[0] == newest
-    assert lines[0]["labels"]["service"] == "checkout"
+    seconds, nanoseconds = divmod(newest, 10**9)
+    assert (
+        streams[0]["lines"][0]["time"] == f"{datetime.fromtimestamp(seconds, UTC):%Y-%m-%dT%H:%M:%S}.{nanoseconds:09d}Z"
+    )
+    # What Loki attached to every line of a stream is said once, on the stream.
+    assert streams[0]["structured_metadata"] == {"detected_level": "error"}
 
 
 async def test_query_logs_text_says_the_labels_every_line_shares_once(tmp_path: Path, dataset: LogDataset) -> None:
@@ -80,8 +89,8 @@ async def test_query_logs_filters_lines_and_parses_json(tmp_path: Path, dataset:
     expected_refused = sum("connection refused" in e.line for s in dataset.streams for e in s.entries)
     assert refused["returned"] == expected_refused
     assert refused["truncated"] is False
-    assert all("connection refused" in line["line"] for line in refused["lines"])
-    assert {line["line"] for line in parsed["lines"]} == {
+    assert all("connection refused" in line["line"] for stream in refused["streams"] for line in stream["lines"])
+    assert {line["line"] for stream in parsed["streams"] for line in stream["lines"]} == {
         '{"level": "error", "msg": "payment gateway timeout after 3000ms", "status": 504}'
     }
     assert parsed["returned"] == 12
@@ -107,7 +116,7 @@ async def test_a_window_longer_than_the_cap_keeps_its_end_and_says_so_in_limits_
     assert "longer than the 1h allowed; it now starts at" in note
     assert clamped["end"] == within["end"]
     assert clamped["start"] == within["start"]
-    assert clamped["lines"] == within["lines"]
+    assert clamped["streams"] == within["streams"]
 
 
 async def test_a_thirty_day_window_is_clamped_for_every_tool_that_reads_a_window(
@@ -169,7 +178,7 @@ async def test_secrets_in_log_lines_are_redacted_everywhere_they_appear(tmp_path
         everything = json.dumps(result.structured_content) + "".join(getattr(b, "text", "") for b in result.content)
         assert SECRET_PASSWORD not in everything
         assert SECRET_TOKEN not in everything
-    lines = [line["line"] for line in (logs.structured_content or {})["lines"]]
+    lines = [line["line"] for stream in (logs.structured_content or {})["streams"] for line in stream["lines"]]
     assert any("password=[REDACTED]" in line for line in lines)
     assert any("Bearer [REDACTED]" in line for line in lines)
 

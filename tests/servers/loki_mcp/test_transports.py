@@ -48,7 +48,9 @@ async def check_every_tool(client: Client, dataset: LogDataset) -> None:
     assert {tool.name for tool in listed.tools} == set(one_call_per_tool(dataset))
     results = {name: await call(client, name, **args) for name, args in one_call_per_tool(dataset).items()}
     assert results["loki_query_logs"]["returned"] == 3
-    assert all("refused" in line["line"] for line in results["loki_query_logs"]["lines"])
+    assert all(
+        "refused" in line["line"] for stream in results["loki_query_logs"]["streams"] for line in stream["lines"]
+    )
     assert results["loki_query_metrics"]["series"][0]["summary"]["last"] > 0
     assert results["loki_list_labels"]["values"] == ["checkout", "payments"]
     assert results["loki_find_streams"]["total"] == 2
