@@ -1,6 +1,8 @@
 """What runs: resources (services, deployments, databases, ...) and named groups of them.
 
-A resource is unique by `namespace/name`; its dependencies name other resources as `name` (same
+A resource is unique by `namespace/name`. Lists find it by its own labels (`label=key=value`)
+or by an entry of its pods' label selector (`selector=key=value`: the workloads that select pods
+labelled `app=checkout`, among others). Its dependencies name other resources as `name` (same
 namespace) or `namespace/name`, resolved when asked (`GET /resources/{id}/dependencies`), so a
 resource may name one that is registered later.
 """
@@ -9,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, RowMapping, delete, exists, func, insert, select, update
+from sqlalchemy import ColumnElement, RowMapping, Table, delete, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.responses import Response
@@ -24,7 +26,7 @@ from controlplane.models import (
     ResourceUpdate,
 )
 from controlplane.queries import ResourceQuery
-from controlplane.tables import new_id, resource_groups, resource_labels, resources
+from controlplane.tables import new_id, resource_groups, resource_labels, resource_selectors, resources
 
 __all__ = ["HANDLERS"]
 
@@ -40,14 +42,8 @@ async def list_resources(call: Call) -> Response:
         conditions.append(resources.c.name == query.name)
     if query.q:
         conditions.append(func.lower(resources.c.name).contains(query.q.lower(), autoescape=True))
-    for selector in query.label:
-        key, _, value = selector.partition("=")
-        labelled = (
-            (resource_labels.c.resource_id == resources.c.id)
-            & (resource_labels.c.key == key)
-            & (resource_labels.c.value == value)
-        )
-        conditions.append(exists().where(labelled))
+    conditions += [_holds(resource_labels, pair) for pair in query.label]
+    conditions += [_holds(resource_selectors, pair) for pair in query.selector]
     return await listing(call, resources, conditions, Resource, order=resources.c.created_at, newest_first=False)
 
 
@@ -61,7 +57,8 @@ async def create_resource(call: Call) -> Response:
             if await _named(connection, body.namespace, body.name) is not None:
                 raise taken
             await connection.execute(insert(resources).values(**row))
-            await _set_labels(connection, row["id"], body.labels)
+            await _set_pairs(connection, resource_labels, row["id"], body.labels)
+            await _set_pairs(connection, resource_selectors, row["id"], body.selector)
             await call.store.audit(
                 connection,
                 call.actor,
@@ -79,8 +76,8 @@ async def update_resource(call: Call) -> Response:
     body: ResourceUpdate = call.body
     resource_id = call.param("id")
     changes: dict[str, Any] = body.model_dump(mode="json", include=body.model_fields_set)
-    # null means "unset" only where the field may be unset; lists and labels become empty.
-    for field in ("dependencies", "labels"):
+    # null means "unset" only where the field may be unset; lists and label maps become empty.
+    for field in ("dependencies", "labels", "selector"):
         if field in changes and changes[field] is None:
             changes[field] = [] if field == "dependencies" else {}
     async with call.store.write() as connection:
@@ -89,7 +86,9 @@ async def update_resource(call: Call) -> Response:
             update(resources).where(resources.c.id == resource_id).values(**changes, updated_at=call.store.now())
         )
         if "labels" in changes:
-            await _set_labels(connection, resource_id, changes["labels"])
+            await _set_pairs(connection, resource_labels, resource_id, changes["labels"])
+        if "selector" in changes:
+            await _set_pairs(connection, resource_selectors, resource_id, changes["selector"])
         await call.store.audit(
             connection,
             call.actor,
@@ -150,11 +149,19 @@ async def _named(connection: AsyncConnection, namespace: str, name: str) -> RowM
     return (await connection.execute(named)).mappings().first()
 
 
-async def _set_labels(connection: AsyncConnection, resource_id: str, labels: dict[str, str]) -> None:
-    await connection.execute(delete(resource_labels).where(resource_labels.c.resource_id == resource_id))
-    if labels:
-        rows = [{"resource_id": resource_id, "key": key, "value": value} for key, value in labels.items()]
-        await connection.execute(insert(resource_labels), rows)
+def _holds(pairs: Table, pair: str) -> ColumnElement[bool]:
+    """The resource has `key=value` among its rows of `pairs` (its labels, or its selector)."""
+    key, _, value = pair.partition("=")
+    held = (pairs.c.resource_id == resources.c.id) & (pairs.c.key == key) & (pairs.c.value == value)
+    return exists().where(held)
+
+
+async def _set_pairs(connection: AsyncConnection, pairs: Table, resource_id: str, values: dict[str, str]) -> None:
+    """The rows of `pairs` (labels or selector) kept for lookups: exactly `values`."""
+    await connection.execute(delete(pairs).where(pairs.c.resource_id == resource_id))
+    if values:
+        rows = [{"resource_id": resource_id, "key": key, "value": value} for key, value in values.items()]
+        await connection.execute(insert(pairs), rows)
 
 
 def _qualified(reference: str, namespace: str) -> tuple[str, str]:

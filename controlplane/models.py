@@ -168,7 +168,15 @@ class ResourceCreate(_Model):
         max_length=200,
         description="Resources this one depends on, as `name` (same namespace) or `namespace/name`.",
     )
-    labels: Labels = Field(default_factory=dict)
+    labels: Labels = Field(
+        default_factory=dict,
+        description="The workload's own labels, keys as Kubernetes writes them (`app.kubernetes.io/name`, `app`).",
+    )
+    selector: Labels = Field(
+        default_factory=dict,
+        description="The label selector of its pods (Kubernetes `matchLabels`): a pod whose labels include all "
+        "of these belongs to this resource. Empty: none declared.",
+    )
 
 
 class ResourceUpdate(_Model):
@@ -179,6 +187,7 @@ class ResourceUpdate(_Model):
     owner: str | None = Field(default=None, max_length=200)
     dependencies: list[Annotated[str, Field(max_length=200)]] | None = Field(default=None, max_length=200)
     labels: Labels | None = None
+    selector: Labels | None = None
 
 
 class Resource(ResourceCreate):

@@ -66,7 +66,14 @@ class ResourceQuery(ListQuery):
     name: Name | None = Field(default=None, description="Only resources with exactly this name.")
     q: str | None = Field(default=None, max_length=200, description="Only resources whose name contains this text.")
     label: list[Annotated[str, Field(pattern=r"^[^=]{1,200}=.{0,1000}$")]] = Field(
-        default_factory=list, max_length=20, description="`key=value`; repeat for several (all must match)."
+        default_factory=list,
+        max_length=20,
+        description="`key=value` among the resource's labels; repeat for several (all must match).",
+    )
+    selector: list[Annotated[str, Field(pattern=r"^[^=]{1,200}=.{0,1000}$")]] = Field(
+        default_factory=list,
+        max_length=20,
+        description="`key=value` in the label selector of the resource's pods; repeat for several (all must match).",
     )
 
 

@@ -2,7 +2,7 @@
 
 Columns carry the names of the model fields they hold, so a row validates into its model as
 it is. Lists that queries filter on are also kept as rows of their own (`resource_labels`,
-`incident_resources`) beside the JSON copy the answers are built from. Times are
+`resource_selectors`, `incident_resources`) beside the JSON copy the answers are built from. Times are
 `UtcDateTime`: timezone-aware UTC in and out, on SQLite (which keeps no offset) and PostgreSQL
 (`timestamptz`) alike. Ids are opaque: a type prefix and 12 hex digits (`res_3f2a...`).
 
@@ -48,6 +48,7 @@ __all__ = [
     "new_id",
     "resource_groups",
     "resource_labels",
+    "resource_selectors",
     "resources",
     "timeline_entries",
     "utc",
@@ -103,6 +104,7 @@ resources = Table(
     Column("owner", String(SHORT), nullable=True),
     Column("dependencies", JSON, nullable=False),
     Column("labels", JSON, nullable=False),
+    Column("selector", JSON, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
     UniqueConstraint("namespace", "name", name="uq_resources_namespace_name"),
@@ -110,6 +112,14 @@ resources = Table(
 
 resource_labels = Table(
     "resource_labels",
+    metadata,
+    _id("resource_id", primary_key=True),
+    Column("key", String(SHORT), primary_key=True),
+    Column("value", String(1000), nullable=False),
+)
+
+resource_selectors = Table(
+    "resource_selectors",
     metadata,
     _id("resource_id", primary_key=True),
     Column("key", String(SHORT), primary_key=True),

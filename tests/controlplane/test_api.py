@@ -163,6 +163,59 @@ def test_resources_filter_by_namespace_kind_name_substring_and_labels(controlpla
     assert names(label="tier=nothing") == []
 
 
+def test_resources_keep_kubernetes_labels_and_selector_through_create_update_and_read(
+    controlplane: ControlPlane,
+) -> None:
+    labels = {"app.kubernetes.io/name": "checkout", "app.kubernetes.io/part-of": "shop"}
+    created = new_resource(controlplane, unique("checkout"), labels=labels, selector={"app": "checkout"})
+    assert (created["labels"], created["selector"]) == (labels, {"app": "checkout"})
+    assert controlplane.ok("GET", f"/resources/{created['id']}") == created
+
+    path = f"/resources/{created['id']}"
+    moved = controlplane.ok("PATCH", path, json={"selector": {"app": "checkout", "track": "stable"}})
+    assert (moved["labels"], moved["selector"]) == (labels, {"app": "checkout", "track": "stable"})
+    cleared = controlplane.ok("PATCH", path, json={"selector": None})
+    assert cleared["selector"] == {}
+    assert new_resource(controlplane)["selector"] == {}
+
+    too_many = {f"k{index}": "v" for index in range(65)}
+    for body, field in (({"selector": too_many}, "selector"), ({"selector": {"app": "\x00"}}, "selector.app")):
+        refused = controlplane.call("POST", "/resources", json={"name": unique("bad"), "kind": "deployment", **body})
+        assert refused.status_code == 422
+        assert field in str(refused.json())
+
+
+def test_resources_are_found_by_a_kubernetes_label_or_an_entry_of_their_selector(controlplane: ControlPlane) -> None:
+    namespace = unique("sel")
+    checkout = new_resource(
+        controlplane,
+        "checkout",
+        namespace=namespace,
+        labels={"app.kubernetes.io/name": "checkout"},
+        selector={"app": "checkout", "track": "stable"},
+    )
+    canary = new_resource(
+        controlplane, "checkout-canary", namespace=namespace, selector={"app": "checkout", "track": "canary"}
+    )
+    new_resource(controlplane, "cart", namespace=namespace, labels={"app": "checkout"})
+
+    def names(**params: object) -> list[str]:
+        return [
+            item["name"]
+            for item in controlplane.ok("GET", "/resources", params={"namespace": namespace, **params})["items"]
+        ]
+
+    assert names(label="app.kubernetes.io/name=checkout") == [checkout["name"]]
+    # The selector is matched on its own: `cart` carries app=checkout as a label, selects nothing.
+    assert names(selector="app=checkout") == [checkout["name"], canary["name"]]
+    assert names(selector=["app=checkout", "track=canary"]) == [canary["name"]]
+    assert names(selector="app=cart") == []
+    assert names(label="app=checkout", selector="app=checkout") == []
+    # After an update, the lookup follows the new selector.
+    controlplane.ok("PATCH", f"/resources/{canary['id']}", json={"selector": {"app": "checkout-next"}})
+    assert names(selector="app=checkout") == [checkout["name"]]
+
+
 def test_lists_page_through_every_item_without_repeats(controlplane: ControlPlane) -> None:
     namespace = unique("paged")
     ids = [new_resource(controlplane, f"r{index}", namespace=namespace)["id"] for index in range(7)]
