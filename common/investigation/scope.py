@@ -9,7 +9,7 @@ cannot be reached the scope is the alert's labels alone, and the report says so.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -60,10 +60,14 @@ class Resource:
     kind: str | None = None
     version: str | None = None
     replicas: int | None = None
+    #: The resource's own labels as the control plane holds them (Kubernetes keys, `app.kubernetes.io/name`),
+    #: which name it in the series' label schemes better than its name does.
+    labels: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @classmethod
     def of(cls, item: dict[str, Any]) -> Resource:
         replicas = item.get("replicas")
+        labels = item.get("labels")
         return cls(
             name=str(item["name"]),
             namespace=item.get("namespace"),
@@ -71,6 +75,7 @@ class Resource:
             kind=item.get("kind"),
             version=item.get("version"),
             replicas=replicas if isinstance(replicas, int) else None,
+            labels={str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {},
         )
 
 
