@@ -96,12 +96,14 @@ def _series_problems(scenario: Scenario, names: list[str]) -> list[Problem]:
             found.append((f"{where}.type", f"{series.metric} is a {other[0]} in series[{other[1]}]"))
         if series.type == "counter" and not series.metric.endswith("_total"):
             found.append((f"{where}.metric", f"a counter's name ends in _total (OpenMetrics): {series.metric}_total"))
-        if series.type == "histogram":
-            found.extend(_histogram_problems(where, series))
-        else:
-            for field in ("latency", "buckets"):
-                if getattr(series, field) is not None:
-                    found.append((f"{where}.{field}", f"only a histogram has `{field}`, not a {series.type}"))
+        if series.type in ("histogram", "summary"):
+            found.extend(_distribution_problems(where, series))
+        elif series.latency is not None:
+            found.append((f"{where}.latency", f"only a histogram or summary has `latency`, not a {series.type}"))
+        if series.type != "histogram" and series.buckets is not None:
+            found.append((f"{where}.buckets", f"only a histogram has `buckets`, not a {series.type}"))
+        if series.type != "summary" and series.quantiles is not None:
+            found.append((f"{where}.quantiles", f"only a summary has `quantiles`, not a {series.type}"))
         for name in series.labels:
             if name.startswith("__"):
                 found.append((f"{where}.labels.{name}", "names starting with __ are reserved to Prometheus"))
@@ -114,21 +116,27 @@ def _series_problems(scenario: Scenario, names: list[str]) -> list[Problem]:
     return found
 
 
-def _histogram_problems(where: str, series: Series) -> list[Problem]:
+def _distribution_problems(where: str, series: Series) -> list[Problem]:
+    """A histogram's or summary's: both observe a latency and add their own suffixes and label."""
     found: list[Problem] = []
     if series.latency is None:
-        found.append((f"{where}.latency", "a histogram needs `latency: {median_ms: ..., p99_ms: ...}`"))
+        found.append((f"{where}.latency", f"a {series.type} needs `latency: {{median_ms: ..., p99_ms: ...}}`"))
     elif series.latency.p99_ms <= series.latency.median_ms:
         found.append((f"{where}.latency.p99_ms", "must be greater than `median_ms`"))
     if series.buckets is not None and (
         not series.buckets or any(b <= a for a, b in zip(series.buckets, series.buckets[1:], strict=False))
     ):
         found.append((f"{where}.buckets", "must be a non-empty list of strictly increasing upper bounds (seconds)"))
-    if "le" in series.labels:
-        found.append((f"{where}.labels.le", "`le` is the bucket label the histogram adds itself"))
+    if series.quantiles is not None and any(
+        b <= a for a, b in zip(series.quantiles, series.quantiles[1:], strict=False)
+    ):
+        found.append((f"{where}.quantiles", "must be strictly increasing, such as [0.5, 0.9, 0.99]"))
+    added = "le" if series.type == "histogram" else "quantile"
+    if added in series.labels:
+        found.append((f"{where}.labels.{added}", f"`{added}` is the label the {series.type} adds itself"))
     for suffix in ("_bucket", "_sum", "_count", "_total"):
         if series.metric.endswith(suffix):
-            found.append((f"{where}.metric", f"name the histogram without the {suffix} suffix"))
+            found.append((f"{where}.metric", f"name the {series.type} without the {suffix} suffix"))
     return found
 
 
@@ -156,8 +164,8 @@ def _effect_problems(where: str, effect: Effect, series: Series) -> list[Problem
                 else "a ramp ends at now by default: `at` must be before",
             )
         )
-    if effect.latency_factor is not None and series.type != "histogram":
-        found.append((f"{where}.latency_factor", f"only a histogram has a latency, not a {series.type}"))
+    if effect.latency_factor is not None and series.type not in ("histogram", "summary"):
+        found.append((f"{where}.latency_factor", f"only a histogram or summary has a latency, not a {series.type}"))
     return found
 
 

@@ -4,13 +4,17 @@ Each point is `baseline * effects * seasonality * (1 + noise * z)`, z standard n
 a gauge's value; for a counter the rate per second of a cumulative total (starting at 0 where the
 series starts); for a histogram the rate of observations, spread over the buckets by a
 log-normal latency whose median and 99th percentile are `latency` (scaled by the
-`latency_factor` of the effects). Histogram bucket counts are expected values, so they are
-fractional; so are counters. Seasonality is `1 + daily_amplitude * cos(2 pi (t - 14:00 UTC) / 1d)`.
+`latency_factor` of the effects); for a summary the same observations as `<metric>_count` and
+`<metric>_sum` counters (no `_total`, as Micrometer and many exporters expose them) and, for
+each of its `quantiles`, a gauge `<metric>{quantile="q"}` of the latency's quantile. Histogram
+bucket counts are expected values, so they are fractional; so are counters. Seasonality is
+`1 + daily_amplitude * cos(2 pi (t - 14:00 UTC) / 1d)`.
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,7 +25,7 @@ from scenarios.timeline import Timeline, seeded
 
 __all__ = ["SampleSeries", "openmetrics", "series_samples"]
 
-MetricType = Literal["counter", "gauge", "histogram"]
+MetricType = Literal["counter", "gauge", "histogram", "summary"]
 _Z99 = 2.3263478740408408  # the standard normal's 99th percentile
 _PEAK_HOUR_UTC = 14
 
@@ -74,15 +78,52 @@ def _generate(seed: int, series: Series, timeline: Timeline, until_ms: int | Non
         family = series.metric.removesuffix("_total")
         totals = _cumulative([0.0] + [rate * step_s for rate in rates[1:]])
         return [SampleSeries(family, "counter", series.metric, labels, tuple(zip(times, totals, strict=True)))]
-    return _histogram(series, labels, times, [rate * step_s for rate in rates], latencies)
+    counts = [rate * step_s for rate in rates]
+    if series.type == "summary":
+        return _summary(series, labels, times, counts, latencies)
+    return _histogram(series, labels, times, counts, latencies)
+
+
+def _lognormal(series: Series) -> tuple[float, float]:
+    """The log-normal's mu (of seconds) and sigma whose median and p99 are the series' `latency`."""
+    assert series.latency is not None  # checked when the scenario loaded
+    mu = math.log(series.latency.median_ms / 1000)
+    sigma = (math.log(series.latency.p99_ms) - math.log(series.latency.median_ms)) / _Z99
+    return mu, sigma
+
+
+def _summary(
+    series: Series, labels: dict[str, str], times: list[int], counts: list[float], latencies: list[float]
+) -> list[SampleSeries]:
+    mu, sigma = _lognormal(series)
+    observed = [0.0 if index == 0 else count for index, count in enumerate(counts)]
+    sums = [
+        n * math.exp(mu + math.log(factor) + sigma * sigma / 2) for n, factor in zip(observed, latencies, strict=True)
+    ]
+    family = series.metric
+
+    def component(name: str, extra: dict[str, str], values: Sequence[float]) -> SampleSeries:
+        return SampleSeries(family, "summary", name, {**labels, **extra}, tuple(zip(times, values, strict=True)))
+
+    quantiles = [
+        component(
+            family,
+            {"quantile": repr(q)},
+            [math.exp(mu + math.log(factor) + sigma * statistics.NormalDist().inv_cdf(q)) for factor in latencies],
+        )
+        for q in series.quantiles or ()
+    ]
+    return [
+        *quantiles,
+        component(f"{family}_count", {}, _cumulative(observed)),
+        component(f"{family}_sum", {}, _cumulative(sums)),
+    ]
 
 
 def _histogram(
     series: Series, labels: dict[str, str], times: list[int], counts: list[float], latencies: list[float]
 ) -> list[SampleSeries]:
-    assert series.latency is not None  # checked when the scenario loaded
-    mu = math.log(series.latency.median_ms / 1000)
-    sigma = (math.log(series.latency.p99_ms) - math.log(series.latency.median_ms)) / _Z99
+    mu, sigma = _lognormal(series)
     bounds = tuple(series.buckets or DEFAULT_BUCKETS)
     increments: dict[str, list[float]] = {_le(bound): [] for bound in bounds}
     sums: list[float] = []
@@ -170,9 +211,9 @@ def openmetrics(samples: Sequence[SampleSeries]) -> str:
     """OpenMetrics text for `promtool tsdb create-blocks-from openmetrics`.
 
     One TYPE line per family (a counter's family drops `_total`, its samples keep it), every
-    family's samples together, each metric's points in time order, a histogram's points as whole
-    groups (its buckets ascending, `+Inf`, `_count`, `_sum` at one timestamp), timestamps in
-    seconds, and `# EOF`.
+    family's samples together, each metric's points in time order, a histogram's or summary's
+    points as whole groups (its buckets or quantiles ascending, then `_count`, `_sum` at one
+    timestamp), timestamps in seconds, and `# EOF`.
     """
     lines: list[str] = []
     families: dict[str, list[SampleSeries]] = {}
@@ -180,25 +221,27 @@ def openmetrics(samples: Sequence[SampleSeries]) -> str:
         families.setdefault(series.family, []).append(series)
     for family, members in families.items():
         lines.append(f"# TYPE {family} {members[0].type}")
-        if members[0].type != "histogram":
+        if members[0].type not in ("histogram", "summary"):
             for series in members:
                 selector = series.name + _labels(series.labels)
                 lines.extend(f"{selector} {_value(value)} {_seconds(t)}" for t, value in series.points)
             continue
         metrics: dict[tuple[tuple[str, str], ...], list[SampleSeries]] = {}
         for series in members:
-            key = tuple(sorted((k, v) for k, v in series.labels.items() if k != "le"))
+            key = tuple(sorted((k, v) for k, v in series.labels.items() if k not in ("le", "quantile")))
             metrics.setdefault(key, []).append(series)
         for components in metrics.values():
-            lines.extend(_histogram_points(components))
+            lines.extend(_grouped_points(components))
     lines.append("# EOF")
     return "\n".join(lines) + "\n"
 
 
-def _histogram_points(components: list[SampleSeries]) -> Iterator[str]:
+def _grouped_points(components: list[SampleSeries]) -> Iterator[str]:
     def order(series: SampleSeries) -> tuple[int, float]:
         if series.name.endswith("_bucket"):
             return (0, float(series.labels["le"]))
+        if "quantile" in series.labels:
+            return (0, float(series.labels["quantile"]))
         return (1, 0.0) if series.name.endswith("_count") else (2, 0.0)
 
     ordered = sorted(components, key=order)

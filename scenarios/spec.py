@@ -1,6 +1,6 @@
 """The scenario format of SCENARIOS.md as pydantic models, and the loader that checks it.
 
-Times in a scenario are durations (`15s`, `5m`, `2h`, `1d`): spans (`duration`, `step`) are
+Times in a scenario are Prometheus durations (`15s`, `5m`, `2h`, `1d`, `1h30m`): spans (`duration`, `step`) are
 positive, instants (`at`, `until`, `from`, `starts_at`, `onset`) are 0 or negative, meaning
 before now; the models keep them as integer seconds. Everything outside the contract is
 rejected by `load_scenario` with a `ScenarioError` naming the file, the field (as
@@ -62,17 +62,22 @@ ROOT_CAUSE_KINDS = HYPOTHESIS_KINDS
 #: Prometheus' client libraries' default buckets (seconds), for a histogram that names none.
 DEFAULT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
-_DURATION = re.compile(r"^(-?)(\d+)(s|m|h|d)$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_DURATION_HINT = "a duration such as 15s, 5m, 2h or 1d"
+# Prometheus' duration syntax: units largest first, each at most once (`1h30m`, not `30m1h`).
+_DURATION = re.compile(r"^(-?)(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+_UNITS = ("w", "d", "h", "m", "s")
+_UNIT_SECONDS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
+_DURATION_HINT = "a duration such as 15s, 5m, 2h, 1d or 1h30m"
 
 
 def parse_duration(text: str) -> int:
-    """`15s`, `5m`, `2h`, `1d` (optionally negative) in seconds; ValueError otherwise."""
+    """A Prometheus duration (`15s`, `5m`, `2h`, `1d`, `1w`, compound `1h30m`, optionally
+    negative) in seconds; ValueError otherwise."""
     match = _DURATION.match(text.strip())
-    if match is None:
-        raise ValueError(f"expected {_DURATION_HINT} (negative for before now), got {text!r}")
-    seconds = int(match.group(2)) * _UNIT_SECONDS[match.group(3)]
+    if match is None or not any(match.groups()[1:]):
+        raise ValueError(f"expected {_DURATION_HINT} (units largest first, negative for before now), got {text!r}")
+    seconds = sum(
+        int(count) * _UNIT_SECONDS[unit] for unit, count in zip(_UNITS, match.groups()[1:], strict=True) if count
+    )
     return -seconds if match.group(1) else seconds
 
 
@@ -102,12 +107,18 @@ def _label_value(value: object) -> object:
 
 
 def duration_text(seconds: int) -> str:
-    """`seconds` as the duration a scenario file writes (`-90m`, `3h`, `0s`): the inverse of `parse_duration`."""
+    """`seconds` as the duration a scenario file writes (`-90m` as `-1h30m`, `3h`, `0s`): the
+    inverse of `parse_duration`, in Prometheus' compound form (weeks written as days)."""
+    if seconds == 0:
+        return "0s"
     sign = "-" if seconds < 0 else ""
-    for unit in ("d", "h", "m"):
-        if seconds and seconds % _UNIT_SECONDS[unit] == 0:
-            return f"{sign}{abs(seconds) // _UNIT_SECONDS[unit]}{unit}"
-    return f"{sign}{abs(seconds)}s"
+    rest = abs(seconds)
+    parts = []
+    for unit in ("d", "h", "m", "s"):
+        count, rest = divmod(rest, _UNIT_SECONDS[unit])
+        if count:
+            parts.append(f"{count}{unit}")
+    return sign + "".join(parts)
 
 
 # JSON dumps write durations back as text, so a dumped scenario parses again (`scenario_document`).
@@ -153,7 +164,7 @@ class Latency(_Model):
 
 class Series(_Model):
     metric: Annotated[str, Field(pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")]
-    type: Literal["counter", "gauge", "histogram"]
+    type: Literal["counter", "gauge", "histogram", "summary"]
     labels: Labels = Field(default_factory=dict)
     baseline: Factor
     noise: Annotated[float, Field(ge=0, le=1)] = 0.0
@@ -161,6 +172,7 @@ class Series(_Model):
     effects: list[Effect] = Field(default_factory=list)
     latency: Latency | None = None
     buckets: list[Annotated[float, Field(gt=0)]] | None = None
+    quantiles: list[Annotated[float, Field(gt=0, lt=1)]] | None = None
     from_: Instant | None = Field(default=None, alias="from")
     until: Instant | None = None
 

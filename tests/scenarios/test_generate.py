@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import copy
 import itertools
 import json
 import math
@@ -310,3 +311,93 @@ def test_the_onset_of_every_bundled_incident_is_visible_in_its_data() -> None:
             if abs(level_after - level_before) > 0.5 * max(abs(level_before), 1e-9):
                 changed.append(series.name)
         assert changed, scenario.name
+
+
+def _with_summary(quantiles: list[float] | None = None) -> dict[str, Any]:
+    from tests.scenarios.conftest import small_scenario
+
+    data = small_scenario()
+    summary: dict[str, Any] = {
+        "metric": "http_server_requests_seconds",
+        "type": "summary",
+        "labels": {"job": "prod/checkout", "uri": "/cart", "status": "200", "outcome": "SUCCESS"},
+        "baseline": 20,
+        "latency": {"median_ms": 40, "p99_ms": 160},
+        "effects": [{"at": "-20m", "kind": "step", "factor": 0.5, "latency_factor": 3}],
+    }
+    if quantiles is not None:
+        summary["quantiles"] = quantiles
+    data["series"].append(summary)
+    return data
+
+
+def test_a_summary_is_sum_and_count_counters_without_total_and_its_quantile_gauges(
+    write_scenario: Callable[..., Path],
+) -> None:
+    samples = [
+        s
+        for s in series_samples(_load(write_scenario, _with_summary([0.5, 0.99])), NOW)
+        if s.family == "http_server_requests_seconds"
+    ]
+    assert sorted(s.name for s in samples) == [
+        "http_server_requests_seconds",
+        "http_server_requests_seconds",
+        "http_server_requests_seconds_count",
+        "http_server_requests_seconds_sum",
+    ]
+    count = _find(samples, "http_server_requests_seconds_count")
+    total = _find(samples, "http_server_requests_seconds_sum")
+    assert count.labels == {"job": "prod/checkout", "uri": "/cart", "status": "200", "outcome": "SUCCESS"}
+    for series in (count, total):
+        values = [v for _, v in series.points]
+        assert all(b >= a for a, b in itertools.pairwise(values))
+    # 20 requests a second before the step, half after; the mean latency three times longer.
+    assert (_at(count, 21) - _at(count, 40)) / (19 * 60) == pytest.approx(20, rel=0.05)
+    assert (_at(count, 0) - _at(count, 19)) / (19 * 60) == pytest.approx(10, rel=0.05)
+
+    def mean(start: int, end: int) -> float:
+        return (_at(total, end) - _at(total, start)) / (_at(count, end) - _at(count, start))
+
+    assert 0.04 < mean(40, 21) < 0.06  # log-normal mean above the 40 ms median
+    assert mean(19, 0) / mean(40, 21) == pytest.approx(3, rel=0.05)
+    median = _find(samples, "http_server_requests_seconds", quantile="0.5")
+    p99 = _find(samples, "http_server_requests_seconds", quantile="0.99")
+    assert median.type == p99.type == "summary"
+    assert _at(median, 30) == pytest.approx(0.04, rel=0.01)
+    assert _at(p99, 30) == pytest.approx(0.16, rel=0.01)
+    assert _at(p99, 10) == pytest.approx(0.48, rel=0.01)
+
+
+def test_a_summary_without_quantiles_is_only_its_two_counters(write_scenario: Callable[..., Path]) -> None:
+    samples = series_samples(_load(write_scenario, _with_summary()), NOW)
+    names = sorted(s.name for s in samples if s.family == "http_server_requests_seconds")
+    assert names == ["http_server_requests_seconds_count", "http_server_requests_seconds_sum"]
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed")
+def test_promtool_reads_a_summary_with_and_without_quantiles(
+    write_scenario: Callable[..., Path], tmp_path: Path
+) -> None:
+    data = _with_summary([0.5, 0.9, 0.99])
+    plain = copy.deepcopy(data["series"][-1])
+    plain.pop("quantiles")
+    plain["metric"] = "jvm_gc_pause_seconds"
+    data["series"].append(plain)
+    scenario = _load(write_scenario, data)
+    samples = series_samples(scenario, NOW)
+    text = openmetrics(samples)
+    assert "# TYPE http_server_requests_seconds summary" in text.splitlines()
+    history = tmp_path / "history.om"
+    history.write_text(text)
+
+    result = subprocess.run(
+        ["promtool", "tsdb", "create-blocks-from", "openmetrics", str(history), str(tmp_path / "data")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    meta = [json.loads(p.read_text()) for p in (tmp_path / "data").glob("*/meta.json")]
+    assert sum(m["stats"]["numSamples"] for m in meta) == sum(len(s.points) for s in samples)

@@ -267,7 +267,7 @@ def test_cli_load_of_a_bad_file_exits_2_naming_the_field(
     write_scenario: Callable[..., Path], scenario_data: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
     data = scenario_data
-    data["series"][0]["type"] = "summary"
+    data["series"][0]["type"] = "exemplar"
     path = write_scenario(data)
     assert main(["scenario", "load", str(path)]) == 2
     err = capsys.readouterr().err

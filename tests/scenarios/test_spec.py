@@ -8,7 +8,7 @@ import pytest
 
 from common.errors import InputError
 from scenarios import BUNDLED_DIR, ScenarioError, load_scenario, load_scenarios
-from scenarios.spec import parse_duration
+from scenarios.spec import duration_text, parse_duration
 
 REQUIRED_COVERAGE = {
     "deployment": 3,
@@ -63,7 +63,39 @@ def test_durations_parse_units_and_signs() -> None:
         0,
     ]
     with pytest.raises(ValueError, match="duration"):
-        parse_duration("1h30m")
+        parse_duration("90")
+
+
+def test_durations_take_prometheus_compound_forms_and_write_back_the_same() -> None:
+    assert [parse_duration(text) for text in ("1h30m", "2h50m", "-1h5m", "1d2h", "1w", "5m30s")] == [
+        5400,
+        10200,
+        -3900,
+        93600,
+        604800,
+        330,
+    ]
+    # Prometheus' order: largest unit first, each unit once; spaces and bare numbers are not durations.
+    for text in ("30m1h", "1h1h", "1h 30m", "1.5h", "h", "-", ""):
+        with pytest.raises(ValueError, match="units largest first"):
+            parse_duration(text)
+    for seconds in (5400, -3900, 93600, 60, -15, 0, 7200, 86400 + 61):
+        assert parse_duration(duration_text(seconds)) == seconds
+    assert [duration_text(s) for s in (5400, -3900, 7200, 0)] == ["1h30m", "-1h5m", "2h", "0s"]
+
+
+def test_a_scenario_takes_compound_durations_in_every_time_field(
+    scenario_data: dict[str, Any], write_scenario: Callable[..., Path]
+) -> None:
+    scenario_data["duration"] = "1h30m"
+    scenario_data["series"][0]["effects"][0]["at"] = "-1h5m"
+    scenario_data["alerts"][0]["starts_at"] = "-15m30s"
+
+    scenario = load_scenario(write_scenario(scenario_data))
+
+    assert scenario.duration == 5400
+    assert scenario.series[0].effects[0].at == -3900
+    assert scenario.alerts[0].starts_at == -930
 
 
 def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
@@ -98,7 +130,55 @@ CASES = [
     ("duration as a number", _set("step", 15), "step", "duration such as 15s"),
     ("instant after now", _set("series[0].effects[0].at", "20m"), "series[0].effects[0].at", "0 or negative"),
     ("unknown effect kind", _set("series[1].effects[0].kind", "blip"), "series[1].effects[0].kind", "'blip'"),
-    ("unknown series type", _set("series[0].type", "summary"), "series[0].type", "'counter', 'gauge' or 'histogram'"),
+    (
+        "unknown series type",
+        _set("series[0].type", "exemplar"),
+        "series[0].type",
+        "'counter', 'gauge', 'histogram' or 'summary'",
+    ),
+    ("compound duration out of order", _set("duration", "30m1h"), "duration", "units largest first"),
+    ("summary with buckets", _set("series[1].type", "summary"), "series[1].buckets", "only a histogram"),
+    (
+        "summary named with its suffix",
+        _set(
+            "series[1]",
+            {
+                "metric": "rpc_seconds_count",
+                "type": "summary",
+                "baseline": 1,
+                "latency": {"median_ms": 5, "p99_ms": 50},
+            },
+        ),
+        "series[1].metric",
+        "without the _count suffix",
+    ),
+    (
+        "summary without a latency",
+        _set("series[1]", {"metric": "rpc_seconds", "type": "summary", "baseline": 1}),
+        "series[1].latency",
+        "a summary needs `latency",
+    ),
+    (
+        "quantiles on a histogram",
+        _set("series[1].quantiles", [0.5, 0.99]),
+        "series[1].quantiles",
+        "only a summary",
+    ),
+    (
+        "quantile out of range",
+        _set(
+            "series[1]",
+            {
+                "metric": "rpc_seconds",
+                "type": "summary",
+                "baseline": 1,
+                "latency": {"median_ms": 5, "p99_ms": 50},
+                "quantiles": [0.5, 1.5],
+            },
+        ),
+        "series[1].quantiles[1]",
+        "less than 1",
+    ),
     ("unknown service kind", _set("services[1].kind", "lambda"), "services[1].kind", "'lambda'"),
     (
         "unknown placeholder",
