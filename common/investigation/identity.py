@@ -42,6 +42,7 @@ __all__ = [
     "equality_matchers",
     "matchers",
     "schemes",
+    "selects",
     "subject_of",
     "workload_of_pod",
 ]
@@ -262,21 +263,35 @@ def matchers(resource: Resource, scheme: LabelScheme | str, namespace: str | Non
     for `app_kubernetes_io_name`), else its name. Values are escaped, regexes are RE2 (anchored).
     """
     scheme = SCHEMES[scheme] if isinstance(scheme, str) else scheme
-    name = _label_value(resource, scheme.label)
-    if scheme.kind == "equal":
-        parts = [f"{scheme.label}={_string(name)}"]
-    elif scheme.kind == "job":
-        exported = _EXPORTER.match(name)
-        base = _quote_meta(exported["name"] if exported else name)
-        parts = [f"{scheme.label}=~{_string(f'(?:.+/)?(?:prometheus-)?{base}(?:[-_]exporter)?')}"]
-    elif scheme.kind == "pod":
-        suffix = _POD_SUFFIX.get(resource.kind or "", _ANY_POD_SUFFIX)
-        parts = [f"{scheme.label}=~{_string(f'{_quote_meta(name)}-{suffix}')}"]
+    pattern = _pattern(resource, scheme)
+    if pattern is None:
+        parts = [f"{scheme.label}={_string(_label_value(resource, scheme.label))}"]
     else:
-        parts = [f"{scheme.label}=~{_string(f'{_quote_meta(name)}(?::[0-9]+)?')}"]
+        parts = [f"{scheme.label}=~{_string(pattern)}"]
     if namespace and scheme.namespace_label:
         parts.append(f"{scheme.namespace_label}={_string(namespace)}")
     return ",".join(parts)
+
+
+def selects(resource: Resource, scheme: LabelScheme, value: str) -> bool:
+    """Whether `matchers(resource, scheme)` selects series whose `scheme.label` is `value`."""
+    pattern = _pattern(resource, scheme)
+    if pattern is None:
+        return value == _label_value(resource, scheme.label)
+    return re.fullmatch(pattern, value) is not None
+
+
+def _pattern(resource: Resource, scheme: LabelScheme) -> str | None:
+    """The RE2 pattern (anchored, as Prometheus and Loki anchor it) of a regex scheme; None for equality."""
+    name = _label_value(resource, scheme.label)
+    if scheme.kind == "job":
+        exported = _EXPORTER.match(name)
+        return f"(?:.+/)?(?:prometheus-)?{_quote_meta(exported['name'] if exported else name)}(?:[-_]exporter)?"
+    if scheme.kind == "pod":
+        return f"{_quote_meta(name)}-{_POD_SUFFIX.get(resource.kind or '', _ANY_POD_SUFFIX)}"
+    if scheme.kind == "instance":
+        return f"{_quote_meta(name)}(?::[0-9]+)?"
+    return None
 
 
 def equality_matchers(resource: Resource, scheme: LabelScheme | str, namespace: str | None = None) -> dict[str, str]:
