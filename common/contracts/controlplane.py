@@ -79,6 +79,10 @@ class ResourceResult(BoundedResult):
         if self.resource is None:
             return "No resource matches."
         lines = [f"Resource {_resource(self.resource)}"]
+        for field in ("labels", "selector"):
+            pairs = self.resource.get(field)
+            if pairs and isinstance(pairs, dict):  # another control plane may shape them otherwise
+                lines.append(f"  {field}: " + ", ".join(f"{key}={value}" for key, value in pairs.items()))
         lines += [f"  depends on {_resource(d)}" for d in self.dependencies]
         lines += [f"  depends on {name} (not registered)" for name in self.unresolved]
         lines += [f"  used by {_resource(d)}" for d in self.dependents]
@@ -177,10 +181,17 @@ class ControlplaneMcp:
         self._tools = tools
 
     async def find_resource(
-        self, query: str, *, namespace: str | None = None, limit: int | None = None
+        self,
+        query: str | None = None,
+        *,
+        namespace: str | None = None,
+        label: str | None = None,
+        limit: int | None = None,
     ) -> ResourceResult:
-        """The resources named like `query` (an id, a name or part of one), the best with its dependencies."""
-        return await FIND_RESOURCE.call(self._tools, query=query, namespace=namespace, limit=limit)
+        """The resources named like `query` (an id, a name or part of one), or carrying `label` (`key=value`)
+        as a label or in their pods' selector (and named like `query`, when given); the best with its
+        dependencies. Each item holds `labels` and `selector`, Kubernetes label maps (`{}` when none)."""
+        return await FIND_RESOURCE.call(self._tools, query=query, namespace=namespace, label=label, limit=limit)
 
     async def list_changes(
         self,

@@ -117,6 +117,7 @@ def controlplane_calls(tools: Toolbox) -> list[Awaitable[object]]:
     typed = controlplane.ControlplaneMcp(tools)
     return [
         typed.find_resource("checkout", namespace="prod", limit=5),
+        typed.find_resource(label="app.kubernetes.io/name=checkout"),
         typed.list_changes("checkout", namespace="prod", start="now-1h", end="now", include_dependencies=True, limit=5),
         typed.record_analysis("diagnostic", title="checkout: no cause found", report={}, markdown="#", summary="s"),
     ]

@@ -7,6 +7,7 @@ from typing import Annotated
 from pydantic import Field
 
 from common.contracts.controlplane import ItemsResult, ResourceResult
+from common.errors import InputError
 from common.mcp.bounds import bounds
 from common.mcp.tool_parameters import End, Limit, Start
 from common.mcp.tools import tool
@@ -22,15 +23,21 @@ class InventoryTools(ControlPlaneTools):
     @tool()
     async def controlplane_find_resource(
         self,
-        query: Annotated[str, Field(description="A resource id, an exact name, or part of a name.")],
+        query: Annotated[str, Field(description="A resource id, an exact name, or part of a name.")] = "",
         namespace: Namespace = None,
         kind: Annotated[str | None, Field(description="service, deployment, database, queue, ...")] = None,
+        label: Annotated[str | None, Field(description="key=value in its labels or its pods' selector.")] = None,
         limit: Limit = None,
     ) -> ResourceResult:
-        """A service, database or queue with its owner, version, dependencies and dependents."""
+        """A service, database or queue: labels, pod selector, owner, version, dependencies and dependents."""
         notes: list[str] = []
         cap = self.lookup.cap(limit, notes)
-        matches = await self.lookup.matches(query, namespace, kind, cap)
+        if label:
+            matches = await self.lookup.labelled(label, query, namespace, kind, cap)
+        elif query:
+            matches = await self.lookup.matches(query, namespace, kind, cap)
+        else:
+            raise InputError("Give a query (a resource's id or name) or a label (key=value).")
         if not matches:
             return ResourceResult(matches=[], resource=None, **bounds(matches, 0, notes))
         best = matches[0]

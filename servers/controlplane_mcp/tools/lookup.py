@@ -50,6 +50,21 @@ class Lookup:
         partial, _ = await self.client.page(f"{API}/resources", [*filters, ("q", query)], limit=cap)
         return partial
 
+    async def labelled(
+        self, label: str, query: str, namespace: str | None, kind: str | None, cap: int
+    ) -> list[dict[str, Any]]:
+        """The resources with the label `key=value`, then those whose pods' selector holds it (a pod's
+        label names its workload either way), named like `query` when one is given."""
+        if "=" not in label:
+            raise InputError(f"label {label!r} is not key=value, e.g. app.kubernetes.io/name=checkout.")
+        filters = [(k, v) for k, v in (("namespace", namespace), ("kind", kind), ("q", query)) if v]
+        found: dict[str, dict[str, Any]] = {}
+        for held_in in ("label", "selector"):
+            page, _ = await self.client.page(f"{API}/resources", [*filters, (held_in, label)], limit=cap)
+            for item in page:
+                found.setdefault(item["id"], item)
+        return list(found.values())[:cap]
+
     async def resource(self, reference: str, namespace: str | None) -> dict[str, Any]:
         """The one resource `reference` (id or name) names, or InputError saying how to pick it."""
         matches = await self.matches(reference, namespace, None, 20)

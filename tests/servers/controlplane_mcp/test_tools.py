@@ -50,7 +50,13 @@ def seeder(controlplane: ServedComponent, issuer: TestIssuer) -> Seeder:
     seeder = Seeder(controlplane.url, issuer)
     payments = seeder.resource("payments", kind="service")
     cart_db = seeder.resource("cart-db", kind="database", version="15.4")
-    checkout = seeder.resource("checkout", version="v2.4.0", dependencies=["payments", "cart-db"])
+    checkout = seeder.resource(
+        "checkout",
+        version="v2.4.0",
+        dependencies=["payments", "cart-db"],
+        labels={"app.kubernetes.io/name": "checkout"},
+        selector={"app": "checkout-pods"},
+    )
     seeder.ok(
         "POST",
         "/deployments",
@@ -102,6 +108,30 @@ async def test_find_resource_names_dependencies_and_dependents(served: ServedCom
     assert db["resource"]["name"] == "cart-db"
     assert [d["name"] for d in db["dependents"]] == ["checkout"]
     assert missing["resource"] is None
+
+
+async def test_find_resource_finds_a_workload_by_its_label_or_its_pods_label(
+    served: ServedComponent, issuer: TestIssuer
+) -> None:
+    async with session(served, issuer) as client:
+        by_label = await call(client, "controlplane_find_resource", label="app.kubernetes.io/name=checkout")
+        by_pod_label = await call(client, "controlplane_find_resource", label="app=checkout-pods", namespace="prod")
+        named_too = await call(client, "controlplane_find_resource", label="app=checkout-pods", query="pay")
+        text = await client.call_tool("controlplane_find_resource", {"query": "checkout"})
+        neither = await call_error(client, "controlplane_find_resource")
+        not_a_pair = await call_error(client, "controlplane_find_resource", label="checkout")
+    assert [m["name"] for m in by_label["matches"]] == ["checkout"]
+    assert by_label["resource"]["labels"] == {"app.kubernetes.io/name": "checkout"}
+    assert by_label["resource"]["selector"] == {"app": "checkout-pods"}
+    assert sorted(d["name"] for d in by_label["dependencies"]) == ["cart-db", "payments"]
+    assert by_pod_label["resource"]["name"] == "checkout"
+    assert named_too["resource"] is None
+    shown = text.content[0].text  # type: ignore[union-attr]
+    assert "labels: app.kubernetes.io/name=checkout" in shown
+    assert "selector: app=checkout-pods" in shown
+    assert "query" in neither
+    assert "label" in neither
+    assert "key=value" in not_a_pair
 
 
 async def test_list_changes_answers_what_changed_including_dependencies(
