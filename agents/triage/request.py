@@ -3,7 +3,9 @@
 Three kinds of request, as JSON (an A2A data part, or text holding JSON) or as plain text:
 
 - an Alertmanager webhook payload (version 4): the alerts' resources, firing ones first, earliest
-  first (`service`, else `app`, `app_kubernetes_io_name`, `deployment`, `job`, `node` names it);
+  first, each named by its labels as `identity.subject_of` reads them (`service`, `service_name`,
+  `app_kubernetes_io_name`, `app`, `job`, `deployment`, ..., a pod's workload, a node exporter's host,
+  with the environment's label aliases), so that an alert without a `service` label names its workload;
 - a deployment event `{"type": "deployment", "service", "namespace", "deployment_id", "status",
   "version", "at"}` (a deployment failed or was rolled back);
 - a question `{"question": "...", "service": ..., "namespace": ..., "start": ..., "end": ...}`,
@@ -26,13 +28,12 @@ from common.agents.executor import json_value
 from common.alertmanager import AlertmanagerWebhook
 from common.diagnostic_report import Trigger
 from common.errors import InputError
+from common.investigation.identity import ROLES, LabelAliases, subject_of
 from common.investigation.scope import Subject
 from common.timerange import parse_time
 
-__all__ = ["SERVICE_LABELS", "InvestigationRequest", "Subject", "parse_request"]
+__all__ = ["InvestigationRequest", "Subject", "parse_request"]
 
-#: Alert labels that name the affected resource, most specific first.
-SERVICE_LABELS = ("service", "app", "app_kubernetes_io_name", "deployment", "job", "node")
 _WORD = re.compile(r"[a-z0-9][a-z0-9._-]{1,62}", re.IGNORECASE)
 _MAX_WORDS = 6
 #: Every example here is accepted as written (a test sends each): a refusal's hint must work when followed.
@@ -55,21 +56,22 @@ class InvestigationRequest:
     alerts: tuple[dict[str, Any], ...] = field(default=())
 
 
-def parse_request(texts: list[str]) -> InvestigationRequest:
-    """The request in the message's texts (a data part arrives as its JSON text)."""
+def parse_request(texts: list[str], aliases: LabelAliases | None = None) -> InvestigationRequest:
+    """The request in the message's texts (a data part arrives as its JSON text); `aliases` are the
+    environment's extra label names (TRIAGE_LABEL_ALIASES)."""
     joined = "\n".join(text for text in texts if text.strip())
     if not joined.strip():
         raise InputError(f"The message is empty. {_FORMS}")
     for text in texts:
         value = json_value(text)
         if isinstance(value, dict):
-            return _structured(value)
+            return _structured(value, aliases or LabelAliases())
     return _question(joined, {})
 
 
-def _structured(value: dict[str, Any]) -> InvestigationRequest:
+def _structured(value: dict[str, Any], aliases: LabelAliases) -> InvestigationRequest:
     if "alerts" in value and "version" in value:
-        return _alerts(value)
+        return _alerts(value, aliases)
     if value.get("type") == "deployment":
         return _deployment(value)
     if isinstance(value.get("question"), str):
@@ -79,7 +81,7 @@ def _structured(value: dict[str, Any]) -> InvestigationRequest:
     raise InputError(f"The JSON has neither alerts, a deployment event, a service nor a question. {_FORMS}")
 
 
-def _alerts(value: dict[str, Any]) -> InvestigationRequest:
+def _alerts(value: dict[str, Any], aliases: LabelAliases) -> InvestigationRequest:
     try:
         webhook = AlertmanagerWebhook.model_validate(value)
     except ValidationError as exc:
@@ -88,13 +90,18 @@ def _alerts(value: dict[str, Any]) -> InvestigationRequest:
     alerts = sorted(webhook.alerts, key=lambda a: (a.status != "firing", a.starts_at))
     subjects: dict[tuple[str, str | None], Subject] = {}
     for alert in alerts:
-        name = next((alert.labels[label] for label in SERVICE_LABELS if alert.labels.get(label)), None)
-        if name is None:
+        ref = subject_of(alert.labels, aliases)
+        if ref is None:
             continue
-        namespace = alert.labels.get("namespace") or None
-        subjects.setdefault((name, namespace), Subject(name, namespace, alert.starts_at))
+        subjects.setdefault(
+            (ref.name, ref.namespace),
+            Subject(ref.name, ref.namespace, alert.starts_at, ref.kind, ref.other_names, ref.label),
+        )
     if not subjects:
-        raise InputError(f"No alert names a resource: give one of the labels {', '.join(SERVICE_LABELS)}.")
+        raise InputError(
+            f"No alert names a resource: give one of the labels {', '.join(ROLES)} "
+            f"(or an alias of one in TRIAGE_LABEL_ALIASES)."
+        )
     first = alerts[0]
     summary = first.annotations.get("summary") or first.annotations.get("description") or ""
     names = sorted({alert.name for alert in webhook.alerts})

@@ -366,9 +366,11 @@ def _host(instance: str | None) -> str | None:
 
 
 def _label_value(resource: Resource, label: str) -> str:
-    for key, value in resource.labels.items():
-        if _sanitised(key) == label and value:
-            return value
+    # Its own labels, then its pods' selector: the labels Promtail and Alloy copy onto its pods' streams.
+    for labels in (resource.labels, resource.selector):
+        for key, value in labels.items():
+            if _sanitised(key) == label and value:
+                return value
     return resource.name
 
 

@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from common.contracts.controlplane import ControlplaneMcp
+from common.contracts.controlplane import ControlplaneMcp, ResourceResult
 from common.errors import BackendError, InputError
 from common.investigation.evidence import EvidenceLog
+from common.investigation.identity import LabelScheme, equality_matchers
 from common.investigation.sources import CONTROLPLANE
 from common.mcp.toolbox import Toolbox
 from common.task_groups import task_group
@@ -29,11 +30,16 @@ DEPENDENCY_KINDS = frozenset({"database", "queue", "external"})
 
 @dataclass(frozen=True)
 class Subject:
-    """A resource a request names; `namespace` None when it does not say."""
+    """A resource a request names; `namespace` None when it does not say. `kind` is what the labels say it
+    is (`deployment`, `node`...), `other_names` further names they give, tried when `name` is not found."""
 
     name: str
     namespace: str | None = None
     started_at: datetime | None = None
+    kind: str | None = None
+    other_names: tuple[str, ...] = ()
+    #: The label `name` was read from (`app`, `pod`...), None for a name given as such.
+    label: str | None = None
 
 
 class ScopeRequest(Protocol):
@@ -60,14 +66,15 @@ class Resource:
     kind: str | None = None
     version: str | None = None
     replicas: int | None = None
-    #: The resource's own labels as the control plane holds them (Kubernetes keys, `app.kubernetes.io/name`),
-    #: which name it in the series' label schemes better than its name does.
+    #: The resource's own labels and its pods' selector as the control plane holds them (Kubernetes keys,
+    #: `app.kubernetes.io/name`), which name it in the series' label schemes better than its name does.
     labels: Mapping[str, str] = field(default_factory=dict, compare=False)
+    selector: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @classmethod
     def of(cls, item: dict[str, Any]) -> Resource:
         replicas = item.get("replicas")
-        labels = item.get("labels")
+        labels, selector = item.get("labels"), item.get("selector")
         return cls(
             name=str(item["name"]),
             namespace=item.get("namespace"),
@@ -76,6 +83,7 @@ class Resource:
             version=item.get("version"),
             replicas=replicas if isinstance(replicas, int) else None,
             labels={str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {},
+            selector={str(k): str(v) for k, v in selector.items()} if isinstance(selector, dict) else {},
         )
 
 
@@ -122,15 +130,14 @@ async def resolve_scope(
 
     async def look_up(index: int, subject: Subject) -> None:
         try:
-            answer = await controlplane.find_resource(subject.name, namespace=subject.namespace or None, limit=5)
+            answer = await _find(controlplane, subject, exact_only=bool(request.words))
         except BackendError as exc:
             evidence.failed(CONTROLPLANE, f"find {subject.name}", exc)
             if not request.words:  # an alert's or an event's resource stands without the control plane
                 found[index] = _Found(subject, None, [], [])
             return
-        item = answer.resource
-        exact = item is not None and item.get("name") == subject.name
-        if item is None or (request.words and not exact):
+        item = None if answer is None else answer.resource
+        if answer is None or item is None:
             return
         found[index] = _Found(
             subject,
@@ -171,9 +178,24 @@ async def resolve_scope(
     )
 
 
-def label_matchers(resource: Resource, namespace: str | None) -> dict[str, str]:
-    """The labels that select a resource's series (Prometheus) and streams (Loki)."""
-    return {"service": resource.name, **({"namespace": namespace} if namespace else {})}
+async def _find(controlplane: ControlplaneMcp, subject: Subject, *, exact_only: bool) -> ResourceResult | None:
+    """The control plane's resource for a subject: the first of its names (its label's, then the others its
+    labels give, such as an exporter's job's subject) that names one exactly; else, unless `exact_only`, the
+    best partial match of its name."""
+    namespace = subject.namespace or None
+    first: ResourceResult | None = None
+    for name in dict.fromkeys((subject.name, *subject.other_names)):
+        answer = await controlplane.find_resource(name, namespace=namespace, limit=5)
+        if answer.resource is not None and answer.resource.get("name") == name:
+            return answer
+        first = first or answer
+    return None if exact_only else first
+
+
+def label_matchers(resource: Resource, namespace: str | None, scheme: LabelScheme | str = "service") -> dict[str, str]:
+    """The labels that select a resource's series (Prometheus) and streams (Loki) in an equality `scheme`
+    (`identity.SCHEMES`; by default the `service` label), empty for one that needs a regex."""
+    return equality_matchers(resource, scheme, namespace)
 
 
 def _primary(found: Sequence[_Found]) -> _Found:

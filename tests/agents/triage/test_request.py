@@ -10,6 +10,7 @@ import pytest
 
 from agents.triage.request import Subject, parse_request
 from common.errors import InputError
+from common.investigation.identity import LabelAliases
 from scenarios import BUNDLED_DIR, load_scenario
 from scenarios.alerts import alertmanager_payloads
 
@@ -115,3 +116,100 @@ def test_every_example_a_refusal_gives_is_accepted_as_written() -> None:
     assert len(examples) == 3
     for example in examples:
         assert parse_request([json.dumps(example)]).subjects[0].name == "checkout", example
+
+
+def _webhook(*labels: dict[str, str]) -> str:
+    alerts = [
+        {"status": "firing", "labels": item, "startsAt": f"2026-11-22T11:0{i}:00Z", "fingerprint": f"f{i}"}
+        for i, item in enumerate(labels)
+    ]
+    return json.dumps({"version": "4", "groupKey": "{}:{}", "status": "firing", "receiver": "r", "alerts": alerts})
+
+
+KUBE_STATE_METRICS = {
+    "job": "kube-state-metrics",
+    "service": "kps-kube-state-metrics",
+    "instance": "10.2.0.7:8080",
+    "endpoint": "http",
+}
+
+
+@pytest.mark.parametrize(
+    ("labels", "subject"),
+    [
+        (
+            {
+                "alertname": "KubePodCrashLooping",
+                "namespace": "prod",
+                "pod": "cart-6f7d9b8c4-m2n4p",
+                "container": "cart",
+                "reason": "CrashLoopBackOff",
+                **KUBE_STATE_METRICS,
+            },
+            ("cart", "prod", "deployment"),
+        ),
+        (
+            {
+                "alertname": "KubeDeploymentReplicasMismatch",
+                "namespace": "prod",
+                "deployment": "checkout",
+                "pod": "kps-kube-state-metrics-6d8f9c7b5d-q2xwz",
+                "container": "kube-state-metrics",
+                **KUBE_STATE_METRICS,
+            },
+            ("checkout", "prod", "deployment"),
+        ),
+        ({"alertname": "TargetDown", "job": "payments", "namespace": "prod"}, ("payments", "prod", None)),
+        (
+            {
+                "alertname": "NodeFilesystemSpaceFillingUp",
+                "instance": "ip-10-0-3-17:9100",
+                "job": "node-exporter",
+                "mountpoint": "/",
+                "device": "/dev/nvme0n1p1",
+                "fstype": "ext4",
+            },
+            ("ip-10-0-3-17", None, "node"),
+        ),
+        (
+            {
+                "alertname": "PostgresqlTooManyConnections",
+                "instance": "pg-exporter.db:9187",
+                "job": "postgres-exporter",
+            },
+            ("postgres-exporter", None, None),
+        ),
+    ],
+)
+def test_an_alert_without_a_service_label_names_its_workload(
+    labels: dict[str, str], subject: tuple[str, str | None, str | None]
+) -> None:
+    (found,) = parse_request([_webhook(labels)]).subjects
+
+    assert (found.name, found.namespace, found.kind) == subject
+
+
+def test_an_exporters_alert_also_offers_the_name_of_what_it_exports() -> None:
+    (found,) = parse_request(
+        [_webhook({"alertname": "PostgresqlDown", "job": "prometheus-postgres-exporter"})]
+    ).subjects
+
+    assert found.other_names == ("postgres",)
+
+
+def test_pods_of_one_workload_crashing_make_one_subject_named_for_the_workload() -> None:
+    crash = {"alertname": "KubePodCrashLooping", "namespace": "prod", "container": "cart", **KUBE_STATE_METRICS}
+    request = parse_request(
+        [_webhook({**crash, "pod": "cart-6f7d9b8c4-m2n4p"}, {**crash, "pod": "cart-6f7d9b8c4-x2x4z"})]
+    )
+
+    assert [(s.name, s.label) for s in request.subjects] == [("cart", "pod")]
+
+
+def test_label_aliases_name_the_resource_by_an_environments_own_label() -> None:
+    payload = _webhook({"alertname": "HighLatency", "team_service": "billing", "k8s_ns": "fin"})
+
+    with pytest.raises(InputError, match="TRIAGE_LABEL_ALIASES"):
+        parse_request([payload])
+    (found,) = parse_request([payload], LabelAliases.parse("service=team_service;namespace=k8s_ns")).subjects
+    assert (found.name, found.namespace) == ("billing", "fin")
