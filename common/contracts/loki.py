@@ -254,6 +254,18 @@ class LokiMcp:
     def __init__(self, tools: ToolCaller) -> None:
         self._tools = tools
 
+    async def list_labels(
+        self,
+        label: str | None = None,
+        *,
+        query: str | None = None,
+        start: str | None = None,
+        end: str | None = None,
+        limit: int | None = None,
+    ) -> LabelsResult:
+        """The stream label names seen in start..end, or the values of `label` (of `query`'s streams, when given)."""
+        return await LIST_LABELS.call(self._tools, label=label, query=query, start=start, end=end, limit=limit)
+
     async def error_patterns(
         self,
         query: str,

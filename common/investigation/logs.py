@@ -5,17 +5,26 @@ onset (between MIN_LOG_WINDOW and MAX_LOG_WINDOW) with the window just before it
 dependencies a risen template mentions. A resource without logs has no patterns, which is no
 failure; any other refusal (one of the investigation's own query, say) is noted as degrading the
 report, never read as "no logs".
+
+A resource's streams are found by the identity rules (`identity.SCHEMES`): Promtail, Alloy and the
+OpenTelemetry Collector label them `service`, `service_name`, `app`, `job`, `pod`, `container`...
+Loki is asked which of those labels its streams have and which values (`loki_list_labels`, once per
+label per investigation), and each resource is read in the first scheme that selects some of its
+streams (`service` when Loki cannot say, as before).
 """
 
 from __future__ import annotations
 
 import re
 
+import anyio
+
 from analysis.ranking import LogRise
 from common.contracts.loki import LokiMcp
 from common.errors import BackendError
 from common.investigation.evidence import EvidenceLog
-from common.investigation.scope import ResolvedScope, Resource, label_matchers
+from common.investigation.identity import SCHEMES, LabelScheme, matchers, selects
+from common.investigation.scope import ResolvedScope, Resource
 from common.investigation.sources import LOKI, for_each
 from common.investigation.window import Window
 from common.mcp.toolbox import Toolbox
@@ -26,6 +35,8 @@ __all__ = ["read_log_rises"]
 #: Longest log window compared with its baseline, seconds.
 MAX_LOG_WINDOW = 3600.0
 MIN_LOG_WINDOW = 600.0
+#: Values of one stream label read, at most, to find which name a resource's streams carry.
+MAX_LABEL_VALUES = 1000
 
 
 async def read_log_rises(
@@ -38,9 +49,11 @@ async def read_log_rises(
     dependencies = [d.name for d in scope.dependencies]
     loki = LokiMcp(toolbox)
     rises: list[LogRise] = []
+    streams = _StreamLabels(loki, start=iso(start - length), end=iso(window.end))
 
     async def read(resource: Resource) -> None:
-        selector = _stream_selector(resource, scope.series_namespace(resource))
+        scheme = await streams.scheme_of(resource)
+        selector = _stream_selector(resource, scheme, scope.series_namespace(resource))
         try:
             answer = await loki.error_patterns(
                 selector,
@@ -90,10 +103,37 @@ async def read_log_rises(
     return rises
 
 
-def _stream_selector(resource: Resource, namespace: str | None) -> str:
-    matchers = label_matchers(resource, namespace)
-    return "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in matchers.items()) + "}"
+def _stream_selector(resource: Resource, scheme: LabelScheme, namespace: str | None) -> str:
+    return "{" + matchers(resource, scheme, namespace) + "}"
 
 
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"')
+class _StreamLabels:
+    """Loki's stream labels and their values over the window read, asked once per investigation."""
+
+    def __init__(self, loki: LokiMcp, *, start: str, end: str) -> None:
+        self._loki, self._start, self._end = loki, start, end
+        self._names: set[str] | None = None
+        self._values: dict[str, list[str]] = {}
+        self._lock = anyio.Lock()
+
+    async def scheme_of(self, resource: Resource) -> LabelScheme:
+        """The first scheme whose label's values select some of the resource's streams; `service` when none
+        does or Loki cannot say (its error patterns then answer as before: found, or not)."""
+        async with self._lock:
+            if self._names is None:
+                self._names = set(await self._list())
+            for scheme in SCHEMES.values():
+                if scheme.label not in self._names:
+                    continue
+                if scheme.label not in self._values:
+                    self._values[scheme.label] = await self._list(scheme.label)
+                if any(selects(resource, scheme, value) for value in self._values[scheme.label]):
+                    return scheme
+        return SCHEMES["service"]
+
+    async def _list(self, label: str | None = None) -> list[str]:
+        try:
+            answer = await self._loki.list_labels(label, start=self._start, end=self._end, limit=MAX_LABEL_VALUES)
+        except BackendError:
+            return []  # the error patterns' own call says what failed
+        return answer.values

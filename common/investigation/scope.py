@@ -26,6 +26,9 @@ __all__ = ["ResolvedScope", "Resource", "ScopeRequest", "Subject", "label_matche
 
 #: Kinds of resource that other services call rather than run on: when one alerts, it may be the cause itself.
 DEPENDENCY_KINDS = frozenset({"database", "queue", "external"})
+#: Series labels that are a pod's Kubernetes label, sanitised, by the label's key: the control plane finds the
+#: workload whose pods' selector (or own labels) carry it.
+_KUBERNETES_LABELS = {"app": "app", "app_kubernetes_io_name": "app.kubernetes.io/name"}
 
 
 @dataclass(frozen=True)
@@ -180,8 +183,9 @@ async def resolve_scope(
 
 async def _find(controlplane: ControlplaneMcp, subject: Subject, *, exact_only: bool) -> ResourceResult | None:
     """The control plane's resource for a subject: the first of its names (its label's, then the others its
-    labels give, such as an exporter's job's subject) that names one exactly; else, unless `exact_only`, the
-    best partial match of its name."""
+    labels give, such as an exporter's job's subject) that names one exactly; else the resource whose labels
+    or pods' selector carry the subject's label (`app=cart`); else, unless `exact_only`, the best partial
+    match of its name."""
     namespace = subject.namespace or None
     first: ResourceResult | None = None
     for name in dict.fromkeys((subject.name, *subject.other_names)):
@@ -189,6 +193,11 @@ async def _find(controlplane: ControlplaneMcp, subject: Subject, *, exact_only: 
         if answer.resource is not None and answer.resource.get("name") == name:
             return answer
         first = first or answer
+    key = _KUBERNETES_LABELS.get(subject.label or "")
+    if key is not None:
+        answer = await controlplane.find_resource(namespace=namespace, label=f"{key}={subject.name}", limit=5)
+        if answer.resource is not None:
+            return answer
     return None if exact_only else first
 
 

@@ -102,6 +102,8 @@ def prometheus_calls(tools: Toolbox) -> list[Awaitable[object]]:
 def loki_calls(tools: Toolbox) -> list[Awaitable[object]]:
     typed = loki.LokiMcp(tools)
     return [
+        typed.list_labels(),
+        typed.list_labels("app", query='{namespace="prod"}', start="now-1h", end="now", limit=5),
         typed.error_patterns(
             '{service="checkout"}',
             start="now-10m",

@@ -18,14 +18,22 @@ pytestmark = pytest.mark.anyio
 
 RESOURCES = [
     {"id": "r1", "name": "postgres", "namespace": "db", "kind": "database", "labels": {}, "selector": {}},
-    {"id": "r2", "name": "cart", "namespace": "prod", "kind": "service", "labels": {}, "selector": {"app": "cart"}},
+    {
+        "id": "r2",
+        "name": "cart",
+        "namespace": "prod",
+        "kind": "service",
+        "labels": {},
+        "selector": {"app": "shop-cart"},
+    },
     {"id": "r3", "name": "cart-worker", "namespace": "prod", "kind": "service", "labels": {}, "selector": {}},
 ]
 
 
 @dataclass
 class ControlPlane:
-    """controlplane_find_resource over RESOURCES: exact names first, then names containing the query."""
+    """controlplane_find_resource over RESOURCES: exact names first, then names containing the query; with a
+    label, the resources carrying it as a label or in their pods' selector."""
 
     queries: list[Mapping[str, Any]] = field(default_factory=list)
 
@@ -33,8 +41,15 @@ class ControlPlane:
         assert (server, tool) == ("controlplane-mcp", "controlplane_find_resource")
         self.queries.append(arguments)
         query = arguments.get("query", "")
+        key, _, value = arguments.get("label", "").partition("=")
         matches = sorted(
-            (r for r in RESOURCES if query in r["name"] or query == r["id"]), key=lambda r: r["name"] != query
+            (
+                r
+                for r in RESOURCES
+                if (query in r["name"] or query == r["id"])
+                and (not key or value in (r["labels"].get(key), r["selector"].get(key)))
+            ),
+            key=lambda r: r["name"] != query,
         )
         return {
             "matches": matches,
@@ -72,4 +87,14 @@ async def test_a_crashing_pod_is_resolved_to_its_workload_by_exact_name() -> Non
     scope = await resolve_scope(request, cast(Toolbox, ControlPlane()), EvidenceLog(), max_dependencies=3)
 
     assert (scope.primary.name, scope.primary.namespace) == ("cart", "prod")
-    assert scope.primary.selector == {"app": "cart"}
+    assert scope.primary.selector == {"app": "shop-cart"}
+
+
+async def test_an_app_label_finds_the_workload_whose_pods_carry_it() -> None:
+    request = parse_request([_alert({"alertname": "HighErrorRate", "app": "shop-cart", "namespace": "prod"})])
+    controlplane = ControlPlane()
+
+    scope = await resolve_scope(request, cast(Toolbox, controlplane), EvidenceLog(), max_dependencies=3)
+
+    assert scope.primary.name == "cart"
+    assert controlplane.queries[-1] == {"namespace": "prod", "label": "app=shop-cart", "limit": 5}
