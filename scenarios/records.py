@@ -65,7 +65,9 @@ def control_plane_records(scenario: Scenario, now: datetime) -> ControlPlaneReco
             "namespace": service.namespace,
             "kind": service.kind,
             "dependencies": dependencies,
-            "labels": {"scenario": scenario.name},
+            # What the scenario declares, and no more: the loader invents no Kubernetes labels.
+            "labels": {**service.labels, "scenario": scenario.name},
+            "selector": dict(service.selector),
         }
         if service.version is not None:
             resource["version"] = service.version

@@ -31,6 +31,7 @@ from scenarios.templates import LogFormat, parse_template
 
 __all__ = [
     "BUNDLED_DIR",
+    "CANDIDATES_DIR",
     "DEFAULT_BUCKETS",
     "EVENT_TYPES",
     "ROOT_CAUSE_KINDS",
@@ -56,6 +57,8 @@ __all__ = [
 
 #: The scenarios shipped with the project.
 BUNDLED_DIR = Path(__file__).parent / "bundled"
+#: Incidents triage is being taught: not yet in the bundled suite (nor held to its score).
+CANDIDATES_DIR = Path(__file__).parent / "candidates"
 
 EVENT_TYPES = ("deployment", "rollback", "config_change", "feature_flag", "scale", "restart", "infrastructure")
 ROOT_CAUSE_KINDS = HYPOTHESIS_KINDS
@@ -129,6 +132,14 @@ Name = Annotated[str, Field(pattern=r"^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$")]
 LabelName = Annotated[str, Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")]
 Labels = dict[LabelName, Annotated[str, BeforeValidator(_label_value)]]
 Factor = Annotated[float, Field(ge=0)]
+# A Kubernetes label (`app.kubernetes.io/name: checkout`), with the syntax Kubernetes accepts:
+# an optional DNS-subdomain prefix and a name of at most 63 characters; a value of at most 63.
+KubernetesLabels = dict[
+    Annotated[
+        str, Field(pattern=r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+    ],
+    Annotated[str, BeforeValidator(_label_value), Field(pattern=r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")],
+]
 
 
 class _Model(BaseModel):
@@ -142,6 +153,9 @@ class Service(_Model):
     version: str | None = None
     replicas: int | None = Field(default=None, ge=0, le=10_000)
     depends_on: list[str] = Field(default_factory=list)
+    # What the control plane holds for the workload: its own labels and its pods' label selector.
+    labels: KubernetesLabels = Field(default_factory=dict)
+    selector: KubernetesLabels = Field(default_factory=dict)
 
 
 class Effect(_Model):
