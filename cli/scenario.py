@@ -5,12 +5,14 @@ scenario is isolated (namespaces of its own), loaded, investigated through the r
 Alertmanager webhook (ROUTER_URL, default 127.0.0.1:8720) or straight by triage (`--direct`:
 TRIAGE_URL, else the registry's entry), and its report scored against the ground truth.
 
-FILE is a scenario file, a directory of them, the name of a bundled scenario, or `bundled` for
-all of them. Targets: Prometheus' remote-write receiver (PROMETHEUS_URL, default
-127.0.0.1:9090), Loki's push API (LOKI_URL when set, else the embedded store of loki-mcp at
-127.0.0.1:8702), the control plane (CONTROLPLANE_URL, default 127.0.0.1:8710). Tokens come
-from the registry, for the clients `make up` provisions: `scenario` loads (controlplane:admin,
-logs:write), `cli` calls the router and triage (agents:invoke).
+FILE is a scenario file, a directory of them, the name of a bundled or candidate scenario,
+`bundled` for all the bundled ones, or `candidates` for the incidents triage is being taught
+(scenarios/candidates, not yet held to the bundled suite's score). Targets: Prometheus'
+remote-write receiver (PROMETHEUS_URL, default 127.0.0.1:9090), Loki's push API (LOKI_URL when
+set, else the embedded store of loki-mcp at 127.0.0.1:8702), the control plane
+(CONTROLPLANE_URL, default 127.0.0.1:8710). Tokens come from the registry, for the clients
+`make up` provisions: `scenario` loads (controlplane:admin, logs:write), `cli` calls the router
+and triage (agents:invoke).
 
 `load` prints one line per target and per scenario and exits 2 naming the problem (a scenario's
 file and field, or the backend that refused). `run` prints a table (or JSON lines) and exits 0
@@ -57,8 +59,11 @@ CLIENT = "scenario"
 #: Calls the router and the agents (agents:invoke): the person at the keyboard.
 CALLER = "cli"
 BUNDLED = "bundled"
+CANDIDATES = "candidates"
 _TIMEOUT = 60.0
-_FILES_HELP = "scenario files, directories of them, bundled scenario names, or `bundled` for all"
+_FILES_HELP = (
+    "scenario files, directories of them, bundled or candidate scenario names, `bundled` or `candidates` for all"
+)
 
 
 def add_scenario_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -138,24 +143,25 @@ def run_scenario(args: argparse.Namespace, source: SettingsSource) -> int:
 
 
 def scenario_paths(given: Sequence[str]) -> list[Path]:
-    """Files and directories as they are; `bundled` and a bundled scenario's name as its file(s)."""
-    from scenarios import BUNDLED_DIR
+    """Files and directories as they are; `bundled`/`candidates` and a scenario's name there as its file(s)."""
+    from scenarios import BUNDLED_DIR, CANDIDATES_DIR
 
+    folders = {BUNDLED: BUNDLED_DIR, CANDIDATES: CANDIDATES_DIR}
     paths = []
     for text in given:
         path = Path(text)
-        bundled = BUNDLED_DIR / f"{text}.yaml"
+        named = [folder / f"{text}.yaml" for folder in folders.values() if "/" not in text]
         if path.exists():
             paths.append(path)
-        elif text == BUNDLED:
-            paths.append(BUNDLED_DIR)
-        elif "/" not in text and bundled.is_file():
-            paths.append(bundled)
+        elif text in folders:
+            paths.append(folders[text])
+        elif any(file.is_file() for file in named):
+            paths.append(next(file for file in named if file.is_file()))
         else:
             names = ", ".join(sorted(p.stem for p in BUNDLED_DIR.glob("*.yaml")))
             raise InputError(
                 f"{text} is neither a scenario file, a directory, nor a bundled scenario ({names}; "
-                f"or `{BUNDLED}` for all of them)."
+                f"or `{BUNDLED}` for all of them, `{CANDIDATES}` for the candidates)."
             )
     return paths
 

@@ -18,10 +18,19 @@ from scenarios.generate import (
     openmetrics,
     series_samples,
 )
-from scenarios.spec import BUNDLED_DIR, Scenario, ScenarioError, load_scenario, load_scenarios, parse_scenario
+from scenarios.spec import (
+    BUNDLED_DIR,
+    CANDIDATES_DIR,
+    Scenario,
+    ScenarioError,
+    load_scenario,
+    load_scenarios,
+    parse_scenario,
+)
 
 __all__ = [
     "BUNDLED_DIR",
+    "CANDIDATES_DIR",
     "ControlPlaneRecords",
     "GroundTruth",
     "HistoryRecord",

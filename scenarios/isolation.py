@@ -6,7 +6,9 @@ one and the same, and one run's triage would read another's data. `isolated(scen
 gives every namespace `N` of the scenario the name `N-<run_id>`:
 
 - each service's namespace (and a `namespace/name` in `depends_on`);
-- the `namespace` label of every series, log stream and alert;
+- the `namespace` label of every series, log stream and alert, labels naming a namespace of
+  the scenario under another name (`destination_workload_namespace`, `k8s_namespace_name`:
+  any `*_namespace` or `*_namespace_name`), and the namespace of a `namespace/name` job;
 - a label set with no `namespace` label but whose `service` label names a service of the
   scenario gets that service's namespace, so node series (no namespace of their own) and the
   alerts about them are isolated too;
@@ -34,6 +36,7 @@ __all__ = ["RUN_ID_PATTERN", "isolated", "isolated_namespace", "new_run_id"]
 RUN_ID_PATTERN = re.compile(r"^[0-9a-f]{6}$")
 _NAMESPACE_MAX = 63  # the scenario model's (and Kubernetes') longest namespace
 _SCENARIO_NAME_MAX = 100
+_NAMESPACE_LABEL = re.compile(r"_namespace(_name)?$")
 
 
 def new_run_id() -> str:
@@ -88,9 +91,16 @@ def _label_sets(scenario: Scenario) -> list[dict[str, str]]:
 
 def _labels(labels: dict[str, Any], namespaces: dict[str, str], by_service: dict[str, str]) -> dict[str, Any]:
     labels = dict(labels)
-    if labels.get("namespace"):
-        labels["namespace"] = namespaces[labels["namespace"]]
-    elif labels.get("service") in by_service:
+    had_namespace = bool(labels.get("namespace"))
+    for name, value in labels.items():
+        # Istio's destination_workload_namespace, OTel's k8s_namespace_name: namespaces under other names.
+        if (name == "namespace" or _NAMESPACE_LABEL.search(name)) and value in namespaces:
+            labels[name] = namespaces[value]
+    namespace, slash, rest = str(labels.get("job", "")).partition("/")
+    if slash and namespace in namespaces:
+        # A `namespace/name` job, as Prometheus' Kubernetes discovery and the OTel collector write it.
+        labels["job"] = f"{namespaces[namespace]}/{rest}"
+    if not had_namespace and labels.get("service") in by_service:
         labels["namespace"] = by_service[labels["service"]]
     return labels
 

@@ -7,7 +7,16 @@ from typing import Any
 
 import pytest
 
-from scenarios import BUNDLED_DIR, Scenario, ScenarioError, expected, load_scenario, load_scenarios, parse_scenario
+from scenarios import (
+    BUNDLED_DIR,
+    CANDIDATES_DIR,
+    Scenario,
+    ScenarioError,
+    expected,
+    load_scenario,
+    load_scenarios,
+    parse_scenario,
+)
 from scenarios.isolation import RUN_ID_PATTERN, isolated, isolated_namespace, new_run_id
 from scenarios.records import control_plane_records
 from scenarios.spec import scenario_document
@@ -136,3 +145,43 @@ def test_a_run_id_is_six_lowercase_hex_digits_and_nothing_else_is_accepted(scena
     assert all(RUN_ID_PATTERN.fullmatch(new_run_id()) for _ in range(50))
     with pytest.raises(ValueError, match="6 lowercase hex"):
         isolated(parse_scenario(scenario_data), "ABC123")
+
+
+def test_namespaces_under_other_label_names_and_in_a_namespace_slash_name_job_are_isolated(
+    scenario_data: dict[str, Any],
+) -> None:
+    scenario_data["series"][2]["labels"] = {
+        "destination_workload": "payments",
+        "destination_workload_namespace": "prod",
+        "source_workload_namespace": "istio-system",
+    }
+    scenario_data["series"][3]["labels"] = {"job": "data/cart-db", "k8s_namespace_name": "data"}
+    scenario_data["alerts"][0]["labels"] = {"job": "prod/checkout", "service_name": "checkout"}
+
+    copy = isolated(parse_scenario(scenario_data), "5eed00")
+
+    assert copy.series[2].labels == {
+        "destination_workload": "payments",
+        "destination_workload_namespace": "prod-5eed00",
+        "source_workload_namespace": "istio-system",  # not a namespace of the scenario
+    }
+    assert copy.series[3].labels == {"job": "data-5eed00/cart-db", "k8s_namespace_name": "data-5eed00"}
+    assert copy.alerts[0].labels == {"job": "prod-5eed00/checkout", "service_name": "checkout"}
+
+
+def test_every_candidate_scenario_isolates_into_namespaces_of_its_own() -> None:
+    for scenario in load_scenarios([CANDIDATES_DIR]):
+        copy = isolated(scenario, "0ddba1")
+        namespaces = {service.namespace for service in copy.services}
+        for labels in [
+            *(s.labels for s in copy.series),
+            *(s.labels for s in copy.logs),
+            *(a.labels for a in copy.alerts),
+        ]:
+            for name, value in labels.items():
+                if name == "namespace" or name.endswith(("_namespace", "_namespace_name")):
+                    assert value.endswith("-0ddba1") or value not in {s.namespace for s in scenario.services}, (
+                        scenario.name,
+                        labels,
+                    )
+        assert namespaces == {f"{s.namespace}-0ddba1" for s in scenario.services}

@@ -1,0 +1,137 @@
+"""The candidate scenarios (scenarios/candidates): valid, loadable, and in the shapes real clusters have."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from cli.scenario import scenario_paths
+from controlplane.models import AuditEntryCreate, DeploymentCreate, ResourceCreate
+from scenarios import (
+    BUNDLED_DIR,
+    CANDIDATES_DIR,
+    Scenario,
+    alertmanager_payloads,
+    control_plane_records,
+    load_scenarios,
+    log_lines,
+    openmetrics,
+    series_samples,
+)
+
+NOW = datetime(2026, 11, 5, 12, 0, 7, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def candidates() -> list[Scenario]:
+    return load_scenarios([CANDIDATES_DIR])
+
+
+def _label_sets(scenario: Scenario) -> list[dict[str, str]]:
+    return [
+        *(s.labels for s in scenario.series),
+        *(s.labels for s in scenario.logs),
+        *(a.labels for a in scenario.alerts),
+    ]
+
+
+def test_every_candidate_parses_with_names_of_its_own_and_a_mix_of_incidents(candidates: list[Scenario]) -> None:
+    bundled = {s.name for s in load_scenarios([BUNDLED_DIR])}
+    assert len(candidates) >= 12
+    assert not bundled & {s.name for s in candidates}
+    kinds = {s.expected.root_cause.kind for s in candidates}
+    assert {"deployment", "config_change", "dependency", "resource_saturation", "infrastructure"} <= kinds
+    for scenario in candidates:
+        assert scenario.alerts, scenario.name
+        assert len(scenario.services) >= 5, scenario.name
+
+
+def test_every_candidate_generates_data_the_backends_and_the_control_plane_accept(
+    candidates: list[Scenario],
+) -> None:
+    for scenario in candidates:
+        samples = series_samples(scenario, NOW)
+        assert samples, scenario.name
+        assert log_lines(scenario, NOW), scenario.name
+        records = control_plane_records(scenario, NOW)
+        ids = {f"{r['namespace']}/{r['name']}": "res_1" for r in records.resources}
+        for body in records.resources:
+            ResourceCreate.model_validate(body)
+        for record in records.deployments:
+            DeploymentCreate.model_validate(record.body(ids))
+        for record in records.audit_entries:
+            AuditEntryCreate.model_validate(record.body(ids))
+        payloads = alertmanager_payloads(scenario, NOW)
+        assert payloads, scenario.name
+
+
+def test_most_candidates_carry_no_service_label_anywhere(candidates: list[Scenario]) -> None:
+    without = [s.name for s in candidates if not any("service" in labels for labels in _label_sets(s))]
+    assert len(without) >= len(candidates) - 2, without
+
+
+def test_candidates_alert_with_the_labels_the_real_rules_carry(candidates: list[Scenario]) -> None:
+    """kube-prometheus-stack's and the exporters' alerts keep their own label sets, `service` nowhere."""
+    required = {
+        "KubePodCrashLooping": {"namespace", "pod", "container", "job"},
+        "KubeDeploymentReplicasMismatch": {"namespace", "deployment", "job"},
+        "CPUThrottlingHigh": {"namespace", "pod", "container"},
+        "NodeFilesystemSpaceFillingUp": {"instance", "device", "mountpoint", "job"},
+        "PostgresqlTooManyConnections": {"instance", "job"},
+        "RabbitmqTooManyMessagesInQueue": {"queue", "vhost", "instance", "job"},
+        "RedisDown": {"instance", "job"},
+    }
+    seen = set()
+    for scenario in candidates:
+        for alert in scenario.alerts:
+            if alert.alertname in required:
+                seen.add(alert.alertname)
+                assert required[alert.alertname] <= alert.labels.keys(), (scenario.name, alert.alertname)
+    assert seen == required.keys()
+
+
+def test_pods_are_replaced_at_a_rollout_so_a_workload_has_series_of_old_and_new_pods(
+    candidates: list[Scenario],
+) -> None:
+    scenario = next(s for s in candidates if s.name == "ledger-api-deploy-5xx")
+    cpu = [
+        s
+        for s in scenario.series
+        if s.metric == "container_cpu_usage_seconds_total" and s.labels["pod"].startswith("ledger-api-")
+    ]
+    assert len({s.labels["pod"] for s in cpu}) == 6  # three pods before v4.12.0, three after
+    assert {s.until for s in cpu if s.until is not None} == {-26 * 60}
+    assert {s.from_ for s in cpu if s.from_ is not None} == {-27 * 60}
+
+
+def test_the_word_candidates_and_a_candidates_name_resolve_to_its_files() -> None:
+    assert scenario_paths(["candidates", "storefront-bend-before-step"]) == [
+        CANDIDATES_DIR,
+        CANDIDATES_DIR / "storefront-bend-before-step.yaml",
+    ]
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed")
+def test_promtool_backfills_a_candidate_with_summaries(candidates: list[Scenario], tmp_path: Path) -> None:
+    scenario = next(s for s in candidates if s.name == "shipments-queue-slow-consumer")
+    assert any(s.type == "summary" for s in scenario.series)
+    samples = series_samples(scenario, NOW)
+    history = tmp_path / "history.om"
+    history.write_text(openmetrics(samples))
+
+    result = subprocess.run(
+        ["promtool", "tsdb", "create-blocks-from", "openmetrics", str(history), str(tmp_path / "data")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    meta = [json.loads(p.read_text()) for p in (tmp_path / "data").glob("*/meta.json")]
+    assert sum(m["stats"]["numSamples"] for m in meta) == sum(len(s.points) for s in samples)
