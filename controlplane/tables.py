@@ -110,21 +110,20 @@ resources = Table(
     UniqueConstraint("namespace", "name", name="uq_resources_namespace_name"),
 )
 
-resource_labels = Table(
-    "resource_labels",
-    metadata,
-    _id("resource_id", primary_key=True),
-    Column("key", String(SHORT), primary_key=True),
-    Column("value", String(1000), nullable=False),
-)
 
-resource_selectors = Table(
-    "resource_selectors",
-    metadata,
-    _id("resource_id", primary_key=True),
-    Column("key", String(SHORT), primary_key=True),
-    Column("value", String(1000), nullable=False),
-)
+def _pairs(name: str) -> Table:
+    """The rows of one label map of each resource (its labels, its selector): `key=value` lookups."""
+    return Table(
+        name,
+        metadata,
+        _id("resource_id", primary_key=True),
+        Column("key", String(SHORT), primary_key=True),
+        Column("value", String(1000), nullable=False),
+    )
+
+
+resource_labels = _pairs("resource_labels")
+resource_selectors = _pairs("resource_selectors")
 
 resource_groups = Table(
     "resource_groups",
