@@ -193,8 +193,10 @@ def subject_of(labels: Mapping[str, str], aliases: LabelAliases, owners: PodOwne
     job = _first(labels, aliases.labels_for("job"))
     job_name = job.rsplit("/", 1)[-1] if job else None
     if job_name in aliases.node_exporters:
-        host = _first(labels, aliases.labels_for("node")) or _host(_first(labels, aliases.labels_for("instance")))
-        return WorkloadRef(host, None, "node", "instance") if host else None
+        node = _first(labels, aliases.labels_for("node"))
+        host = _host(_first(labels, aliases.labels_for("instance")))
+        name = node or host
+        return WorkloadRef(name, None, "node", "node" if node else "instance") if name else None
     describes_others = job_name in aliases.object_exporters
     found: list[WorkloadRef] = []
     for role in ROLES:
