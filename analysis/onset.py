@@ -19,11 +19,19 @@ slowly, or curves more than the model follows, needs a larger change to score as
 fitting, runs of up to ``_HAMPEL_HALF_WIDTH`` outliers are replaced by the local median, so a
 scrape glitch or a counter reset can neither create an onset nor hide one.
 
-An onset is reported only when the score reaches ``min_score`` and the new regime persists: the
-median departure after the split must be at least half the fitted one. The triage question is
+An onset is reported only when the score reaches ``min_score``, the change is large against the
+series' own noise before it (``size``: the fitted departure at the end of the window in sigmas of
+the pre-change residuals, at least ``min_size``, so a long but slight drift that only accumulates
+evidence does not count), and the new regime persists: the median departure after the split must
+be at least half the fitted one. The triage question is
 when the *current* symptom began, so a spike that recovered before the end of the window is not
 an onset (None), unless the elevated part is most of what follows it. A change in the last
 ``min_segment`` points is not yet a regime either.
+
+A trend ends: a leak climbs until the memory limit holds it flat or a restart drops it back. The
+strongest change is then that end (a slope turning down, a step down), not the trend's start, so
+when it reverses an earlier ramp found in the series before it (with the same tests), the onset
+is that ramp's start; resets of a sawtooth before it are followed back the same way.
 
 Known limit: a very smooth series (noise below ~1% of its level) with a sharp intraday shape, such
 as a strong 12 h harmonic, bends more than a quadratic can follow and may yield a spurious ramp.
@@ -36,19 +44,27 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import pairwise
 from typing import Literal
 
 from analysis.anomaly import median
 
-__all__ = ["DEFAULT_MIN_SCORE", "DEFAULT_MIN_SEGMENT", "Onset", "detect_onset", "earliest_onset"]
+__all__ = ["DEFAULT_MIN_SCORE", "DEFAULT_MIN_SEGMENT", "DEFAULT_MIN_SIZE", "Onset", "detect_onset", "earliest_onset"]
 
 DEFAULT_MIN_SEGMENT = 6
 # Calibrated on 3 h windows (180-720 points) of gaussian, AR(1) and Poisson counter-rate noise on a
 # random slice of a daily cycle: their highest score was 5.2 in 600 windows (none reached 6; the
 # tests assert the rate), while a step of 3 noise-sigmas mid-window scores about 10 to 15.
 DEFAULT_MIN_SCORE = 6.0
+# A departure inside twice the per-point noise of the series before it stays within its usual
+# band (about 95% of its points for gaussian noise): however long it lasts, it is not a new regime.
+DEFAULT_MIN_SIZE = 2.0
+# Trend ends (plateaus, resets of a sawtooth) followed back to the start of the trend, at most.
+_MAX_TREND_ENDS = 4
+# An earlier ramp is the trend a change ends only when it built at least this share of what the
+# change undoes (a leak climbs about as far as the restart drops): sizes in the noise of each.
+_TREND_SHARE = 0.5
 
 _MAD_TO_SIGMA = 1.4826
 # Mean absolute deviation to sigma for normal data: the fallback when over half of the residuals
@@ -80,7 +96,9 @@ class Onset:
 
     ``at`` is the timestamp of the regime's first point. ``before`` and ``after`` are the medians
     of the values before and from ``at``; ``magnitude`` is ``(after - before) / |before|``, None
-    when ``before`` is 0. ``score`` is the evidence in noise-sigmas (see the module docstring).
+    when ``before`` is 0. ``score`` is the evidence in noise-sigmas (see the module docstring);
+    ``size`` is the departure at the end of the window in sigmas of the per-point noise before
+    ``at``: how far the series left its usual band, whatever the number of points.
     """
 
     at: float
@@ -90,6 +108,7 @@ class Onset:
     after: float
     magnitude: float | None
     score: float
+    size: float
 
 
 def detect_onset(
@@ -97,6 +116,7 @@ def detect_onset(
     *,
     min_segment: int = DEFAULT_MIN_SEGMENT,
     min_score: float = DEFAULT_MIN_SCORE,
+    min_size: float = DEFAULT_MIN_SIZE,
 ) -> Onset | None:
     """The most likely single change point of ``points``, or None when no change is clear enough.
 
@@ -106,11 +126,38 @@ def detect_onset(
     if min_segment < 2:
         raise ValueError(f"min_segment must be at least 2, got {min_segment}.")
     clean = sorted((t, v) for t, v in points if math.isfinite(t) and math.isfinite(v))
-    n = len(clean)
-    if n < 2 * min_segment:
-        return None
     times = [t for t, _ in clean]
     values = [v for _, v in clean]
+    found = _change(times, values, min_segment, min_score, min_size)
+    if found is None:
+        return None
+    onset, k = found
+    end = k
+    for _ in range(_MAX_TREND_ENDS):
+        earlier = _change(times[:end], values[:end], min_segment, min_score, min_size)
+        if earlier is None:
+            break
+        start, j = earlier
+        if start.size < _TREND_SHARE * onset.size:
+            break  # too slight to have built what the change undoes: a bend of the noise, not its trend
+        if start.kind == "ramp" and start.direction != onset.direction:
+            # The change found ends a trend that began at j: the onset is where it began.
+            before, after = median(values[:j]), median(values[j:])
+            magnitude = None if before == 0 else (after - before) / abs(before)
+            return replace(start, after=after, magnitude=magnitude)
+        if start.direction != onset.direction:
+            break
+        end = j  # another reset of the same sawtooth: its trend began earlier still
+    return onset
+
+
+def _change(
+    times: list[float], values: list[float], min_segment: int, min_score: float, min_size: float
+) -> tuple[Onset, int] | None:
+    """The single change point of the (clean, ordered) series, with the index of its first point."""
+    n = len(values)
+    if n < 2 * min_segment:
+        return None
     span = times[-1] - times[0]
     low, high = min(values), max(values)
     if span <= 0 or not math.isfinite(span) or high == low:
@@ -137,18 +184,20 @@ def detect_onset(
     orthogonal = math.fsum(xi * xi for xi in regressor) - math.fsum(
         math.fsum(ei * xi for ei, xi in zip(e, regressor, strict=True)) ** 2 for e in basis
     )
-    score = abs(coefficient) * math.sqrt(max(orthogonal, 0.0)) / _long_run_sigma(residuals)
-    if not math.isfinite(score):
-        # Callers serialise the score as JSON, which has no infinity.
-        score = sys.float_info.max
+    score = _finite(abs(coefficient) * math.sqrt(max(orthogonal, 0.0)) / _long_run_sigma(residuals))
     if score < min_score or coefficient == 0:
+        return None
+    # The noise the change is judged against is the series' own before it: a regime that is
+    # noisier afterwards (an error ratio that now flaps) must not make the change look smaller.
+    size = _finite(abs(coefficient * regressor[-1]) / _long_run_sigma(residuals[:k]))
+    if size < min_size:
         return None
     fitted_departure = coefficient * median(regressor[k:])
     observed_departure = median(baseline_residuals[k:]) - median(baseline_residuals[:k])
     if observed_departure * math.copysign(1.0, coefficient) < _PERSISTENCE * abs(fitted_departure):
         return None
     before, after = median(values[:k]), median(values[k:])
-    return Onset(
+    onset = Onset(
         at=times[k],
         direction="up" if coefficient > 0 else "down",
         kind=kind,
@@ -156,7 +205,14 @@ def detect_onset(
         after=after,
         magnitude=None if before == 0 else (after - before) / abs(before),
         score=score,
+        size=size,
     )
+    return onset, k
+
+
+def _finite(value: float) -> float:
+    # Callers serialise scores as JSON, which has no infinity.
+    return value if math.isfinite(value) else sys.float_info.max
 
 
 def earliest_onset(

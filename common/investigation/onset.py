@@ -1,25 +1,37 @@
 """The onset: which series' change point marks when the incident started.
 
-`choose_onset` takes the earliest credible change point among the primary's own signals
-(symptoms, availability, saturation, traffic), else among its dependencies' symptoms. The alert
-time is never used: it lags. `reported_onset` is the chosen one as a report states it.
+`choose_onset` considers the credible change points of the primary's own signals (symptoms,
+availability, saturation, traffic), else of its dependencies' symptoms. Several series of one
+incident shift together, and each places its change only so precisely: to a step of the query,
+within the rate window that smears a step over its width (a quantile over buckets does not even
+rise linearly across it), and more loosely the smaller the change against the series' own noise.
+So the time comes from the change that explains most of the symptom (the largest against its own
+noise: a 10x step of the error ratio, not a 5 % bend of a latency quantile), and an earlier change
+takes its place only when it came before it by more than both uncertainties together (a leak's
+ramp hours before the restarts it ends in). The alert time is never used: it lags.
+`reported_onset` is the chosen one as a report states it.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from itertools import pairwise
 
+from analysis.anomaly import median
 from common.diagnostic_report import Onset
 from common.investigation.evidence import at
 from common.investigation.metrics import SignalSeries
 from common.investigation.scope import ResolvedScope
+from common.timerange import parse_duration
 
-__all__ = ["ONSET_KINDS", "SURGE", "choose_onset", "reported_onset"]
+__all__ = ["ONSET_KINDS", "SURGE", "choose_onset", "reported_onset", "uncertainty"]
 
 #: Signal kinds of the primary that can mark the onset, in the order they are trusted.
 ONSET_KINDS = ("symptom", "availability", "saturation", "traffic")
 #: A relative change of the request rate that counts as a surge (or a collapse, at -0.5).
 SURGE = 0.5
+_RANGE = re.compile(r"\[(\d+[smhd])\]")
 
 
 def choose_onset(series: Sequence[SignalSeries], scope: ResolvedScope) -> SignalSeries | None:
@@ -29,7 +41,29 @@ def choose_onset(series: Sequence[SignalSeries], scope: ResolvedScope) -> Signal
         own = [s for s in series if s.onset is not None and s.signal.kind in ("symptom", "availability")]
     if not own:
         return None
-    return min(own, key=lambda s: (s.onset.at if s.onset else 0.0, -(s.onset.score if s.onset else 0.0)))
+    reference = max(own, key=lambda s: (s.onset.size if s.onset else 0.0, s.onset.score if s.onset else 0.0))
+    latest = _at(reference) - uncertainty(reference)
+    earlier = [s for s in own if _at(s) + uncertainty(s) < latest]
+    if not earlier:
+        return reference
+    return min(earlier, key=lambda s: (_at(s), -(s.onset.score if s.onset else 0.0)))
+
+
+def uncertainty(item: SignalSeries) -> float:
+    """Seconds either side of its change point within which the series places the true change.
+
+    One step of the query (nothing finer is seen), half the widest range window of the query (a
+    step read through `rate(x[5m])` rises over five minutes, and a fitted split or a quantile's
+    early rise lands anywhere in its first half), and the change point's own spread, which for a
+    shift of d noise-sigmas per point is of the order of 1/d^2 points.
+    """
+    if item.onset is None:
+        return 0.0
+    times = [t for t, _ in item.points]
+    step = median([b - a for a, b in pairwise(times)]) if len(times) > 1 else 0.0
+    windows = [parse_duration(w) for w in _RANGE.findall(item.query)]
+    spread = step / max(item.onset.size, 1.0) ** 2
+    return step + spread + (max(windows) / 2 if windows else 0.0)
 
 
 def reported_onset(chosen: SignalSeries | None) -> Onset | None:
@@ -37,6 +71,10 @@ def reported_onset(chosen: SignalSeries | None) -> Onset | None:
     if chosen is None or chosen.onset is None:
         return None
     return Onset(at=at(chosen.onset.at), signal=chosen.label, evidence_ids=[chosen.evidence_id or ""])
+
+
+def _at(item: SignalSeries) -> float:
+    return item.onset.at if item.onset is not None else 0.0
 
 
 def _marks_onset(item: SignalSeries) -> bool:

@@ -189,7 +189,14 @@ def test_clean_step_from_zero_has_no_relative_magnitude() -> None:
 
     assert onset is not None
     assert onset == Onset(
-        at=T0 + 60 * 50, direction="up", kind="step", before=0.0, after=0.02, magnitude=None, score=onset.score
+        at=T0 + 60 * 50,
+        direction="up",
+        kind="step",
+        before=0.0,
+        after=0.02,
+        magnitude=None,
+        score=onset.score,
+        size=onset.size,
     )
     assert math.isfinite(onset.score)
 
@@ -263,3 +270,53 @@ def test_detect_onset_never_raises_and_reports_a_time_inside_the_series(
         assert onset.direction in ("up", "down")
         assert math.isfinite(onset.score)
         assert onset.score >= 6.0
+
+
+def _leak(rng: random.Random, *, start_hours: float, ends_in: str, noise: float) -> list[tuple[float, float]]:
+    """6 h of memory at 60 s that climbs from ``start_hours`` to twice its level by 5 h 30, where the
+    container is killed and climbs again from its base (``restart``) or the limit holds it (``limit``)."""
+    points = []
+    for i in range(361):
+        hours = i / 60
+        grown = max(0.0, hours - start_hours) / (5.5 - start_hours)
+        level = 1 + (grown % 1 if ends_in == "restart" else min(grown, 1.0))
+        points.append((T0 + 60 * i, 3e8 * level * (1 + noise * rng.gauss(0, 1))))
+    return points
+
+
+@pytest.mark.parametrize("noise", [0.005, 0.01, 0.03])
+@pytest.mark.parametrize(
+    ("ends_in", "start_hours", "minutes_off"),
+    # Known limit: a climb that then lies flat at its limit bends the quadratic null; from 3 h on
+    # (half an hour flat after two and a half of climbing) its start is placed 10-15 minutes early.
+    [("restart", 1, 5), ("restart", 2, 5), ("restart", 3, 5), ("limit", 1, 10), ("limit", 2, 10)],
+)
+def test_leak_has_its_onset_where_the_climb_began_not_where_it_ended(
+    ends_in: str, start_hours: int, minutes_off: int, noise: float
+) -> None:
+    # The drop at the kill, or the bend where the limit holds it, is the series' strongest change;
+    # the climb it ends is the incident.
+    rng = random.Random(start_hours * 100 + int(noise * 1000))
+    for _ in range(3):
+        onset = detect_onset(_leak(rng, start_hours=start_hours, ends_in=ends_in, noise=noise))
+
+        assert onset is not None
+        assert (onset.kind, onset.direction) == ("ramp", "up")
+        assert abs(onset.at - (T0 + start_hours * 3600)) <= minutes_off * 60
+
+
+def test_long_slight_shift_inside_the_noise_band_is_rarely_an_onset() -> None:
+    # 1.5 noise-sigmas for the last two hours of six: enough points to pile up evidence (a score
+    # above the threshold) in many draws, yet most leave the departure inside twice the noise.
+    rng = random.Random(31)
+    loose, strict = 0, 0
+    for _ in range(40):
+        points = [(T0 + 60 * i, 100.0 + rng.gauss(0, 1) + (1.5 if i >= 240 else 0.0)) for i in range(360)]
+        loose += detect_onset(points, min_size=0.0) is not None
+        onset = detect_onset(points)
+        if onset is not None:
+            strict += 1
+            assert onset.size >= 2
+
+    assert loose >= 10
+    assert strict <= loose // 3
