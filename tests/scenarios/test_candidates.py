@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from support.promtool import backfilled_blocks, needs_promtool
 
 from cli.scenario import scenario_paths
 from controlplane.models import AuditEntryCreate, DeploymentCreate, ResourceCreate
@@ -116,22 +114,12 @@ def test_the_word_candidates_and_a_candidates_name_resolve_to_its_files() -> Non
     ]
 
 
-@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed")
+@needs_promtool
 def test_promtool_backfills_a_candidate_with_summaries(candidates: list[Scenario], tmp_path: Path) -> None:
     scenario = next(s for s in candidates if s.name == "shipments-queue-slow-consumer")
     assert any(s.type == "summary" for s in scenario.series)
     samples = series_samples(scenario, NOW)
-    history = tmp_path / "history.om"
-    history.write_text(openmetrics(samples))
 
-    result = subprocess.run(
-        ["promtool", "tsdb", "create-blocks-from", "openmetrics", str(history), str(tmp_path / "data")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    meta = backfilled_blocks(openmetrics(samples), tmp_path)
 
-    assert result.returncode == 0, result.stderr
-    meta = [json.loads(p.read_text()) for p in (tmp_path / "data").glob("*/meta.json")]
     assert sum(m["stats"]["numSamples"] for m in meta) == sum(len(s.points) for s in samples)

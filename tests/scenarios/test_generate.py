@@ -1,18 +1,16 @@
 from __future__ import annotations
 
-import copy
 import itertools
 import json
 import math
 import re
-import shutil
-import subprocess
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support.promtool import backfilled_blocks, needs_promtool
 
 from controlplane.models import AuditEntryCreate, DeploymentCreate, ResourceCreate
 from scenarios import (
@@ -148,28 +146,16 @@ def test_openmetrics_text_follows_the_format_promtool_reads(write_scenario: Call
     assert 'le="+Inf"' in group[-3]
 
 
-@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed")
+@needs_promtool
 @pytest.mark.parametrize("source", ["small", "checkout-bad-deploy-errors"])
 def test_promtool_creates_blocks_from_the_openmetrics_text(
     write_scenario: Callable[..., Path], tmp_path: Path, source: str
 ) -> None:
     scenario = _load(write_scenario) if source == "small" else load_scenario(BUNDLED_DIR / f"{source}.yaml")
-    history = tmp_path / "history.om"
-    history.write_text(openmetrics(series_samples(scenario, NOW)))
-    data = tmp_path / "data"
 
-    result = subprocess.run(
-        ["promtool", "tsdb", "create-blocks-from", "openmetrics", str(history), str(data)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    meta = backfilled_blocks(openmetrics(series_samples(scenario, NOW)), tmp_path)
 
-    assert result.returncode == 0, result.stderr
-    blocks = [p for p in data.iterdir() if (p / "meta.json").exists()]
-    assert blocks
-    meta = [json.loads((block / "meta.json").read_text()) for block in blocks]
+    assert meta
     series = max(m["stats"]["numSeries"] for m in meta)
     assert series == len(series_samples(scenario, NOW))
     assert sum(m["stats"]["numSamples"] for m in meta) == sum(len(s.points) for s in series_samples(scenario, NOW))
@@ -313,10 +299,7 @@ def test_the_onset_of_every_bundled_incident_is_visible_in_its_data() -> None:
         assert changed, scenario.name
 
 
-def _with_summary(quantiles: list[float] | None = None) -> dict[str, Any]:
-    from tests.scenarios.conftest import small_scenario
-
-    data = small_scenario()
+def _with_summary(data: dict[str, Any], quantiles: list[float] | None = None) -> dict[str, Any]:
     summary: dict[str, Any] = {
         "metric": "http_server_requests_seconds",
         "type": "summary",
@@ -332,11 +315,11 @@ def _with_summary(quantiles: list[float] | None = None) -> dict[str, Any]:
 
 
 def test_a_summary_is_sum_and_count_counters_without_total_and_its_quantile_gauges(
-    write_scenario: Callable[..., Path],
+    write_scenario: Callable[..., Path], scenario_data: dict[str, Any]
 ) -> None:
     samples = [
         s
-        for s in series_samples(_load(write_scenario, _with_summary([0.5, 0.99])), NOW)
+        for s in series_samples(_load(write_scenario, _with_summary(scenario_data, [0.5, 0.99])), NOW)
         if s.family == "http_server_requests_seconds"
     ]
     assert sorted(s.name for s in samples) == [
@@ -368,36 +351,26 @@ def test_a_summary_is_sum_and_count_counters_without_total_and_its_quantile_gaug
     assert _at(p99, 10) == pytest.approx(0.48, rel=0.01)
 
 
-def test_a_summary_without_quantiles_is_only_its_two_counters(write_scenario: Callable[..., Path]) -> None:
-    samples = series_samples(_load(write_scenario, _with_summary()), NOW)
+def test_a_summary_without_quantiles_is_only_its_two_counters(
+    write_scenario: Callable[..., Path], scenario_data: dict[str, Any]
+) -> None:
+    samples = series_samples(_load(write_scenario, _with_summary(scenario_data)), NOW)
     names = sorted(s.name for s in samples if s.family == "http_server_requests_seconds")
     assert names == ["http_server_requests_seconds_count", "http_server_requests_seconds_sum"]
 
 
-@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed")
+@needs_promtool
 def test_promtool_reads_a_summary_with_and_without_quantiles(
-    write_scenario: Callable[..., Path], tmp_path: Path
+    write_scenario: Callable[..., Path], scenario_data: dict[str, Any], tmp_path: Path
 ) -> None:
-    data = _with_summary([0.5, 0.9, 0.99])
-    plain = copy.deepcopy(data["series"][-1])
-    plain.pop("quantiles")
-    plain["metric"] = "jvm_gc_pause_seconds"
+    data = _with_summary(scenario_data, [0.5, 0.9, 0.99])
+    plain = {**data["series"][-1], "metric": "jvm_gc_pause_seconds"}
+    del plain["quantiles"]
     data["series"].append(plain)
-    scenario = _load(write_scenario, data)
-    samples = series_samples(scenario, NOW)
+    samples = series_samples(_load(write_scenario, data), NOW)
     text = openmetrics(samples)
     assert "# TYPE http_server_requests_seconds summary" in text.splitlines()
-    history = tmp_path / "history.om"
-    history.write_text(text)
 
-    result = subprocess.run(
-        ["promtool", "tsdb", "create-blocks-from", "openmetrics", str(history), str(tmp_path / "data")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    meta = backfilled_blocks(text, tmp_path)
 
-    assert result.returncode == 0, result.stderr
-    meta = [json.loads(p.read_text()) for p in (tmp_path / "data").glob("*/meta.json")]
     assert sum(m["stats"]["numSamples"] for m in meta) == sum(len(s.points) for s in samples)

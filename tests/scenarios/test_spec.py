@@ -117,6 +117,14 @@ def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
 
 _DELETE = object()
 
+
+def _summary(**fields: Any) -> Callable[[dict[str, Any]], None]:
+    """A mutation making series[1] a summary, with `fields` changed (`_DELETE` removes one)."""
+    summary = {"metric": "rpc_seconds", "type": "summary", "baseline": 1, "latency": {"median_ms": 5, "p99_ms": 50}}
+    summary.update(fields)
+    return _set("series[1]", {key: value for key, value in summary.items() if value is not _DELETE})
+
+
 CASES = [
     ("unknown top-level field", _set("owner", "me"), "owner", "unknown field"),
     (
@@ -138,47 +146,15 @@ CASES = [
     ),
     ("compound duration out of order", _set("duration", "30m1h"), "duration", "units largest first"),
     ("summary with buckets", _set("series[1].type", "summary"), "series[1].buckets", "only a histogram"),
-    (
-        "summary named with its suffix",
-        _set(
-            "series[1]",
-            {
-                "metric": "rpc_seconds_count",
-                "type": "summary",
-                "baseline": 1,
-                "latency": {"median_ms": 5, "p99_ms": 50},
-            },
-        ),
-        "series[1].metric",
-        "without the _count suffix",
-    ),
-    (
-        "summary without a latency",
-        _set("series[1]", {"metric": "rpc_seconds", "type": "summary", "baseline": 1}),
-        "series[1].latency",
-        "a summary needs `latency",
-    ),
+    ("summary named with its suffix", _summary(metric="rpc_seconds_count"), "series[1].metric", "without the _count"),
+    ("summary without a latency", _summary(latency=_DELETE), "series[1].latency", "a summary needs `latency"),
     (
         "quantiles on a histogram",
         _set("series[1].quantiles", [0.5, 0.99]),
         "series[1].quantiles",
         "only a summary",
     ),
-    (
-        "quantile out of range",
-        _set(
-            "series[1]",
-            {
-                "metric": "rpc_seconds",
-                "type": "summary",
-                "baseline": 1,
-                "latency": {"median_ms": 5, "p99_ms": 50},
-                "quantiles": [0.5, 1.5],
-            },
-        ),
-        "series[1].quantiles[1]",
-        "less than 1",
-    ),
+    ("quantile out of range", _summary(quantiles=[0.5, 1.5]), "series[1].quantiles[1]", "less than 1"),
     ("unknown service kind", _set("services[1].kind", "lambda"), "services[1].kind", "'lambda'"),
     (
         "unknown placeholder",

@@ -1,0 +1,33 @@
+"""promtool's backfill of OpenMetrics text, as `sre scenario load` could use it: the blocks' meta.json."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from support.backends import PROMTOOL_BINARY
+
+__all__ = ["backfilled_blocks", "needs_promtool"]
+
+needs_promtool = pytest.mark.skipif(shutil.which(PROMTOOL_BINARY) is None, reason="promtool is not installed")
+
+
+def backfilled_blocks(text: str, workdir: Path) -> list[dict[str, Any]]:
+    """`text` backfilled into TSDB blocks under `workdir`; each block's meta.json (the test fails if promtool does)."""
+    history = workdir / "history.om"
+    history.write_text(text)
+    data = workdir / "data"
+    result = subprocess.run(
+        [PROMTOOL_BINARY, "tsdb", "create-blocks-from", "openmetrics", str(history), str(data)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return [json.loads(meta.read_text()) for meta in data.glob("*/meta.json")]
