@@ -15,6 +15,7 @@ from support.promtool import backfilled_blocks, needs_promtool
 from controlplane.models import AuditEntryCreate, DeploymentCreate, ResourceCreate
 from scenarios import (
     BUNDLED_DIR,
+    CANDIDATES_DIR,
     SampleSeries,
     alertmanager_payloads,
     control_plane_records,
@@ -206,8 +207,8 @@ def test_control_plane_records_validate_against_the_api_bodies(write_scenario: C
     assert audit[0].summary == "config change of db.pool.max: 10 -> 20"
 
 
-def test_every_bundled_scenario_yields_valid_control_plane_bodies_and_webhooks() -> None:
-    for path in sorted(BUNDLED_DIR.glob("*.yaml")):
+def test_every_bundled_and_candidate_scenario_yields_valid_control_plane_bodies_and_webhooks() -> None:
+    for path in sorted([*BUNDLED_DIR.glob("*.yaml"), *CANDIDATES_DIR.glob("*.yaml")]):
         scenario = load_scenario(path)
         records = control_plane_records(scenario, NOW)
         ids = {f"{r['namespace']}/{r['name']}": "res_1" for r in records.resources}
