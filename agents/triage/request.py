@@ -18,7 +18,7 @@ Anything else is an `InputError` saying which forms are accepted.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -54,19 +54,22 @@ class InvestigationRequest:
     start: datetime | None = None
     end: datetime | None = None
     alerts: tuple[dict[str, Any], ...] = field(default=())
+    #: The environment's label aliases, with which the alerts were read and the resources' series are found.
+    aliases: LabelAliases = field(default_factory=LabelAliases)
 
 
 def parse_request(texts: list[str], aliases: LabelAliases | None = None) -> InvestigationRequest:
     """The request in the message's texts (a data part arrives as its JSON text); `aliases` are the
     environment's extra label names (TRIAGE_LABEL_ALIASES)."""
+    aliases = aliases or LabelAliases()
     joined = "\n".join(text for text in texts if text.strip())
     if not joined.strip():
         raise InputError(f"The message is empty. {_FORMS}")
     for text in texts:
         value = json_value(text)
         if isinstance(value, dict):
-            return _structured(value, aliases or LabelAliases())
-    return _question(joined, {})
+            return replace(_structured(value, aliases), aliases=aliases)
+    return replace(_question(joined, {}), aliases=aliases)
 
 
 def _structured(value: dict[str, Any], aliases: LabelAliases) -> InvestigationRequest:

@@ -33,9 +33,9 @@ async def read_firing_alerts(toolbox: Toolbox, scope: ResolvedScope, evidence: E
     )
     if answer is None:
         return
-    aliases = LabelAliases()
     for resource in resources:
-        alerts = [a for a in answer.alerts if _names(a.labels, resource, scope.series_namespace(resource), aliases)]
+        namespace = scope.series_namespace(resource)
+        alerts = [a for a in answer.alerts if _names(a.labels, resource, namespace, scope.aliases)]
         if not alerts:
             continue
         listed = "; ".join(

@@ -16,6 +16,7 @@ streams (`service` when Loki cannot say, as before).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 import anyio
 
@@ -23,7 +24,7 @@ from analysis.ranking import LogRise
 from common.contracts.loki import LokiMcp
 from common.errors import BackendError
 from common.investigation.evidence import EvidenceLog
-from common.investigation.identity import SCHEMES, LabelScheme, matchers, selects
+from common.investigation.identity import SCHEMES, LabelScheme, matchers, schemes, selects
 from common.investigation.scope import ResolvedScope, Resource
 from common.investigation.sources import LOKI, for_each
 from common.investigation.window import Window
@@ -49,7 +50,7 @@ async def read_log_rises(
     dependencies = [d.name for d in scope.dependencies]
     loki = LokiMcp(toolbox)
     rises: list[LogRise] = []
-    streams = _StreamLabels(loki, start=iso(start - length), end=iso(window.end))
+    streams = _StreamLabels(loki, schemes(scope.aliases), start=iso(start - length), end=iso(window.end))
 
     async def read(resource: Resource) -> None:
         scheme = await streams.scheme_of(resource)
@@ -110,8 +111,8 @@ def _stream_selector(resource: Resource, scheme: LabelScheme, namespace: str | N
 class _StreamLabels:
     """Loki's stream labels and their values over the window read, asked once per investigation."""
 
-    def __init__(self, loki: LokiMcp, *, start: str, end: str) -> None:
-        self._loki, self._start, self._end = loki, start, end
+    def __init__(self, loki: LokiMcp, schemes: Sequence[LabelScheme], *, start: str, end: str) -> None:
+        self._loki, self._schemes, self._start, self._end = loki, schemes, start, end
         self._names: set[str] | None = None
         self._values: dict[str, list[str]] = {}
         self._lock = anyio.Lock()
@@ -122,7 +123,7 @@ class _StreamLabels:
         async with self._lock:
             if self._names is None:
                 self._names = set(await self._list())
-            for scheme in SCHEMES.values():
+            for scheme in self._schemes:
                 if scheme.label not in self._names:
                     continue
                 if scheme.label not in self._values:

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from common.contracts.controlplane import ControlplaneMcp, ResourceResult
 from common.errors import BackendError, InputError
 from common.investigation.evidence import EvidenceLog
-from common.investigation.identity import LabelScheme, equality_matchers
+from common.investigation.identity import LabelAliases, LabelScheme, equality_matchers
 from common.investigation.sources import CONTROLPLANE
 from common.mcp.toolbox import Toolbox
 from common.task_groups import task_group
@@ -60,6 +60,10 @@ class ScopeRequest(Protocol):
     def alerts(self) -> Sequence[object]:
         """The alerts behind the request, if any: then the primary's series carry the alert's namespace label."""
 
+    @property
+    def aliases(self) -> LabelAliases:
+        """The environment's extra label names, with which the resources' series and alerts are found."""
+
 
 @dataclass(frozen=True)
 class Resource:
@@ -100,6 +104,8 @@ class ResolvedScope:
     #: The `namespace` label of the primary's series: the alert's own when an alert named it (a node's
     #: series usually carry none, whatever namespace the control plane files the node under).
     primary_series_namespace: str | None = None
+    #: The environment's label aliases (TRIAGE_LABEL_ALIASES), for the readers to find series and alerts by.
+    aliases: LabelAliases = field(default_factory=LabelAliases)
 
     def series_namespace(self, resource: Resource) -> str | None:
         if resource is self.primary:
@@ -166,7 +172,11 @@ async def resolve_scope(
                 f"({', '.join(request.words[:8])}): name the service exactly."
             )
         subject = subjects[0]
-        return ResolvedScope(Resource(subject.name, subject.namespace), primary_series_namespace=subject.namespace)
+        return ResolvedScope(
+            Resource(subject.name, subject.namespace),
+            primary_series_namespace=subject.namespace,
+            aliases=request.aliases,
+        )
     primary = _primary(resolved)
     others = [f for f in resolved if f is not primary]
     resource = primary.resource or Resource(primary.subject.name, primary.subject.namespace)
@@ -178,6 +188,7 @@ async def resolve_scope(
         dependencies=primary.dependencies[:max_dependencies],
         dependents=primary.dependents,
         also_alerting=[f.resource or Resource(f.subject.name, f.subject.namespace) for f in others],
+        aliases=request.aliases,
     )
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from common.investigation.alerts import read_firing_alerts
 from common.investigation.evidence import EvidenceLog
+from common.investigation.identity import LabelAliases
 from common.investigation.scope import ResolvedScope, Resource
 from common.mcp.toolbox import Toolbox
 
@@ -21,6 +22,7 @@ FIRING = [
     ("PostgresqlTooManyConnections", {"job": "postgres-exporter", "instance": "pg:9187", "namespace": "prod"}),
     ("KubePodCrashLooping", {"namespace": "staging", "pod": "cart-5b6c7d8f9-k2m4p", "container": "cart", **KSM}),
     ("HighErrorRate", {"service": "checkout", "namespace": "prod"}),
+    ("BillingSlow", {"team_service": "billing"}),
 ]
 
 
@@ -38,7 +40,13 @@ class Prometheus:
             }
             for name, labels in FIRING
         ]
-        return {"backend": "prometheus", "alerts": alerts, "returned": 5, "total": 5, "truncated": False}
+        return {
+            "backend": "prometheus",
+            "alerts": alerts,
+            "returned": len(alerts),
+            "total": len(alerts),
+            "truncated": False,
+        }
 
 
 async def test_alerts_without_a_service_label_are_read_as_their_workloads() -> None:
@@ -57,3 +65,16 @@ async def test_alerts_without_a_service_label_are_read_as_their_workloads() -> N
         "1 alert(s) firing on cart-db",
         "1 alert(s) firing on postgres",  # its exporter's
     }
+
+
+async def test_an_environments_label_aliases_reach_the_alerts() -> None:
+    aliases = LabelAliases.parse("service=team_service")
+    evidence = EvidenceLog()
+
+    await read_firing_alerts(cast(Toolbox, Prometheus()), ResolvedScope(Resource("billing", None)), evidence)
+    assert evidence.items == []
+    await read_firing_alerts(
+        cast(Toolbox, Prometheus()), ResolvedScope(Resource("billing", None), aliases=aliases), evidence
+    )
+    (item,) = evidence.items
+    assert item.summary.startswith("1 alert(s) firing on billing: BillingSlow")

@@ -11,6 +11,7 @@ import pytest
 
 from agents.triage.request import parse_request
 from common.investigation.evidence import EvidenceLog
+from common.investigation.identity import LabelAliases
 from common.investigation.scope import resolve_scope
 from common.mcp.toolbox import Toolbox
 
@@ -88,6 +89,16 @@ async def test_a_crashing_pod_is_resolved_to_its_workload_by_exact_name() -> Non
 
     assert (scope.primary.name, scope.primary.namespace) == ("cart", "prod")
     assert scope.primary.selector == {"app": "shop-cart"}
+
+
+async def test_the_environments_label_aliases_name_the_resource_and_stay_with_the_scope() -> None:
+    aliases = LabelAliases.parse("app=team_app")
+    request = parse_request([_alert({"alertname": "HighErrorRate", "team_app": "cart", "namespace": "prod"})], aliases)
+
+    scope = await resolve_scope(request, cast(Toolbox, ControlPlane()), EvidenceLog(), max_dependencies=3)
+
+    assert scope.primary.name == "cart"
+    assert scope.aliases is aliases
 
 
 async def test_an_app_label_finds_the_workload_whose_pods_carry_it() -> None:
