@@ -111,6 +111,17 @@ def test_saturation_right_after_a_deployment_points_at_the_deployment() -> None:
     assert ranked[0].kind == "deployment"
 
 
+def test_a_deployment_just_before_a_leak_began_outranks_the_restarts_it_ends_in() -> None:
+    """A slow leak: the onset is the start of the climb, the restarts come hours later."""
+    climb = shift("checkout", "memory", "saturation", score=200)
+    restarts = shift("checkout", "restarts", "symptom", minutes=150, magnitude=0.0)
+    leaked = facts(changes=(change("checkout", "deployment", 4, "v3"),), shifts=(climb, restarts))
+    older = facts(changes=(change("checkout", "deployment", 180, "v2"),), shifts=(climb, restarts))
+
+    assert (rank(leaked)[0].kind, rank(leaked)[0].target.ref) == ("deployment", "v3")
+    assert rank(older)[0].kind == "resource_saturation"
+
+
 def test_a_traffic_surge_at_the_onset() -> None:
     surge = shift("checkout", "request_rate", "traffic", magnitude=2.5)
     ranked = rank(facts(shifts=(ERRORS, surge)))
