@@ -23,9 +23,10 @@ from agents.triage.request import parse_request
 from agents.triage.settings import SERVERS, TriageSettings
 from common.agents.kit import Kit, Progress
 from common.agents.pipeline import AgentRequest, AgentResult, PipelineAgent
+from common.contracts.prometheus import PrometheusMcp
 from common.errors import InputError
+from common.investigation.catalogue import CatalogueSource
 from common.investigation.recording import record
-from common.investigation.signals import Signal, load_catalogue
 from common.settings import SettingsSource
 
 __all__ = ["TriageAgent", "root_agent"]
@@ -38,20 +39,24 @@ class TriageAgent(PipelineAgent):
     follow_up_hint = HINT
 
     settings: TriageSettings
-    _catalogue: tuple[Signal, ...] | None = PrivateAttr(default=None)
+    _catalogue: CatalogueSource | None = PrivateAttr(default=None)
 
-    def catalogue(self) -> tuple[Signal, ...]:
+    def catalogue(self) -> CatalogueSource:
+        """The user's TRIAGE_SIGNALS_FILE, else the bundled profiles Prometheus has metrics of (cached)."""
         if self._catalogue is None:
-            self._catalogue = load_catalogue(self.settings.signals_file, setting="TRIAGE_SIGNALS_FILE")
+            self._catalogue = CatalogueSource(
+                self.settings.signals_file,
+                setting="TRIAGE_SIGNALS_FILE",
+                lookback_seconds=self.settings.investigation.lookback_seconds,
+            )
         return self._catalogue
 
     async def handle(self, request: AgentRequest, kit: Kit, progress: Progress) -> AgentResult:
         investigation = parse_request(list(request.texts))
         settings = self.settings
         async with kit.toolbox(SERVERS, deadline_seconds=settings.source_timeout_seconds) as toolbox:
-            report = await investigate(
-                investigation, toolbox, self.catalogue(), settings.investigation, progress=progress
-            )
+            catalogue = await self.catalogue().catalogue(PrometheusMcp(toolbox))
+            report = await investigate(investigation, toolbox, catalogue, settings.investigation, progress=progress)
             report.narrative = await kit.narrate(report.model_dump(mode="json"), progress)
             if settings.record_analyses:
                 await progress("Recording the report in the control plane.")

@@ -29,7 +29,10 @@ class TriageSettings(PipelineSettings):
     step_seconds: float = Field(default=60.0, ge=5, le=3600, description="Resolution of the signals read.")
     max_dependencies: int = Field(default=6, ge=0, le=50, description="Dependencies examined, at most.")
     source_timeout_seconds: float = Field(default=20.0, gt=0, description="Deadline of one MCP call.")
-    signals_file: Path | None = Field(default=None, description="Signal catalogue (TOML); unset: the bundled one.")
+    signals_file: Path | None = Field(
+        default=None,
+        description="Signal catalogue (TOML), used alone; unset: the bundled profiles whose metrics Prometheus has.",
+    )
     record_analyses: bool = Field(default=True, description="Record each report in the control plane (analyses).")
     prometheus_mcp_url: str | None = Field(default=None, description="prometheus-mcp's /mcp URL; unset: registry.")
     loki_mcp_url: str | None = Field(default=None, description="loki-mcp's /mcp URL; unset: registry.")

@@ -289,9 +289,13 @@ class PrometheusMcp:
         start: str | None = None,
         end: str | None = None,
         limit: int | None = None,
+        cursor: str | None = None,
     ) -> LabelsResult:
-        """Label names, or the values of `label` (`__name__` for metric names), on series matching `matchers`."""
-        return await LIST_LABELS.call(self._tools, label=label, matchers=matchers, start=start, end=end, limit=limit)
+        """Label names, or the values of `label` (`__name__` for metric names), on series matching `matchers`;
+        `cursor` (a result's `next_cursor`) gets the next page."""
+        return await LIST_LABELS.call(
+            self._tools, label=label, matchers=matchers, start=start, end=end, limit=limit, cursor=cursor
+        )
 
     async def find_anomalous_series(
         self,

@@ -3,7 +3,8 @@
 Used in this order (triage's `investigate` is the worked example):
 
 1. `scope.resolve_scope`: the resource a request names and its dependencies, from controlplane-mcp;
-2. `signals.load_catalogue`: the PromQL signals read for each resource (configuration, `signals.toml`);
+2. `catalogue.CatalogueSource`: the PromQL signals read for each resource (configuration: the bundled
+   `profiles/` whose metrics Prometheus has, or a user's file, `signals.load_catalogue`);
 3. the readers, each over one source, for every resource in scope and a `window.Window` (what
    a request asks for, `Window.asked`, within the agent's `settings.InvestigationSettings`):
    `metrics` (the catalogue's series and their change points), `changes` (what was done, from the

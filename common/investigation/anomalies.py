@@ -2,7 +2,10 @@
 
 For each resource in scope, its other metric names (`prometheus_list_labels`, at most
 MAX_EXTRA_METRICS) are each scanned for series that changed at the onset
-(`prometheus_find_anomalous_series`); a series whose labels name a dependency (a `provider` or
+(`prometheus_find_anomalous_series`). A resource's series are found by its identity in each label
+scheme the catalogue's signals use that the tools can select by equality (`service`,
+`service_name`, `deployment`, `destination_workload`...; the regex schemes `job`, `pod` and
+`instance` are read by the catalogue's own queries). A series whose labels name a dependency (a `provider` or
 `pool` label, say) is evidence about that dependency. A failed listing or scan is noted as
 degrading the report and that resource's or metric's series are missing.
 """
@@ -13,13 +16,14 @@ import re
 from collections.abc import Sequence
 
 from analysis.ranking import SignalShift
+from common.contracts.calls import ToolCaller
 from common.contracts.prometheus import PrometheusMcp
 from common.investigation.evidence import EvidenceLog
-from common.investigation.scope import ResolvedScope, Resource, label_matchers
+from common.investigation.identity import equality_matchers
+from common.investigation.scope import ResolvedScope, Resource
 from common.investigation.signals import Signal
 from common.investigation.sources import for_each, noted
 from common.investigation.window import Window
-from common.mcp.toolbox import Toolbox
 from common.timerange import iso
 
 __all__ = ["scan_anomalies"]
@@ -29,11 +33,30 @@ MIN_ANOMALY_SCORE = 6.0
 #: Other metrics scanned per resource, at most.
 MAX_EXTRA_METRICS = 12
 _METRIC_NAME = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\s*\{")
-_IGNORED_LABELS = frozenset({"service", "namespace", "job", "instance", "pod", "container", "__name__"})
+# The labels that name the resource itself (in any scheme) or where it was scraped.
+_IGNORED_LABELS = frozenset(
+    {
+        "service",
+        "service_name",
+        "app",
+        "app_kubernetes_io_name",
+        "deployment",
+        "statefulset",
+        "daemonset",
+        "destination_workload",
+        "destination_workload_namespace",
+        "namespace",
+        "job",
+        "instance",
+        "pod",
+        "container",
+        "__name__",
+    }
+)
 
 
 async def scan_anomalies(
-    toolbox: Toolbox,
+    toolbox: ToolCaller,
     scope: ResolvedScope,
     catalogue: Sequence[Signal],
     window: Window,
@@ -50,12 +73,12 @@ async def scan_anomalies(
     prometheus = PrometheusMcp(toolbox)
     shifts: list[SignalShift] = []
 
-    async def scan(pair: tuple[Resource, str]) -> None:
-        resource, metric = pair
+    async def scan(item: tuple[Resource, dict[str, str], str]) -> None:
+        resource, selected, metric = item
         answer = await noted(
             prometheus.find_anomalous_series(
                 metric,
-                matchers=label_matchers(resource, scope.series_namespace(resource)),
+                matchers=selected,
                 start=iso(window.start),
                 end=iso(window.end),
                 step=f"{window.step:g}s",
@@ -98,24 +121,33 @@ async def scan_anomalies(
                 )
             )
 
-    names: dict[str, list[str]] = {}
+    schemes = list(dict.fromkeys(signal.labels for signal in catalogue))
+    names: dict[tuple[str, str], tuple[dict[str, str], list[str]]] = {}
 
-    async def list_metrics(resource: Resource) -> None:
+    async def list_metrics(pair: tuple[Resource, str]) -> None:
+        resource, scheme = pair
+        selected = equality_matchers(resource, scheme, scope.series_namespace(resource))
+        if not selected:
+            return
         answer = await noted(
-            prometheus.list_labels(
-                "__name__",
-                matchers=label_matchers(resource, scope.series_namespace(resource)),
-                start=iso(window.start),
-                end=iso(window.end),
-            ),
+            prometheus.list_labels("__name__", matchers=selected, start=iso(window.start), end=iso(window.end)),
             evidence,
             f"metric names of {resource.name}",
         )
-        if answer is not None:
-            extra = [name for name in answer.values if name not in known]
-            names[resource.name] = extra[:MAX_EXTRA_METRICS]
+        if answer is not None and answer.values:
+            names[(resource.name, scheme)] = (selected, [name for name in answer.values if name not in known])
 
     resources = [scope.primary, *scope.dependencies]
-    await for_each(resources, list_metrics)
-    await for_each([(resource, metric) for resource in resources for metric in names.get(resource.name, [])], scan)
+    await for_each([(resource, scheme) for resource in resources for scheme in schemes], list_metrics)
+    scans: list[tuple[Resource, dict[str, str], str]] = []
+    for resource in resources:
+        # The resource's other metrics across its schemes, at most MAX_EXTRA_METRICS, in scheme order.
+        seen: set[str] = set()
+        for scheme in schemes:
+            selected, extra = names.get((resource.name, scheme), ({}, []))
+            for metric in extra:
+                if metric not in seen and len(seen) < MAX_EXTRA_METRICS:
+                    seen.add(metric)
+                    scans.append((resource, selected, metric))
+    await for_each(scans, scan)
     return shifts

@@ -1,7 +1,8 @@
 """Metrics: the signal catalogue's series of each resource in scope, and where each one changed.
 
 `read_signals` runs the catalogue's PromQL (`prometheus_query_range`) for the primary and its
-dependencies over the window and searches each series for its change point (`analysis.onset`);
+dependencies over the window, each signal in the first of its profiles' label schemes that has
+data for the resource, and searches each series for its change point (`analysis.onset`);
 `cite_signals` records the series that shifted (and the primary's symptoms either way) as
 evidence; `shifts_of` turns them into the facts ranking weighs. A query that fails is noted as
 degrading the report and that series is missing; the others stand.
@@ -16,13 +17,13 @@ from typing import Any
 
 from analysis.onset import Onset, detect_onset
 from analysis.ranking import SignalShift
+from common.contracts.calls import ToolCaller
 from common.contracts.prometheus import PrometheusMcp
 from common.investigation.evidence import EvidenceLog
 from common.investigation.scope import ResolvedScope, Resource
 from common.investigation.signals import Signal
 from common.investigation.sources import for_each, noted
 from common.investigation.window import Window
-from common.mcp.toolbox import Toolbox
 from common.timerange import iso, parse_duration
 
 __all__ = ["SignalSeries", "cite_signals", "read_signals", "shifts_of"]
@@ -48,31 +49,41 @@ class SignalSeries:
 
 
 async def read_signals(
-    toolbox: Toolbox, scope: ResolvedScope, catalogue: Sequence[Signal], window: Window, evidence: EvidenceLog
+    toolbox: ToolCaller, scope: ResolvedScope, catalogue: Sequence[Signal], window: Window, evidence: EvidenceLog
 ) -> list[SignalSeries]:
-    """Every catalogue signal of the primary and its dependencies, with its change point."""
+    """Every catalogue signal of the primary and its dependencies, with its change point.
+
+    A signal several profiles offer (the same name more than once) is read from the first, in
+    catalogue order, whose query returns a series for the resource; the others are not asked.
+    """
     prometheus = PrometheusMcp(toolbox)
     found: list[SignalSeries] = []
+    alternatives: dict[str, list[Signal]] = {}
+    for signal in catalogue:
+        alternatives.setdefault(signal.name, []).append(signal)
 
-    async def read(pair: tuple[Resource, Signal]) -> None:
-        resource, signal = pair
-        query = signal.render(resource.name, scope.series_namespace(resource))
-        answer = await noted(
-            prometheus.query_range(
-                query, start=iso(window.start), end=iso(window.end), step=f"{window.step:g}s", detail="points"
-            ),
-            evidence,
-            f"{signal.name} of {resource.name}",
-        )
-        if answer is None or not answer.series:
+    async def read(pair: tuple[Resource, list[Signal]]) -> None:
+        resource, candidates = pair
+        namespace = scope.series_namespace(resource)
+        for signal in (s for s in candidates if s.reads(resource)):
+            query = signal.render(resource, namespace)
+            answer = await noted(
+                prometheus.query_range(
+                    query, start=iso(window.start), end=iso(window.end), step=f"{window.step:g}s", detail="points"
+                ),
+                evidence,
+                f"{signal.name} of {resource.name}",
+            )
+            if answer is None or not answer.series:
+                continue
+            points = _settled([(t, v) for t, v in answer.series[0].points or [] if v is not None], window)
+            found.append(SignalSeries(resource, signal, query, points, _onset(points, query)))
             return
-        points = _settled([(t, v) for t, v in answer.series[0].points or [] if v is not None], window)
-        found.append(SignalSeries(resource, signal, query, points, _onset(points, query)))
 
     resources = [scope.primary, *scope.dependencies]
-    await for_each([(resource, signal) for resource in resources for signal in catalogue], read)
+    await for_each([(resource, signals) for resource in resources for signals in alternatives.values()], read)
     order = {r.name: i for i, r in enumerate(resources)}
-    names = [s.name for s in catalogue]
+    names = list(alternatives)
     found.sort(key=lambda s: (order.get(s.resource.name, 99), names.index(s.signal.name)))
     return found
 

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
+from common.investigation.catalogue import applicable, load_profiles
 from common.investigation.changes import read_changes
 from common.investigation.evidence import EvidenceLog
 from common.investigation.metrics import read_signals
 from common.investigation.scope import ResolvedScope, Resource
-from common.investigation.signals import load_catalogue
 from common.investigation.sources import CONTROLPLANE, PROMETHEUS
 from common.investigation.window import Window
 
@@ -34,7 +34,7 @@ async def test_results_missing_their_fields_are_failures_of_the_server_not_empty
     end = time.time()
     window = Window(start=end - 3600, end=end, step=60)
 
-    series = await read_signals(Drifted(), SCOPE, load_catalogue(), window, evidence)  # type: ignore[arg-type]
+    series = await read_signals(Drifted(), SCOPE, applicable(load_profiles(), None), window, evidence)
     changes = await read_changes(Drifted(), SCOPE, window, evidence)  # type: ignore[arg-type]
 
     assert (series, changes, evidence.items) == ([], [], [])

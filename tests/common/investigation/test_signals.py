@@ -1,4 +1,5 @@
-"""The signal catalogue: loads, renders escaped queries a real Prometheus parses, refuses bad files."""
+"""The signal catalogue: profiles and a user's file load, render escaped queries in each label scheme that a
+real Prometheus parses, and bad files are refused naming the problem."""
 
 from __future__ import annotations
 
@@ -9,30 +10,98 @@ import pytest
 from support.backends import PrometheusProcess
 
 from common.errors import ConfigError
-from common.investigation.signals import load_catalogue
+from common.investigation.catalogue import applicable, load_profiles
+from common.investigation.scope import Resource
+from common.investigation.signals import Signal, load_catalogue
+
+CHECKOUT = Resource("checkout", "prod", kind="deployment")
 
 
-def test_the_default_catalogue_covers_every_kind_of_signal() -> None:
-    signals = load_catalogue()
+def _signal(name: str, labels: str) -> Signal:
+    """The first profile's `name` in the scheme `labels`."""
+    return next(s for s in applicable(load_profiles(), None) if s.name == name and s.labels == labels)
+
+
+def test_the_bundled_profiles_cover_every_kind_of_signal_and_the_common_shapes() -> None:
+    profiles = {profile.name: profile for profile in load_profiles()}
+    assert next(iter(profiles)) == "service-label"
+    assert {
+        "opentelemetry",
+        "micrometer",
+        "istio",
+        "nginx-ingress",
+        "kube-prometheus-stack",
+        "node-exporter",
+        "postgres-exporter",
+        "redis-exporter",
+        "rabbitmq",
+    } <= set(profiles)
+    signals = applicable(load_profiles(), None)
     assert {signal.kind for signal in signals} == {"symptom", "traffic", "saturation", "availability"}
-    assert {"error_ratio", "latency_p99", "request_rate", "memory", "up"} <= {signal.name for signal in signals}
+    assert {"error_ratio", "latency_p99", "request_rate", "restarts", "memory", "up"} <= {s.name for s in signals}
+    error_ratios = [s.labels for s in signals if s.name == "error_ratio"]
+    assert error_ratios == ["service", "service_name", "job", "job", "destination_workload", "service"]
 
 
-def test_a_name_cannot_change_the_query() -> None:
-    (errors,) = [s for s in load_catalogue() if s.name == "request_rate"]
-    hostile = 'x"} or vector(1) or {a="'
-    query = errors.render(hostile, "prod")
-    assert query == ('sum(rate(http_requests_total{service="x\\"} or vector(1) or {a=\\"",namespace="prod"}[5m]))')
-    assert errors.render("checkout", None) == 'sum(rate(http_requests_total{service="checkout"}[5m]))'
+@pytest.mark.parametrize(
+    ("name", "labels", "selects"),
+    [
+        ("error_ratio", "service", 'http_requests_total{service="checkout",namespace="prod",code=~"5.."}'),
+        ("error_ratio", "service_name", 'http_server_request_duration_seconds_count{service_name="checkout",'),
+        (
+            "error_ratio",
+            "destination_workload",
+            '{destination_workload="checkout",destination_workload_namespace="prod",',
+        ),
+        (
+            "restarts",
+            "pod",
+            'kube_pod_container_status_restarts_total{pod=~"checkout-[bcdfghjklmnpqrstvwxz2456789]{1,10}-',
+        ),
+        ("replicas_available", "deployment", '{deployment="checkout",namespace="prod"}'),
+        (
+            "db_locks",
+            "job",
+            'pg_locks_count{job=~"(?:.+/)?(?:prometheus-)?checkout(?:[-_]exporter)?",namespace="prod"}',
+        ),
+    ],
+)
+def test_a_signal_selects_the_resource_in_its_own_label_scheme(name: str, labels: str, selects: str) -> None:
+    assert selects in _signal(name, labels).render(CHECKOUT, "prod")
+
+
+def test_a_node_signal_is_read_for_nodes_only() -> None:
+    (filesystem,) = [s for s in applicable(load_profiles(), None) if s.name == "node_filesystem"]
+    assert filesystem.reads(Resource("worker-3", None, kind="node"))
+    assert not filesystem.reads(CHECKOUT)
+    assert 'instance=~"worker-3(?::[0-9]+)?"' in filesystem.render(Resource("worker-3", None, kind="node"), None)
+
+
+def test_a_name_cannot_change_the_query(tmp_path: Path) -> None:
+    hostile = Resource('x"} or vector(1) or {a="', "prod")
+    query = _signal("request_rate", "service").render(hostile, "prod")
+    assert query == 'sum(rate(http_requests_total{service="x\\"} or vector(1) or {a=\\"",namespace="prod"}[5m]))'
+    assert _signal("request_rate", "service").render(Resource("checkout", None), None) == (
+        'sum(rate(http_requests_total{service="checkout"}[5m]))'
+    )
+    # A user's file may still name the resource by $service and $namespace.
+    path = tmp_path / "signals.toml"
+    path.write_text(
+        "[[signal]]\nname = 'rps'\nkind = 'traffic'\nquery = 'sum(rate(req{app=\"$service\",ns=\"$namespace\"}[5m]))'\n"
+    )
+    (rps,) = load_catalogue(path)
+    assert rps.render(hostile, "prod") == 'sum(rate(req{app="x\\"} or vector(1) or {a=\\"",ns="prod"}[5m]))'
 
 
 @pytest.mark.integration
-def test_prometheus_parses_every_default_signal(prometheus: PrometheusProcess) -> None:
-    for signal in load_catalogue():
-        query = signal.render("checkout", "prod")
-        response = httpx.get(f"{prometheus.url}/api/v1/query", params={"query": query}, timeout=10)
-        assert response.status_code == 200, (signal.name, response.text)
-        assert response.json()["status"] == "success"
+def test_prometheus_parses_every_profile_signal(prometheus: PrometheusProcess) -> None:
+    resources = [CHECKOUT, Resource('odd"name.+', "prod"), Resource("worker-3", None, kind="node")]
+    for signal in applicable(load_profiles(), None):
+        for resource in resources:
+            query = signal.render(resource, resource.namespace)
+            response = httpx.get(f"{prometheus.url}/api/v1/query", params={"query": query}, timeout=10)
+            assert response.status_code == 200, (signal.name, signal.labels, query, response.text)
+            assert response.json()["status"] == "success"
 
 
 @pytest.mark.parametrize(
@@ -40,6 +109,7 @@ def test_prometheus_parses_every_default_signal(prometheus: PrometheusProcess) -
     [
         ("[[signal]]\nname = 'x'\nkind = 'symptom'\nquery = 'up{job=\"$job\"}'\n", "unknown placeholder(s) $job"),
         ("[[signal]]\nname = 'x'\nkind = 'mood'\nquery = 'up'\n", "signal.0.kind"),
+        ("[[signal]]\nname = 'x'\nkind = 'symptom'\nlabels = 'team'\nquery = 'up'\n", "unknown label scheme 'team'"),
         ("[[signal]]\nname = 'x'\nkind = 'symptom'\nquery = 'up'\nextra = 1\n", "signal.0.extra"),
         ("signal = [", "not valid TOML"),
         ("", "signal: Field required"),

@@ -10,12 +10,12 @@ import pytest
 
 from common.investigation.alerts import read_firing_alerts
 from common.investigation.anomalies import scan_anomalies
+from common.investigation.catalogue import applicable, load_profiles
 from common.investigation.changes import read_changes
 from common.investigation.evidence import EvidenceLog
 from common.investigation.logs import read_log_rises
 from common.investigation.metrics import read_signals
 from common.investigation.scope import ResolvedScope, Resource
-from common.investigation.signals import load_catalogue
 from common.investigation.sources import CONCURRENCY, CONTROLPLANE, LOKI, PROMETHEUS, for_each
 from common.investigation.window import Window
 from common.mcp.toolbox import Toolbox
@@ -31,7 +31,7 @@ async def test_every_reader_notes_an_unavailable_server_as_degraded_and_returns_
     evidence = EvidenceLog()
     end = time.time()
     window = Window(start=end - 3600, end=end, step=60)
-    catalogue = load_catalogue()
+    catalogue = applicable(load_profiles(), None)
 
     series = await read_signals(toolbox, SCOPE, catalogue, window, evidence)
     anomalies = await scan_anomalies(toolbox, SCOPE, catalogue, window, None, evidence)
