@@ -52,7 +52,7 @@ class TriageAgent(PipelineAgent):
         return self._catalogue
 
     async def handle(self, request: AgentRequest, kit: Kit, progress: Progress) -> AgentResult:
-        investigation = parse_request(list(request.texts))
+        investigation = parse_request(list(request.texts), self.settings.aliases)
         settings = self.settings
         async with kit.toolbox(SERVERS, deadline_seconds=settings.source_timeout_seconds) as toolbox:
             catalogue = await self.catalogue().catalogue(PrometheusMcp(toolbox))
@@ -69,7 +69,7 @@ class TriageAgent(PipelineAgent):
         """Anything but a request naming what to investigate: a text it cannot read, or a question naming no
         resource explicitly (in a conversation, "why?" is about the last report)."""
         try:
-            investigation = parse_request(list(request.texts))
+            investigation = parse_request(list(request.texts), self.settings.aliases)
         except InputError:
             return True
         return investigation.trigger.kind == "question" and not investigation.subjects

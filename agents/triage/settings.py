@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from common.agents.pipeline import PipelineSettings
+from common.errors import InputError
+from common.investigation.identity import ROLES, LabelAliases
 from common.investigation.settings import InvestigationSettings
 
 __all__ = ["SERVERS", "TriageSettings"]
@@ -33,10 +35,32 @@ class TriageSettings(PipelineSettings):
         default=None,
         description="Signal catalogue (TOML), used alone; unset: the bundled profiles whose metrics Prometheus has.",
     )
+    label_aliases: str | None = Field(
+        default=None,
+        description=(
+            "Extra label names by role, for a cluster whose alerts and series name workloads their own way: "
+            "`role=label,label;role=...`, e.g. `service=team_service;namespace=k8s_ns`. Roles: "
+            f"{', '.join(ROLES)}, namespace; `object_exporter=` and `node_exporter=` add jobs whose series "
+            "describe other objects (as kube-state-metrics') or their host (as node-exporter's)."
+        ),
+    )
     record_analyses: bool = Field(default=True, description="Record each report in the control plane (analyses).")
     prometheus_mcp_url: str | None = Field(default=None, description="prometheus-mcp's /mcp URL; unset: registry.")
     loki_mcp_url: str | None = Field(default=None, description="loki-mcp's /mcp URL; unset: registry.")
     controlplane_mcp_url: str | None = Field(default=None, description="controlplane-mcp's /mcp URL; unset: registry.")
+
+    @field_validator("label_aliases")
+    @classmethod
+    def _aliases_read(cls, value: str | None) -> str | None:
+        try:
+            LabelAliases.parse(value or "")
+        except InputError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @property
+    def aliases(self) -> LabelAliases:
+        return LabelAliases.parse(self.label_aliases or "")
 
     @property
     def investigation(self) -> InvestigationSettings:

@@ -17,12 +17,12 @@ from typing import Any, Protocol
 from common.contracts.controlplane import ControlplaneMcp, ResourceResult
 from common.errors import BackendError, InputError
 from common.investigation.evidence import EvidenceLog
-from common.investigation.identity import LabelAliases, LabelScheme, equality_matchers
+from common.investigation.identity import LabelAliases
 from common.investigation.sources import CONTROLPLANE
 from common.mcp.toolbox import Toolbox
 from common.task_groups import task_group
 
-__all__ = ["ResolvedScope", "Resource", "ScopeRequest", "Subject", "label_matchers", "resolve_scope"]
+__all__ = ["ResolvedScope", "Resource", "ScopeRequest", "Subject", "resolve_scope"]
 
 #: Kinds of resource that other services call rather than run on: when one alerts, it may be the cause itself.
 DEPENDENCY_KINDS = frozenset({"database", "queue", "external"})
@@ -210,12 +210,6 @@ async def _find(controlplane: ControlplaneMcp, subject: Subject, *, exact_only: 
         if answer.resource is not None:
             return answer
     return None if exact_only else first
-
-
-def label_matchers(resource: Resource, namespace: str | None, scheme: LabelScheme | str = "service") -> dict[str, str]:
-    """The labels that select a resource's series (Prometheus) and streams (Loki) in an equality `scheme`
-    (`identity.SCHEMES`; by default the `service` label), empty for one that needs a regex."""
-    return equality_matchers(resource, scheme, namespace)
 
 
 def _primary(found: Sequence[_Found]) -> _Found:
