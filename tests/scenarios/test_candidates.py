@@ -37,7 +37,7 @@ def _label_sets(scenario: Scenario) -> list[dict[str, str]]:
 
 def test_every_candidate_parses_with_names_of_its_own_and_a_mix_of_incidents(candidates: list[Scenario]) -> None:
     bundled = {s.name for s in load_scenarios([BUNDLED_DIR])}
-    assert len(candidates) >= 12
+    assert len(candidates) >= 13
     assert not bundled & {s.name for s in candidates}
     kinds = {s.expected.root_cause.kind for s in candidates}
     assert {"deployment", "config_change", "dependency", "resource_saturation", "infrastructure"} <= kinds
@@ -59,10 +59,12 @@ def test_most_candidates_carry_no_service_label_anywhere(candidates: list[Scenar
 
 
 def test_candidates_alert_with_the_labels_the_real_rules_carry(candidates: list[Scenario]) -> None:
-    """kube-prometheus-stack's and the exporters' alerts keep their own label sets, `service` nowhere."""
+    """kube-prometheus-stack's and the exporters' alerts keep their own label sets."""
     required = {
         "KubePodCrashLooping": {"namespace", "pod", "container", "job"},
         "KubeDeploymentReplicasMismatch": {"namespace", "deployment", "job"},
+        "KubeContainerWaiting": {"namespace", "pod", "container", "reason"},
+        "TargetDown": {"job", "namespace", "service"},
         "CPUThrottlingHigh": {"namespace", "pod", "container"},
         "NodeFilesystemSpaceFillingUp": {"instance", "device", "mountpoint", "job"},
         "PostgresqlTooManyConnections": {"instance", "job"},
