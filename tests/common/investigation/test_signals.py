@@ -59,6 +59,7 @@ def test_the_bundled_profiles_cover_every_kind_of_signal_and_the_common_shapes()
             'kube_pod_container_status_restarts_total{pod=~"checkout-[bcdfghjklmnpqrstvwxz2456789]{1,10}-',
         ),
         ("replicas_available", "deployment", '{deployment="checkout",namespace="prod"}'),
+        ("replicas_available", "statefulset", 'kube_statefulset_status_replicas_ready{statefulset="checkout",'),
         (
             "db_locks",
             "job",
