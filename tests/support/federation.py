@@ -119,6 +119,13 @@ class RunningFederation:
         return str(response.json()["access_token"])
 
 
+def _interruptible() -> None:
+    """Ctrl-C reaches `sre up` as it does from a terminal. A shell starts background jobs with SIGINT
+    ignored, and a child keeps that: run from such a job (`make test &`, a CI step run in the
+    background), `sre up` would ignore `stop()` and be killed a minute later, leaving its backends."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @contextmanager
 def running_federation(workdir: Path, *, demo: str | None = None) -> Iterator[RunningFederation]:
     """`sre up` (`--no-demo` unless `demo` names a scenario to play) until the context ends, then Ctrl-C."""
@@ -137,7 +144,12 @@ def running_federation(workdir: Path, *, demo: str | None = None) -> Iterator[Ru
     args = ["--demo", demo] if demo is not None else ["--no-demo"]
     with log.open("w+") as errors, stdout.open("w+") as output:
         up = subprocess.Popen(
-            [sys.executable, "-m", "cli.main", "up", *args], cwd=ROOT, env=env, stdout=output, stderr=errors
+            [sys.executable, "-m", "cli.main", "up", *args],
+            cwd=ROOT,
+            env=env,
+            stdout=output,
+            stderr=errors,
+            preexec_fn=_interruptible,
         )
     federation = RunningFederation(data_dir, ports, env, log, stdout, up, time.monotonic())
     try:
