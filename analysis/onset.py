@@ -21,7 +21,7 @@ scrape glitch or a counter reset can neither create an onset nor hide one.
 
 An onset is reported only when the score reaches ``min_score``, the change is large against the
 series' own noise before it (``size``: the fitted departure at the end of the window in sigmas of
-the pre-change residuals, at least ``min_size``, so a long but slight drift that only accumulates
+the point-to-point noise before the split, at least ``min_size``, so a long but slight drift that only accumulates
 evidence does not count), and the new regime persists: the median departure after the split must
 be at least half the fitted one. The triage question is
 when the *current* symptom began, so a spike that recovered before the end of the window is not
@@ -187,9 +187,10 @@ def _change(
     score = _finite(abs(coefficient) * math.sqrt(max(orthogonal, 0.0)) / _long_run_sigma(residuals))
     if score < min_score or coefficient == 0:
         return None
-    # The noise the change is judged against is the series' own before it: a regime that is
-    # noisier afterwards (an error ratio that now flaps) must not make the change look smaller.
-    size = _finite(abs(coefficient * regressor[-1]) / _long_run_sigma(residuals[:k]))
+    # The noise the change is judged against is the series' own before it, from point to point: a
+    # regime that is noisier afterwards (an error ratio that now flaps) must not make the change look
+    # smaller, nor must a climb the model follows only roughly (a leak that a restart ends).
+    size = _finite(abs(coefficient * regressor[-1]) / _point_sigma(y[:k]))
     if size < min_size:
         return None
     fitted_departure = coefficient * median(regressor[k:])
@@ -379,6 +380,11 @@ def _despike(y: list[float]) -> list[float]:
         if abs(value - local) > _HAMPEL_SIGMAS * sigma:
             out[i] = local
     return out
+
+
+def _point_sigma(y: list[float]) -> float:
+    """The noise of ``y`` from one point to the next (robust scale of its differences / sqrt 2); trends leave it be."""
+    return max(_sigma([b - a for a, b in pairwise(y)]) / math.sqrt(2), _SIGMA_FLOOR)
 
 
 def _long_run_sigma(residuals: list[float]) -> float:
