@@ -166,6 +166,57 @@ async def test_a_source_that_fails_degrades_the_report_and_the_rest_stands(
     assert report["analysis_url"] is None
 
 
+def _as_a_cluster_labels_it(scenario: Scenario) -> Scenario:
+    """The scenario without a `service` label anywhere, labelled as kube-prometheus-stack and Alloy label a
+    cluster: pods' series by namespace/pod/container, applications' by their `namespace/name` job, log streams
+    by `app`, alerts by what their rules keep (a pod, a job)."""
+    document = scenario_document(scenario)
+    for item in document["series"]:
+        labels = item["labels"]
+        service = labels.pop("service", None)
+        if service is not None and not {"pod", "deployment", "job"} & set(labels):
+            labels["job"] = f"{labels.get('namespace', 'default')}/{service}"
+    for item in document.get("logs", []):
+        if "service" in item["labels"]:
+            item["labels"]["app"] = item["labels"].pop("service")
+    for item in document.get("alerts", []):
+        labels = item["labels"]
+        service = labels.pop("service", None)
+        if service is not None and "pod" not in labels:
+            labels["job"] = f"{labels.get('namespace', 'default')}/{service}"
+    return parse_scenario(document, f"{scenario.name} without service labels")
+
+
+async def test_triage_without_a_service_label_anywhere_still_investigates_and_names_the_workload(
+    federation: RunningFederation, tmp_path: Path
+) -> None:
+    scenario = _as_a_cluster_labels_it(load_scenario(BUNDLED_DIR / "cart-crashloop-oom.yaml"))
+    scenario = isolated(scenario, new_run_id())
+    async with federation.targets() as targets:
+        loaded = await load_scenario_into(scenario, datetime.now(UTC).replace(microsecond=0), targets)
+    assert loaded.failed == {}
+    crashing = next(p for p in loaded.alerts if p["groupLabels"]["alertname"] == "KubePodCrashLooping")
+    assert all("service" not in alert["labels"] for alert in crashing["alerts"])
+    agent = triage_agent(federation, tmp_path, TRIAGE_RECORD_ANALYSES="false")
+
+    events = await Chat(agent).say(json.dumps(crashing))
+
+    report = report_of(events)
+    # The crashing pod's workload, not its pod: cart-84f6c7d9b-t7hvn is cart.
+    assert report["scope"]["service"] == "cart"
+    assert texts(events)[-1].startswith("# Diagnostic report: cart")
+    assert "t7hvn" not in texts(events)[-1].splitlines()[0]
+    assert report["degraded"] == []
+    # Investigated: the deployment from the control plane, and evidence read from pods' and apps' series and logs.
+    assert any(c["type"] == "deployment" and c["resource"] == "cart" for c in report["changes"])
+    # And right: the cause is the one the bundled scenario expects, read from the pods' series.
+    assert scenario.expected is not None
+    cause = scenario.expected.root_cause
+    top = report["hypotheses"][0]
+    assert (top["kind"], top["target"]["resource"], top["target"]["ref"]) == (cause.kind, cause.service, cause.ref)
+    assert any(e["source"] == "prometheus" and "of cart" in e["summary"] for e in report["evidence"])
+
+
 async def test_the_model_stage_narrates_and_answers_follow_ups_with_read_only_tools(
     federation: RunningFederation, tmp_path: Path
 ) -> None:
@@ -578,50 +629,3 @@ async def call_tool(url: str, bearer: str, tool: str, arguments: dict[str, Any])
         result = await client.call_tool(tool, arguments)
     assert result.structured_content is not None, result.content
     return result.structured_content
-
-
-def _as_a_cluster_labels_it(scenario: Scenario) -> Scenario:
-    """The scenario without a `service` label anywhere, labelled as kube-prometheus-stack and Alloy label a
-    cluster: pods' series by namespace/pod/container, applications' by their `namespace/name` job, log streams
-    by `app`, alerts by what their rules keep (a pod, a job)."""
-    document = scenario_document(scenario)
-    for item in document["series"]:
-        labels = item["labels"]
-        service = labels.pop("service", None)
-        if service is not None and not {"pod", "deployment", "job"} & set(labels):
-            labels["job"] = f"{labels.get('namespace', 'default')}/{service}"
-    for item in document.get("logs", []):
-        if "service" in item["labels"]:
-            item["labels"]["app"] = item["labels"].pop("service")
-    for item in document.get("alerts", []):
-        labels = item["labels"]
-        service = labels.pop("service", None)
-        if service is not None and "pod" not in labels:
-            labels["job"] = f"{labels.get('namespace', 'default')}/{service}"
-    return parse_scenario(document, f"{scenario.name} without service labels")
-
-
-async def test_triage_without_a_service_label_anywhere_still_investigates_and_names_the_workload(
-    federation: RunningFederation, tmp_path: Path
-) -> None:
-    scenario = _as_a_cluster_labels_it(load_scenario(BUNDLED_DIR / "cart-crashloop-oom.yaml"))
-    scenario = isolated(scenario, new_run_id())
-    async with federation.targets() as targets:
-        loaded = await load_scenario_into(scenario, datetime.now(UTC).replace(microsecond=0), targets)
-    assert loaded.failed == {}
-    crashing = next(p for p in loaded.alerts if p["groupLabels"]["alertname"] == "KubePodCrashLooping")
-    assert all("service" not in alert["labels"] for alert in crashing["alerts"])
-    agent = triage_agent(federation, tmp_path, TRIAGE_RECORD_ANALYSES="false")
-
-    events = await Chat(agent).say(json.dumps(crashing))
-
-    report = report_of(events)
-    # The crashing pod's workload, not its pod: cart-84f6c7d9b-t7hvn is cart.
-    assert report["scope"]["service"] == "cart"
-    assert texts(events)[-1].startswith("# Diagnostic report: cart")
-    assert "t7hvn" not in texts(events)[-1].splitlines()[0]
-    assert report["degraded"] == []
-    # Investigated: the deployment from the control plane, and evidence read from pods' and apps' series and logs.
-    assert any(c["type"] == "deployment" and c["resource"] == "cart" for c in report["changes"])
-    assert report["evidence"]
-    assert report["hypotheses"]
