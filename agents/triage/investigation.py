@@ -7,8 +7,9 @@ Stages (each timed in `report.timings`, each announced through `progress`):
 1. scope: the resource and its dependencies (`scope.resolve_scope`);
 2. signals, changes and firing alerts, concurrently: the catalogue's series with their change
    points, every change in the look-back window, the alerts firing on the resources in scope;
-3. onset (`onset.choose_onset`): the earliest credible change point among the primary's own
-   signals, else among its dependencies' symptoms; the alert time is never used, it lags;
+3. onset (`onset.choose_onset`): among the primary's own signals' credible change points (else its
+   dependencies' symptoms), the largest against its own noise, unless another came clearly
+   before it; the alert time is never used, it lags;
 4. anomalies and logs, concurrently: metrics outside the catalogue split at the onset, and error
    templates that rose at it;
 5. ranking (`ranking.rank`) and suggested actions (`actions.suggest`), each approval-gated.
