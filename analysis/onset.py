@@ -30,8 +30,10 @@ an onset (None), unless the elevated part is most of what follows it. A change i
 
 A trend ends: a leak climbs until the memory limit holds it flat or a restart drops it back. The
 strongest change is then that end (a slope turning down, a step down), not the trend's start, so
-when it reverses an earlier ramp found in the series before it (with the same tests), the onset
-is that ramp's start; resets of a sawtooth before it are followed back the same way.
+when it reverses an earlier ramp found in the series before it (with the same tests) that built
+in its own direction at least half of what the end moved, the onset is that ramp's start; resets
+of a sawtooth before it are followed back the same way. A decline of the daily cycle before a
+climb builds little and stays the cycle.
 
 Known limit: a very smooth series (noise below ~1% of its level) with a sharp intraday shape, such
 as a strong 12 h harmonic, bends more than a quadratic can follow and may yield a spurious ramp.
@@ -62,8 +64,8 @@ DEFAULT_MIN_SCORE = 6.0
 DEFAULT_MIN_SIZE = 2.0
 # Trend ends (plateaus, resets of a sawtooth) followed back to the start of the trend, at most.
 _MAX_TREND_ENDS = 4
-# An earlier ramp is the trend a change ends only when it built at least this share of what the
-# change undoes (a leak climbs about as far as the restart drops): sizes in the noise of each.
+# An earlier ramp is the trend a change ends only when it built, in its own direction, at least
+# this share of what the change moved (a leak climbs about as far as the restart drops it).
 _TREND_SHARE = 0.5
 
 _MAD_TO_SIGMA = 1.4826
@@ -132,14 +134,17 @@ def detect_onset(
     if found is None:
         return None
     onset, k = found
+    # What the change moved the series by, from just before it to the end of the window.
+    undone = abs(median(values[-min_segment:]) - median(values[k - min_segment : k]))
     end = k
     for _ in range(_MAX_TREND_ENDS):
         earlier = _change(times[:end], values[:end], min_segment, min_score, min_size)
         if earlier is None:
             break
         start, j = earlier
-        if start.size < _TREND_SHARE * onset.size:
-            break  # too slight to have built what the change undoes: a bend of the noise, not its trend
+        built = median(values[end - min_segment : end]) - median(values[:j])
+        if built * (1 if start.direction == "up" else -1) < _TREND_SHARE * undone:
+            break  # it did not build what the change moved: a bend of the cycle, not the change's trend
         if start.kind == "ramp" and start.direction != onset.direction:
             # The change found ends a trend that began at j: the onset is where it began.
             before, after = median(values[:j]), median(values[j:])

@@ -320,3 +320,21 @@ def test_long_slight_shift_inside_the_noise_band_is_rarely_an_onset() -> None:
 
     assert loose >= 10
     assert strict <= loose // 3
+
+
+def test_decline_of_the_daily_cycle_before_a_climb_is_not_the_climbs_trend() -> None:
+    # CPU of a leaking service (the bundled notifications-memory-leak): 6 h of a daily cycle past
+    # its peak, then a climb of a third from 90 minutes before the end.
+    rng = random.Random(41)
+    points = []
+    for i in range(360):
+        hours = i / 60
+        cycle = 1 + 0.2 * math.cos(2 * math.pi * (hours + 2) / 24)
+        climb = 1 + 0.36 * max(0.0, hours - 4.5) / 1.5
+        points.append((T0 + 60 * i, 0.1 * cycle * climb * (1 + 0.01 * rng.gauss(0, 1))))
+
+    onset = detect_onset(points)
+
+    assert onset is not None
+    assert (onset.kind, onset.direction) == ("ramp", "up")
+    assert abs(onset.at - (T0 + 4.5 * 3600)) <= 5 * 60
