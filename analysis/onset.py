@@ -45,14 +45,14 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from itertools import pairwise
 from typing import Literal
 
 from analysis.anomaly import median
 
-__all__ = ["DEFAULT_MIN_SCORE", "DEFAULT_MIN_SEGMENT", "DEFAULT_MIN_SIZE", "Onset", "detect_onset", "earliest_onset"]
+__all__ = ["DEFAULT_MIN_SCORE", "DEFAULT_MIN_SEGMENT", "DEFAULT_MIN_SIZE", "Onset", "detect_onset"]
 
 DEFAULT_MIN_SEGMENT = 6
 # Calibrated on 3 h windows (180-720 points) of gaussian, AR(1) and Poisson counter-rate noise on a
@@ -219,29 +219,6 @@ def _change(
 def _finite(value: float) -> float:
     # Callers serialise scores as JSON, which has no infinity.
     return value if math.isfinite(value) else sys.float_info.max
-
-
-def earliest_onset(
-    series: Mapping[str, Sequence[tuple[float, float]]],
-    *,
-    min_segment: int = DEFAULT_MIN_SEGMENT,
-    min_score: float = DEFAULT_MIN_SCORE,
-) -> tuple[str, Onset] | None:
-    """The earliest onset among the series whose change is clear, with the series' name.
-
-    Symptoms of one incident start together and downstream effects lag, so the earliest credible
-    onset is the incident's. Series without a clear change (noise, an unrelated signal) take no
-    part. Ties go to the higher score, then to the name in sorted order. None when no series has
-    an onset.
-    """
-    found = [
-        (name, onset)
-        for name, points in series.items()
-        if (onset := detect_onset(points, min_segment=min_segment, min_score=min_score)) is not None
-    ]
-    if not found:
-        return None
-    return min(found, key=lambda item: (item[1].at, -item[1].score, item[0]))
 
 
 def _best_split(

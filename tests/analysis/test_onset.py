@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from analysis.onset import Onset, detect_onset, earliest_onset
+from analysis.onset import Onset, detect_onset
 
 T0 = 1_700_000_000.0
 DAY = 86_400.0
@@ -222,28 +222,6 @@ def test_too_short_series_has_no_onset() -> None:
 def test_min_segment_below_two_is_rejected() -> None:
     with pytest.raises(ValueError, match="min_segment"):
         detect_onset([(0.0, 1.0)], min_segment=1)
-
-
-def test_earliest_onset_picks_the_earliest_credible_signal_and_ignores_noise() -> None:
-    rng = random.Random(23)
-    errors = _shift(_noise(rng, step=30, sd=0.05, level=1.0), 150, 0.5)
-    latency = _shift(_noise(rng, step=30, sd=0.05, level=0.2), 154, 0.1)
-    # The downstream effect lags the cause by a few minutes.
-    pool = _shift(_noise(rng, step=30, sd=0.05, level=50.0), 160, -30.0)
-    unrelated_cpu = _noise(rng, step=30, sd=0.3, amplitude=0.0, level=40.0)
-
-    found = earliest_onset({"cpu": unrelated_cpu, "pool": pool, "latency_p99": latency, "error_ratio": errors})
-
-    assert found is not None
-    name, onset = found
-    assert (name, onset.at) == ("error_ratio", errors[150][0])
-    assert detect_onset(unrelated_cpu) is None
-
-
-def test_earliest_onset_is_none_without_any_clear_change() -> None:
-    rng = random.Random(29)
-    assert earliest_onset({"a": _noise(rng, step=60, sd=0.05), "b": []}) is None
-    assert earliest_onset({}) is None
 
 
 _finite = st.floats(allow_nan=False, allow_infinity=False, min_value=-1e12, max_value=1e12)
