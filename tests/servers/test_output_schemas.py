@@ -111,7 +111,7 @@ def loki_calls(tools: Toolbox) -> list[Awaitable[object]]:
             baseline_start="now-20m",
             baseline_end="now-10m",
             limit=5,
-        )
+        ),
     ]
 
 
