@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from support.promtool import backfilled_blocks, needs_promtool
+from support.promtool import backfilled_blocks
 
 from cli.scenario import scenario_paths
 from scenarios import (
@@ -101,7 +101,6 @@ def test_the_word_candidates_and_a_candidates_name_resolve_to_its_files() -> Non
     ]
 
 
-@needs_promtool
 def test_promtool_backfills_a_candidate_with_summaries(candidates: list[Scenario], tmp_path: Path) -> None:
     scenario = next(s for s in candidates if s.name == "shipments-queue-slow-consumer")
     assert any(s.type == "summary" for s in scenario.series)

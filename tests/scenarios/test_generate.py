@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.promtool import backfilled_blocks, needs_promtool
+from support.promtool import backfilled_blocks
 
 from controlplane.models import AuditEntryCreate, DeploymentCreate, ResourceCreate
 from scenarios import (
@@ -147,7 +147,6 @@ def test_openmetrics_text_follows_the_format_promtool_reads(write_scenario: Call
     assert 'le="+Inf"' in group[-3]
 
 
-@needs_promtool
 @pytest.mark.parametrize("source", ["small", "checkout-bad-deploy-errors"])
 def test_promtool_creates_blocks_from_the_openmetrics_text(
     write_scenario: Callable[..., Path], tmp_path: Path, source: str
@@ -365,7 +364,6 @@ def test_a_summary_without_quantiles_is_only_its_two_counters(
     assert names == ["http_server_requests_seconds_count", "http_server_requests_seconds_sum"]
 
 
-@needs_promtool
 def test_promtool_reads_a_summary_with_and_without_quantiles(
     write_scenario: Callable[..., Path], scenario_data: dict[str, Any], tmp_path: Path
 ) -> None:

@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from support.backends import PROMTOOL_BINARY
 
-__all__ = ["backfilled_blocks", "needs_promtool"]
-
-needs_promtool = pytest.mark.skipif(shutil.which(PROMTOOL_BINARY) is None, reason="promtool is not installed")
+__all__ = ["backfilled_blocks"]
 
 
 def backfilled_blocks(text: str, workdir: Path) -> list[dict[str, Any]]:
