@@ -95,10 +95,16 @@ def _onset(points: list[tuple[float, float]], query: str) -> Onset | None:
     in its middle; half the window back is where the step was.
     """
     onset = detect_onset(points)
-    windows = [parse_duration(w) for w in _RANGE.findall(query)]
-    if onset is None or onset.kind != "step" or not windows:
+    window = widest_range(query)
+    if onset is None or onset.kind != "step" or window is None:
         return onset
-    return replace(onset, at=onset.at - max(windows) / 2)
+    return replace(onset, at=onset.at - window / 2)
+
+
+def widest_range(query: str) -> float | None:
+    """The widest range window of `query`'s range selectors (`rate(x[5m])`: 300 s), None without one."""
+    windows = [parse_duration(w) for w in _RANGE.findall(query)]
+    return max(windows) if windows else None
 
 
 def _settled(points: list[tuple[float, float]], window: Window) -> list[tuple[float, float]]:

@@ -14,16 +14,14 @@ ramp hours before the restarts it ends in). The alert time is never used: it lag
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from itertools import pairwise
 
 from analysis.anomaly import median
 from common.diagnostic_report import Onset
 from common.investigation.evidence import at
-from common.investigation.metrics import SignalSeries
+from common.investigation.metrics import SignalSeries, widest_range
 from common.investigation.scope import ResolvedScope
-from common.timerange import parse_duration
 
 __all__ = ["ONSET_KINDS", "SURGE", "choose_onset", "reported_onset", "uncertainty"]
 
@@ -31,7 +29,6 @@ __all__ = ["ONSET_KINDS", "SURGE", "choose_onset", "reported_onset", "uncertaint
 ONSET_KINDS = ("symptom", "availability", "saturation", "traffic")
 #: A relative change of the request rate that counts as a surge (or a collapse, at -0.5).
 SURGE = 0.5
-_RANGE = re.compile(r"\[(\d+[smhd])\]")
 
 
 def choose_onset(series: Sequence[SignalSeries], scope: ResolvedScope) -> SignalSeries | None:
@@ -61,9 +58,9 @@ def uncertainty(item: SignalSeries) -> float:
         return 0.0
     times = [t for t, _ in item.points]
     step = median([b - a for a, b in pairwise(times)]) if len(times) > 1 else 0.0
-    windows = [parse_duration(w) for w in _RANGE.findall(item.query)]
+    window = widest_range(item.query)
     spread = step / max(item.onset.size, 1.0) ** 2
-    return step + spread + (max(windows) / 2 if windows else 0.0)
+    return step + spread + (window / 2 if window is not None else 0.0)
 
 
 def reported_onset(chosen: SignalSeries | None) -> Onset | None:
