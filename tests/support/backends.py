@@ -22,6 +22,7 @@ import atexit
 import contextlib
 import ctypes
 import json
+import random
 import shutil
 import signal
 import socket
@@ -84,11 +85,45 @@ class BackendStartError(RuntimeError):
 
 
 def free_port() -> int:
-    # The port is free when we return it, not necessarily when the backend binds it: start()
-    # retries on another port if the backend reports it taken.
+    """A port free on 127.0.0.1 now, never handed out before in this process.
+
+    Chosen outside the kernel's ephemeral range: a port from ``bind(0)`` comes from the range
+    outgoing connections take their local ports from, so any process's next HTTP call could take
+    it before the backend binds it (CI lost a run to Alertmanager, the last process `sre up`
+    starts, finding its port so taken). The port can still be taken by another listener, so
+    start() retries on another port if the backend reports it taken.
+    """
+    low, high = _listening_range()
+    for _ in range(_PORT_PICKS):
+        port = _ports_random.randint(low, high)
+        if port not in _handed_out and _bindable(port):
+            _handed_out.add(port)
+            return port
+    raise BackendStartError(f"no free port found on 127.0.0.1 between {low} and {high} after {_PORT_PICKS} tries")
+
+
+_PORT_PICKS = 500
+_handed_out: set[int] = set()
+_ports_random = random.Random()
+
+
+def _listening_range() -> tuple[int, int]:
+    """The widest port range below or above the ephemeral one (Linux default 32768-60999)."""
+    try:
+        low, high = (int(n) for n in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        low, high = 32768, 60999
+    below, above = (10000, low - 1), (high + 1, 65535)
+    return max(below, above, key=lambda r: r[1] - r[0])
+
+
+def _bindable(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def write_rules(path: Path) -> Path:
