@@ -33,7 +33,8 @@ from typing import TYPE_CHECKING
 
 from cli.scenario_table import ResultTable, totals_line
 from common.errors import InputError, SreError
-from common.settings import SettingsSource
+from common.local_run import read_endpoints
+from common.settings import DEFAULT_DATA_DIR, SettingsSource
 
 if TYPE_CHECKING:
     from common.auth import TokenSource
@@ -108,15 +109,37 @@ def add_scenario_parser(commands: argparse._SubParsersAction[argparse.ArgumentPa
     for action in (load, run):
         action.add_argument(
             "--loki-mcp-url",
-            default=DEFAULT_LOKI_MCP_URL,
+            default=None,
             help="loki-mcp, whose embedded store takes the logs when LOKI_URL is unset "
-            f"(default {DEFAULT_LOKI_MCP_URL})",
+            f"(default {DEFAULT_LOKI_MCP_URL}, or where `sre up` recorded it)",
         )
+
+
+#: What each of `sre up`'s recorded components is called in this command's settings.
+_RECORDED = {
+    "PROMETHEUS_URL": "prometheus",
+    "CONTROLPLANE_URL": "controlplane",
+    "ROUTER_URL": "router",
+    "REGISTRY_URL": "registry",
+}
+
+
+def with_recorded_endpoints(args: argparse.Namespace, source: SettingsSource) -> SettingsSource:
+    """The URLs `sre up` recorded in SRE_DATA_DIR as defaults: `SRE_UP_<NAME>_PORT` can move any
+    component, and the scenarios must reach the federation that runs, not the default ports. A
+    variable or option set still wins."""
+    recorded = read_endpoints(Path(source.get("SRE_DATA_DIR") or DEFAULT_DATA_DIR))
+    if args.loki_mcp_url is None:
+        args.loki_mcp_url = recorded.get("loki-mcp", DEFAULT_LOKI_MCP_URL)
+    return source.with_overrides(
+        {key: recorded[name] for key, name in _RECORDED.items() if name in recorded and not source.get(key)}
+    )
 
 
 def run_scenario(args: argparse.Namespace, source: SettingsSource) -> int:
     from scenarios import load_scenarios
 
+    source = with_recorded_endpoints(args, source)
     try:
         now = _parse_now(args.now) if args.scenario_command == "load" else None
         scenarios = load_scenarios(scenario_paths(args.files))

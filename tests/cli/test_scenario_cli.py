@@ -11,6 +11,7 @@ from support.backends import free_port
 
 from cli.main import main
 from cli.scenario import scenario_paths
+from common.local_run import write_endpoints
 from scenarios import BUNDLED_DIR
 from scenarios.score import totals as run_totals
 
@@ -99,6 +100,25 @@ def test_run_with_no_router_listening_exits_1_saying_to_start_sre_up(
     assert f"sre scenario run: {SCENARIO}: {unreachable}, or set ROUTER_URL." in err
     assert f"sre scenario run: noisy-baseline: {unreachable}" in err
     assert "2 of 2 scenarios produced no report; wall time" in err
+
+
+def test_run_goes_to_the_router_sre_up_recorded_when_router_url_is_unset(
+    nothing_running: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `sre up` with SRE_UP_ROUTER_PORT moved the router and wrote where to endpoints.json.
+    moved = f"http://127.0.0.1:{free_port()}"
+    write_endpoints(tmp_path, {"router": moved})
+    monkeypatch.delenv("ROUTER_URL")
+    assert main(["scenario", "run", SCENARIO]) == 1
+    assert f"the router at {moved} could not be reached" in capsys.readouterr().err
+
+
+def test_router_url_set_wins_over_the_recorded_one(
+    nothing_running: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_endpoints(tmp_path, {"router": f"http://127.0.0.1:{free_port()}"})
+    assert main(["scenario", "run", SCENARIO]) == 1
+    assert f"the router at {nothing_running} could not be reached" in capsys.readouterr().err
 
 
 def test_run_json_prints_a_line_per_scenario_then_the_totals(
