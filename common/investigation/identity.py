@@ -55,6 +55,8 @@ ROLES = (
     "app_kubernetes_io_name",
     "app",
     "job",
+    "server",
+    "addr",
     "deployment",
     "statefulset",
     "daemonset",
@@ -66,6 +68,10 @@ ROLES = (
 )
 #: Labels that say where the series was scraped from rather than what it describes.
 _TARGET_ROLES = frozenset({"service", "job", "instance"})
+#: Labels in which an exporter names the server it exports, as `[scheme://][user@]host[:port]`: postgres_exporter's
+#: `server`, redis_exporter's `addr`. On an exporter's series they say what the series are about, and the
+#: scrape target's `service`/`job` (its metrics Service, `accounts-db-metrics`) only where it is scraped from.
+_ADDRESS_ROLES = ("server", "addr")
 _NAMESPACE_LABELS = ("namespace", "k8s_namespace_name")
 #: Jobs whose series describe other Kubernetes objects (kube-state-metrics, the kubelet's cAdvisor).
 DEFAULT_OBJECT_EXPORTERS = ("kube-state-metrics", "kubelet", "cadvisor")
@@ -89,7 +95,10 @@ _POD_SUFFIX = {
 _ANY_POD_SUFFIX = f"(?:(?:[{_SAFE}]{{1,10}}-|[0-9]{{8,10}}-)?[{_SAFE}]{{5}}|[0-9]+)"
 # The Prometheus exporter naming convention (`postgres_exporter`, chart `prometheus-postgres-exporter`):
 # the exporter's job is about the thing it exports.
-_EXPORTER = re.compile(r"^(?:.*?prometheus-)?(?P<name>.+?)[-_]exporter$")
+# A Helm chart's metrics Service (Bitnami's postgresql, redis, rabbitmq: `<release>-metrics`) is the same.
+_EXPORTER = re.compile(r"^(?:.*?prometheus-)?(?P<name>.+?)(?:[-_]exporter|-metrics)$")
+_URL_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+_IP = re.compile(r"^(?:[0-9]{1,3}(?:\.[0-9]{1,3}){3}|[0-9a-fA-F:]*:[0-9a-fA-F:.]*)$")
 _ALIAS_ENTRY = re.compile(r"^\s*(?P<role>[a-z_]+)\s*=\s*(?P<labels>[^=;]+?)\s*$")
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
@@ -105,6 +114,9 @@ class WorkloadRef:
     kind: str | None
     label: str
     other_names: tuple[str, ...] = ()
+    #: The IP address of the pod the labels are about (an exporter's `server`, a target's `instance`), for a
+    #: reader to resolve through kube_pod_info's `pod_ip` when no name is found.
+    address: str | None = None
 
 
 @dataclass(frozen=True)
@@ -198,8 +210,11 @@ def subject_of(labels: Mapping[str, str], aliases: LabelAliases, owners: PodOwne
         name = node or host
         return WorkloadRef(name, None, "node", "node" if node else "instance") if name else None
     describes_others = job_name in aliases.object_exporters
+    roles: Iterable[str] = ROLES
+    if _scraped_from_exporter(labels, aliases):
+        roles = (*_ADDRESS_ROLES, *(r for r in ROLES if r not in _ADDRESS_ROLES))
     found: list[WorkloadRef] = []
-    for role in ROLES:
+    for role in roles:
         if describes_others and role in _TARGET_ROLES:
             continue
         for label in aliases.labels_for(role):
@@ -209,14 +224,15 @@ def subject_of(labels: Mapping[str, str], aliases: LabelAliases, owners: PodOwne
     if describes_others:
         # The exporter's own pod and container (a target label where the series has none of its own).
         found = [f for f in found if not _names_exporter(f.name, job_name or "")]
+    address = _ip_address(labels, aliases)
     if not found:
-        return None
+        return WorkloadRef(address, None, "address", "instance", address=address) if address else None
     first = found[0]
     others = tuple(dict.fromkeys(f.name for f in found[1:] if f.name != first.name))
-    return WorkloadRef(first.name, first.namespace, first.kind, first.label, others)
+    return WorkloadRef(first.name, first.namespace, first.kind, first.label, others, address)
 
 
-Kind = Literal["equal", "job", "pod", "instance"]
+Kind = Literal["equal", "job", "pod", "instance", "address"]
 
 
 @dataclass(frozen=True)
@@ -237,6 +253,9 @@ SCHEMES: Mapping[str, LabelScheme] = {
     "service_name": LabelScheme("service_name", None),
     "app_kubernetes_io_name": LabelScheme("app_kubernetes_io_name"),
     "app": LabelScheme("app"),
+    # The server an exporter exports: its namespace is in the host name, the series' `namespace` is the exporter's.
+    "server": LabelScheme("server", None, "address"),
+    "addr": LabelScheme("addr", None, "address"),
     "deployment": LabelScheme("deployment"),
     "statefulset": LabelScheme("statefulset"),
     "daemonset": LabelScheme("daemonset"),
@@ -265,7 +284,7 @@ def matchers(resource: Resource, scheme: LabelScheme | str, namespace: str | Non
     for `app_kubernetes_io_name`), else its name. Values are escaped, regexes are RE2 (anchored).
     """
     scheme = SCHEMES[scheme] if isinstance(scheme, str) else scheme
-    pattern = _pattern(resource, scheme)
+    pattern = _pattern(resource, scheme, namespace)
     if pattern is None:
         parts = [f"{scheme.label}={_string(_label_value(resource, scheme.label))}"]
     else:
@@ -275,20 +294,25 @@ def matchers(resource: Resource, scheme: LabelScheme | str, namespace: str | Non
     return ",".join(parts)
 
 
-def selects(resource: Resource, scheme: LabelScheme, value: str) -> bool:
-    """Whether `matchers(resource, scheme)` selects series whose `scheme.label` is `value`."""
-    pattern = _pattern(resource, scheme)
+def selects(resource: Resource, scheme: LabelScheme, value: str, namespace: str | None = None) -> bool:
+    """Whether `matchers(resource, scheme, namespace)` selects series whose `scheme.label` is `value`."""
+    pattern = _pattern(resource, scheme, namespace)
     if pattern is None:
         return value == _label_value(resource, scheme.label)
     return re.fullmatch(pattern, value) is not None
 
 
-def _pattern(resource: Resource, scheme: LabelScheme) -> str | None:
+def _pattern(resource: Resource, scheme: LabelScheme, namespace: str | None) -> str | None:
     """The RE2 pattern (anchored, as Prometheus and Loki anchor it) of a regex scheme; None for equality."""
     name = _label_value(resource, scheme.label)
     if scheme.kind == "job":
         exported = _EXPORTER.match(name)
-        return f"(?:.+/)?(?:prometheus-)?{_quote_meta(exported['name'] if exported else name)}(?:[-_]exporter)?"
+        name = _quote_meta(exported["name"] if exported else name)
+        return f"(?:.+/)?(?:prometheus-)?{name}(?:[-_]exporter|-metrics)?"
+    if scheme.kind == "address":
+        # `name`, `name.namespace`, `name.namespace.svc.cluster.local`, with a URL scheme, user and port or not.
+        domain = f"\\.{_quote_meta(namespace)}(?:\\.[^:/]*)?" if namespace else "\\.[^:/]*"
+        return f"(?:[a-zA-Z][a-zA-Z0-9+.-]*://)?(?:[^@/]*@)?{_quote_meta(name)}(?:{domain})?(?::[0-9]+)?(?:/.*)?"
     if scheme.kind == "pod":
         return f"{_quote_meta(name)}-{_POD_SUFFIX.get(resource.kind or '', _ANY_POD_SUFFIX)}"
     if scheme.kind == "instance":
@@ -327,6 +351,9 @@ def _read(
         return [WorkloadRef(value, None, "node", label)]
     if role == "instance":
         return []  # a scrape address names a host only for a node exporter's series (above)
+    if role in _ADDRESS_ROLES:
+        named = _service_host(value)
+        return [WorkloadRef(named[0], named[1] or namespace, None, label)] if named else []
     kind = role if role in ("deployment", "statefulset", "daemonset") else None
     exported = _EXPORTER.match(value) if role == "service" else None
     ref = WorkloadRef(value, namespace, kind, label)
@@ -345,6 +372,39 @@ def _pod_workload(pod: str, owners: PodOwners | None) -> tuple[str, str] | None:
         match = pattern.match(pod)
         if match:
             return match["name"], kind
+    return None
+
+
+def _scraped_from_exporter(labels: Mapping[str, str], aliases: LabelAliases) -> bool:
+    """Whether the labels carry an exported server's address and were scraped from an exporter (its job or
+    service named `<x>-exporter`, `<x>-metrics`): then the address names what they are about."""
+    if not any(labels.get(role) for role in _ADDRESS_ROLES):
+        return False
+    targets = (*aliases.labels_for("job"), *aliases.labels_for("service"))
+    return any(_EXPORTER.match(labels[n].rsplit("/", 1)[-1]) for n in targets if labels.get(n))
+
+
+def _service_host(address: str) -> tuple[str, str | None] | None:
+    """(name, namespace) of the host in an exporter's server address: Kubernetes DNS names a Service
+    `name[.namespace[.svc[.cluster.local]]]` and a StatefulSet's pod `pod.service.namespace.svc...`;
+    None for an IP address (resolved through kube_pod_info by a reader) or an empty host."""
+    host = _host(_URL_SCHEME.sub("", address).rsplit("@", 1)[-1].split("/", 1)[0])
+    if not host or _IP.match(host):
+        return None
+    parts = host.split(".")
+    if len(parts) >= 4 and parts[3] == "svc":
+        return parts[1], parts[2]
+    if len(parts) == 2 or (len(parts) >= 3 and parts[2] == "svc"):
+        return parts[0], parts[1]
+    return parts[0], None
+
+
+def _ip_address(labels: Mapping[str, str], aliases: LabelAliases) -> str | None:
+    """The IP address an exporter's server address or the scrape target's `instance` holds, if any."""
+    for name in (*_ADDRESS_ROLES, *aliases.labels_for("instance")):
+        host = _host(_URL_SCHEME.sub("", labels.get(name) or "").rsplit("@", 1)[-1].split("/", 1)[0])
+        if host and _IP.match(host):
+            return host
     return None
 
 

@@ -247,7 +247,7 @@ CHECKOUT = Resource("checkout", "prod", kind="deployment")
     ("scheme", "expected"),
     [
         ("service", 'service="checkout",namespace="prod"'),
-        ("job", 'job=~"(?:.+/)?(?:prometheus-)?checkout(?:[-_]exporter)?",namespace="prod"'),
+        ("job", 'job=~"(?:.+/)?(?:prometheus-)?checkout(?:[-_]exporter|-metrics)?",namespace="prod"'),
         ("service_name", 'service_name="checkout"'),
         ("app_kubernetes_io_name", 'app_kubernetes_io_name="checkout",namespace="prod"'),
         ("app", 'app="checkout",namespace="prod"'),
@@ -290,6 +290,26 @@ def test_matchers_select_a_resource_in_each_label_scheme(scheme: str, expected: 
             ["postgres-exporter", "prometheus-postgres-exporter", "db/postgres"],
             ["pgbouncer"],
         ),
+        # A Bitnami chart's metrics Service names the job.
+        (Resource("orders-mq", "fulfilment"), "job", ["orders-mq-metrics"], ["orders-mq-metrics-2", "orders"]),
+        # An exporter's server address, in the forms postgres_exporter and redis_exporter write.
+        (
+            Resource("accounts-db", "identity", kind="statefulset"),
+            "server",
+            [
+                "accounts-db:5432",
+                "accounts-db.identity:5432",
+                "accounts-db.identity.svc.cluster.local:5432",
+                "postgres://exporter@accounts-db.identity:5432/accounts",
+            ],
+            ["accounts-db-replica:5432", "accounts-db2.identity:5432", "10.82.227.225:5432"],
+        ),
+        (
+            Resource("geo-cache", None),
+            "addr",
+            ["redis://geo-cache:6379", "geo-cache.geo:6379", "rediss://geo-cache.geo.svc:6380"],
+            ["redis://geo-cache-0x:6379", "redis://other:6379"],
+        ),
         (
             Resource("ip-10-0-1-2", None, kind="node"),
             "instance",
@@ -328,3 +348,105 @@ def test_matchers_escape_values_and_prefer_the_control_planes_labels() -> None:
 def test_equality_matchers_are_empty_for_a_scheme_that_needs_a_regex() -> None:
     assert equality_matchers(CHECKOUT, "deployment", "prod") == {"deployment": "checkout", "namespace": "prod"}
     assert equality_matchers(CHECKOUT, "pod", "prod") == {}
+
+
+def test_an_address_scheme_keeps_to_the_resources_namespace() -> None:
+    db = Resource("accounts-db", "identity")
+    assert selects(db, SCHEMES["server"], "accounts-db.identity:5432", "identity")
+    assert selects(db, SCHEMES["server"], "accounts-db:5432", "identity")
+    assert not selects(db, SCHEMES["server"], "accounts-db.staging:5432", "identity")
+    # The exporter's own `namespace` label is not the server's: no namespace matcher is added.
+    assert matchers(db, "server", "identity").count("namespace=") == 0
+
+
+#: What exporters' series and alerts carry, as kube-prometheus-stack scrapes them (ServiceMonitor target labels
+#: `job`, `service`, `namespace`, `pod`, `instance`, `endpoint`) and as awesome-prometheus-alerts' rules keep them.
+@pytest.mark.parametrize(
+    ("labels", "name", "namespace"),
+    [
+        # postgres_exporter beside the database (a sidecar): the alert keeps instance, job and server.
+        (
+            {
+                "alertname": "PostgresqlTooManyConnections",
+                "instance": "10.82.227.225:9187",
+                "job": "accounts-db-metrics",
+                "server": "accounts-db.identity:5432",
+            },
+            "accounts-db",
+            "identity",
+        ),
+        # The same series scraped through a ServiceMonitor: its Service (`service`) names the metrics endpoint.
+        (
+            {
+                "job": "accounts-db-metrics",
+                "service": "accounts-db-metrics",
+                "namespace": "identity",
+                "pod": "accounts-db-0",
+                "instance": "10.82.227.225:9187",
+                "server": "accounts-db.identity:5432",
+                "datname": "accounts",
+            },
+            "accounts-db",
+            "identity",
+        ),
+        # prometheus-postgres-exporter as its own Deployment, pointed at a StatefulSet pod's DNS name.
+        (
+            {
+                "job": "prometheus-postgres-exporter",
+                "namespace": "monitoring",
+                "pod": "prometheus-postgres-exporter-7d9f8b6c5-x2x4z",
+                "server": "orders-db-0.orders-db-hl.shop.svc.cluster.local:5432",
+            },
+            "orders-db-hl",
+            "shop",
+        ),
+        # redis_exporter: `addr` is a URL.
+        (
+            {"job": "redis-exporter", "namespace": "monitoring", "addr": "redis://geo-cache.geo:6379"},
+            "geo-cache",
+            "geo",
+        ),
+        # Bitnami redis: the metrics Service and the pod, no address label.
+        (
+            {
+                "job": "geo-cache-metrics",
+                "service": "geo-cache-metrics",
+                "namespace": "geo",
+                "pod": "geo-cache-0",
+                "instance": "10.75.99.73:9121",
+            },
+            "geo-cache-metrics",
+            "geo",
+        ),
+        # An application's own series with a `server` label (a client's upstream) stays the application's.
+        (
+            {"job": "checkout", "namespace": "prod", "server": "payments.prod:8080"},
+            "checkout",
+            "prod",
+        ),
+    ],
+)
+def test_an_exporters_labels_name_the_server_it_exports(labels: dict[str, str], name: str, namespace: str) -> None:
+    ref = subject_of(labels, ALIASES)
+    assert ref is not None
+    assert (ref.name, ref.namespace) == (name, namespace)
+
+
+def test_a_metrics_service_and_an_exporters_pod_also_name_what_they_export() -> None:
+    bitnami = subject_of({"job": "geo-cache-metrics", "namespace": "geo", "pod": "geo-cache-0"}, ALIASES)
+    assert bitnami is not None
+    # The job's own name first (it may be a resource), then the stripped one and the pod's workload.
+    assert bitnami.other_names == ("geo-cache",)
+    client = subject_of({"job": "checkout", "namespace": "prod", "server": "payments.prod:8080"}, ALIASES)
+    assert client is not None
+    assert client.other_names == ("payments",)
+
+
+def test_an_ip_address_is_kept_for_kube_pod_info_to_resolve() -> None:
+    ref = subject_of({"job": "pg-metrics", "instance": "10.82.227.225:9187", "server": "10.82.227.225:5432"}, ALIASES)
+    assert ref is not None
+    assert (ref.name, ref.other_names, ref.address) == ("pg-metrics", ("pg",), "10.82.227.225")
+    bare = subject_of({"alertname": "TargetDown", "instance": "10.1.2.3:8080"}, ALIASES)
+    assert bare is not None
+    assert (bare.kind, bare.address) == ("address", "10.1.2.3")
+    assert subject_of({"instance": "web-1.example.com:8080"}, ALIASES) is None

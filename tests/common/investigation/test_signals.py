@@ -63,7 +63,7 @@ def test_the_bundled_profiles_cover_every_kind_of_signal_and_the_common_shapes()
         (
             "db_locks",
             "job",
-            'pg_locks_count{job=~"(?:.+/)?(?:prometheus-)?checkout(?:[-_]exporter)?",namespace="prod"}',
+            'pg_locks_count{job=~"(?:.+/)?(?:prometheus-)?checkout(?:[-_]exporter|-metrics)?",namespace="prod"}',
         ),
     ],
 )
