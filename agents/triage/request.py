@@ -98,7 +98,9 @@ def _alerts(value: dict[str, Any], aliases: LabelAliases) -> InvestigationReques
             continue
         subjects.setdefault(
             (ref.name, ref.namespace),
-            Subject(ref.name, ref.namespace, alert.starts_at, ref.kind, ref.other_names, ref.label),
+            Subject(
+                ref.name, ref.namespace, alert.starts_at, ref.kind, ref.other_names, ref.label, address=ref.address
+            ),
         )
     if not subjects:
         raise InputError(

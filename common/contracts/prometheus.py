@@ -297,6 +297,18 @@ class PrometheusMcp:
             self._tools, label=label, matchers=matchers, start=start, end=end, limit=limit, cursor=cursor
         )
 
+    async def find_series(
+        self,
+        metric: str | None = None,
+        *,
+        matchers: dict[str, str] | None = None,
+        start: str | None = None,
+        end: str | None = None,
+        limit: int | None = None,
+    ) -> SeriesResult:
+        """The label sets of `metric`'s series matching `matchers` in the window (at most `limit`)."""
+        return await FIND_SERIES.call(self._tools, metric=metric, matchers=matchers, start=start, end=end, limit=limit)
+
     async def find_anomalous_series(
         self,
         metric: str,

@@ -15,9 +15,11 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from common.contracts.controlplane import ControlplaneMcp, ResourceResult
+from common.contracts.prometheus import PrometheusMcp
 from common.errors import BackendError, InputError
 from common.investigation.evidence import EvidenceLog
 from common.investigation.identity import LabelAliases
+from common.investigation.pods import PodDirectory
 from common.investigation.sources import CONTROLPLANE
 from common.mcp.toolbox import Toolbox
 from common.task_groups import task_group
@@ -43,6 +45,8 @@ class Subject:
     other_names: tuple[str, ...] = ()
     #: The label `name` was read from (`app`, `pod`...), None for a name given as such.
     label: str | None = None
+    #: The IP address the labels hold (a scrape target's), resolved through kube_pod_info when no name is found.
+    address: str | None = None
 
 
 class ScopeRequest(Protocol):
@@ -139,7 +143,7 @@ async def resolve_scope(
 
     async def look_up(index: int, subject: Subject) -> None:
         try:
-            answer = await _find(controlplane, subject, exact_only=bool(request.words))
+            answer = await _find(controlplane, subject, exact_only=bool(request.words), toolbox=toolbox)
         except BackendError as exc:
             evidence.failed(CONTROLPLANE, f"find {subject.name}", exc)
             if not request.words:  # an alert's or an event's resource stands without the control plane
@@ -192,11 +196,13 @@ async def resolve_scope(
     )
 
 
-async def _find(controlplane: ControlplaneMcp, subject: Subject, *, exact_only: bool) -> ResourceResult | None:
+async def _find(
+    controlplane: ControlplaneMcp, subject: Subject, *, exact_only: bool, toolbox: Toolbox
+) -> ResourceResult | None:
     """The control plane's resource for a subject: the first of its names (its label's, then the others its
-    labels give, such as an exporter's job's subject) that names one exactly; else the resource whose labels
-    or pods' selector carry the subject's label (`app=cart`); else, unless `exact_only`, the best partial
-    match of its name."""
+    labels give, such as an exporter's job's subject) that names one exactly; else the workload of the pod
+    holding its IP address (`pods.PodDirectory`); else the resource whose labels or pods' selector carry the
+    subject's label (`app=cart`); else, unless `exact_only`, the best partial match of its name."""
     namespace = subject.namespace or None
     first: ResourceResult | None = None
     for name in dict.fromkeys((subject.name, *subject.other_names)):
@@ -204,6 +210,14 @@ async def _find(controlplane: ControlplaneMcp, subject: Subject, *, exact_only: 
         if answer.resource is not None and answer.resource.get("name") == name:
             return answer
         first = first or answer
+    if subject.address is not None:
+        since = subject.started_at.timestamp() - 3600 if subject.started_at else None
+        pods = PodDirectory(PrometheusMcp(toolbox), start=f"{since:.0f}" if since else "now-1h", end="now")
+        workload = await pods.workload_at(subject.address)
+        if workload is not None:
+            answer = await controlplane.find_resource(workload[1], namespace=workload[0], limit=5)
+            if answer.resource is not None and answer.resource.get("name") == workload[1]:
+                return answer
     key = _KUBERNETES_LABELS.get(subject.label or "")
     if key is not None:
         answer = await controlplane.find_resource(namespace=namespace, label=f"{key}={subject.name}", limit=5)
