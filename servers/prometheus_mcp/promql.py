@@ -2,7 +2,10 @@
 
 Label values and metric names given as parameters never reach PromQL as raw text: names are
 checked against the Prometheus grammar and values are quoted, so `a"}or vector(1)` stays a
-value. Free-form expressions are only length-checked; Prometheus parses them.
+value. A matcher value written `=~<regex>` is a regex matcher (`label=~"<regex>"`, anchored as
+Prometheus anchors it): checked as RE2, the syntax Prometheus uses, and at most MAX_REGEX_LENGTH
+long, so a caller selects a workload's pods (`{"pod": "=~checkout-.+"}`) where equality cannot.
+Free-form expressions are only length-checked; Prometheus parses them.
 """
 
 from __future__ import annotations
@@ -12,8 +15,23 @@ import re
 from collections.abc import Mapping
 
 from common.errors import InputError, LimitExceeded
+from common.regex import UserPattern, compile_user_regex
 
-__all__ = ["check_label_name", "check_metric_name", "check_query", "quote", "selector"]
+__all__ = [
+    "MAX_REGEX_LENGTH",
+    "REGEX",
+    "check_label_name",
+    "check_metric_name",
+    "check_query",
+    "matches",
+    "quote",
+    "selector",
+]
+
+#: How a matcher value says it is a regex.
+REGEX = "=~"
+#: Longest regex matcher accepted (a workload's pod pattern is under 100 characters).
+MAX_REGEX_LENGTH = 512
 
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 # A selector with no metric name whose only matcher is a match-anything regex on the name
@@ -46,16 +64,48 @@ def check_metric_name(name: str) -> str:
 
 
 def selector(metric: str | None, matchers: Mapping[str, str]) -> str:
-    """`metric{label="value",...}` with every value quoted; at least one non-empty matcher is required."""
-    parts = [f"{check_label_name(label)}={quote(value)}" for label, value in sorted(matchers.items())]
+    """`metric{label="value",label=~"regex",...}` with every value quoted; without a metric, at least one
+    matcher that does not match the empty value is required (Prometheus' own rule)."""
+    parts = []
+    selective = False
+    for label, value in sorted(matchers.items()):
+        check_label_name(label)
+        if value.startswith(REGEX):
+            pattern = value.removeprefix(REGEX)
+            selective = selective or not _regex(label, pattern).fullmatch("")
+            parts.append(f"{label}=~{quote(pattern)}")
+        else:
+            selective = selective or bool(value)
+            parts.append(f"{label}={quote(value)}")
     if metric:
         check_metric_name(metric)
-    if not metric and not any(matchers.values()):
+    if not metric and not selective:
         raise InputError(
             "Give a metric name or at least one label matcher with a non-empty value; "
             "a selector matching every series is refused."
         )
     return f"{metric or ''}{{{','.join(parts)}}}"
+
+
+def matches(matchers: Mapping[str, str], labels: Mapping[str, str]) -> bool:
+    """Whether a label set satisfies `matchers` as `selector` writes them (a missing label is empty)."""
+    for label, value in matchers.items():
+        actual = labels.get(label, "")
+        if value.startswith(REGEX):
+            if _regex(label, value.removeprefix(REGEX)).fullmatch(actual) is None:
+                return False
+        elif actual != value:
+            return False
+    return True
+
+
+def _regex(label: str, pattern: str) -> UserPattern:
+    if len(pattern) > MAX_REGEX_LENGTH:
+        raise LimitExceeded(
+            f"The regex matcher of {label} is {len(pattern)} characters long; the limit is {MAX_REGEX_LENGTH}."
+        )
+    # Prometheus compiles label matchers with (?s) and anchors them at both ends.
+    return compile_user_regex(pattern, what=f"the regex matcher of {label}", dot_matches_newline=True)
 
 
 def check_query(query: str, max_length: int) -> str:

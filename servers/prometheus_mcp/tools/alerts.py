@@ -12,7 +12,7 @@ from common.mcp.bounds import clamp_limit, page_bounds
 from common.mcp.tool_parameters import Backend, Cursor, Limit
 from common.mcp.tools import tool
 from common.pagination import paginate
-from servers.prometheus_mcp import shaping
+from servers.prometheus_mcp import promql, shaping
 from servers.prometheus_mcp.client import PrometheusClient
 from servers.prometheus_mcp.settings import Limits
 from servers.prometheus_mcp.tools.parameters import Matchers
@@ -42,7 +42,7 @@ class AlertTools(BackendTools[Limits, PrometheusClient]):
             for alert in shaping.alerts(answer.data)
             if (not state or alert.state == state)
             and (not name or alert.name == name)
-            and all(alert.labels.get(k) == v for k, v in (matchers or {}).items())
+            and promql.matches(matchers or {}, alert.labels)
         ]
         alerts.sort(key=lambda a: (a.state != "firing", a.name, sorted(a.labels.items())))
         page = paginate(alerts, limit=clamp_limit(limit, self.limits.max_list_items, "alerts", notes), cursor=cursor)

@@ -9,4 +9,7 @@ from pydantic import Field
 __all__ = ["Matchers", "Metric"]
 
 Metric = Annotated[str | None, Field(description="Exact metric name.")]
-Matchers = Annotated[dict[str, str], Field(description='Label equality matchers, e.g. {"service": "checkout"}.')]
+Matchers = Annotated[
+    dict[str, str],
+    Field(description='Label matchers, e.g. {"service": "checkout"}; "=~re" is a regex: {"pod": "=~web-.+"}.'),
+]

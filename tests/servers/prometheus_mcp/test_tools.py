@@ -228,6 +228,24 @@ async def test_find_anomalous_series_scans_counters_as_rates(backend: Backend, m
     assert (result["returned"], result["total"], result["truncated"]) == (1, 2, True)
 
 
+async def test_find_anomalous_series_selects_by_a_regex_matcher(backend: Backend, metrics_dataset: Dataset) -> None:
+    async with prometheus_session(backend.url) as client:
+        result = await call(
+            client,
+            "prometheus_find_anomalous_series",
+            metric="node_cpu_utilisation",
+            matchers={"service": "=~(?:check|pay).+"},
+            start=str(metrics_dataset.start),
+            end=str(metrics_dataset.end),
+            recent="30m",
+            step="1m",
+        )
+        refused = await call_error(client, "prometheus_find_anomalous_series", matchers={"service": "=~(a)\\1"})
+    assert result["query"] == 'node_cpu_utilisation{service=~"(?:check|pay).+"}'
+    assert [s["labels"]["service"] for s in result["series"]] == ["checkout", "payments"]
+    assert "regex matcher of service" in refused
+
+
 async def test_unknown_backend_names_the_configured_ones(backend: Backend) -> None:
     async with prometheus_session(backend.url) as client:
         message = await call_error(client, "prometheus_query", query="up", backend="nope")
