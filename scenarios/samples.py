@@ -25,7 +25,8 @@ from scenarios.timeline import Timeline, seeded
 
 __all__ = ["SampleSeries", "openmetrics", "series_samples"]
 
-MetricType = Literal["counter", "gauge", "histogram", "summary"]
+#: `unknown` is OpenMetrics' type for a counter named without `_total` (see `_generate`).
+MetricType = Literal["counter", "gauge", "histogram", "summary", "unknown"]
 _Z99 = 2.3263478740408408  # the standard normal's 99th percentile
 _PEAK_HOUR_UTC = 14
 
@@ -75,9 +76,14 @@ def _generate(seed: int, series: Series, timeline: Timeline, until_ms: int | Non
         return [SampleSeries(series.metric, "gauge", series.metric, labels, tuple(zip(times, rates, strict=True)))]
     step_s = timeline.step_s
     if series.type == "counter":
-        family = series.metric.removesuffix("_total")
         totals = _cumulative([0.0] + [rate * step_s for rate in rates[1:]])
-        return [SampleSeries(family, "counter", series.metric, labels, tuple(zip(times, totals, strict=True)))]
+        points = tuple(zip(times, totals, strict=True))
+        if series.metric.endswith("_total"):
+            return [SampleSeries(series.metric.removesuffix("_total"), "counter", series.metric, labels, points)]
+        # Many exporters name counters without `_total` (ingress-nginx's nginx_ingress_controller_requests,
+        # postgres_exporter's pg_stat_database_*). OpenMetrics' counter samples must end in `_total`, so such a
+        # family goes as `unknown`, whose samples keep their name; PromQL's rate() reads it all the same.
+        return [SampleSeries(series.metric, "unknown", series.metric, labels, points)]
     counts = [rate * step_s for rate in rates]
     if series.type == "summary":
         return _summary(series, labels, times, counts, latencies)

@@ -378,3 +378,29 @@ def test_promtool_reads_a_summary_with_and_without_quantiles(
     meta = backfilled_blocks(text, tmp_path)
 
     assert sum(m["stats"]["numSamples"] for m in meta) == sum(len(s.points) for s in samples)
+
+
+def test_a_counter_named_without_total_counts_and_promtool_backfills_it(
+    write_scenario: Callable[..., Path], scenario_data: dict[str, Any], tmp_path: Path
+) -> None:
+    """ingress-nginx and postgres_exporter name counters without `_total`; they go as OpenMetrics `unknown`."""
+    scenario_data["series"].append(
+        {
+            "metric": "nginx_ingress_controller_requests",
+            "type": "counter",
+            "labels": {"exported_namespace": "prod", "ingress": "web", "service": "checkout", "status": "502"},
+            "baseline": 2,
+            "effects": [{"at": "-20m", "kind": "step", "factor": 10}],
+        }
+    )
+    samples = series_samples(_load(write_scenario, scenario_data), NOW)
+    (requests,) = [s for s in samples if s.name == "nginx_ingress_controller_requests"]
+    values = [v for _, v in requests.points]
+    assert values == sorted(values)  # a counter still
+    text = openmetrics(samples)
+    assert "# TYPE nginx_ingress_controller_requests unknown" in text.splitlines()
+    assert "# TYPE http_requests counter" in text.splitlines()
+
+    meta = backfilled_blocks(text, tmp_path)
+
+    assert sum(m["stats"]["numSamples"] for m in meta) == sum(len(s.points) for s in samples)

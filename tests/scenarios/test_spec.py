@@ -186,7 +186,12 @@ CASES = [
         "series[0].effects[0].latency_factor",
         "only a histogram",
     ),
-    ("counter without _total", _set("series[0].metric", "http_requests"), "series[0].metric", "_total"),
+    (
+        "counter with and without _total",
+        _set("series[1]", {"metric": "http_requests", "type": "counter", "baseline": 1}),
+        "series[1].type",
+        "is a counter in series[0]",
+    ),
     ("histogram without latency", _set("series[1].latency", _DELETE), "series[1].latency", "needs `latency"),
     ("p99 below median", _set("series[1].latency.p99_ms", 10), "series[1].latency.p99_ms", "greater than"),
     ("buckets not increasing", _set("series[1].buckets", [0.1, 0.05]), "series[1].buckets", "strictly increasing"),
