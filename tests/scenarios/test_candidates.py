@@ -54,8 +54,10 @@ def test_every_candidate_generates_series_and_logs(candidates: list[Scenario]) -
 
 
 def test_most_candidates_carry_no_service_label_anywhere(candidates: list[Scenario]) -> None:
+    """The others carry one only where real targets put it: a ServiceMonitor's Kubernetes Service (which
+    may name kube-state-metrics rather than the workload), ingress-nginx's backend service."""
     without = [s.name for s in candidates if not any("service" in labels for labels in _label_sets(s))]
-    assert len(without) >= len(candidates) - 2, without
+    assert len(without) >= 2 * len(candidates) / 3, without
 
 
 def test_candidates_alert_with_the_labels_the_real_rules_carry(candidates: list[Scenario]) -> None:
