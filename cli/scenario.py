@@ -5,9 +5,10 @@ scenario is isolated (namespaces of its own), loaded, investigated through the r
 Alertmanager webhook (ROUTER_URL, default 127.0.0.1:8720) or straight by triage (`--direct`:
 TRIAGE_URL, else the registry's entry), and its report scored against the ground truth.
 
-FILE is a scenario file, a directory of them, the name of a bundled or candidate scenario,
-`bundled` for all the bundled ones, or `candidates` for the incidents triage is being taught
-(scenarios/candidates, not yet held to the bundled suite's score). Targets: Prometheus'
+FILE is a scenario file, a directory of them, the name of a bundled, candidate or held-out scenario,
+`bundled` for all the bundled ones, `candidates` for the incidents triage is being taught
+(scenarios/candidates, not yet held to the bundled suite's score), or `heldout` for the incidents
+written blind to measure triage on what it was never taught (scenarios/heldout). Targets: Prometheus'
 remote-write receiver (PROMETHEUS_URL, default 127.0.0.1:9090), Loki's push API (LOKI_URL when
 set, else the embedded store of loki-mcp at 127.0.0.1:8702), the control plane
 (CONTROLPLANE_URL, default 127.0.0.1:8710). Tokens come from the registry, for the clients
@@ -61,9 +62,12 @@ CLIENT = "scenario"
 CALLER = "cli"
 BUNDLED = "bundled"
 CANDIDATES = "candidates"
+#: Incidents no rule may be fitted to: the score on them is the score on unseen incidents.
+HELDOUT = "heldout"
 _TIMEOUT = 60.0
 _FILES_HELP = (
-    "scenario files, directories of them, bundled or candidate scenario names, `bundled` or `candidates` for all"
+    "scenario files, directories of them, bundled, candidate or held-out scenario names, `bundled`, `candidates` "
+    "or `heldout` for all"
 )
 
 
@@ -166,10 +170,10 @@ def run_scenario(args: argparse.Namespace, source: SettingsSource) -> int:
 
 
 def scenario_paths(given: Sequence[str]) -> list[Path]:
-    """Files and directories as they are; `bundled`/`candidates` and a scenario's name there as its file(s)."""
+    """Files and directories as they are; `bundled`, `candidates`, `heldout` and a name there as its file(s)."""
     from scenarios import BUNDLED_DIR, CANDIDATES_DIR
 
-    folders = {BUNDLED: BUNDLED_DIR, CANDIDATES: CANDIDATES_DIR}
+    folders = {BUNDLED: BUNDLED_DIR, CANDIDATES: CANDIDATES_DIR, HELDOUT: BUNDLED_DIR.parent / HELDOUT}
     paths = []
     for text in given:
         path = Path(text)
@@ -184,7 +188,7 @@ def scenario_paths(given: Sequence[str]) -> list[Path]:
             names = ", ".join(sorted(p.stem for p in BUNDLED_DIR.glob("*.yaml")))
             raise InputError(
                 f"{text} is neither a scenario file, a directory, nor a bundled scenario ({names}; "
-                f"or `{BUNDLED}` for all of them, `{CANDIDATES}` for the candidates)."
+                f"or `{BUNDLED}` for all of them, `{CANDIDATES}` for the candidates, `{HELDOUT}` for the held-out set)."
             )
     return paths
 

@@ -12,7 +12,7 @@ from support.backends import free_port
 from cli.main import main
 from cli.scenario import scenario_paths
 from common.local_run import write_endpoints
-from scenarios import BUNDLED_DIR
+from scenarios import BUNDLED_DIR, load_scenarios
 from scenarios.score import totals as run_totals
 
 SCENARIO = "checkout-bad-deploy-errors"
@@ -82,6 +82,14 @@ def test_bundled_names_and_the_word_bundled_resolve_to_the_bundled_files(tmp_pat
         own,
         tmp_path,
     ]
+
+
+def test_the_word_heldout_and_a_held_out_name_resolve_to_the_held_out_files() -> None:
+    heldout = BUNDLED_DIR.parent / "heldout"
+    name = sorted(heldout.glob("*.yaml"))[0].stem
+
+    assert scenario_paths(["heldout", name]) == [heldout, heldout / f"{name}.yaml"]
+    assert len(load_scenarios([heldout])) >= 8
 
 
 def test_run_with_no_router_listening_exits_1_saying_to_start_sre_up(
