@@ -46,6 +46,8 @@ HYPOTHESIS_KINDS: tuple[str, ...] = get_args(HypothesisKind)
 CHANGE_KINDS: dict[str, HypothesisKind] = {
     "deployment": "deployment",
     "rollback": "deployment",
+    # A workload's pods replaced by a new revision, seen in the metrics with no recorded change to explain it.
+    "rollout": "deployment",
     "config_change": "config_change",
     "feature_flag": "config_change",
     "scale": "config_change",

@@ -6,7 +6,8 @@ Stages (each timed in `report.timings`, each announced through `progress`):
 
 1. scope: the resource and its dependencies (`scope.resolve_scope`);
 2. signals, changes and firing alerts, concurrently: the catalogue's series with their change
-   points, every change in the look-back window, the alerts firing on the resources in scope;
+   points, every change in the look-back window (with the rollouts the pods show that no recorded
+   change explains, `rollouts.read_rollouts`), the alerts firing on the resources in scope;
 3. onset (`onset.choose_onset`): among the primary's own signals' credible change points (else its
    dependencies' symptoms), the largest against its own noise, unless another came clearly
    before it; the alert time is never used, it lags;
@@ -38,6 +39,7 @@ from common.investigation.evidence import EvidenceLog, at
 from common.investigation.logs import read_log_rises
 from common.investigation.metrics import SignalSeries, cite_signals, read_signals, shifts_of
 from common.investigation.onset import choose_onset, reported_onset
+from common.investigation.rollouts import read_rollouts
 from common.investigation.scope import resolve_scope
 from common.investigation.settings import InvestigationSettings
 from common.investigation.signals import Signal
@@ -93,7 +95,11 @@ async def investigate(
 
     async def recent_changes() -> None:
         nonlocal changes
-        changes = await read_changes(toolbox, scope, window, evidence)
+        recorded = await read_changes(toolbox, scope, window, evidence)
+        # Rollouts the pods show and no recorded change explains (the control plane's record wins).
+        resources = [scope.primary, *scope.dependencies, *scope.also_alerting]
+        rollouts = await read_rollouts(toolbox, scope, window, evidence, recorded, resources)
+        changes = sorted([*recorded, *rollouts], key=lambda c: c.fact.at)
 
     async with task_group() as group:
         group.start_soon(signals)
