@@ -3,10 +3,10 @@
 For each resource in scope, its other metric names (`prometheus_list_labels`, at most
 MAX_EXTRA_METRICS) are each scanned for series that changed at the onset
 (`prometheus_find_anomalous_series`). A resource's series are found by its identity in each label
-scheme the catalogue's signals use that the tools can select by equality (`service`,
-`service_name`, `deployment`, `destination_workload`...; the regex schemes `job`, `pod` and
-`instance` are read by the catalogue's own queries). A series whose labels name a dependency (a `provider` or
-`pool` label, say) is evidence about that dependency. A failed listing or scan is noted as
+scheme the catalogue's signals use (`identity.tool_matchers`): by equality (`service`,
+`service_name`, `deployment`, `destination_workload`...) or by regex (`job`, an exporter's server
+address, and `pod`, every pod of the workload over the window). A series whose labels name a
+dependency (a `provider` or `pool` label, say) is evidence about that dependency. A failed listing or scan is noted as
 degrading the report and that resource's or metric's series are missing.
 """
 
@@ -19,7 +19,7 @@ from analysis.ranking import SignalShift
 from common.contracts.calls import ToolCaller
 from common.contracts.prometheus import PrometheusMcp
 from common.investigation.evidence import EvidenceLog
-from common.investigation.identity import equality_matchers
+from common.investigation.identity import tool_matchers
 from common.investigation.scope import ResolvedScope, Resource
 from common.investigation.signals import Signal
 from common.investigation.sources import for_each, noted
@@ -50,6 +50,8 @@ _IGNORED_LABELS = frozenset(
         "instance",
         "pod",
         "container",
+        "server",
+        "addr",
         "__name__",
     }
 )
@@ -126,9 +128,7 @@ async def scan_anomalies(
 
     async def list_metrics(pair: tuple[Resource, str]) -> None:
         resource, scheme = pair
-        selected = equality_matchers(resource, scheme, scope.series_namespace(resource))
-        if not selected:
-            return
+        selected = tool_matchers(resource, scheme, scope.series_namespace(resource))
         answer = await noted(
             prometheus.list_labels("__name__", matchers=selected, start=iso(window.start), end=iso(window.end)),
             evidence,

@@ -39,11 +39,11 @@ __all__ = [
     "LabelScheme",
     "PodOwners",
     "WorkloadRef",
-    "equality_matchers",
     "matchers",
     "schemes",
     "selects",
     "subject_of",
+    "tool_matchers",
     "workload_of_pod",
 ]
 
@@ -320,13 +320,12 @@ def _pattern(resource: Resource, scheme: LabelScheme, namespace: str | None) -> 
     return None
 
 
-def equality_matchers(resource: Resource, scheme: LabelScheme | str, namespace: str | None = None) -> dict[str, str]:
-    """The same selection as `matchers`, as `label: value` equalities (for tools that take only those);
-    empty when the scheme needs a regex (`job`, `pod`, `instance`)."""
+def tool_matchers(resource: Resource, scheme: LabelScheme | str, namespace: str | None = None) -> dict[str, str]:
+    """The same selection as `matchers`, as the `matchers` argument prometheus-mcp's tools take: `label: value`
+    for an equality, `label: "=~<regex>"` for a regex scheme (`job`, `pod`, `instance`, an address)."""
     scheme = SCHEMES[scheme] if isinstance(scheme, str) else scheme
-    if scheme.kind != "equal":
-        return {}
-    selected = {scheme.label: _label_value(resource, scheme.label)}
+    pattern = _pattern(resource, scheme, namespace)
+    selected = {scheme.label: _label_value(resource, scheme.label) if pattern is None else f"=~{pattern}"}
     if namespace and scheme.namespace_label:
         selected[scheme.namespace_label] = namespace
     return selected

@@ -9,10 +9,10 @@ from common.investigation.identity import (
     SCHEMES,
     LabelAliases,
     PodOwners,
-    equality_matchers,
     matchers,
     selects,
     subject_of,
+    tool_matchers,
     workload_of_pod,
 )
 from common.investigation.scope import Resource
@@ -345,9 +345,15 @@ def test_matchers_escape_values_and_prefer_the_control_planes_labels() -> None:
     assert matchers(labelled, "app", "prod") == 'app="web",namespace="prod"'
 
 
-def test_equality_matchers_are_empty_for_a_scheme_that_needs_a_regex() -> None:
-    assert equality_matchers(CHECKOUT, "deployment", "prod") == {"deployment": "checkout", "namespace": "prod"}
-    assert equality_matchers(CHECKOUT, "pod", "prod") == {}
+def test_tool_matchers_select_as_the_query_matchers_do() -> None:
+    assert tool_matchers(CHECKOUT, "deployment", "prod") == {"deployment": "checkout", "namespace": "prod"}
+    # A regex scheme as prometheus-mcp's `=~` matcher: every pod of the Deployment.
+    safe = "[bcdfghjklmnpqrstvwxz2456789]"
+    assert tool_matchers(CHECKOUT, "pod", "prod") == {
+        "pod": f"=~checkout-{safe}{{1,10}}-{safe}{{5}}",
+        "namespace": "prod",
+    }
+    assert tool_matchers(Resource("accounts-db", "identity"), "server", "identity")["server"].startswith("=~")
 
 
 def test_an_address_scheme_keeps_to_the_resources_namespace() -> None:
