@@ -42,12 +42,16 @@ class TriageAgent(PipelineAgent):
     _catalogue: CatalogueSource | None = PrivateAttr(default=None)
 
     def catalogue(self) -> CatalogueSource:
-        """The user's TRIAGE_SIGNALS_FILE, else the bundled profiles Prometheus has metrics of (cached)."""
+        """The user's TRIAGE_SIGNALS_FILE, else the bundled profiles Prometheus has metrics of (asked each time)."""
         if self._catalogue is None:
             self._catalogue = CatalogueSource(
                 self.settings.signals_file,
                 setting="TRIAGE_SIGNALS_FILE",
                 lookback_seconds=self.settings.investigation.lookback_seconds,
+                # Listed afresh for each investigation: an incident often comes with the first metrics of a
+                # new exporter or instrumentation (a new service's first deploy), and names cached before they
+                # appeared left its profile out, so its symptoms were never read. One listing is a few calls.
+                ttl_seconds=0.0,
             )
         return self._catalogue
 
