@@ -8,12 +8,20 @@ of its evidence, and the score becomes a confidence in [0, 1):
   nothing once it came well after) and by where: on the service itself, or on a dependency that
   itself shows a shift at the onset; a change elsewhere is not a candidate at all (the red
   herrings of the scenario suite);
+- a change on a **dependent** (a caller of a shared service: the consumer of a queue, a client of
+  a database) counts the same way when the dependent shows a shift of its own at the onset: its
+  traffic or saturation (it sends or works differently), or its symptoms when nothing below the
+  service explains them (no dependency of the service shifted, the service did not go down: else
+  the callers' errors are the failure propagating up to them). A caller the alert names as the
+  one that saw the failure, while the service's own signals stay flat, counts as the service
+  itself: the failure exists only in that caller's view (its own timeout, retries, pool);
 - a **dependency** that shifted at the onset (down, erroring, saturated, anomalous), more so when
   the service's new error logs name it;
 - **saturation** of the service (CPU, throttling, memory) that began at or before the onset,
   weakened when a deployment just before the onset explains it better;
 - a **traffic surge**: the request rate itself rose at the onset;
-- **infrastructure**: several resources losing availability together;
+- **infrastructure**: several resources losing availability together, or a node (the alert's
+  subject) whose own saturation or availability shifted;
 - **unknown**: no onset, or nothing scores enough (the noisy-baseline case).
 
 The weights are first estimates, set by reasoning about the bundled scenarios; they are to be
@@ -38,6 +46,10 @@ AFTER_ONSET_SLACK_MINUTES = 5.0
 TOGETHER_MINUTES = 15.0
 #: Below this score, no hypothesis stands out and `unknown` comes first.
 MIN_SCORE = 1.0
+#: A relative rise of a request rate that counts as a surge.
+SURGE = 0.5
+#: The locality of a change to a dependency or dependent that shows no shift of its own at the onset.
+WEAK_LOCALITY = 0.35
 
 
 @dataclass(frozen=True)
@@ -87,6 +99,12 @@ class Facts:
     log_rises: Sequence[LogRise] = ()
     #: The service is itself something others call (a database, a provider, a callee of another alerting one).
     primary_is_dependency: bool = False
+    #: Resources that call the service and may have caused the incident (`scope.suspect_dependents`).
+    dependents: tuple[str, ...] = ()
+    #: The dependents the alert names as the callers that saw the failure.
+    callers: tuple[str, ...] = ()
+    #: What the service is, as the control plane files it (`deployment`, `database`, `node`...), None if unknown.
+    service_kind: str | None = None
 
 
 @dataclass
@@ -118,7 +136,7 @@ def rank(facts: Facts, *, limit: int = 5) -> list[Hypothesis]:
 
 
 def _changes(facts: Facts) -> list[_Candidate]:
-    scope = {facts.service, *facts.dependencies}
+    scope = {facts.service, *facts.dependencies, *facts.dependents}
     shifted = _shifted_resources(facts)
     out = []
     for change in facts.changes:
@@ -131,10 +149,10 @@ def _changes(facts: Facts) -> list[_Candidate]:
             continue
         if change.resource == facts.service or change.resource is None:
             locality = 1.0
-        elif change.resource in shifted:
-            locality = 0.9
+        elif change.resource in facts.dependencies:
+            locality = 0.9 if change.resource in shifted else WEAK_LOCALITY
         else:
-            locality = 0.35
+            locality = _dependent_locality(facts, change.resource)
         if change.adds_capacity:
             locality *= 0.3
         corroboration = 0.5 if any(s.resource == facts.service and s.kind == "symptom" for s in facts.shifts) else 0
@@ -147,11 +165,44 @@ def _changes(facts: Facts) -> list[_Candidate]:
                 change.resource or facts.service,
                 change.ref,
                 score,
-                [change.evidence_id, *_symptom_evidence(facts)],
+                [change.evidence_id, *_shifts_of(facts, change.resource), *_symptom_evidence(facts)],
                 f"{change.type} of {change.resource or 'the platform'} ({what}){minutes}",
             )
         )
     return out
+
+
+def _dependent_locality(facts: Facts, dependent: str) -> float:
+    """How much a dependent's change can explain the service's incident (see the module's docstring)."""
+    near = [s for s in _near_onset(facts, facts.shifts) if s.kind != "anomaly"]
+    if dependent in facts.callers and not any(s.resource == facts.service for s in near):
+        return 1.0
+    own = [s for s in near if s.resource == dependent]
+    if any(s.kind == "saturation" and s.direction == "up" for s in own) or any(_surge(s) for s in own):
+        return 0.9
+    if any(s.kind == "symptom" for s in own) and not _explained_below(facts):
+        return 0.9
+    return WEAK_LOCALITY
+
+
+def _explained_below(facts: Facts) -> bool:
+    """The service's failure has a cause at or below it: a dependency shifted at the onset, or it went down."""
+    near = _near_onset(facts, facts.shifts)
+    return any(s.resource in facts.dependencies and s.kind != "traffic" for s in near) or any(
+        s.resource == facts.service and s.kind == "availability" and s.direction == "down" for s in near
+    )
+
+
+def _dependent_changed(facts: Facts) -> bool:
+    """A dependent's change just before the onset counts as the cause (it explains the service's shifts better)."""
+    return any(
+        c.resource in facts.dependents
+        and not c.adds_capacity
+        and _proximity(facts.onset, c.at) > 0.5
+        and _dependent_locality(facts, c.resource) > WEAK_LOCALITY
+        for c in facts.changes
+        if c.resource is not None
+    )
 
 
 def _dependencies(facts: Facts) -> list[_Candidate]:
@@ -166,6 +217,8 @@ def _dependencies(facts: Facts) -> list[_Candidate]:
         score = (1.2 if shifts else 0.6) + 0.6 * min(3.0, math.log1p(strength)) + (1.0 if mentions else 0.0)
         if any(c.resource == dependency and _proximity(facts.onset, c.at) > 0.5 for c in facts.changes):
             score -= 1.0  # a change to the dependency just before explains its failure better
+        elif dependency == facts.service and _dependent_changed(facts):
+            score -= 1.0  # so does a change to one of its callers that shifted with it
         signals = ", ".join(sorted({s.signal for s in shifts})) or "its name in the new errors"
         out.append(
             _Candidate(
@@ -181,14 +234,9 @@ def _dependencies(facts: Facts) -> list[_Candidate]:
 
 
 def _saturation(facts: Facts) -> list[_Candidate]:
-    shifts = [
-        s
-        for s in facts.shifts
-        if s.resource == facts.service
-        and s.kind == "saturation"
-        and s.direction == "up"
-        and (facts.onset is None or s.at <= facts.onset + TOGETHER_MINUTES * 60)
-    ]
+    if facts.service_kind == "node":
+        return []  # a host running out of disk or memory is infrastructure (`_infrastructure`)
+    shifts = _own_saturation(facts)
     if not shifts:
         return []
     strength = max(s.score for s in shifts)
@@ -196,7 +244,7 @@ def _saturation(facts: Facts) -> list[_Candidate]:
     if any(s.resource == facts.service and s.signal == "restarts" for s in facts.shifts):
         score += 0.5
     scope = {facts.service, *facts.dependencies}
-    changed = any(
+    changed = _dependent_changed(facts) or any(
         c.resource in scope and not c.adds_capacity and _proximity(facts.onset, c.at) > 0.3 for c in facts.changes
     )
     if changed:
@@ -215,11 +263,7 @@ def _saturation(facts: Facts) -> list[_Candidate]:
 
 
 def _traffic(facts: Facts) -> list[_Candidate]:
-    surges = [
-        s
-        for s in _near_onset(facts, facts.shifts)
-        if s.kind == "traffic" and s.direction == "up" and (s.magnitude or 0.0) >= 0.5
-    ]
+    surges = [s for s in _near_onset(facts, facts.shifts) if _surge(s)]
     if not surges:
         return []
     biggest = max(surges, key=lambda s: s.magnitude or 0.0)
@@ -237,21 +281,60 @@ def _traffic(facts: Facts) -> list[_Candidate]:
 
 
 def _infrastructure(facts: Facts) -> list[_Candidate]:
+    out = []
     down = [s for s in _near_onset(facts, facts.shifts) if s.kind == "availability" and s.direction == "down"]
     resources = sorted({s.resource for s in down})
-    if len(resources) < 2:
-        return []
-    score = 1.5 + 0.5 * min(4, len(resources))
-    return [
-        _Candidate(
-            "infrastructure",
-            facts.service,
-            None,
-            score,
-            [s.evidence_id for s in down],
-            f"{len(resources)} resources lost availability together ({', '.join(resources)})",
+    if len(resources) >= 2:
+        out.append(
+            _Candidate(
+                "infrastructure",
+                facts.service,
+                None,
+                1.5 + 0.5 * min(4, len(resources)),
+                [s.evidence_id for s in down],
+                f"{len(resources)} resources lost availability together ({', '.join(resources)})",
+            )
         )
+    host = [*_own_saturation(facts), *(s for s in down if s.resource == facts.service)]
+    if facts.service_kind == "node" and host:
+        signals = ", ".join(sorted({s.signal for s in host}))
+        # A failure of the node on record (its instance replaced) is the same hypothesis: one, named by its ref.
+        recorded = [
+            c
+            for c in facts.changes
+            if c.resource == facts.service
+            and CHANGE_KINDS.get(c.type) == "infrastructure"
+            and c.ref
+            and _proximity(facts.onset, c.at) > 0.0
+        ]
+        out.append(
+            _Candidate(
+                "infrastructure",
+                facts.service,
+                recorded[-1].ref if recorded else None,
+                1.5 + 0.5 * min(3.0, math.log1p(max(s.score for s in host))),
+                [s.evidence_id for s in host],
+                f"the node {facts.service} itself shifted ({signals})",
+            )
+        )
+    return out
+
+
+def _own_saturation(facts: Facts) -> list[SignalShift]:
+    """The service's saturation that rose by the onset (or within the incident's first minutes)."""
+    return [
+        s
+        for s in facts.shifts
+        if s.resource == facts.service
+        and s.kind == "saturation"
+        and s.direction == "up"
+        and (facts.onset is None or s.at <= facts.onset + TOGETHER_MINUTES * 60)
     ]
+
+
+def _surge(shift: SignalShift) -> bool:
+    """A request rate that rose by half or more: more than the daily cycle's bends, a flood."""
+    return shift.kind == "traffic" and shift.direction == "up" and (shift.magnitude or 0.0) >= SURGE
 
 
 def _proximity(onset: float | None, at: float) -> float:
@@ -273,6 +356,13 @@ def _near_onset(facts: Facts, shifts: Sequence[SignalShift]) -> list[SignalShift
 
 def _shifted_resources(facts: Facts) -> set[str]:
     return {s.resource for s in _near_onset(facts, facts.shifts)}
+
+
+def _shifts_of(facts: Facts, resource: str | None) -> list[str]:
+    """The evidence that another resource than the service shifted at the onset, which made its change count."""
+    if resource is None or resource == facts.service:
+        return []
+    return [s.evidence_id for s in _near_onset(facts, facts.shifts) if s.resource == resource][:2]
 
 
 def _symptom_evidence(facts: Facts) -> list[str]:

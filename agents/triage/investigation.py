@@ -4,7 +4,8 @@
 
 Stages (each timed in `report.timings`, each announced through `progress`):
 
-1. scope: the resource and its dependencies (`scope.resolve_scope`);
+1. scope: the resource, its dependencies and, when it is shared or the alert names its callers,
+   the dependents that may be the cause (`scope.resolve_scope`);
 2. signals, changes and firing alerts, concurrently: the catalogue's series with their change
    points, every change in the look-back window (with the rollouts the pods show that no recorded
    change explains, `rollouts.read_rollouts`), the alerts firing on the resources in scope;
@@ -84,7 +85,11 @@ async def investigate(
     scope = await resolve_scope(request, toolbox, evidence, max_dependencies=settings.max_dependencies)
     mark = lap("scope", mark)
     names = ", ".join(d.name for d in scope.dependencies) or "none known"
-    await progress(f"Gathering signals and changes for {scope.primary.name} (dependencies: {names}).")
+    callers = f"; callers that may be the cause: {', '.join(d.name for d in scope.suspect_dependents)}"
+    await progress(
+        f"Gathering signals and changes for {scope.primary.name} (dependencies: {names}"
+        f"{callers if scope.suspect_dependents else ''})."
+    )
 
     series: list[SignalSeries] = []
     changes: list[ChangeRecord] = []
@@ -97,7 +102,7 @@ async def investigate(
         nonlocal changes
         recorded = await read_changes(toolbox, scope, window, evidence)
         # Rollouts the pods show and no recorded change explains (the control plane's record wins).
-        resources = [scope.primary, *scope.dependencies, *scope.also_alerting]
+        resources = list({r.name: r for r in [*scope.investigated, *scope.also_alerting]}.values())
         rollouts = await read_rollouts(toolbox, scope, window, evidence, recorded, resources)
         changes = sorted([*recorded, *rollouts], key=lambda c: c.fact.at)
 
@@ -138,6 +143,9 @@ async def investigate(
         shifts=[*shifts_of(series), *anomalies],
         log_rises=log_rises,
         primary_is_dependency=scope.primary_is_dependency,
+        dependents=tuple(d.name for d in scope.suspect_dependents),
+        callers=tuple(d.name for d in scope.callers),
+        service_kind=scope.primary.kind,
     )
     hypotheses = rank(facts)
     actions = suggest(hypotheses, scope, changes)

@@ -34,6 +34,9 @@ from common.timerange import parse_time
 
 __all__ = ["InvestigationRequest", "Subject", "parse_request"]
 
+#: Labels naming the workload that made the calls an alert counts, as Istio's standard metrics carry them: such
+#: an alert is about calls to its subject as that caller saw them (`unknown`: a caller outside the mesh).
+_CALLER_LABELS = ("source_workload", "source_canonical_service", "source_app")
 _WORD = re.compile(r"[a-z0-9][a-z0-9._-]{1,62}", re.IGNORECASE)
 _MAX_WORDS = 6
 #: Every example here is accepted as written (a test sends each): a refusal's hint must work when followed.
@@ -99,7 +102,14 @@ def _alerts(value: dict[str, Any], aliases: LabelAliases) -> InvestigationReques
         subjects.setdefault(
             (ref.name, ref.namespace),
             Subject(
-                ref.name, ref.namespace, alert.starts_at, ref.kind, ref.other_names, ref.label, address=ref.address
+                ref.name,
+                ref.namespace,
+                alert.starts_at,
+                ref.kind,
+                ref.other_names,
+                ref.label,
+                address=ref.address,
+                callers=_callers(alert.labels),
             ),
         )
     if not subjects:
@@ -127,6 +137,10 @@ def _alerts(value: dict[str, Any], aliases: LabelAliases) -> InvestigationReques
             for a in alerts
         ),
     )
+
+
+def _callers(labels: dict[str, str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(v for key in _CALLER_LABELS if (v := labels.get(key)) and v != "unknown"))
 
 
 def _deployment(value: dict[str, Any]) -> InvestigationRequest:

@@ -1,7 +1,8 @@
 """Changes: what was done to the resources in scope during the window (controlplane-mcp).
 
-`read_changes` lists the changes of the primary (with its dependencies') and of the other
-resources the request named, drops the ones listed twice and cites each as evidence, oldest
+`read_changes` lists the changes of the primary (with its dependencies'), of its suspect
+dependents (the callers of a shared resource, `scope.ResolvedScope.suspect_dependents`) and of
+the other resources the request named, drops the ones listed twice and cites each as evidence, oldest
 first. A failed listing is noted as degrading the report; the changes listed by the other calls
 stand. `ChangeRecord.reported` is a change as the report lists it, timed against the onset.
 """
@@ -48,7 +49,8 @@ class ChangeRecord:
 async def read_changes(
     toolbox: Toolbox, scope: ResolvedScope, window: Window, evidence: EvidenceLog
 ) -> list[ChangeRecord]:
-    """Every change to the primary, its dependencies and the other alerting resources in the window, oldest first."""
+    """Every change to the primary, its dependencies, its suspect dependents and the other alerting resources in
+    the window, oldest first."""
     controlplane = ControlplaneMcp(toolbox)
     start, end = iso(window.start), iso(window.end)
     answers: list[tuple[str, ChangesResult]] = []
@@ -71,7 +73,9 @@ async def read_changes(
         if answer is not None:
             answers.append((f"{LIST_CHANGES.name}(resource={listed}, start={start}, end={end})", answer))
 
-    await for_each([scope.primary, *scope.also_alerting], read)
+    await for_each(
+        list({r.name: r for r in [scope.primary, *scope.suspect_dependents, *scope.also_alerting]}.values()), read
+    )
     seen: dict[tuple[Any, ...], tuple[str, Change]] = {}
     for query, answer in answers:
         for change in answer.changes:

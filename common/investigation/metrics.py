@@ -51,7 +51,7 @@ class SignalSeries:
 async def read_signals(
     toolbox: ToolCaller, scope: ResolvedScope, catalogue: Sequence[Signal], window: Window, evidence: EvidenceLog
 ) -> list[SignalSeries]:
-    """Every catalogue signal of the primary and its dependencies, with its change point.
+    """Every catalogue signal of the primary, its dependencies and its suspect dependents, with its change point.
 
     A signal several profiles offer (the same name more than once) is read from the first, in
     catalogue order, whose query returns a series for the resource; the others are not asked.
@@ -80,7 +80,7 @@ async def read_signals(
             found.append(SignalSeries(resource, signal, query, points, _onset(points, query)))
             return
 
-    resources = [scope.primary, *scope.dependencies]
+    resources = scope.investigated
     await for_each([(resource, signals) for resource in resources for signals in alternatives.values()], read)
     order = {r.name: i for i, r in enumerate(resources)}
     names = list(alternatives)

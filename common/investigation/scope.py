@@ -5,6 +5,14 @@ several, the one the others depend on is investigated (an alert on `payments` an
 where checkout calls payments, is about payments); otherwise the first firing, earliest alert's.
 A free-text question's words are tried as names, and an exact name wins. When the control plane
 cannot be reached the scope is the alert's labels alone, and the report says so.
+
+Causes are looked for below the primary (its dependencies) and, when the primary is shared, above
+it: the load and the use of a database, a queue or a provider are their callers' doing, so a
+caller that changed can be the cause of the shared resource's alert (a consumer slowed by its
+deploy backs the queue up). The primary counts as shared when it is of such a kind, when a
+dependent of it alerts too, or when others call it and it calls nothing known. The dependents
+an alert names as the callers that saw the failure (Istio's `source_workload`) are suspects
+whatever the primary is: a caller's own timeout makes a healthy callee look failing.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from typing import Any, Protocol
 from common.contracts.controlplane import ControlplaneMcp, ResourceResult
 from common.contracts.prometheus import PrometheusMcp
 from common.errors import BackendError, InputError
+from common.investigation import ingresses
 from common.investigation.evidence import EvidenceLog
 from common.investigation.identity import LabelAliases
 from common.investigation.pods import PodDirectory
@@ -27,7 +36,7 @@ from common.task_groups import task_group
 __all__ = ["ResolvedScope", "Resource", "ScopeRequest", "Subject", "resolve_scope"]
 
 #: Kinds of resource that other services call rather than run on: when one alerts, it may be the cause itself.
-DEPENDENCY_KINDS = frozenset({"database", "queue", "external"})
+DEPENDENCY_KINDS = frozenset({"database", "queue", "cache", "external"})
 #: Series labels that are a pod's Kubernetes label, sanitised, by the label's key: the control plane finds the
 #: workload whose pods' selector (or own labels) carry it.
 _KUBERNETES_LABELS = {"app": "app", "app_kubernetes_io_name": "app.kubernetes.io/name"}
@@ -45,6 +54,9 @@ class Subject:
     other_names: tuple[str, ...] = ()
     #: The label `name` was read from (`app`, `pod`...), None for a name given as such.
     label: str | None = None
+    #: The workloads the labels name as the callers that saw the failure (an Istio `source_workload`), when
+    #: the alert is about calls to `name` as its callers report them.
+    callers: tuple[str, ...] = ()
     #: The IP address the labels hold (a scrape target's), resolved through kube_pod_info when no name is found.
     address: str | None = None
 
@@ -103,6 +115,11 @@ class ResolvedScope:
     primary: Resource
     dependencies: list[Resource] = field(default_factory=list)
     dependents: list[Resource] = field(default_factory=list)
+    #: The dependents that may have caused the incident, whose changes and signals are read as the primary's:
+    #: all of them (up to the dependencies' cap) when the primary is shared, else the callers the alert names.
+    suspect_dependents: list[Resource] = field(default_factory=list)
+    #: The dependents the alert names as the callers that saw the failure.
+    callers: list[Resource] = field(default_factory=list)
     #: Other resources the request named (alerts on them too).
     also_alerting: list[Resource] = field(default_factory=list)
     #: The `namespace` label of the primary's series: the alert's own when an alert named it (a node's
@@ -121,6 +138,11 @@ class ResolvedScope:
         """The primary is something others call (a database, a provider) or a dependency of another alerting one."""
         alerting = {r.name for r in self.also_alerting}
         return self.primary.kind in DEPENDENCY_KINDS or any(d.name in alerting for d in self.dependents)
+
+    @property
+    def investigated(self) -> list[Resource]:
+        """The resources whose signals are read: the primary, its dependencies, the suspect dependents."""
+        return [self.primary, *self.dependencies, *self.suspect_dependents]
 
 
 @dataclass
@@ -186,7 +208,7 @@ async def resolve_scope(
     resource = primary.resource or Resource(primary.subject.name, primary.subject.namespace)
     from_alert = bool(request.alerts) or resource.kind == "node"
     series_namespace = primary.subject.namespace if from_alert else resource.namespace
-    return ResolvedScope(
+    scope = ResolvedScope(
         primary=resource,
         primary_series_namespace=series_namespace,
         dependencies=primary.dependencies[:max_dependencies],
@@ -194,6 +216,11 @@ async def resolve_scope(
         also_alerting=[f.resource or Resource(f.subject.name, f.subject.namespace) for f in others],
         aliases=request.aliases,
     )
+    scope.callers = [d for d in primary.dependents if d.name in primary.subject.callers]
+    shared = scope.primary_is_dependency or (bool(primary.dependents) and not primary.dependencies)
+    suspects = primary.dependents if shared else scope.callers
+    scope.suspect_dependents = list({d.name: d for d in [*scope.callers, *suspects]}.values())[:max_dependencies]
+    return scope
 
 
 async def _find(
@@ -201,8 +228,9 @@ async def _find(
 ) -> ResourceResult | None:
     """The control plane's resource for a subject: the first of its names (its label's, then the others its
     labels give, such as an exporter's job's subject) that names one exactly; else the workload of the pod
-    holding its IP address (`pods.PodDirectory`); else the resource whose labels or pods' selector carry the
-    subject's label (`app=cart`); else, unless `exact_only`, the best partial match of its name."""
+    holding its IP address (`pods.PodDirectory`) or a Service its Ingress routes to (`ingresses.backends`);
+    else the resource whose labels or pods' selector carry the subject's label (`app=cart`); else, unless
+    `exact_only`, the best partial match of its name."""
     namespace = subject.namespace or None
     first: ResourceResult | None = None
     for name in dict.fromkeys((subject.name, *subject.other_names)):
@@ -210,13 +238,21 @@ async def _find(
         if answer.resource is not None and answer.resource.get("name") == name:
             return answer
         first = first or answer
+    since = subject.started_at.timestamp() - 3600 if subject.started_at else None
+    start = f"{since:.0f}" if since else "now-1h"
     if subject.address is not None:
-        since = subject.started_at.timestamp() - 3600 if subject.started_at else None
-        pods = PodDirectory(PrometheusMcp(toolbox), start=f"{since:.0f}" if since else "now-1h", end="now")
+        pods = PodDirectory(PrometheusMcp(toolbox), start=start, end="now")
         workload = await pods.workload_at(subject.address)
         if workload is not None:
             answer = await controlplane.find_resource(workload[1], namespace=workload[0], limit=5)
             if answer.resource is not None and answer.resource.get("name") == workload[1]:
+                return answer
+    if subject.kind == "ingress":
+        for backend in await ingresses.backends(
+            PrometheusMcp(toolbox), subject.name, namespace, start=start, end="now"
+        ):
+            answer = await controlplane.find_resource(backend, namespace=namespace, limit=5)
+            if answer.resource is not None and answer.resource.get("name") == backend:
                 return answer
     key = _KUBERNETES_LABELS.get(subject.label or "")
     if key is not None:

@@ -190,3 +190,187 @@ def test_an_alerting_database_that_went_down_is_itself_the_failing_dependency() 
 
     assert (hypotheses[0].kind, hypotheses[0].target.resource) == ("dependency", "orders-db")
     assert hypotheses[0].evidence_ids == [down.evidence_id]
+
+
+# --- causes above a shared service: its dependents (issue 13) ---------------------------------------------
+
+
+def shared(**kwargs: object) -> Facts:
+    """A search index that several services call; it depends on nothing."""
+    base: dict[str, object] = {
+        "service": "search-index",
+        "namespace": "data",
+        "dependencies": (),
+        "dependents": ("crawler", "web-ui"),
+        "onset": ONSET,
+        "primary_is_dependency": True,
+        "service_kind": "database",
+    }
+    return Facts(**{**base, **kwargs})  # type: ignore[arg-type]
+
+
+INDEX_IO = shift("search-index", "disk_io", "saturation", score=60)
+
+
+def test_a_callers_change_that_shifted_with_a_shared_service_outranks_its_saturation() -> None:
+    """A client whose new config makes it work differently (its CPU steps up) saturates what it calls."""
+    crawler_cpu = shift("crawler", "cpu", "saturation", magnitude=0.8)
+    facts_ = shared(
+        shifts=(INDEX_IO, crawler_cpu),
+        changes=(change("crawler", "config_change", 3, "crawl.parallelism"), change("web-ui", "deployment", 6, "v8")),
+    )
+
+    ranked = rank(facts_)
+
+    assert (ranked[0].kind, ranked[0].target.resource, ranked[0].target.ref) == (
+        "config_change",
+        "crawler",
+        "crawl.parallelism",
+    )
+    assert ranked[0].evidence_ids[:2] == ["c-crawler-config_change", "e-crawler-cpu"]
+    web_ui = next(h for h in ranked if h.target.resource == "web-ui")
+    assert web_ui.confidence < 0.4
+
+
+def test_a_callers_change_with_no_shift_of_its_own_stays_below_the_shared_services_own_failure() -> None:
+    facts_ = shared(shifts=(INDEX_IO,), changes=(change("web-ui", "deployment", 2, "v8"),))
+
+    ranked = rank(facts_)
+
+    assert ranked[0].target.resource == "search-index"
+    assert ranked[0].kind in ("resource_saturation", "dependency")
+    assert next(h for h in ranked if h.target.resource == "web-ui").confidence < 0.4
+
+
+def test_a_caller_that_floods_a_shared_service_is_the_traffic_surge() -> None:
+    flood = shift("crawler", "request_rate", "traffic", magnitude=3.0)
+
+    ranked = rank(shared(shifts=(INDEX_IO, flood)))
+
+    assert (ranked[0].kind, ranked[0].target.resource) == ("traffic_surge", "crawler")
+
+
+def test_a_callers_errors_are_no_shift_of_its_own_when_the_failure_came_from_below() -> None:
+    """A gateway's identity provider fails; the web app calling the gateway deployed minutes before and its
+    errors rose with the gateway's: the provider is the cause, the deployment a coincidence."""
+    facts_ = Facts(
+        service="gateway",
+        namespace="edge",
+        dependencies=("identity-provider",),
+        dependents=("web",),
+        onset=ONSET,
+        primary_is_dependency=True,
+        changes=(change("web", "deployment", 3, "v31"),),
+        shifts=(
+            shift("gateway", "error_ratio", "symptom"),
+            shift("identity-provider", "error_ratio", "symptom", score=40),
+            shift("web", "error_ratio", "symptom"),
+        ),
+    )
+
+    ranked = rank(facts_)
+
+    assert (ranked[0].kind, ranked[0].target.resource) == ("dependency", "identity-provider")
+    assert next(h for h in ranked if h.target.resource == "web").confidence < 0.45
+
+
+def test_a_callers_symptoms_count_as_its_own_when_nothing_below_explains_them() -> None:
+    """A queue that depends on nothing backs up; the consumer that deployed at the onset slowed (its latency)."""
+    facts_ = shared(
+        service="jobs-queue",
+        dependents=("consumer", "producer"),
+        service_kind="queue",
+        shifts=(
+            shift("jobs-queue", "queue_backlog", "saturation", score=200),
+            shift("consumer", "latency_p99", "symptom", magnitude=4.0),
+        ),
+        changes=(change("consumer", "deployment", 0, "v5"),),
+    )
+
+    (top, *_) = rank(facts_)
+
+    assert (top.kind, top.target.resource, top.target.ref) == ("deployment", "consumer", "v5")
+
+
+# --- a caller's own configuration makes a healthy callee look failing -------------------------------------
+
+
+def test_the_named_callers_change_is_the_cause_when_the_callee_stays_healthy() -> None:
+    """The alert counts calls from billing to a rates service as billing sees them; the rates service's own
+    signals are flat, billing's retry budget changed just before its errors rose."""
+    callee = Facts(
+        service="rates",
+        namespace="fin",
+        dependencies=("rates-db",),
+        dependents=("billing",),
+        callers=("billing",),
+        onset=ONSET,
+        changes=(change("billing", "config_change", 1, "rates.client.retries"),),
+        shifts=(shift("billing", "error_ratio", "symptom"),),
+    )
+
+    (top, *_) = rank(callee)
+
+    assert (top.kind, top.target.resource, top.target.ref) == ("config_change", "billing", "rates.client.retries")
+    assert top.confidence > 0.55
+
+
+def test_a_callee_that_failed_on_its_own_side_keeps_a_callers_older_change_below_it() -> None:
+    callee = Facts(
+        service="rates",
+        namespace="fin",
+        dependencies=("rates-db",),
+        dependents=("billing",),
+        callers=("billing",),
+        onset=ONSET,
+        changes=(change("billing", "config_change", 25, "rates.client.retries"),),
+        shifts=(shift("rates", "error_ratio", "symptom"), shift("rates-db", "up", "availability", direction="down")),
+    )
+
+    (top, *_) = rank(callee)
+
+    assert (top.kind, top.target.resource) == ("dependency", "rates-db")
+
+
+# --- a node's own problem ---------------------------------------------------------------------------------
+
+
+def test_a_nodes_own_saturation_is_infrastructure_on_that_node() -> None:
+    """A node's memory fills with no change recorded anywhere: the host is the cause, not 'saturation'."""
+    memory = shift("worker-7", "node_memory", "saturation", minutes=-30, score=90)
+
+    (top, *_) = rank(
+        Facts(
+            service="worker-7",
+            namespace=None,
+            dependencies=(),
+            onset=ONSET - 30 * MIN,
+            shifts=(memory,),
+            service_kind="node",
+        )
+    )
+
+    assert (top.kind, top.target.resource) == ("infrastructure", "worker-7")
+    assert top.evidence_ids == [memory.evidence_id]
+    assert "node_memory" in top.rationale
+
+
+def test_a_nodes_own_shift_and_its_recorded_failure_are_one_hypothesis_named_by_the_record() -> None:
+    down = shift("worker-7", "up", "availability", direction="down")
+    replaced = ChangeFact("c-node", ONSET - 1 * MIN, "infrastructure", "worker-7", "i-0b12", "instance terminated")
+
+    ranked = rank(
+        Facts(
+            service="worker-7",
+            namespace=None,
+            dependencies=(),
+            onset=ONSET,
+            shifts=(down,),
+            changes=(replaced,),
+            service_kind="node",
+        )
+    )
+
+    infrastructure = [h for h in ranked if h.kind == "infrastructure"]
+    assert [(h.target.resource, h.target.ref) for h in infrastructure] == [("worker-7", "i-0b12")]
+    assert set(infrastructure[0].evidence_ids) >= {"c-node", down.evidence_id}

@@ -213,3 +213,22 @@ def test_label_aliases_name_the_resource_by_an_environments_own_label() -> None:
         parse_request([payload])
     (found,) = parse_request([payload], LabelAliases.parse("service=team_service;namespace=k8s_ns")).subjects
     assert (found.name, found.namespace) == ("billing", "fin")
+
+
+def test_a_client_side_alert_names_its_caller_beside_the_callee() -> None:
+    """Istio's client-side report: calls from checkout to tax as checkout saw them; a caller outside the mesh
+    (Istio's `unknown`) names nobody."""
+    seen_by_caller = {
+        "alertname": "UpstreamErrorRateHigh",
+        "destination_workload": "tax",
+        "destination_workload_namespace": "prod",
+        "source_workload": "checkout",
+        "source_workload_namespace": "prod",
+        "reporter": "source",
+    }
+    from_outside = {**seen_by_caller, "destination_workload": "geo", "source_workload": "unknown"}
+
+    tax, geo = parse_request([_webhook(seen_by_caller, from_outside)]).subjects
+
+    assert (tax.name, tax.namespace, tax.callers) == ("tax", "prod", ("checkout",))
+    assert (geo.name, geo.callers) == ("geo", ())
