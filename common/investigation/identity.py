@@ -61,6 +61,7 @@ ROLES = (
     "statefulset",
     "daemonset",
     "destination_workload",
+    "ingress",
     "pod",
     "container",
     "node",
@@ -72,7 +73,9 @@ _TARGET_ROLES = frozenset({"service", "job", "instance"})
 #: `server`, redis_exporter's `addr`. On an exporter's series they say what the series are about, and the
 #: scrape target's `service`/`job` (its metrics Service, `accounts-db-metrics`) only where it is scraped from.
 _ADDRESS_ROLES = ("server", "addr")
-_NAMESPACE_LABELS = ("namespace", "k8s_namespace_name")
+# A series' own `namespace` that clashed with its scrape target's is renamed `exported_namespace` by Prometheus
+# (honor_labels: false): ingress-nginx's, scraped in the controller's namespace, names the Ingress's there.
+_NAMESPACE_LABELS = ("exported_namespace", "namespace", "k8s_namespace_name")
 #: Jobs whose series describe other Kubernetes objects (kube-state-metrics, the kubelet's cAdvisor).
 DEFAULT_OBJECT_EXPORTERS = ("kube-state-metrics", "kubelet", "cadvisor")
 #: Jobs whose series describe the host they run on, named by `instance`.
@@ -262,6 +265,8 @@ SCHEMES: Mapping[str, LabelScheme] = {
     "pod": LabelScheme("pod", kind="pod"),
     "container": LabelScheme("container"),
     "destination_workload": LabelScheme("destination_workload", "destination_workload_namespace"),
+    # ingress-nginx's backend `service`, in the Ingress's namespace as a Pod/ServiceMonitor scrapes it.
+    "ingress_backend": LabelScheme("service", "exported_namespace"),
     "node": LabelScheme("node", None),
     "instance": LabelScheme("instance", None, "instance"),
 }
@@ -348,6 +353,9 @@ def _read(
         return [WorkloadRef(value, labels.get("destination_workload_namespace") or namespace, None, label)]
     if role == "node":
         return [WorkloadRef(value, None, "node", label)]
+    if role == "ingress":
+        # An Ingress is no workload: a reader finds the Services it routes to (`ingresses.backends`).
+        return [WorkloadRef(value, namespace, "ingress", label)]
     if role == "instance":
         return []  # a scrape address names a host only for a node exporter's series (above)
     if role in _ADDRESS_ROLES:

@@ -456,3 +456,28 @@ def test_an_ip_address_is_kept_for_kube_pod_info_to_resolve() -> None:
     assert bare is not None
     assert (bare.kind, bare.address) == ("address", "10.1.2.3")
     assert subject_of({"instance": "web-1.example.com:8080"}, ALIASES) is None
+
+
+def test_an_ingress_and_its_requests_are_read_in_the_ingresss_namespace() -> None:
+    # A user's rule over ingress-nginx by (exported_namespace, ingress): it names the Ingress, no workload.
+    alert = subject_of(
+        {"alertname": "IngressHigh5xxRate", "exported_namespace": "tickets", "ingress": "tickets-web"}, ALIASES
+    )
+    assert alert is not None
+    assert (alert.name, alert.namespace, alert.kind) == ("tickets-web", "tickets", "ingress")
+    # Its request series, scraped in the controller's namespace: the backend Service, in the Ingress's namespace.
+    series = {
+        "namespace": "ingress-nginx",
+        "pod": "ingress-nginx-controller-2pdjzq6b-2qs99",
+        "job": "ingress-nginx/ingress-nginx-controller",
+        "exported_namespace": "tickets",
+        "ingress": "tickets-web",
+        "service": "event-page",
+        "status": "502",
+    }
+    ref = subject_of(series, ALIASES)
+    assert ref is not None
+    assert (ref.name, ref.namespace) == ("event-page", "tickets")
+    assert matchers(Resource("event-page", "tickets"), "ingress_backend", "tickets") == (
+        'service="event-page",exported_namespace="tickets"'
+    )
