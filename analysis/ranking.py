@@ -12,9 +12,11 @@ of its evidence, and the score becomes a confidence in [0, 1):
   a database) counts the same way when the dependent shows a shift of its own at the onset: its
   traffic or saturation (it sends or works differently), or its symptoms when nothing below the
   service explains them (no dependency of the service shifted, the service did not go down: else
-  the callers' errors are the failure propagating up to them). A caller the alert names as the
-  one that saw the failure, while the service's own signals stay flat, counts as the service
-  itself: the failure exists only in that caller's view (its own timeout, retries, pool);
+  the callers' errors are the failure propagating up to them). It counts as the service's own
+  change when the service's request rate surged (its load is its callers' doing: the surge is
+  the changed caller's shift seen from the receiving side), and when the alert names it as the
+  caller that saw the failure while the service's own signals stay flat (the failure exists only
+  in that caller's view: its own timeout, retries, pool);
 - a **dependency** that shifted at the onset (down, erroring, saturated, anomalous), more so when
   the service's new error logs name it;
 - **saturation** of the service (CPU, throttling, memory) that began at or before the onset,
@@ -177,6 +179,8 @@ def _dependent_locality(facts: Facts, dependent: str) -> float:
     near = [s for s in _near_onset(facts, facts.shifts) if s.kind != "anomaly"]
     if dependent in facts.callers and not any(s.resource == facts.service for s in near):
         return 1.0
+    if any(_surge(s) for s in near if s.resource == facts.service):
+        return 1.0  # the service's load surged: its load is its callers' doing, and this one just changed
     own = [s for s in near if s.resource == dependent]
     if any(s.kind == "saturation" and s.direction == "up" for s in own) or any(_surge(s) for s in own):
         return 0.9
@@ -268,6 +272,8 @@ def _traffic(facts: Facts) -> list[_Candidate]:
         return []
     biggest = max(surges, key=lambda s: s.magnitude or 0.0)
     score = 1.5 + min(2.0, biggest.magnitude or 0.0)
+    if biggest.resource == facts.service and _dependent_changed(facts):
+        score -= 1.0  # a caller's change just before explains the load it sends
     return [
         _Candidate(
             "traffic_surge",

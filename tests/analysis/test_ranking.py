@@ -374,3 +374,19 @@ def test_a_nodes_own_shift_and_its_recorded_failure_are_one_hypothesis_named_by_
     infrastructure = [h for h in ranked if h.kind == "infrastructure"]
     assert [(h.target.resource, h.target.ref) for h in infrastructure] == [("worker-7", "i-0b12")]
     assert set(infrastructure[0].evidence_ids) >= {"c-node", down.evidence_id}
+
+
+def test_a_surge_on_a_shared_service_points_at_the_caller_that_changed_just_before() -> None:
+    """A flag turned on in one caller multiplies its queries; the store's own load is what shows it."""
+    surge = shift("ledger-store", "transactions", "traffic", magnitude=3.0)
+    facts_ = shared(
+        service="ledger-store",
+        dependents=("rewards", "audit"),
+        shifts=(surge, shift("ledger-store", "cpu", "saturation")),
+        changes=(change("audit", "deployment", 40, "v2"), change("rewards", "feature_flag", 2, "bonus-recalc")),
+    )
+
+    (top, *rest) = rank(facts_)
+
+    assert (top.kind, top.target.resource, top.target.ref) == ("config_change", "rewards", "bonus-recalc")
+    assert all(h.target.resource != "audit" or h.confidence < 0.3 for h in rest)
