@@ -295,39 +295,33 @@ def test_a_callers_symptoms_count_as_its_own_when_nothing_below_explains_them() 
 # --- a caller's own configuration makes a healthy callee look failing -------------------------------------
 
 
-def test_the_named_callers_change_is_the_cause_when_the_callee_stays_healthy() -> None:
-    """The alert counts calls from billing to a rates service as billing sees them; the rates service's own
-    signals are flat, billing's retry budget changed just before its errors rose."""
-    callee = Facts(
+def called_by_billing(minutes_before: float, *shifts: SignalShift) -> Facts:
+    """A rates service (backed by rates-db) that an alert counts calls to as its caller billing saw them;
+    billing changed its retry budget `minutes_before` the onset."""
+    return Facts(
         service="rates",
         namespace="fin",
         dependencies=("rates-db",),
         dependents=("billing",),
         callers=("billing",),
         onset=ONSET,
-        changes=(change("billing", "config_change", 1, "rates.client.retries"),),
-        shifts=(shift("billing", "error_ratio", "symptom"),),
+        changes=(change("billing", "config_change", minutes_before, "rates.client.retries"),),
+        shifts=shifts,
     )
 
-    (top, *_) = rank(callee)
+
+def test_the_named_callers_change_is_the_cause_when_the_callee_stays_healthy() -> None:
+    """The rates service's own signals are flat; billing's errors rose right after its change."""
+    (top, *_) = rank(called_by_billing(1, shift("billing", "error_ratio", "symptom")))
 
     assert (top.kind, top.target.resource, top.target.ref) == ("config_change", "billing", "rates.client.retries")
     assert top.confidence > 0.55
 
 
 def test_a_callee_that_failed_on_its_own_side_keeps_a_callers_older_change_below_it() -> None:
-    callee = Facts(
-        service="rates",
-        namespace="fin",
-        dependencies=("rates-db",),
-        dependents=("billing",),
-        callers=("billing",),
-        onset=ONSET,
-        changes=(change("billing", "config_change", 25, "rates.client.retries"),),
-        shifts=(shift("rates", "error_ratio", "symptom"), shift("rates-db", "up", "availability", direction="down")),
-    )
+    down = shift("rates-db", "up", "availability", direction="down")
 
-    (top, *_) = rank(callee)
+    (top, *_) = rank(called_by_billing(25, shift("rates", "error_ratio", "symptom"), down))
 
     assert (top.kind, top.target.resource) == ("dependency", "rates-db")
 
