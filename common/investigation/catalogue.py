@@ -43,7 +43,12 @@ class Profile(BaseModel):
 
 def load_profiles(directory: Path = PROFILES) -> tuple[Profile, ...]:
     """Every profile of `directory`, in file-name order (the order alternatives of a signal are tried in)."""
-    profiles = tuple(load_signals(path, Profile) for path in sorted(directory.glob("*.toml")))
+    profiles = tuple(
+        profile.model_copy(
+            update={"signal": tuple(s.model_copy(update={"profile": profile.name}) for s in profile.signal)}
+        )
+        for profile in (load_signals(path, Profile) for path in sorted(directory.glob("*.toml")))
+    )
     if not profiles:
         raise ConfigError(f"No signal profile in {directory}.")
     for path, profile in zip(sorted(directory.glob("*.toml")), profiles, strict=True):

@@ -2,7 +2,9 @@
 
 `read_signals` runs the catalogue's PromQL (`prometheus_query_range`) for the primary and its
 dependencies over the window, each signal in the first of its profiles' label schemes that has
-data for the resource, and searches each series for its change point (`analysis.onset`);
+data for the resource, and searches each series for its change point (`analysis.onset`); it notes,
+per resource, the profiles the catalogue was chosen from and the label scheme each signal was read
+with or tried in vain, so a report says why a signal was or was not found;
 `cite_signals` records the series that shifted (and the primary's symptoms either way) as
 evidence; `shifts_of` turns them into the facts ranking weighs. A query that fails is noted as
 degrading the report and that series is missing; the others stand.
@@ -18,7 +20,7 @@ from typing import Any
 from analysis.onset import Onset, detect_onset
 from analysis.ranking import SignalShift
 from common.contracts.calls import ToolCaller
-from common.contracts.prometheus import PrometheusMcp
+from common.contracts.prometheus import LIST_LABELS, PrometheusMcp
 from common.investigation.evidence import EvidenceLog
 from common.investigation.scope import ResolvedScope, Resource
 from common.investigation.signals import Signal
@@ -31,6 +33,8 @@ __all__ = ["SignalSeries", "cite_signals", "read_signals", "shifts_of"]
 #: Points dropped at the start of a series that appeared in the window (longer than the catalogue's rate windows).
 WARM_UP_SECONDS = 600.0
 _RANGE = re.compile(r"\[(\d+[smhd])\]")
+#: Signals without a series named in a reading's note, at most (its data lists them all).
+MAX_NOTED = 8
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,8 @@ async def read_signals(
     for signal in catalogue:
         alternatives.setdefault(signal.name, []).append(signal)
 
+    tried: dict[tuple[str, str], list[Signal]] = {}
+
     async def read(pair: tuple[Resource, list[Signal]]) -> None:
         resource, candidates = pair
         namespace = scope.series_namespace(resource)
@@ -74,7 +80,11 @@ async def read_signals(
                 evidence,
                 f"{signal.name} of {resource.name}",
             )
-            if answer is None or not answer.series:
+            if answer is None:
+                continue
+            # Asked and answered: a scheme without data is noted as tried; a failed call is `degraded`.
+            tried.setdefault((resource.name, signal.name), []).append(signal)
+            if not answer.series:
                 continue
             points = _settled([(t, v) for t, v in answer.series[0].points or [] if v is not None], window)
             found.append(SignalSeries(resource, signal, query, points, _onset(points, query)))
@@ -85,7 +95,46 @@ async def read_signals(
     order = {r.name: i for i, r in enumerate(resources)}
     names = list(alternatives)
     found.sort(key=lambda s: (order.get(s.resource.name, 99), names.index(s.signal.name)))
+    for resource in resources:
+        if any(owner == resource.name for owner, _ in tried):
+            _note_reading(resource, [s for s in found if s.resource is resource], tried, catalogue, evidence)
     return found
+
+
+def _note_reading(
+    resource: Resource,
+    found: Sequence[SignalSeries],
+    tried: dict[tuple[str, str], list[Signal]],
+    catalogue: Sequence[Signal],
+    evidence: EvidenceLog,
+) -> None:
+    """One evidence item saying which profiles the signals came from, and in which labels each was found or
+    was asked for in vain."""
+    profiles = list(dict.fromkeys(s.profile for s in catalogue if s.profile))
+    read = {s.signal.name: s.signal for s in found}
+    missing = {
+        name: list(dict.fromkeys(s.labels for s in signals))
+        for (owner, name), signals in tried.items()
+        if owner == resource.name and name not in read
+    }
+    by_labels: dict[str, list[str]] = {}
+    for name, signal in read.items():
+        by_labels.setdefault(signal.labels, []).append(name)
+    where = "; ".join(f"{', '.join(n)} by {labels}" for labels, n in by_labels.items()) or "none"
+    absent = "; ".join(f"{name} (tried by {', '.join(labels)})" for name, labels in list(missing.items())[:MAX_NOTED])
+    if len(missing) > MAX_NOTED:
+        absent += f" and {len(missing) - MAX_NOTED} more"
+    source = f"the profiles {', '.join(profiles)}" if profiles else "the signal catalogue file"
+    evidence.add(
+        "prometheus",
+        f"{LIST_LABELS.name}(label=__name__)" if profiles else "signal catalogue file",
+        f"Signals of {resource.name} read from {source}: {where}" + (f"; no series for {absent}" if absent else ""),
+        data={
+            "profiles": profiles,
+            "read": {name: {"labels": s.labels, "profile": s.profile} for name, s in read.items()},
+            "missing": missing,
+        },
+    )
 
 
 def _onset(points: list[tuple[float, float]], query: str) -> Onset | None:
@@ -172,7 +221,13 @@ def _signal_summary(item: SignalSeries) -> str:
 
 
 def _signal_data(item: SignalSeries) -> dict[str, Any]:
-    data: dict[str, Any] = {"signal": item.signal.name, "kind": item.signal.kind, "resource": item.resource.name}
+    data: dict[str, Any] = {
+        "signal": item.signal.name,
+        "kind": item.signal.kind,
+        "resource": item.resource.name,
+        "labels": item.signal.labels,
+        "profile": item.signal.profile,
+    }
     if item.onset is not None:
         data |= {
             "onset": iso(item.onset.at),

@@ -40,6 +40,8 @@ class Signal(BaseModel):
     labels: str = "service"
     #: The kinds of resource the signal is read for (a node's own signals); empty: every kind.
     kinds: tuple[str, ...] = ()
+    #: The bundled profile it comes from (set by `catalogue.load_profiles`); empty in a user's catalogue file.
+    profile: str = ""
     query: str = Field(min_length=1, max_length=4000)
 
     @field_validator("query")

@@ -1,0 +1,84 @@
+"""A report on a workload seen only through its pods' series names the workload and cites the pods' query,
+and says which profiles and label schemes its signals were read with (issue 13's "Done when")."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import pytest
+
+from common.investigation.catalogue import applicable, load_profiles
+from common.investigation.evidence import EvidenceLog
+from common.investigation.metrics import cite_signals, read_signals
+from common.investigation.scope import ResolvedScope, Resource
+from common.investigation.window import Window
+from common.mcp.toolbox import Toolbox
+
+pytestmark = pytest.mark.anyio
+
+STEP = 15.0
+WINDOW = Window(start=0.0, end=7200.0, step=STEP)
+CART = Resource("cart", "shop", kind="deployment")
+#: The pods of two revisions: the old ones until the rollout, the new ones after it.
+PODS = ("cart-84f6c7d9b-t7hvn", "cart-84f6c7d9b-x2x4z", "cart-5b6c7d8f9-k2m4p")
+
+
+@dataclass
+class Prometheus:
+    """prometheus_query_range: the summed working set of cart's pods (stepping up at 5400 s) for the memory
+    query selecting them by the pod regex; nothing for any other query."""
+
+    queries: list[str] = field(default_factory=list)
+
+    async def call(self, server: str, tool: str, arguments: Mapping[str, Any]) -> dict[str, Any]:
+        assert tool == "prometheus_query_range"
+        query = arguments["query"]
+        self.queries.append(query)
+        series = []
+        if query.startswith("sum(container_memory_working_set_bytes{") and 'pod=~"cart-' in query:
+            points = [[t, 4e8 if t < 5400 else 9e8] for t in range(0, 7201, int(STEP))]
+            summary = {"points": len(points), "non_finite": 0, "min": 4e8, "max": 9e8, "mean": 5e8}
+            summary |= {"first": 4e8, "last": 9e8, "trend_per_second": 0.0}
+            series = [{"labels": {}, "summary": summary, "points": points}]
+        return {
+            "backend": "p",
+            "query": query,
+            "start": "a",
+            "end": "b",
+            "step_seconds": STEP,
+            "detail": "points",
+            "series": series,
+            "returned": len(series),
+            "total": len(series),
+            "truncated": False,
+        }
+
+
+async def test_a_pod_scheme_workloads_report_names_the_workload_and_cites_its_pods_query() -> None:
+    catalogue = applicable(load_profiles(), {"container_cpu_usage_seconds_total", "kube_pod_info"})
+    scope = ResolvedScope(CART, primary_series_namespace="shop")
+    evidence = EvidenceLog()
+
+    series = await read_signals(cast(Toolbox, Prometheus()), scope, catalogue, WINDOW, evidence)
+    cited = cite_signals(series, scope, WINDOW, evidence)
+
+    (memory,) = [s for s in cited if s.signal.name == "memory"]
+    (item,) = [e for e in evidence.items if e.id == memory.evidence_id]
+    # The workload, never a pod hash, and the exact query: every pod of cart's by the pod regex.
+    assert item.summary.startswith("memory of cart went up at ")
+    assert item.query.startswith(
+        'sum(container_memory_working_set_bytes{pod=~"cart-[bcdfghjklmnpqrstvwxz2456789]{1,10}-'
+    )
+    assert 'namespace="shop"' in item.query
+    assert (item.data["labels"], item.data["profile"]) == ("pod", "kube-prometheus-stack")
+    assert not any(pod.rsplit("-", 1)[1] in e.summary for e in evidence.items for pod in PODS)
+    # The note: the profiles chosen and the labels each signal was read with, or tried in vain.
+    (note,) = [e for e in evidence.items if e.summary.startswith("Signals of cart")]
+    assert note.query == "prometheus_list_labels(label=__name__)"
+    assert "from the profiles kube-prometheus-stack" in note.summary
+    assert "memory by pod" in note.summary
+    assert "restarts (tried by pod)" in note.summary
+    assert note.data["read"] == {"memory": {"labels": "pod", "profile": "kube-prometheus-stack"}}
+    assert note.data["missing"]["replicas_available"] == ["deployment", "statefulset", "daemonset"]
