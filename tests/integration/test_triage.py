@@ -215,6 +215,11 @@ async def test_triage_without_a_service_label_anywhere_still_investigates_and_na
     top = report["hypotheses"][0]
     assert (top["kind"], top["target"]["resource"], top["target"]["ref"]) == (cause.kind, cause.service, cause.ref)
     assert any(e["source"] == "prometheus" and "of cart" in e["summary"] for e in report["evidence"])
+    # The pods' series are cited by the exact query selecting every pod of cart's, and the report says with which
+    # profiles and labels its signals were read.
+    assert any('pod=~"cart-' in e["query"] and e["summary"].startswith("restarts of cart") for e in report["evidence"])
+    (note,) = [e for e in report["evidence"] if e["summary"].startswith("Signals of cart read from the profiles")]
+    assert "kube-prometheus-stack" in note["data"]["profiles"]
 
 
 async def test_the_model_stage_narrates_and_answers_follow_ups_with_read_only_tools(
