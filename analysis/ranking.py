@@ -177,7 +177,8 @@ def _changes(facts: Facts) -> list[_Candidate]:
 def _dependent_locality(facts: Facts, dependent: str) -> float:
     """How much a dependent's change can explain the service's incident (see the module's docstring)."""
     near = [s for s in _near_onset(facts, facts.shifts) if s.kind != "anomaly"]
-    if dependent in facts.callers and not any(s.resource == facts.service for s in near):
+    # The callee's own side stays healthy: its traffic may change (a caller's pool or retries), nothing else.
+    if dependent in facts.callers and not any(s.resource == facts.service and s.kind != "traffic" for s in near):
         return 1.0
     if any(_surge(s) for s in near if s.resource == facts.service):
         return 1.0  # the service's load surged: its load is its callers' doing, and this one just changed

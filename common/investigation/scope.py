@@ -216,11 +216,30 @@ async def resolve_scope(
         also_alerting=[f.resource or Resource(f.subject.name, f.subject.namespace) for f in others],
         aliases=request.aliases,
     )
-    scope.callers = [d for d in primary.dependents if d.name in primary.subject.callers]
+    scope.callers = await _callers(controlplane, primary, evidence)
     shared = scope.primary_is_dependency or (bool(primary.dependents) and not primary.dependencies)
     suspects = primary.dependents if shared else scope.callers
     scope.suspect_dependents = list({d.name: d for d in [*scope.callers, *suspects]}.values())[:max_dependencies]
     return scope
+
+
+async def _callers(controlplane: ControlplaneMcp, primary: _Found, evidence: EvidenceLog) -> list[Resource]:
+    """The callers the primary's alert names: its dependents of those names, else (the control plane not knowing
+    that they call it) the resources of those names."""
+    dependents = {d.name: d for d in primary.dependents}
+    callers = []
+    for name in primary.subject.callers:
+        if name in dependents:
+            callers.append(dependents[name])
+            continue
+        try:
+            answer = await controlplane.find_resource(name, namespace=primary.subject.namespace or None, limit=1)
+        except BackendError as exc:
+            evidence.failed(CONTROLPLANE, f"find {name}", exc)
+            continue
+        if answer.resource is not None and answer.resource.get("name") == name:
+            callers.append(Resource.of(answer.resource))
+    return callers
 
 
 async def _find(

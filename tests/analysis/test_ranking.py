@@ -318,6 +318,15 @@ def test_the_named_callers_change_is_the_cause_when_the_callee_stays_healthy() -
     assert top.confidence > 0.55
 
 
+def test_a_callee_that_only_receives_fewer_calls_is_still_healthy_on_its_own_side() -> None:
+    """A smaller client pool lets fewer calls through: the callee's request rate drops, nothing else."""
+    fewer = shift("rates", "request_rate", "traffic", direction="down", magnitude=-0.4)
+
+    (top, *_) = rank(called_by_billing(2, shift("billing", "latency_p99", "symptom"), fewer))
+
+    assert (top.kind, top.target.resource) == ("config_change", "billing")
+
+
 def test_a_callee_that_failed_on_its_own_side_keeps_a_callers_older_change_below_it() -> None:
     down = shift("rates-db", "up", "availability", direction="down")
 

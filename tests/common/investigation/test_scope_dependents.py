@@ -63,6 +63,17 @@ async def _scope(*label_sets: dict[str, str]) -> Any:
     return await resolve_scope(request, cast(Toolbox, ControlPlane()), EvidenceLog(), max_dependencies=4)
 
 
+def _seen_by_caller(callee: str, caller: str) -> dict[str, str]:
+    """An alert on Istio's client-side report of calls from `caller` to `callee`."""
+    return {
+        "alertname": "UpstreamErrorRateHigh",
+        "destination_workload": callee,
+        "destination_workload_namespace": "media",
+        "source_workload": caller,
+        "reporter": "source",
+    }
+
+
 async def test_a_queues_callers_are_suspects() -> None:
     scope = await _scope({"alertname": "QueueBacklog", "service": "uploads-queue", "namespace": "media"})
 
@@ -86,15 +97,7 @@ async def test_a_service_with_dependencies_of_its_own_keeps_its_callers_out() ->
 
 async def test_the_caller_an_alert_names_is_a_suspect_even_of_an_unshared_service() -> None:
     """Istio's client-side view: calls from uploader to thumbs, as uploader reports them."""
-    labels = {
-        "alertname": "UpstreamErrorRateHigh",
-        "destination_workload": "thumbs",
-        "destination_workload_namespace": "media",
-        "source_workload": "uploader",
-        "reporter": "source",
-    }
-
-    scope = await _scope(labels)
+    scope = await _scope(_seen_by_caller("thumbs", "uploader"))
 
     assert scope.primary.name == "thumbs"
     assert [d.name for d in scope.callers] == ["uploader"]
@@ -109,3 +112,9 @@ async def test_a_callee_of_another_alerting_service_reads_its_callers() -> None:
 
     assert scope.primary.name == "thumbs"
     assert {d.name for d in scope.suspect_dependents} == {"uploader", "gallery"}
+
+
+async def test_a_named_caller_the_control_plane_does_not_know_as_a_dependent_is_still_a_suspect() -> None:
+    scope = await _scope(_seen_by_caller("thumbs", "transcoder"))
+
+    assert [d.name for d in scope.suspect_dependents] == ["transcoder"]
