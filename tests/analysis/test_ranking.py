@@ -292,6 +292,25 @@ def test_a_callers_symptoms_count_as_its_own_when_nothing_below_explains_them() 
     assert (top.kind, top.target.resource, top.target.ref) == ("deployment", "consumer", "v5")
 
 
+def test_a_shared_service_that_went_down_is_the_cause_whatever_its_callers_did() -> None:
+    """A session store stops answering three minutes after one of its callers deployed; the caller's errors are
+    the store's failure seen from above."""
+    facts_ = shared(
+        service="session-store",
+        dependents=("web",),
+        shifts=(
+            shift("session-store", "up", "availability", direction="down", magnitude=-1.0),
+            shift("web", "error_ratio", "symptom"),
+        ),
+        changes=(change("web", "deployment", 3, "v12"),),
+    )
+
+    (top, *rest) = rank(facts_)
+
+    assert (top.kind, top.target.resource) == ("dependency", "session-store")
+    assert next(h for h in rest if h.target.resource == "web").confidence < 0.45
+
+
 # --- a caller's own configuration makes a healthy callee look failing -------------------------------------
 
 
