@@ -11,7 +11,8 @@ gives every namespace `N` of the scenario the name `N-<run_id>`:
   any `*_namespace` or `*_namespace_name`), and the namespace of a `namespace/name` job;
 - a label set with no `namespace` label but whose `service` label names a service of the
   scenario gets that service's namespace, so node series (no namespace of their own) and the
-  alerts about them are isolated too;
+  alerts about them are isolated too; without a `service`, a `node` label (kube-state-metrics'
+  node series, KubeNodeNotReady) or an `instance` host naming a node of the scenario does the same;
 - the scenario's name, which the control plane's resources carry as their `scenario` label.
 
 Service names, events and the ground truth are unchanged but for the namespace the ground
@@ -57,6 +58,7 @@ def isolated(scenario: Scenario, run_id: str) -> Scenario:
     document = scenario_document(scenario)
     namespaces = _namespace_map(scenario, run_id, source)
     by_service = {service.name: namespaces[service.namespace] for service in scenario.services}
+    by_node = {service.name: namespaces[service.namespace] for service in scenario.services if service.kind == "node"}
 
     document["name"] = _suffixed(scenario.name, run_id, _SCENARIO_NAME_MAX)
     for service in document["services"]:
@@ -64,7 +66,7 @@ def isolated(scenario: Scenario, run_id: str) -> Scenario:
         service["depends_on"] = [_dependency(name, namespaces) for name in service.get("depends_on", [])]
     for section in ("series", "logs", "alerts"):
         for item in document.get(section, []):
-            item["labels"] = _labels(item.get("labels", {}), namespaces, by_service)
+            item["labels"] = _labels(item.get("labels", {}), namespaces, by_service, by_node)
     return parse_scenario(document, source)
 
 
@@ -89,7 +91,9 @@ def _label_sets(scenario: Scenario) -> list[dict[str, str]]:
     ]
 
 
-def _labels(labels: dict[str, Any], namespaces: dict[str, str], by_service: dict[str, str]) -> dict[str, Any]:
+def _labels(
+    labels: dict[str, Any], namespaces: dict[str, str], by_service: dict[str, str], by_node: dict[str, str]
+) -> dict[str, Any]:
     labels = dict(labels)
     had_namespace = bool(labels.get("namespace"))
     for name, value in labels.items():
@@ -100,8 +104,14 @@ def _labels(labels: dict[str, Any], namespaces: dict[str, str], by_service: dict
     if slash and namespace in namespaces:
         # A `namespace/name` job, as Prometheus' Kubernetes discovery and the OTel collector write it.
         labels["job"] = f"{namespaces[namespace]}/{rest}"
-    if not had_namespace and labels.get("service") in by_service:
+    if had_namespace:
+        return labels
+    node = labels.get("node") or str(labels.get("instance", "")).rpartition(":")[0]
+    if labels.get("service") in by_service:
         labels["namespace"] = by_service[labels["service"]]
+    elif node in by_node:
+        # A cluster-scoped series about a node: Kubernetes nodes have no namespace, the scenario's node has one.
+        labels["namespace"] = by_node[node]
     return labels
 
 

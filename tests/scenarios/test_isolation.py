@@ -114,6 +114,26 @@ def test_node_series_and_alerts_without_a_namespace_are_isolated_through_their_s
     assert alert.labels["namespace"] == "default-bead00"
 
 
+def test_node_series_and_alerts_named_by_node_or_instance_are_isolated_through_the_node(
+    scenario_data: dict[str, Any],
+) -> None:
+    """kube-state-metrics' node series and kube-prometheus-stack's node alerts carry no namespace nor service."""
+    scenario_data["services"].append({"name": "ip-10-0-1-23", "namespace": "infra", "kind": "node"})
+    ready = {"node": "ip-10-0-1-23", "condition": "Ready", "status": "true", "job": "kube-state-metrics"}
+    load = {"instance": "ip-10-0-1-23:9100", "job": "node-exporter"}
+    other = {"instance": "ip-10-0-9-9:9100", "job": "node-exporter"}  # a node the scenario does not hold
+    for metric, labels in (("kube_node_status_condition", ready), ("node_load1", load), ("node_load5", other)):
+        scenario_data["series"].append({"metric": metric, "type": "gauge", "labels": labels, "baseline": 1})
+    scenario_data["alerts"].append(
+        {"alertname": "KubeNodeNotReady", "labels": {"node": "ip-10-0-1-23"}, "starts_at": "-5m", "summary": "x"}
+    )
+
+    copy = isolated(parse_scenario(scenario_data), "bead00")
+
+    assert [s.labels.get("namespace") for s in copy.series[-3:]] == ["infra-bead00", "infra-bead00", None]
+    assert copy.alerts[-1].labels == {"node": "ip-10-0-1-23", "namespace": "infra-bead00"}
+
+
 def test_an_isolated_scenario_round_trips_through_parse_scenario(scenario_data: dict[str, Any]) -> None:
     copy = isolated(parse_scenario(scenario_data), "c0ffee")
     document = scenario_document(copy)
