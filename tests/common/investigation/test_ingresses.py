@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import pytest
+from support.tool_answers import found_resources, series_found
 
 from agents.triage.request import parse_request
 from common.contracts.prometheus import PrometheusMcp
@@ -44,18 +45,10 @@ class Cluster:
         if tool == "prometheus_find_series":
             assert arguments["metric"] == "nginx_ingress_controller_requests"
             found = [s for s in SERIES if s["ingress"] == arguments["matchers"]["ingress"]]
-            return {"backend": "p", "selector": "x", "series": found, "returned": 0, "total": 0, "truncated": False}
+            return series_found(found)
         query = arguments.get("query", "")
         matches = [r for r in RESOURCES if query and query in r["name"]]
-        return {
-            "matches": matches,
-            "resource": matches[0] if matches else None,
-            "dependencies": [],
-            "dependents": [],
-            "returned": len(matches),
-            "total": len(matches),
-            "truncated": False,
-        }
+        return found_resources(matches)
 
 
 async def test_an_ingresss_backends_are_its_request_series_services_in_its_namespace() -> None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 import pytest
+from support.tool_answers import range_result, range_series
 
 from common.investigation.catalogue import applicable, load_profiles
 from common.investigation.evidence import EvidenceLog
@@ -38,22 +39,9 @@ class Prometheus:
         self.queries.append(query)
         series = []
         if query.startswith("sum(container_memory_working_set_bytes{") and 'pod=~"cart-' in query:
-            points = [[t, 4e8 if t < 5400 else 9e8] for t in range(0, 7201, int(STEP))]
-            summary = {"points": len(points), "non_finite": 0, "min": 4e8, "max": 9e8, "mean": 5e8}
-            summary |= {"first": 4e8, "last": 9e8, "trend_per_second": 0.0}
-            series = [{"labels": {}, "summary": summary, "points": points}]
-        return {
-            "backend": "p",
-            "query": query,
-            "start": "a",
-            "end": "b",
-            "step_seconds": STEP,
-            "detail": "points",
-            "series": series,
-            "returned": len(series),
-            "total": len(series),
-            "truncated": False,
-        }
+            points = [(float(t), 4e8 if t < 5400 else 9e8) for t in range(0, 7201, int(STEP))]
+            series = [range_series({}, points)]
+        return range_result(query, series, step=STEP)
 
 
 async def test_a_pod_scheme_workloads_report_names_the_workload_and_cites_its_pods_query() -> None:

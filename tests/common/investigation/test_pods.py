@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 import pytest
+from support.tool_answers import found_resources, series_found
 
 from agents.triage.request import parse_request
 from common.contracts.prometheus import PrometheusMcp
@@ -66,27 +67,12 @@ class Cluster:
                 raise BackendError("Prometheus is down.", backend="prometheus-mcp")
             matchers = arguments.get("matchers") or {}
             found = [s for s in SERIES.get(arguments["metric"], []) if all(s.get(k) == v for k, v in matchers.items())]
-            return {
-                "backend": "p",
-                "selector": "x",
-                "series": found,
-                "returned": len(found),
-                "total": len(found),
-                "truncated": False,
-            }
+            return series_found(found)
         assert tool == "controlplane_find_resource"
         query = arguments.get("query", "")
         matches = [r for r in RESOURCES if query and query in r["name"]]
         matches.sort(key=lambda r: r["name"] != query)
-        return {
-            "matches": matches,
-            "resource": matches[0] if matches else None,
-            "dependencies": [],
-            "dependents": [],
-            "returned": len(matches),
-            "total": len(matches),
-            "truncated": False,
-        }
+        return found_resources(matches)
 
 
 def _directory(cluster: Cluster) -> PodDirectory:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 import pytest
+from support.tool_answers import range_result, range_series, series_found
 
 from analysis.ranking import ChangeFact
 from common.diagnostic_report import CHANGE_KINDS
@@ -62,10 +63,7 @@ def test_pods_replaced_within_their_revision_or_present_from_the_start_are_no_ro
 
 
 def _series(pod: str, first: float, last: float) -> dict[str, Any]:
-    points = [[t, 1.0] for t in range(int(first), int(last) + 1, int(STEP))]
-    summary = {"points": len(points), "non_finite": 0, "min": 1.0, "max": 1.0, "mean": 1.0, "first": 1.0, "last": 1.0}
-    summary["trend_per_second"] = 0.0
-    return {"labels": {"pod": pod}, "summary": summary, "points": points}
+    return range_series({"pod": pod}, [(float(t), 1.0) for t in range(int(first), int(last) + 1, int(STEP))])
 
 
 @dataclass
@@ -78,24 +76,13 @@ class Cluster:
     async def call(self, server: str, tool: str, arguments: Mapping[str, Any]) -> dict[str, Any]:
         if tool == "prometheus_find_series":
             found = self.owners if arguments["metric"] == "kube_pod_owner" else []
-            return {"backend": "p", "selector": "x", "series": found, "returned": 0, "total": 0, "truncated": False}
+            return series_found(found)
         assert tool == "prometheus_query_range"
         query = arguments["query"]
         self.queries.append(query)
         pods = [_series(pod, 0.0, ROLLED_AT + 300) for pod in OLD] + [_series(pod, ROLLED_AT, 7200.0) for pod in NEW]
         selected = [s for s in pods if selects(ACCOUNTS, SCHEMES["pod"], s["labels"]["pod"])]
-        return {
-            "backend": "p",
-            "query": query,
-            "start": "a",
-            "end": "b",
-            "step_seconds": STEP,
-            "detail": "points",
-            "series": selected,
-            "returned": len(selected),
-            "total": len(selected),
-            "truncated": False,
-        }
+        return range_result(query, selected, step=STEP)
 
 
 def _recorded(at: float, resource: str = "accounts-api") -> ChangeRecord:
