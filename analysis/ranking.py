@@ -10,9 +10,10 @@ of its evidence, and the score becomes a confidence in [0, 1):
   herrings of the scenario suite);
 - a change on a **dependent** (a caller of a shared service: the consumer of a queue, a client of
   a database) counts the same way when the dependent shows a shift of its own at the onset: its
-  traffic or saturation (it sends or works differently), or its symptoms when nothing below the
-  service explains them (no dependency of the service shifted, the service did not go down: else
-  the callers' errors are the failure propagating up to them). It counts as the service's own
+  request rate surged (it floods the service), or its saturation or symptoms rose while nothing
+  at or below the service explains them (no dependency of the service shifted, the service did
+  not go down, none of its nodes failed: else the callers' errors, latency and busier CPU are the
+  failure propagating up to them). It counts as the service's own
   change when the service's request rate surged (its load is its callers' doing: the surge is
   the changed caller's shift seen from the receiving side), and when the alert names it as the
   caller that saw the failure while the service's own signals stay flat (the failure exists only
@@ -22,8 +23,9 @@ of its evidence, and the score becomes a confidence in [0, 1):
 - **saturation** of the service (CPU, throttling, memory) that began at or before the onset,
   weakened when a deployment just before the onset explains it better;
 - a **traffic surge**: the request rate itself rose at the onset;
-- **infrastructure**: several resources losing availability together, or a node (the alert's
-  subject) whose own saturation or availability shifted;
+- **infrastructure**: several resources losing availability together, a node (the alert's
+  subject) whose own saturation or availability shifted, or a node the service's pods ran on that
+  went down at the onset (or saturated as the service lost pods);
 - **unknown**: no onset, or nothing scores enough (the noisy-baseline case).
 
 The weights are first estimates, set by reasoning about the bundled scenarios; they are to be
@@ -107,6 +109,8 @@ class Facts:
     callers: tuple[str, ...] = ()
     #: What the service is, as the control plane files it (`deployment`, `database`, `node`...), None if unknown.
     service_kind: str | None = None
+    #: The nodes the service's pods ran on.
+    hosts: tuple[str, ...] = ()
 
 
 @dataclass
@@ -183,18 +187,31 @@ def _dependent_locality(facts: Facts, dependent: str) -> float:
     if any(_surge(s) for s in near if s.resource == facts.service):
         return 1.0  # the service's load surged: its load is its callers' doing, and this one just changed
     own = [s for s in near if s.resource == dependent]
-    if any(s.kind == "saturation" and s.direction == "up" for s in own) or any(_surge(s) for s in own):
+    if any(_surge(s) for s in own):
         return 0.9
-    if any(s.kind == "symptom" for s in own) and not _explained_below(facts):
+    if _explained_below(facts):
+        return WEAK_LOCALITY  # its errors, latency, busier CPU (retries, a lost replica's load) are consequences
+    if any(s.kind in ("symptom", "saturation") and s.direction == "up" for s in own):
         return 0.9
     return WEAK_LOCALITY
 
 
 def _explained_below(facts: Facts) -> bool:
-    """The service's failure has a cause at or below it: a dependency shifted at the onset, or it went down."""
+    """The service's failure has a cause at or below it: a dependency shifted at the onset, it went down, or a
+    node under it did."""
     near = _near_onset(facts, facts.shifts)
-    return any(s.resource in facts.dependencies and s.kind != "traffic" for s in near) or any(
-        s.resource == facts.service and s.kind == "availability" and s.direction == "down" for s in near
+    return (
+        any(s.resource in facts.dependencies and s.kind != "traffic" for s in near)
+        or any(s.resource == facts.service and s.kind == "availability" and s.direction == "down" for s in near)
+        or _host_down(facts)
+    )
+
+
+def _host_down(facts: Facts) -> bool:
+    """A node the service's pods ran on lost availability at the onset."""
+    return any(
+        s.resource in facts.hosts and s.kind == "availability" and s.direction == "down"
+        for s in _near_onset(facts, facts.shifts)
     )
 
 
@@ -222,8 +239,8 @@ def _dependencies(facts: Facts) -> list[_Candidate]:
         score = (1.2 if shifts else 0.6) + 0.6 * min(3.0, math.log1p(strength)) + (1.0 if mentions else 0.0)
         if any(c.resource == dependency and _proximity(facts.onset, c.at) > 0.5 for c in facts.changes):
             score -= 1.0  # a change to the dependency just before explains its failure better
-        elif dependency == facts.service and _dependent_changed(facts):
-            score -= 1.0  # so does a change to one of its callers that shifted with it
+        elif dependency == facts.service and (_dependent_changed(facts) or _host_down(facts)):
+            score -= 1.0  # so does a change to one of its callers that shifted with it, or a node under it failing
         signals = ", ".join(sorted({s.signal for s in shifts})) or "its name in the new errors"
         out.append(
             _Candidate(
@@ -291,7 +308,8 @@ def _infrastructure(facts: Facts) -> list[_Candidate]:
     out = []
     down = [s for s in _near_onset(facts, facts.shifts) if s.kind == "availability" and s.direction == "down"]
     resources = sorted({s.resource for s in down})
-    if len(resources) >= 2:
+    # With a node under the service among them, that node is what they lost together (`_failed_hosts`).
+    if len(resources) >= 2 and not set(resources) & set(facts.hosts):
         out.append(
             _Candidate(
                 "infrastructure",
@@ -322,6 +340,30 @@ def _infrastructure(facts: Facts) -> list[_Candidate]:
                 1.5 + 0.5 * min(3.0, math.log1p(max(s.score for s in host))),
                 [s.evidence_id for s in host],
                 f"the node {facts.service} itself shifted ({signals})",
+            )
+        )
+    return [*out, *_failed_hosts(facts, down)]
+
+
+def _failed_hosts(facts: Facts, down: list[SignalShift]) -> list[_Candidate]:
+    """A node under the service that went down at the onset, or saturated as the service lost pods."""
+    lost_pods = [s for s in down if s.resource == facts.service]
+    out = []
+    for host in facts.hosts:
+        shifts = [s for s in down if s.resource == host]
+        if lost_pods:
+            shifts += [s for s in _near_onset(facts, facts.shifts) if s.resource == host and s.kind == "saturation"]
+        if not shifts:
+            continue
+        signals = ", ".join(sorted({s.signal for s in shifts}))
+        out.append(
+            _Candidate(
+                "infrastructure",
+                host,
+                None,
+                1.5 + 0.5 * min(3.0, math.log1p(max(s.score for s in shifts))),
+                [s.evidence_id for s in [*shifts, *lost_pods]],
+                f"the node {host}, which ran {facts.service}'s pods, failed at the onset ({signals})",
             )
         )
     return out

@@ -5,7 +5,8 @@
 Stages (each timed in `report.timings`, each announced through `progress`):
 
 1. scope: the resource, its dependencies and, when it is shared or the alert names its callers,
-   the dependents that may be the cause (`scope.resolve_scope`);
+   the dependents that may be the cause (`scope.resolve_scope`); the nodes its pods ran on
+   (`hosts.read_hosts`);
 2. signals, changes and firing alerts, concurrently: the catalogue's series with their change
    points, every change in the look-back window (with the rollouts the pods show that no recorded
    change explains, `rollouts.read_rollouts`), the alerts firing on the resources in scope;
@@ -37,6 +38,7 @@ from common.investigation.alerts import read_firing_alerts
 from common.investigation.anomalies import scan_anomalies
 from common.investigation.changes import ChangeRecord, read_changes
 from common.investigation.evidence import EvidenceLog, at
+from common.investigation.hosts import read_hosts
 from common.investigation.logs import read_log_rises
 from common.investigation.metrics import SignalSeries, cite_signals, read_signals, shifts_of
 from common.investigation.onset import choose_onset, reported_onset
@@ -83,6 +85,7 @@ async def investigate(
     await progress("Scoping: resolving the resource and its dependencies in the control plane.")
     mark = time.perf_counter()
     scope = await resolve_scope(request, toolbox, evidence, max_dependencies=settings.max_dependencies)
+    scope.hosts = await read_hosts(toolbox, scope, window, evidence, limit=settings.max_dependencies)
     mark = lap("scope", mark)
     names = ", ".join(d.name for d in scope.dependencies) or "none known"
     callers = f"; callers that may be the cause: {', '.join(d.name for d in scope.suspect_dependents)}"
@@ -102,7 +105,8 @@ async def investigate(
         nonlocal changes
         recorded = await read_changes(toolbox, scope, window, evidence)
         # Rollouts the pods show and no recorded change explains (the control plane's record wins).
-        resources = list({r.name: r for r in [*scope.investigated, *scope.also_alerting]}.values())
+        every = [*scope.investigated, *scope.also_alerting]
+        resources = list({r.name: r for r in every if r.kind != "node"}.values())
         rollouts = await read_rollouts(toolbox, scope, window, evidence, recorded, resources)
         changes = sorted([*recorded, *rollouts], key=lambda c: c.fact.at)
 
@@ -146,6 +150,7 @@ async def investigate(
         dependents=tuple(d.name for d in scope.suspect_dependents),
         callers=tuple(d.name for d in scope.callers),
         service_kind=scope.primary.kind,
+        hosts=tuple(h.name for h in scope.hosts),
     )
     hypotheses = rank(facts)
     actions = suggest(hypotheses, scope, changes)

@@ -120,6 +120,8 @@ class ResolvedScope:
     suspect_dependents: list[Resource] = field(default_factory=list)
     #: The dependents the alert names as the callers that saw the failure.
     callers: list[Resource] = field(default_factory=list)
+    #: The nodes the primary's pods ran on in the window (`hosts.read_hosts`, after resolution).
+    hosts: list[Resource] = field(default_factory=list)
     #: Other resources the request named (alerts on them too).
     also_alerting: list[Resource] = field(default_factory=list)
     #: The `namespace` label of the primary's series: the alert's own when an alert named it (a node's
@@ -141,8 +143,8 @@ class ResolvedScope:
 
     @property
     def investigated(self) -> list[Resource]:
-        """The resources whose signals are read: the primary, its dependencies, the suspect dependents."""
-        return [self.primary, *self.dependencies, *self.suspect_dependents]
+        """The resources whose signals are read: the primary, its dependencies, the suspect dependents, its hosts."""
+        return [self.primary, *self.dependencies, *self.suspect_dependents, *self.hosts]
 
 
 @dataclass

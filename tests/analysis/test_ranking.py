@@ -412,3 +412,37 @@ def test_a_surge_on_a_shared_service_points_at_the_caller_that_changed_just_befo
 
     assert (top.kind, top.target.resource, top.target.ref) == ("config_change", "rewards", "bonus-recalc")
     assert all(h.target.resource != "audit" or h.confidence < 0.3 for h in rest)
+
+
+def test_a_node_that_failed_under_the_service_is_the_cause_not_a_callers_deployment() -> None:
+    """A StatefulSet loses a replica when the node under it stops reporting; a caller deployed minutes before
+    and its CPU rose (the lost replica's load): the node is named, the deployment stays low."""
+    facts_ = shared(
+        service="ledger-shards",
+        dependents=("ledger-api",),
+        service_kind="statefulset",
+        hosts=("node-a", "node-b"),
+        shifts=(
+            shift("ledger-shards", "replicas_available", "availability", direction="down", magnitude=-0.33),
+            shift("node-a", "up", "availability", direction="down", magnitude=-0.5, score=80),
+            shift("ledger-api", "cpu", "saturation", magnitude=0.4),
+            shift("ledger-api", "error_ratio", "symptom"),
+        ),
+        changes=(change("ledger-api", "deployment", 4, "v9"),),
+    )
+
+    (top, *rest) = rank(facts_)
+
+    assert (top.kind, top.target.resource) == ("infrastructure", "node-a")
+    assert "e-node-a-up" in top.evidence_ids
+    assert all(h.target.resource != "node-b" for h in rest)
+    assert next(h for h in rest if h.target.resource == "ledger-api").confidence < 0.45
+
+
+def test_a_busy_node_under_a_service_that_lost_nothing_is_no_cause() -> None:
+    cpu = shift("node-a", "node_cpu", "saturation", score=40)
+
+    ranked = rank(facts(shifts=(ERRORS, cpu), hosts=("node-a",), changes=(change("checkout", "deployment", 2, "v3"),)))
+
+    assert ranked[0].kind == "deployment"
+    assert all(h.target.resource != "node-a" for h in ranked)
