@@ -78,6 +78,8 @@ def _shapes(end: int) -> Dataset:
             series("container_cpu_usage_seconds_total", {**pod, "pod": NEW_POD}, lambda i: 30.0 * (i - ROLLOUT), new),
             series("container_cpu_usage_seconds_total", {**pod, "pod": OTHER_POD}, lambda i: 600.0 * i),
             series("kube_pod_container_status_restarts_total", {**pod, "pod": NEW_POD}, lambda i: 0.0, new),
+            series("container_memory_working_set_bytes", {**pod, "pod": OLD_POD}, lambda i: 4e8 + 1e6 * (i % 3), old),
+            series("container_memory_working_set_bytes", {**pod, "pod": NEW_POD}, lambda i: 4e8 + 1e6 * (i % 3), new),
         ],
     )
 
@@ -156,7 +158,7 @@ async def test_each_signal_is_read_from_the_first_profile_with_data_for_the_reso
     # The service label's requests come first; Istio's errors where the service label has no 5xx series.
     assert read["search"]["request_rate"] == "service"
     assert read["search"]["error_ratio"] == "destination_workload"
-    assert read["cart"] == {"restarts": "pod", "cpu": "pod"}
+    assert read["cart"] == {"restarts": "pod", "cpu": "pod", "memory": "pod"}
 
 
 @pytest.mark.integration
@@ -174,6 +176,28 @@ async def test_a_workloads_series_is_the_union_of_its_pods_across_a_rollout(tool
     settled = [(t, v) for t, v in cpu.points if t >= shapes.start + 300]  # a full rate window from the start
     assert [v for _, v in settled if not 0.35 <= v <= 1.05] == []
     assert cpu.points[-1][1] == pytest.approx(0.5, rel=0.05)
+
+
+@pytest.mark.integration
+async def test_no_pod_scheme_signal_vanishes_or_steps_at_a_rollout(tools: _Session, shapes: Dataset) -> None:
+    source = CatalogueSource(None, setting="TRIAGE_SIGNALS_FILE", lookback_seconds=HOURS * 3600)
+    catalogue = await source.catalogue(PrometheusMcp(tools))
+    window = Window(start=shapes.start, end=shapes.end, step=STEP)
+    scope = ResolvedScope(Resource("cart", "shop", kind="deployment"), primary_series_namespace="shop")
+    read = {s.signal.name: s for s in await read_signals(tools, scope, catalogue, window, EvidenceLog())}
+    assert {"cpu", "memory", "restarts"} <= set(read)
+    rolled = shapes.start + ROLLOUT * STEP
+    for name in ("cpu", "memory"):
+        series = read[name]
+        # Into the last point, and level across the replacement: off by at most a fifth, for less than a rate
+        # window (a counter's rate extrapolates the new pod's first samples short of the window), no change point.
+        assert series.points[-1][0] == shapes.end, name
+        level = series.points[-1][1]
+        off = [t for t, v in series.points if abs(t - rolled) <= 900 and abs(v / level - 1) > 0.02]
+        assert all(abs(v / level - 1) <= 0.2 for t, v in series.points if abs(t - rolled) <= 900), name
+        assert not off or max(off) - min(off) < 300, (name, [t - rolled for t in off])
+        assert series.onset is None or abs(series.onset.at - rolled) > 900, (name, series.onset)
+    assert read["restarts"].points[-1][0] == shapes.end
 
 
 @pytest.mark.integration

@@ -28,7 +28,7 @@ PODS = ("cart-84f6c7d9b-t7hvn", "cart-84f6c7d9b-x2x4z", "cart-5b6c7d8f9-k2m4p")
 
 @dataclass
 class Prometheus:
-    """prometheus_query_range: the summed working set of cart's pods (stepping up at 5400 s) for the memory
+    """prometheus_query_range: the largest working set of cart's pods (stepping up at 5400 s) for the memory
     query selecting them by the pod regex; nothing for any other query."""
 
     queries: list[str] = field(default_factory=list)
@@ -38,7 +38,7 @@ class Prometheus:
         query = arguments["query"]
         self.queries.append(query)
         series = []
-        if query.startswith("sum(container_memory_working_set_bytes{") and 'pod=~"cart-' in query:
+        if query.startswith("max(container_memory_working_set_bytes{") and 'pod=~"cart-' in query:
             points = [(float(t), 4e8 if t < 5400 else 9e8) for t in range(0, 7201, int(STEP))]
             series = [range_series({}, points)]
         return range_result(query, series, step=STEP)
@@ -57,7 +57,7 @@ async def test_a_pod_scheme_workloads_report_names_the_workload_and_cites_its_po
     # The workload, never a pod hash, and the exact query: every pod of cart's by the pod regex.
     assert item.summary.startswith("memory of cart went up at ")
     assert item.query.startswith(
-        'sum(container_memory_working_set_bytes{pod=~"cart-[bcdfghjklmnpqrstvwxz2456789]{1,10}-'
+        'max(container_memory_working_set_bytes{pod=~"cart-[bcdfghjklmnpqrstvwxz2456789]{1,10}-'
     )
     assert 'namespace="shop"' in item.query
     assert (item.data["labels"], item.data["profile"]) == ("pod", "kube-prometheus-stack")
