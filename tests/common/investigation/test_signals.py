@@ -40,7 +40,15 @@ def test_the_bundled_profiles_cover_every_kind_of_signal_and_the_common_shapes()
     assert {signal.kind for signal in signals} == {"symptom", "traffic", "saturation", "availability"}
     assert {"error_ratio", "latency_p99", "request_rate", "restarts", "memory", "up"} <= {s.name for s in signals}
     error_ratios = [s.labels for s in signals if s.name == "error_ratio"]
-    assert error_ratios == ["service", "service_name", "job", "job", "destination_workload", "ingress_backend", "service"]
+    assert error_ratios == [
+        "service",
+        "service_name",
+        "job",
+        "job",
+        "destination_workload",
+        "ingress_backend",
+        "service",
+    ]
 
 
 @pytest.mark.parametrize(
