@@ -83,10 +83,12 @@ _HAMPEL_HALF_WIDTH = 3
 _HAMPEL_SIGMAS = 4.0
 _PERSISTENCE = 0.5
 # How far either side of a ramp's knot its start is refitted, as a share of the knot's distance to
-# the nearer end of the series. Wider holds more of a noisy climb, narrower keeps out where it ends;
-# on synthetic leaks (starts from 30 min to 4 h into 6 h, 0.5-3% noise, ending in a restart, held
-# at a limit or still climbing) 2/3 placed starts 1.1 min off on average (p90 3, as many misses),
-# against 2.0 (p90 6) with the quadratic fit's knot, 1.5 with a half and 1.5 with the full distance.
+# the end of the series (where the climb ends, at a limit or a restart, lies after the knot). Wider
+# holds more of a noisy climb, narrower keeps out where it ends. On synthetic leaks (starts from
+# 30 min to 4 h into 6 h, 0.5-3% noise, ending in a restart, held at a limit or still climbing) 2/3
+# placed starts 0.8 min off on average (p90 2, worst 11, as many misses), against 2.0 (p90 6, worst
+# 15) with the quadratic fit's knot; a half or three quarters did about as well, a reach bounded by
+# the distance to the start of the series too was unstable for a slow climb early in the window.
 _RAMP_REACH = 2 / 3
 # The null is a quadratic trend: over a few hours a daily cycle is a smooth curve, which a
 # straight line leaves as a spurious bend for the ramp model to "find" in low-noise series.
@@ -238,11 +240,11 @@ def _ramp_start(u: list[float], y: list[float], k: int, min_segment: int) -> int
 
     The quadratic null that keeps a daily cycle from passing for a change also absorbs part of a
     long climb, and more so when the climb then lies flat at a limit: the knot it leaves lands
-    minutes early. Around the knot, over ``_RAMP_REACH`` of its distance to the nearer end of the
-    series on either side (the limit or a restart lies further), a cycle is a straight line and the
-    climb starts where a broken line bends.
+    minutes early. Around the knot, over ``_RAMP_REACH`` of its distance to the end of the series on
+    either side (the limit or a restart lies further), a cycle is a straight line and the climb
+    starts where a broken line bends.
     """
-    reach = max(int(min(k, len(y) - k) * _RAMP_REACH), 2 * min_segment)
+    reach = max(int((len(y) - k) * _RAMP_REACH), 2 * min_segment)
     low, high = max(0, k - reach), min(len(y), k + reach)
     local = u[low:high]
     fit = _best_split(local, y[low:high], _orthonormal_polynomials(local, 1), min_segment, ("ramp",))

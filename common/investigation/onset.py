@@ -8,12 +8,15 @@ rise linearly across it), and more loosely the smaller the change against the se
 So the time comes from the change that explains most of the symptom (the largest against its own
 noise: a 10x step of the error ratio, not a 5 % bend of a latency quantile), and an earlier change
 takes its place only when it came before it by more than both uncertainties together (a leak's
-ramp hours before the restarts it ends in). The alert time is never used: it lags.
+ramp hours before the restarts it ends in); of several such, the largest, and again from it, so a
+slight rise placed loosely does not outbid a clear one it cannot be told apart from. The alert
+time is never used: it lags.
 `reported_onset` is the chosen one as a report states it.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from itertools import pairwise
 
@@ -38,12 +41,16 @@ def choose_onset(series: Sequence[SignalSeries], scope: ResolvedScope) -> Signal
         own = [s for s in series if s.onset is not None and s.signal.kind in ("symptom", "availability")]
     if not own:
         return None
-    reference = max(own, key=lambda s: (s.onset.size if s.onset else 0.0, s.onset.score if s.onset else 0.0))
-    latest = _at(reference) - uncertainty(reference)
-    earlier = [s for s in own if _at(s) + uncertainty(s) < latest]
-    if not earlier:
-        return reference
-    return min(earlier, key=lambda s: (_at(s), -(s.onset.score if s.onset else 0.0)))
+    reference = max(own, key=_significance)
+    while True:
+        latest = _at(reference) - uncertainty(reference)
+        earlier = [s for s in own if _at(s) + uncertainty(s) < latest]
+        if not earlier:
+            return reference
+        # The clearest of the changes that came before it, and again: an imprecise ramp a few
+        # minutes before a precise one (a latency's slow rise next to its memory's climb) does not
+        # displace it, while one clearly earlier still does.
+        reference = max(earlier, key=_significance)
 
 
 def uncertainty(item: SignalSeries) -> float:
@@ -51,15 +58,23 @@ def uncertainty(item: SignalSeries) -> float:
 
     One step of the query (nothing finer is seen), half the widest range window of the query (a
     step read through `rate(x[5m])` rises over five minutes, and a fitted split or a quantile's
-    early rise lands anywhere in its first half), and the change point's own spread, which for a
-    shift of d noise-sigmas per point is of the order of 1/d^2 points.
+    early rise lands anywhere in its first half), and the change point's own spread. For a step,
+    a shift of d noise-sigmas per point places it within about 1/d^2 points. A ramp's knot is
+    placed only as well as its slope stands out of the noise: with m points after it and a score
+    of z noise-sigmas (which grows as slope * m^1.5 / sigma), the knot's standard error
+    sigma / (slope * sqrt(m)) is about m / (sqrt(3) z) points, so a slow rise that barely passes
+    is placed minutes apart from draw to draw.
     """
     if item.onset is None:
         return 0.0
     times = [t for t, _ in item.points]
     step = median([b - a for a, b in pairwise(times)]) if len(times) > 1 else 0.0
     window = widest_range(item.query)
-    spread = step / max(item.onset.size, 1.0) ** 2
+    if item.onset.kind == "ramp":
+        after = sum(1 for t in times if t >= item.onset.at)
+        spread = step * after / (math.sqrt(3) * max(item.onset.score, 1.0))
+    else:
+        spread = step / max(item.onset.size, 1.0) ** 2
     return step + spread + (window / 2 if window is not None else 0.0)
 
 
@@ -68,6 +83,10 @@ def reported_onset(chosen: SignalSeries | None) -> Onset | None:
     if chosen is None or chosen.onset is None:
         return None
     return Onset(at=at(chosen.onset.at), signal=chosen.label, evidence_ids=[chosen.evidence_id or ""])
+
+
+def _significance(item: SignalSeries) -> tuple[float, float]:
+    return (item.onset.size, item.onset.score) if item.onset is not None else (0.0, 0.0)
 
 
 def _at(item: SignalSeries) -> float:
