@@ -5,8 +5,10 @@ appear while the old one's go. The pods of a workload are its `pod` scheme's ser
 every pod over the window); a pod's revision is its ReplicaSet, from kube-state-metrics' owner chain
 (`pods.PodDirectory`) or else from its name (`<deployment>-<pod-template-hash>-<suffix>`). A revision
 whose first pod appeared inside the window, after another revision's, is a rollout at that moment. A pod
-replaced within its revision (an eviction, a node lost) is not: it keeps its ReplicaSet. StatefulSets
-and DaemonSets keep their pods' names across a rollout and are not seen this way.
+replaced within its revision (an eviction, a node lost) is not: it keeps its ReplicaSet. A StatefulSet
+keeps its pods' names across a rollout: when no pod belongs to a ReplicaSet, its revisions are read from
+kube-state-metrics' `kube_statefulset_status_update_revision{revision}` instead (a scale keeps the
+revision, a template change makes a new one). DaemonSets are not seen.
 
 Each rollout is a `rollout` change (ranked as a deployment) citing the exact query, unless the control
 plane recorded a change of the same workload within ROLLOUT_MATCH_SECONDS: its record names the
@@ -20,7 +22,7 @@ from dataclasses import dataclass
 
 from analysis.ranking import ChangeFact
 from common.contracts.calls import ToolCaller
-from common.contracts.prometheus import PrometheusMcp
+from common.contracts.prometheus import PrometheusMcp, RangeSeries
 from common.investigation.changes import ChangeRecord
 from common.investigation.evidence import EvidenceLog
 from common.investigation.identity import matchers
@@ -48,29 +50,26 @@ class Rollout:
     at: float
     revision: str
     replaced: tuple[str, ...]
-    pods: int
 
 
 def find_rollouts(
-    lifetimes: Mapping[str, tuple[float, float]], revision_of: Callable[[str], str | None], window: Window
+    appeared: Mapping[str, float], revision_of: Callable[[str], str | None], window: Window
 ) -> list[Rollout]:
-    """The rollouts in pods' lifetimes (first and last seen, Unix seconds), oldest first.
+    """The rollouts in the times pods were first seen (Unix seconds), oldest first.
 
     A revision is a rollout when its first pod appeared after the window's first two steps (a series
     there may only have begun with the window) and another revision had pods before it.
     """
-    spans: dict[str, tuple[float, float, int]] = {}
-    for pod, (first, last) in lifetimes.items():
+    firsts: dict[str, float] = {}
+    for pod, first in appeared.items():
         revision = revision_of(pod)
-        if revision is None:
-            continue
-        start, end, count = spans.get(revision, (first, last, 0))
-        spans[revision] = (min(start, first), max(end, last), count + 1)
+        if revision is not None:
+            firsts[revision] = min(first, firsts.get(revision, first))
     rollouts = []
-    for revision, (first, _, count) in spans.items():
-        before = tuple(sorted(r for r, (f, _, _) in spans.items() if f < first))
+    for revision, first in firsts.items():
+        before = tuple(sorted(r for r, f in firsts.items() if f < first))
         if first > window.start + 2 * window.step and before:
-            rollouts.append(Rollout(first, revision, before, count))
+            rollouts.append(Rollout(first, revision, before))
     return sorted(rollouts, key=lambda r: r.at)
 
 
@@ -105,13 +104,9 @@ async def read_rollouts(
             evidence,
             f"pods of {resource.name}",
         )
-        if answer is None or len(answer.series) < 2:
+        if answer is None or not answer.series:
             return
-        lifetimes = {}
-        for series in answer.series:
-            seen = [t for t, v in series.points or [] if v is not None]
-            if seen and series.labels.get("pod"):
-                lifetimes[series.labels["pod"]] = (seen[0], seen[-1])
+        appeared = _appearances(answer.series, "pod")
         owners = await pods.owners(namespace) if namespace else None
 
         def revision_of(pod: str) -> str | None:
@@ -119,13 +114,37 @@ async def read_rollouts(
                 return owner[1] if owner[0] == "ReplicaSet" else None
             return _replicaset_of(pod, resource.name)
 
-        for rollout in find_rollouts(lifetimes, revision_of, window):
+        rollouts = find_rollouts(appeared, revision_of, window)
+        if not any(revision_of(pod) for pod in appeared):
+            # No ReplicaSet's pods: a StatefulSet's revisions, if it is one.
+            selected = matchers(resource, "statefulset", namespace)
+            query = f"count by (revision) (kube_statefulset_status_update_revision{{{selected}}})"
+            revisions = await noted(
+                prometheus.query_range(
+                    query, start=iso(window.start), end=iso(window.end), step=f"{window.step:g}s", detail="points"
+                ),
+                evidence,
+                f"revisions of {resource.name}",
+            )
+            appeared = _appearances(revisions.series, "revision") if revisions is not None else {}
+            rollouts = find_rollouts(appeared, lambda revision: revision, window)
+        for rollout in rollouts:
             if any(_same_change(change, resource, rollout) for change in recorded):
                 continue
             found.append(_record(resource, rollout, query, window, evidence))
 
     await for_each([r for r in resources if r.kind not in _PODLESS_KINDS], read)
     return sorted(found, key=lambda c: c.fact.at)
+
+
+def _appearances(series: Sequence[RangeSeries], label: str) -> dict[str, float]:
+    """The first time each series, named by its `label`, had a value."""
+    appeared = {}
+    for item in series:
+        seen = [t for t, v in item.points or [] if v is not None]
+        if seen and item.labels.get(label):
+            appeared[item.labels[label]] = seen[0]
+    return appeared
 
 
 def _replicaset_of(pod: str, workload: str) -> str | None:
@@ -142,7 +161,7 @@ def _same_change(change: ChangeRecord, resource: Resource, rollout: Rollout) -> 
 
 def _record(resource: Resource, rollout: Rollout, query: str, window: Window, evidence: EvidenceLog) -> ChangeRecord:
     summary = (
-        f"Rollout of {resource.name} seen in its pods: {rollout.pods} pod(s) of {rollout.revision} appeared at "
+        f"Rollout of {resource.name} seen in the metrics: revision {rollout.revision} appeared at "
         f"{iso(rollout.at)}, replacing {', '.join(rollout.replaced)}; no recorded change of {resource.name} "
         f"explains it"
     )

@@ -34,32 +34,31 @@ def _by_name(pod: str) -> str | None:
 
 
 def test_a_new_revision_replacing_the_old_one_is_a_rollout() -> None:
-    lifetimes = {
-        **dict.fromkeys(OLD, (0.0, ROLLED_AT + 300)),
-        **{pod: (ROLLED_AT + i * STEP, 7200.0) for i, pod in enumerate(NEW)},
+    appeared = {
+        **dict.fromkeys(OLD, 0.0),
+        **{pod: ROLLED_AT + i * STEP for i, pod in enumerate(NEW)},
     }
 
-    (rollout,) = find_rollouts(lifetimes, _by_name, WINDOW)
+    (rollout,) = find_rollouts(appeared, _by_name, WINDOW)
 
-    assert (rollout.at, rollout.revision, rollout.replaced, rollout.pods) == (
+    assert (rollout.at, rollout.revision, rollout.replaced) == (
         ROLLED_AT,
         "accounts-api-6dbks954q",
         ("accounts-api-65v8qpnrs",),
-        3,
     )
 
 
 def test_pods_replaced_within_their_revision_or_present_from_the_start_are_no_rollout() -> None:
     # A pod evicted and recreated by its ReplicaSet (a node lost): same revision, new pod.
-    evicted = {OLD[0]: (0.0, 3000.0), OLD[1]: (0.0, 7200.0), "accounts-api-65v8qpnrs-q7v2k": (3060.0, 7200.0)}
+    evicted = {OLD[0]: 0.0, OLD[1]: 0.0, "accounts-api-65v8qpnrs-q7v2k": 3060.0}
     assert find_rollouts(evicted, _by_name, WINDOW) == []
     # Two revisions both there when the window begins (a rollout before it) and one alone appearing later.
-    before = {OLD[0]: (0.0, 600.0), NEW[0]: (STEP, 7200.0)}
+    before = {OLD[0]: 0.0, NEW[0]: STEP}
     assert find_rollouts(before, _by_name, WINDOW) == []
-    first_ever = {NEW[0]: (3000.0, 7200.0)}
+    first_ever = {NEW[0]: 3000.0}
     assert find_rollouts(first_ever, _by_name, WINDOW) == []
     # Pods whose revision cannot be told (a StatefulSet's) say nothing.
-    assert find_rollouts({"db-0": (0.0, 7200.0), "db-1": (3000.0, 7200.0)}, lambda pod: None, WINDOW) == []
+    assert find_rollouts({"db-0": 0.0, "db-1": 3000.0}, lambda pod: None, WINDOW) == []
 
 
 def _series(pod: str, first: float, last: float) -> dict[str, Any]:
@@ -135,3 +134,31 @@ async def test_kube_state_metrics_owners_name_the_revision() -> None:
     found = await read_rollouts(cast(Toolbox, Cluster(owners)), scope, WINDOW, EvidenceLog(), [], [ACCOUNTS])
 
     assert found == []
+
+
+@dataclass
+class StatefulCluster:
+    """A StatefulSet's pod (same name across the rollout) and kube-state-metrics' update revisions."""
+
+    async def call(self, server: str, tool: str, arguments: Mapping[str, Any]) -> dict[str, Any]:
+        if tool == "prometheus_find_series":
+            return series_found([])
+        query = arguments["query"]
+        if query.startswith("count by (pod)"):
+            series = [_series("accounts-db-0", 0.0, 7200.0)]
+        else:
+            assert 'kube_statefulset_status_update_revision{statefulset="accounts-db",namespace="identity"}' in query
+            old = range_series({"revision": "accounts-db-5d8b9c7f4"}, [(0.0, 1.0), (ROLLED_AT, 1.0)])
+            new = range_series({"revision": "accounts-db-7f9c6d5b8"}, [(ROLLED_AT, 1.0), (7200.0, 1.0)])
+            series = [old, new]
+        return range_result(query, series, step=STEP)
+
+
+async def test_a_statefulsets_rollout_is_read_from_its_update_revisions() -> None:
+    db = Resource("accounts-db", "identity", kind="statefulset")
+    scope = ResolvedScope(primary=db, primary_series_namespace="identity")
+
+    (change,) = await read_rollouts(cast(Toolbox, StatefulCluster()), scope, WINDOW, EvidenceLog(), [], [db])
+
+    assert (change.fact.type, change.fact.ref, change.fact.at) == ("rollout", "accounts-db-7f9c6d5b8", ROLLED_AT)
+    assert "replacing accounts-db-5d8b9c7f4" in change.summary
