@@ -19,7 +19,9 @@ of its evidence, and the score becomes a confidence in [0, 1):
   caller that saw the failure while the service's own signals stay flat (the failure exists only
   in that caller's view: its own timeout, retries, pool);
 - a **dependency** that shifted at the onset (down, erroring, saturated, anomalous), more so when
-  the service's new error logs name it;
+  the service's new error logs name it; a dependency whose own symptoms were read and stayed flat
+  is healthy on its own side, and its other series' departures (a duration sum falling with the
+  calls that reach it) do not make it failing;
 - **saturation** of the service (CPU, throttling, memory) that began at or before the onset,
   weakened when a deployment just before the onset explains it better;
 - a **traffic surge**: the request rate itself rose at the onset;
@@ -111,6 +113,8 @@ class Facts:
     service_kind: str | None = None
     #: The nodes the service's pods ran on.
     hosts: tuple[str, ...] = ()
+    #: Resources whose own symptom signals (errors, latency, as they serve) were read and did not shift.
+    healthy: tuple[str, ...] = ()
 
 
 @dataclass
@@ -232,6 +236,8 @@ def _dependencies(facts: Facts) -> list[_Candidate]:
     suspects = [*facts.dependencies, *([facts.service] if facts.primary_is_dependency else [])]
     for dependency in suspects:
         shifts = [s for s in _near_onset(facts, facts.shifts) if s.resource == dependency and s.kind != "traffic"]
+        if dependency in facts.healthy and all(s.kind == "anomaly" for s in shifts):
+            shifts = []  # its own symptoms stayed flat: its other series moved with the calls it got, no failure
         mentions = [r for r in facts.log_rises if r.resource == facts.service and dependency in r.mentions]
         if not shifts and not mentions:
             continue

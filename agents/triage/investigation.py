@@ -151,6 +151,7 @@ async def investigate(
         callers=tuple(d.name for d in scope.callers),
         service_kind=scope.primary.kind,
         hosts=tuple(h.name for h in scope.hosts),
+        healthy=_healthy(series),
     )
     hypotheses = rank(facts)
     actions = suggest(hypotheses, scope, changes)
@@ -176,3 +177,10 @@ async def investigate(
         degraded=evidence.degraded(),
         timings=timings,
     )
+
+
+def _healthy(series: Sequence[SignalSeries]) -> tuple[str, ...]:
+    """The resources whose symptom signals were read and none shifted in the window."""
+    read = {s.resource.name for s in series if s.signal.kind == "symptom"}
+    shifted = {s.resource.name for s in series if s.signal.kind == "symptom" and s.onset is not None}
+    return tuple(sorted(read - shifted))

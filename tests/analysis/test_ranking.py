@@ -446,3 +446,22 @@ def test_a_busy_node_under_a_service_that_lost_nothing_is_no_cause() -> None:
 
     assert ranked[0].kind == "deployment"
     assert all(h.target.resource != "node-a" for h in ranked)
+
+
+def test_a_dependency_healthy_on_its_own_side_is_not_failing_for_its_other_series() -> None:
+    """A caller shrinks its client pool: fewer calls reach its dependency, whose duration sum falls (an anomaly)
+    while its own errors and latency stay flat; the caller's change is the cause."""
+    fewer = shift("payments", "anomaly:http_server_request_duration_seconds_sum", "anomaly", direction="down")
+    logs = LogRise("l1", "checkout", "payments call failed: pool exhausted", True, 30.0, ("payments",))
+
+    (top, *rest) = rank(
+        facts(
+            shifts=(ERRORS, fewer),
+            log_rises=(logs,),
+            changes=(change("checkout", "config_change", 0, "payments.client.pool"),),
+            healthy=("payments",),
+        )
+    )
+
+    assert (top.kind, top.target.resource) == ("config_change", "checkout")
+    assert next(h for h in rest if h.target.resource == "payments").confidence < 0.5
