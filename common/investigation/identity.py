@@ -13,6 +13,14 @@ rules, pure (no I/O):
 - `matchers(resource, scheme, namespace)`: the PromQL/LogQL label matchers (no braces) that select a
   resource's series in one label scheme (SCHEMES). A workload's `pod` matcher is a regex over its pods'
   names, so its series are the union of its pods' over the window: a rollout does not end a signal.
+  `tool_matchers` is the same selection as prometheus-mcp's tools take it (`=~` for a regex).
+
+An exporter's series are about the server it exports, named in its own labels (postgres_exporter's
+`server`, redis_exporter's `addr`: a Kubernetes DNS name, whose namespace is in the name) rather than by
+the scrape target's `job`/`service` (`accounts-db-metrics`); an IP address there or in `instance` is kept
+for a reader to resolve through kube_pod_info (`pods.PodDirectory`). An `ingress` label names an Ingress,
+whose backend Services a reader finds (`ingresses.backends`). A series' own namespace that clashed with
+its scrape target's is its `exported_namespace`.
 
 Two kinds of scrape target describe other objects than themselves, and their target labels (`job`,
 `service`, `instance`, and their own `pod`/`container`) must not be read as the subject:
@@ -395,7 +403,7 @@ def _service_host(address: str) -> tuple[str, str | None] | None:
     """(name, namespace) of the host in an exporter's server address: Kubernetes DNS names a Service
     `name[.namespace[.svc[.cluster.local]]]` and a StatefulSet's pod `pod.service.namespace.svc...`;
     None for an IP address (resolved through kube_pod_info by a reader) or an empty host."""
-    host = _host(_URL_SCHEME.sub("", address).rsplit("@", 1)[-1].split("/", 1)[0])
+    host = _address_host(address)
     if not host or _IP.match(host):
         return None
     parts = host.split(".")
@@ -409,10 +417,15 @@ def _service_host(address: str) -> tuple[str, str | None] | None:
 def _ip_address(labels: Mapping[str, str], aliases: LabelAliases) -> str | None:
     """The IP address an exporter's server address or the scrape target's `instance` holds, if any."""
     for name in (*_ADDRESS_ROLES, *aliases.labels_for("instance")):
-        host = _host(_URL_SCHEME.sub("", labels.get(name) or "").rsplit("@", 1)[-1].split("/", 1)[0])
+        host = _address_host(labels.get(name) or "")
         if host and _IP.match(host):
             return host
     return None
+
+
+def _address_host(address: str) -> str | None:
+    """The host of `[scheme://][user@]host[:port][/path]`."""
+    return _host(_URL_SCHEME.sub("", address).rsplit("@", 1)[-1].split("/", 1)[0])
 
 
 def _names_exporter(name: str, job: str) -> bool:
