@@ -262,6 +262,7 @@ class PrometheusMcp:
     """The prometheus-mcp tools agents call, as typed calls; an argument left None is the tool's default.
 
     Times are what the tools take ('now-1h', RFC 3339, unix seconds), steps and lengths durations ('30s').
+    `matchers` map a label to its value, or to `=~<regex>` for a regex matcher (RE2, anchored).
     """
 
     def __init__(self, tools: ToolCaller) -> None:
