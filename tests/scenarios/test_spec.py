@@ -37,7 +37,9 @@ def test_every_bundled_scenario_loads_and_the_set_covers_the_incident_kinds() ->
             for service in scenario.services
             if any(_names(s.labels, service.name) for s in scenario.series)
         }
-        assert len(named) >= 5, f"{scenario.name} has series for few services"
+        in_cluster = {service.name for service in scenario.services if service.kind != "external"}
+        # An external service (a CDN, a managed store) has no series of its own in the cluster's Prometheus.
+        assert len(named) >= 5 or in_cluster <= named, f"{scenario.name} has series for few services"
 
 
 def _names(labels: dict[str, str], service: str) -> bool:
