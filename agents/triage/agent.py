@@ -48,10 +48,6 @@ class TriageAgent(PipelineAgent):
                 self.settings.signals_file,
                 setting="TRIAGE_SIGNALS_FILE",
                 lookback_seconds=self.settings.investigation.lookback_seconds,
-                # Listed afresh for each investigation: an incident often comes with the first metrics of a
-                # new exporter or instrumentation (a new service's first deploy), and names cached before they
-                # appeared left its profile out, so its symptoms were never read. One listing is a few calls.
-                ttl_seconds=0.0,
             )
         return self._catalogue
 

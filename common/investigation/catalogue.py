@@ -3,19 +3,19 @@
 A profile (`profiles/*.toml`, read in file-name order) is the signals one instrumentation or
 exporter publishes, in the label scheme it writes (kube-prometheus-stack, OpenTelemetry,
 Micrometer, Istio, ingress-nginx, node-exporter, postgres, redis, rabbitmq, and `service-label`,
-the bundled scenarios' shape). It applies when Prometheus has any of its `detect` metrics: the
-metric names are asked once (`prometheus_list_labels` of `__name__`) and trusted for
-`ttl_seconds`. Several profiles may offer a signal of the same name (`error_ratio` from the
-application, the mesh and the ingress): the catalogue keeps them all, in profile order, and the
-reader takes the first that has data for the resource (`metrics.read_signals`). A user's file
+the bundled scenarios' shape). It applies when Prometheus has any of its `detect` metrics, asked for
+each investigation (`CatalogueSource`). Several profiles may offer a signal of the same name
+(`error_ratio` from the application, the mesh and the ingress): the catalogue keeps them all, in
+profile order, and the reader takes the first that has data for the resource
+(`metrics.read_signals`). A user's file
 (TRIAGE_SIGNALS_FILE) replaces every profile.
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable, Collection, Sequence
+import re
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -29,6 +29,8 @@ __all__ = ["PROFILES", "CatalogueSource", "Profile", "applicable", "load_profile
 PROFILES = Path(__file__).with_name("profiles")
 #: Pages of metric names read at most (of the server's page size, 1000 by default): a bound, not a need.
 MAX_NAME_PAGES = 50
+#: prometheus-mcp refuses a matcher's regex longer than 512 characters.
+MAX_PATTERN = 500
 logger = logging.getLogger(__name__)
 
 
@@ -74,8 +76,11 @@ def applicable(profiles: Sequence[Profile], names: Collection[str] | None) -> tu
 class CatalogueSource:
     """The catalogue for each investigation of an agent: its user's file when set, else the applicable profiles.
 
-    The metric names Prometheus has are cached for `ttl_seconds` (a new exporter is seen within
-    that time); a failure to list them is not cached.
+    Which profiles apply is asked for each investigation, and only about the profiles' detection
+    metrics (one `prometheus_list_labels` of `__name__` with a regex of their names): the answer is
+    a handful of names however many the server has, and an incident that comes with the first
+    metrics of a new exporter or instrumentation (a new service's first deploy) is read with its
+    profile. A cache would have left that profile out until it expired.
     """
 
     def __init__(
@@ -84,39 +89,48 @@ class CatalogueSource:
         *,
         setting: str,
         lookback_seconds: float,
-        ttl_seconds: float = 600.0,
         profiles: Sequence[Profile] | None = None,
-        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._own = None if signals_file is None else load_catalogue(signals_file, setting=setting)
         self._profiles = tuple(profiles) if profiles is not None else (() if self._own else load_profiles())
         self._lookback = lookback_seconds
-        self._ttl = ttl_seconds
-        self._clock = clock
-        self._names: frozenset[str] | None = None
-        self._asked_at = 0.0
+        self._detect = _name_patterns(sorted({metric for p in self._profiles for metric in p.detect}))
 
     async def catalogue(self, prometheus: PrometheusMcp) -> tuple[Signal, ...]:
         if self._own is not None:
             return self._own
-        return applicable(self._profiles, await self._metric_names(prometheus))
+        return applicable(self._profiles, await self._detected(prometheus))
 
-    async def _metric_names(self, prometheus: PrometheusMcp) -> frozenset[str] | None:
-        if self._names is not None and self._clock() - self._asked_at < self._ttl:
-            return self._names
+    async def _detected(self, prometheus: PrometheusMcp) -> frozenset[str] | None:
         names: set[str] = set()
-        cursor = None
         try:
-            for _ in range(MAX_NAME_PAGES):
-                page = await prometheus.list_labels(
-                    "__name__", start=f"now-{int(self._lookback)}s", end="now", cursor=cursor
-                )
-                names.update(page.values)
-                cursor = page.next_cursor
-                if cursor is None:
-                    break
+            for pattern in self._detect:
+                cursor = None
+                for _ in range(MAX_NAME_PAGES):
+                    page = await prometheus.list_labels(
+                        "__name__",
+                        matchers={"__name__": f"=~{pattern}"},
+                        start=f"now-{int(self._lookback)}s",
+                        end="now",
+                        cursor=cursor,
+                    )
+                    names.update(page.values)
+                    cursor = page.next_cursor
+                    if cursor is None:
+                        break
         except BackendError as exc:
             logger.warning("Cannot list Prometheus' metric names (%s); every signal profile is tried.", exc)
             return None
-        self._names, self._asked_at = frozenset(names), self._clock()
-        return self._names
+        return frozenset(names)
+
+
+def _name_patterns(names: Sequence[str]) -> tuple[str, ...]:
+    """Alternations of `names`, each within prometheus-mcp's bound on a matcher's regex."""
+    patterns: list[str] = []
+    group: list[str] = []
+    for name in names:
+        if group and len("|".join([*group, name])) > MAX_PATTERN:
+            patterns.append("|".join(group))
+            group = []
+        group.append(re.escape(name))
+    return (*patterns, "|".join(group)) if group else tuple(patterns)

@@ -10,6 +10,7 @@ kube-state-metrics), rolled out halfway through the window to a new ReplicaSet.
 from __future__ import annotations
 
 import itertools
+import re
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
@@ -216,11 +217,13 @@ async def test_the_anomaly_scan_finds_a_resources_other_series_by_its_identity(
 
 
 class _Names:
-    """prometheus_list_labels of `__name__`, in pages of two, counting its calls; failing when told."""
+    """prometheus_list_labels of `__name__` as Prometheus answers it: the names matching the `__name__`
+    matcher's regex (anchored), in pages of two; counting its calls, failing when told."""
 
     def __init__(self, names: list[str]) -> None:
         self.names = names
         self.calls = 0
+        self.patterns: list[str] = []
         self.down = False
 
     async def call(self, server: str, tool: str, arguments: Mapping[str, Any]) -> dict[str, Any]:
@@ -228,39 +231,59 @@ class _Names:
         self.calls += 1
         if self.down:
             raise BackendUnavailable("prometheus-mcp is down.", backend=server)
+        pattern = arguments["matchers"]["__name__"].removeprefix("=~")
+        self.patterns.append(pattern)
+        matching = [name for name in self.names if re.fullmatch(pattern, name)]
         offset = int(arguments.get("cursor") or 0)
-        page = self.names[offset : offset + 2]
-        more = offset + 2 < len(self.names)
+        page = matching[offset : offset + 2]
+        more = offset + 2 < len(matching)
         return {
             "backend": "prometheus",
             "label": "__name__",
             "values": page,
             "returned": len(page),
-            "total": len(self.names),
+            "total": len(matching),
             "truncated": more,
             "next_cursor": str(offset + 2) if more else None,
         }
 
 
-async def test_the_metric_names_are_read_page_by_page_and_cached_for_the_ttl() -> None:
-    prometheus = _Names(["up", "go_goroutines", "istio_requests_total", "pg_up", "process_cpu_seconds_total"])
-    now = [0.0]
-    source = CatalogueSource(
-        None, setting="TRIAGE_SIGNALS_FILE", lookback_seconds=3600, ttl_seconds=600, clock=lambda: now[0]
-    )
+async def test_only_the_detection_metrics_are_asked_for_and_a_new_exporter_counts_at_the_next_investigation() -> None:
+    prometheus = _Names(["up", "go_goroutines", "istio_requests_total", "pg_up", "kube_pod_owner"])
+    source = CatalogueSource(None, setting="TRIAGE_SIGNALS_FILE", lookback_seconds=3600)
     first = await source.catalogue(PrometheusMcp(prometheus))
     assert _profiles_of(first) == ["istio", "postgres-exporter"]
-    assert prometheus.calls == 3
-    now[0] = 599.0
-    assert await source.catalogue(PrometheusMcp(prometheus)) == first
-    assert prometheus.calls == 3
+    # One regex of the profiles' detection metrics (within the tool's 512-character bound): the
+    # answer never lists the server's other names.
+    assert prometheus.calls == 1
+    assert len(prometheus.patterns[0]) <= 512
+    # A Redis exporter scraped for the first time (its service's first incident) counts at once.
     prometheus.names.append("redis_up")
-    now[0] = 601.0
     assert _profiles_of(await source.catalogue(PrometheusMcp(prometheus))) == [
         "istio",
         "postgres-exporter",
         "redis-exporter",
     ]
+
+
+async def test_detection_metrics_are_read_page_by_page() -> None:
+    detected = [
+        "istio_requests_total",
+        "pg_up",
+        "redis_up",
+        "nginx_ingress_controller_requests",
+        "node_cpu_seconds_total",
+    ]
+    prometheus = _Names(detected)
+    source = CatalogueSource(None, setting="TRIAGE_SIGNALS_FILE", lookback_seconds=3600)
+    assert _profiles_of(await source.catalogue(PrometheusMcp(prometheus))) == [
+        "istio",
+        "nginx-ingress",
+        "node-exporter",
+        "postgres-exporter",
+        "redis-exporter",
+    ]
+    assert prometheus.calls == 3
 
 
 async def test_when_prometheus_cannot_say_every_profile_is_tried_and_asked_again_next_time() -> None:
