@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Literal
 
 from common.errors import InputError
@@ -254,14 +254,18 @@ class LabelScheme:
     label: str
     namespace_label: str | None = "namespace"
     kind: Kind = "equal"
+    #: Series may lack `namespace_label`: the namespace matcher also selects series without it.
+    namespace_optional: bool = False
 
 
 #: The label schemes of kube-prometheus-stack, the OpenTelemetry collector, Istio and Promtail/Alloy.
 SCHEMES: Mapping[str, LabelScheme] = {
     "service": LabelScheme("service"),
     "job": LabelScheme("job", kind="job"),
-    # OTel's service.namespace is no Kubernetes namespace: a namespace matcher would select nothing.
-    "service_name": LabelScheme("service_name", None),
+    # OTel's service.namespace is no Kubernetes namespace, and the scrape's `namespace` is often the
+    # collector's; the k8sattributes processor's k8s.namespace.name is the workload's when it is there, and
+    # without it two namespaces' services of one name (staging and production) would be read as one.
+    "service_name": LabelScheme("service_name", "k8s_namespace_name", namespace_optional=True),
     "app_kubernetes_io_name": LabelScheme("app_kubernetes_io_name"),
     "app": LabelScheme("app"),
     # The server an exporter exports: its namespace is in the host name, the series' `namespace` is the exporter's.
@@ -285,7 +289,7 @@ def schemes(aliases: LabelAliases) -> tuple[LabelScheme, ...]:
     found: list[LabelScheme] = []
     for name, scheme in SCHEMES.items():
         found.append(scheme)
-        found.extend(LabelScheme(label, scheme.namespace_label, scheme.kind) for label in aliases.labels_for(name)[1:])
+        found.extend(replace(scheme, label=label) for label in aliases.labels_for(name)[1:])
     return tuple(found)
 
 
@@ -303,7 +307,10 @@ def matchers(resource: Resource, scheme: LabelScheme | str, namespace: str | Non
     else:
         parts = [f"{scheme.label}=~{_string(pattern)}"]
     if namespace and scheme.namespace_label:
-        parts.append(f"{scheme.namespace_label}={_string(namespace)}")
+        if scheme.namespace_optional:
+            parts.append(f"{scheme.namespace_label}=~{_string(_quote_meta(namespace) + '|')}")
+        else:
+            parts.append(f"{scheme.namespace_label}={_string(namespace)}")
     return ",".join(parts)
 
 
@@ -340,7 +347,8 @@ def tool_matchers(resource: Resource, scheme: LabelScheme | str, namespace: str 
     pattern = _pattern(resource, scheme, namespace)
     selected = {scheme.label: _label_value(resource, scheme.label) if pattern is None else f"=~{pattern}"}
     if namespace and scheme.namespace_label:
-        selected[scheme.namespace_label] = namespace
+        optional = scheme.namespace_optional
+        selected[scheme.namespace_label] = f"=~{_quote_meta(namespace)}|" if optional else namespace
     return selected
 
 

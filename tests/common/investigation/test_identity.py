@@ -248,7 +248,7 @@ CHECKOUT = Resource("checkout", "prod", kind="deployment")
     [
         ("service", 'service="checkout",namespace="prod"'),
         ("job", 'job=~"(?:.+/)?(?:prometheus-)?checkout(?:[-_]exporter|-metrics)?",namespace="prod"'),
-        ("service_name", 'service_name="checkout"'),
+        ("service_name", 'service_name="checkout",k8s_namespace_name=~"prod|"'),
         ("app_kubernetes_io_name", 'app_kubernetes_io_name="checkout",namespace="prod"'),
         ("app", 'app="checkout",namespace="prod"'),
         ("deployment", 'deployment="checkout",namespace="prod"'),
@@ -354,6 +354,21 @@ def test_tool_matchers_select_as_the_query_matchers_do() -> None:
         "namespace": "prod",
     }
     assert tool_matchers(Resource("accounts-db", "identity"), "server", "identity")["server"].startswith("=~")
+
+
+def test_otel_series_keep_to_the_namespace_when_the_collector_says_it_and_are_read_when_it_does_not() -> None:
+    # Two teams' `checkout` (staging and prod) both export service_name="checkout": the k8sattributes
+    # processor's k8s_namespace_name tells them apart; a collector without it leaves the label out.
+    text = matchers(CHECKOUT, "service_name", "prod")
+    quoted = text.partition("k8s_namespace_name=~")[2]
+    pattern = compile_user_regex(quoted[1:-1], what="the test")
+    assert pattern.fullmatch("prod")
+    assert pattern.fullmatch("")  # a missing label reads as empty in Prometheus and Loki
+    assert not pattern.fullmatch("staging")
+    assert tool_matchers(CHECKOUT, "service_name", "prod") == {
+        "service_name": "checkout",
+        "k8s_namespace_name": "=~prod|",
+    }
 
 
 def test_an_address_scheme_keeps_to_the_resources_namespace() -> None:
