@@ -128,22 +128,19 @@ _RECORDED = {
 }
 
 
-def with_recorded_endpoints(args: argparse.Namespace, source: SettingsSource) -> SettingsSource:
-    """The URLs `sre up` recorded in SRE_DATA_DIR as defaults: `SRE_UP_<NAME>_PORT` can move any
-    component, and the scenarios must reach the federation that runs, not the default ports. A
+def with_recorded_endpoints(source: SettingsSource, loki_mcp_url: str | None) -> tuple[SettingsSource, str]:
+    """The URLs `sre up` recorded in SRE_DATA_DIR as defaults, and loki-mcp's URL: `SRE_UP_<NAME>_PORT` can
+    move any component, and the scenarios must reach the federation that runs, not the default ports. A
     variable or option set still wins."""
     recorded = read_endpoints(Path(source.get("SRE_DATA_DIR") or DEFAULT_DATA_DIR))
-    if args.loki_mcp_url is None:
-        args.loki_mcp_url = recorded.get("loki-mcp", DEFAULT_LOKI_MCP_URL)
-    return source.with_overrides(
-        {key: recorded[name] for key, name in _RECORDED.items() if name in recorded and not source.get(key)}
-    )
+    defaults = {key: recorded[name] for key, name in _RECORDED.items() if name in recorded and not source.get(key)}
+    return source.with_overrides(defaults), loki_mcp_url or recorded.get("loki-mcp", DEFAULT_LOKI_MCP_URL)
 
 
 def run_scenario(args: argparse.Namespace, source: SettingsSource) -> int:
     from scenarios import load_scenarios
 
-    source = with_recorded_endpoints(args, source)
+    source, loki_mcp_url = with_recorded_endpoints(source, args.loki_mcp_url)
     try:
         now = _parse_now(args.now) if args.scenario_command == "load" else None
         scenarios = load_scenarios(scenario_paths(args.files))
@@ -154,7 +151,7 @@ def run_scenario(args: argparse.Namespace, source: SettingsSource) -> int:
         return 2
     import anyio
 
-    backends = Backends.of(source, args.loki_mcp_url)
+    backends = Backends.of(source, loki_mcp_url)
     if args.scenario_command == "run":
         try:
             return anyio.run(_run, args, scenarios, backends, source)
