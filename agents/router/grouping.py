@@ -1,0 +1,400 @@
+"""Grouping: related alerts delivered together become one investigation of the service the others depend on.
+
+An outage pages many services at once: a database fails and thirty of its callers' alerts arrive
+within seconds. Investigating each of them is thirty investigations of one cause, so the pending
+deliveries of a short wait are planned as groups (`Grouper.plan`): each group's `lead` is sent to
+its agent, and its `members` are answered by the lead's task.
+
+Which deliveries belong together is read from the direction of the service graph, as the control
+plane (its source of truth) holds it:
+
+- a delivery's subject is the resource its first firing, earliest alert names, read with the
+  investigation kit's identity rules (`identity.subject_of`: `service`, `service_name`, `job`, a
+  pod's workload, ...), and found in the control plane by that name or another its labels give;
+- a *root* is an alerting resource none of whose dependencies (followed up to `max_depth` hops)
+  alerts in the batch; an alerting resource whose dependencies reach exactly one root is grouped
+  under it; one that reaches several roots (two outages meet in it) or none (a cycle) stays alone;
+- the lead is the root's earliest delivery; the root's other deliveries (it alerted twice) and its
+  dependents' deliveries are members. A resource alone that alerted twice is one group too.
+
+Only deliveries of one owner and one agent are grouped (a member is answered by the lead's task,
+which its owner must be allowed to read); other deliveries (deployment events, questions, a subject
+the control plane does not know, a payload that cannot be read) are each alone.
+
+The graph is read through controlplane-mcp's `controlplane_find_resource` (`ControlplaneMcp`), on a
+session the router opens with its own token (`controlplane` below), at most `max_lookups` look-ups a
+plan, `concurrency` at once, within `deadline_seconds`. A resource's answer is kept `cache_seconds`,
+so that a storm does not ask the control plane again for every batch. When the control plane cannot
+be asked (unreachable, failing, too slow) nothing is grouped: every delivery is alone, which is what
+the router did before grouping, and the outage is logged once, not once per batch. `plan` raises
+nothing but a cancellation.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Collection, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+from pydantic import ValidationError
+
+from agents.router.tasks import RouterTask
+from common.alertmanager import AlertmanagerWebhook
+from common.contracts.calls import ToolCaller
+from common.contracts.controlplane import ControlplaneMcp
+from common.errors import BackendError, ToolCallError
+from common.investigation.identity import LabelAliases, WorkloadRef, subject_of
+from common.task_groups import task_group
+
+__all__ = [
+    "GROUP_WAIT_SECONDS",
+    "DeliveryGroup",
+    "Grouper",
+    "Subject",
+    "group_deliveries",
+    "subject_of_delivery",
+]
+
+logger = logging.getLogger(__name__)
+
+#: The proposed default of ROUTER_GROUP_WAIT_SECONDS: how long a pending delivery waits for related ones before
+#: its group is planned. Alertmanager already waits its own `group_wait` (30 s by default) before the first
+#: notification of a group, so the alerts of one outage reach the router within seconds of each other; every
+#: investigation waits this long before it starts, so it is short.
+GROUP_WAIT_SECONDS = 5.0
+#: Dependency hops followed from an alerting resource: a caller, the service it calls, that service's database.
+MAX_DEPTH = 3
+#: Control plane look-ups in one plan, at most: a batch's distinct subjects, then the resources between them.
+MAX_LOOKUPS = 64
+#: Look-ups in flight at once.
+CONCURRENCY = 8
+#: The whole look-up of one plan; past it nothing is grouped (it adds to every investigation's latency).
+DEADLINE_SECONDS = 5.0
+#: How long a resource's answer is kept: the service graph changes with deployments, not within a storm.
+CACHE_SECONDS = 60.0
+#: The trigger kind of an Alertmanager delivery (`RouterTask.trigger_kind`); the others are never grouped.
+ALERT = "alert"
+#: A resource asked for: its name and namespace (None: any).
+Key = tuple[str, str | None]
+#: Kinds of a refused look-up that say only that no resource goes by the name asked.
+_NO_SUCH_NAME = frozenset({"invalid_argument", "not_found", "limit"})
+
+
+@dataclass(frozen=True)
+class DeliveryGroup:
+    """Deliveries investigated once: `lead` is sent to its agent, `members` are answered by the lead's task."""
+
+    lead: RouterTask
+    members: tuple[RouterTask, ...] = ()
+    #: Why the members are answered by the lead's task, for the log and the members' record ("" when alone).
+    reason: str = ""
+
+    @property
+    def tasks(self) -> tuple[RouterTask, ...]:
+        return (self.lead, *self.members)
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What a delivery's alert names, as the control plane is asked for it: `name`, then `other_names`."""
+
+    name: str
+    namespace: str | None = None
+    other_names: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, ref: WorkloadRef) -> Subject:
+        return cls(ref.name, ref.namespace, ref.other_names)
+
+
+def subject_of_delivery(task: RouterTask, aliases: LabelAliases) -> Subject | None:
+    """The resource an alert delivery is about: its first firing, earliest alert's that names one (as triage
+    reads the payload); None for another kind of delivery, one without its payload, or one that names none."""
+    if task.trigger_kind != ALERT or not task.payload:
+        return None
+    try:
+        webhook = AlertmanagerWebhook.model_validate(json.loads(task.payload))
+    except (ValueError, ValidationError):
+        return None
+    for alert in sorted(webhook.firing, key=lambda a: a.starts_at):
+        ref = subject_of(alert.labels, aliases)
+        # A node is no service of the graph; an address is resolved by triage through Prometheus, not here.
+        if ref is not None and ref.kind not in ("node", "address"):
+            return Subject.of(ref)
+    return None
+
+
+def group_deliveries(
+    deliveries: Sequence[RouterTask],
+    resources: Mapping[str, str],
+    dependencies: Mapping[str, Collection[str]],
+    *,
+    max_depth: int = MAX_DEPTH,
+) -> list[DeliveryGroup]:
+    """The groups of `deliveries` (the rule of this module's docstring), each delivery in exactly one, in the
+    order of their leads in `deliveries`.
+
+    `resources` maps a delivery's id to the resource its alert is about (deliveries absent are alone);
+    `dependencies` maps a resource to those it depends on directly (absent: none known). Resources are
+    opaque keys (the grouper uses `namespace/name`)."""
+    position = {task.id: index for index, task in enumerate(deliveries)}
+    groups: list[DeliveryGroup] = []
+    partitions: dict[tuple[str, str], list[RouterTask]] = {}
+    for task in deliveries:
+        if task.id in resources:
+            partitions.setdefault((task.owner, task.agent), []).append(task)
+        else:
+            groups.append(DeliveryGroup(task))
+    for tasks in partitions.values():
+        groups.extend(_group_partition(tasks, resources, dependencies, max_depth))
+    return sorted(groups, key=lambda group: position[group.lead.id])
+
+
+def _group_partition(
+    tasks: Sequence[RouterTask],
+    resources: Mapping[str, str],
+    dependencies: Mapping[str, Collection[str]],
+    max_depth: int,
+) -> list[DeliveryGroup]:
+    by_resource: dict[str, list[RouterTask]] = {}
+    for task in tasks:
+        by_resource.setdefault(resources[task.id], []).append(task)
+    alerting = set(by_resource)
+    reached = {node: _reach(node, dependencies, max_depth) & alerting - {node} for node in alerting}
+    roots = {node for node, below in reached.items() if not below}
+    parent: dict[str, str] = {}
+    for node, below in reached.items():
+        if node in roots:
+            continue
+        reached_roots = below & roots
+        if len(reached_roots) == 1:
+            parent[node] = next(iter(reached_roots))
+    groups = []
+    for node, own in by_resource.items():
+        if node in parent:
+            continue
+        lead, *again = sorted(own, key=lambda task: (task.created_at, task.id))
+        dependents = [d for d in by_resource if parent.get(d) == node]
+        members = [*again, *(task for d in dependents for task in by_resource[d])]
+        members.sort(key=lambda task: (task.created_at, task.id))
+        groups.append(DeliveryGroup(lead, tuple(members), _reason(node, len(again), dependents) if members else ""))
+    return groups
+
+
+def _reach(node: str, dependencies: Mapping[str, Collection[str]], max_depth: int) -> set[str]:
+    """The resources `node` depends on within `max_depth` hops."""
+    seen: set[str] = set()
+    frontier = {node}
+    for _ in range(max_depth):
+        frontier = {d for n in frontier for d in dependencies.get(n, ())} - seen
+        if not frontier:
+            break
+        seen |= frontier
+    return seen
+
+
+def _reason(root: str, again: int, dependents: Sequence[str]) -> str:
+    parts = []
+    if dependents:
+        shown = ", ".join(sorted(dependents)[:5]) + (f" and {len(dependents) - 5} more" if len(dependents) > 5 else "")
+        parts.append(f"{shown} depend{'s' if len(dependents) == 1 else ''} on {root}, which alerts too")
+    if again:
+        parts.append(f"{root} alerted {again + 1} times")
+    return f"{'; '.join(parts)}: investigated once, as {root}."
+
+
+@dataclass(frozen=True)
+class _Found:
+    """A resource the control plane holds (`namespace/name`), with those it depends on and those depending on it."""
+
+    key: str
+    dependencies: tuple[str, ...]
+    dependents: tuple[str, ...]
+
+
+class Grouper:
+    """Plans pending deliveries as groups, reading the service graph from the control plane.
+
+    `controlplane()` opens a session on controlplane-mcp with the router's own token (a `Toolbox` of
+    `mcp_toolbox(["controlplane-mcp"], ...)`, or a session kept open); it is entered once per plan that
+    has alerts to group. `aliases` are the environment's extra label names (as TRIAGE_LABEL_ALIASES).
+    The other arguments bound each plan (see the module's constants)."""
+
+    def __init__(
+        self,
+        controlplane: Callable[[], AbstractAsyncContextManager[ToolCaller]],
+        *,
+        aliases: LabelAliases | None = None,
+        max_depth: int = MAX_DEPTH,
+        max_lookups: int = MAX_LOOKUPS,
+        concurrency: int = CONCURRENCY,
+        deadline_seconds: float = DEADLINE_SECONDS,
+        cache_seconds: float = CACHE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._controlplane = controlplane
+        self._aliases = aliases or LabelAliases()
+        self._max_depth = max_depth
+        self._max_lookups = max_lookups
+        self._concurrency = concurrency
+        self._deadline = deadline_seconds
+        self._cache_seconds = cache_seconds
+        self._clock = clock
+        self._cache: dict[Key, tuple[float, _Found | None]] = {}
+        #: Why the last plan could not read the graph; None while it can (an outage is logged once).
+        self.unavailable: str | None = None
+
+    async def plan(self, deliveries: Sequence[RouterTask]) -> list[DeliveryGroup]:
+        """Each delivery in exactly one group; every delivery alone when the graph cannot be read."""
+        subjects = {task.id: s for task in deliveries if (s := subject_of_delivery(task, self._aliases))}
+        if len(subjects) < 2:
+            return [DeliveryGroup(task) for task in deliveries]
+        try:
+            with anyio.fail_after(self._deadline):
+                resources, dependencies = await self._graph(subjects)
+        except TimeoutError:
+            self._lost(f"the look-ups took longer than {self._deadline:g} s")
+            return [DeliveryGroup(task) for task in deliveries]
+        except BackendError as exc:
+            self._lost(str(exc))
+            return [DeliveryGroup(task) for task in deliveries]
+        except Exception as exc:
+            # A bug must not stop deliveries: they go out ungrouped, as before grouping.
+            logger.exception("Grouping %d deliveries failed; each is sent alone", len(deliveries))
+            self._lost(f"{type(exc).__name__}: {exc}")
+            return [DeliveryGroup(task) for task in deliveries]
+        if self.unavailable is not None:
+            logger.info("The control plane answers again: related alerts are grouped again")
+            self.unavailable = None
+        groups = group_deliveries(deliveries, resources, dependencies, max_depth=self._max_depth)
+        for group in groups:
+            if group.members:
+                logger.info(
+                    "Router task %s leads %d related delivery(ies) (%s): %s",
+                    group.lead.id,
+                    len(group.members),
+                    ", ".join(task.id for task in group.members),
+                    group.reason,
+                )
+        return groups
+
+    def _lost(self, reason: str) -> None:
+        if self.unavailable is None:
+            logger.warning(
+                "Related alerts are not grouped while the control plane's service graph cannot be read (%s); "
+                "each delivery is sent alone",
+                reason,
+            )
+        self.unavailable = reason
+
+    async def _graph(self, subjects: Mapping[str, Subject]) -> tuple[dict[str, str], dict[str, set[str]]]:
+        """The resource of each delivery (by id) whose subject the control plane knows, and the dependencies
+        known of the resources between them, up to `max_depth` hops from each."""
+        budget = _Budget(self._max_lookups)
+        limiter = anyio.CapacityLimiter(self._concurrency)
+        async with self._controlplane() as tools:
+            controlplane = ControlplaneMcp(tools)
+
+            async def look_up_all(wanted: Mapping[Key, tuple[str, ...]]) -> dict[Key, _Found | None]:
+                found: dict[Key, _Found | None] = {}
+
+                async def look_up(key: Key, names: tuple[str, ...]) -> None:
+                    async with limiter:
+                        found[key] = await self._find(controlplane, names, key[1], budget)
+
+                async with task_group() as group:
+                    for key, names in wanted.items():
+                        group.start_soon(look_up, key, names)
+                return found
+
+            named = await look_up_all(
+                {(s.name, s.namespace): tuple(dict.fromkeys((s.name, *s.other_names))) for s in subjects.values()}
+            )
+            resources = {task_id: hit.key for task_id, s in subjects.items() if (hit := named[(s.name, s.namespace)])}
+            dependencies: dict[str, set[str]] = {}
+            known: set[str] = set()
+
+            def learn(hits: Collection[_Found | None]) -> None:
+                for hit in hits:
+                    if hit is None:
+                        continue
+                    known.add(hit.key)
+                    dependencies.setdefault(hit.key, set()).update(hit.dependencies)
+                    for dependent in hit.dependents:
+                        dependencies.setdefault(dependent, set()).add(hit.key)
+
+            learn(named.values())
+            # The resources between alerting ones, one hop further each round (the alerting ones' own hop is known).
+            frontier = {d for key in set(resources.values()) for d in dependencies.get(key, ())} - known
+            for _ in range(self._max_depth - 1):
+                if not frontier or budget.spent:
+                    break
+                learn((await look_up_all({_split(key): (_split(key)[0],) for key in sorted(frontier)})).values())
+                known |= frontier
+                frontier = {d for key in frontier for d in dependencies.get(key, ())} - known
+        return resources, dependencies
+
+    async def _find(
+        self, controlplane: ControlplaneMcp, names: tuple[str, ...], namespace: str | None, budget: _Budget
+    ) -> _Found | None:
+        """The resource named exactly by the first of `names` the control plane knows (in `namespace` when given)."""
+        for name in names:
+            cached = self._cache.get((name, namespace))
+            if cached is not None and cached[0] > self._clock():
+                answer = cached[1]
+            elif not budget.take():
+                return None
+            else:
+                answer = await self._ask(controlplane, name, namespace)
+                self._cache[(name, namespace)] = (self._clock() + self._cache_seconds, answer)
+            if answer is not None:
+                return answer
+        return None
+
+    async def _ask(self, controlplane: ControlplaneMcp, name: str, namespace: str | None) -> _Found | None:
+        try:
+            answer = await controlplane.find_resource(name, namespace=namespace, limit=5)
+        except ToolCallError as exc:
+            # The name refused (too long, not a name): no resource goes by it. Any other refusal (the router's
+            # client lacks controlplane:read, the control plane failing) is the graph being unreadable.
+            if exc.kind in _NO_SUCH_NAME:
+                return None
+            raise
+        item = answer.resource
+        if item is None or item.get("name") != name:
+            return None
+        return _Found(
+            _key(item), tuple(_key(d) for d in answer.dependencies), tuple(_key(d) for d in answer.dependents)
+        )
+
+
+class _Budget:
+    """Look-ups left in one plan."""
+
+    def __init__(self, lookups: int) -> None:
+        self.left = lookups
+
+    @property
+    def spent(self) -> bool:
+        return self.left <= 0
+
+    def take(self) -> bool:
+        if self.left <= 0:
+            return False
+        self.left -= 1
+        return True
+
+
+def _key(item: Mapping[str, Any]) -> str:
+    return f"{item.get('namespace') or ''}/{item.get('name')}"
+
+
+def _split(key: str) -> Key:
+    """`namespace/name` as (name, namespace) to look up."""
+    namespace, _, name = key.partition("/")
+    return name, namespace or None
