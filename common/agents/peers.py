@@ -39,6 +39,7 @@ from a2a.client.errors import A2AClientError, A2AClientTimeoutError
 from a2a.types import (
     AgentCard,
     GetTaskRequest,
+    ListTasksRequest,
     SendMessageRequest,
     StreamResponse,
     SubscribeToTaskRequest,
@@ -70,6 +71,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _PAGE = 500
+#: Tasks of one context listed at most (a queued delivery's context holds one).
+_CONTEXT_PAGE = 10
 #: How long a peer's card is used before it is read again (its own Cache-Control is not consulted).
 CARD_TTL_SECONDS = 60.0
 #: Characters of a peer's own error message passed on.
@@ -228,12 +231,21 @@ class Peers:
     async def url_of(self, name: str) -> str:
         return await find_agent(name, tokens=self.tokens, http=self._http, registry_url=self.registry_url)
 
-    async def start(self, name: str, url: str, payload: Mapping[str, Any], *, seconds: float | None = None) -> Task:
+    async def start(
+        self,
+        name: str,
+        url: str,
+        payload: Mapping[str, Any],
+        *,
+        seconds: float | None = None,
+        context_id: str | None = None,
+    ) -> Task:
         """Send `payload` as one data part and return the task as soon as the peer created it (non-blocking send).
 
-        `seconds` replaces the peer timeout for this call (a queued delivery, which nobody waits for).
+        `seconds` replaces the peer timeout for this call (a queued delivery, which nobody waits for);
+        `context_id` names the task's context (a queued delivery's own id, to find its task again).
         """
-        request = data_message(payload)
+        request = data_message(payload, context_id=context_id)
         request.configuration.return_immediately = True
         with self._deadline(name, url, "start the task", seconds):
             async with self.client(name, url, streaming=False, seconds=seconds) as client:
@@ -250,6 +262,13 @@ class Peers:
                     return await client.get_task(GetTaskRequest(id=task_id))
                 except TaskNotFoundError:
                     return None
+
+    async def tasks_in_context(self, name: str, url: str, context_id: str) -> list[Task]:
+        """The caller's tasks at the peer in the context `context_id` (A2A `ListTasks`), newest first."""
+        with self._deadline(name, url, "list the tasks"):
+            async with self.client(name, url, streaming=False) as client:
+                listed = await client.list_tasks(ListTasksRequest(context_id=context_id, page_size=_CONTEXT_PAGE))
+        return list(listed.tasks)
 
     async def subscribe(self, name: str, url: str, task_id: str) -> AsyncIterator[StreamResponse]:
         """The running task's events (the task first); nothing when it has finished meanwhile."""
