@@ -49,7 +49,7 @@ from common.contracts.calls import ToolCaller
 from common.contracts.controlplane import ControlplaneMcp
 from common.errors import BackendError, ToolCallError
 from common.investigation.identity import LabelAliases, WorkloadRef, subject_of
-from common.task_groups import task_group
+from common.task_groups import first_error, task_group
 
 __all__ = [
     "GROUP_WAIT_SECONDS",
@@ -257,16 +257,17 @@ class Grouper:
         try:
             with anyio.fail_after(self._deadline):
                 resources, dependencies = await self._graph(subjects)
-        except TimeoutError:
-            self._lost(f"the look-ups took longer than {self._deadline:g} s")
-            return [DeliveryGroup(task) for task in deliveries]
-        except BackendError as exc:
-            self._lost(str(exc))
-            return [DeliveryGroup(task) for task in deliveries]
         except Exception as exc:
-            # A bug must not stop deliveries: they go out ungrouped, as before grouping.
-            logger.exception("Grouping %d deliveries failed; each is sent alone", len(deliveries))
-            self._lost(f"{type(exc).__name__}: {exc}")
+            # The session's own task group may wrap what went wrong: the first error is the cause.
+            cause = first_error(exc)
+            if isinstance(cause, TimeoutError):
+                self._lost(f"the look-ups took longer than {self._deadline:g} s")
+            elif isinstance(cause, BackendError):
+                self._lost(str(cause))
+            else:
+                # A bug must not stop deliveries: they go out ungrouped, as before grouping.
+                logger.exception("Grouping %d deliveries failed; each is sent alone", len(deliveries))
+                self._lost(f"{type(cause).__name__}: {cause}")
             return [DeliveryGroup(task) for task in deliveries]
         if self.unavailable is not None:
             logger.info("The control plane answers again: related alerts are grouped again")

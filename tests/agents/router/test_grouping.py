@@ -1,0 +1,410 @@
+"""Related alerts delivered together are one investigation of the service the others depend on.
+
+The rule (`group_deliveries`) is checked on made-up graphs without I/O; the look-up path (`Grouper.plan`)
+against a real control plane and a real controlplane-mcp, the services and their dependencies created
+through the control plane's API, called over Streamable HTTP with the router's own token.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+from pydantic import SecretStr
+from support.backends import free_port
+from support.controlplane_mcp_harness import READ, Seeder, serve_controlplane, serve_mcp, session
+from support.issuer import TestIssuer
+from support.served import ServedComponent
+
+from agents.router.grouping import DeliveryGroup, Grouper, Subject, group_deliveries, subject_of_delivery
+from agents.router.tasks import PENDING, RouterTask
+from common.auth import ClientCredentials, TokenSource
+from common.contracts.calls import ToolCaller
+from common.investigation.identity import LabelAliases
+from common.mcp.toolbox import Toolbox, mcp_toolbox
+
+SERVER = "controlplane-mcp"
+
+
+def delivery(
+    task_id: str,
+    *labels: Mapping[str, str],
+    at: float = 0.0,
+    owner: str = "webhook-basic",
+    kind: str = "alert",
+) -> RouterTask:
+    """A pending Alertmanager delivery whose firing alerts carry `labels`, recorded at `at`."""
+    alerts = [
+        {
+            "status": "firing",
+            "labels": {"alertname": "HighErrorRate", **own},
+            "startsAt": f"2026-12-05T12:{index:02d}:00Z",
+            "fingerprint": f"{task_id}-{index}",
+        }
+        for index, own in enumerate(labels)
+    ]
+    payload = {"version": "4", "groupKey": task_id, "status": "firing", "receiver": "router", "alerts": alerts}
+    return RouterTask(
+        id=task_id,
+        owner=owner,
+        agent="triage",
+        agent_url="",
+        a2a_task_id="",
+        a2a_context_id="",
+        trigger_kind=kind,
+        trigger_summary=f"HighErrorRate firing ({task_id})",
+        created_at=at,
+        delivery=PENDING,
+        payload=json.dumps(payload),
+    )
+
+
+def shapes(groups: Sequence[DeliveryGroup]) -> list[tuple[str, list[str]]]:
+    return [(group.lead.id, [member.id for member in group.members]) for group in groups]
+
+
+def assert_partition(groups: Sequence[DeliveryGroup], deliveries: Sequence[RouterTask]) -> None:
+    planned = [task.id for group in groups for task in group.tasks]
+    assert sorted(planned) == sorted(task.id for task in deliveries)
+
+
+# The rule, on made-up graphs.
+
+
+def test_thirty_callers_of_a_failing_database_are_one_investigation_of_the_database() -> None:
+    callers = [f"prod/api-{n:02d}" for n in range(30)]
+    graph = {caller: {"prod/orders-db"} for caller in callers}
+    deliveries = [delivery(f"t-{caller[5:]}", at=n) for n, caller in enumerate(callers)]
+    # The database's own alert is not the first to arrive.
+    deliveries.insert(7, delivery("t-db", at=6.5))
+    resources = {f"t-{caller[5:]}": caller for caller in callers} | {"t-db": "prod/orders-db"}
+
+    groups = group_deliveries(deliveries, resources, graph)
+
+    assert len(groups) == 1
+    assert groups[0].lead.id == "t-db"
+    assert len(groups[0].members) == 30
+    assert "depend on prod/orders-db" in groups[0].reason
+    assert_partition(groups, deliveries)
+
+
+def test_two_independent_outages_in_one_batch_are_two_investigations() -> None:
+    graph = {
+        "prod/cart": {"prod/sessions-cache"},
+        "prod/login": {"prod/sessions-cache"},
+        "prod/billing": {"prod/ledger-db"},
+        "prod/invoices": {"prod/ledger-db"},
+        "prod/payouts": {"prod/ledger-db"},
+    }
+    resources = {
+        "cart": "prod/cart",
+        "billing": "prod/billing",
+        "cache": "prod/sessions-cache",
+        "login": "prod/login",
+        "db": "prod/ledger-db",
+        "invoices": "prod/invoices",
+        "payouts": "prod/payouts",
+    }
+    deliveries = [delivery(task_id, at=n) for n, task_id in enumerate(resources)]
+
+    groups = group_deliveries(deliveries, resources, graph)
+
+    assert shapes(groups) == [("cache", ["cart", "login"]), ("db", ["billing", "invoices", "payouts"])]
+
+
+def test_a_diamond_is_grouped_under_its_bottom_and_split_when_its_sides_are_the_roots() -> None:
+    # web calls search and recommend, both of which call catalog-db.
+    graph = {
+        "prod/web": {"prod/search", "prod/recommend"},
+        "prod/search": {"prod/catalog-db"},
+        "prod/recommend": {"prod/catalog-db"},
+    }
+    everyone = {"web": "prod/web", "search": "prod/search", "recommend": "prod/recommend", "db": "prod/catalog-db"}
+    deliveries = [delivery(task_id, at=n) for n, task_id in enumerate(everyone)]
+    assert shapes(group_deliveries(deliveries, everyone, graph)) == [("db", ["web", "search", "recommend"])]
+
+    # catalog-db is quiet: search and recommend are two roots, and web, which reaches both, stays alone.
+    sides = {key: value for key, value in everyone.items() if key != "db"}
+    deliveries = deliveries[:3]
+    groups = group_deliveries(deliveries, sides, graph)
+    assert shapes(groups) == [("web", []), ("search", []), ("recommend", [])]
+    assert all(group.reason == "" for group in groups)
+
+
+def test_a_cycle_has_no_root_and_each_service_stays_alone_unless_it_reaches_a_root_below() -> None:
+    graph = {"prod/a": {"prod/b"}, "prod/b": {"prod/a"}, "prod/c": {"prod/a"}}
+    resources = {"a": "prod/a", "b": "prod/b", "c": "prod/c"}
+    deliveries = [delivery(task_id, at=n) for n, task_id in enumerate(resources)]
+    assert shapes(group_deliveries(deliveries, resources, graph)) == [("a", []), ("b", []), ("c", [])]
+
+    # The cycle calls a database that alerts: both sides of it, and c above them, are about the database.
+    graph = {**graph, "prod/b": {"prod/a", "prod/db"}}
+    resources = {**resources, "db": "prod/db"}
+    deliveries = [*deliveries, delivery("db", at=9)]
+    assert shapes(group_deliveries(deliveries, resources, graph)) == [("db", ["a", "b", "c"])]
+
+
+def test_unknown_services_and_other_deliveries_stay_alone_beside_a_group() -> None:
+    graph = {"prod/checkout": {"prod/payments"}}
+    deliveries = [
+        delivery("checkout", at=1),
+        delivery("mystery", at=2),  # the control plane does not know its service
+        delivery("deploy", at=3, kind="deployment"),
+        delivery("payments", at=4),
+    ]
+    resources = {"checkout": "prod/checkout", "payments": "prod/payments"}
+
+    groups = group_deliveries(deliveries, resources, graph)
+
+    assert shapes(groups) == [("mystery", []), ("deploy", []), ("payments", ["checkout"])]
+
+
+def test_a_service_alerting_twice_is_led_by_its_earliest_delivery() -> None:
+    graph = {"prod/checkout": {"prod/payments"}}
+    deliveries = [delivery("payments-late", at=5), delivery("checkout", at=1), delivery("payments-early", at=2)]
+    resources = {"payments-late": "prod/payments", "checkout": "prod/checkout", "payments-early": "prod/payments"}
+
+    groups = group_deliveries(deliveries, resources, graph)
+
+    assert shapes(groups) == [("payments-early", ["checkout", "payments-late"])]
+    assert "alerted 2 times" in groups[0].reason
+    # Alone, a service alerting twice is one investigation too.
+    alone = group_deliveries([deliveries[0], deliveries[2]], resources, {})
+    assert shapes(alone) == [("payments-early", ["payments-late"])]
+
+
+def test_dependencies_further_than_the_depth_bound_do_not_group() -> None:
+    chain = {"prod/a": {"prod/b"}, "prod/b": {"prod/c"}, "prod/c": {"prod/d"}, "prod/d": {"prod/e"}}
+    resources = {"a": "prod/a", "e": "prod/e"}
+    deliveries = [delivery("a", at=1), delivery("e", at=2)]
+    assert shapes(group_deliveries(deliveries, resources, chain, max_depth=3)) == [("a", []), ("e", [])]
+    assert shapes(group_deliveries(deliveries, resources, chain, max_depth=4)) == [("e", ["a"])]
+
+
+def test_deliveries_of_different_owners_are_never_grouped() -> None:
+    graph = {"prod/checkout": {"prod/payments"}}
+    deliveries = [delivery("checkout", at=1, owner="team-a"), delivery("payments", at=2, owner="team-b")]
+    resources = {"checkout": "prod/checkout", "payments": "prod/payments"}
+    assert shapes(group_deliveries(deliveries, resources, graph)) == [("checkout", []), ("payments", [])]
+
+
+# A delivery's subject, read as triage reads it, in the label shapes of real clusters.
+
+
+@pytest.mark.parametrize(
+    ("labels", "subject"),
+    [
+        ({"service": "checkout", "namespace": "prod"}, ("checkout", "prod")),
+        # kube-prometheus-stack: a pod of a Deployment, no service label.
+        ({"namespace": "prod", "pod": "checkout-7d9f8b6c5-x2x4z", "container": "app"}, ("checkout", "prod")),
+        # OpenTelemetry: service_name, the namespace from the k8sattributes processor.
+        ({"service_name": "checkout", "k8s_namespace_name": "prod"}, ("checkout", "prod")),
+        # Istio: the workload called.
+        (
+            {"destination_workload": "payments", "destination_workload_namespace": "prod", "source_workload": "web"},
+            ("payments", "prod"),
+        ),
+    ],
+)
+def test_a_deliverys_subject_is_read_from_its_alerts_labels(labels: dict[str, str], subject: tuple[str, str]) -> None:
+    found = subject_of_delivery(delivery("t", labels), LabelAliases())
+    assert found is not None
+    assert (found.name, found.namespace) == subject
+
+
+def test_a_delivery_names_its_earliest_firing_alerts_subject_and_none_for_other_kinds() -> None:
+    task = delivery("t", {"service": "checkout"}, {"service": "payments"})
+    assert subject_of_delivery(task, LabelAliases()) == Subject("checkout")
+    assert subject_of_delivery(delivery("d", {"service": "x"}, kind="deployment"), LabelAliases()) is None
+    unreadable = RouterTask(**{**task.__dict__, "payload": "{not json"})
+    assert subject_of_delivery(unreadable, LabelAliases()) is None
+    nameless = delivery("n", {"severity": "page"})
+    assert subject_of_delivery(nameless, LabelAliases()) is None
+
+
+# The look-up path, against a real control plane and controlplane-mcp.
+
+
+@pytest.fixture(scope="module")
+def issuer() -> Iterator[TestIssuer]:
+    with TestIssuer() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def controlplane(issuer: TestIssuer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedComponent]:
+    with serve_controlplane(issuer, tmp_path_factory, approval_ttl=60) as component:
+        seeder = Seeder(component.url, issuer)
+        # orders-db <- orders-api <- checkout, storefront (through the gateway, which is quiet); search stands apart.
+        seeder.resource("orders-db", kind="database", version="15.4")
+        seeder.resource("orders-api", dependencies=["orders-db"])
+        seeder.resource("gateway", dependencies=["orders-api"])
+        seeder.resource("checkout", dependencies=["orders-api"], labels={"app.kubernetes.io/name": "checkout"})
+        seeder.resource("storefront", dependencies=["gateway"])
+        seeder.resource("search")
+        yield component
+
+
+@pytest.fixture(scope="module")
+def controlplane_mcp(
+    controlplane: ServedComponent, issuer: TestIssuer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServedComponent]:
+    with serve_mcp(controlplane, issuer, tmp_path_factory) as component:
+        yield component
+
+
+class Counting:
+    """The router's toolbox, counting the tools it calls (the look-ups a plan spent)."""
+
+    def __init__(self, toolbox: Toolbox) -> None:
+        self.toolbox = toolbox
+        self.calls: list[str] = []
+
+    async def call(
+        self, server: str, tool: str, arguments: Mapping[str, Any], *, typed: bool = False
+    ) -> dict[str, Any]:
+        self.calls.append(str(arguments.get("query")))
+        return await self.toolbox.call(server, tool, arguments)
+
+
+def router_session(
+    served: ServedComponent, issuer: TestIssuer, calls: list[str] | None = None
+) -> Callable[[], AbstractAsyncContextManager[ToolCaller]]:
+    """A session on controlplane-mcp with a token of the router's own (audience controlplane-mcp, controlplane:read)."""
+
+    @asynccontextmanager
+    async def open_session() -> AsyncIterator[ToolCaller]:
+        async with session(served, issuer, client_id="router", scopes=(READ,)) as client:
+            counting = Counting(Toolbox({SERVER: client}, {}, 10.0))
+            yield counting
+            if calls is not None:
+                calls.extend(counting.calls)
+
+    return open_session
+
+
+def outage() -> list[RouterTask]:
+    """One outage as a cluster pages it, in several label shapes, and an unrelated alert."""
+    return [
+        delivery("checkout", {"namespace": "prod", "pod": "checkout-7d9f8b6c5-x2x4z"}, at=1),
+        delivery("storefront", {"service_name": "storefront", "k8s_namespace_name": "prod"}, at=2),
+        delivery("search", {"service": "search", "namespace": "prod"}, at=3),
+        delivery("orders-api", {"job": "prod/orders-api", "namespace": "prod"}, at=4),
+        delivery("orders-db", {"job": "postgres-exporter", "server": "orders-db.prod.svc:5432"}, at=5),
+        delivery("rollout", {"service": "checkout"}, at=6, kind="deployment"),
+    ]
+
+
+@pytest.mark.anyio
+@pytest.mark.integration
+async def test_a_batch_is_planned_from_the_control_planes_graph_and_led_by_the_depended_on_service(
+    controlplane_mcp: ServedComponent, issuer: TestIssuer
+) -> None:
+    calls: list[str] = []
+    grouper = Grouper(router_session(controlplane_mcp, issuer, calls))
+    deliveries = outage()
+
+    groups = await grouper.plan(deliveries)
+
+    assert shapes(groups) == [
+        ("search", []),
+        ("orders-db", ["checkout", "storefront", "orders-api"]),
+        ("rollout", []),
+    ]
+    # The five subjects, then the quiet gateway between storefront and orders-api (found as a dependent of
+    # orders-api and a dependency of storefront, it is looked up to follow its own dependencies).
+    assert sorted(calls) == ["checkout", "gateway", "orders-api", "orders-db", "search", "storefront"]
+    assert grouper.unavailable is None
+
+    # The graph is kept for a while: the next batch of the storm asks the control plane nothing.
+    again = await grouper.plan(list(reversed(deliveries)))
+    assert shapes(again) == [("rollout", []), ("orders-db", ["checkout", "storefront", "orders-api"]), ("search", [])]
+    assert len(calls) == 6
+
+
+@pytest.mark.anyio
+@pytest.mark.integration
+async def test_a_plan_looks_up_no_more_than_its_bound_and_still_places_every_delivery(
+    controlplane_mcp: ServedComponent, issuer: TestIssuer
+) -> None:
+    calls: list[str] = []
+    grouper = Grouper(router_session(controlplane_mcp, issuer, calls), max_lookups=3, concurrency=2)
+    deliveries = outage()
+
+    groups = await grouper.plan(deliveries)
+
+    assert len(calls) == 3
+    assert_partition(groups, deliveries)
+
+
+@asynccontextmanager
+async def unreachable() -> AsyncIterator[ToolCaller]:
+    """The router's toolbox as `mcp_toolbox` opens it when controlplane-mcp and the authorization server are
+    down (nothing listens where they were)."""
+    gone = f"http://127.0.0.1:{free_port()}"
+    credentials = ClientCredentials(
+        token_url=f"{gone}/oauth/token", client_id="router", client_secret=SecretStr("router-secret")
+    )
+    async with (
+        httpx.AsyncClient(timeout=5) as http,
+        mcp_toolbox(
+            [SERVER], tokens=TokenSource(credentials, http), http=http, registry_url=gone, urls={SERVER: f"{gone}/mcp"}
+        ) as toolbox,
+    ):
+        yield toolbox
+
+
+@pytest.mark.anyio
+@pytest.mark.integration
+async def test_without_the_control_plane_nothing_is_grouped_and_the_outage_is_logged_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    grouper = Grouper(unreachable)
+    deliveries = outage()
+
+    with caplog.at_level(logging.WARNING, logger="agents.router.grouping"):
+        first = await grouper.plan(deliveries)
+        second = await grouper.plan(deliveries)
+
+    for groups in (first, second):
+        assert shapes(groups) == [(task.id, []) for task in deliveries]
+    assert grouper.unavailable is not None
+    warnings = [r for r in caplog.records if r.name == "agents.router.grouping"]
+    assert len(warnings) == 1
+    assert "not grouped" in warnings[0].getMessage()
+    assert "controlplane-mcp is unavailable" in warnings[0].getMessage()
+
+
+@pytest.mark.anyio
+@pytest.mark.integration
+async def test_a_control_plane_slower_than_the_deadline_groups_nothing(
+    controlplane_mcp: ServedComponent, issuer: TestIssuer
+) -> None:
+    opened = router_session(controlplane_mcp, issuer)
+
+    class Stalled:
+        """The router's session, every look-up stalled (a control plane that stopped answering)."""
+
+        async def call(
+            self, server: str, tool: str, arguments: Mapping[str, Any], *, typed: bool = False
+        ) -> dict[str, Any]:
+            await anyio.sleep_forever()
+            raise AssertionError("unreachable")
+
+    @asynccontextmanager
+    async def stalled() -> AsyncIterator[ToolCaller]:
+        async with opened():
+            yield Stalled()
+
+    grouper = Grouper(stalled, deadline_seconds=0.5)
+    deliveries = outage()
+    with anyio.fail_after(10):
+        groups = await grouper.plan(deliveries)
+    assert shapes(groups) == [(task.id, []) for task in deliveries]
+    assert "0.5 s" in (grouper.unavailable or "")
