@@ -77,6 +77,8 @@ CONCURRENCY = 8
 DEADLINE_SECONDS = 5.0
 #: How long a resource's answer is kept: the service graph changes with deployments, not within a storm.
 CACHE_SECONDS = 60.0
+#: Answers kept at most (a name the control plane does not know is kept too, so that it is not asked again).
+MAX_CACHED = 4096
 #: The trigger kind of an Alertmanager delivery (`RouterTask.trigger_kind`); the others are never grouped.
 ALERT = "alert"
 #: A resource asked for: its name and namespace (None: any).
@@ -272,17 +274,7 @@ class Grouper:
         if self.unavailable is not None:
             logger.info("The control plane answers again: related alerts are grouped again")
             self.unavailable = None
-        groups = group_deliveries(deliveries, resources, dependencies, max_depth=self._max_depth)
-        for group in groups:
-            if group.members:
-                logger.info(
-                    "Router task %s leads %d related delivery(ies) (%s): %s",
-                    group.lead.id,
-                    len(group.members),
-                    ", ".join(task.id for task in group.members),
-                    group.reason,
-                )
-        return groups
+        return group_deliveries(deliveries, resources, dependencies, max_depth=self._max_depth)
 
     def _lost(self, reason: str) -> None:
         if self.unavailable is None:
@@ -352,10 +344,19 @@ class Grouper:
                 return None
             else:
                 answer = await self._ask(controlplane, name, namespace)
-                self._cache[(name, namespace)] = (self._clock() + self._cache_seconds, answer)
+                self._remember((name, namespace), answer)
             if answer is not None:
                 return answer
         return None
+
+    def _remember(self, key: Key, answer: _Found | None) -> None:
+        now = self._clock()
+        if len(self._cache) >= MAX_CACHED:
+            # Names come from alerts' labels, which a sender chooses: the cache never outgrows a bound.
+            self._cache = {k: v for k, v in self._cache.items() if v[0] > now}
+            if len(self._cache) >= MAX_CACHED:
+                self._cache.clear()
+        self._cache[key] = (now + self._cache_seconds, answer)
 
     async def _ask(self, controlplane: ControlplaneMcp, name: str, namespace: str | None) -> _Found | None:
         try:

@@ -307,7 +307,8 @@ async def test_a_batch_is_planned_from_the_control_planes_graph_and_led_by_the_d
     controlplane_mcp: ServedComponent, issuer: TestIssuer
 ) -> None:
     calls: list[str] = []
-    grouper = Grouper(router_session(controlplane_mcp, issuer, calls))
+    now = [0.0]
+    grouper = Grouper(router_session(controlplane_mcp, issuer, calls), cache_seconds=60, clock=lambda: now[0])
     deliveries = outage()
 
     groups = await grouper.plan(deliveries)
@@ -326,6 +327,10 @@ async def test_a_batch_is_planned_from_the_control_planes_graph_and_led_by_the_d
     again = await grouper.plan(list(reversed(deliveries)))
     assert shapes(again) == [("rollout", []), ("orders-db", ["checkout", "storefront", "orders-api"]), ("search", [])]
     assert len(calls) == 6
+    # A minute on, a deployment may have changed the graph: it is read again.
+    now[0] = 61.0
+    await grouper.plan(deliveries)
+    assert len(calls) == 12
 
 
 @pytest.mark.anyio
