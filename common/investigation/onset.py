@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from itertools import pairwise
 
-from analysis.anomaly import median
+import numpy as np
+
 from common.diagnostic_report import Onset
 from common.investigation.evidence import at
 from common.investigation.metrics import SignalSeries, widest_range
@@ -41,10 +41,12 @@ def choose_onset(series: Sequence[SignalSeries], scope: ResolvedScope) -> Signal
         own = [s for s in series if s.onset is not None and s.signal.kind in ("symptom", "availability")]
     if not own:
         return None
+    # Each series' uncertainty once: the loop below compares every series with each new reference.
+    spread = {id(s): uncertainty(s) for s in own}
     reference = max(own, key=_significance)
     while True:
-        latest = _at(reference) - uncertainty(reference)
-        earlier = [s for s in own if _at(s) + uncertainty(s) < latest]
+        latest = _at(reference) - spread[id(reference)]
+        earlier = [s for s in own if _at(s) + spread[id(s)] < latest]
         if not earlier:
             return reference
         # The clearest of the changes that came before it, and again: an imprecise ramp a few
@@ -67,11 +69,11 @@ def uncertainty(item: SignalSeries) -> float:
     """
     if item.onset is None:
         return 0.0
-    times = [t for t, _ in item.points]
-    step = median([b - a for a, b in pairwise(times)]) if len(times) > 1 else 0.0
+    times = np.array([t for t, _ in item.points], dtype=np.float64)
+    step = float(np.median(np.diff(times))) if times.size > 1 else 0.0
     window = widest_range(item.query)
     if item.onset.kind == "ramp":
-        after = sum(1 for t in times if t >= item.onset.at)
+        after = int(np.count_nonzero(times >= item.onset.at))
         spread = step * after / (math.sqrt(3) * max(item.onset.score, 1.0))
     else:
         spread = step / max(item.onset.size, 1.0) ** 2
