@@ -6,8 +6,10 @@ and `SRE_CLIENT_SECRET`, a client with `agents:invoke`, and `registry:write` to 
 so it refuses to start without one.
 
 The deliveries the webhooks and `/diagnostics/*` record are sent to triage by a background
-deliverer (`agents.router.delivery`) that runs as long as the server does, resuming at start the
-ones recorded before the last stop.
+deliverer (`agents.router.delivery`) that runs as long as the server does, claiming them from the
+task store: those recorded before the last stop, and those of other replicas sharing the store
+(`ROUTER_TASK_STORE_URL` on one PostgreSQL; each replica registers under the same name and
+public URL, `SRE_PUBLIC_URL`, the load balancer's).
 """
 
 from __future__ import annotations
@@ -98,6 +100,8 @@ def create_dispatcher(settings: RouterSettings, peers: Peers, records: TaskRecor
         delivery_timeout_seconds=settings.delivery_timeout_seconds,
         delivery_max_age_seconds=settings.delivery_max_age_seconds,
         delivery_concurrency=settings.delivery_concurrency,
+        delivery_lease_seconds=settings.delivery_lease_seconds,
+        delivery_poll_seconds=settings.delivery_poll_seconds,
     )
 
 

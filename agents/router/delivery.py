@@ -3,21 +3,33 @@
 A webhook delivery (or a `/diagnostics/*` request) is recorded `pending` with its payload and
 answered 202 before the agent is asked (`Dispatcher.submit`): under a storm, triage may take
 longer to create a task than a caller waits, and a caller that gave up while triage still
-created the task left an orphan that a re-send doubled. `Deliverer` sends the pending rows with
-the non-blocking A2A send, at most `concurrency` at once, each with a deadline of `timeout`
-seconds (nobody is waiting for it, so it is generous), and records the outcome:
+created the task left an orphan that a re-send doubled.
+
+Several router replicas may share one database; each runs a `Deliverer`. There is no queue in
+memory: a deliverer claims claimable pending rows from the database (`TaskRecords.claim`, at
+most `concurrency` in flight), when woken by a delivery recorded here (`wake`) and every
+`poll_seconds` besides (rows recorded by another replica, retries that fell due, leases that ran
+out). A claim is a lease of `lease_seconds`, renewed while the row is being sent; only its holder
+settles the row. A replica that dies mid-delivery leaves its lease to run out, and another
+replica claims the row then.
+
+Each delivery is sent with the non-blocking A2A send, its context id the router task's id, with a
+deadline of `timeout` seconds (nobody is waiting for it, so it is generous). A row claimed before
+(`attempts` above 1: an earlier claimer may have sent it before it died, or its send timed out)
+is first looked up at the agent (A2A `ListTasks` by that context id): a task found is adopted,
+not started again, so an investigation never starts twice for one row. Then:
 
 - taken: the row is `started` with the agent's task and context ids (read live from then on);
-- the agent cannot be reached, answers 503, or is not registered: tried again after a capped
-  exponential back-off (`RETRY_FIRST_SECONDS` doubling up to `RETRY_MAX_SECONDS`) until the row
-  is `max_age` seconds old, then `failed` with the reason (nothing was started at the agent);
-- the agent answers an error or garbage, or does not answer within `timeout`: `failed` with the
-  reason at once. A timeout is not retried: the agent may have created the task after all, and a
-  second send could run the investigation twice.
+- the agent cannot be reached, answers 503 or 429 (busy: its `Retry-After` is honoured), does not
+  answer within `timeout`, or is not registered: the claim is given back and the row tried again
+  after a capped exponential back-off (`RETRY_FIRST_SECONDS` doubling up to `RETRY_MAX_SECONDS`)
+  until it is `max_age` seconds old, then `failed` with the reason;
+- the agent answers an error or garbage: `failed` with the reason at once.
 
-Pending rows are read again at start-up (`run`), so a router restart loses no delivery. A row
-being sent when the router stopped is sent again at the next start; that is the one case in
-which an agent may get a delivery twice. One router process per database sends its rows.
+Grouping (optional, `planner`): alert deliveries are recorded due `group wait` seconds after
+they arrive (`Dispatcher`); the claimable ones are claimed as one batch and planned
+(`agents.router.grouping`): each group's lead is sent as above, its members are marked `grouped`
+into it and answered by its investigation (they carry its A2A ids once it started).
 """
 
 from __future__ import annotations
@@ -25,13 +37,20 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import suppress
+from typing import Protocol
+
+from a2a.types import Task
 
 from agents.router.tasks import RouterTask, TaskRecords
 from common.agents.peers import Peers
-from common.errors import BackendError, BackendUnavailable
+from common.errors import BackendError, BackendTimeout, BackendUnavailable
 
-__all__ = ["RETRY_FIRST_SECONDS", "RETRY_MAX_SECONDS", "Deliverer"]
+__all__ = ["RETRY_FIRST_SECONDS", "RETRY_MAX_SECONDS", "Deliverer", "Planner", "replica_name"]
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +58,28 @@ logger = logging.getLogger(__name__)
 RETRY_FIRST_SECONDS = 1.0
 #: The longest wait between two tries.
 RETRY_MAX_SECONDS = 30.0
+#: Alert deliveries planned as one batch, at most.
+GROUP_BATCH = 500
+
+
+class PlannedGroup(Protocol):
+    @property
+    def lead(self) -> RouterTask: ...
+    @property
+    def members(self) -> tuple[RouterTask, ...]: ...
+    @property
+    def reason(self) -> str: ...
+
+
+class Planner(Protocol):
+    """Plans a batch of alert deliveries as groups, each delivery in exactly one (`agents.router.grouping`)."""
+
+    async def plan(self, deliveries: Sequence[RouterTask]) -> Sequence[PlannedGroup]: ...
+
+
+def replica_name() -> str:
+    """This process's name in the claims it takes: its host, its pid and a random part (pids are reused)."""
+    return f"{socket.gethostname()[:64]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 class Deliverer:
@@ -51,75 +92,136 @@ class Deliverer:
         timeout: float,
         max_age: float,
         concurrency: int,
+        lease_seconds: float,
+        poll_seconds: float,
+        replica: str | None = None,
+        planner: Planner | None = None,
     ) -> None:
         """`resolve(agent)` is the agent's URL, or a `BackendUnavailable` when it cannot be found (yet)."""
         self.peers = peers
         self.records = records
+        self.replica = replica or replica_name()
         self._resolve = resolve
         self._timeout = timeout
         self._max_age = max_age
         self._concurrency = concurrency
-        self._queue: asyncio.Queue[str] = asyncio.Queue()
-        self._tries: dict[str, int] = {}
-        self._retries: dict[str, asyncio.TimerHandle] = {}
+        self._lease = lease_seconds
+        self._poll = poll_seconds
+        self._planner = planner
+        self._wake = asyncio.Event()
+        #: The rows this replica holds and is sending.
+        self._sending: set[str] = set()
 
-    def submit(self, task_id: str) -> None:
-        """Send the pending delivery `task_id` as soon as a sender is free."""
-        self._queue.put_nowait(task_id)
+    def wake(self) -> None:
+        """Look for claimable rows now (a delivery was just recorded) rather than at the next poll."""
+        self._wake.set()
 
     async def run(self) -> None:
-        """Resume the pending deliveries of the record, then send deliveries until cancelled."""
-        resumed = await self.records.pending()
-        for record in resumed:
-            self.submit(record.id)
-        if resumed:
-            logger.info("Resuming %d delivery(ies) recorded before the router's last stop", len(resumed))
+        """Claim and send deliveries until cancelled (those recorded before a restart included)."""
+        async with asyncio.TaskGroup() as senders:
+            senders.create_task(self._renew_leases())
+            while True:
+                self._wake.clear()
+                try:
+                    for record in await self._claim():
+                        self._sending.add(record.id)
+                        senders.create_task(self._send(record))
+                except Exception:
+                    # The store failed: nothing was claimed (or the claims run out); tried again at the next poll.
+                    logger.exception("Claiming deliveries failed; trying again in %.0f s", self._poll)
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._poll)
+
+    async def _claim(self) -> list[RouterTask]:
+        free = self._concurrency - len(self._sending)
+        if free <= 0:
+            return []
+        if self._planner is None:
+            return await self.records.claim(self.replica, limit=free, lease_seconds=self._lease)
+        leads = await self._plan_alerts(free)
+        if len(leads) < free:
+            leads += await self.records.claim(
+                self.replica, limit=free - len(leads), lease_seconds=self._lease, alerts=False
+            )
+        return leads
+
+    async def _plan_alerts(self, free: int) -> list[RouterTask]:
+        """Claim the claimable alert deliveries, plan them, mark the members; the leads to send (at most `free`)."""
+        assert self._planner is not None
+        batch = await self.records.claim(self.replica, limit=GROUP_BATCH, lease_seconds=self._lease, alerts=True)
+        if not batch:
+            return []
+        groups = await self._planner.plan(batch)
+        leads = []
+        for group in groups:
+            if group.members:
+                members = [member.id for member in group.members]
+                marked = await self.records.mark_grouped(members, group.lead.id, self.replica)
+                logger.info("Grouped %d delivery(ies) into router task %s: %s", marked, group.lead.id, group.reason)
+            leads.append(group.lead)
+        # The leads beyond the free senders are claimable again at once (by this replica or another).
+        await self.records.release([lead.id for lead in leads[free:]], self.replica)
+        return leads[:free]
+
+    async def _send(self, record: RouterTask) -> None:
         try:
-            async with asyncio.TaskGroup() as senders:
-                for _ in range(self._concurrency):
-                    senders.create_task(self._sender())
+            await self.deliver(record)
+        except Exception:
+            # The router's own store failed (or a bug): the row stays pending and is tried again after a back-off
+            # (or once its lease ran out); a try that finds it claimed before looks it up at the agent first.
+            logger.exception("Delivering router task %s failed; it is tried again", record.id)
+            with suppress(Exception):
+                await self.records.defer(record.id, self.replica, self.records.clock() + self._delay(record))
         finally:
-            for handle in self._retries.values():
-                handle.cancel()
+            self._sending.discard(record.id)
+            self._wake.set()
 
-    async def _sender(self) -> None:
+    async def _renew_leases(self) -> None:
         while True:
-            task_id = await self._queue.get()
+            await asyncio.sleep(self._lease / 3)
+            sending = set(self._sending)
             try:
-                await self.deliver(task_id)
-            except asyncio.CancelledError:
-                raise
+                held = await self.records.renew(sorted(sending), self.replica, self._lease)
             except Exception:
-                # The router's own store failed (or a bug): the row stays pending and is tried again. Should
-                # the store have failed just after triage took it, the next try sends it a second time.
-                delay = self._later(task_id)
-                logger.exception("Delivering router task %s failed; trying again in %.0f s", task_id, delay)
+                logger.exception("Renewing the leases of %d delivery(ies) failed", len(sending))
+                continue
+            for lost in (sending - held) & self._sending:
+                logger.warning("Router task %s is no longer held by this replica (its lease ran out)", lost)
 
-    async def deliver(self, task_id: str) -> None:
-        """Send the delivery `task_id` once and record what came of it (or schedule the next try)."""
-        record = await self.records.by_id(task_id)
-        if record is None or not record.pending:
-            self._tries.pop(task_id, None)
-            return
+    async def deliver(self, record: RouterTask) -> None:
+        """Send the claimed delivery `record` once and record what came of it (or when to try again)."""
         try:
             url = record.agent_url or await self._resolve(record.agent)
-            task = await self.peers.start(record.agent, url, json.loads(record.payload or "{}"), seconds=self._timeout)
-        except BackendUnavailable as exc:
+            task = await self._earlier_task(record, url) if record.attempts > 1 else None
+            if task is None:
+                payload = json.loads(record.payload or "{}")
+                task = await self.peers.start(record.agent, url, payload, seconds=self._timeout, context_id=record.id)
+                verb = "Started"
+            else:
+                verb = "Adopted"
+        except (BackendUnavailable, BackendTimeout) as exc:
             await self._unavailable(record, exc)
             return
         except BackendError as exc:
             await self._fail(record, f"The {record.agent} agent could not start the task: {exc}.")
             return
-        self._tries.pop(task_id, None)
-        await self.records.mark_started(record.id, url, task.id, task.context_id)
+        if not await self.records.mark_started(record.id, url, task.id, task.context_id, replica=self.replica):
+            logger.warning("Router task %s was settled by another replica meanwhile (its lease ran out)", record.id)
+            return
         logger.info(
-            "Started %s task %s (router task %s) for %s: %s",
+            "%s %s task %s (router task %s) for %s: %s",
+            verb,
             record.agent,
             task.id,
             record.id,
             record.owner,
             record.trigger_summary,
         )
+
+    async def _earlier_task(self, record: RouterTask, url: str) -> Task | None:
+        """The agent's task of an earlier claim of `record` (its context id is the router task's id), if any."""
+        tasks = await self.peers.tasks_in_context(record.agent, url, record.id)
+        return min(tasks, key=lambda task: task.status.timestamp.ToDatetime()) if tasks else None
 
     async def _unavailable(self, record: RouterTask, exc: BackendError) -> None:
         age = self.records.clock() - record.created_at
@@ -131,29 +233,27 @@ class Deliverer:
                 f"{self.peers.registry_url}",
             )
             return
-        delay = self._later(record.id, self._max_age - age)
+        delay = self._delay(record, exc, self._max_age - age)
+        await self.records.defer(record.id, self.replica, self.records.clock() + delay)
         logger.warning(
             "Router task %s waits for the %s agent (try %d, again in %.0f s): %s",
             record.id,
             record.agent,
-            self._tries[record.id],
+            record.attempts,
             delay,
             exc,
         )
 
-    def _later(self, task_id: str, at_most: float = RETRY_MAX_SECONDS) -> float:
-        """Send `task_id` again after its next back-off (at most `at_most` seconds); the delay."""
-        tries = self._tries[task_id] = self._tries.get(task_id, 0) + 1
-        delay = max(min(RETRY_FIRST_SECONDS * 2.0 ** (tries - 1), RETRY_MAX_SECONDS, at_most), 0.0)
-        self._retries[task_id] = asyncio.get_running_loop().call_later(delay, self._retry, task_id)
-        return delay
-
-    def _retry(self, task_id: str) -> None:
-        del self._retries[task_id]
-        self.submit(task_id)
+    @staticmethod
+    def _delay(record: RouterTask, exc: BackendError | None = None, at_most: float = RETRY_MAX_SECONDS) -> float:
+        """The back-off after the `record.attempts`-th try; at least the agent's own `Retry-After`, when it said one."""
+        backoff = min(RETRY_FIRST_SECONDS * 2.0 ** (max(record.attempts, 1) - 1), RETRY_MAX_SECONDS)
+        asked = getattr(exc, "retry_after", None)
+        if isinstance(asked, int | float) and asked > 0:
+            backoff = max(backoff, float(asked))
+        return max(min(backoff, at_most), 0.0)
 
     async def _fail(self, record: RouterTask, reason: str) -> None:
-        self._tries.pop(record.id, None)
         full = f"{reason.rstrip('.')}. Send the alert or event again to start a new investigation."
-        await self.records.mark_failed(record.id, full)
-        logger.warning("Router task %s failed: %s", record.id, full)
+        if await self.records.mark_failed(record.id, full, replica=self.replica):
+            logger.warning("Router task %s failed: %s", record.id, full)

@@ -8,13 +8,20 @@ a task the router does not know. `Dispatcher.start` (`/execute`, and nothing els
 waiting for the answer and wants a 5xx now rather than a task failing later) sends the input
 with a non-blocking A2A send, waits until the agent has created the task, and records it.
 
-`Dispatcher.once` wraps a submit for a webhook delivery: a delivery whose key was recorded within
-the TTL (by this process or, from the record, before a restart) answers with the tasks recorded
-then, as long as one of them is pending, running or completed (or its agent cannot be read just
-now: a second investigation is worse than a late one); when they all ended failed, rejected or
-canceled (or their agent no longer knows them), the delivery is recorded again and the key maps to
-the new task from then on (checklist row 45). Concurrent copies of one delivery wait for the first
-instead of recording their own.
+`Dispatcher.once` wraps a submit for a webhook delivery, and holds across router replicas
+sharing one database (Alertmanager in HA sends each notification from every instance, to any
+replica): the record's unique key decides, not this process's memory. A delivery whose key a
+row holds (recorded within the TTL, by any replica, before a restart or not) answers with that
+task, as long as it is pending, grouped, running or completed (or its agent cannot be read just
+now: a second investigation is worse than a late one); when it ended failed, rejected or
+canceled (or its agent no longer knows it), its key is retired and the delivery recorded again
+(checklist row 45). Two copies recorded at once by two replicas: the insert of the second finds
+the key held (`KeyHeld`) and answers the first's task. Concurrent copies in one process wait for
+the first instead of reading the record themselves (a fast path, not what makes it hold).
+
+Alert deliveries are recorded due `group_wait_seconds` after they arrive when a grouping planner
+is configured (`agents.router.delivery`), so that related alerts arriving together are planned
+as one batch.
 """
 
 from __future__ import annotations
@@ -31,9 +38,9 @@ from typing import Any
 from a2a.types import TaskState
 from sqlalchemy.exc import SQLAlchemyError
 
-from agents.router.delivery import Deliverer
+from agents.router.delivery import Deliverer, Planner
 from agents.router.models import TaskLink
-from agents.router.tasks import PENDING, STARTED, RouterTask, TaskRecords
+from agents.router.tasks import ALERT, PENDING, STARTED, KeyHeld, RouterTask, TaskRecords
 from common.agents.peers import Peers
 from common.errors import BackendError, BackendUnavailable
 
@@ -41,6 +48,9 @@ __all__ = ["Dedup", "Dispatcher", "Trigger", "dedup_hash"]
 
 logger = logging.getLogger(__name__)
 
+#: How many times a delivery reads its key's holder and tries to record itself before giving up (503): each miss
+#: means another request recorded or retired the key in between, which settles within a try or two.
+_KEY_TRIES = 3
 #: States of a task that ended without a result: its delivery may be started again.
 RETRYABLE = frozenset({TaskState.TASK_STATE_FAILED, TaskState.TASK_STATE_REJECTED, TaskState.TASK_STATE_CANCELED})
 
@@ -77,14 +87,20 @@ class Dispatcher:
         delivery_timeout_seconds: float,
         delivery_max_age_seconds: float,
         delivery_concurrency: int,
+        delivery_lease_seconds: float,
+        delivery_poll_seconds: float,
+        planner: Planner | None = None,
+        group_wait_seconds: float = 0.0,
     ) -> None:
+        """`planner` groups related alert deliveries, which then wait `group_wait_seconds` (None: no grouping)."""
         self.peers = peers
         self.records = records
         self.base_url = base_url.rstrip("/")
         self.triage_agent = triage_agent
         self._triage_url = triage_url
         self._ttl = dedup_ttl_seconds
-        self._starting: dict[str, asyncio.Future[list[RouterTask]]] = {}
+        self._group_wait = group_wait_seconds if planner is not None else 0.0
+        self._starting: dict[str, asyncio.Future[tuple[list[RouterTask], bool]]] = {}
         self.deliveries = Deliverer(
             peers,
             records,
@@ -92,6 +108,9 @@ class Dispatcher:
             timeout=delivery_timeout_seconds,
             max_age=delivery_max_age_seconds,
             concurrency=delivery_concurrency,
+            lease_seconds=delivery_lease_seconds,
+            poll_seconds=delivery_poll_seconds,
+            planner=planner,
         )
 
     async def triage(self) -> str:
@@ -120,8 +139,11 @@ class Dispatcher:
     ) -> RouterTask:
         """Record a triage task for `owner` as a pending delivery, and have it sent in the background.
 
-        `BackendUnavailable` (naming the router) when the router cannot record it: nothing was started.
+        `BackendUnavailable` (naming the router) when the router cannot record it: nothing was started;
+        `KeyHeld` when `dedup`'s key is held by another row (recorded within the TTL).
         """
+        created_at = self.records.clock()
+        due_at = created_at + self._group_wait if self._group_wait and trigger.kind == ALERT else None
         record = RouterTask(
             id=uuid.uuid4().hex,
             owner=owner,
@@ -131,14 +153,15 @@ class Dispatcher:
             a2a_context_id="",
             trigger_kind=trigger.kind,
             trigger_summary=trigger.summary,
-            created_at=self.records.clock(),
+            created_at=created_at,
             dedup_key=dedup.key if dedup else None,
             dedup_group=dedup.group if dedup else None,
             delivery=PENDING,
             payload=json.dumps(payload, ensure_ascii=False),
+            due_at=due_at,
         )
         try:
-            await self.records.add(record)
+            await self.records.add(record, release_before=created_at - self._ttl)
         except SQLAlchemyError as exc:
             logger.error("Recording router task %s failed: %s", record.id, exc)
             raise BackendUnavailable(
@@ -146,7 +169,7 @@ class Dispatcher:
                 "again in a moment, and check the router's log and its task store (ROUTER_TASK_STORE_URL).",
                 backend="router",
             ) from None
-        self.deliveries.submit(record.id)
+        self.deliveries.wake()
         logger.info("Recorded %s task %s for %s: %s", record.agent, record.id, owner, trigger.summary)
         return record
 
@@ -190,17 +213,11 @@ class Dispatcher:
         """The tasks of the delivery `key`, and whether it was seen before (then nothing new is started)."""
         pending = self._starting.get(key)
         if pending is not None:
-            return list(await asyncio.shield(pending)), True
+            tasks, _ = await asyncio.shield(pending)
+            return list(tasks), True
         pending = self._starting[key] = asyncio.get_running_loop().create_future()
         try:
-            earlier = await self.records.by_dedup_key(key, self.records.clock() - self._ttl)
-            if earlier and await self._any_alive(earlier):
-                pending.set_result(earlier)
-                return earlier, True
-            tasks = await start()
-            if earlier:
-                await self.records.retire(earlier)
-                logger.info("Started delivery %s again: its earlier task(s) ended without a result", key[:12])
+            outcome = await self._record_once(key, start)
         except asyncio.CancelledError:
             # The copies waiting for this start are not cancelled themselves: they answer 503 and are re-sent.
             interrupted = BackendUnavailable("starting the task was interrupted; send it again", backend="router")
@@ -212,26 +229,43 @@ class Dispatcher:
             pending.exception()  # marked retrieved: a failure nobody waited for is not an error
             raise
         else:
-            pending.set_result(tasks)
-            return tasks, False
+            pending.set_result(outcome)
+            return outcome
         finally:
             del self._starting[key]
 
-    async def _any_alive(self, tasks: list[RouterTask]) -> bool:
-        """Whether one of `tasks` is pending, running or completed (not failed, rejected, canceled or gone)."""
-        for record in tasks:
-            if record.pending:
-                return True
-            if record.failed:
-                continue
+    async def _record_once(
+        self, key: str, start: Callable[[], Awaitable[list[RouterTask]]]
+    ) -> tuple[list[RouterTask], bool]:
+        for _ in range(_KEY_TRIES):
+            holder = await self.records.holder(key, self.records.clock() - self._ttl)
+            if holder is not None:
+                if await self._alive(holder):
+                    return [holder], True
+                if await self.records.retire(holder):
+                    logger.info("Starting delivery %s again: its earlier task ended without a result", key[:12])
             try:
-                task = await self.peers.task(record.agent, record.agent_url, record.a2a_task_id)
-            except BackendError as exc:
-                logger.warning("Counting router task %s as running: its agent cannot be read (%s)", record.id, exc)
-                return True
-            if task is not None and task.status.state not in RETRYABLE:
-                return True
-        return False
+                return await start(), False
+            except KeyHeld as held:
+                logger.debug("Delivery %s was recorded meanwhile as router task %s", key[:12], held.holder.id)
+        raise BackendUnavailable(
+            "The router could not record the delivery: its de-duplication key changed hands while it tried. "
+            "Send it again in a moment.",
+            backend="router",
+        )
+
+    async def _alive(self, record: RouterTask) -> bool:
+        """Whether `record` is pending, grouped, running or completed (not failed, rejected, canceled or gone)."""
+        if record.failed:
+            return False
+        if not record.taken:
+            return True  # pending, or grouped into a delivery still pending
+        try:
+            task = await self.peers.task(record.agent, record.agent_url, record.a2a_task_id)
+        except BackendError as exc:
+            logger.warning("Counting router task %s as running: its agent cannot be read (%s)", record.id, exc)
+            return True
+        return task is not None and task.status.state not in RETRYABLE
 
     def link(self, task: RouterTask) -> TaskLink:
         return TaskLink(id=task.id, url=f"{self.base_url}/tasks/{task.id}", agent=task.agent)

@@ -20,7 +20,8 @@ task: a person asked and is waiting, and an agent that cannot be reached is bett
 
 `GET /tasks/{id}` of a delivery triage has not taken yet reads `submitted` (the message says it
 waits for the agent), of one given up `failed` with the reason; its stream says so, then follows
-the agent's own updates once the agent has taken it.
+the agent's own updates once the agent has taken it. A delivery grouped into another reads as
+that one's investigation and names it (`grouped_into`).
 """
 
 from __future__ import annotations
@@ -117,7 +118,7 @@ class FacadeApi:
 
     async def get_task(self, request: Request) -> Response:
         record = await self._owned_task(request)
-        if record.pending or record.failed:
+        if not record.taken:
             return JSONResponse(delivery_view(record).model_dump(mode="json"))
         task = await self._read(record)
         return JSONResponse(task_view(record, task).model_dump(mode="json"))
@@ -125,7 +126,7 @@ class FacadeApi:
     async def stream_task(self, request: Request) -> Response:
         record = await self._owned_task(request)
         # Read before streaming: an unreachable agent is still a 503.
-        task = None if record.pending or record.failed else await self._read(record)
+        task = await self._read(record) if record.taken else None
         return StreamingResponse(
             self._events(record, task),
             media_type="text/event-stream",
@@ -168,7 +169,7 @@ class FacadeApi:
         if task is None:
             for event in emitted.data(delivery_data(record)):
                 yield event
-            while record.pending:
+            while not record.taken and not record.failed:
                 await asyncio.sleep(DELIVERY_POLL_SECONDS)
                 record = await self.dispatcher.records.by_id(record.id) or record
             if record.failed:

@@ -189,3 +189,8 @@ class TaskView(BaseModel):
     markdown: str | None = Field(description="The result rendered as Markdown.")
     created_at: datetime
     updated_at: datetime
+    grouped_into: str | None = Field(
+        default=None,
+        description="The router task this delivery was grouped into (related alerts of one outage): the "
+        "investigation shown is that task's.",
+    )

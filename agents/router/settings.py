@@ -77,7 +77,23 @@ class RouterSettings(PipelineSettings):
         description="How long a queued delivery is retried (with back-off) while triage cannot be reached; "
         "then its task is failed with the reason.",
     )
-    delivery_concurrency: int = Field(default=8, ge=1, le=256, description="Queued deliveries sent to triage at once.")
+    delivery_concurrency: int = Field(
+        default=8, ge=1, le=256, description="Queued deliveries this replica sends to triage at once."
+    )
+    delivery_lease_seconds: float = Field(
+        default=30.0,
+        ge=1,
+        le=3600,
+        description="How long a replica's claim on a queued delivery lasts unless renewed (it is renewed while "
+        "the delivery is sent); a replica that died leaves its deliveries to another after this long.",
+    )
+    delivery_poll_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        le=300,
+        description="How often a replica looks in the task store for deliveries to send besides those it records "
+        "itself: other replicas', retries that fell due, claims whose lease ran out.",
+    )
     model: str | None = Field(default=None, description="SRE_MODEL (routing stays deterministic for now).")
 
     @field_validator("triage_url")

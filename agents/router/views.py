@@ -2,7 +2,8 @@
 
 `task_view` is `GET /tasks/{id}` of a task its agent took; `delivery_view` of one it has not
 (yet): a pending delivery reads as `submitted` saying it waits for the agent, a failed one as
-`failed` with the reason (`agents.router.delivery`). The stream of `GET /tasks/{id}/stream` is made of:
+`failed` with the reason (`agents.router.delivery`). A delivery grouped into another shows that
+one's investigation once it started, and names it (`grouped_into`). The stream of `GET /tasks/{id}/stream` is made of:
 
     event: status      data: {"state": "working", "message": "Querying Prometheus"}
     event: artifact    data: {"name": "result", "result": {...}, "markdown": "..."}
@@ -57,6 +58,7 @@ def task_view(record: RouterTask, task: Task) -> TaskView:
         markdown=markdown,
         created_at=record.created,
         updated_at=max(updated, record.created) if updated else record.created,
+        grouped_into=record.grouped_into,
     )
 
 
@@ -64,6 +66,12 @@ def delivery_data(record: RouterTask) -> dict[str, Any]:
     """The status of a delivery its agent has not taken: failed with the reason, or submitted and waiting."""
     if record.failed:
         return {"state": "failed", "message": record.failure}
+    if record.grouped:
+        return {
+            "state": "submitted",
+            "message": f"Grouped into router task {record.grouped_into}, whose investigation answers this delivery "
+            f"too; waiting for the {record.agent} agent to take it.",
+        }
     return {
         "state": "submitted",
         "message": f"Waiting for the {record.agent} agent to take the task; it is sent again while the agent "
@@ -83,6 +91,7 @@ def delivery_view(record: RouterTask) -> TaskView:
         markdown=None,
         created_at=record.created,
         updated_at=record.created,
+        grouped_into=record.grouped_into,
     )
 
 

@@ -1,15 +1,17 @@
-"""The router's queued deliveries, without servers: what `Deliverer` records for each way triage answers, and a
-`router_tasks` table from before deliveries were queued, upgraded in place (SQLite and PostgreSQL).
+"""The router's queued deliveries, without servers: what `Deliverer` records for each way triage answers, claims and
+leases between replicas of one database, and a `router_tasks` table from before, upgraded in place (SQLite and
+PostgreSQL).
 
-The federation tests (test_webhooks.py, test_peer_failures.py) cover the same paths end to end; these pin the
-outcomes that take minutes or a hung agent to reach there (a delivery given up after its maximum age, a timeout
-that is not re-sent).
+The federation tests (test_webhooks.py, test_peer_failures.py, tests/integration/test_replicas.py) cover the same
+paths end to end; these pin the outcomes that take minutes, a hung agent or a replica dying at one exact moment to
+reach there (a delivery given up after its maximum age, a send whose replica died before it recorded the task).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -30,31 +32,48 @@ from common.errors import BackendError, BackendTimeout, BackendUnavailable
 pytestmark = pytest.mark.anyio
 
 MAX_AGE = 600.0
+LEASE = 30.0
 
 
 class Clock:
+    """A clock the test moves (`now`), or that follows real time from there once `running`."""
+
     def __init__(self) -> None:
         self.now = 1_800_000_000.0
+        self._since: float | None = None
+
+    def run(self) -> None:
+        self._since = time.monotonic()
 
     def __call__(self) -> float:
-        return self.now
+        return self.now + (time.monotonic() - self._since if self._since is not None else 0.0)
 
 
 class FakeTriage:
-    """`Peers.start` for the deliverer: each call answers the next of `outcomes` (an error is raised)."""
+    """`Peers` for the deliverer: each start answers the next of `outcomes` (an error is raised), and creates a task
+    in the context it was sent with, which `tasks_in_context` lists."""
 
     registry_url = "http://registry.test"
 
     def __init__(self, *outcomes: Exception | None) -> None:
         self.outcomes = list(outcomes)
-        self.sent: list[tuple[str, dict[str, Any], float | None]] = []
+        self.sent: list[tuple[str, dict[str, Any], float | None, str | None]] = []
+        self.created: dict[str, list[Task]] = {}
 
-    async def start(self, name: str, url: str, payload: dict[str, Any], *, seconds: float | None = None) -> Task:
-        self.sent.append((url, payload, seconds))
+    async def start(
+        self, name: str, url: str, payload: dict[str, Any], *, seconds: float | None = None, context_id: str | None
+    ) -> Task:
+        self.sent.append((url, payload, seconds, context_id))
         outcome = self.outcomes.pop(0) if self.outcomes else None
+        task = Task(id=f"a2a-{len(self.sent)}", context_id=context_id or "generated")
+        if outcome is None or isinstance(outcome, BackendTimeout):  # a timeout may still have created the task
+            self.created.setdefault(task.context_id, []).append(task)
         if outcome is not None:
             raise outcome
-        return Task(id=f"a2a-{len(self.sent)}", context_id="context-1")
+        return task
+
+    async def tasks_in_context(self, name: str, url: str, context_id: str) -> list[Task]:
+        return list(self.created.get(context_id, []))
 
 
 async def resolve(agent: str) -> str:
@@ -90,36 +109,56 @@ async def records(tmp_path: Path, clock: Clock) -> AsyncIterator[TaskRecords]:
     await store.close()
 
 
-def deliverer(records: TaskRecords, triage: FakeTriage) -> Deliverer:
-    return Deliverer(triage, records, resolve, timeout=120.0, max_age=MAX_AGE, concurrency=2)  # type: ignore[arg-type]
+def deliverer(records: TaskRecords, triage: FakeTriage, replica: str = "replica-a") -> Deliverer:
+    return Deliverer(
+        triage,  # type: ignore[arg-type]
+        records,
+        resolve,
+        timeout=120.0,
+        max_age=MAX_AGE,
+        concurrency=2,
+        lease_seconds=LEASE,
+        poll_seconds=0.05,
+        replica=replica,
+    )
 
 
-async def test_a_delivery_taken_by_triage_is_started_with_its_ids_and_sent_with_the_long_deadline(
+async def deliver_claimed(sender: Deliverer) -> int:
+    """Claim what `sender` may and deliver it; how many rows it claimed."""
+    claimed = await sender.records.claim(sender.replica, limit=10, lease_seconds=LEASE)
+    for record in claimed:
+        await sender.deliver(record)
+    return len(claimed)
+
+
+async def test_a_delivery_taken_by_triage_is_started_with_its_ids_in_its_own_context_with_the_long_deadline(
     records: TaskRecords, clock: Clock
 ) -> None:
     row = pending(clock, groupKey="g1")
     await records.add(row)
     triage = FakeTriage()
 
-    await deliverer(records, triage).deliver(row.id)
+    assert await deliver_claimed(deliverer(records, triage)) == 1
 
     started = await records.by_id(row.id)
     assert started is not None
     assert (started.delivery, started.a2a_task_id, started.agent_url) == (STARTED, "a2a-1", "http://triage.test")
+    assert started.a2a_context_id == row.id
     assert started.payload is None
-    assert triage.sent == [("http://triage.test", {"groupKey": "g1"}, 120.0)]
+    assert triage.sent == [("http://triage.test", {"groupKey": "g1"}, 120.0, row.id)]
 
 
 async def test_an_unreachable_triage_is_tried_again_with_back_off_until_it_takes_the_delivery(
     records: TaskRecords, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(delivery, "RETRY_FIRST_SECONDS", 0.01)
+    clock.run()
     row = pending(clock)
     await records.add(row)
     down = BackendUnavailable("the triage agent at http://triage.test could not be reached", backend="triage")
     triage = FakeTriage(down, down, down)
 
-    running = asyncio.create_task(deliverer(records, triage).run())  # resumes the pending row at start
+    running = asyncio.create_task(deliverer(records, triage).run())  # finds the row recorded before it started
     try:
         await eventually_async(
             lambda: _delivery_is(records, row.id, STARTED), interval=0.01, what="the delivery started"
@@ -128,17 +167,47 @@ async def test_an_unreachable_triage_is_tried_again_with_back_off_until_it_takes
         running.cancel()
 
     assert len(triage.sent) == 4
+    started = await records.by_id(row.id)
+    assert started is not None
+    assert started.attempts == 4
 
 
-async def test_a_delivery_whose_recording_failed_is_tried_again_rather_than_left_pending(
+async def test_a_busy_triage_s_retry_after_is_waited_before_the_next_try(records: TaskRecords, clock: Clock) -> None:
+    row = pending(clock)
+    await records.add(row)
+    busy = BackendUnavailable("the triage agent at http://triage.test answered HTTP 429", backend="t", status_code=429)
+    busy.retry_after = 7.0  # type: ignore[attr-defined]
+    sender = deliverer(records, FakeTriage(busy))
+
+    await deliver_claimed(sender)
+
+    waiting = await records.by_id(row.id)
+    assert waiting is not None
+    assert (waiting.delivery, waiting.due_at, waiting.lease_until) == (PENDING, clock.now + 7.0, None)
+    clock.now += 6.9
+    assert await deliver_claimed(sender) == 0
+    clock.now += 0.1
+    assert await deliver_claimed(sender) == 1
+    assert await _delivery_is(records, row.id, STARTED)
+
+
+async def test_a_delivery_whose_recording_failed_is_tried_again_and_adopts_the_task_it_created(
     records: TaskRecords, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(delivery, "RETRY_FIRST_SECONDS", 0.01)
+    clock.run()
     row = pending(clock)
     await records.add(row)
-    triage = FakeTriage(RuntimeError("database is locked"))
+    triage = FakeTriage()
+    sender = deliverer(records, triage)
+    mark_started = records.mark_started
 
-    running = asyncio.create_task(deliverer(records, triage).run())
+    async def store_down_once(*args: Any, **kwargs: Any) -> bool:
+        monkeypatch.setattr(records, "mark_started", mark_started)
+        raise RuntimeError("database is locked")
+
+    monkeypatch.setattr(records, "mark_started", store_down_once)
+    running = asyncio.create_task(sender.run())
     try:
         await eventually_async(
             lambda: _delivery_is(records, row.id, STARTED), interval=0.01, what="the delivery started"
@@ -146,7 +215,51 @@ async def test_a_delivery_whose_recording_failed_is_tried_again_rather_than_left
     finally:
         running.cancel()
 
-    assert len(triage.sent) == 2
+    started = await records.by_id(row.id)
+    assert started is not None
+    assert started.a2a_task_id == "a2a-1"
+    assert len(triage.sent) == 1  # the second try found the task the first created
+
+
+async def test_a_replica_that_died_mid_delivery_leaves_the_row_to_another_which_adopts_its_task(
+    records: TaskRecords, clock: Clock
+) -> None:
+    row = pending(clock)
+    await records.add(row)
+    triage = FakeTriage()
+    dead, alive = deliverer(records, triage, "replica-a"), deliverer(records, triage, "replica-b")
+    (claimed,) = await records.claim(dead.replica, limit=10, lease_seconds=LEASE)
+    await triage.start("triage", "http://triage.test", {}, context_id=claimed.id)  # sent, then the replica died
+
+    assert await deliver_claimed(alive) == 0  # the lease holds
+    clock.now += LEASE + 1
+    assert await deliver_claimed(alive) == 1
+
+    started = await records.by_id(row.id)
+    assert started is not None
+    assert (started.delivery, started.a2a_task_id, started.claimed_by, started.attempts) == (
+        STARTED,
+        "a2a-1",
+        "replica-b",
+        2,
+    )
+    assert len(triage.sent) == 1
+    # The first holder, back from the dead, cannot settle what it no longer holds.
+    assert not await records.mark_failed(row.id, "late", replica=dead.replica)
+    assert not await records.mark_started(row.id, "http://x", "a2a-9", "c", replica=dead.replica)
+
+
+async def test_a_lease_renewed_while_sending_keeps_other_replicas_off_the_row(
+    records: TaskRecords, clock: Clock
+) -> None:
+    row = pending(clock)
+    await records.add(row)
+    await records.claim("replica-a", limit=10, lease_seconds=LEASE)
+    clock.now += LEASE - 1
+    assert await records.renew([row.id], "replica-a", LEASE) == {row.id}
+    clock.now += 2  # past the first lease, within the renewed one
+    assert await records.claim("replica-b", limit=10, lease_seconds=LEASE) == []
+    assert await records.renew([row.id], "replica-b", LEASE) == set()
 
 
 async def test_a_delivery_unreachable_past_its_maximum_age_fails_with_the_reason_naming_triage(
@@ -157,10 +270,10 @@ async def test_a_delivery_unreachable_past_its_maximum_age_fails_with_the_reason
     down = BackendUnavailable("the triage agent at http://triage.test answered HTTP 503", backend="triage")
     sender = deliverer(records, FakeTriage(down, down))
 
-    await sender.deliver(row.id)
+    await deliver_claimed(sender)
     assert await _delivery_is(records, row.id, PENDING)
     clock.now += MAX_AGE
-    await sender.deliver(row.id)
+    await deliver_claimed(sender)
 
     failed = await records.by_id(row.id)
     assert failed is not None
@@ -171,23 +284,16 @@ async def test_a_delivery_unreachable_past_its_maximum_age_fails_with_the_reason
     assert "Send the alert or event again" in failed.failure
 
 
-@pytest.mark.parametrize(
-    "error",
-    [
-        BackendTimeout("the triage agent at http://triage.test did not start the task within 120 s", backend="t"),
-        BackendError("the triage agent at http://triage.test answered an error (InternalError: boom)", backend="t"),
-    ],
-)
-async def test_a_timeout_or_an_error_fails_the_delivery_at_once_and_is_not_sent_again(
-    records: TaskRecords, clock: Clock, error: BackendError
-) -> None:
+async def test_an_error_fails_the_delivery_at_once_and_is_not_sent_again(records: TaskRecords, clock: Clock) -> None:
     row = pending(clock)
     await records.add(row)
+    error = BackendError("the triage agent at http://triage.test answered an error (InternalError: boom)", backend="t")
     triage = FakeTriage(error)
     sender = deliverer(records, triage)
 
-    await sender.deliver(row.id)
-    await sender.deliver(row.id)  # a second look changes nothing: it is no longer pending
+    await deliver_claimed(sender)
+    clock.now += 60
+    assert await deliver_claimed(sender) == 0  # no longer pending
 
     failed = await records.by_id(row.id)
     assert failed is not None
@@ -196,6 +302,26 @@ async def test_a_timeout_or_an_error_fails_the_delivery_at_once_and_is_not_sent_
         f"The triage agent could not start the task: {error}. Send the alert or event again to start a new "
         "investigation."
     )
+    assert len(triage.sent) == 1
+
+
+async def test_a_timeout_is_tried_again_and_adopts_the_task_triage_created_meanwhile(
+    records: TaskRecords, clock: Clock
+) -> None:
+    row = pending(clock)
+    await records.add(row)
+    timeout = BackendTimeout("the triage agent at http://triage.test did not start the task within 120 s", backend="t")
+    triage = FakeTriage(timeout)
+    sender = deliverer(records, triage)
+
+    await deliver_claimed(sender)
+    assert await _delivery_is(records, row.id, PENDING)
+    clock.now += delivery.RETRY_FIRST_SECONDS
+    await deliver_claimed(sender)
+
+    started = await records.by_id(row.id)
+    assert started is not None
+    assert (started.delivery, started.a2a_task_id) == (STARTED, "a2a-1")
     assert len(triage.sent) == 1
 
 
@@ -209,30 +335,45 @@ OLD_SCHEMA = """CREATE TABLE router_tasks (
     agent_url VARCHAR(2048) NOT NULL, a2a_task_id VARCHAR(64) NOT NULL, a2a_context_id VARCHAR(64) NOT NULL,
     trigger_kind VARCHAR(16) NOT NULL, trigger_summary TEXT NOT NULL, created_at FLOAT NOT NULL,
     dedup_key VARCHAR(64), dedup_group VARCHAR(64))"""
-OLD_ROW = """INSERT INTO router_tasks VALUES ('old-1', 'caller', 'triage', 'http://triage.test', 'a2a-old',
-    'context-old', 'alert', 'HighErrorRate firing', 1800000000.0, 'key-1', 'group-1')"""
+OLD_INDEX = "CREATE INDEX ix_router_tasks_dedup_key ON router_tasks (dedup_key)"
+OLD_ROWS = """INSERT INTO router_tasks VALUES
+    ('old-1', 'caller', 'triage', 'http://triage.test', 'a2a-old', 'context-old', 'alert', 'HighErrorRate firing',
+     1800000000.0, 'key-1', 'group-1'),
+    ('old-0', 'caller', 'triage', 'http://triage.test', 'a2a-older', 'context-older', 'alert', 'HighErrorRate firing',
+     1799999000.0, 'key-1', 'group-1')"""
 
 
 async def _upgraded_store_keeps_old_rows_and_queues_new_ones(url: str, clock: Clock) -> None:
     engine = create_database_engine(url)
     async with engine.begin() as connection:
         await connection.execute(text(OLD_SCHEMA))
-        await connection.execute(text(OLD_ROW))
+        await connection.execute(text(OLD_INDEX))
+        await connection.execute(text(OLD_ROWS))
     await engine.dispose()
 
     store = TaskRecords(url, clock=clock)
     await store.start()
-    await store.start()  # a second start finds the columns there
+    await store.start()  # a second start finds the columns and the index there
     try:
         old = await store.get("old-1", "caller")
         assert old is not None
-        assert (old.a2a_task_id, old.delivery, old.pending, old.failed) == ("a2a-old", None, False, False)
-        assert await store.by_dedup_key("key-1", 0) == [old]
+        assert (old.a2a_task_id, old.delivery, old.pending, old.failed, old.taken) == (
+            "a2a-old",
+            None,
+            False,
+            False,
+            True,
+        )
+        older = await store.by_id("old-0")
+        assert older is not None
+        assert older.dedup_key is None
+        assert await store.holder("key-1") == old
         row = pending(clock, groupKey="g2")
         await store.add(row)
-        assert await store.pending() == [row]
-        await store.mark_failed(row.id, "The triage agent could not start the task.")
-        assert await store.pending() == []
+        assert [task.id for task in await store.claim("replica", limit=10, lease_seconds=LEASE)] == [row.id]
+        assert await store.mark_failed(row.id, "The triage agent could not start the task.", replica="replica")
+        clock.now += LEASE + 1
+        assert await store.claim("replica", limit=10, lease_seconds=LEASE) == []
     finally:
         await store.close()
 
@@ -246,3 +387,24 @@ async def test_a_postgresql_table_from_before_queued_deliveries_gets_the_new_col
 ) -> None:
     url = postgres.create_database(f"router_{uuid.uuid4().hex[:8]}")
     await _upgraded_store_keeps_old_rows_and_queues_new_ones(url, clock)
+
+
+async def test_replicas_claiming_together_on_postgresql_each_claim_distinct_rows(
+    postgres: PostgresProcess, clock: Clock
+) -> None:
+    url = postgres.create_database(f"router_{uuid.uuid4().hex[:8]}")
+    replicas = [TaskRecords(url, clock=clock) for _ in range(4)]
+    for store in replicas:
+        await store.start()
+    try:
+        rows = [pending(clock, n=n) for n in range(40)]
+        for row in rows:
+            await replicas[0].add(row)
+        claims = await asyncio.gather(
+            *(store.claim(f"replica-{n}", limit=7, lease_seconds=LEASE) for n in range(3) for store in replicas)
+        )
+        claimed = [task.id for claim in claims for task in claim]
+        assert sorted(claimed) == sorted(row.id for row in rows)  # each once, none left
+    finally:
+        for store in replicas:
+            await store.close()
