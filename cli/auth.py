@@ -1,7 +1,9 @@
 """`sre auth`: OAuth clients and signing keys of the registry's embedded authorization server.
 
-Every command acts on the files under SRE_DATA_DIR (`clients.toml`, `keys/`), which a running
-registry re-reads on its own: no restart is needed. Secrets are printed once, by `add-client`,
+Every command acts on the files under SRE_DATA_DIR (`clients.toml`, `keys/`), or, when the
+registry keeps them in its database (`REGISTRY_AUTH_STORAGE`, `registry.auth_storage`), on its
+tables; a running registry re-reads either on its own (the tables every
+`REGISTRY_AUTH_REFRESH_SECONDS`): no restart is needed. Secrets are printed once, by `add-client`,
 to stdout (and nowhere else); the files keep only their hashes.
 """
 
@@ -18,7 +20,7 @@ from common.settings import SettingsSource
 
 if TYPE_CHECKING:  # the registry is imported only when an auth command runs
     from common.auth import ClientCredentials
-    from registry.keys import KeyStore
+    from registry.keys import SigningKeys
     from registry.settings import RegistrySettings
 
 __all__ = [
@@ -67,13 +69,14 @@ def add_auth_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser
 
 
 def run_auth(args: argparse.Namespace, source: SettingsSource) -> int:
-    from registry.clients import ClientStore
-    from registry.keys import KeyStore
+    from registry.auth_storage import admin_auth
     from registry.settings import RegistrySettings
 
     settings = RegistrySettings.from_source(source)
-    clients = ClientStore(settings.clients_path)
     try:
+        if args.auth_command == "token":
+            return _print_token(settings, args.client, args.audience, args.scopes.split(",") if args.scopes else [])
+        keys, clients = admin_auth(settings)
         if args.auth_command == "add-client":
             scopes = args.scopes.split(",") if args.scopes is not None else None
             if scopes is None and not args.rotate_secret:
@@ -94,10 +97,8 @@ def run_auth(args: argparse.Namespace, source: SettingsSource) -> int:
             for client in listed:
                 created = client.created_at.strftime("%Y-%m-%dT%H:%M:%SZ")
                 print(f"{client.name:{width}}  {created:20}  {' '.join(client.scopes)}")
-        elif args.auth_command == "token":
-            return _print_token(settings, args.client, args.audience, args.scopes.split(",") if args.scopes else [])
         else:
-            return _rotate_keys(KeyStore.for_settings(settings))
+            return _rotate_keys(keys)
     except (InputError, BackendError) as exc:
         print(f"sre auth: {exc}", file=sys.stderr)
         return 1
@@ -138,7 +139,7 @@ def client_token(settings: RegistrySettings, client: str, audience: str, scopes:
     return anyio.run(fetch)
 
 
-def _rotate_keys(keys: KeyStore) -> int:
+def _rotate_keys(keys: SigningKeys) -> int:
     new = keys.rotate()
     now = time.time()
     print(f"New signing key {new.kid} ({new.algorithm}) is published now.")

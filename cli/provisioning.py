@@ -1,7 +1,8 @@
 """The OAuth clients `sre up` gives each component, with their secrets kept for the local run.
 
-Clients live in the registry's `clients.toml` (secrets hashed). So that `sre up` can start the
-components again without asking anyone, each secret is also kept in
+Clients live in the registry's `clients.toml`, or its database (`registry.auth_storage`), secrets
+hashed. So that `sre up` can start the components again without asking anyone, each secret is
+also kept in
 `SRE_DATA_DIR/credentials/<client>.secret`, readable by the owner only. That is the embedded,
 single-machine default; a real deployment hands each component its secret through its own
 secret store and never writes this directory.
@@ -24,7 +25,7 @@ from common.scopes import (
     LOGS_WRITE,
     METRICS_READ,
 )
-from registry.clients import ClientStore
+from registry.clients import ClientDirectory
 
 __all__ = ["CLIENTS", "OTHER_CLIENTS", "provision", "read_secret", "reserved_names"]
 
@@ -54,7 +55,7 @@ def reserved_names() -> dict[str, str]:
     return {c.name: c.name for c in COMPONENTS.values() if c.registers}
 
 
-def provision(data_dir: Path, clients: ClientStore) -> dict[str, str]:
+def provision(data_dir: Path, clients: ClientDirectory) -> dict[str, str]:
     """Every client of `CLIENTS`, created, or given a new secret (and the scopes listed here) when its
     secret file is missing or its scopes differ (a data directory of an older version)."""
     credentials = data_dir / "credentials"

@@ -40,7 +40,7 @@ from common.errors import ConfigError
 from common.local_run import write_endpoints
 from common.scopes import AGENTS_INVOKE, METRICS_READ
 from common.settings import DEFAULT_DATA_DIR, SettingsSource
-from registry.clients import ClientStore
+from registry.auth_storage import admin_auth
 from registry.settings import RegistrySettings
 from scenarios.spec import BUNDLED_DIR
 
@@ -94,7 +94,9 @@ def up(source: SettingsSource, *, demo: str | None = None) -> int:
     logs = data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     registry_settings = RegistrySettings.from_source(source.with_overrides({"SRE_DATA_DIR": str(data_dir)}))
-    secrets = provision(data_dir, ClientStore(registry_settings.clients_path))
+    # The registry's clients file, or its database when REGISTRY_DATABASE_URL is PostgreSQL.
+    _, clients = admin_auth(registry_settings)
+    secrets = provision(data_dir, clients)
     # So that what runs beside sre up with the same data directory (`adk web agents`) finds its registry.
     write_endpoints(data_dir, urls)
     sre = [sys.executable, "-m", "cli.main"]

@@ -7,6 +7,12 @@ The file (`RegistrySettings.clients_path`, written by `sre auth`) looks like:
     secret_hash = "scrypt$16384$8$1$<salt, base64>$<hash, base64>"
     created_at = 2026-11-01T12:00:00Z
 
+`ClientDirectory` is what the token endpoint uses (`get`, `verify`) and `sre auth` manages
+(`list_clients`, `add_client`, `remove_client`); it has two implementations, chosen by
+`RegistrySettings.auth_in_database`: `ClientStore` below (the file, the embedded default) and
+`registry.shared_clients.SharedClients` (the registry's database, for several replicas). The
+first three points below hold for both.
+
 Contract of `ClientStore`:
 - the client id is the name; the secret is `secrets.token_urlsafe(32)`, returned once by
   `add_client` and stored only as a salted scrypt hash (the file never holds a secret);
@@ -31,6 +37,7 @@ import re
 import secrets
 import threading
 import tomllib
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -40,7 +47,18 @@ from pathlib import Path
 from common.errors import ConfigError, InputError
 from common.scopes import ALL_SCOPES
 
-__all__ = ["KNOWN_SCOPES", "ClientStore", "OAuthClient"]
+__all__ = [
+    "KNOWN_SCOPES",
+    "ClientDirectory",
+    "ClientStore",
+    "OAuthClient",
+    "check_client_name",
+    "log_client_added",
+    "new_secret",
+    "parse_client",
+    "planned_client",
+    "unknown_client",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -73,16 +91,48 @@ class OAuthClient:
         return _verify_hash(self.secret_hash, secret)
 
 
-class ClientStore:
+class ClientDirectory(ABC):
+    """OAuth clients by id, their secrets checked in constant time (module doc)."""
+
+    def __init__(self) -> None:
+        # Made now, not on the first unknown client, whose check would otherwise take twice as long.
+        self._decoy_hash = _hash_secret(secrets.token_urlsafe(32))
+
+    @abstractmethod
+    def get(self, client_id: str) -> OAuthClient | None: ...
+
+    @abstractmethod
+    def list_clients(self) -> list[OAuthClient]:
+        """Every client, sorted by name."""
+
+    @abstractmethod
+    def add_client(self, name: str, scopes: Iterable[str] | None, *, rotate_secret: bool = False) -> str:
+        """Register `name` (or give it a new secret with `rotate_secret`) and return its new secret.
+
+        With `rotate_secret`, `scopes=None` keeps the client's scopes.
+        """
+
+    @abstractmethod
+    def remove_client(self, name: str) -> None: ...
+
+    def verify(self, client_id: str, secret: str) -> OAuthClient | None:
+        """The client if `secret` is its secret; None for a wrong secret and for an unknown client alike."""
+        client = self.get(client_id)
+        if client is None:
+            _verify_hash(self._decoy_hash, secret)  # same work as a real check
+            return None
+        return client if client.check_secret(secret) else None
+
+
+class ClientStore(ClientDirectory):
     """The clients in `path` (a missing file is an empty set)."""
 
     def __init__(self, path: Path) -> None:
+        super().__init__()
         self.path = path
         self._lock = threading.Lock()  # secrets are checked in worker threads
         self._clients: dict[str, OAuthClient] = {}
         self._stamp: object = _UNREAD
-        # Made now, not on the first unknown client, whose check would otherwise take twice as long.
-        self._decoy_hash = _hash_secret(secrets.token_urlsafe(32))
 
     def get(self, client_id: str) -> OAuthClient | None:
         with self._lock:
@@ -94,50 +144,22 @@ class ClientStore:
             self._refresh()
             return sorted(self._clients.values(), key=lambda client: client.name)
 
-    def verify(self, client_id: str, secret: str) -> OAuthClient | None:
-        """The client if `secret` is its secret; None for a wrong secret and for an unknown client alike."""
-        client = self.get(client_id)
-        if client is None:
-            _verify_hash(self._decoy_hash, secret)  # same work as a real check
-            return None
-        return client if client.check_secret(secret) else None
-
     def add_client(self, name: str, scopes: Iterable[str] | None, *, rotate_secret: bool = False) -> str:
-        """Register `name` (or give it a new secret with `rotate_secret`) and return its new secret.
-
-        With `rotate_secret`, `scopes=None` keeps the client's scopes.
-        """
-        if not _NAME.fullmatch(name):
-            raise InputError(
-                f"Invalid client name {name!r}: use 1-64 letters, digits, '.', '_' or '-', starting with a letter "
-                "or digit."
-            )
-        secret = secrets.token_urlsafe(32)
+        check_client_name(name)
+        secret, secret_hash = new_secret()
         with self._locked_file():
             clients = self._read()
             existing = clients.get(name)
-            if existing is not None and not rotate_secret:
-                raise InputError(f"Client {name!r} already exists; use --rotate-secret to give it a new secret.")
-            if existing is None and rotate_secret:
-                raise InputError(f"Client {name!r} does not exist, so it has no secret to rotate.")
-            granted = existing.scopes if scopes is None and existing is not None else _checked_scopes(scopes or ())
-            clients[name] = OAuthClient(
-                name=name,
-                scopes=granted,
-                created_at=existing.created_at if existing else datetime.now(UTC).replace(microsecond=0),
-                secret_hash=_hash_secret(secret),
-            )
+            clients[name] = planned_client(name, scopes, existing, rotate_secret=rotate_secret, secret_hash=secret_hash)
             self._write(clients)
-        logger.info(
-            "OAuth client %s %s (scopes: %s)", name, "secret rotated" if existing else "added", " ".join(granted)
-        )
+        log_client_added(clients[name], rotated=existing is not None)
         return secret
 
     def remove_client(self, name: str) -> None:
         with self._locked_file():
             clients = self._read()
             if clients.pop(name, None) is None:
-                raise InputError(f"No client named {name!r}; `sre auth list-clients` shows the registered ones.")
+                raise unknown_client(name)
             self._write(clients)
         logger.info("OAuth client %s removed", name)
 
@@ -166,7 +188,7 @@ class ClientStore:
         entries = document.get("clients", {})
         if not isinstance(entries, dict):
             raise ConfigError(f"In {self.path}, `clients` must be a table of clients.")
-        return {name: _parse_entry(self.path, name, entry) for name, entry in entries.items()}
+        return {name: parse_client(str(self.path), name, entry) for name, entry in entries.items()}
 
     def _write(self, clients: dict[str, OAuthClient]) -> None:
         lines = [_HEADER]
@@ -198,6 +220,46 @@ class ClientStore:
             os.close(fd)  # closing releases the lock
 
 
+def check_client_name(name: str) -> None:
+    """InputError unless `name` is a valid client id."""
+    if not _NAME.fullmatch(name):
+        raise InputError(
+            f"Invalid client name {name!r}: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit."
+        )
+
+
+def new_secret() -> tuple[str, str]:
+    """A new client secret and its salted scrypt hash (tens of ms of CPU and 16 MiB)."""
+    secret = secrets.token_urlsafe(32)
+    return secret, _hash_secret(secret)
+
+
+def planned_client(
+    name: str, scopes: Iterable[str] | None, existing: OAuthClient | None, *, rotate_secret: bool, secret_hash: str
+) -> OAuthClient:
+    """The client `add_client` writes in place of `existing`; InputError when the request does not fit it."""
+    if existing is not None and not rotate_secret:
+        raise InputError(f"Client {name!r} already exists; use --rotate-secret to give it a new secret.")
+    if existing is None and rotate_secret:
+        raise InputError(f"Client {name!r} does not exist, so it has no secret to rotate.")
+    granted = existing.scopes if scopes is None and existing is not None else _checked_scopes(scopes or ())
+    return OAuthClient(
+        name=name,
+        scopes=granted,
+        created_at=existing.created_at if existing else datetime.now(UTC).replace(microsecond=0),
+        secret_hash=secret_hash,
+    )
+
+
+def log_client_added(client: OAuthClient, *, rotated: bool) -> None:
+    action = "secret rotated" if rotated else "added"
+    logger.info("OAuth client %s %s (scopes: %s)", client.name, action, " ".join(client.scopes))
+
+
+def unknown_client(name: str) -> InputError:
+    return InputError(f"No client named {name!r}; `sre auth list-clients` shows the registered ones.")
+
+
 def _checked_scopes(scopes: Iterable[str]) -> tuple[str, ...]:
     wanted = sorted({scope.strip() for scope in scopes if scope.strip()})
     if not wanted:
@@ -208,8 +270,10 @@ def _checked_scopes(scopes: Iterable[str]) -> tuple[str, ...]:
     return tuple(wanted)
 
 
-def _parse_entry(path: Path, name: str, entry: object) -> OAuthClient:
-    problem = f"In {path}, client {name!r}"
+def parse_client(source: str, name: str, entry: object) -> OAuthClient:
+    """The client stored as `entry` (a TOML table, or a database row as a dict) in `source`; ConfigError saying
+    what is wrong with it otherwise."""
+    problem = f"In {source}, client {name!r}"
     if not isinstance(entry, dict) or not _NAME.fullmatch(name):
         raise ConfigError(f"{problem} is not a valid client table.")
     scopes, secret_hash, created_at = entry.get("scopes"), entry.get("secret_hash"), entry.get("created_at")

@@ -5,12 +5,13 @@
 thread: checking a secret (scrypt) and signing take milliseconds of CPU. The HTTP side (form
 parsing, limits, routes) is `registry.oauth`.
 
-- clients come from the `ClientStore`; `client_secret_basic` and `client_secret_post` only. An
-  unknown client and a wrong secret fail the same way: 401 `invalid_client`, one fixed message;
+- clients come from the `ClientDirectory` (the file or the database: `registry.auth_storage`);
+  `client_secret_basic` and `client_secret_post` only. An unknown client and a wrong secret fail
+  the same way: 401 `invalid_client`, one fixed message;
 - `scope` must be a subset of the client's scopes (`invalid_scope`); none asked means all of them;
 - `resource` (RFC 8707) is required (`invalid_request`), single, and one of
   `TokenRequest.known_resources` (`invalid_target`); it becomes the token's only `aud`;
-- tokens are RFC 9068 JWTs (`typ: at+jwt`, `kid` of the active key of the `KeyStore`), with
+- tokens are RFC 9068 JWTs (`typ: at+jwt`, `kid` of the active key of the `SigningKeys`), with
   `iss`, `sub` = `client_id`, `aud`, `scope`, `iat`, `exp`, `jti`; no refresh token; no token
   is stored (they are self-contained) or logged.
 """
@@ -32,8 +33,8 @@ from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator
 from joserfc.jwk import KeySet
 from starlette.responses import JSONResponse, Response
 
-from registry.clients import KNOWN_SCOPES, ClientStore, OAuthClient
-from registry.keys import KeyStore
+from registry.clients import KNOWN_SCOPES, ClientDirectory, OAuthClient
+from registry.keys import SigningKeys
 from registry.settings import RegistrySettings
 
 __all__ = ["AUTH_METHODS", "InvalidTargetError", "TokenIssuer", "TokenRequest"]
@@ -92,7 +93,7 @@ class _FormPayload(OAuth2Payload):  # type: ignore[misc]
 class _Client(ClientMixin):  # type: ignore[misc]
     """authlib's view of a client; also stands in for an unknown one, which never authenticates."""
 
-    def __init__(self, client_id: str, store: ClientStore) -> None:
+    def __init__(self, client_id: str, store: ClientDirectory) -> None:
         self.client_id = client_id
         self._store = store
         self.record: OAuthClient | None = None
@@ -158,7 +159,7 @@ class _Grant(ClientCredentialsGrant):  # type: ignore[misc]
 
 
 class _TokenGenerator(JWTBearerTokenGenerator):  # type: ignore[misc]
-    def __init__(self, issuer: str, keys: KeyStore, ttl: int) -> None:
+    def __init__(self, issuer: str, keys: SigningKeys, ttl: int) -> None:
         super().__init__(issuer, alg=keys.algorithm, expires_generator=ttl)
         self._keys = keys
 
@@ -173,7 +174,7 @@ class _TokenGenerator(JWTBearerTokenGenerator):  # type: ignore[misc]
 class TokenIssuer(AuthorizationServer):  # type: ignore[misc]
     """authlib's authorization server, adapted to Starlette and to the registry's stores."""
 
-    def __init__(self, settings: RegistrySettings, keys: KeyStore, clients: ClientStore) -> None:
+    def __init__(self, settings: RegistrySettings, keys: SigningKeys, clients: ClientDirectory) -> None:
         super().__init__(scopes_supported=list(KNOWN_SCOPES))
         self._clients = clients
         self.register_grant(_Grant)

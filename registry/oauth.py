@@ -14,7 +14,7 @@
   sharing its address.
   The errors are raised as `common.rest.HttpError` with `Cache-Control: no-store` (RFC 6749
   5.2): the app mounting these routes renders them (`rest_app` does).
-- `GET /jwks.json`: the public keys of the `KeyStore` (pending, active and retired ones).
+- `GET /jwks.json`: the public keys of the `SigningKeys` (pending, active and retired ones).
 - `GET /.well-known/oauth-authorization-server`: RFC 8414 metadata.
 
 No OpenID configuration is served: this is not an OpenID provider, and verifiers of this
@@ -41,9 +41,9 @@ from starlette.routing import Route
 
 from common.errors import ConfigError
 from common.rest import HttpError
-from registry.clients import KNOWN_SCOPES, ClientStore
+from registry.clients import KNOWN_SCOPES, ClientDirectory
 from registry.issuer import AUTH_METHODS, TokenIssuer, TokenRequest
-from registry.keys import KeyStore
+from registry.keys import SigningKeys
 from registry.settings import RegistrySettings
 from registry.token_limits import Admission, TokenRequestLimits
 
@@ -74,8 +74,8 @@ def metadata(issuer: str) -> dict[str, Any]:
 
 def authorization_routes(
     settings: RegistrySettings,
-    keys: KeyStore,
-    clients: ClientStore,
+    keys: SigningKeys,
+    clients: ClientDirectory,
     known_resources: KnownResources | None = None,
 ) -> list[Route]:
     """Routes of the token endpoint, the JWKS and the metadata document for `settings.issuer`."""

@@ -15,6 +15,10 @@ Contract:
   racing a re-registration cannot mark the new URL;
 - `expire_stale` deletes entries neither seen nor healthy for `stale_after` seconds.
 
+Several registry replicas may share one PostgreSQL database: every write above is one
+transaction whose conditions are re-checked where it writes, and `start()` creates the schema
+holding a lock (`registry.database_locks`), so replicas starting at once create it once.
+
 The schema is created on `start()` with `create_all`; a database from before entries had owners
 gets the `owner` column added (empty: such entries are claimed by their next registration). That
 one added column is the only change of schema so far; the next one needs Alembic revisions, as
@@ -54,6 +58,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.database import create_database_engine, display_url
 from common.rest import HttpError
+from registry.database_locks import hold_lock
 from registry.models import AgentEntry, AgentRegistration, HealthStatus, ServerEntry, ServerRegistration
 from registry.ownership import ANONYMOUS, Ownership, Writer
 from registry.settings import RegistrySettings
@@ -118,6 +123,8 @@ class RegistryStore:
 
     async def start(self) -> None:
         async with self._engine.begin() as connection:
+            # Replicas starting at once on an empty database: one creates the tables, the others then find them.
+            await hold_lock(connection, "schema")
             await connection.run_sync(_create_schema)
         logger.info("Registry storage ready at %s", self._display_url)
 
