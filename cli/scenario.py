@@ -17,7 +17,9 @@ and triage (agents:invoke).
 
 `load` prints one line per target and per scenario and exits 2 naming the problem (a scenario's
 file and field, or the backend that refused). `run` prints a table (or JSON lines) and exits 0
-when every scenario produced a report, 1 otherwise, 2 when a scenario file is invalid.
+when every scenario produced a report, 1 otherwise, 2 when a scenario file is invalid. `run
+--concurrency N` is a drill of many pages at once: every scenario loaded first, then their alert
+groups posted N scenarios at a time (`scenarios.run`), rows printed as reports come.
 """
 
 from __future__ import annotations
@@ -88,8 +90,11 @@ def add_scenario_parser(commands: argparse._SubParsersAction[argparse.ArgumentPa
         description="Each scenario is loaded in namespaces of its own, its alerts are posted to the router's\n"
         "Alertmanager webhook (ROUTER_URL, default http://127.0.0.1:8720), and the report of its first\n"
         "alert group is scored: hit@1, hit@3, onset error, preceding change found, latency.\n"
+        "With --concurrency N every scenario is loaded first, then their alerts are posted N scenarios\n"
+        "at a time: many pages at once, as an outage that pages several teams does.\n"
         "Exit 0 when every scenario produced a report, 1 otherwise.",
-        epilog="examples:\n  sre scenario run bundled\n  sre scenario run checkout-bad-deploy-errors --direct --json",
+        epilog="examples:\n  sre scenario run bundled\n  sre scenario run checkout-bad-deploy-errors --direct --json\n"
+        "  sre scenario run bundled --concurrency 10",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     run.add_argument("files", nargs="+", metavar="FILE", help=_FILES_HELP)
@@ -101,6 +106,14 @@ def add_scenario_parser(commands: argparse._SubParsersAction[argparse.ArgumentPa
     run.add_argument("--json", action="store_true", help="one JSON object per scenario, then one with the totals")
     run.add_argument(
         "--timeout", type=_seconds, metavar="S", help="seconds to wait for each scenario's report (default 120)"
+    )
+    run.add_argument(
+        "--concurrency",
+        type=_positive,
+        default=1,
+        metavar="N",
+        help="load every scenario first, then investigate N at a time, each latency from its first page to its "
+        "report (default 1: each scenario loaded and investigated in turn)",
     )
     run.add_argument(
         "--reseed",
@@ -197,6 +210,16 @@ def _seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be more than 0 seconds, got {text}")
+    return value
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
     return value
 
 
@@ -345,6 +368,7 @@ async def _run(args: argparse.Namespace, scenarios: list[Scenario], backends: Ba
             triage_url=source.get("TRIAGE_URL") or None,
             registry_url=RegistrySettings.from_source(source).serve.registry_url,
             report_timeout=args.timeout or DEFAULT_TIMEOUT,
+            concurrency=args.concurrency,
             on_result=show,
         )
     if table is None:
@@ -353,5 +377,6 @@ async def _run(args: argparse.Namespace, scenarios: list[Scenario], backends: Ba
         print(totals_line(summary), flush=True)
     failed = sum(1 for result in summary.results if result.report is None)
     verdict = f"{failed} of {len(summary.results)} scenarios produced no report; " if failed else ""
-    print(f"sre scenario run: {verdict}wall time {summary.wall_time_s:.1f} s", file=sys.stderr)
+    at_once = f" ({args.concurrency} at a time)" if args.concurrency > 1 else ""
+    print(f"sre scenario run: {verdict}wall time {summary.wall_time_s:.1f} s{at_once}", file=sys.stderr)
     return 0 if summary.ok else 1

@@ -21,8 +21,14 @@ Calls to the router and agents carry tokens of the caller's own client (`tokens`
 result with its `error`; the run goes on with the next. When the router (or the agent, or the
 registry) cannot be reached at all, no scenario is loaded: each result says so.
 
-Scenarios run one after another: a load writing while another investigation reads would
-make latencies depend on the order of the suite.
+By default (`concurrency=1`) scenarios run one after another: a load writing while another
+investigation reads would make latencies depend on the order of the suite. With `concurrency=N`
+(a drill of an outage that pages many teams at once) every scenario is loaded first, in turn,
+each in namespaces of its own (run ids distinct within the run), and then their alert groups are
+posted N scenarios at a time, the next starting as one ends; each report is scored as above and
+`on_result` sees the results as they end. The latency then includes the time the federation kept
+the page waiting behind the others. A scenario's history ends when it was loaded, so the later
+ones are investigated that much after their history ends (the loads took that long).
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import anyio
 import httpx
 
 from common.errors import SreError
@@ -135,6 +142,17 @@ class RunSummary:
         return all(result.report is not None for result in self.results)
 
 
+@dataclass(frozen=True)
+class _Loaded:
+    """A scenario loaded in namespaces of its own, its alert groups ready to post."""
+
+    name: str
+    run_id: str
+    truth: GroundTruth
+    change_expected: bool
+    alerts: list[dict[str, Any]]
+
+
 async def run_scenarios(
     scenarios: Sequence[Scenario],
     targets: Targets,
@@ -146,9 +164,14 @@ async def run_scenarios(
     registry_url: str = DEFAULT_REGISTRY_URL,
     report_timeout: float = DEFAULT_TIMEOUT,
     poll_interval: float = POLL_INTERVAL,
+    concurrency: int = 1,
     on_result: Callable[[ScenarioResult], None] | None = None,
 ) -> RunSummary:
-    """Load, investigate and score each scenario in turn; `on_result` sees each result as it comes."""
+    """Load, investigate and score each scenario, in turn or (`concurrency` > 1) all loaded first and then
+    investigated `concurrency` at a time; `on_result` sees each result as it comes. The summary lists the
+    results in the order of `scenarios`. Raises ValueError when `concurrency` is below 1."""
+    if concurrency < 1:
+        raise ValueError(f"concurrency must be at least 1, got {concurrency}.")
     started = time.perf_counter()
     investigate = Investigation(
         tokens,
@@ -159,20 +182,76 @@ async def run_scenarios(
         report_timeout=report_timeout,
         poll_interval=poll_interval,
     )
-    results: list[ScenarioResult] = []
-    async with create_http_client(timeout=_HTTP_TIMEOUT, attempts=1) as http:
+    results: list[ScenarioResult | None] = [None] * len(scenarios)
+
+    def done(index: int, result: ScenarioResult) -> None:
+        results[index] = result
+        if on_result is not None:
+            on_result(result)
+
+    run_ids = _RunIds()
+    # Each page in flight holds one connection at a time (it posts, then polls its task).
+    async with create_http_client(timeout=_HTTP_TIMEOUT, attempts=1, max_connections=max(50, concurrency)) as http:
         unreachable = await investigate.unreachable(http)
-        for scenario in scenarios:
-            if unreachable is not None:
-                result = _failed(scenario, new_run_id(), unreachable)
-            else:
-                result = await _run_one(scenario, targets, investigate, http)
-            results.append(result)
-            if on_result is not None:
-                on_result(result)
-    latencies = [r.latency_s for r in results if r.report is not None and r.latency_s is not None]
-    summary_totals = totals([r.score for r in results], latencies)
-    return RunSummary(results, summary_totals, time.perf_counter() - started)
+        if unreachable is not None:
+            for index, scenario in enumerate(scenarios):
+                done(index, _failed(scenario, run_ids.new(), unreachable))
+        elif concurrency == 1:
+            for index, scenario in enumerate(scenarios):
+                loaded = await _load(scenario, targets, run_ids.new())
+                done(
+                    index,
+                    loaded if isinstance(loaded, ScenarioResult) else await _investigate(loaded, investigate, http),
+                )
+        else:
+            await _drill(scenarios, targets, investigate, http, concurrency, run_ids, done)
+    finished = [result for result in results if result is not None]
+    latencies = [r.latency_s for r in finished if r.report is not None and r.latency_s is not None]
+    return RunSummary(finished, totals([r.score for r in finished], latencies), time.perf_counter() - started)
+
+
+async def _drill(
+    scenarios: Sequence[Scenario],
+    targets: Targets,
+    investigate: Investigation,
+    http: httpx.AsyncClient,
+    concurrency: int,
+    run_ids: _RunIds,
+    done: Callable[[int, ScenarioResult], None],
+) -> None:
+    """Every scenario loaded first, then their pages investigated `concurrency` at a time."""
+    ready: list[tuple[int, _Loaded]] = []
+    for index, scenario in enumerate(scenarios):
+        loaded = await _load(scenario, targets, run_ids.new())
+        if isinstance(loaded, ScenarioResult):
+            done(index, loaded)
+        else:
+            ready.append((index, loaded))
+    logger.info("%d scenarios loaded; investigating them %d at a time", len(ready), concurrency)
+    limiter = anyio.CapacityLimiter(concurrency)
+
+    async def one(index: int, loaded: _Loaded) -> None:
+        async with limiter:
+            result = await _investigate(loaded, investigate, http)
+        done(index, result)
+
+    async with anyio.create_task_group() as group:
+        for index, loaded in ready:
+            group.start_soon(one, index, loaded)
+
+
+class _RunIds:
+    """Run ids distinct within one run: two scenarios loaded side by side never share namespaces."""
+
+    def __init__(self) -> None:
+        self._given: set[str] = set()
+
+    def new(self) -> str:
+        run_id = new_run_id()
+        while run_id in self._given:
+            run_id = new_run_id()
+        self._given.add(run_id)
+        return run_id
 
 
 def _failed(scenario: Scenario, run_id: str, error: str) -> ScenarioResult:
@@ -188,10 +267,8 @@ def _failed(scenario: Scenario, run_id: str, error: str) -> ScenarioResult:
     )
 
 
-async def _run_one(
-    scenario: Scenario, targets: Targets, investigate: Investigation, http: httpx.AsyncClient
-) -> ScenarioResult:
-    run_id = new_run_id()
+async def _load(scenario: Scenario, targets: Targets, run_id: str) -> _Loaded | ScenarioResult:
+    """The scenario loaded as run `run_id`, or the result of a scenario that could not be."""
     change_expected = expects_change(scenario)
     try:
         private = isolated(scenario, run_id)
@@ -206,18 +283,35 @@ async def _run_one(
             raise NoReport("loading failed: " + "; ".join(f"{target}: {why}" for target, why in problems.items()))
         if not loaded.alerts:
             raise NoReport("the scenario has no alerts to post")
-        logger.info("scenario %s loaded as run %s (namespaces *-%s)", scenario.name, run_id, run_id)
-        report, latency = await investigate(http, loaded.alerts)
     except (NoReport, SreError) as exc:
         error = f"{scenario.name}: {exc}"
     except Exception as exc:
-        # One scenario's surprise must not cost the rest of a long run: logged with its trace.
-        logger.exception("Scenario %s (run %s) failed unexpectedly", scenario.name, run_id)
-        error = f"{scenario.name}: unexpected {type(exc).__name__} (the log has the trace): {exc}"
+        error = _unexpected(scenario.name, run_id, exc)
     else:
-        return ScenarioResult(
-            scenario.name, run_id, truth, score(truth, report, change_expected=change_expected), report, latency
-        )
+        logger.info("scenario %s loaded as run %s (namespaces *-%s)", scenario.name, run_id, run_id)
+        return _Loaded(scenario.name, run_id, truth, change_expected, loaded.alerts)
     return ScenarioResult(
         scenario.name, run_id, truth, score(truth, None, change_expected=change_expected), error=error
     )
+
+
+async def _investigate(loaded: _Loaded, investigate: Investigation, http: httpx.AsyncClient) -> ScenarioResult:
+    """The loaded scenario's pages investigated, and the report scored."""
+    name, run_id, truth, change_expected = loaded.name, loaded.run_id, loaded.truth, loaded.change_expected
+    try:
+        report, latency = await investigate(http, loaded.alerts)
+    except (NoReport, SreError) as exc:
+        error = f"{name}: {exc}"
+    except Exception as exc:
+        error = _unexpected(name, run_id, exc)
+    else:
+        return ScenarioResult(
+            name, run_id, truth, score(truth, report, change_expected=change_expected), report, latency
+        )
+    return ScenarioResult(name, run_id, truth, score(truth, None, change_expected=change_expected), error=error)
+
+
+def _unexpected(name: str, run_id: str, exc: Exception) -> str:
+    # One scenario's surprise must not cost the rest of a long run: logged with its trace.
+    logger.exception("Scenario %s (run %s) failed unexpectedly", name, run_id)
+    return f"{name}: unexpected {type(exc).__name__} (the log has the trace): {exc}"

@@ -52,6 +52,18 @@ def test_run_refuses_a_timeout_that_is_not_a_positive_number(
     assert reason in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("value", "reason"), [("0", "at least 1"), ("-3", "at least 1"), ("two", "not a whole number")]
+)
+def test_run_refuses_a_concurrency_that_is_not_a_positive_whole_number(
+    value: str, reason: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["scenario", "run", SCENARIO, "--concurrency", value])
+    assert exit_.value.code == 2
+    assert reason in capsys.readouterr().err
+
+
 def test_run_of_an_unknown_name_exits_2_listing_the_bundled_scenarios(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["scenario", "run", "no-such-incident"]) == 2
     err = capsys.readouterr().err

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -53,6 +54,10 @@ class FakeRouter:
     posted: list[dict[str, Any]] = field(default_factory=list)
     claims: list[dict[str, Any]] = field(default_factory=list)
     reads: dict[str, int] = field(default_factory=dict)
+    #: When each payload was posted (time.time()), and the namespaces whose tasks have not ended.
+    posted_at: list[float] = field(default_factory=list)
+    open_tasks: dict[str, str] = field(default_factory=dict)
+    most_namespaces_at_once: int = 0
 
     def app(self) -> Starlette:
         return Starlette(
@@ -71,8 +76,11 @@ class FakeRouter:
         if payload["status"] == "resolved":  # as the router does: nothing to investigate
             return JSONResponse({"tasks": [], "duplicate": False, "ignored": "resolved"}, 202)
         self.posted.append(payload)
+        self.posted_at.append(time.time())
         task_id = f"task-{len(self.posted)}"
         self.reads[task_id] = 0
+        self.open_tasks[task_id] = payload["alerts"][0]["labels"]["namespace"]
+        self.most_namespaces_at_once = max(self.most_namespaces_at_once, len(set(self.open_tasks.values())))
         url = f"{request.base_url}tasks/{task_id}"
         return JSONResponse({"tasks": [{"id": task_id, "url": url, "agent": "triage"}], "duplicate": False}, 202)
 
@@ -85,6 +93,7 @@ class FakeRouter:
         payload = self.posted[int(task_id.split("-")[1]) - 1]
         if self.reads[task_id] <= self.working_reads:
             return JSONResponse({"id": task_id, "agent": "triage", "state": "working", "result": None})
+        self.open_tasks.pop(task_id, None)
         if self.final_state != "completed":
             return JSONResponse({"id": task_id, "agent": "triage", "state": self.final_state, "message": "boom"})
         return JSONResponse(
@@ -263,6 +272,35 @@ async def test_the_same_scenario_twice_runs_in_two_sets_of_namespaces(harness: H
     namespaces = [p["alerts"][0]["labels"]["namespace"] for p in harness.router.posted]
     assert namespaces == [f"prod-{first.run_id}"] * 2 + [f"prod-{second.run_id}"] * 2  # two groups each
     assert summary.totals["reports"] == 2
+
+
+@pytest.mark.parametrize("concurrency", [1, 3])
+async def test_a_drill_loads_every_scenario_first_then_investigates_n_at_a_time(
+    harness: Harness, scenario: Scenario, concurrency: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    harness.router.working_reads = 4
+    caplog.set_level(logging.INFO, logger="scenarios.run")
+    summary, seen = await harness.run([scenario] * 5, concurrency=concurrency)
+
+    assert summary.ok
+    assert harness.router.most_namespaces_at_once == concurrency
+    run_ids = [result.run_id for result in summary.results]
+    assert len(set(run_ids)) == 5
+    assert {result.run_id for result in seen} == set(run_ids)
+    assert all(result.latency_s is not None and result.latency_s > 0 for result in summary.results)
+    assert summary.totals["reports"] == 5
+    assert summary.totals["latency_p50_s"] <= summary.totals["latency_p95_s"]
+    loaded = [record.created for record in caplog.records if "loaded as run" in record.getMessage()]
+    assert len(loaded) == 5
+    if concurrency > 1:  # all loaded before the first page; in turn, each before its own
+        assert max(loaded) < min(harness.router.posted_at)
+    else:
+        assert loaded[1] > harness.router.posted_at[0]
+
+
+async def test_a_drill_of_no_concurrency_is_refused(harness: Harness, scenario: Scenario) -> None:
+    with pytest.raises(ValueError, match="concurrency must be at least 1"):
+        await harness.run([scenario], concurrency=0)
 
 
 async def test_a_refused_token_is_a_result_naming_the_credentials(harness: Harness, scenario: Scenario) -> None:
