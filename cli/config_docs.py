@@ -51,6 +51,7 @@ one of its settings but where others find it (`ROUTER_URL` for `sre scenario run
 | `SRE_PUBLIC_URL` | `http://SRE_HOST:SRE_PORT` | Canonical base URL; `<it>/mcp` is an MCP server's token audience |
 | `SRE_MAX_BODY_BYTES` | `1048576` | Largest request body accepted (413 above) |
 | `SRE_REQUESTS_PER_SECOND` | `200` | Requests allowed per caller (OAuth client, else address), per second (429 above) |
+| `SRE_REUSE_PORT` | `false` | SO_REUSEPORT: processes of a component share HOST:PORT (replicas) |
 | `REGISTRY_URL` | `http://127.0.0.1:8700` | The registry; its authorization server is the default token issuer |
 | `SRE_NAME` | the component's name | Name the component registers under in the registry |
 | `SRE_CLIENT_ID` | unset | The component's own OAuth client; unset: it does not register itself |

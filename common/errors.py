@@ -104,7 +104,22 @@ class BackendError(SreError):
 
 
 class BackendUnavailable(BackendError):
-    """The backend could not be reached."""
+    """The backend could not be reached, or is too busy to take the request now (HTTP 429 or 503).
+
+    `retry_after_seconds` is how long it asked to be left alone (its `Retry-After`), when it said.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        backend: str,
+        status_code: int | None = None,
+        kind: ErrorKind | None = None,
+        retry_after_seconds: float | None = None,
+    ) -> None:
+        super().__init__(message, backend=backend, status_code=status_code, kind=kind)
+        self.retry_after_seconds = retry_after_seconds
 
 
 class BackendTimeout(BackendError):

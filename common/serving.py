@@ -1,9 +1,15 @@
-"""Serving an ASGI app with uvicorn the same way for every component (MCP servers, agents, registry, control plane)."""
+"""Serving an ASGI app with uvicorn the same way for every component (MCP servers, agents, registry, control plane).
+
+With `SRE_REUSE_PORT` the socket is bound with SO_REUSEPORT: several processes of one component
+(replicas of an agent sharing a PostgreSQL task store) listen on the same HOST:PORT and the
+kernel spreads the connections among them.
+"""
 
 from __future__ import annotations
 
 import logging
 import signal
+import socket
 from collections.abc import Awaitable, Callable, Sequence
 from types import FrameType
 
@@ -50,7 +56,17 @@ async def run_http(
     server = _GracefulServer(config)
     logger.info("Serving on %s (listening on %s:%d)", serve.base_url, serve.host, serve.port)
     try:
-        await server.serve()
+        await server.serve(sockets=[_shared_socket(serve)] if serve.reuse_port else None)
     finally:
         for hook in on_shutdown:
             await hook()
+
+
+def _shared_socket(serve: ServeSettings) -> socket.socket:
+    """HOST:PORT bound with SO_REUSEPORT, which other processes bound the same way share (the kernel balances)."""
+    family = socket.AF_INET6 if ":" in serve.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((serve.host, serve.port))
+    return sock

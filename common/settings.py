@@ -229,6 +229,11 @@ class ServeSettings(FrozenModel):
     public_url: str | None = Field(default=None, description="Canonical base URL; unset: http://HOST:PORT.")
     max_body_bytes: int = 1024 * 1024
     requests_per_second: int = Field(default=200, ge=1, description="Requests allowed per caller, per second.")
+    reuse_port: bool = Field(
+        default=False,
+        description="Bind with SO_REUSEPORT (Linux): several processes of the component share HOST:PORT and the "
+        "kernel spreads connections among them (replicas of an agent on one host).",
+    )
     name: str | None = Field(default=None, description="Name registered in the registry; unset: the component's.")
     registry_url: str = DEFAULT_REGISTRY_URL
     auth: AuthConfig = Field(default_factory=AuthConfig)
@@ -244,7 +249,7 @@ class ServeSettings(FrozenModel):
     @classmethod
     def from_source(cls, source: SettingsSource, *, default_port: int) -> ServeSettings:
         values: dict[str, Any] = {"port": default_port}
-        for key in ("host", "port", "public_url", "max_body_bytes", "requests_per_second", "name"):
+        for key in ("host", "port", "public_url", "max_body_bytes", "requests_per_second", "reuse_port", "name"):
             if (value := source.get(f"SRE_{key}")) is not None:
                 values[key] = value
         registry_url = str(source.get("REGISTRY_URL") or DEFAULT_REGISTRY_URL).rstrip("/")

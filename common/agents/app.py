@@ -22,13 +22,28 @@ The SDK does not enforce the card's security, so this module does:
   (row 30), so the agent never calls a caller-chosen URL.
 
 Tasks persist in a database: SQLite by default (`default_task_store_url()`), PostgreSQL by URL
-(`postgresql+asyncpg://...`); they survive a restart. A task still submitted or working when the
-agent starts was cut off by the previous run stopping: it is marked failed, saying to send the
-request again (`fail_interrupted_tasks`); while serving, a task left unfinished without a worker
-(its last write refused by the store) is failed the same way (`watchdog.TaskWatchdog`), so none
-reads as running forever. At most `max_concurrent_tasks` runs go at once; the others wait,
-submitted, in arrival order. One process owns a task store: agents sharing a database would fail
-each other's running tasks.
+(`postgresql+asyncpg://...`); they survive a restart. Several replicas (processes) of an agent
+may share one PostgreSQL task store: each holds a lease on the tasks it runs
+(`common.agents.leases`, table `a2a_task_leases` beside the tasks, renewed every
+`lease_seconds / 3`). At start-up and every `lease_seconds / 2` while serving, a replica fails
+the unfinished tasks whose lease expired or whose holder is a process of this host that is gone
+(the replica running it stopped: `INTERRUPTED_MESSAGE`, send the request again) and those left
+without a lease past a grace of `lease_seconds` (`common.agents.watchdog`): a replica starting
+never fails another's running task, and none reads as running forever. A replica that stops
+cleanly fails its own unfinished tasks the same way. A task that reads back failed this way is
+not re-run: its run got part-way through a stream of stages the caller may have seen, and
+re-running a request is the caller's decision (the router's deliverer sends it again).
+
+With the task store on PostgreSQL the ADK sessions are stored there too (`DatabaseSessionService`
+on the same engine), so a conversation (an A2A context: follow-up questions) may continue on any
+replica; on SQLite, or when the caller passes `session_service`, they are that one's (default: in
+memory, one process).
+
+At most `max_concurrent_tasks` runs go at once; the others wait, submitted, in arrival order, and
+at most `max_queued_tasks` wait (`common.agents.task_queue`): a `SendMessage` or
+`SendStreamingMessage` beyond that is answered HTTP 429 `queue_full` with `Retry-After` (seconds,
+from the recent run time and the queue) before the SDK creates a task, so a storm never builds
+an unbounded backlog in memory; the caller sends it again later, or to another replica.
 
 `extra_routes` are served beside the A2A ones, behind the same layers (a component's own REST
 API or webhooks, like the router's); each route requires what it needs with a `BearerGuard`.
@@ -36,6 +51,7 @@ API or webhooks, like the router's); each route requires what it needs with a `B
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -50,9 +66,11 @@ from a2a.server.tasks import DatabaseTaskStore, InMemoryPushNotificationConfigSt
 from google.adk.agents import BaseAgent
 from google.adk.artifacts import InMemoryArtifactService
 from google.adk.runners import Runner
-from google.adk.sessions import BaseSessionService, InMemorySessionService
+from google.adk.sessions import BaseSessionService, DatabaseSessionService, InMemorySessionService
 from mcp.server.auth.provider import AccessToken, TokenVerifier
+from sqlalchemy.engine import make_url
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -62,9 +80,11 @@ from starlette.types import Message as AsgiMessage
 from common import jsonrpc_bounds
 from common.agents.card import AgentCardSpec, agent_card
 from common.agents.card_route import CARD_MAX_AGE_SECONDS, card_routes
-from common.agents.executor import DEFAULT_MAX_CONCURRENT_TASKS, AdkAgentExecutor
+from common.agents.executor import ADMISSION, DEFAULT_MAX_CONCURRENT_TASKS, AdkAgentExecutor
+from common.agents.leases import DEFAULT_LEASE_SECONDS, TaskLeases
 from common.agents.owner import ClientUser
-from common.agents.watchdog import TaskWatchdog, fail_unattended_tasks, unfinished_tasks
+from common.agents.task_queue import DEFAULT_MAX_QUEUED_TASKS, TaskQueue, Ticket
+from common.agents.watchdog import INTERRUPTED_MESSAGE, Abandoned, TaskWatchdog, fail_tasks
 from common.auth.bearer import ACCESS_KEY
 from common.database import create_database_engine, display_url
 from common.metrics import CONTENT_TYPE_LATEST, ServerMetrics
@@ -81,7 +101,6 @@ __all__ = [
     "OwnerContextBuilder",
     "a2a_app",
     "default_task_store_url",
-    "fail_interrupted_tasks",
 ]
 
 logger = logging.getLogger(__name__)
@@ -90,8 +109,10 @@ RPC_PATH = "/"
 CARD_PATH = "/.well-known/agent-card.json"
 RATE_EXEMPT = ("/healthz",)
 _METRIC_ROUTES = ("/.well-known", "/healthz", "/metrics")
-#: The status message of a task cut off by a restart (`fail_interrupted_tasks`).
-INTERRUPTED_MESSAGE = "The agent restarted while this task was running; send the request again."
+#: The JSON-RPC methods that start a run (A2A 1.0, then 0.3), admitted by the task queue.
+_STARTS_RUN = frozenset({"SendMessage", "SendStreamingMessage", "message/send", "message/stream"})
+#: The ASGI scope key under which the guard leaves a request's admission ticket for the context builder.
+_TICKET_KEY = "sre.admission"
 
 
 def default_task_store_url(data_dir: Path | str, name: str) -> str:
@@ -115,9 +136,12 @@ class OwnerContextBuilder(ServerCallContextBuilder):
         access = request.scope.get(ACCESS_KEY)
         user: User = ClientUser(access.client_id) if isinstance(access, AccessToken) else UnauthenticatedUser()
         headers = {name: value for name, value in request.headers.items() if name not in _CREDENTIAL_HEADERS}
+        state: dict[str, object] = {"headers": headers}
+        if isinstance(ticket := request.scope.get(_TICKET_KEY), Ticket):
+            state[ADMISSION] = ticket
         return ServerCallContext(
             user=user,
-            state={"headers": headers},
+            state=state,
             requested_extensions=get_requested_extensions(request.headers.getlist(HTTP_EXTENSION_HEADER)),
         )
 
@@ -137,28 +161,36 @@ def a2a_app(
     metrics: ServerMetrics | None = None,
     extra_routes: Sequence[BaseRoute] = (),
     max_concurrent_tasks: int = DEFAULT_MAX_CONCURRENT_TASKS,
+    max_queued_tasks: int = DEFAULT_MAX_QUEUED_TASKS,
+    lease_seconds: float = DEFAULT_LEASE_SECONDS,
     card_max_age_seconds: int = CARD_MAX_AGE_SECONDS,
 ) -> ASGIApp:
     """The A2A app of `agent`; `verifier=None` means authentication is disabled (loopback only, checked by the caller).
 
     `verifier` must accept tokens whose audience is `serve.base_url` (`common.auth.resource.resource_verifier`).
-    `session_service` keeps the ADK sessions (default: in memory; tasks persist either way).
+    `session_service` keeps the ADK sessions (default: the task store's database on PostgreSQL, else in memory).
     `extra_routes` are served beside the A2A routes, behind the same layers.
-    `max_concurrent_tasks` runs of the agent at most run at once; the other tasks wait, submitted.
+    `max_concurrent_tasks` runs of the agent at most run at once; the other tasks wait, submitted, up to
+    `max_queued_tasks` (then 429). `lease_seconds`: how long a task's lease lasts without renewal.
     `card_max_age_seconds`: how long callers may cache the public card (`Cache-Control: max-age`).
     """
     metrics = metrics or ServerMetrics(card.name)
     public_card = agent_card(card, serve)
+    engine = create_database_engine(task_store_url)
+    if session_service is None:
+        shared = make_url(task_store_url).get_backend_name() != "sqlite"
+        session_service = DatabaseSessionService(db_engine=engine) if shared else InMemorySessionService()
     runner = Runner(
         app_name=agent.name,
         agent=agent,
-        session_service=session_service or InMemorySessionService(),
+        session_service=session_service,
         artifact_service=InMemoryArtifactService(),
     )
-    engine = create_database_engine(task_store_url)
     task_store = DatabaseTaskStore(engine)
-    executor = AdkAgentExecutor(runner, max_concurrent_tasks=max_concurrent_tasks)
-    watchdog = TaskWatchdog(task_store, executor.running_task_ids)
+    queue = TaskQueue(max_concurrent=max_concurrent_tasks, max_queued=max_queued_tasks)
+    leases = TaskLeases(engine, lease_seconds=lease_seconds)
+    executor = AdkAgentExecutor(runner, queue=queue, leases=leases)
+    watchdog = TaskWatchdog(task_store, leases, interval_seconds=lease_seconds / 2, grace_seconds=lease_seconds)
     handler = DefaultRequestHandler(
         agent_executor=executor,
         task_store=task_store,
@@ -179,17 +211,19 @@ def a2a_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await task_store.initialize()
-        logger.info("Agent %s stores its tasks in %s", card.name, display_url(task_store_url))
-        failed = await fail_interrupted_tasks(task_store)
-        if failed:
-            logger.warning("Agent %s marked %d task(s) interrupted by its last stop as failed", card.name, failed)
+        await leases.initialize()
+        logger.info(
+            "Agent %s (replica %s) stores its tasks in %s", card.name, leases.holder, display_url(task_store_url)
+        )
+        await watchdog.sweep()
         try:
             async with task_group() as background:
                 background.start_soon(watchdog.run)
+                background.start_soon(leases.run)
                 yield
                 background.cancel_scope.cancel()
         finally:
-            await handler.aclose()
+            await _stop_runs(handler, leases, task_store)
             await runner.close()
             await engine.dispose()
 
@@ -198,7 +232,7 @@ def a2a_app(
     )
     routes: list[BaseRoute] = [
         *card_routes(public_card, CARD_PATH, max_age_seconds=card_max_age_seconds),
-        *(_guarded(route, guard, max_body) for route in rpc_routes),
+        *(_guarded(route, guard, max_body, queue, card.name) for route in rpc_routes),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", guard(metrics_route), methods=["GET"]),
         *extra_routes,
@@ -213,17 +247,22 @@ def _route_prefixes(routes: Sequence[BaseRoute]) -> list[str]:
     return list(dict.fromkeys(prefix for prefix in prefixes if prefix))
 
 
-async def fail_interrupted_tasks(task_store: DatabaseTaskStore) -> int:
-    """Mark every task still submitted or working as failed (`INTERRUPTED_MESSAGE`); how many there were.
+async def _stop_runs(handler: DefaultRequestHandler, leases: TaskLeases, task_store: DatabaseTaskStore) -> None:
+    """Stop this replica's runs, give up their leases and fail those left unfinished (`INTERRUPTED_MESSAGE`)."""
+    held = leases.held()
+    await handler.aclose()
+    try:
+        await leases.release_all()
+        failed = await fail_tasks(task_store, [Abandoned(task_id, "", INTERRUPTED_MESSAGE) for task_id in held])
+    except Exception:  # the database is gone: the leases expire, and another replica (or the next start) fails them
+        logger.exception("Could not fail the %d task(s) this replica was running as it stopped", len(held))
+        return
+    if failed:
+        logger.warning("Stopping: marked %d task(s) this replica was running failed", failed)
 
-    Run at start-up, before any request: no task can be running yet, so these were cut off when
-    the agent last stopped. Each is read and saved through the store as its own owner.
-    """
-    return await fail_unattended_tasks(task_store, await unfinished_tasks(task_store), INTERRUPTED_MESSAGE)
 
-
-def _guarded(route: BaseRoute, guard: BearerGuard, max_body_bytes: int) -> Route:
-    """`route` (an SDK JSON-RPC route) behind the bearer guard and a body limit."""
+def _guarded(route: BaseRoute, guard: BearerGuard, max_body_bytes: int, queue: TaskQueue, agent: str) -> Route:
+    """`route` (an SDK JSON-RPC route) behind the bearer guard, a body limit and the task queue's admission."""
     if not isinstance(route, Route):
         raise TypeError(f"Expected a Starlette Route from a2a-sdk, got {type(route).__name__}.")
     endpoint: Handler = route.endpoint
@@ -236,7 +275,22 @@ def _guarded(route: BaseRoute, guard: BearerGuard, max_body_bytes: int) -> Route
         out_of_bounds = jsonrpc_bounds.refusal(body, params_depth=jsonrpc_bounds.A2A_DATA_PART_DEPTH)
         if out_of_bounds is not None:
             return out_of_bounds
-        return await endpoint(Request(request.scope, _replay(body, request.receive)))
+        ticket: Ticket | None = None
+        if _rpc_method(body) in _STARTS_RUN:
+            ticket = queue.admit()
+            if ticket is None:
+                return _queue_full(queue, agent)
+            request.scope[_TICKET_KEY] = ticket
+        try:
+            response = await endpoint(Request(request.scope, _replay(body, request.receive)))
+        except BaseException:
+            if ticket is not None:
+                ticket.settle()
+            raise
+        if ticket is not None:
+            # Settled by the executor when it takes the task; else once the answer (a stream too) has been sent.
+            response.background = BackgroundTask(_settle_after, ticket, response.background)
+        return response
 
     return Route(route.path, guarded, methods=list(route.methods or ("POST",)))
 
@@ -261,6 +315,34 @@ def _negotiate(request: Request) -> None:
         raise HttpError(
             406, "not_acceptable", "This endpoint answers application/json or text/event-stream; accept one of them."
         )
+
+
+def _rpc_method(body: bytes) -> str | None:
+    """The JSON-RPC method of `body` (already held to its bounds), or None when it names none."""
+    try:
+        message = json.loads(body)
+    except ValueError:
+        return None  # the SDK answers the parse error
+    method = message.get("method") if isinstance(message, dict) else None
+    return method if isinstance(method, str) else None
+
+
+def _queue_full(queue: TaskQueue, agent: str) -> Response:
+    retry_after = queue.retry_after()
+    return HttpError(
+        429,
+        "queue_full",
+        f"The {agent} agent is at its limit: {queue.running} task(s) running and {queue.max_queued} waiting "
+        f"(max_queued_tasks = {queue.max_queued}). Send the request again in {retry_after} s (Retry-After), "
+        "or to another replica.",
+        headers={"Retry-After": str(retry_after)},
+    ).response()
+
+
+async def _settle_after(ticket: Ticket, background: BackgroundTask | None) -> None:
+    ticket.settle()
+    if background is not None:
+        await background()
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -19,15 +19,19 @@ conversation is never shared between clients), and its events become task update
 - any other ADK error event or an exception fails the task with a generic message and a trace id
   (the details are logged, never sent).
 
-At most `max_concurrent_tasks` runs go at once: a storm of requests creates its tasks at once
-(submitted), and they start in arrival order as runs finish, so the agent's sessions, memory and
-task store are never asked for more than that. `running_task_ids()` names the tasks being
-executed (waiting or running), for the watchdog that fails a task left unfinished without one.
+Runs take turns in the agent's `TaskQueue` (`common.agents.task_queue`): at most
+`max_concurrent` at once, a storm of requests creates its tasks at once (submitted), and they
+start in arrival order as runs finish, so the agent's sessions, memory and task store are never
+asked for more than that. The request's admission `Ticket` (the call context's state
+`ADMISSION`, put there by `common.agents.app`) is settled when the executor takes the task.
+
+The executor holds the task's lease (`common.agents.leases`) from the moment it takes the task,
+before the task is first stored, until its run ends, waiting included: another replica fails
+the task only once the lease has expired (`common.agents.watchdog`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from typing import Any
@@ -42,9 +46,12 @@ from google.genai import types as genai
 from google.protobuf.json_format import MessageToDict, ParseDict  # type: ignore[import-untyped]
 from google.protobuf.struct_pb2 import Value  # type: ignore[import-untyped]
 
+from common.agents.leases import TaskLeases
+from common.agents.task_queue import TaskQueue, Ticket
 from common.logging import new_trace_id
 
 __all__ = [
+    "ADMISSION",
     "DEFAULT_MAX_CONCURRENT_TASKS",
     "INVALID_REQUEST",
     "LAST_RESULT",
@@ -67,6 +74,8 @@ RESULT_ARTIFACT = "result"
 LAST_RESULT = "last_result"
 ANONYMOUS = "anonymous"
 DEFAULT_MAX_CONCURRENT_TASKS = 4
+#: The call context's state key holding the request's admission `Ticket`.
+ADMISSION = "admission"
 
 
 def result_parts(data: Any, markdown: str | None) -> list[Part]:
@@ -121,38 +130,36 @@ def _user_content(message: Message | None) -> genai.Content:
 class AdkAgentExecutor(AgentExecutor):
     """Executes A2A requests with `runner`'s agent (see the module doc for the event mapping)."""
 
-    def __init__(self, runner: Runner, *, max_concurrent_tasks: int = DEFAULT_MAX_CONCURRENT_TASKS) -> None:
+    def __init__(self, runner: Runner, *, queue: TaskQueue, leases: TaskLeases) -> None:
         self.runner = runner
-        self._slots = asyncio.Semaphore(max_concurrent_tasks)
-        self._executing: set[str] = set()
-
-    def running_task_ids(self) -> frozenset[str]:
-        return frozenset(self._executing)
+        self.queue = queue
+        self.leases = leases
 
     async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
         task_id, context_id = context.task_id, context.context_id
         if task_id is None or context_id is None:
             raise ValueError("The request context has no task or context id.")
-        self._executing.add(task_id)
+        await self.leases.take(task_id)
         try:
             await self._execute(context, task_id, context_id, event_queue)
         finally:
-            self._executing.discard(task_id)
+            await self.leases.release(task_id)
 
     async def _execute(self, context: RequestContext, task_id: str, context_id: str, event_queue: EventQueue) -> None:
         if context.current_task is None:
             # a2a-sdk 1.x: the first event of a new task must be the Task itself.
             history = [context.message] if context.message is not None else []
-            await event_queue.enqueue_event(
-                Task(
-                    id=task_id,
-                    context_id=context_id,
-                    status=TaskStatus(state=TaskState.TASK_STATE_SUBMITTED),
-                    history=history,
-                )
+            task = Task(
+                id=task_id,
+                context_id=context_id,
+                status=TaskStatus(state=TaskState.TASK_STATE_SUBMITTED),
+                history=history,
             )
+            task.status.timestamp.GetCurrentTime()  # the store's `last_updated`, which the watchdog's grace reads
+            await event_queue.enqueue_event(task)
         updater = TaskUpdater(event_queue, task_id, context_id)
-        async with self._slots:
+        ticket = context.call_context.state.get(ADMISSION)
+        async with self.queue.turn(ticket if isinstance(ticket, Ticket) else None):
             try:
                 await updater.start_work()
                 await self._run(context, context_id, updater)

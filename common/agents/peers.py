@@ -20,7 +20,9 @@ URL, scope `agents:invoke`); nothing the caller received is passed on. The lower
 makes of it: `BackendUnavailable` when the peer cannot be reached (refused, down, answering
 503), `BackendTimeout` when it does not answer within `timeout` (a call that waits for no
 stream: starting a task, reading one), `BackendFailed` when it answers with an error
-(`InternalError`, HTTP 5xx) or with something that is not A2A (garbage).
+(`InternalError`, HTTP 5xx) or with something that is not A2A (garbage). A peer whose queue is
+full answers HTTP 429: `BackendUnavailable` with the `retry_after_seconds` of its `Retry-After`,
+so the caller sends the request again later rather than giving it up.
 """
 
 from __future__ import annotations
@@ -381,6 +383,15 @@ def peer_error(name: str, url: str, exc: Exception) -> BackendError:
     if isinstance(exc, A2AClientTimeoutError) or isinstance(cause, httpx.TimeoutException):
         return BackendTimeout(f"the {name} agent at {url} did not answer in time", backend=name)
     status = _http_status(exc)
+    if status == 429:
+        retry_after = _retry_after(exc)
+        later = f"; retry in {retry_after:g} s" if retry_after is not None else ""
+        return BackendUnavailable(
+            f"the {name} agent at {url} is busy (HTTP 429: its queue is full){later}",
+            backend=name,
+            status_code=status,
+            retry_after_seconds=retry_after,
+        )
     if isinstance(exc, httpx.TransportError) or isinstance(cause, httpx.TransportError) or status == 503:
         reached = f"answered HTTP {status}" if status else f"could not be reached ({type(cause or exc).__name__})"
         return BackendUnavailable(f"the {name} agent at {url} {reached}", backend=name, status_code=status)
@@ -396,6 +407,19 @@ def peer_error(name: str, url: str, exc: Exception) -> BackendError:
     return BackendFailed(
         redact(f"the {name} agent at {url} answered something that is not A2A ({exc})"[:400]), backend=name
     )
+
+
+def _retry_after(exc: Exception) -> float | None:
+    """The seconds of the peer's `Retry-After` (delay form; a date is not honoured), when it sent one."""
+    for error in (exc, exc.__cause__):
+        if isinstance(error, httpx.HTTPStatusError):
+            value = error.response.headers.get("retry-after", "")
+            try:
+                seconds = float(value)
+            except ValueError:
+                return None
+            return seconds if 0 <= seconds < 86_400 else None
+    return None
 
 
 def _http_status(exc: Exception) -> int | None:

@@ -21,6 +21,8 @@ from common.agents.app import a2a_app, default_task_store_url
 from common.agents.card import AgentCardSpec, registration
 from common.agents.card_route import CARD_MAX_AGE_SECONDS
 from common.agents.executor import DEFAULT_MAX_CONCURRENT_TASKS
+from common.agents.leases import DEFAULT_LEASE_SECONDS
+from common.agents.task_queue import DEFAULT_MAX_QUEUED_TASKS
 from common.auth import ClientCredentials, TokenSource
 from common.auth.discovery import with_discovered_jwks
 from common.auth.resource import resource_verifier
@@ -49,8 +51,23 @@ class AgentSettings(FrozenModel):
         default=DEFAULT_MAX_CONCURRENT_TASKS,
         ge=1,
         le=1000,
-        description="`<PREFIX>MAX_CONCURRENT_TASKS`: tasks the agent runs at once; the others wait (submitted), "
-        "first come, first served.",
+        description="`<PREFIX>MAX_CONCURRENT_TASKS`: tasks one process of the agent runs at once; the others "
+        "wait (submitted), first come, first served. To run more, start several processes on one task store "
+        "(PostgreSQL), each on its own port behind a load balancer, or on one port with `SRE_REUSE_PORT`.",
+    )
+    max_queued_tasks: int = Field(
+        default=DEFAULT_MAX_QUEUED_TASKS,
+        ge=0,
+        le=100_000,
+        description="`<PREFIX>MAX_QUEUED_TASKS`: tasks one process lets wait for a run; beyond that a new "
+        "message is answered HTTP 429 with Retry-After (send it again later, or to another replica).",
+    )
+    lease_seconds: float = Field(
+        default=DEFAULT_LEASE_SECONDS,
+        ge=1,
+        le=3600,
+        description="`<PREFIX>LEASE_SECONDS`: how long a replica's hold on a running task lasts without renewal "
+        "(renewed every third of it); a task whose replica died is failed about this long after.",
     )
     card_max_age_seconds: int = Field(
         default=CARD_MAX_AGE_SECONDS,
@@ -59,7 +76,13 @@ class AgentSettings(FrozenModel):
     )
 
     #: Its settings read under the agent's own prefix (`TRIAGE_TASK_STORE_URL`), which the agent's settings skip.
-    PREFIXED_KEYS: ClassVar[tuple[str, ...]] = ("task_store_url", "max_concurrent_tasks", "card_max_age_seconds")
+    PREFIXED_KEYS: ClassVar[tuple[str, ...]] = (
+        "task_store_url",
+        "max_concurrent_tasks",
+        "max_queued_tasks",
+        "lease_seconds",
+        "card_max_age_seconds",
+    )
 
     @classmethod
     def from_source(cls, source: SettingsSource, *, prefix: str, default_port: int) -> AgentSettings:
@@ -101,6 +124,8 @@ async def serve_agent(
             metrics=ServerMetrics(spec.name),
             extra_routes=extra_routes,
             max_concurrent_tasks=settings.max_concurrent_tasks,
+            max_queued_tasks=settings.max_queued_tasks,
+            lease_seconds=settings.lease_seconds,
             card_max_age_seconds=settings.card_max_age_seconds,
         )
         credentials = ClientCredentials.of_component(serve)

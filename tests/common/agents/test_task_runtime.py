@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -14,6 +15,8 @@ from a2a.client import A2ACardResolver, Client, ClientConfig, ClientFactory
 from a2a.server.context import ServerCallContext
 from a2a.server.tasks import DatabaseTaskStore
 from a2a.types import GetTaskRequest, Message, Part, Role, SendMessageRequest, Task, TaskState, TaskStatus
+from google.protobuf.timestamp_pb2 import Timestamp  # type: ignore[import-untyped]
+from sqlalchemy import select, update
 from support.asgi_server import ServedApp
 from support.backends import free_port
 from support.eventually import eventually_async
@@ -21,8 +24,9 @@ from support.issuer import TestIssuer
 from support.stand_in_agent import GatedAgent, stand_in_settings
 
 from common.agents import AGENTS_INVOKE, AgentCardSpec, SkillSpec, a2a_app, default_task_store_url
+from common.agents.leases import LEASES, TaskLeases
 from common.agents.owner import ClientUser
-from common.agents.watchdog import UNATTENDED_MESSAGE, TaskWatchdog
+from common.agents.watchdog import INTERRUPTED_MESSAGE, UNATTENDED_MESSAGE, TaskWatchdog
 from common.auth.resource import resource_verifier
 from common.database import create_database_engine
 from common.http import create_http_client
@@ -104,26 +108,46 @@ async def test_runs_beyond_the_limit_wait_submitted_and_start_in_turn(issuer: Te
     assert (agent.runs.started, agent.runs.peak) == (SENT, LIMIT)
 
 
-async def test_a_task_left_working_without_a_worker_is_failed_saying_to_send_it_again(tmp_path: Path) -> None:
+async def test_the_watchdog_fails_tasks_whose_lease_expired_or_is_missing_and_spares_the_live_and_the_new(
+    tmp_path: Path,
+) -> None:
     engine = create_database_engine(f"sqlite+aiosqlite:///{tmp_path / 'tasks.db'}")
     store = DatabaseTaskStore(engine)
     await store.initialize()
+    mine, other = TaskLeases(engine, lease_seconds=30), TaskLeases(engine, lease_seconds=30)
+    await mine.initialize()
     context = ServerCallContext(user=ClientUser("router"))
-    for task_id in ("orphan", "running"):
-        working = Task(id=task_id, context_id="c", status=TaskStatus(state=TaskState.TASK_STATE_WORKING))
-        await store.save(working, context)
-    watchdog = TaskWatchdog(store, lambda: {"running"})
+    long_ago = Timestamp(seconds=int(time.time()) - 3600)
+    task_ids = ("orphan", "expired", "elsewhere", "here", "new")
+    for task_id in task_ids:
+        status = TaskStatus(state=TaskState.TASK_STATE_WORKING)
+        status.timestamp.CopyFrom(long_ago if task_id != "new" else Timestamp(seconds=int(time.time())))
+        await store.save(Task(id=task_id, context_id="c", status=status), context)
+    await other.take("elsewhere")  # another replica's live lease
+    await mine.take("here")
+    await other.take("expired")
+    async with engine.begin() as connection:
+        await connection.execute(update(LEASES).where(LEASES.c.task_id == "expired").values(expires_at=time.time() - 1))
+    watchdog = TaskWatchdog(store, mine, interval_seconds=15, grace_seconds=30)
     try:
-        # A first sweep only suspects: the SDK may be storing a run's end just after the run returned.
+        assert await watchdog.sweep() == 2
+        states = {
+            task_id: await store.get(task_id, context) for task_id in ("orphan", "expired", "elsewhere", "here", "new")
+        }
+        assert {task_id: (task.status.state, _text(task)) for task_id, task in states.items() if task} == {
+            "orphan": (TaskState.TASK_STATE_FAILED, UNATTENDED_MESSAGE),
+            "expired": (TaskState.TASK_STATE_FAILED, INTERRUPTED_MESSAGE),
+            "elsewhere": (TaskState.TASK_STATE_WORKING, ""),
+            "here": (TaskState.TASK_STATE_WORKING, ""),
+            "new": (TaskState.TASK_STATE_WORKING, ""),
+        }
         assert await watchdog.sweep() == 0
-        assert await watchdog.sweep() == 1
-
-        orphan, running = await store.get("orphan", context), await store.get("running", context)
-        assert orphan is not None
-        assert running is not None
-        assert orphan.status.state == TaskState.TASK_STATE_FAILED
-        assert orphan.status.message.parts[0].text == UNATTENDED_MESSAGE
-        assert running.status.state == TaskState.TASK_STATE_WORKING
-        assert await watchdog.sweep() == 0
+        async with engine.connect() as connection:
+            held = (await connection.execute(select(LEASES.c.task_id).order_by(LEASES.c.task_id))).scalars().all()
+        assert held == ["elsewhere", "here"]  # the expired lease went with its task
     finally:
         await engine.dispose()
+
+
+def _text(task: Task) -> str:
+    return " ".join(part.text for part in task.status.message.parts)
