@@ -42,24 +42,21 @@ def test_run_without_a_file_is_a_usage_error(capsys: pytest.CaptureFixture[str])
     assert "FILE" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize(("value", "reason"), [("0", "more than 0 seconds"), ("soon", "not a number of seconds")])
-def test_run_refuses_a_timeout_that_is_not_a_positive_number(
-    value: str, reason: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    with pytest.raises(SystemExit) as exit_:
-        main(["scenario", "run", SCENARIO, "--timeout", value])
-    assert exit_.value.code == 2
-    assert reason in capsys.readouterr().err
-
-
 @pytest.mark.parametrize(
-    ("value", "reason"), [("0", "at least 1"), ("-3", "at least 1"), ("two", "not a whole number")]
+    ("option", "value", "reason"),
+    [
+        ("--timeout", "0", "more than 0 seconds"),
+        ("--timeout", "soon", "not a number of seconds"),
+        ("--concurrency", "0", "at least 1"),
+        ("--concurrency", "-3", "at least 1"),
+        ("--concurrency", "two", "not a whole number"),
+    ],
 )
-def test_run_refuses_a_concurrency_that_is_not_a_positive_whole_number(
-    value: str, reason: str, capsys: pytest.CaptureFixture[str]
+def test_run_refuses_a_timeout_or_concurrency_that_is_not_a_positive_number(
+    option: str, value: str, reason: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(SystemExit) as exit_:
-        main(["scenario", "run", SCENARIO, "--concurrency", value])
+        main(["scenario", "run", SCENARIO, option, value])
     assert exit_.value.code == 2
     assert reason in capsys.readouterr().err
 
