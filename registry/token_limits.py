@@ -18,6 +18,9 @@ once the client authenticated, and counts the request against the client instead
 - a known client from that address is still admitted: its own failures are what limit it. That
   tells a flooder whose address's failures are spent which client ids exist (429 or 401), which
   client ids may show: RFC 6749 2.2 has them public, and this project's are component names.
+
+The counts are in memory, per registry process: N replicas admit up to N times the configured
+rates, and a flooder is limited by each replica it reaches (docs/security.md says why).
 """
 
 from __future__ import annotations
