@@ -57,6 +57,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio
 from a2a.auth.user import UnauthenticatedUser, User
 from a2a.extensions.common import HTTP_EXTENSION_HEADER, get_requested_extensions
 from a2a.server.context import ServerCallContext
@@ -69,6 +70,7 @@ from google.adk.runners import Runner
 from google.adk.sessions import BaseSessionService, DatabaseSessionService, InMemorySessionService
 from mcp.server.auth.provider import AccessToken, TokenVerifier
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.requests import Request
@@ -111,6 +113,8 @@ RATE_EXEMPT = ("/healthz",)
 _METRIC_ROUTES = ("/.well-known", "/healthz", "/metrics")
 #: The JSON-RPC methods that start a run (A2A 1.0, then 0.3), admitted by the task queue.
 _STARTS_RUN = frozenset({"SendMessage", "SendStreamingMessage", "message/send", "message/stream"})
+#: Attempts at creating the tables (`_prepare_schema`).
+_SCHEMA_ATTEMPTS = 4
 #: The ASGI scope key under which the guard leaves a request's admission ticket for the context builder.
 _TICKET_KEY = "sre.admission"
 
@@ -210,8 +214,7 @@ def a2a_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await task_store.initialize()
-        await leases.initialize()
+        await _prepare_schema(task_store, leases, runner.session_service)
         logger.info(
             "Agent %s (replica %s) stores its tasks in %s", card.name, leases.holder, display_url(task_store_url)
         )
@@ -245,6 +248,26 @@ def _route_prefixes(routes: Sequence[BaseRoute]) -> list[str]:
     """Metric labels of `routes`: each path up to its first parameter (`/tasks/{id}` counts as `/tasks`)."""
     prefixes = (route.path.split("{")[0].rstrip("/") for route in routes if isinstance(route, Route))
     return list(dict.fromkeys(prefix for prefix in prefixes if prefix))
+
+
+async def _prepare_schema(task_store: DatabaseTaskStore, leases: TaskLeases, sessions: BaseSessionService) -> None:
+    """Create the tables of the tasks, their leases and (in the database) the sessions, where missing.
+
+    Replicas starting together race to create them, and PostgreSQL refuses the second CREATE TABLE
+    of one name: the loser tries again, and finds them.
+    """
+    for attempt in range(1, _SCHEMA_ATTEMPTS + 1):
+        try:
+            await task_store.initialize()
+            await leases.initialize()
+            if isinstance(sessions, DatabaseSessionService):
+                await sessions.prepare_tables()
+            return
+        except DBAPIError:
+            if attempt == _SCHEMA_ATTEMPTS:
+                raise
+            logger.info("Creating the agent's tables raced another replica; trying again")
+            await anyio.sleep(0.5 * attempt)
 
 
 async def _stop_runs(handler: DefaultRequestHandler, leases: TaskLeases, task_store: DatabaseTaskStore) -> None:

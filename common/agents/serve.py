@@ -3,6 +3,16 @@
 Like `common.mcp.serving.serve_mcp` for MCP servers: discover the issuer's JWKS, build the
 verifier of the agent's canonical URL, build the A2A app, register the agent in the registry
 (when the component has its own client, `SRE_CLIENT_*`) and serve until a signal.
+
+Scaling an agent out: `<PREFIX>MAX_CONCURRENT_TASKS` is what one process runs at once (its
+runs share one event loop, so CPU-bound work gains from more processes, not more slots). Run
+several processes of the agent on one task store on PostgreSQL (`<PREFIX>TASK_STORE_URL`, which
+then holds the ADK sessions too): each on its own port behind a load balancer, every process with
+the same `SRE_PUBLIC_URL` (the load balancer's, the audience of the callers' tokens) and `SRE_NAME`;
+or, on one host, all on the same port with `SRE_REUSE_PORT=true` (the kernel spreads the
+connections). Tasks are leased to the process running them (`<PREFIX>LEASE_SECONDS`), and each
+process lets at most `<PREFIX>MAX_QUEUED_TASKS` wait before it answers 429 (`common.agents.app`).
+With the default SQLite store, run one process.
 """
 
 from __future__ import annotations

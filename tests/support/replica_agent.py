@@ -3,7 +3,9 @@
     python -m support.replica_agent      # PYTHONPATH=tests:. ; settings from the environment below
 
 `SleepyAgent` says `SLEEP_STAGE`, sleeps the seconds its message asks for (`sleep 5`), then answers
-`{"slept": 5}`. The process serves it with `common.serving.run_http` (as `sre serve` does) on
+`{"slept": 5, "before": <what it slept last in this conversation, or null>}` (the session's last
+result: a conversation continued on another replica finds it when the sessions are shared).
+The process serves it with `common.serving.run_http` (as `sre serve` does) on
 `REPLICA_PORT`, its tasks in `REPLICA_TASK_STORE_URL`, verifying tokens of the issuer
 `REPLICA_ISSUER` (keys at `REPLICA_JWKS_URL`) for its own URL, with `REPLICA_LEASE_SECONDS`,
 `REPLICA_MAX_CONCURRENT_TASKS` and `REPLICA_MAX_QUEUED_TASKS`; with `REPLICA_REUSE_PORT=1`, several
@@ -43,7 +45,8 @@ class SleepyAgent(PipelineAgent):
         seconds = float(asked.group(1)) if asked else 0.0
         await progress(SLEEP_STAGE)
         await asyncio.sleep(seconds)
-        return AgentResult({"slept": seconds}, f"Slept {seconds:g} s.")
+        before = request.last_result.get("slept") if request.last_result else None
+        return AgentResult({"slept": seconds, "before": before}, f"Slept {seconds:g} s.")
 
 
 async def main() -> None:

@@ -31,7 +31,7 @@ from support.postgres import PostgresProcess
 from support.replica_agent import SLEEP_STAGE
 
 from common.agents import AGENTS_INVOKE
-from common.agents.client import agent_client, text_message
+from common.agents.client import agent_client, result_of, text_message
 from common.agents.leases import LEASES
 from common.agents.peers import Peers
 from common.agents.watchdog import INTERRUPTED_MESSAGE
@@ -238,6 +238,20 @@ async def test_a_frozen_replicas_task_is_failed_only_once_its_lease_has_expired(
     # Working for as long as the lease held; failed only after it expired.
     assert all(state == TaskState.TASK_STATE_WORKING for at, state in states if at < expiry)
     assert states[-1][0] >= expiry
+
+
+async def test_a_conversation_begun_on_one_replica_continues_on_another(cluster: Cluster) -> None:
+    with replicas(cluster, cluster.ports) as (first, second):
+        async with agent_client(first.url, cluster.tokens, streaming=False) as client:
+            (begun,) = [response.task async for response in client.send_message(text_message("sleep 0.5"))]
+        async with agent_client(second.url, cluster.tokens, streaming=False) as client:
+            follow_up = text_message("sleep 0", context_id=begun.context_id)
+            (continued,) = [response.task async for response in client.send_message(follow_up)]
+
+    assert (begun.status.state, continued.status.state) == (TaskState.TASK_STATE_COMPLETED,) * 2
+    assert continued.context_id == begun.context_id
+    # The second replica read the conversation's last result from the shared session store.
+    assert result_of(continued)[0] == {"slept": 0.0, "before": 0.5}
 
 
 async def test_a_full_queue_is_429_with_retry_after_and_a_peer_sees_backend_unavailable(cluster: Cluster) -> None:
