@@ -17,6 +17,13 @@ plane (its source of truth) holds it:
 - the lead is the root's earliest delivery; the root's other deliveries (it alerted twice) and its
   dependents' deliveries are members. A resource alone that alerted twice is one group too.
 
+The lead is sent with the alerts of the members that name its service or a direct caller of it
+added (`DeliveryGroup.payload`, at most MAX_MERGED_RESOURCES services): triage, given an alert group
+naming several services, investigates the one another depends on, and reads the callers' alerts as
+the symptoms of its failure. Sent alone, a failing dependency's own alert (a Redis down, a target
+down) says less than its callers' errors: bundled scenarios route-planner-redis-down and
+quote-api-pricing-deadlock miss with the root's alert alone and hit with the merged one.
+
 Only deliveries of one owner and one agent are grouped (a member is answered by the lead's task,
 which its owner must be allowed to read); other deliveries (deployment events, questions, a subject
 the control plane does not know, a payload that cannot be read) are each alone.
@@ -35,7 +42,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -57,6 +64,7 @@ __all__ = [
     "Grouper",
     "Subject",
     "group_deliveries",
+    "merged_payload",
     "subject_of_delivery",
 ]
 
@@ -77,6 +85,11 @@ CONCURRENCY = 8
 DEADLINE_SECONDS = 5.0
 #: How long a resource's answer is kept: the service graph changes with deployments, not within a storm.
 CACHE_SECONDS = 60.0
+#: Resources the lead's merged webhook names at most, its own included: triage looks up the first eight an alert
+#: group names (`common.investigation.scope`), and the lead's must be among them.
+MAX_MERGED_RESOURCES = 8
+#: Alerts of its members added to the lead's webhook at most (triage reads them all; the rest add nothing new).
+MAX_MERGED_ALERTS = 100
 #: Answers kept at most (a name the control plane does not know is kept too, so that it is not asked again).
 MAX_CACHED = 4096
 #: The trigger kind of an Alertmanager delivery (`RouterTask.trigger_kind`); the others are never grouped.
@@ -95,6 +108,9 @@ class DeliveryGroup:
     members: tuple[RouterTask, ...] = ()
     #: Why the members are answered by the lead's task, for the log and the members' record ("" when alone).
     reason: str = ""
+    #: The webhook (JSON text) to send for the lead instead of its own payload, None to send its own: the
+    #: lead's alerts and those of the members about its service or a direct caller of it (`merged_payload`).
+    payload: str | None = None
 
     @property
     def tasks(self) -> tuple[RouterTask, ...]:
@@ -184,8 +200,64 @@ def _group_partition(
         dependents = [d for d in by_resource if parent.get(d) == node]
         members = [*again, *(task for d in dependents for task in by_resource[d])]
         members.sort(key=lambda task: (task.created_at, task.id))
-        groups.append(DeliveryGroup(lead, tuple(members), _reason(node, len(again), dependents) if members else ""))
+        if not members:
+            groups.append(DeliveryGroup(lead))
+            continue
+        # The members whose alerts tell triage the lead's service is the one depended on (it picks, among the
+        # resources an alert group names, the one another depends on directly): its own and its direct callers'.
+        informing = [m for m in members if node == resources[m.id] or node in dependencies.get(resources[m.id], ())]
+        callers = [resources[m.id] for m in informing if resources[m.id] != node]
+        kept = set(list(dict.fromkeys(callers))[: MAX_MERGED_RESOURCES - 1])
+        informing = [m for m in informing if resources[m.id] == node or resources[m.id] in kept]
+        reason = _reason(node, len(again), dependents)
+        groups.append(DeliveryGroup(lead, tuple(members), reason, merged_payload(lead, informing)))
     return groups
+
+
+def merged_payload(lead: RouterTask, members: Sequence[RouterTask]) -> str | None:
+    """The lead's webhook with the firing alerts of `members` added (each once, by fingerprint; at most
+    MAX_MERGED_ALERTS), its common labels and annotations those all the alerts share; None when nothing is
+    added (or the lead's payload cannot be read: it is then sent as it is)."""
+    try:
+        webhook = json.loads(lead.payload or "")
+    except ValueError:
+        return None
+    if not isinstance(webhook, dict) or not isinstance(webhook.get("alerts"), list):
+        return None
+    alerts: list[dict[str, Any]] = [a for a in webhook["alerts"] if isinstance(a, dict)]
+    seen = {a.get("fingerprint") for a in alerts}
+    added = 0
+    for member in members:
+        try:
+            theirs = json.loads(member.payload or "").get("alerts", [])
+        except (ValueError, AttributeError):
+            continue
+        for alert in theirs if isinstance(theirs, list) else []:
+            if added >= MAX_MERGED_ALERTS:
+                break
+            if isinstance(alert, dict) and alert.get("status") == "firing" and alert.get("fingerprint") not in seen:
+                seen.add(alert.get("fingerprint"))
+                alerts.append(alert)
+                added += 1
+    if not added:
+        return None
+    merged = {
+        **webhook,
+        "status": "firing",
+        "alerts": alerts,
+        "commonLabels": _common(a.get("labels") for a in alerts),
+        "commonAnnotations": _common(a.get("annotations") for a in alerts),
+    }
+    return json.dumps(merged, ensure_ascii=False)
+
+
+def _common(maps: Iterable[object]) -> dict[str, str]:
+    """The pairs every map holds (Alertmanager's common labels)."""
+    shared: dict[str, str] | None = None
+    for pairs in maps:
+        own = pairs if isinstance(pairs, dict) else {}
+        shared = dict(own) if shared is None else {k: v for k, v in shared.items() if own.get(k) == v}
+    return shared or {}
 
 
 def _reach(node: str, dependencies: Mapping[str, Collection[str]], max_depth: int) -> set[str]:

@@ -194,6 +194,52 @@ def test_deliveries_of_different_owners_are_never_grouped() -> None:
     assert shapes(group_deliveries(deliveries, resources, graph)) == [("checkout", []), ("payments", [])]
 
 
+def alerted(group: DeliveryGroup) -> list[str]:
+    """The services the alerts of the webhook sent for the group's lead name (its own when not merged)."""
+    webhook = json.loads(group.payload or group.lead.payload or "{}")
+    return [alert["labels"]["service"] for alert in webhook["alerts"]]
+
+
+def test_the_lead_is_sent_with_its_direct_callers_alerts_so_triage_sees_the_outage() -> None:
+    # checkout and cart call payments-db; web calls checkout (two hops from the database).
+    graph = {
+        "prod/checkout": {"prod/payments-db"},
+        "prod/cart": {"prod/payments-db"},
+        "prod/web": {"prod/checkout"},
+    }
+    services = ["checkout", "web", "payments-db", "cart"]
+    deliveries = [
+        delivery(name, {"service": name, "namespace": "prod", "team": name}, at=n) for n, name in enumerate(services)
+    ]
+    deliveries.append(delivery("payments-db-again", {"service": "payments-db", "namespace": "prod"}, at=9))
+    resources = {task.id: f"prod/{task.id.removesuffix('-again')}" for task in deliveries}
+
+    (group,) = group_deliveries(deliveries, resources, graph)
+
+    assert group.lead.id == "payments-db"
+    assert alerted(group) == ["payments-db", "checkout", "cart", "payments-db"]
+    webhook = json.loads(group.payload or "")
+    assert webhook["groupKey"] == "payments-db"
+    assert webhook["status"] == "firing"
+    # Common labels are those all the merged alerts share, as Alertmanager computes them.
+    assert webhook["commonLabels"] == {"alertname": "HighErrorRate", "namespace": "prod"}
+    assert len({alert["fingerprint"] for alert in webhook["alerts"]}) == 4
+
+
+def test_a_merged_webhook_names_at_most_eight_services_and_a_lone_lead_is_sent_as_it_came() -> None:
+    callers = [f"api-{n:02d}" for n in range(30)]
+    graph = {f"prod/{name}": {"prod/orders-db"} for name in callers}
+    deliveries = [delivery("orders-db", {"service": "orders-db"}, at=0)]
+    deliveries += [delivery(name, {"service": name}, at=n + 1) for n, name in enumerate(callers)]
+    resources = {task.id: f"prod/{task.id}" for task in deliveries}
+
+    (group,) = group_deliveries(deliveries, resources, graph)
+
+    assert alerted(group) == ["orders-db", *callers[:7]]
+    (alone,) = group_deliveries(deliveries[:1], resources, graph)
+    assert alone.payload is None
+
+
 # A delivery's subject, read as triage reads it, in the label shapes of real clusters.
 
 
@@ -318,6 +364,10 @@ async def test_a_batch_is_planned_from_the_control_planes_graph_and_led_by_the_d
         ("orders-db", ["checkout", "storefront", "orders-api"]),
         ("rollout", []),
     ]
+    # orders-api calls orders-db directly: its alert goes with the database's to triage; checkout and storefront
+    # call it through others, which triage would not see as depending on it.
+    merged = json.loads(groups[1].payload or "")
+    assert [alert["fingerprint"] for alert in merged["alerts"]] == ["orders-db-0", "orders-api-0"]
     # The five subjects, then the quiet gateway between storefront and orders-api (found as a dependent of
     # orders-api and a dependency of storefront, it is looked up to follow its own dependencies).
     assert sorted(calls) == ["checkout", "gateway", "orders-api", "orders-db", "search", "storefront"]
