@@ -36,11 +36,13 @@ from common.database import create_database_engine, display_url
 from common.errors import BackendUnavailable
 from registry.database_locks import hold_lock
 
-__all__ = ["CLIENTS", "KEYS", "AuthDatabase"]
+__all__ = ["CLIENTS", "DATABASE_ERRORS", "KEYS", "AuthDatabase"]
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+#: What a database that is down, unreachable or refusing raises.
+DATABASE_ERRORS = (SQLAlchemyError, OSError)
 
 metadata = MetaData()
 
@@ -83,6 +85,14 @@ class AuthDatabase:
     async def close(self) -> None:
         await self.engine.dispose()
 
+    def failure(self, exc: BaseException) -> str:
+        """What to tell whoever used the database when it failed with `exc` (no credentials in it)."""
+        detail = str(exc).splitlines()[0] if str(exc) else "no detail"
+        return (
+            f"Cannot use the registry database {self.display_url} ({type(exc).__name__}: {detail}); check "
+            "REGISTRY_DATABASE_URL and that the database is up."
+        )
+
     def blocking(self, operation: Callable[..., Awaitable[T]], *args: Any) -> T:
         """`operation(*args)` run from synchronous code, outside any event loop (the CLI).
 
@@ -92,13 +102,8 @@ class AuthDatabase:
         async def once() -> T:
             try:
                 return await operation(*args)
-            except (SQLAlchemyError, OSError) as exc:
-                raise BackendUnavailable(
-                    f"Cannot use the registry database {self.display_url} ({type(exc).__name__}: "
-                    f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}); check REGISTRY_DATABASE_URL and "
-                    "that the database is up.",
-                    backend="registry database",
-                ) from None
+            except DATABASE_ERRORS as exc:
+                raise BackendUnavailable(self.failure(exc), backend="registry database") from None
             finally:
                 # Its connections belong to this event loop, which ends here.
                 await self.engine.dispose()

@@ -28,8 +28,9 @@ from contextlib import asynccontextmanager
 
 import anyio
 
+from common.errors import ConfigError
 from common.task_groups import task_group
-from registry.auth_database import AuthDatabase
+from registry.auth_database import DATABASE_ERRORS, AuthDatabase
 from registry.clients import ClientDirectory, ClientStore
 from registry.keys import KeyStore, SigningKeys
 from registry.settings import RegistrySettings
@@ -47,11 +48,15 @@ async def serving_auth(settings: RegistrySettings) -> AsyncIterator[tuple[Signin
         yield KeyStore.for_settings(settings), ClientStore(settings.clients_path)
         return
     database = AuthDatabase(settings.database)
+    keys, clients = SharedKeys.for_settings(settings, database), SharedClients(database)
     try:
-        await database.start()
-        keys, clients = SharedKeys.for_settings(settings, database), SharedClients(database)
-        await keys.start()
-        await clients.refresh()
+        try:
+            await database.start()
+            await keys.start()
+            await clients.refresh()
+        except DATABASE_ERRORS as exc:
+            # Nothing to sign with yet: the registry cannot start (a clear line, not a traceback).
+            raise ConfigError(database.failure(exc)) from None
         logger.info(
             "Signing keys and OAuth clients are in the database %s, re-read every %g s",
             database.display_url,

@@ -6,17 +6,20 @@ process; `tests/registry/test_replicas.py` runs real registry processes.
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
 import pytest
 from sqlalchemy import func, insert, select, text
+from support.backends import free_port
 from support.eventually import eventually_async
 from support.postgres import PostgresProcess
 
-from common.errors import InputError
-from common.settings import ServeSettings
+from cli.auth import run_auth
+from common.errors import ConfigError, InputError
+from common.settings import ServeSettings, SettingsSource
 from registry.auth_database import CLIENTS, KEYS, AuthDatabase
 from registry.auth_storage import admin_auth, serving_auth
 from registry.clients import ClientStore
@@ -250,3 +253,27 @@ def test_keys_and_clients_can_live_in_a_sqlite_database_when_the_setting_says_so
             await database.close()
 
     assert anyio.run(counted) == 0  # the CLI reads keys; only a serving registry creates the first one
+
+
+async def test_a_registry_whose_database_cannot_be_reached_does_not_start_and_says_which_database(
+    tmp_path: Path,
+) -> None:
+    url = f"postgresql+asyncpg://registry:s3cret@127.0.0.1:{free_port()}/registry"
+    with pytest.raises(ConfigError) as raised:
+        async with serving_auth(settings(tmp_path, url)):
+            pytest.fail("started without its database")
+    message = str(raised.value)
+    assert "Cannot use the registry database postgresql+asyncpg://registry:***@127.0.0.1:" in message
+    assert "check REGISTRY_DATABASE_URL" in message
+    assert "s3cret" not in message
+
+
+def test_sre_auth_against_a_database_that_cannot_be_reached_fails_with_one_clear_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"postgresql+asyncpg://registry:s3cret@127.0.0.1:{free_port()}/registry"
+    source = SettingsSource({"SRE_DATA_DIR": str(tmp_path), "REGISTRY_DATABASE_URL": url})
+    assert run_auth(argparse.Namespace(auth_command="list-clients"), source) == 1
+    printed = capsys.readouterr()
+    assert printed.err.startswith("sre auth: Cannot use the registry database postgresql+asyncpg://registry:***@")
+    assert "s3cret" not in printed.err + printed.out
