@@ -11,9 +11,15 @@ SRE_AUTH_DISABLED and once verifying bearer tokens from the test issuer), and th
 - stdio        `prometheus_query` through the MCP client over stdio
 - http         `prometheus_query` over Streamable HTTP, auth disabled
 - http+auth    the same with `Authorization: Bearer <RS256 JWT>`, verified on every request
+- pab1it0      pab1it0's `prometheus-mcp-server` (PyPI, the most used Python Prometheus MCP server),
+               its `execute_query` tool over stdio, through the same MCP client: the comparison
 
-Each mode warms up, then makes `--calls` sequential calls on one client and one session; direct
-and http are also run with `--concurrency` calls in flight on that same client/session. Latency is
+pab1it0's server lives in its own virtual environment, `bench/.venvs/pab1it0` (git-ignored), made
+on the first run with `python -m venv` and `pip install prometheus-mcp-server==1.6.2`; `--no-pab1it0`
+leaves it out. Both stdio servers send their logs (stderr) to a file, so neither pays a terminal.
+
+Each mode warms up, then makes `--calls` sequential calls on one client and one session; direct,
+stdio, http and pab1it0 are also run with `--concurrency` calls in flight on that same client/session. Latency is
 measured in this process around each call. CPU time per call (user + system, psutil) is taken
 over the measured calls for this process (the client) and for the server process; the server's RSS
 after its runs and its peak (VmHWM) too. Prometheus answers the same request in every mode, so
@@ -27,6 +33,7 @@ import argparse
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -41,6 +48,7 @@ import httpx
 import httpx2
 import psutil
 from mcp import Client, StdioServerParameters
+from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,6 +67,9 @@ DEFAULT_WARMUP = 50
 DEFAULT_CONCURRENCY = 8
 DEFAULT_QUERY = "vector(1)"
 TOOL = "prometheus_query"
+PAB1IT0_PACKAGE = "prometheus-mcp-server==1.6.2"
+PAB1IT0_TOOL = "execute_query"
+PAB1IT0_VENV = ROOT / "bench" / ".venvs" / "pab1it0"
 SCOPE = METRICS_READ
 # Long enough for the whole run: a token that expires mid-run would turn calls into 401s.
 TOKEN_LIFETIME_SECONDS = 3600
@@ -179,7 +190,34 @@ def _child_server(subcommand: str) -> int:
 
 def _check(result: object) -> None:
     if getattr(result, "is_error", True):
-        raise RuntimeError(f"{TOOL} failed: {getattr(result, 'content', result)}")
+        raise RuntimeError(f"The tool call failed: {getattr(result, 'content', result)}")
+
+
+def pab1it0_server() -> Path:
+    """The `prometheus-mcp-server` executable of pab1it0's package, installed on first use."""
+    executable = PAB1IT0_VENV / "bin" / "prometheus-mcp-server"
+    if executable.exists():
+        return executable
+    print(f"Installing {PAB1IT0_PACKAGE} into {PAB1IT0_VENV} (first run only)...", file=sys.stderr)
+    PAB1IT0_VENV.parent.mkdir(parents=True, exist_ok=True)
+    # Nothing under bench/.venvs belongs in git.
+    (PAB1IT0_VENV.parent / ".gitignore").write_text("*\n")
+    subprocess.run([sys.executable, "-m", "venv", str(PAB1IT0_VENV)], check=True)
+    pip = [str(PAB1IT0_VENV / "bin" / "python"), "-m", "pip", "install", "--quiet", PAB1IT0_PACKAGE]
+    subprocess.run(pip, check=True)
+    if not executable.exists():
+        raise RuntimeError(f"{PAB1IT0_PACKAGE} installed no {executable}; remove {PAB1IT0_VENV} and run again.")
+    return executable
+
+
+def _child_pid(executable: str) -> int:
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if child.exe() == executable or executable in child.cmdline()[:2]:
+                return int(child.pid)
+        except psutil.Error:
+            continue
+    raise RuntimeError(f"No child process {executable} found.")
 
 
 @asynccontextmanager
@@ -197,19 +235,35 @@ async def direct_mode(prometheus_url: str, query: str) -> AsyncIterator[Mode]:
 
 
 @asynccontextmanager
-async def stdio_mode(prometheus_url: str, query: str) -> AsyncIterator[Mode]:
+async def stdio_mode(prometheus_url: str, query: str, log: Path) -> AsyncIterator[Mode]:
     params = StdioServerParameters(
         command=sys.executable,
         args=["-m", "cli.main", "stdio", "prometheus-mcp"],
         env={**os.environ, "PROMETHEUS_URL": prometheus_url},
         cwd=str(ROOT),
     )
-    async with Client(params) as client:
+    with log.open("w") as errlog:
+        async with Client(stdio_client(params, errlog=errlog)) as client:
 
-        async def call() -> None:
-            _check(await client.call_tool(TOOL, {"query": query}))
+            async def call() -> None:
+                _check(await client.call_tool(TOOL, {"query": query}))
 
-        yield Mode("stdio", call, _child_server("stdio"))
+            yield Mode("stdio", call, _child_server("stdio"))
+
+
+@asynccontextmanager
+async def pab1it0_mode(executable: Path, prometheus_url: str, query: str, log: Path) -> AsyncIterator[Mode]:
+    """pab1it0's server as its README starts it for a desktop client: over stdio, configured by environment."""
+    # The SDK adds the usual few variables (PATH, HOME...) to these.
+    env = {"PROMETHEUS_URL": prometheus_url, "PROMETHEUS_MCP_SERVER_TRANSPORT": "stdio"}
+    params = StdioServerParameters(command=str(executable), env=env, cwd=str(log.parent))
+    with log.open("w") as errlog:
+        async with Client(stdio_client(params, errlog=errlog)) as client:
+
+            async def call() -> None:
+                _check(await client.call_tool(PAB1IT0_TOOL, {"query": query}))
+
+            yield Mode("pab1it0", call, _child_pid(str(executable)))
 
 
 @asynccontextmanager
@@ -232,8 +286,11 @@ async def run_all(
     servers: dict[str, ModeResult] = {}
     async with direct_mode(prometheus.url, args.query) as mode:
         servers[mode.name] = await benchmark(mode, args, concurrent_too=True)
-    async with stdio_mode(prometheus.url, args.query) as mode:
-        servers[mode.name] = await benchmark(mode, args, concurrent_too=False)
+    async with stdio_mode(prometheus.url, args.query, workdir / "stdio.log") as mode:
+        servers[mode.name] = await benchmark(mode, args, concurrent_too=True)
+    if args.pab1it0:
+        async with pab1it0_mode(pab1it0_server(), prometheus.url, args.query, workdir / "pab1it0.log") as mode:
+            servers[mode.name] = await benchmark(mode, args, concurrent_too=True)
 
     base_env = {"PROMETHEUS_URL": prometheus.url, "SRE_HOST": "127.0.0.1"}
     with ServedComponent("prometheus-mcp", {**base_env, "SRE_AUTH_DISABLED": "true"}, workdir / "open") as served:
@@ -284,6 +341,16 @@ def report(
                 f"{_figure(server.rss_mb, 1):>7} {_figure(server.peak_rss_mb, 1):>7}"
             )
     lines.append("")
+    if "pab1it0" in servers:
+        theirs = {r.concurrency: r.calls_per_second for r in servers["pab1it0"].runs}
+        for name in ("stdio", "http"):
+            for run in servers.get(name, ModeResult()).runs:
+                if run.concurrency in theirs:
+                    lines.append(
+                        f"throughput {name} / pab1it0 at concurrency {run.concurrency}: "
+                        f"{run.calls_per_second / theirs[run.concurrency]:.2f}x (target >= 1.5x)"
+                    )
+        lines.append("")
     lines.append(f"JwtVerifier.verify_token alone (RS256, JWKS cached, in-process): {verification_us:.0f} us per call")
     lines.append(
         "overhead = p50 of the mode minus p50 of direct at the same concurrency. CPU = ms of user + system time per\n"
@@ -308,6 +375,12 @@ def main(argv: list[str] | None = None) -> int:
         help=f"calls in flight, extra runs ({DEFAULT_CONCURRENCY})",
     )
     parser.add_argument("--query", default=DEFAULT_QUERY, help=f"PromQL instant query ({DEFAULT_QUERY!r})")
+    parser.add_argument(
+        "--no-pab1it0",
+        dest="pab1it0",
+        action="store_false",
+        help=f"leave out the comparison with {PAB1IT0_PACKAGE} (installed on first run otherwise)",
+    )
     args = parser.parse_args(argv)
     if args.calls < 2 or args.warmup < 0 or args.concurrency < 1:
         parser.error("--calls must be at least 2, --warmup at least 0, --concurrency at least 1.")
