@@ -4,6 +4,7 @@
 - `LingeringH11Protocol`: uvicorn's h11 protocol, but a refused request head gets its 4xx
   delivered instead of a connection reset.
 - `InvalidRequestMiddleware`: a body that is JSON but not one JSON-RPC message is -32600.
+- `NoSessionsMiddleware`: a server that keeps no MCP sessions answers 404 to a request naming one.
 """
 
 from __future__ import annotations
@@ -16,7 +17,13 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-__all__ = ["MAX_HEADER_BYTES", "HeaderLimitMiddleware", "InvalidRequestMiddleware", "LingeringH11Protocol"]
+__all__ = [
+    "MAX_HEADER_BYTES",
+    "HeaderLimitMiddleware",
+    "InvalidRequestMiddleware",
+    "LingeringH11Protocol",
+    "NoSessionsMiddleware",
+]
 
 # Real requests carry well under 8 KiB of headers; a 300 KiB Authorization header is an attack.
 MAX_HEADER_BYTES = 32 * 1024
@@ -77,6 +84,31 @@ def _as_invalid_request(start: Message, body: bytes) -> tuple[Message, bytes]:
     headers = [(name, value) for name, value in start["headers"] if name.lower() != b"content-length"]
     headers.append((b"content-length", str(len(corrected)).encode()))
     return {**start, "headers": headers}, corrected
+
+
+class NoSessionsMiddleware:
+    """404 to any request naming an `Mcp-Session-Id`, for a server that issues none (stateless).
+
+    The SDK's stateless transport ignores the header, so a request naming another client's
+    session would simply be served as the sender's own. Refusing it instead keeps the rule that a
+    session id is only ever honoured for the client it was issued to (there are none), and it is
+    what the specification asks of a server that no longer knows a session: a client holding an
+    id from an earlier, stateful deployment gets 404 and starts again without one.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and any(name == b"mcp-session-id" for name, _ in scope.get("headers", ())):
+            error = {
+                "code": INVALID_REQUEST,
+                "message": "Session not found: this server keeps no sessions; send requests without Mcp-Session-Id.",
+            }
+            response = JSONResponse({"jsonrpc": "2.0", "id": None, "error": error}, status_code=404)
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 class HeaderLimitMiddleware:

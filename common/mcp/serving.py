@@ -3,7 +3,17 @@
 `tool_server` assembles a server from its tools; `serve_mcp` serves it. The HTTP app is the SDK's
 Streamable HTTP app (`/mcp`, RFC 9728 metadata, bearer auth, DNS rebinding protection) plus
 `/healthz` and `/metrics`, request metrics, and an upper bound on request header size. A server
-refuses to listen on a non-loopback address without auth.
+refuses to listen on a non-loopback address without auth. Over stdio, `common.mcp.stdio` serves.
+
+Streamable HTTP is stateless, with JSON responses: every POST is answered by itself, as one JSON
+document, whichever replica behind a load balancer receives it. Clients of protocol 2026-07-28
+(the `mcp` 2.x client) work that way anyway; clients of the 2025 handshake still send
+`initialize`, but get no `Mcp-Session-Id`, and a request that names one is answered 404 (no
+session exists; `NoSessionsMiddleware`). What a stateless server cannot do, and these servers'
+tools do not: send a request to the client during a call (elicitation, sampling, roots: the SDK
+raises `NoBackChannelError`), stream progress or log notifications during a call (a JSON response
+carries only the result), or offer the GET event stream for notifications between calls.
+A bearer token is verified once and remembered until it expires (`common.auth.token_cache`).
 
 Where the SDK departs from the security checklist, this module and `common.http_guards` correct
 it: the configured token leeway also applies to the SDK's own expiry check, the RFC 9728 metadata
@@ -40,13 +50,12 @@ from common.auth import ClientCredentials, TokenSource
 from common.auth.bearer import bearer_challenge, sent_credentials
 from common.auth.discovery import with_discovered_jwks
 from common.auth.resource import resource_verifier
+from common.auth.token_cache import CachedVerifier
 from common.http import create_http_client
-from common.http_guards import (
-    HeaderLimitMiddleware,
-    InvalidRequestMiddleware,
-)
+from common.http_guards import HeaderLimitMiddleware, InvalidRequestMiddleware, NoSessionsMiddleware
 from common.jsonrpc_bounds import MCP_ARGUMENTS_DEPTH, JsonRpcBoundsGuard
 from common.mcp.route_scopes import ScopedRoutes
+from common.mcp.stdio import serve_stdio
 from common.mcp.tool_scopes import ToolScopeGuard
 from common.mcp.tools import CONVENTIONS, ToolGate
 from common.metrics import CONTENT_TYPE_LATEST, HttpMetricsMiddleware, ServerMetrics
@@ -100,7 +109,8 @@ def mcp_auth(serve: ServeSettings, scopes: Sequence[str], http_client: httpx.Asy
         # JwtVerifier checks the audience itself, exactly (RFC 8707 / 9068).
         validate_token_resource=False,
     )
-    return McpAuth(LeewayAwareVerifier(verifier, serve.auth.leeway_seconds), settings)
+    # Verified once per token, not per request (common.auth.token_cache says why that is safe).
+    return McpAuth(CachedVerifier(LeewayAwareVerifier(verifier, serve.auth.leeway_seconds)), settings)
 
 
 class LeewayAwareVerifier:
@@ -180,12 +190,16 @@ def mcp_http_app(
 
     app = server.streamable_http_app(
         streamable_http_path=MCP_PATH,
+        # No session state and one JSON answer per request: any replica can serve any request.
+        stateless_http=True,
+        json_response=True,
         transport_security=transport_security(serve),
         max_request_body_size=serve.max_body_bytes,
         host=serve.host,
     )
     # Inside the SDK's /mcp route, after authentication: limits and scopes apply to a known client.
     guarded = _mcp_route(app)
+    _refuse_sessions(guarded)
     _require_token(guarded, resource_metadata)
     if tool_scopes:
         guarded.app = ToolScopeGuard(
@@ -219,6 +233,15 @@ def _require_token(route: Route, resource_metadata: str | None) -> None:
     for needed in required:
         app = ScopedRoutes(app, _always(needed), enabled=True, resource_metadata=resource_metadata)
     route.app = app
+
+
+def _refuse_sessions(route: Route) -> None:
+    """`NoSessionsMiddleware` around the SDK's transport, inside its auth guard when there is one."""
+    sdk_guard = route.app
+    if isinstance(sdk_guard, RequireAuthMiddleware):
+        sdk_guard.app = NoSessionsMiddleware(sdk_guard.app)
+    else:
+        route.app = NoSessionsMiddleware(sdk_guard)
 
 
 def _always(scope: str | None) -> Callable[[str, str], str | None]:
@@ -278,7 +301,7 @@ async def serve_mcp(
     while serving. The caller owns what the server uses (its backends' clients) around this call.
     """
     if transport == "stdio":
-        await build_server(NO_AUTH).run_stdio_async()
+        await serve_stdio(build_server(NO_AUTH))
         return
     async with create_http_client(timeout=10.0) as http:
         serve = serve.model_copy(update={"auth": await with_discovered_jwks(serve.auth, http)})

@@ -481,7 +481,6 @@ def mcp_call(issuer: TestIssuer, url: str, raw_details: str, *, token: bool = Tr
             headers["Authorization"] = f"Bearer {issuer.mint(url, ['things:read', 'things:write'])}"
             opened = http.post(url, json=INITIALIZE, headers=headers)
             assert opened.status_code == 200, opened.text
-            headers["Mcp-Session-Id"] = opened.headers["mcp-session-id"]
             http.post(url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=headers)
         call = '{"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "keep_details", "arguments": '
         body = call + '{"details": ' + raw_details + "}}}"

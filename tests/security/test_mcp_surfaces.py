@@ -136,18 +136,21 @@ def error_of(response: httpx.Response) -> dict[str, Any]:
 
 
 class Session:
-    """An initialized MCP session of one client on one server, over plain HTTP."""
+    """An initialized MCP session of one client on one server, over plain HTTP.
+
+    The servers are stateless: `initialize` issues no `Mcp-Session-Id`, and every request stands alone.
+    """
 
     def __init__(self, http: httpx.Client, surface: Surface, token: str) -> None:
         self.http, self.surface = http, surface
         response = post(http, surface, INITIALIZE, surface.headers(token))
         assert_initialized(response, surface)
-        self.id = response.headers["Mcp-Session-Id"]
+        assert "Mcp-Session-Id" not in response.headers
         self.headers = self.with_token(token)
         assert self.send({"jsonrpc": "2.0", "method": "notifications/initialized"}).status_code == 202
 
-    def with_token(self, token: str) -> dict[str, str]:
-        return self.surface.headers(token, **{"Mcp-Session-Id": self.id, "Mcp-Protocol-Version": PROTOCOL_VERSION})
+    def with_token(self, token: str, **headers: str) -> dict[str, str]:
+        return self.surface.headers(token, **{"Mcp-Protocol-Version": PROTOCOL_VERSION, **headers})
 
     def send(self, message: dict[str, Any], headers: dict[str, str] | None = None) -> httpx.Response:
         return post(self.http, self.surface, message, headers or self.headers)
@@ -278,13 +281,15 @@ def test_row_14_oversized_authorization_headers_are_refused_fast_with_bounded_me
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_row_18_a_session_used_with_another_clients_token_is_refused_and_stays_the_owners(
+def test_row_18_a_session_id_is_refused_whoever_sends_it_as_the_servers_keep_none(
     http: httpx.Client, surface_of: SurfaceFactory, name: str
 ) -> None:
     surface = surface_of(name)
     session = Session(http, surface, surface.token("client-a"))
+    # No session is ever issued, so any id is another's or made up: refused, never served as the sender's.
+    named = session.with_token(surface.token("client-b"), **{"Mcp-Session-Id": secrets.token_hex(16)})
     try:
-        stolen = session.call(surface.tool, surface.arguments, session.with_token(surface.token("client-b")))
+        stolen = session.call(surface.tool, surface.arguments, named)
         owned = session.call(surface.tool, surface.arguments)
     finally:
         session.close()
@@ -348,10 +353,11 @@ def test_row_21_foreign_host_header_is_421(
     [
         ({"Content-Type": "text/plain"}, 400),
         ({"Content-Type": "application/x-www-form-urlencoded"}, 400),
-        ({"Accept": "application/json"}, 406),
+        # The servers answer JSON (stateless, JSON responses): a client that takes only events cannot read it.
+        ({"Accept": "text/event-stream"}, 406),
         ({"Accept": "text/html"}, 406),
     ],
-    ids=["text-plain", "form", "accept-json-only", "accept-html"],
+    ids=["text-plain", "form", "accept-events-only", "accept-html"],
 )
 @pytest.mark.parametrize("name", OTHERS)
 def test_row_22_wrong_content_type_is_400_and_wrong_accept_406(

@@ -71,7 +71,6 @@ def session(http: httpx.Client, url: str, token: str) -> dict[str, str]:
     }
     response = http.post(url, json=init, headers=headers)
     assert response.status_code == 200, response.text
-    headers["Mcp-Session-Id"] = response.headers["mcp-session-id"]
     http.post(url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=headers)
     return headers
 
