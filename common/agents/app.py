@@ -30,9 +30,11 @@ the unfinished tasks whose lease expired or whose holder is a process of this ho
 (the replica running it stopped: `INTERRUPTED_MESSAGE`, send the request again) and those left
 without a lease past a grace of `lease_seconds` (`common.agents.watchdog`): a replica starting
 never fails another's running task, and none reads as running forever. A replica that stops
-cleanly fails its own unfinished tasks the same way. A task that reads back failed this way is
-not re-run: its run got part-way through a stream of stages the caller may have seen, and
-re-running a request is the caller's decision (the router's deliverer sends it again).
+cleanly fails its own unfinished tasks the same way. A task failed this way is not re-run by
+another replica: the SDK starts runs only from a live request (re-driving a stored one would go
+through its private task registry, with a made-up call context), and a run cut off part-way may
+already have acted (triage records its analysis in the control plane; the caller saw its
+stages), so sending the request again is the caller's decision, which the message asks for.
 
 With the task store on PostgreSQL the ADK sessions are stored there too (`DatabaseSessionService`
 on the same engine), so a conversation (an A2A context: follow-up questions) may continue on any
