@@ -42,7 +42,8 @@ replica; on SQLite, or when the caller passes `session_service`, they are that o
 memory, one process).
 
 At most `max_concurrent_tasks` runs go at once; the others wait, submitted, in arrival order, and
-at most `max_queued_tasks` wait (`common.agents.task_queue`): a `SendMessage` or
+at most `max_queued_tasks` wait (`common.agents.task_queue`, gauges `sre_agent_tasks` on `/metrics`): a
+`SendMessage` or
 `SendStreamingMessage` beyond that is answered HTTP 429 `queue_full` with `Retry-After` (seconds,
 from the recent run time and the queue) before the SDK creates a task, so a storm never builds
 an unbounded backlog in memory; the caller sends it again later, or to another replica.
@@ -87,7 +88,7 @@ from common.agents.card_route import CARD_MAX_AGE_SECONDS, card_routes
 from common.agents.executor import ADMISSION, DEFAULT_MAX_CONCURRENT_TASKS, AdkAgentExecutor
 from common.agents.leases import DEFAULT_LEASE_SECONDS, TaskLeases
 from common.agents.owner import ClientUser
-from common.agents.task_queue import DEFAULT_MAX_QUEUED_TASKS, TaskQueue, Ticket
+from common.agents.task_queue import DEFAULT_MAX_QUEUED_TASKS, QueueGauges, TaskQueue, Ticket
 from common.agents.watchdog import INTERRUPTED_MESSAGE, Abandoned, TaskWatchdog, fail_tasks
 from common.auth.bearer import ACCESS_KEY
 from common.database import create_database_engine, display_url
@@ -194,6 +195,7 @@ def a2a_app(
     )
     task_store = DatabaseTaskStore(engine)
     queue = TaskQueue(max_concurrent=max_concurrent_tasks, max_queued=max_queued_tasks)
+    metrics.registry.register(QueueGauges(card.name, queue))
     leases = TaskLeases(engine, lease_seconds=lease_seconds)
     executor = AdkAgentExecutor(runner, queue=queue, leases=leases)
     watchdog = TaskWatchdog(task_store, leases, interval_seconds=lease_seconds / 2, grace_seconds=lease_seconds)

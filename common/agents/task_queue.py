@@ -11,6 +11,10 @@ executor (refused by the SDK, the client gone) is settled when its response ends
 recent run time (an exponentially weighted mean of the last runs, `_PRIOR_RUN_SECONDS` before
 the first) times the runs ahead of it, spread over the concurrent runs, which is about when a
 task queued now would start. The counters are the only state: nothing grows with the requests.
+
+`QueueGauges` shows them on `/metrics`: `sre_agent_tasks{state="running"|"waiting"}` (waiting
+counts the admitted requests whose task the executor has not taken yet) and
+`sre_agent_run_seconds_mean`, where an operator sees a process saturate before it answers 429.
 """
 
 from __future__ import annotations
@@ -18,10 +22,13 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 
-__all__ = ["DEFAULT_MAX_QUEUED_TASKS", "TaskQueue", "Ticket"]
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+__all__ = ["DEFAULT_MAX_QUEUED_TASKS", "QueueGauges", "TaskQueue", "Ticket"]
 
 #: Tasks that may wait for a run before requests are refused with 429.
 DEFAULT_MAX_QUEUED_TASKS = 100
@@ -92,3 +99,26 @@ class TaskQueue:
         ahead = self.admitted + self.waiting + 1
         seconds = self.mean_run_seconds * ahead / self.max_concurrent
         return max(1, min(_MAX_RETRY_AFTER_SECONDS, math.ceil(seconds)))
+
+
+class QueueGauges(Collector):
+    """The queue's counters as gauges of `component`, read at each scrape."""
+
+    def __init__(self, component: str, queue: TaskQueue) -> None:
+        self.component = component
+        self.queue = queue
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        tasks = GaugeMetricFamily(
+            "sre_agent_tasks", "Tasks of this process running, and waiting for a run.", labels=["component", "state"]
+        )
+        tasks.add_metric([self.component, "running"], self.queue.running)
+        tasks.add_metric([self.component, "waiting"], self.queue.waiting + self.queue.admitted)
+        mean = GaugeMetricFamily(
+            "sre_agent_run_seconds_mean",
+            "Recent mean run time (what Retry-After is estimated from).",
+            labels=["component"],
+        )
+        mean.add_metric([self.component], self.queue.mean_run_seconds)
+        yield tasks
+        yield mean

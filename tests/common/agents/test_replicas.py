@@ -283,6 +283,8 @@ async def test_a_full_queue_is_429_with_retry_after_and_a_peer_sees_backend_unav
                 await peers.start("sleepy", replica.url, {"question": "sleep 1"})
         # Reading tasks is not queued.
         assert (await read_task(cluster, replica, running)).status.state == TaskState.TASK_STATE_WORKING
+        metrics_token = await cluster.tokens.token(replica.url)
+        metrics = httpx.get(f"{replica.url}/metrics", headers={"Authorization": f"Bearer {metrics_token}"}).text
 
     assert refused.status_code == 429
     assert int(refused.headers["Retry-After"]) >= 1
@@ -291,3 +293,5 @@ async def test_a_full_queue_is_429_with_retry_after_and_a_peer_sees_backend_unav
     assert raised.value.status_code == 429
     assert raised.value.retry_after_seconds is not None
     assert raised.value.retry_after_seconds >= 1
+    assert 'sre_agent_tasks{component="sleepy",state="running"} 1.0' in metrics
+    assert 'sre_agent_tasks{component="sleepy",state="waiting"} 1.0' in metrics
