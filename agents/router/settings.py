@@ -94,6 +94,13 @@ class RouterSettings(PipelineSettings):
         description="How often a replica looks in the task store for deliveries to send besides those it records "
         "itself: other replicas', retries that fell due, claims whose lease ran out.",
     )
+    max_pending_deliveries: int = Field(
+        default=1000,
+        ge=1,
+        description="Deliveries waiting to be sent to triage (every replica's) past which the webhooks refuse new "
+        "ones with 429 and Retry-After (Alertmanager retries them); 1000 is a five-minute storm of 200 groups a "
+        "minute that triage has not started on.",
+    )
     model: str | None = Field(default=None, description="SRE_MODEL (routing stays deterministic for now).")
 
     @field_validator("triage_url")

@@ -18,6 +18,10 @@ the TTL answers 200 with the same tasks and `"duplicate": true`. A payload whose
 resolved starts nothing (200 `{"tasks": [], "ignored": "resolved"}`) and ends the group's
 incident: the same alerts firing again start a new one. A re-send whose earlier task failed, was
 rejected or canceled starts a new one (202).
+
+Back-pressure: while `ROUTER_MAX_PENDING_DELIVERIES` deliveries wait to be sent to triage, a new
+delivery is refused with 429 and `Retry-After` (`agents.router.backlog`; Alertmanager retries it);
+re-sends of recorded deliveries and resolved groups are still answered.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from agents.router.backlog import BacklogLimit
 from agents.router.callers import Callers
 from agents.router.dispatch import Dedup, Dispatcher, Trigger, dedup_hash
 from agents.router.models import DeploymentEvent, StartedTasks
@@ -47,6 +52,7 @@ class WebhookApi:
     callers: Callers
     max_body_bytes: int
     max_alerts: int
+    backlog: BacklogLimit
 
     def routes(self) -> list[Route]:
         return [
@@ -77,6 +83,7 @@ class WebhookApi:
 
     async def _once(self, owner: str, dedup: Dedup, payload: dict[str, Any], trigger: Trigger) -> Response:
         async def start() -> list[RouterTask]:
+            await self.backlog.admit()  # only a delivery not recorded yet adds to the backlog
             return [await self.dispatcher.submit(owner, payload, trigger, dedup)]
 
         try:

@@ -1,16 +1,20 @@
-"""An alert storm: distinct alert groups posted to the router's webhook at once (issue 11, "Done when").
+"""An alert storm in reduced form (issue 14): 60 distinct groups over 30 s, each sent by both of an HA pair.
 
-Every post answers 202 (never a 5xx) at once -- the router records the delivery and sends it to
-triage in the background, so no post waits for triage to create its task --, every group maps to
-exactly one task, and every task ends (completed, or failed for the groups whose investigation
-fails on purpose): none stays submitted or working.
+Alertmanager in HA sends every notification from each instance, so each group arrives twice at
+the same moment. Every post is answered (202 for the copy that recorded the delivery, 200
+`duplicate` with the same task for the other; never a 5xx) without waiting for triage -- the
+router records the delivery and sends it in the background --, every group maps to exactly one
+task in the router's record and one investigation at triage, and every task ends (completed, or
+failed for the groups whose investigation fails on purpose): none stays submitted or working.
 The triage here is the stand-in served by `a2a_app` (the real agent runtime, SQLite task store);
-bench/alert_storm.py posts 200 groups to the real federation.
+bench/alert_storm.py runs the full storm (200 groups a minute for 5 minutes) on the real
+federation and measures the 200 ms target, which a timed test on a shared machine cannot assert.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -25,10 +29,11 @@ from agents.router.dispatch import dedup_hash
 
 pytestmark = pytest.mark.integration
 
-GROUPS = 50
+GROUPS = 60
+STORM_SECONDS = 30.0
 DEADLINE_SECONDS = 60.0
-#: The slowest answer accepted: under ROUTER_PEER_TIMEOUT_SECONDS (conftest), which a post waiting for triage could
-#: reach, with room for a loaded machine handling 50 posts at once on two cores.
+#: The slowest answer accepted: generous, for a two-core machine shared with other test runs (the bench measures
+#: the 200 ms p99 target); under ROUTER_PEER_TIMEOUT_SECONDS (conftest), which a post waiting on triage could reach.
 ANSWERED_WITHIN_SECONDS = 3.0
 ENDED = {"completed", "failed"}
 
@@ -40,34 +45,58 @@ def storm_payload(number: int, run: str) -> dict[str, Any]:
     return webhook_payload(fired, group_key=f'{{}}:{{alertname="HighErrorRate", storm="{run}", n="{number}"}}')
 
 
-def test_a_storm_of_distinct_alert_groups_gets_one_task_each_and_every_task_ends(fed: Federation) -> None:
+def test_a_sustained_storm_sent_by_an_ha_pair_gets_one_task_per_group_and_every_task_ends(fed: Federation) -> None:
     run = uuid.uuid4().hex
     payloads = [storm_payload(number, run) for number in range(GROUPS)]
     headers = fed.headers()
     fed.settled()
     before = len(fed.triage.inputs())
 
-    with ThreadPoolExecutor(max_workers=GROUPS) as pool:
-        timed = list(pool.map(lambda payload: post(fed, payload, headers), payloads))
+    answers = storm(fed, payloads, headers)
 
-    responses = [response for response, _ in timed]
-    slowest = max(seconds for _, seconds in timed)
+    slowest = max(seconds for pair in answers for _, seconds in pair)
     assert slowest < ANSWERED_WITHIN_SECONDS, f"the slowest post was answered in {slowest:.1f} s"
-    statuses = sorted(response.status_code for response in responses)
-    assert statuses == [202] * GROUPS, [response.text for response in responses if response.status_code != 202][:3]
-    task_ids = [response.json()["tasks"][0]["id"] for response in responses]
+    for number, pair in enumerate(answers):
+        statuses = sorted(response.status_code for response, _ in pair)
+        assert statuses == [200, 202], (number, [response.text for response, _ in pair])
+        ids = {response.json()["tasks"][0]["id"] for response, _ in pair}
+        assert len(ids) == 1, f"group {number}'s two copies were answered with different tasks: {ids}"
+        duplicate = next(response for response, _ in pair if response.status_code == 200)
+        assert duplicate.json()["duplicate"] is True
+    task_ids = [pair[0][0].json()["tasks"][0]["id"] for pair in answers]
     assert len(set(task_ids)) == GROUPS
     assert tasks_per_group(fed, [payload["groupKey"] for payload in payloads]) == [1] * GROUPS
 
     states = wait_until_all_end(fed, task_ids, headers)
     assert states.count("failed") == len(range(0, GROUPS, 3))
     assert states.count("completed") == GROUPS - states.count("failed")
-    assert len(fed.triage.inputs()) - before == GROUPS
+    assert len(fed.triage.inputs()) - before == GROUPS, "a group was investigated twice, or not at all"
+
+
+def storm(
+    fed: Federation, payloads: list[dict[str, Any]], headers: dict[str, str]
+) -> list[list[tuple[httpx.Response, float]]]:
+    """Post each payload twice at once (an HA pair), one group every STORM_SECONDS / len(payloads) seconds."""
+    interval = STORM_SECONDS / len(payloads)
+    answers: list[list[tuple[httpx.Response, float]]] = [[] for _ in payloads]
+    lock = threading.Lock()
+    began = time.monotonic()
+
+    def send(number: int) -> None:
+        time.sleep(max(0.0, began + number * interval - time.monotonic()))
+        answer = post(fed, payloads[number], headers)
+        with lock:
+            answers[number].append(answer)
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        for future in [pool.submit(send, number) for number in range(len(payloads)) for _ in range(2)]:
+            future.result()
+    return answers
 
 
 def post(fed: Federation, payload: dict[str, Any], headers: dict[str, str]) -> tuple[httpx.Response, float]:
     """The answer, and how long it took (the connection included)."""
-    # One client per request: the storm arrives on many connections, as from many Alertmanager retries.
+    # One client per request: each copy comes from another Alertmanager, on its own connection.
     with httpx.Client(timeout=30.0, trust_env=False) as http:
         began = time.monotonic()
         response = http.post(f"{fed.url}/webhooks/alertmanager", json=payload, headers=headers)
