@@ -176,8 +176,8 @@ COMPONENTS: Mapping[str, Component] = {
             "A2A agent and HTTP front door: Alertmanager and deployment webhooks, a REST facade (`/execute`, "
             "`/diagnostics/*`, `/tasks/{id}`), the `route` skill that forwards a request to the agent whose skill fits",
             serves=(AGENTS_INVOKE,),
-            # Calls the agents it routes to.
-            calls=(AGENTS_INVOKE,),
+            # Calls the agents it routes to, and reads the service graph to group related alerts.
+            calls=(AGENTS_INVOKE, CONTROLPLANE_READ),
         ),
         Component(
             "triage",

@@ -9,7 +9,9 @@ The deliveries the webhooks and `/diagnostics/*` record are sent to triage by a 
 deliverer (`agents.router.delivery`) that runs as long as the server does, claiming them from the
 task store: those recorded before the last stop, and those of other replicas sharing the store
 (`ROUTER_TASK_STORE_URL` on one PostgreSQL; each replica registers under the same name and
-public URL, `SRE_PUBLIC_URL`, the load balancer's).
+public URL, `SRE_PUBLIC_URL`, the load balancer's). Related alert deliveries are grouped
+(`agents.router.grouping`, `ROUTER_GROUP_WAIT_SECONDS`) by the service graph read from
+controlplane-mcp with the router's client (`controlplane:read`).
 """
 
 from __future__ import annotations
@@ -22,11 +24,11 @@ import httpx
 from starlette.routing import BaseRoute
 
 from agents.router.agent import RouterAgent
-from agents.router.backlog import BacklogLimit
 from agents.router.callers import Callers
 from agents.router.card import SPEC
 from agents.router.dispatch import Dispatcher
 from agents.router.facade import FacadeApi
+from agents.router.grouping import Grouper
 from agents.router.openapi import openapi_document
 from agents.router.routing import KeywordChooser, SkillChooser
 from agents.router.settings import BasicCredentials, RouterSettings
@@ -35,8 +37,10 @@ from agents.router.webhooks import WebhookApi
 from common.agents import serve_agent
 from common.agents.peers import Peers
 from common.auth import ClientCredentials, TokenSource
+from common.contracts.controlplane import SERVER as CONTROLPLANE
 from common.errors import ConfigError
 from common.http import create_http_client
+from common.mcp.toolbox import mcp_toolbox
 from common.rest import BearerGuard
 from common.settings import SettingsSource
 from common.task_groups import task_group
@@ -66,7 +70,9 @@ async def serve(transport: Literal["stdio", "http"], source: SettingsSource) -> 
     await records.start()
     try:
         async with create_http_client(timeout=10.0) as http:
-            dispatcher = create_dispatcher(settings, connect(settings, TokenSource(credentials, http), http), records)
+            tokens = TokenSource(credentials, http)
+            grouper = create_grouper(settings, tokens, http)
+            dispatcher = create_dispatcher(settings, connect(settings, tokens, http), records, grouper)
             routes = router_routes(settings, dispatcher, chooser, basic)
             agent = RouterAgent(name=SPEC.name, description=SPEC.description, settings=settings, chooser=chooser)
             async with task_group() as background:
@@ -90,7 +96,18 @@ def connect(settings: RouterSettings, tokens: TokenSource, http: httpx.AsyncClie
     )
 
 
-def create_dispatcher(settings: RouterSettings, peers: Peers, records: TaskRecords) -> Dispatcher:
+def create_grouper(settings: RouterSettings, tokens: TokenSource, http: httpx.AsyncClient) -> Grouper | None:
+    """The grouping of related alerts, reading the service graph from controlplane-mcp with the router's own
+    tokens (a session for each plan); None when ROUTER_GROUP_WAIT_SECONDS is 0."""
+    if not settings.group_wait_seconds:
+        return None
+    registry_url = settings.serve.registry_url
+    return Grouper(lambda: mcp_toolbox([CONTROLPLANE], tokens=tokens, http=http, registry_url=registry_url))
+
+
+def create_dispatcher(
+    settings: RouterSettings, peers: Peers, records: TaskRecords, grouper: Grouper | None = None
+) -> Dispatcher:
     return Dispatcher(
         peers,
         records,
@@ -103,6 +120,8 @@ def create_dispatcher(settings: RouterSettings, peers: Peers, records: TaskRecor
         delivery_concurrency=settings.delivery_concurrency,
         delivery_lease_seconds=settings.delivery_lease_seconds,
         delivery_poll_seconds=settings.delivery_poll_seconds,
+        planner=grouper,
+        group_wait_seconds=settings.group_wait_seconds,
     )
 
 
@@ -113,8 +132,7 @@ def router_routes(
     serve = settings.serve
     callers = Callers(BearerGuard(realm="agent", required=not serve.auth.disabled), basic)
     limits = (settings.max_body_bytes, settings.max_alerts)
-    backlog = BacklogLimit(dispatcher.records.pending_count, settings.max_pending_deliveries)
-    webhooks = WebhookApi(dispatcher, callers, *limits, backlog)
+    webhooks = WebhookApi(dispatcher, callers, *limits)
     facade = FacadeApi(dispatcher, callers, chooser, *limits, openapi_document(serve.base_url))
     return [*webhooks.routes(), *facade.routes()]
 

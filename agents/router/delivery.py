@@ -28,8 +28,9 @@ not started again, so an investigation never starts twice for one row. Then:
 
 Grouping (optional, `planner`): alert deliveries are recorded due `group wait` seconds after
 they arrive (`Dispatcher`); the claimable ones are claimed as one batch and planned
-(`agents.router.grouping`): each group's lead is sent as above, its members are marked `grouped`
-into it and answered by its investigation (they carry its A2A ids once it started).
+(`agents.router.grouping`): each group's lead is sent as above (with the members' alerts merged
+into its payload when the plan says so), its members are marked `grouped` into it and answered by
+its investigation (they carry its A2A ids once it started, and fail with it).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ import socket
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
+from dataclasses import replace
 from typing import Protocol
 
 from a2a.types import Task
@@ -69,6 +71,8 @@ class PlannedGroup(Protocol):
     def members(self) -> tuple[RouterTask, ...]: ...
     @property
     def reason(self) -> str: ...
+    @property
+    def payload(self) -> str | None: ...
 
 
 class Planner(Protocol):
@@ -154,11 +158,13 @@ class Deliverer:
         groups = await self._planner.plan(batch)
         leads = []
         for group in groups:
+            lead = group.lead
             if group.members:
                 members = [member.id for member in group.members]
-                marked = await self.records.mark_grouped(members, group.lead.id, self.replica)
-                logger.info("Grouped %d delivery(ies) into router task %s: %s", marked, group.lead.id, group.reason)
-            leads.append(group.lead)
+                marked = await self.records.mark_grouped(members, lead.id, self.replica, lead_payload=group.payload)
+                logger.info("Grouped %d delivery(ies) into router task %s: %s", marked, lead.id, group.reason)
+                lead = replace(lead, payload=group.payload or lead.payload)
+            leads.append(lead)
         # The leads beyond the free senders are claimable again at once (by this replica or another).
         await self.records.release([lead.id for lead in leads[free:]], self.replica)
         return leads[:free]
@@ -248,9 +254,9 @@ class Deliverer:
     def _delay(record: RouterTask, exc: BackendError | None = None, at_most: float = RETRY_MAX_SECONDS) -> float:
         """The back-off after the `record.attempts`-th try; at least the agent's own `Retry-After`, when it said one."""
         backoff = min(RETRY_FIRST_SECONDS * 2.0 ** (max(record.attempts, 1) - 1), RETRY_MAX_SECONDS)
-        asked = getattr(exc, "retry_after", None)
-        if isinstance(asked, int | float) and asked > 0:
-            backoff = max(backoff, float(asked))
+        asked = exc.retry_after_seconds if isinstance(exc, BackendUnavailable) else None
+        if asked is not None and asked > 0:
+            backoff = max(backoff, asked)
         return max(min(backoff, at_most), 0.0)
 
     async def _fail(self, record: RouterTask, reason: str) -> None:

@@ -7,6 +7,7 @@ from typing import Self
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from agents.router.grouping import GROUP_WAIT_SECONDS
 from common.agents.pipeline import PipelineSettings
 from common.alertmanager import MAX_ALERTS
 from common.errors import ConfigError
@@ -94,12 +95,13 @@ class RouterSettings(PipelineSettings):
         description="How often a replica looks in the task store for deliveries to send besides those it records "
         "itself: other replicas', retries that fell due, claims whose lease ran out.",
     )
-    max_pending_deliveries: int = Field(
-        default=1000,
-        ge=1,
-        description="Deliveries waiting to be sent to triage (every replica's) past which the webhooks refuse new "
-        "ones with 429 and Retry-After (Alertmanager retries them); 1000 is a five-minute storm of 200 groups a "
-        "minute that triage has not started on.",
+    group_wait_seconds: float = Field(
+        default=GROUP_WAIT_SECONDS,
+        ge=0,
+        le=300,
+        description="How long an Alertmanager delivery waits for related ones before they are planned as groups "
+        "(one investigation of the service the others depend on, read from controlplane-mcp with the router's "
+        "client, which then needs controlplane:read); 0: no grouping, each delivery is sent at once.",
     )
     model: str | None = Field(default=None, description="SRE_MODEL (routing stays deterministic for now).")
 

@@ -233,13 +233,6 @@ class TaskRecords:
         rows = await self._select(TABLE.c.id == task_id)
         return rows[0] if rows else None
 
-    async def pending_count(self) -> int:
-        """How many deliveries wait to be sent, every replica's (the webhooks' backlog, `agents.router.backlog`)."""
-        async with self._engine.connect() as connection:
-            pending = select(func.count()).select_from(TABLE).where(TABLE.c.delivery == PENDING)
-            result = await connection.execute(pending)
-            return int(result.scalar_one())
-
     async def holder(self, key: str, since: float | None = None) -> RouterTask | None:
         """The row holding the de-duplication key `key` (recorded at `since` or later), if any."""
         conditions = [TABLE.c.dedup_key == key] + ([TABLE.c.created_at >= since] if since is not None else [])
@@ -341,8 +334,11 @@ class TaskRecords:
             )
         return True
 
-    async def mark_grouped(self, task_ids: Sequence[str], lead_id: str, replica: str) -> int:
-        """`task_ids` (claimed by `replica`) are answered by `lead_id`'s investigation; how many were marked."""
+    async def mark_grouped(
+        self, task_ids: Sequence[str], lead_id: str, replica: str, *, lead_payload: str | None = None
+    ) -> int:
+        """`task_ids` (claimed by `replica`) are answered by `lead_id`'s investigation, which is sent with
+        `lead_payload` when given (their alerts merged into its own); how many were marked."""
         if not task_ids:
             return 0
         async with self._engine.begin() as connection:
@@ -351,6 +347,10 @@ class TaskRecords:
                 .where(_held(replica), TABLE.c.id.in_(list(task_ids)))
                 .values(delivery=GROUPED, grouped_into=lead_id, lease_until=None)
             )
+            if lead_payload is not None:
+                await connection.execute(
+                    update(TABLE).where(_held(replica), TABLE.c.id == lead_id).values(payload=lead_payload)
+                )
         return int(result.rowcount)
 
     async def retire(self, task: RouterTask) -> bool:

@@ -19,7 +19,7 @@ def test_sre_up_provisions_exactly_each_components_client_scopes() -> None:
         assert set(CLIENTS[name]) == set(component.client_scopes)
     assert "registry" not in CLIENTS
     assert "controlplane" not in CLIENTS
-    assert set(CLIENTS["router"]) == {REGISTRY_WRITE, "agents:invoke"}
+    assert set(CLIENTS["router"]) == {REGISTRY_WRITE, "agents:invoke", "controlplane:read"}
 
 
 def test_every_scope_served_or_needed_is_a_known_scope() -> None:

@@ -25,7 +25,8 @@ from support.postgres import PostgresProcess
 
 from agents.router import delivery
 from agents.router.delivery import Deliverer
-from agents.router.tasks import FAILED, PENDING, STARTED, RouterTask, TaskRecords
+from agents.router.grouping import DeliveryGroup
+from agents.router.tasks import FAILED, GROUPED, PENDING, STARTED, RouterTask, TaskRecords
 from common.database import create_database_engine
 from common.errors import BackendError, BackendTimeout, BackendUnavailable
 
@@ -175,8 +176,9 @@ async def test_an_unreachable_triage_is_tried_again_with_back_off_until_it_takes
 async def test_a_busy_triage_s_retry_after_is_waited_before_the_next_try(records: TaskRecords, clock: Clock) -> None:
     row = pending(clock)
     await records.add(row)
-    busy = BackendUnavailable("the triage agent at http://triage.test answered HTTP 429", backend="t", status_code=429)
-    busy.retry_after = 7.0  # type: ignore[attr-defined]
+    busy = BackendUnavailable(
+        "the triage agent at http://triage.test answered HTTP 429", backend="t", status_code=429, retry_after_seconds=7
+    )
     sender = deliverer(records, FakeTriage(busy))
 
     await deliver_claimed(sender)
@@ -408,3 +410,67 @@ async def test_replicas_claiming_together_on_postgresql_each_claim_distinct_rows
     finally:
         for store in replicas:
             await store.close()
+
+
+class PairPlanner:
+    """Groups the batch's first alert delivery with the rest (what `Grouper.plan` would do for one outage)."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[str]] = []
+
+    async def plan(self, deliveries: list[RouterTask]) -> list[Any]:
+        self.batches.append([task.id for task in deliveries])
+        lead, *members = deliveries
+        merged = json.dumps({"merged": [json.loads(task.payload or "{}") for task in deliveries]})
+        return [DeliveryGroup(lead, tuple(members), "they depend on it", merged)]
+
+
+async def test_alert_deliveries_due_together_are_planned_once_and_the_members_follow_their_lead(
+    records: TaskRecords, clock: Clock
+) -> None:
+    rows = [pending(clock, n=n) for n in range(3)]
+    for row in rows:
+        await records.add(row)
+    triage, planner = FakeTriage(), PairPlanner()
+    sender = Deliverer(
+        triage,  # type: ignore[arg-type]
+        records,
+        resolve,
+        timeout=120.0,
+        max_age=MAX_AGE,
+        concurrency=2,
+        lease_seconds=LEASE,
+        poll_seconds=0.05,
+        replica="replica-a",
+        planner=planner,
+    )
+
+    (lead,) = await sender._claim()
+    member = await records.by_id(rows[1].id)
+    assert member is not None
+    assert (member.delivery, member.grouped_into, member.taken) == (GROUPED, rows[0].id, False)
+    await sender.deliver(lead)
+
+    assert planner.batches == [[row.id for row in rows]]
+    assert triage.sent == [("http://triage.test", {"merged": [{"n": 0}, {"n": 1}, {"n": 2}]}, 120.0, rows[0].id)]
+    for row in rows[1:]:
+        grouped = await records.by_id(row.id)
+        assert grouped is not None
+        assert (grouped.delivery, grouped.grouped_into, grouped.a2a_task_id) == (GROUPED, rows[0].id, "a2a-1")
+
+
+async def test_members_of_a_lead_that_failed_fail_with_its_reason(records: TaskRecords, clock: Clock) -> None:
+    lead, member = pending(clock), pending(clock)
+    for row in (lead, member):
+        await records.add(row)
+    await records.claim("replica-a", limit=10, lease_seconds=LEASE)
+    assert await records.mark_grouped([member.id], lead.id, "replica-a") == 1
+
+    assert await records.mark_failed(lead.id, "The triage agent could not start the task.", replica="replica-a")
+
+    failed = await records.by_id(member.id)
+    assert failed is not None
+    assert failed.delivery == FAILED
+    assert failed.failure == (
+        f"It was grouped into router task {lead.id}, which failed: The triage agent could not start the task."
+    )
