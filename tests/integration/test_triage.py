@@ -479,6 +479,29 @@ def test_sre_scenario_run_over_the_bundled_suite_through_the_router(federation: 
     assert totals["change_found"] >= 0.9
 
 
+def test_sre_scenario_run_of_several_pages_at_once_scores_every_report_with_its_latency(
+    federation: RunningFederation,
+) -> None:
+    """A drill: three incidents loaded first, then paged together (`--concurrency 3`), each report scored."""
+    names = ["checkout-bad-deploy-errors", "catalog-bad-deploy-latency", "noisy-baseline"]
+    loki = federation.url("LOKI_MCP")
+    done = federation.sre("scenario", "run", *names, "--concurrency", "3", "--loki-mcp-url", loki, timeout=600)
+
+    lines = done.stdout.splitlines()
+    header = next(line for line in lines if line.startswith("SCENARIO"))
+    rows = [line for line in lines if line.split(" ")[0] in names]
+    total = next(line for line in lines if line.startswith("total:"))
+    assert header.split()[-1] == "SECONDS"
+    assert sorted(row.split()[0] for row in rows) == sorted(names)
+    for row in rows:
+        assert float(row.split()[-1]) > 0, row  # the seconds from its first page to its report
+    assert total.startswith("total: 3 scenarios, 3 reports; hit@1 "), total
+    latency = re.search(r"latency p50 ([\d.]+) s, p95 ([\d.]+) s$", total)
+    assert latency is not None, total
+    assert 0 < float(latency[1]) <= float(latency[2])
+    assert "(3 at a time)" in done.stderr
+
+
 def test_sre_scenario_load_fills_the_federation(federation: RunningFederation) -> None:
     scenario = BUNDLED_DIR / "checkout-bad-deploy-errors.yaml"
     loaded = federation.sre("scenario", "load", str(scenario), "--loki-mcp-url", federation.url("LOKI_MCP"))
