@@ -305,8 +305,12 @@ class Peers:
             ) as client:
                 yield client
         except (A2AError, httpx.HTTPError, ParseError) as exc:
-            self._cards.pop(url, None)  # read it again next time: the peer may have changed
-            raise peer_error(name, url, exc) from exc
+            failure = peer_error(name, url, exc)
+            if failure.status_code != 429:
+                # Read it again next time: the peer may have changed. Not when it is only busy: a storm's
+                # deliveries meet its 429 by the hundred, and each would fetch (and log) the whole card again.
+                self._cards.pop(url, None)
+            raise failure from exc
 
     async def _card(self, url: str) -> AgentCard:
         """The peer's card, read at most every `CARD_TTL_SECONDS` (a storm of starts reads it once)."""
