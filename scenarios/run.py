@@ -27,8 +27,9 @@ investigation reads would make latencies depend on the order of the suite. With 
 each in namespaces of its own (run ids distinct within the run), and then their alert groups are
 posted N scenarios at a time, the next starting as one ends; each report is scored as above and
 `on_result` sees the results as they end. The latency then includes the time the federation kept
-the page waiting behind the others. A scenario's history ends when it was loaded, so the later
-ones are investigated that much after their history ends (the loads took that long).
+the page waiting behind the others. A scenario's history ends when it was loaded, so each one is
+paged as long after its history ends as the loads after it and the pages before it took; past
+Prometheus' 5-minute look-back (a warning says so) the end of the window triage reads is empty.
 """
 
 from __future__ import annotations
@@ -69,6 +70,8 @@ logger = logging.getLogger(__name__)
 
 #: Seconds a scenario's investigation may take, from the first payload to its report.
 DEFAULT_TIMEOUT = 120.0
+#: Prometheus' default look-back: how long after its last sample a series still answers a query.
+_LOOKBACK_SECONDS = 300.0
 _HTTP_TIMEOUT = 30.0
 
 
@@ -151,6 +154,8 @@ class _Loaded:
     truth: GroundTruth
     change_expected: bool
     alerts: list[dict[str, Any]]
+    #: Where its history ends: the instant it was loaded.
+    now: datetime
 
 
 async def run_scenarios(
@@ -289,7 +294,7 @@ async def _load(scenario: Scenario, targets: Targets, run_id: str) -> _Loaded | 
         error = _unexpected(scenario.name, run_id, exc)
     else:
         logger.info("scenario %s loaded as run %s (namespaces *-%s)", scenario.name, run_id, run_id)
-        return _Loaded(scenario.name, run_id, truth, change_expected, loaded.alerts)
+        return _Loaded(scenario.name, run_id, truth, change_expected, loaded.alerts, now)
     return ScenarioResult(
         scenario.name, run_id, truth, score(truth, None, change_expected=change_expected), error=error
     )
@@ -298,6 +303,15 @@ async def _load(scenario: Scenario, targets: Targets, run_id: str) -> _Loaded | 
 async def _investigate(loaded: _Loaded, investigate: Investigation, http: httpx.AsyncClient) -> ScenarioResult:
     """The loaded scenario's pages investigated, and the report scored."""
     name, run_id, truth, change_expected = loaded.name, loaded.run_id, loaded.truth, loaded.change_expected
+    waited = (datetime.now(UTC) - loaded.now).total_seconds()
+    if waited > _LOOKBACK_SECONDS:
+        logger.warning(
+            "Scenario %s is paged %.0f s after its history ends: past Prometheus' 5-minute look-back its series "
+            "answer nothing, so the end of the window triage reads is empty and the score may suffer. Drill "
+            "fewer scenarios at once, or as many as --concurrency.",
+            name,
+            waited,
+        )
     try:
         report, latency = await investigate(http, loaded.alerts)
     except (NoReport, SreError) as exc:
