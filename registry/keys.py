@@ -1,10 +1,11 @@
 """Signing keys of the embedded authorization server: `SigningKeys`, and its JWK files under SRE_DATA_DIR/keys.
 
-`SigningKeys` is what the token endpoint and the JWKS route use (`signing_key()`, `jwks()`,
-`list_keys()`); it has two implementations, chosen by `RegistrySettings.auth_in_database`:
-`KeyStore` below (files, the embedded default) and `registry.shared_keys.SharedKeys` (the
-registry's database, for several replicas). Both follow the life cycle below; only where a key
-is kept, and how soon another process's change is seen, differ.
+`SigningKeys` is what the token endpoint and the JWKS route use (`signing_key()`, `jwks()`) and
+`sre auth` manages (`rotate()`, `list_keys()`); it has two implementations, chosen by
+`RegistrySettings.auth_in_database`: `KeyStore` below (files, the embedded default) and
+`registry.shared_keys.SharedKeys` (the registry's database, for several replicas). Both follow
+the life cycle below; only where a key is kept, and how soon another process's change is seen,
+differ.
 
 Contract of `KeyStore`:
 - each key is one file `<kid>.json` (mode 0600, in a 0700 directory) holding the private JWK
