@@ -77,8 +77,10 @@ logger = logging.getLogger(__name__)
 GROUP_WAIT_SECONDS = 5.0
 #: Dependency hops followed from an alerting resource: a caller, the service it calls, that service's database.
 MAX_DEPTH = 3
-#: Control plane look-ups in one plan, at most: a batch's distinct subjects, then the resources between them.
-MAX_LOOKUPS = 64
+#: Control plane look-ups in one plan, at most: a batch's distinct subjects, then the resources between them. An
+#: outage of a hundred services is planned whole; a subject past the bound stays alone (each look-up is one
+#: indexed query, about 10-50 ms, `concurrency` at once, and the answers are cached).
+MAX_LOOKUPS = 256
 #: Look-ups in flight at once.
 CONCURRENCY = 8
 #: The whole look-up of one plan; past it nothing is grouped (it adds to every investigation's latency).
