@@ -7,7 +7,8 @@ suite's `PrometheusProcess`), prometheus-mcp as users start it (`sre stdio prome
 child of this process, `sre serve prometheus-mcp` as a served process, once with
 SRE_AUTH_DISABLED and once verifying bearer tokens from the test issuer), and the clients. Modes:
 
-- direct       httpx POST /api/v1/query on a pooled client (the baseline: what the server itself sends)
+- direct       httpx POST /api/v1/query on a pooled client (the baseline: a Python program's own query)
+- direct-lean  the same on `common.http1.Http1Transport`, the transport prometheus-mcp sends it with
 - stdio        `prometheus_query` through the MCP client over stdio
 - http         `prometheus_query` over Streamable HTTP, auth disabled
 - http+auth    the same with `Authorization: Bearer <RS256 JWT>`, verified on every request
@@ -60,6 +61,7 @@ from support.issuer import TestIssuer  # noqa: E402
 from support.served import ServedComponent  # noqa: E402
 
 from common.auth import JwtVerifier, TokenValidation  # noqa: E402
+from common.http1 import Http1Transport  # noqa: E402
 from common.scopes import METRICS_READ  # noqa: E402
 
 DEFAULT_CALLS = 1000
@@ -221,8 +223,9 @@ def _child_pid(executable: str) -> int:
 
 
 @asynccontextmanager
-async def direct_mode(prometheus_url: str, query: str) -> AsyncIterator[Mode]:
-    async with httpx.AsyncClient(base_url=prometheus_url, timeout=CALL_TIMEOUT_SECONDS) as http:
+async def direct_mode(prometheus_url: str, query: str, *, lean: bool = False) -> AsyncIterator[Mode]:
+    transport = Http1Transport() if lean else None
+    async with httpx.AsyncClient(base_url=prometheus_url, timeout=CALL_TIMEOUT_SECONDS, transport=transport) as http:
 
         async def call() -> None:
             # The same request prometheus-mcp sends for prometheus_query.
@@ -231,7 +234,7 @@ async def direct_mode(prometheus_url: str, query: str) -> AsyncIterator[Mode]:
             if response.status_code != 200 or response.json().get("status") != "success":
                 raise RuntimeError(f"Prometheus answered {response.status_code}: {response.text[:200]}")
 
-        yield Mode("direct", call, None)
+        yield Mode("direct-lean" if lean else "direct", call, None)
 
 
 @asynccontextmanager
@@ -285,6 +288,8 @@ async def run_all(
 ) -> tuple[dict[str, ModeResult], float]:
     servers: dict[str, ModeResult] = {}
     async with direct_mode(prometheus.url, args.query) as mode:
+        servers[mode.name] = await benchmark(mode, args, concurrent_too=True)
+    async with direct_mode(prometheus.url, args.query, lean=True) as mode:
         servers[mode.name] = await benchmark(mode, args, concurrent_too=True)
     async with stdio_mode(prometheus.url, args.query, workdir / "stdio.log") as mode:
         servers[mode.name] = await benchmark(mode, args, concurrent_too=True)
@@ -351,11 +356,23 @@ def report(
                         f"{run.calls_per_second / theirs[run.concurrency]:.2f}x (target >= 1.5x)"
                     )
         lines.append("")
+    if "direct-lean" in servers:
+        lean = {r.concurrency: r.p50 for r in servers["direct-lean"].runs}
+        over_lean = [
+            f"{name} {run.p50 - lean[run.concurrency]:+.2f} ms"
+            for name, server in servers.items()
+            if name not in ("direct", "direct-lean", "pab1it0")
+            for run in server.runs
+            if run.concurrency == 1
+        ]
+        lines.append(
+            "overhead p50 over direct-lean (the server's own transport) at concurrency 1: " + ", ".join(over_lean)
+        )
     lines.append(f"JwtVerifier.verify_token alone (RS256, JWKS cached, in-process): {verification_us:.0f} us per call")
     lines.append(
-        "overhead = p50 of the mode minus p50 of direct at the same concurrency. CPU = ms of user + system time per\n"
-        "measured call, of this process (the client) and of the prometheus-mcp process. RSS of prometheus-mcp after\n"
-        "its runs, peak = VmHWM; MB = 10^6 bytes."
+        "overhead = p50 of the mode minus p50 of direct (httpx) at the same concurrency. CPU = ms of user + system\n"
+        "time per measured call, of this process (the client) and of the prometheus-mcp process. RSS of\n"
+        "prometheus-mcp after its runs, peak = VmHWM; MB = 10^6 bytes."
     )
     return "\n".join(lines)
 
