@@ -110,7 +110,9 @@ async def records(tmp_path: Path, clock: Clock) -> AsyncIterator[TaskRecords]:
     await store.close()
 
 
-def deliverer(records: TaskRecords, triage: FakeTriage, replica: str = "replica-a") -> Deliverer:
+def deliverer(
+    records: TaskRecords, triage: FakeTriage, replica: str = "replica-a", planner: PairPlanner | None = None
+) -> Deliverer:
     return Deliverer(
         triage,  # type: ignore[arg-type]
         records,
@@ -121,6 +123,7 @@ def deliverer(records: TaskRecords, triage: FakeTriage, replica: str = "replica-
         lease_seconds=LEASE,
         poll_seconds=0.05,
         replica=replica,
+        planner=planner,
     )
 
 
@@ -432,18 +435,7 @@ async def test_alert_deliveries_due_together_are_planned_once_and_the_members_fo
     for row in rows:
         await records.add(row)
     triage, planner = FakeTriage(), PairPlanner()
-    sender = Deliverer(
-        triage,  # type: ignore[arg-type]
-        records,
-        resolve,
-        timeout=120.0,
-        max_age=MAX_AGE,
-        concurrency=2,
-        lease_seconds=LEASE,
-        poll_seconds=0.05,
-        replica="replica-a",
-        planner=planner,
-    )
+    sender = deliverer(records, triage, planner=planner)
 
     (lead,) = await sender._claim()
     member = await records.by_id(rows[1].id)
