@@ -47,6 +47,7 @@ from common.investigation.scope import resolve_scope
 from common.investigation.settings import InvestigationSettings
 from common.investigation.signals import Signal
 from common.investigation.window import Window
+from common.investigation.workload_pods import PodHistory
 from common.mcp.toolbox import Toolbox
 from common.task_groups import task_group
 
@@ -85,7 +86,9 @@ async def investigate(
     await progress("Scoping: resolving the resource and its dependencies in the control plane.")
     mark = time.perf_counter()
     scope = await resolve_scope(request, toolbox, evidence, max_dependencies=settings.max_dependencies)
-    scope.hosts = await read_hosts(toolbox, scope, window, evidence, limit=settings.max_dependencies)
+    # The primary's pods are read once: their nodes are its hosts, when they appeared its rollouts.
+    pods = PodHistory(toolbox, scope, window, evidence)
+    scope.hosts = await read_hosts(toolbox, scope, window, evidence, limit=settings.max_dependencies, pods=pods)
     mark = lap("scope", mark)
     names = ", ".join(d.name for d in scope.dependencies) or "none known"
     callers = f"; callers that may be the cause: {', '.join(d.name for d in scope.suspect_dependents)}"
@@ -107,7 +110,7 @@ async def investigate(
         # Rollouts the pods show and no recorded change explains (the control plane's record wins).
         every = [*scope.investigated, *scope.also_alerting]
         resources = list({r.name: r for r in every if r.kind != "node"}.values())
-        rollouts = await read_rollouts(toolbox, scope, window, evidence, recorded, resources)
+        rollouts = await read_rollouts(toolbox, scope, window, evidence, recorded, resources, pods=pods)
         changes = sorted([*recorded, *rollouts], key=lambda c: c.fact.at)
 
     async with task_group() as group:

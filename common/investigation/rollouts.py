@@ -2,11 +2,12 @@
 
 A Deployment rolls out by creating a ReplicaSet and moving its pods there: the new revision's pods
 appear while the old one's go. The pods of a workload are its `pod` scheme's series (`identity.matchers`,
-every pod over the window); a pod's revision is its ReplicaSet, from kube-state-metrics' owner chain
-(`pods.PodDirectory`) or else from its name (`<deployment>-<pod-template-hash>-<suffix>`). A revision
-whose first pod appeared inside the window, after another revision's, is a rollout at that moment. A pod
-replaced within its revision (an eviction, a node lost) is not: it keeps its ReplicaSet. A StatefulSet
-keeps its pods' names across a rollout: when no pod belongs to a ReplicaSet, its revisions are read from
+every pod over the window, read by `workload_pods.PodHistory`, whose answer the hosts share); a pod's
+revision is its ReplicaSet, from kube-state-metrics' owner chain (`pods.PodDirectory`) or else from its
+name (`<deployment>-<pod-template-hash>-<suffix>`). A revision whose first pod appeared inside the
+window, after another revision's, is a rollout at that moment. A pod replaced within its revision (an
+eviction, a node lost) is not: it keeps its ReplicaSet. A StatefulSet keeps its pods' names across a
+rollout: when no pod belongs to a ReplicaSet, its revisions are read from
 kube-state-metrics' `kube_statefulset_status_update_revision{revision}` instead (a scale keeps the
 revision, a template change makes a new one). DaemonSets are not seen.
 
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 
 from analysis.ranking import ChangeFact
 from common.contracts.calls import ToolCaller
-from common.contracts.prometheus import PrometheusMcp, RangeSeries
+from common.contracts.prometheus import PrometheusMcp
 from common.investigation.changes import ChangeRecord
 from common.investigation.evidence import EvidenceLog
 from common.investigation.identity import matchers
@@ -30,6 +31,7 @@ from common.investigation.pods import PodDirectory
 from common.investigation.scope import ResolvedScope, Resource
 from common.investigation.sources import for_each, noted
 from common.investigation.window import Window
+from common.investigation.workload_pods import PodHistory, first_values
 from common.timerange import iso
 
 __all__ = ["ROLLOUT_MATCH_SECONDS", "Rollout", "find_rollouts", "read_rollouts"]
@@ -39,8 +41,6 @@ __all__ = ["ROLLOUT_MATCH_SECONDS", "Rollout", "find_rollouts", "read_rollouts"]
 ROLLOUT_MATCH_SECONDS = 600.0
 #: Kinds of resource that have no pods of their own to roll out.
 _PODLESS_KINDS = frozenset({"node", "external"})
-#: Pod series a workload's query returns, at most.
-MAX_PODS = 200
 
 
 @dataclass(frozen=True)
@@ -80,34 +80,24 @@ async def read_rollouts(
     evidence: EvidenceLog,
     recorded: Sequence[ChangeRecord],
     resources: Sequence[Resource],
+    *,
+    pods: PodHistory | None = None,
 ) -> list[ChangeRecord]:
-    """A `rollout` change for each rollout of `resources` the control plane did not record, oldest first."""
+    """A `rollout` change for each rollout of `resources` the control plane did not record, oldest first; `pods`:
+    the investigation's pods already read (the hosts read the primary's)."""
     prometheus = PrometheusMcp(toolbox)
-    pods = PodDirectory(prometheus, start=iso(window.start), end=iso(window.end))
+    history = pods or PodHistory(toolbox, scope, window, evidence)
+    directory = PodDirectory(prometheus, start=iso(window.start), end=iso(window.end))
     found: list[ChangeRecord] = []
 
     async def read(resource: Resource) -> None:
         namespace = scope.series_namespace(resource) or resource.namespace
-        selector = matchers(resource, "pod", namespace)
-        # Every pod of the workload that kube-state-metrics or cAdvisor saw in the window, one series each.
-        cadvisor = f'container_memory_working_set_bytes{{{selector},container!=""}}'
-        query = f"count by (pod) (kube_pod_info{{{selector}}} or {cadvisor})"
-        answer = await noted(
-            prometheus.query_range(
-                query,
-                start=iso(window.start),
-                end=iso(window.end),
-                step=f"{window.step:g}s",
-                detail="points",
-                limit=MAX_PODS,
-            ),
-            evidence,
-            f"pods of {resource.name}",
-        )
-        if answer is None or not answer.series:
+        workload = await history.of(resource)
+        if workload is None or not workload.series:
             return
-        appeared = _appearances(answer.series, "pod")
-        owners = await pods.owners(namespace) if namespace else None
+        query = workload.query
+        appeared = workload.appeared()
+        owners = await directory.owners(namespace) if namespace else None
 
         def revision_of(pod: str) -> str | None:
             if owners is not None and (owner := owners.pods.get(pod)) is not None:
@@ -126,7 +116,7 @@ async def read_rollouts(
                 evidence,
                 f"revisions of {resource.name}",
             )
-            appeared = _appearances(revisions.series, "revision") if revisions is not None else {}
+            appeared = first_values(revisions.series, "revision") if revisions is not None else {}
             rollouts = find_rollouts(appeared, lambda revision: revision, window)
         for rollout in rollouts:
             if any(_same_change(change, resource, rollout) for change in recorded):
@@ -135,16 +125,6 @@ async def read_rollouts(
 
     await for_each([r for r in resources if r.kind not in _PODLESS_KINDS], read)
     return sorted(found, key=lambda c: c.fact.at)
-
-
-def _appearances(series: Sequence[RangeSeries], label: str) -> dict[str, float]:
-    """The first time each series, named by its `label`, had a value."""
-    appeared = {}
-    for item in series:
-        seen = [t for t, v in item.points or [] if v is not None]
-        if seen and item.labels.get(label):
-            appeared[item.labels[label]] = seen[0]
-    return appeared
 
 
 def _replicaset_of(pod: str, workload: str) -> str | None:

@@ -72,7 +72,9 @@ class Cluster:
     owners: list[dict[str, str]] = field(default_factory=list)
     queries: list[str] = field(default_factory=list)
 
-    async def call(self, server: str, tool: str, arguments: Mapping[str, Any]) -> dict[str, Any]:
+    async def call(
+        self, server: str, tool: str, arguments: Mapping[str, Any], *, typed: bool = False
+    ) -> dict[str, Any]:
         if tool == "prometheus_find_series":
             found = self.owners if arguments["metric"] == "kube_pod_owner" else []
             return series_found(found)
@@ -104,7 +106,7 @@ async def test_a_rollout_no_change_explains_is_a_deployment_like_change_citing_t
     assert CHANGE_KINDS["rollout"] == "deployment"
     (cited,) = evidence.items
     # The exact query, selecting every pod of the workload by the pod regex, never one pod's hash.
-    assert cited.query.startswith('count by (pod) (kube_pod_info{pod=~"accounts-api-')
+    assert cited.query.startswith('count by (pod, node) (kube_pod_info{pod=~"accounts-api-')
     assert 'namespace="identity"' in cited.query
     assert "accounts-api-65v8qpnrs" in cited.summary
 
@@ -140,11 +142,13 @@ async def test_kube_state_metrics_owners_name_the_revision() -> None:
 class StatefulCluster:
     """A StatefulSet's pod (same name across the rollout) and kube-state-metrics' update revisions."""
 
-    async def call(self, server: str, tool: str, arguments: Mapping[str, Any]) -> dict[str, Any]:
+    async def call(
+        self, server: str, tool: str, arguments: Mapping[str, Any], *, typed: bool = False
+    ) -> dict[str, Any]:
         if tool == "prometheus_find_series":
             return series_found([])
         query = arguments["query"]
-        if query.startswith("count by (pod)"):
+        if query.startswith("count by (pod, node)"):
             series = [_series("accounts-db-0", 0.0, 7200.0)]
         else:
             assert 'kube_statefulset_status_update_revision{statefulset="accounts-db",namespace="identity"}' in query
