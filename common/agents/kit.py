@@ -8,8 +8,11 @@
     summary = await kit.narrate(result, progress)                          # None without a model
 
 Everything is called with the agent's own identity (`common.agents.identity`), never with a
-caller's token. Without one, nothing fails: every server and peer is reported unavailable with
-the sentence naming the variables to set, and the agent's result says so (degraded).
+caller's token. The MCP sessions are the agent's `SessionPool` (`common.mcp.session_pool`), which
+the kits of all its runs share: a server's session is opened by the first run that needs it and
+kept for the next ones, reconnected when the server restarts. Without an identity, nothing fails:
+every server and peer is reported unavailable with the sentence naming the variables to set, and
+the agent's result says so (degraded).
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ from common.agents.model_stage import Prompts, mcp_toolsets, narrate
 from common.agents.peers import PeerAnswer, Peers, Progress
 from common.auth import TokenSource
 from common.errors import BackendError, BackendUnavailable
-from common.mcp.toolbox import Toolbox, mcp_toolbox
+from common.mcp.session_pool import SessionPool
+from common.mcp.toolbox import Toolbox, pooled_toolbox
 from common.registration import registered_url
 
 __all__ = ["DEFAULT_DEADLINE_SECONDS", "DEFAULT_PEER_TIMEOUT_SECONDS", "Kit", "Progress"]
@@ -48,6 +52,7 @@ class Kit:
         name: str,
         identity: AgentIdentity | None,
         tokens: TokenSource | None,
+        sessions: SessionPool | None,
         http: httpx.AsyncClient,
         own_url: str,
         no_identity: str,
@@ -60,6 +65,7 @@ class Kit:
         self.model = model
         self._identity = identity
         self._tokens = tokens
+        self._sessions = sessions
         self._http = http
         self._own_url = own_url
         self._no_identity = no_identity
@@ -70,19 +76,12 @@ class Kit:
     async def toolbox(
         self, servers: Sequence[str], *, deadline_seconds: float = DEFAULT_DEADLINE_SECONDS
     ) -> AsyncIterator[Toolbox]:
-        """MCP sessions on `servers` (registry names, or the agent's `<PREFIX><SERVER>_URL`); one that cannot be
-        opened is listed in `toolbox.unavailable` with the reason."""
-        if self._identity is None or self._tokens is None:
+        """The pool's MCP sessions on `servers` (registry names, or the agent's `<PREFIX><SERVER>_URL`); one that cannot
+        be opened is listed in `toolbox.unavailable` with the reason."""
+        if self._sessions is None:
             yield Toolbox({}, dict.fromkeys(servers, self._no_identity), deadline_seconds)
             return
-        async with mcp_toolbox(
-            servers,
-            tokens=self._tokens,
-            http=self._http,
-            registry_url=self._identity.registry_url,
-            urls=self._server_urls,
-            deadline_seconds=deadline_seconds,
-        ) as toolbox:
+        async with pooled_toolbox(servers, self._sessions, deadline_seconds=deadline_seconds) as toolbox:
             yield toolbox
 
     def peers(self, *, timeout: float = DEFAULT_PEER_TIMEOUT_SECONDS) -> Peers:

@@ -20,7 +20,8 @@ taken):
 The base does the rest, the same way for every agent, in `adk web` and served over A2A:
 
 - identity and tokens: the agent's own client (`common.agents.identity`), an HTTP client, the
-  `Kit` handed to `handle` (MCP toolbox, model stage);
+  `Kit` handed to `handle` (MCP toolbox, model stage); the MCP sessions are kept across runs
+  (`common.mcp.session_pool`) and closed by `close`, which serving calls when the agent stops;
 - `handle` runs in a task of its own (the MCP sessions it opens have cancel scopes that must not
   span this generator's yields); its `progress` comes back through a queue, each stage an event
   with its text (an A2A `working` update); the run is an OpenTelemetry span `<agent>.run`, each
@@ -68,6 +69,7 @@ from common.auth import TokenSource
 from common.components import COMPONENTS
 from common.errors import BackendError, ConfigError, InputError
 from common.http import create_http_client
+from common.mcp.session_pool import SessionPool
 from common.settings import ComponentSettings, SettingsSource
 from common.telemetry import invocation_span, span
 
@@ -140,6 +142,7 @@ class PipelineAgent(BaseAgent):
     _http: httpx.AsyncClient | None = PrivateAttr(default=None)
     _identity: AgentIdentity | None = PrivateAttr(default=None)
     _tokens: TokenSource | None = PrivateAttr(default=None)
+    _sessions: SessionPool | None = PrivateAttr(default=None)
 
     @classmethod
     def from_source(cls, source: SettingsSource) -> Self:
@@ -155,7 +158,7 @@ class PipelineAgent(BaseAgent):
                 f"The {cls.card.name} agent is served over A2A (HTTP) only: run `sre serve {cls.card.name}`."
             )
         agent = cls.from_source(source)
-        await serve_agent(agent, cls.card, agent.settings.agent)
+        await serve_agent(agent, cls.card, agent.settings.agent, on_shutdown=[agent.close])
 
     async def handle(self, request: AgentRequest, kit: Kit, progress: Progress) -> AgentResult:
         """The agent's own work; raise `InputError` to refuse the request (the message says what to send)."""
@@ -182,10 +185,18 @@ class PipelineAgent(BaseAgent):
             self._identity = agent_identity(self.name, self.settings.agent)
             if self._identity is not None:
                 self._tokens = TokenSource(self._identity.credentials, self._http)
+        if self._identity is not None and self._tokens is not None and self._sessions is None:
+            self._sessions = SessionPool(
+                tokens=self._tokens,
+                http=self._http,
+                registry_url=self._identity.registry_url,
+                urls=self.settings.server_urls(),
+            )
         return Kit(
             name=self.name,
             identity=self._identity,
             tokens=self._tokens,
+            sessions=self._sessions,
             http=self._http,
             own_url=self.settings.agent.serve.base_url,
             no_identity=missing_identity(self.name, self.settings.agent),
@@ -193,6 +204,12 @@ class PipelineAgent(BaseAgent):
             model=self.model,
             prompts=self.prompts,
         )
+
+    async def close(self) -> None:
+        """Close the MCP sessions the runs kept open (each tells its server); a later run opens them again."""
+        sessions, self._sessions = self._sessions, None
+        if sessions is not None:
+            await sessions.aclose()
 
     async def _run_async_impl(self, ctx: InvocationContext) -> AsyncGenerator[Event, None]:
         content = ctx.user_content

@@ -1,57 +1,73 @@
 """The MCP servers an agent calls: found in the registry by name, each called with the agent's own token.
 
-Agents reach servers only over MCP (DESIGN.md): `mcp_toolbox(...)` opens one session per server
-named, with a token whose audience is that server (client credentials, never a token received),
-and `Toolbox.call` runs tools on them, concurrently if need be. A server that cannot be found or
-reached does not fail the whole: it is listed in `Toolbox.unavailable` with the reason, and calls
-to it raise `BackendUnavailable`, so an investigation can report it as degraded and go on. A call
-the server answers with an error raises `ToolCallError`, whose `kind` (`not_found`, `forbidden`,
-...) is what a caller decides by: the message is for people.
+Agents reach servers only over MCP (DESIGN.md): a `Toolbox` calls tools on the servers of one
+investigation, concurrently if need be, over sessions with a token whose audience is that server
+(client credentials, never a token received). The sessions are an agent's `SessionPool`'s
+(`common.mcp.session_pool`), kept open across investigations and shared by them: `pooled_toolbox`
+takes them from the pool, `mcp_toolbox` opens a pool of its own for one block. A server that cannot
+be found or reached does not fail the whole: it is listed in `Toolbox.unavailable` with the reason,
+and calls to it raise `BackendUnavailable`, so an investigation can report it as degraded and go on;
+the next call asks the pool again, which reconnects once the server is back (after a short back-off).
+A call the server answers with an error raises `ToolCallError`, whose `kind` (`not_found`,
+`forbidden`, ...) is what a caller decides by: the message is for people.
 
-A server that dies while the toolbox is open does not fail the whole either: from then on it is
-unavailable too, and its calls, those in flight included, raise `BackendUnavailable`. For that,
-each session is held by a task of its own, which opens and closes it (anyio's cancel scopes require
-one task to do both): a session's task group then wraps that task, never the caller's block, so a
-dead connection ends its own task instead of cancelling the caller. Calls may come from any task.
+A server that dies or restarts while the toolbox is open does not fail the whole either. A call
+that failed before the server could have run the tool (the connection was refused, or the server
+no longer knew the session: HTTP 404) is sent once more on a fresh session; one that failed after
+(the connection closed under it) raises `BackendUnavailable`, and the next call reconnects.
+
+`typed=True` says the caller reads the result with the tool's result model (`common.contracts`),
+which checks it: the SDK's own check of the structured result against the tool's JSON schema
+(the most costly part of a call: it walks every point of a range) is then skipped, not paid twice.
+An untyped call keeps it, and a result that fails it is `BackendFailed` naming the tool.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 import anyio
 import httpx
-import httpx2
-from anyio.abc import TaskStatus
+import mcp_types as types
 from mcp import Client
-from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from mcp_types import CONNECTION_CLOSED, INVALID_PARAMS
+from pydantic import ValidationError
 
 from common.auth import TokenSource
-from common.errors import BackendError, BackendTimeout, BackendUnavailable, ErrorKind, ToolCallError
+from common.errors import BackendError, BackendFailed, BackendTimeout, BackendUnavailable, ErrorKind, ToolCallError
+from common.mcp.session_pool import HeldSession, SessionPool
 from common.mcp.tool_errors import tool_error_detail
 from common.redaction import redact
-from common.registration import registered_url
-from common.task_groups import first_error, unwrapped_errors
+from common.task_groups import task_group
 from common.telemetry import span
-from common.tls import default_context
 
-__all__ = ["Toolbox", "mcp_toolbox"]
+__all__ = ["Toolbox", "mcp_toolbox", "pooled_toolbox"]
 
 logger = logging.getLogger(__name__)
 
 _MAX_ERROR_TEXT = 500
-#: What makes a server unavailable rather than the toolbox broken.
-_UNAVAILABLE = (BackendError, OSError, MCPError, httpx2.HTTPError, TimeoutError)
 
 
 class Toolbox:
-    def __init__(self, sessions: Mapping[str, Client], unavailable: Mapping[str, str], deadline_seconds: float) -> None:
+    def __init__(
+        self,
+        sessions: Mapping[str, Client],
+        unavailable: Mapping[str, str],
+        deadline_seconds: float,
+        *,
+        pool: SessionPool | None = None,
+        pooled: Sequence[str] = (),
+    ) -> None:
+        """`sessions`: sessions the caller holds (a test's, in-process); `pool` and `pooled`: the pool the others
+        come from, and the servers this toolbox may take from it."""
         self._sessions = dict(sessions)
+        self._pool = pool
+        self._pooled = frozenset(pooled)
+        self._taken: dict[str, HeldSession] = {}
         #: Servers that could not be used, and why.
         self.unavailable = dict(unavailable)
         self.deadline_seconds = deadline_seconds
@@ -59,54 +75,92 @@ class Toolbox:
     @property
     def servers(self) -> list[str]:
         """The servers whose sessions are open."""
-        return sorted(self._sessions)
-
-    def mark_unavailable(self, server: str, error: BaseException, *, lost: bool = False) -> None:
-        """`server` cannot be used (`error` said why; `lost`: its session was open and ended): its calls
-        raise `BackendUnavailable` saying so."""
-        self._sessions.pop(server, None)
-        cause = first_error(error)
-        reason = redact(str(cause) or type(cause).__name__)[:_MAX_ERROR_TEXT]
-        if lost:
-            reason = f"its session ended: {reason}"
-        logger.warning("MCP server %s is unavailable: %s", server, reason)
-        self.unavailable[server] = reason
+        return sorted({*self._sessions, *(server for server, held in self._taken.items() if held.usable)})
 
     async def call(
-        self, server: str, tool: str, arguments: Mapping[str, Any], *, deadline_seconds: float | None = None
+        self,
+        server: str,
+        tool: str,
+        arguments: Mapping[str, Any],
+        *,
+        deadline_seconds: float | None = None,
+        typed: bool = False,
     ) -> dict[str, Any]:
         """The structured result of `tool` on `server`; a `BackendError` saying what failed otherwise
-        (`ToolCallError` when the server answered the call with an error)."""
+        (`ToolCallError` when the server answered the call with an error). `typed`: the caller checks the
+        result with the tool's result model, so the SDK does not check it against the tool's JSON schema."""
         # A span per call names the server, the tool and how it ended (the MCP SDK's own `tools/call`
         # span inside it knows neither), never the arguments: a query can quote anything. A call to
         # an unavailable server is a span too, failing at once.
         with span(f"call_tool {tool}", server=server, tool=tool):
-            return await self._call(server, tool, arguments, deadline_seconds)
+            deadline = deadline_seconds or self.deadline_seconds
+            if self._pool is None or server not in self._pooled:
+                return await self._call(server, self._held(server), tool, arguments, deadline, typed)
+            held = await self._take(server)
+            try:
+                return await self._send(server, held.client, tool, arguments, deadline, typed)
+            except MCPError as exc:
+                if not await self._pool.unreached(held, exc):
+                    raise self._failure(server, tool, exc, held) from None
+            # The server never saw the call (it restarted, or was not there a moment ago): once more, afresh.
+            held = await self._take(server)
+            return await self._call(server, held.client, tool, arguments, deadline, typed, held)
 
-    async def _call(
-        self, server: str, tool: str, arguments: Mapping[str, Any], deadline_seconds: float | None
-    ) -> dict[str, Any]:
+    def _held(self, server: str) -> Client:
         session = self._sessions.get(server)
         if session is None:
             reason = self.unavailable.get(server, "it was not among the servers this toolbox opened")
             raise BackendUnavailable(f"{server} is unavailable: {reason}", backend=server)
-        deadline = deadline_seconds or self.deadline_seconds
+        return session
+
+    async def _take(self, server: str) -> HeldSession:
+        """`server`'s session from the pool, reconnecting if it was lost; its reason noted if it cannot be had."""
+        assert self._pool is not None
+        try:
+            held = await self._pool.session(server)
+        except BackendUnavailable as exc:
+            self.unavailable[server] = self._pool.reason(server) or str(exc)
+            raise
+        self._taken[server] = held
+        return held
+
+    async def _call(
+        self,
+        server: str,
+        session: Client,
+        tool: str,
+        arguments: Mapping[str, Any],
+        deadline: float,
+        typed: bool,
+        held: HeldSession | None = None,
+    ) -> dict[str, Any]:
+        try:
+            return await self._send(server, session, tool, arguments, deadline, typed)
+        except MCPError as exc:
+            raise self._failure(server, tool, exc, held) from None
+
+    async def _send(
+        self, server: str, session: Client, tool: str, arguments: Mapping[str, Any], deadline: float, typed: bool
+    ) -> dict[str, Any]:
         try:
             with anyio.fail_after(deadline):
-                result = await session.call_tool(tool, dict(arguments))
+                if typed:
+                    # The SDK's `call_tool` without its JSON-schema check of the structured result (nor the
+                    # tool listing it fetches for it): the caller's result model checks it.
+                    request = types.CallToolRequest(
+                        params=types.CallToolRequestParams(name=tool, arguments=dict(arguments))
+                    )
+                    result = await session.session.send_request(request, types.CallToolResult)
+                else:
+                    result = await session.call_tool(tool, dict(arguments))
         except TimeoutError:
             raise BackendTimeout(f"{server} did not answer {tool} within {deadline:g}s.", backend=server) from None
-        except MCPError as exc:
-            if exc.code == CONNECTION_CLOSED:
-                # The session ended under the call (its server died): the task that held it notes why,
-                # maybe only after this call hears of it.
-                reason = self.unavailable.get(server, "its connection closed")
-                raise BackendUnavailable(f"{server} is unavailable: {reason}", backend=server) from None
-            # -32602: the server refused the call before running the tool (an unknown tool, arguments
-            # its schema refuses); any other protocol error is the server failing to answer.
-            kind: ErrorKind = "invalid_argument" if exc.code == INVALID_PARAMS else "backend_unavailable"
-            raise ToolCallError(
-                f"{server} refused {tool}: {redact(str(exc))[:_MAX_ERROR_TEXT]}", backend=server, tool=tool, kind=kind
+        except (ValidationError, RuntimeError) as exc:
+            # The answer is not a tool result of the protocol (pydantic), or its structured content does not
+            # fit the tool's output schema (the SDK's check of an untyped call).
+            problem = redact(str(exc).replace("\n", " "))[:_MAX_ERROR_TEXT]
+            raise BackendFailed(
+                f"{server}.{tool} answered a result that does not fit: {problem}", backend=server
             ) from None
         if result.is_error:
             detail = tool_error_detail(result)
@@ -117,6 +171,40 @@ class Toolbox:
                 kind=detail.kind,
             )
         return dict(result.structured_content or {})
+
+    def _failure(self, server: str, tool: str, exc: MCPError, held: HeldSession | None) -> BackendError:
+        """The error of a call that `exc` failed; a server whose session ended under the call is noted unavailable."""
+        if exc.code == CONNECTION_CLOSED:
+            # The session ended under the call (its server died): the task that held it knows why, maybe only
+            # after this call heard of it (the pool waits for it to, `SessionPool.unreached`).
+            lost = held.lost if held is not None else None
+            reason = f"its session ended: {lost}" if lost else self.unavailable.get(server, "its connection closed")
+            self.unavailable[server] = reason
+            return BackendUnavailable(f"{server} is unavailable: {reason}", backend=server)
+        # -32602: the server refused the call before running the tool (an unknown tool, arguments its schema
+        # refuses); any other protocol error is the server failing to answer.
+        kind: ErrorKind = "invalid_argument" if exc.code == INVALID_PARAMS else "backend_unavailable"
+        return ToolCallError(
+            f"{server} refused {tool}: {redact(str(exc))[:_MAX_ERROR_TEXT]}", backend=server, tool=tool, kind=kind
+        )
+
+
+@asynccontextmanager
+async def pooled_toolbox(
+    servers: Sequence[str], pool: SessionPool, *, deadline_seconds: float = 30.0
+) -> AsyncIterator[Toolbox]:
+    """A toolbox on `servers`' sessions in `pool`, opened concurrently where they are not open yet; one that
+    cannot be had is listed in `unavailable` (its calls ask the pool again)."""
+    toolbox = Toolbox({}, {}, deadline_seconds, pool=pool, pooled=servers)
+
+    async def take(server: str) -> None:
+        with suppress(BackendUnavailable):  # noted in `unavailable`
+            await toolbox._take(server)
+
+    async with task_group() as group:
+        for server in servers:
+            group.start_soon(take, server)
+    yield toolbox
 
 
 @asynccontextmanager
@@ -129,64 +217,10 @@ async def mcp_toolbox(
     urls: Mapping[str, str] | None = None,
     deadline_seconds: float = 30.0,
 ) -> AsyncIterator[Toolbox]:
-    """Sessions on `servers`: their URLs from `urls` when given there, else from the registry."""
-    toolbox = Toolbox({}, {}, deadline_seconds)
-    closing = anyio.Event()
-    held: list[anyio.Event] = []
-    # The caller's error (an InputError refusing the request) would leave the holders' task group
-    # wrapped in an exception group: it leaves as raised.
-    with unwrapped_errors():
-        async with anyio.create_task_group() as holders:
-            try:
-                for server in servers:
-                    try:
-                        url = (urls or {}).get(server) or await registered_url(
-                            "servers", server, tokens=tokens, http=http, registry_url=registry_url
-                        )
-                        ended = anyio.Event()
-                        session = await holders.start(_hold_session, toolbox, server, url, tokens, closing, ended)
-                        held.append(ended)
-                        toolbox._sessions[server] = session
-                    except Exception as exc:
-                        # The session's task group wraps what went wrong (a refused token, a refused connection).
-                        if not isinstance(first_error(exc), _UNAVAILABLE):
-                            raise
-                        toolbox.mark_unavailable(server, exc)
-                yield toolbox
-            finally:
-                closing.set()
-                # Each session closes as it would have without an error in the block (telling its server
-                # it ended): the task group cancels its tasks when the block raised.
-                for ended in held:
-                    await ended.wait()
-
-
-async def _hold_session(
-    toolbox: Toolbox,
-    server: str,
-    url: str,
-    tokens: TokenSource,
-    closing: anyio.Event,
-    ended: anyio.Event,
-    *,
-    task_status: TaskStatus[Client],
-) -> None:
-    """Open a session on `server` and hold it until `closing`; one that ends before makes it unavailable.
-
-    An error opening it is raised to the caller of `start`, which decides whether it is the server's."""
-    opened = False
+    """Sessions on `servers`, for this block only: their URLs from `urls` when given there, else from the registry."""
+    pool = SessionPool(tokens=tokens, http=http, registry_url=registry_url, urls=urls, timeout_seconds=deadline_seconds)
     try:
-        client = httpx2.AsyncClient(
-            auth=tokens.bearer_auth2(url), timeout=toolbox.deadline_seconds, verify=default_context()
-        )
-        # No deadline around opening: the HTTP client's own timeout bounds the connect.
-        async with client, Client(streamable_http_client(url, http_client=client)) as session:
-            task_status.started(session)
-            opened = True
-            await closing.wait()
-    except Exception as exc:
-        if not opened:
-            raise
-        toolbox.mark_unavailable(server, exc, lost=True)
+        async with pooled_toolbox(servers, pool, deadline_seconds=deadline_seconds) as toolbox:
+            yield toolbox
     finally:
-        ended.set()
+        await pool.aclose()

@@ -1,6 +1,7 @@
 """An agent's toolbox: servers found in a real registry, called with the agent's own tokens; a missing
-server is reported unavailable, not fatal, and so is one that dies while the toolbox is open; tool errors
-and unknown tools are ToolCallErrors saying so and naming their kind."""
+server is reported unavailable, not fatal, and so is one that dies while the toolbox is open (its later
+calls try to reconnect, and say why they could not); tool errors and unknown tools are ToolCallErrors
+saying so and naming their kind."""
 
 from __future__ import annotations
 
@@ -22,8 +23,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 from support.asgi_server import ServedApp
 from support.backends import PrometheusProcess
-from support.eventually import eventually, eventually_async
-from support.identity_platform import Platform, tokens
+from support.eventually import eventually
+from support.identity_platform import Platform, tokens, wait_registered
 from support.served import ServedComponent
 
 from agents.triage.agent import TriageAgent
@@ -35,16 +36,6 @@ from common.mcp.toolbox import Toolbox, mcp_toolbox
 from common.settings import SettingsSource
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
-
-
-async def wait_registered(platform: Platform, name: str) -> None:
-    async with tokens(platform) as source, httpx.AsyncClient(timeout=10) as http:
-
-        async def registered() -> bool:
-            url = f"{platform.registry.url}/servers/{name}"
-            return (await http.get(url, auth=source.bearer_auth(platform.registry.url))).status_code == 200
-
-        await eventually_async(registered, timeout=30, interval=0.2, what=f"{name} registered")
 
 
 async def test_calls_go_to_registered_servers_with_the_agents_own_token(
@@ -155,13 +146,9 @@ async def assert_only_the_dead_server_is_unavailable(toolbox: Toolbox) -> None:
         await toolbox.call("doomed-mcp", "prometheus_query", {"query": "up"})
     assert later.value.kind == "backend_unavailable"
 
-    # The task that held the session marks the server unavailable once it has unwound, maybe after a call
-    # heard of the end.
-    async def marked_unavailable() -> bool:
-        return "doomed-mcp" in toolbox.unavailable
-
-    await eventually_async(marked_unavailable, timeout=10, what="doomed-mcp marked unavailable")
-    assert "its session ended" in toolbox.unavailable["doomed-mcp"]
+    # The call asked for a fresh session (the last one ended with its server), which the dead server cannot give:
+    # it is unavailable, saying why.
+    assert "All connection attempts failed" in toolbox.unavailable["doomed-mcp"]
     assert toolbox.servers == ["prometheus-mcp"]
     # An investigation's reader notes the failure, which its report lists as degraded.
     evidence = EvidenceLog()

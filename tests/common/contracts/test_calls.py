@@ -48,9 +48,13 @@ class Recorded:
     def __init__(self, answer: dict[str, Any]) -> None:
         self.answer = answer
         self.calls: list[tuple[str, str, dict[str, Any]]] = []
+        self.typed: list[bool] = []
 
-    async def call(self, server: str, tool: str, arguments: Mapping[str, Any]) -> dict[str, Any]:
+    async def call(
+        self, server: str, tool: str, arguments: Mapping[str, Any], *, typed: bool = False
+    ) -> dict[str, Any]:
         self.calls.append((server, tool, dict(arguments)))
+        self.typed.append(typed)
         return self.answer
 
 
@@ -62,6 +66,8 @@ async def test_a_typed_call_leaves_unset_arguments_to_the_tool_and_reads_the_res
     assert caller.calls == [
         ("prometheus-mcp", "prometheus_query_range", {"query": "up", "start": "now-1h", "step": "60s"})
     ]
+    # The result model checks the answer: the toolbox need not check it against the tool's JSON schema too.
+    assert caller.typed == [True]
     assert isinstance(result, RangeQueryResult)
     [series] = result.series
     assert series.points == [(1700000000.0, 1.0), (1700000060.0, None)]

@@ -27,7 +27,9 @@ FIRING = [
 
 
 class Prometheus:
-    async def call(self, server: str, tool: str, arguments: Mapping[str, Any]) -> dict[str, Any]:
+    async def call(
+        self, server: str, tool: str, arguments: Mapping[str, Any], *, typed: bool = False
+    ) -> dict[str, Any]:
         assert (server, tool, arguments.get("state")) == ("prometheus-mcp", "prometheus_list_alerts", "firing")
         alerts = [
             {

@@ -33,7 +33,9 @@ class Prometheus:
 
     calls: list[tuple[str, Mapping[str, Any]]] = field(default_factory=list)
 
-    async def call(self, server: str, tool: str, arguments: Mapping[str, Any]) -> dict[str, Any]:
+    async def call(
+        self, server: str, tool: str, arguments: Mapping[str, Any], *, typed: bool = False
+    ) -> dict[str, Any]:
         self.calls.append((tool, arguments))
         matchers = arguments.get("matchers") or {}
         pod = matchers.get("pod", "")

@@ -103,7 +103,9 @@ class _Session:
         self.client = client
         self.calls: list[tuple[str, Mapping[str, Any]]] = []
 
-    async def call(self, server: str, tool: str, arguments: Mapping[str, Any]) -> dict[str, Any]:
+    async def call(
+        self, server: str, tool: str, arguments: Mapping[str, Any], *, typed: bool = False
+    ) -> dict[str, Any]:
         self.calls.append((tool, arguments))
         return await call(self.client, tool, **{k: v for k, v in arguments.items() if v is not None})
 
@@ -226,7 +228,9 @@ class _Names:
         self.patterns: list[str] = []
         self.down = False
 
-    async def call(self, server: str, tool: str, arguments: Mapping[str, Any]) -> dict[str, Any]:
+    async def call(
+        self, server: str, tool: str, arguments: Mapping[str, Any], *, typed: bool = False
+    ) -> dict[str, Any]:
         assert (tool, arguments["label"]) == ("prometheus_list_labels", "__name__")
         self.calls += 1
         if self.down:

@@ -25,7 +25,9 @@ class Drifted:
     """A toolbox whose servers answer every call with a bounded result and nothing else (an older server's
     fields, say): no `series`, no `changes`."""
 
-    async def call(self, server: str, tool: str, arguments: Mapping[str, Any]) -> dict[str, Any]:
+    async def call(
+        self, server: str, tool: str, arguments: Mapping[str, Any], *, typed: bool = False
+    ) -> dict[str, Any]:
         return {"returned": 0, "total": 0, "truncated": False}
 
 

@@ -41,7 +41,9 @@ RESOURCES = [
 
 @dataclass
 class Cluster:
-    async def call(self, server: str, tool: str, arguments: Mapping[str, Any]) -> dict[str, Any]:
+    async def call(
+        self, server: str, tool: str, arguments: Mapping[str, Any], *, typed: bool = False
+    ) -> dict[str, Any]:
         if tool == "prometheus_find_series":
             assert arguments["metric"] == "nginx_ingress_controller_requests"
             found = [s for s in SERIES if s["ingress"] == arguments["matchers"]["ingress"]]

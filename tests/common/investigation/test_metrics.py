@@ -33,7 +33,9 @@ class Prometheus:
 
     queries: list[str] = field(default_factory=list)
 
-    async def call(self, server: str, tool: str, arguments: Mapping[str, Any]) -> dict[str, Any]:
+    async def call(
+        self, server: str, tool: str, arguments: Mapping[str, Any], *, typed: bool = False
+    ) -> dict[str, Any]:
         assert tool == "prometheus_query_range"
         query = arguments["query"]
         self.queries.append(query)

@@ -60,7 +60,9 @@ class Cluster:
     calls: list[tuple[str, Mapping[str, Any]]] = field(default_factory=list)
     prometheus_down: bool = False
 
-    async def call(self, server: str, tool: str, arguments: Mapping[str, Any]) -> dict[str, Any]:
+    async def call(
+        self, server: str, tool: str, arguments: Mapping[str, Any], *, typed: bool = False
+    ) -> dict[str, Any]:
         self.calls.append((tool, arguments))
         if tool == "prometheus_find_series":
             if self.prometheus_down:

@@ -38,7 +38,9 @@ class ControlPlane:
 
     queries: list[Mapping[str, Any]] = field(default_factory=list)
 
-    async def call(self, server: str, tool: str, arguments: Mapping[str, Any]) -> dict[str, Any]:
+    async def call(
+        self, server: str, tool: str, arguments: Mapping[str, Any], *, typed: bool = False
+    ) -> dict[str, Any]:
         assert (server, tool) == ("controlplane-mcp", "controlplane_find_resource")
         self.queries.append(arguments)
         query = arguments.get("query", "")

@@ -30,7 +30,7 @@ def _item(name: str) -> dict[str, Any]:
     return {"id": f"id-{name}", "name": name, "namespace": "media", "kind": GRAPH[name][0]}
 
 
-async def _call(server: str, tool: str, arguments: Mapping[str, Any]) -> dict[str, Any]:
+async def _call(server: str, tool: str, arguments: Mapping[str, Any], *, typed: bool = False) -> dict[str, Any]:
     assert (server, tool) == ("controlplane-mcp", "controlplane_find_resource")
     name = arguments.get("query", "")
     if name not in GRAPH:
