@@ -14,6 +14,8 @@ from dataclasses import dataclass, replace
 from itertools import pairwise
 from typing import Literal
 
+from analysis.anomaly import median
+
 DEFAULT_MIN_SEGMENT = 6
 DEFAULT_MIN_SCORE = 6.0
 DEFAULT_MIN_SIZE = 2.0
@@ -298,11 +300,3 @@ def _sigma(values: list[float]) -> float:
     if mad > 0:
         return _MAD_TO_SIGMA * mad
     return _MEAN_ABS_TO_SIGMA * math.fsum(deviations) / len(deviations)
-
-
-def median(values: list[float]) -> float:
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    if len(ordered) % 2:
-        return ordered[middle]
-    return ordered[middle - 1] / 2 + ordered[middle] / 2
