@@ -24,6 +24,7 @@ import httpx
 from starlette.routing import BaseRoute
 
 from agents.router.agent import RouterAgent
+from agents.router.backlog import BacklogLimit
 from agents.router.callers import Callers
 from agents.router.card import SPEC
 from agents.router.dispatch import Dispatcher
@@ -132,7 +133,8 @@ def router_routes(
     serve = settings.serve
     callers = Callers(BearerGuard(realm="agent", required=not serve.auth.disabled), basic)
     limits = (settings.max_body_bytes, settings.max_alerts)
-    webhooks = WebhookApi(dispatcher, callers, *limits)
+    backlog = BacklogLimit(dispatcher.records.pending_count, settings.max_pending_deliveries)
+    webhooks = WebhookApi(dispatcher, callers, *limits, backlog)
     facade = FacadeApi(dispatcher, callers, chooser, *limits, openapi_document(serve.base_url))
     return [*webhooks.routes(), *facade.routes()]
 

@@ -95,6 +95,13 @@ class RouterSettings(PipelineSettings):
         description="How often a replica looks in the task store for deliveries to send besides those it records "
         "itself: other replicas', retries that fell due, claims whose lease ran out.",
     )
+    max_pending_deliveries: int = Field(
+        default=500,
+        ge=1,
+        description="Deliveries waiting to be sent to triage (every replica's) past which the webhooks refuse new "
+        "ones with 429 and Retry-After (Alertmanager retries them). Keep it below what triage works off within "
+        "ROUTER_DELIVERY_MAX_AGE_SECONDS: 500 is about 8 minutes at one investigation a second.",
+    )
     group_wait_seconds: float = Field(
         default=GROUP_WAIT_SECONDS,
         ge=0,

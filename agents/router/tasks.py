@@ -233,6 +233,13 @@ class TaskRecords:
         rows = await self._select(TABLE.c.id == task_id)
         return rows[0] if rows else None
 
+    async def pending_count(self) -> int:
+        """How many deliveries wait to be sent, every replica's (the webhooks' backlog, `agents.router.backlog`)."""
+        async with self._engine.connect() as connection:
+            pending = select(func.count()).select_from(TABLE).where(TABLE.c.delivery == PENDING)
+            result = await connection.execute(pending)
+            return int(result.scalar_one())
+
     async def holder(self, key: str, since: float | None = None) -> RouterTask | None:
         """The row holding the de-duplication key `key` (recorded at `since` or later), if any."""
         conditions = [TABLE.c.dedup_key == key] + ([TABLE.c.created_at >= since] if since is not None else [])
