@@ -341,21 +341,23 @@ class Grouper:
             elif isinstance(cause, BackendError):
                 self._lost(str(cause))
             else:
-                # A bug must not stop deliveries: they go out ungrouped, as before grouping.
-                logger.exception("Grouping %d deliveries failed; each is sent alone", len(deliveries))
-                self._lost(f"{type(cause).__name__}: {cause}")
+                # Not a backend's known failure (a session refused in a way the toolbox does not name, or a bug):
+                # deliveries still go out, ungrouped as before grouping, and the trace is logged with the warning.
+                self._lost(f"{type(cause).__name__}: {cause}", cause)
             return [DeliveryGroup(task) for task in deliveries]
         if self.unavailable is not None:
             logger.info("The control plane answers again: related alerts are grouped again")
             self.unavailable = None
         return group_deliveries(deliveries, resources, dependencies, max_depth=self._max_depth)
 
-    def _lost(self, reason: str) -> None:
+    def _lost(self, reason: str, error: BaseException | None = None) -> None:
         if self.unavailable is None:
             logger.warning(
                 "Related alerts are not grouped while the control plane's service graph cannot be read (%s); "
-                "each delivery is sent alone",
+                "each delivery is sent alone. The router's client needs controlplane:read, and controlplane-mcp "
+                "must be registered and reachable.",
                 reason,
+                exc_info=error,
             )
         self.unavailable = reason
 

@@ -438,6 +438,30 @@ async def test_without_the_control_plane_nothing_is_grouped_and_the_outage_is_lo
 
 @pytest.mark.anyio
 @pytest.mark.integration
+async def test_a_router_client_without_controlplane_read_groups_nothing_and_says_so(
+    controlplane_mcp: ServedComponent, issuer: TestIssuer, caplog: pytest.LogCaptureFixture
+) -> None:
+    @asynccontextmanager
+    async def unentitled() -> AsyncIterator[ToolCaller]:
+        # A router client provisioned before grouping: agents:invoke only.
+        async with session(controlplane_mcp, issuer, client_id="router", scopes=("agents:invoke",)) as client:
+            yield Toolbox({SERVER: client}, {}, 10.0)
+
+    grouper = Grouper(unentitled)
+    deliveries = outage()
+    with caplog.at_level(logging.WARNING, logger="agents.router.grouping"):
+        first = await grouper.plan(deliveries)
+        second = await grouper.plan(deliveries)
+
+    for groups in (first, second):
+        assert shapes(groups) == [(task.id, []) for task in deliveries]
+    assert grouper.unavailable is not None
+    (warning,) = [r for r in caplog.records if r.name == "agents.router.grouping"]
+    assert "needs controlplane:read" in warning.getMessage()
+
+
+@pytest.mark.anyio
+@pytest.mark.integration
 async def test_a_control_plane_slower_than_the_deadline_groups_nothing(
     controlplane_mcp: ServedComponent, issuer: TestIssuer
 ) -> None:
