@@ -30,11 +30,12 @@ the control plane does not know, a payload that cannot be read) are each alone.
 
 The graph is read through controlplane-mcp's `controlplane_find_resource` (`ControlplaneMcp`), on a
 session the router opens with its own token (`controlplane` below), at most `max_lookups` look-ups a
-plan, `concurrency` at once, within `deadline_seconds`. A resource's answer is kept `cache_seconds`,
-so that a storm does not ask the control plane again for every batch. When the control plane cannot
-be asked (unreachable, failing, too slow) nothing is grouped: every delivery is alone, which is what
-the router did before grouping, and the outage is logged once, not once per batch. `plan` raises
-nothing but a cancellation.
+plan, `concurrency` at once, within `deadline_seconds` (a subject not read by then is unknown, its
+deliveries alone; the others are grouped by what was read). A resource's answer is kept
+`cache_seconds`, so that a storm does not ask the control plane again for every batch. When the
+control plane cannot be asked (unreachable, failing, the router's client lacking controlplane:read)
+nothing is grouped: every delivery is alone, which is what the router did before grouping, and the
+outage is logged once, not once per batch. `plan` raises nothing but a cancellation.
 """
 
 from __future__ import annotations
@@ -83,8 +84,11 @@ MAX_DEPTH = 3
 MAX_LOOKUPS = 256
 #: Look-ups in flight at once.
 CONCURRENCY = 8
-#: The whole look-up of one plan; past it nothing is grouped (it adds to every investigation's latency).
+#: The look-ups of one plan (it adds to every investigation's latency): a subject not read by then is unknown, and
+#: its deliveries are sent alone; the others are grouped by what was read.
 DEADLINE_SECONDS = 5.0
+#: Beyond the deadline, for the session on controlplane-mcp to open and close; past it nothing is grouped.
+SESSION_GRACE_SECONDS = 2.0
 #: How long a resource's answer is kept: the service graph changes with deployments, not within a storm.
 CACHE_SECONDS = 60.0
 #: Resources the lead's merged webhook names at most, its own included: triage looks up the first eight an alert
@@ -331,13 +335,13 @@ class Grouper:
         if len(subjects) < 2:
             return [DeliveryGroup(task) for task in deliveries]
         try:
-            with anyio.fail_after(self._deadline):
-                resources, dependencies = await self._graph(subjects)
+            with anyio.fail_after(self._deadline + SESSION_GRACE_SECONDS):
+                resources, dependencies, unread = await self._graph(subjects)
         except Exception as exc:
             # The session's own task group may wrap what went wrong: the first error is the cause.
             cause = first_error(exc)
             if isinstance(cause, TimeoutError):
-                self._lost(f"the look-ups took longer than {self._deadline:g} s")
+                self._lost(f"the session on controlplane-mcp took longer than {self._deadline:g} s to open or close")
             elif isinstance(cause, BackendError):
                 self._lost(str(cause))
             else:
@@ -348,6 +352,13 @@ class Grouper:
         if self.unavailable is not None:
             logger.info("The control plane answers again: related alerts are grouped again")
             self.unavailable = None
+        if unread:
+            logger.info(
+                "%d of %d subjects were not read from the control plane within %g s: their deliveries are sent alone",
+                unread,
+                len({(s.name, s.namespace) for s in subjects.values()}),
+                self._deadline,
+            )
         return group_deliveries(deliveries, resources, dependencies, max_depth=self._max_depth)
 
     def _lost(self, reason: str, error: BaseException | None = None) -> None:
@@ -361,11 +372,13 @@ class Grouper:
             )
         self.unavailable = reason
 
-    async def _graph(self, subjects: Mapping[str, Subject]) -> tuple[dict[str, str], dict[str, set[str]]]:
-        """The resource of each delivery (by id) whose subject the control plane knows, and the dependencies
-        known of the resources between them, up to `max_depth` hops from each."""
+    async def _graph(self, subjects: Mapping[str, Subject]) -> tuple[dict[str, str], dict[str, set[str]], int]:
+        """The resource of each delivery (by id) whose subject the control plane knows, the dependencies known of
+        the resources between them (up to `max_depth` hops from each), and how many subjects were not read within
+        the deadline (a look-up still out then is given up: its subject is unknown)."""
         budget = _Budget(self._max_lookups)
         limiter = anyio.CapacityLimiter(self._concurrency)
+        until = anyio.current_time() + self._deadline
         async with self._controlplane() as tools:
             controlplane = ControlplaneMcp(tools)
 
@@ -376,15 +389,19 @@ class Grouper:
                     async with limiter:
                         found[key] = await self._find(controlplane, names, key[1], budget)
 
-                async with task_group() as group:
-                    for key, names in wanted.items():
-                        group.start_soon(look_up, key, names)
+                with anyio.move_on_after(until - anyio.current_time()):
+                    async with task_group() as group:
+                        for key, names in wanted.items():
+                            group.start_soon(look_up, key, names)
                 return found
 
+            wanted = {(s.name, s.namespace) for s in subjects.values()}
             named = await look_up_all(
                 {(s.name, s.namespace): tuple(dict.fromkeys((s.name, *s.other_names))) for s in subjects.values()}
             )
-            resources = {task_id: hit.key for task_id, s in subjects.items() if (hit := named[(s.name, s.namespace)])}
+            resources = {
+                task_id: hit.key for task_id, s in subjects.items() if (hit := named.get((s.name, s.namespace)))
+            }
             dependencies: dict[str, set[str]] = {}
             known: set[str] = set()
 
@@ -401,12 +418,12 @@ class Grouper:
             # The resources between alerting ones, one hop further each round (the alerting ones' own hop is known).
             frontier = {d for key in set(resources.values()) for d in dependencies.get(key, ())} - known
             for _ in range(self._max_depth - 1):
-                if not frontier or budget.spent:
+                if not frontier or budget.spent or anyio.current_time() >= until:
                     break
                 learn((await look_up_all({_split(key): (_split(key)[0],) for key in sorted(frontier)})).values())
                 known |= frontier
                 frontier = {d for key in frontier for d in dependencies.get(key, ())} - known
-        return resources, dependencies
+        return resources, dependencies, len(wanted - named.keys())
 
     async def _find(
         self, controlplane: ControlplaneMcp, names: tuple[str, ...], namespace: str | None, budget: _Budget

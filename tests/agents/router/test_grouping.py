@@ -460,30 +460,52 @@ async def test_a_router_client_without_controlplane_read_groups_nothing_and_says
     assert "needs controlplane:read" in warning.getMessage()
 
 
+class Stalling:
+    """The router's session, the look-ups of `stalled` names never answered (a control plane that stopped
+    answering them)."""
+
+    def __init__(self, toolbox: ToolCaller, stalled: set[str]) -> None:
+        self.toolbox = toolbox
+        self.stalled = stalled
+
+    async def call(self, server: str, tool: str, arguments: Mapping[str, Any], **options: Any) -> dict[str, Any]:
+        if arguments.get("query") in self.stalled:
+            await anyio.sleep_forever()
+        return await self.toolbox.call(server, tool, arguments, **options)
+
+
 @pytest.mark.anyio
 @pytest.mark.integration
-async def test_a_control_plane_slower_than_the_deadline_groups_nothing(
-    controlplane_mcp: ServedComponent, issuer: TestIssuer
+@pytest.mark.parametrize(
+    ("stalled", "planned"),
+    [
+        # search's look-up never answers: the outage is grouped by what was read, search goes alone.
+        ({"search"}, [("search", []), ("orders-db", ["checkout", "storefront", "orders-api"]), ("rollout", [])]),
+        # Nothing answers: every delivery alone.
+        (
+            {"checkout", "storefront", "search", "orders-api", "orders-db"},
+            [(task.id, []) for task in outage()],
+        ),
+    ],
+)
+async def test_subjects_not_read_within_the_deadline_are_alone_and_the_rest_is_grouped(
+    controlplane_mcp: ServedComponent,
+    issuer: TestIssuer,
+    caplog: pytest.LogCaptureFixture,
+    stalled: set[str],
+    planned: list[tuple[str, list[str]]],
 ) -> None:
     opened = router_session(controlplane_mcp, issuer)
 
-    class Stalled:
-        """The router's session, every look-up stalled (a control plane that stopped answering)."""
-
-        async def call(
-            self, server: str, tool: str, arguments: Mapping[str, Any], *, typed: bool = False
-        ) -> dict[str, Any]:
-            await anyio.sleep_forever()
-            raise AssertionError("unreachable")
-
     @asynccontextmanager
-    async def stalled() -> AsyncIterator[ToolCaller]:
-        async with opened():
-            yield Stalled()
+    async def stalling() -> AsyncIterator[ToolCaller]:
+        async with opened() as toolbox:
+            yield Stalling(toolbox, stalled)
 
-    grouper = Grouper(stalled, deadline_seconds=0.5)
-    deliveries = outage()
-    with anyio.fail_after(10):
-        groups = await grouper.plan(deliveries)
-    assert shapes(groups) == [(task.id, []) for task in deliveries]
-    assert "0.5 s" in (grouper.unavailable or "")
+    grouper = Grouper(stalling, deadline_seconds=2.0)
+    with caplog.at_level(logging.INFO, logger="agents.router.grouping"), anyio.fail_after(10):
+        groups = await grouper.plan(outage())
+
+    assert shapes(groups) == planned
+    assert grouper.unavailable is None
+    assert f"{len(stalled)} of 5 subjects were not read" in caplog.text
