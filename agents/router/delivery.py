@@ -116,9 +116,13 @@ class Deliverer:
         #: The rows this replica holds and is sending.
         self._sending: set[str] = set()
 
-    def wake(self) -> None:
-        """Look for claimable rows now (a delivery was just recorded) rather than at the next poll."""
-        self._wake.set()
+    def wake(self, at: float | None = None) -> None:
+        """Look for claimable rows now (a delivery was just recorded), or at `at` (on the records' clock: when it
+        falls due), rather than at the next poll."""
+        if at is None:
+            self._wake.set()
+        else:
+            asyncio.get_running_loop().call_later(max(at - self.records.clock(), 0.0), self._wake.set)
 
     async def run(self) -> None:
         """Claim and send deliveries until cancelled (those recorded before a restart included)."""

@@ -169,7 +169,7 @@ class Dispatcher:
                 "again in a moment, and check the router's log and its task store (ROUTER_TASK_STORE_URL).",
                 backend="router",
             ) from None
-        self.deliveries.wake()
+        self.deliveries.wake(due_at)
         logger.info("Recorded %s task %s for %s: %s", record.agent, record.id, owner, trigger.summary)
         return record
 

@@ -25,6 +25,7 @@ from support.postgres import PostgresProcess
 
 from agents.router import delivery
 from agents.router.delivery import Deliverer
+from agents.router.dispatch import Dispatcher, Trigger
 from agents.router.grouping import DeliveryGroup
 from agents.router.tasks import FAILED, GROUPED, PENDING, STARTED, RouterTask, TaskRecords
 from common.database import create_database_engine
@@ -466,3 +467,37 @@ async def test_members_of_a_lead_that_failed_fail_with_its_reason(records: TaskR
     assert failed.failure == (
         f"It was grouped into router task {lead.id}, which failed: The triage agent could not start the task."
     )
+
+
+async def test_an_alert_is_held_for_its_group_wait_then_sent_when_it_falls_due_not_at_the_next_poll(
+    records: TaskRecords, clock: Clock
+) -> None:
+    clock.run()
+    triage = FakeTriage()
+    dispatcher = Dispatcher(
+        triage,  # type: ignore[arg-type]
+        records,
+        base_url="http://router.test",
+        triage_agent="triage",
+        triage_url="http://triage.test",
+        dedup_ttl_seconds=3600.0,
+        delivery_timeout_seconds=120.0,
+        delivery_max_age_seconds=MAX_AGE,
+        delivery_concurrency=2,
+        delivery_lease_seconds=LEASE,
+        delivery_poll_seconds=600.0,
+        planner=PairPlanner(),
+        group_wait_seconds=0.5,
+    )
+    running = asyncio.create_task(dispatcher.deliveries.run())
+    try:
+        await asyncio.sleep(0.1)  # the deliverer has looked once and waits for its next poll
+        row = await dispatcher.submit("webhook-basic", {"n": 1}, Trigger("alert", "HighErrorRate firing"))
+        assert row.due_at == row.created_at + 0.5
+        await asyncio.sleep(0.2)
+        assert triage.sent == []
+        await eventually_async(
+            lambda: _delivery_is(records, row.id, STARTED), timeout=10, interval=0.05, what="the delivery started"
+        )
+    finally:
+        running.cancel()
