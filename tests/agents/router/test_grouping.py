@@ -415,25 +415,27 @@ async def unreachable() -> AsyncIterator[ToolCaller]:
         yield toolbox
 
 
+async def plans_alone_warning_once(grouper: Grouper, caplog: pytest.LogCaptureFixture) -> str:
+    """Plan the outage twice: every delivery alone both times, and one warning (its text) for both."""
+    deliveries = outage()
+    with caplog.at_level(logging.WARNING, logger="agents.router.grouping"):
+        first = await grouper.plan(deliveries)
+        second = await grouper.plan(deliveries)
+    for groups in (first, second):
+        assert shapes(groups) == [(task.id, []) for task in deliveries]
+    assert grouper.unavailable is not None
+    (warning,) = [r for r in caplog.records if r.name == "agents.router.grouping"]
+    assert "not grouped" in warning.getMessage()
+    return warning.getMessage()
+
+
 @pytest.mark.anyio
 @pytest.mark.integration
 async def test_without_the_control_plane_nothing_is_grouped_and_the_outage_is_logged_once(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    grouper = Grouper(unreachable)
-    deliveries = outage()
-
-    with caplog.at_level(logging.WARNING, logger="agents.router.grouping"):
-        first = await grouper.plan(deliveries)
-        second = await grouper.plan(deliveries)
-
-    for groups in (first, second):
-        assert shapes(groups) == [(task.id, []) for task in deliveries]
-    assert grouper.unavailable is not None
-    warnings = [r for r in caplog.records if r.name == "agents.router.grouping"]
-    assert len(warnings) == 1
-    assert "not grouped" in warnings[0].getMessage()
-    assert "controlplane-mcp is unavailable" in warnings[0].getMessage()
+    warning = await plans_alone_warning_once(Grouper(unreachable), caplog)
+    assert "controlplane-mcp is unavailable" in warning
 
 
 @pytest.mark.anyio
@@ -447,17 +449,8 @@ async def test_a_router_client_without_controlplane_read_groups_nothing_and_says
         async with session(controlplane_mcp, issuer, client_id="router", scopes=("agents:invoke",)) as client:
             yield Toolbox({SERVER: client}, {}, 10.0)
 
-    grouper = Grouper(unentitled)
-    deliveries = outage()
-    with caplog.at_level(logging.WARNING, logger="agents.router.grouping"):
-        first = await grouper.plan(deliveries)
-        second = await grouper.plan(deliveries)
-
-    for groups in (first, second):
-        assert shapes(groups) == [(task.id, []) for task in deliveries]
-    assert grouper.unavailable is not None
-    (warning,) = [r for r in caplog.records if r.name == "agents.router.grouping"]
-    assert "needs controlplane:read" in warning.getMessage()
+    warning = await plans_alone_warning_once(Grouper(unentitled), caplog)
+    assert "needs controlplane:read" in warning
 
 
 class Stalling:
