@@ -268,7 +268,7 @@ async def watch(stores: Stores, level: Level, storming: asyncio.Task[None]) -> N
         await asyncio.sleep(WATCH_SECONDS)
 
 
-async def confirm(http: httpx.AsyncClient, router: str, task_ids: set[str]) -> Counter[str]:
+async def confirm(http: httpx.AsyncClient, router: str, task_ids: set[str], headers: dict[str, str]) -> Counter[str]:
     """Each task's state through `GET /tasks/{id}`, as a user would read it (8 reads at once)."""
     states: Counter[str] = Counter()
     limit = asyncio.Semaphore(8)
@@ -341,13 +341,12 @@ def report(level: Level, copies: int, groups_per_task: Counter[int], confirmed: 
 
 async def run(federation: RunningFederation, args: argparse.Namespace) -> int:
     router = federation.url("ROUTER")
-    token = federation.token("cli", router)
     stores = Stores(federation.data_dir)
     pages = await load_pages(federation, args.scenarios) if args.groups != "synthetic" else []
     copies = 2 if args.ha else 1
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=64)
     ok = True
-    async with httpx.AsyncClient(timeout=60, headers={"Authorization": f"Bearer {token}"}, limits=limits) as http:
+    async with httpx.AsyncClient(timeout=60, limits=limits) as http:
         levels = [(rate, round(rate * args.minutes)) for rate in args.rate] if args.rate else [(None, args.burst)]
         for rate, groups in levels:
             run_id = uuid.uuid4().hex
@@ -356,6 +355,7 @@ async def run(federation: RunningFederation, args: argparse.Namespace) -> int:
                 real = args.groups == "scenarios" or (args.groups == "mix" and number % 2 == 1)
                 return scenario_payload(pages, number, run_id) if real else synthetic_payload(number, run_id)
 
+            http.headers["Authorization"] = f"Bearer {federation.token('cli', router)}"
             before = stores.tasks_per_group()
             level = Level(rate, groups, started=time.perf_counter())
             storming = asyncio.create_task(storm(http, router, level, make, copies=copies))
@@ -367,6 +367,7 @@ async def run(federation: RunningFederation, args: argparse.Namespace) -> int:
                 print(f"tasks still not ended {args.timeout:.0f} s after the storm", flush=True)
             await storming
             task_ids = {task for post in level.posts for task in post.tasks}
+            http.headers["Authorization"] = f"Bearer {federation.token('cli', router)}"  # the storm's may expire
             confirmed = await confirm(http, router, task_ids)
             groups_per_task = Counter(
                 count for group, count in (stores.tasks_per_group() - before).items() if group not in before
