@@ -28,8 +28,9 @@ each in namespaces of its own (run ids distinct within the run), and then their 
 posted N scenarios at a time, the next starting as one ends; each report is scored as above and
 `on_result` sees the results as they end. The latency then includes the time the federation kept
 the page waiting behind the others. A scenario's history ends when it was loaded, so each one is
-paged as long after its history ends as the loads after it and the pages before it took; past
-Prometheus' 5-minute look-back (a warning says so) the end of the window triage reads is empty.
+paged as long after its history ends as the loads after it and the pages before it took, and the
+end of the window triage reads repeats its last samples (past Prometheus' 5-minute look-back, has
+none): a warning names each scenario paged more than a minute late.
 """
 
 from __future__ import annotations
@@ -70,8 +71,9 @@ logger = logging.getLogger(__name__)
 
 #: Seconds a scenario's investigation may take, from the first payload to its report.
 DEFAULT_TIMEOUT = 120.0
-#: Prometheus' default look-back: how long after its last sample a series still answers a query.
-_LOOKBACK_SECONDS = 300.0
+#: A page this long after its scenario's history ends is warned of: one step of triage's window (60 s)
+#: and its last points repeat the last samples (Prometheus' look-back), later none at all.
+_STALE_SECONDS = 60.0
 _HTTP_TIMEOUT = 30.0
 
 
@@ -304,11 +306,11 @@ async def _investigate(loaded: _Loaded, investigate: Investigation, http: httpx.
     """The loaded scenario's pages investigated, and the report scored."""
     name, run_id, truth, change_expected = loaded.name, loaded.run_id, loaded.truth, loaded.change_expected
     waited = (datetime.now(UTC) - loaded.now).total_seconds()
-    if waited > _LOOKBACK_SECONDS:
+    if waited > _STALE_SECONDS:
         logger.warning(
-            "Scenario %s is paged %.0f s after its history ends: past Prometheus' 5-minute look-back its series "
-            "answer nothing, so the end of the window triage reads is empty and the score may suffer. Drill "
-            "fewer scenarios at once, or as many as --concurrency.",
+            "Scenario %s is paged %.0f s after its history ends: the end of the window triage reads repeats its "
+            "last samples (past Prometheus' 5-minute look-back it has none), which can move the onset and the "
+            "score. Drill fewer scenarios at once, or as many as --concurrency.",
             name,
             waited,
         )

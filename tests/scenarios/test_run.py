@@ -299,19 +299,19 @@ async def test_a_drill_loads_every_scenario_first_then_investigates_n_at_a_time(
         assert loaded[1] > harness.router.posted_at[0]
 
 
-async def test_a_scenario_paged_long_after_its_history_ends_is_named_in_a_warning(
+async def test_a_scenario_paged_well_after_its_history_ends_is_named_in_a_warning(
     harness: Harness, scenario: Scenario, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     caplog.set_level(logging.WARNING, logger="scenarios.run")
     await harness.run([scenario])
     assert not [record for record in caplog.records if "after its history ends" in record.getMessage()]
 
-    # As if the loads before its page had outlasted Prometheus' look-back.
-    monkeypatch.setattr(scenarios.run, "_LOOKBACK_SECONDS", 0.0)
+    # As if the loads after it and the pages before it had taken more than a minute.
+    monkeypatch.setattr(scenarios.run, "_STALE_SECONDS", 0.0)
     await harness.run([scenario, scenario], concurrency=2)
     [first, second] = [r.getMessage() for r in caplog.records if "after its history ends" in r.getMessage()]
     assert first.startswith("Scenario small-checkout is paged ")
-    assert "5-minute look-back" in second
+    assert "repeats its last samples" in second
 
 
 async def test_a_drill_of_no_concurrency_is_refused(harness: Harness, scenario: Scenario) -> None:
