@@ -268,7 +268,7 @@ async def watch(stores: Stores, level: Level, storming: asyncio.Task[None]) -> N
         await asyncio.sleep(WATCH_SECONDS)
 
 
-async def confirm(http: httpx.AsyncClient, router: str, task_ids: set[str], headers: dict[str, str]) -> Counter[str]:
+async def confirm(http: httpx.AsyncClient, router: str, task_ids: set[str]) -> Counter[str]:
     """Each task's state through `GET /tasks/{id}`, as a user would read it (8 reads at once)."""
     states: Counter[str] = Counter()
     limit = asyncio.Semaphore(8)
