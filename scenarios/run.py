@@ -29,8 +29,8 @@ posted N scenarios at a time, the next starting as one ends; each report is scor
 `on_result` sees the results as they end. The latency then includes the time the federation kept
 the page waiting behind the others. A scenario's history ends when it was loaded, so each one is
 paged as long after its history ends as the loads after it and the pages before it took, and the
-end of the window triage reads repeats its last samples (past Prometheus' 5-minute look-back, has
-none): a warning names each scenario paged more than a minute late.
+end of the window triage reads repeats its last samples, then, past Prometheus' 5-minute look-back,
+has none: a warning names each scenario paged that late.
 """
 
 from __future__ import annotations
@@ -71,9 +71,9 @@ logger = logging.getLogger(__name__)
 
 #: Seconds a scenario's investigation may take, from the first payload to its report.
 DEFAULT_TIMEOUT = 120.0
-#: A page this long after its scenario's history ends is warned of: one step of triage's window (60 s)
-#: and its last points repeat the last samples (Prometheus' look-back), later none at all.
-_STALE_SECONDS = 60.0
+#: A page this long after its scenario's history ends is warned of: Prometheus' default look-back, after
+#: which a series answers nothing (before it, its last sample repeats).
+_STALE_SECONDS = 300.0
 _HTTP_TIMEOUT = 30.0
 
 
@@ -308,9 +308,9 @@ async def _investigate(loaded: _Loaded, investigate: Investigation, http: httpx.
     waited = (datetime.now(UTC) - loaded.now).total_seconds()
     if waited > _STALE_SECONDS:
         logger.warning(
-            "Scenario %s is paged %.0f s after its history ends: the end of the window triage reads repeats its "
-            "last samples (past Prometheus' 5-minute look-back it has none), which can move the onset and the "
-            "score. Drill fewer scenarios at once, or as many as --concurrency.",
+            "Scenario %s is paged %.0f s after its history ends: past Prometheus' 5-minute look-back its series "
+            "answer nothing for the end of the window triage reads, which can move the onset and the score. "
+            "Drill fewer scenarios at once, or as many as --concurrency.",
             name,
             waited,
         )

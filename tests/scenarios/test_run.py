@@ -306,12 +306,12 @@ async def test_a_scenario_paged_well_after_its_history_ends_is_named_in_a_warnin
     await harness.run([scenario])
     assert not [record for record in caplog.records if "after its history ends" in record.getMessage()]
 
-    # As if the loads after it and the pages before it had taken more than a minute.
+    # As if the loads after it and the pages before it had outlasted Prometheus' look-back.
     monkeypatch.setattr(scenarios.run, "_STALE_SECONDS", 0.0)
     await harness.run([scenario, scenario], concurrency=2)
     [first, second] = [r.getMessage() for r in caplog.records if "after its history ends" in r.getMessage()]
     assert first.startswith("Scenario small-checkout is paged ")
-    assert "repeats its last samples" in second
+    assert "5-minute look-back" in second
 
 
 async def test_a_drill_of_no_concurrency_is_refused(harness: Harness, scenario: Scenario) -> None:
