@@ -43,8 +43,8 @@ as a strong 12 h harmonic, bends more than a quadratic can follow and may yield 
 
 Pure computation, no I/O. The arithmetic is numpy's: the reductions at every split at once from
 cumulative sums, the robust refit and the filters as array operations, so a fit of 360 points takes
-under 2 ms of CPU, against 14 ms point by point (bench/change_points.py). Medians of an even count halve before adding, as
-`analysis.anomaly.median` does, so values near the float limit stay finite.
+under 2 ms of CPU, against 14 ms point by point (bench/change_points.py). Medians of an even count
+halve before adding, as `analysis.anomaly.median` does, so values near the float limit stay finite.
 """
 
 from __future__ import annotations
