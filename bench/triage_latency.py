@@ -1,7 +1,8 @@
 """Webhook-to-report latency of investigations, one at a time over the bundled suite and 10 at once.
 
-    .venv/bin/python bench/triage_latency.py                  # starts `sre up --no-demo`, ~3 minutes
+    .venv/bin/python bench/triage_latency.py                  # starts `sre up --no-demo`, ~5 minutes
     .venv/bin/python bench/triage_latency.py --concurrency 10 --rounds 2
+    .venv/bin/python bench/triage_latency.py --py-spy /tmp/pyspy/bin/py-spy   # + where triage's CPU goes
 
 Everything is real and on 127.0.0.1: `sre up --no-demo` (Prometheus, registry, control plane, the
 three MCP servers, triage and router, each its own process, tokens everywhere) started by the
@@ -15,17 +16,28 @@ first; loading is not timed.
   alert groups are posted at once; each latency runs from its own post to its report.
 
 Each row gives p50, p95 and max, triage's own `timings.total` (the pipeline without the router,
-A2A and polling) and hit@1, so quality under load is visible next to speed.
+A2A and polling), the triage process's CPU seconds per investigation (user + system, psutil, over
+the phase) and hit@1, so quality under load is visible next to speed. Each round ends with the
+ratio p95(concurrent) / p95(one at a time), which issue 14 wants at 2 or less.
+
+`--py-spy PATH` samples the triage process with that py-spy (not a project dependency: install it
+with `pip install --target /tmp/pyspy py-spy`) during each concurrent phase and prints the functions
+that held the CPU most (own samples, and with their callees), so the remaining time can be placed.
 """
 
 from __future__ import annotations
 
 import argparse
 import platform
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +45,7 @@ from typing import Any
 
 import anyio
 import httpx
+import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # the project first: tests/common must not shadow common
@@ -48,6 +61,10 @@ from scenarios.score import score  # noqa: E402
 
 POLL = 0.05
 TIMEOUT = 300.0
+#: Functions listed from a py-spy profile.
+TOP = 15
+#: Frames under every sample (the event loop, the runner), left out of the list with callees.
+RUNTIME = ("asyncio/", "runpy", "anyio/_backends/", "anyio/_core/", "cli/main.py", "threading.py")
 
 
 @dataclass
@@ -116,29 +133,104 @@ async def measure(federation: RunningFederation, cases: list[Case], concurrent: 
     return outcomes
 
 
-def row(label: str, outcomes: list[Outcome]) -> str:
+def p95(outcomes: list[Outcome]) -> float:
     latencies = sorted(o.latency for o in outcomes)
-    p95 = latencies[min(len(latencies) - 1, round(0.95 * (len(latencies) - 1)))]
+    return latencies[min(len(latencies) - 1, round(0.95 * (len(latencies) - 1)))]
+
+
+def row(label: str, outcomes: list[Outcome], cpu_seconds: float) -> str:
+    latencies = sorted(o.latency for o in outcomes)
     pipeline = statistics.median(o.pipeline for o in outcomes)
     hits = sum(o.hit for o in outcomes)
     return (
-        f"{label:<26} n={len(outcomes):<3} p50 {statistics.median(latencies):5.2f} s  p95 {p95:5.2f} s  "
-        f"max {latencies[-1]:5.2f} s  triage pipeline p50 {pipeline:5.2f} s  hit@1 {hits}/{len(outcomes)}"
+        f"{label:<26} n={len(outcomes):<3} p50 {statistics.median(latencies):5.2f} s  p95 {p95(outcomes):5.2f} s  "
+        f"max {latencies[-1]:5.2f} s  triage pipeline p50 {pipeline:5.2f} s  "
+        f"triage CPU {cpu_seconds / len(outcomes):5.2f} s/investigation  hit@1 {hits}/{len(outcomes)}"
     )
+
+
+def triage_process(federation: RunningFederation) -> psutil.Process:
+    """The `sre serve triage` child of `sre up`."""
+    for child in psutil.Process(federation.process.pid).children(recursive=True):
+        command = child.cmdline()
+        if "serve" in command and "triage" in command:
+            return child
+    raise SystemExit("no `sre serve triage` process under sre up")
+
+
+def cpu_seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return float(times.user + times.system)
+
+
+@contextmanager
+def sampled(py_spy: str | None, pid: int, workdir: Path, label: str) -> Iterator[None]:
+    """py-spy sampling `pid` while the block runs, its top functions printed after; nothing without `py_spy`."""
+    if py_spy is None:
+        yield
+        return
+    collapsed = workdir / f"{label.replace(' ', '-')}.txt"
+    command = [py_spy, "record", "--pid", str(pid), "--format", "raw", "--output", str(collapsed), "--nonblocking"]
+    sampler = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        yield
+    finally:
+        sampler.send_signal(signal.SIGINT)
+        _, errors = sampler.communicate(timeout=60)
+        if not collapsed.exists():
+            print(f"py-spy wrote no profile: {errors.decode()[-500:]}")
+        else:
+            print(profile_summary(collapsed.read_text()), flush=True)
+
+
+def profile_summary(collapsed: str) -> str:
+    """The functions with the most samples of their own, and with their callees, from py-spy's raw output."""
+    own: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for line in collapsed.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        samples = int(count)
+        total += samples
+        frames = [frame.split(" (")[0] + " (" + frame.split(" (")[-1].split(":")[0] + ")" for frame in stack.split(";")]
+        own[frames[-1]] += samples
+        for frame in set(frames):
+            inclusive[frame] += samples
+    if not total:
+        return "py-spy: no samples"
+    lines = [f"py-spy: {total} samples of triage; own share, then share with callees:"]
+    lines += [f"  {100 * n / total:5.1f} %  {name}" for name, n in own.most_common(TOP)]
+    lines.append("  --")
+    callers = [(name, n) for name, n in inclusive.most_common() if not any(part in name for part in RUNTIME)]
+    lines += [f"  {100 * n / total:5.1f} %  {name}" for name, n in callers[:TOP]]
+    return "\n".join(lines)
 
 
 async def main(args: argparse.Namespace) -> None:
     print(f"{platform.node()}: {platform.processor() or platform.machine()}, Python {platform.python_version()}")
+    print(f"load average at start: {' '.join(f'{x:.2f}' for x in psutil.getloadavg())}")
     with tempfile.TemporaryDirectory() as workdir, running_federation(Path(workdir)) as federation:
+        triage = triage_process(federation)
         for round_ in range(1, args.rounds + 1):
-            sequential = await measure(federation, await load_cases(federation, None), concurrent=False)
-            print(row(f"round {round_} sequential", sequential), flush=True)
-            concurrent = await measure(federation, await load_cases(federation, args.concurrency), concurrent=True)
-            print(row(f"round {round_} {args.concurrency} at once", concurrent), flush=True)
+            cases = await load_cases(federation, None)
+            before = cpu_seconds(triage)
+            sequential = await measure(federation, cases, concurrent=False)
+            print(row(f"round {round_} one at a time", sequential, cpu_seconds(triage) - before), flush=True)
+            cases = await load_cases(federation, args.concurrency)
+            before = cpu_seconds(triage)
+            with sampled(args.py_spy, triage.pid, Path(workdir), f"round {round_}"):
+                concurrent = await measure(federation, cases, concurrent=True)
+            print(row(f"round {round_} {args.concurrency} at once", concurrent, cpu_seconds(triage) - before))
+            ratio = p95(concurrent) / p95(sequential)
+            print(f"round {round_} p95({args.concurrency}) / p95(1) = {ratio:.2f} (target <= 2)", flush=True)
+        print(f"load average at end: {' '.join(f'{x:.2f}' for x in psutil.getloadavg())}")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--concurrency", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--py-spy", dest="py_spy", default=None, help="a py-spy executable: profile triage")
     anyio.run(main, parser.parse_args())
