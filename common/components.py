@@ -173,8 +173,9 @@ COMPONENTS: Mapping[str, Component] = {
             8720,
             "agents.router.__main__",
             "agents.router.settings:RouterSettings",
-            "A2A agent and HTTP front door: Alertmanager and deployment webhooks, a REST facade (`/execute`, "
-            "`/diagnostics/*`, `/tasks/{id}`), the `route` skill that forwards a request to the agent whose skill fits",
+            "A2A agent and HTTP front door: Alertmanager and deployment webhooks (pages of one outage grouped into "
+            "one investigation of the service the others depend on), a REST facade (`/execute`, `/diagnostics/*`, "
+            "`/tasks/{id}`), the `route` skill that forwards a request to the agent whose skill fits",
             serves=(AGENTS_INVOKE,),
             # Calls the agents it routes to, and reads the service graph to group related alerts.
             calls=(AGENTS_INVOKE, CONTROLPLANE_READ),
