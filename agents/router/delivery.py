@@ -20,10 +20,15 @@ is first looked up at the agent (A2A `ListTasks` by that context id): a task fou
 not started again, so an investigation never starts twice for one row. Then:
 
 - taken: the row is `started` with the agent's task and context ids (read live from then on);
-- the agent cannot be reached, answers 503 or 429 (busy: its `Retry-After` is honoured), does not
-  answer within `timeout`, or is not registered: the claim is given back and the row tried again
-  after a capped exponential back-off (`RETRY_FIRST_SECONDS` doubling up to `RETRY_MAX_SECONDS`)
-  until it is `max_age` seconds old, then `failed` with the reason;
+- the agent cannot be reached, answers 503, does not answer within `timeout`, or is not
+  registered: the claim is given back and the row tried again after a capped exponential back-off
+  (`RETRY_FIRST_SECONDS` doubling up to `RETRY_MAX_SECONDS`) until it is `max_age` seconds old,
+  then `failed` with the reason;
+- the agent answers 429 (busy: its queue is full): the row is tried again after the agent's
+  `Retry-After` (else the back-off) and never ages out. A busy agent is up and working off its
+  queue; failing the rows it has not reached yet would drop the pages of a storm that only
+  outlasted `max_age`. What the router holds meanwhile is bounded by its own backlog limit
+  (`agents.router.backlog`: past it the webhooks answer 429 and Alertmanager keeps the alerts);
 - the agent answers an error or garbage: `failed` with the reason at once.
 
 Grouping (optional, `planner`): alert deliveries are recorded due `group wait` seconds after
@@ -235,6 +240,11 @@ class Deliverer:
 
     async def _unavailable(self, record: RouterTask, exc: BackendError) -> None:
         age = self.records.clock() - record.created_at
+        if _busy(exc):
+            delay = self._delay(record, exc)
+            await self.records.defer(record.id, self.replica, self.records.clock() + delay)
+            logger.info("Router task %s waits for the busy %s agent (again in %.0f s)", record.id, record.agent, delay)
+            return
         if age >= self._max_age:
             await self._fail(
                 record,
@@ -256,14 +266,22 @@ class Deliverer:
 
     @staticmethod
     def _delay(record: RouterTask, exc: BackendError | None = None, at_most: float = RETRY_MAX_SECONDS) -> float:
-        """The back-off after the `record.attempts`-th try; at least the agent's own `Retry-After`, when it said one."""
-        backoff = min(RETRY_FIRST_SECONDS * 2.0 ** (max(record.attempts, 1) - 1), RETRY_MAX_SECONDS)
+        """The agent's own `Retry-After` when it said one, else the back-off after the `record.attempts`-th try.
+
+        A busy agent's Retry-After is when its next place frees; the back-off, doubling with every
+        429 of a long storm, would keep rows away long after places freed."""
         asked = exc.retry_after_seconds if isinstance(exc, BackendUnavailable) else None
         if asked is not None and asked > 0:
-            backoff = max(backoff, asked)
+            return max(min(asked, at_most), 0.0)
+        backoff = min(RETRY_FIRST_SECONDS * 2.0 ** (max(record.attempts, 1) - 1), RETRY_MAX_SECONDS)
         return max(min(backoff, at_most), 0.0)
 
     async def _fail(self, record: RouterTask, reason: str) -> None:
         full = f"{reason.rstrip('.')}. Send the alert or event again to start a new investigation."
         if await self.records.mark_failed(record.id, full, replica=self.replica):
             logger.warning("Router task %s failed: %s", record.id, full)
+
+
+def _busy(exc: BackendError) -> bool:
+    """Whether the agent answered 429: it is up, and its queue is full."""
+    return isinstance(exc, BackendUnavailable) and exc.status_code == 429

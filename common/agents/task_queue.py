@@ -9,8 +9,11 @@ executor (refused by the SDK, the client gone) is settled when its response ends
 
 `retry_after()` is what a refused caller is told to wait, in whole seconds (at least 1): the
 recent run time (an exponentially weighted mean of the last runs, `_PRIOR_RUN_SECONDS` before
-the first) times the runs ahead of it, spread over the concurrent runs, which is about when a
-task queued now would start. The counters are the only state: nothing grows with the requests.
+the first) spread over the concurrent runs, which is about when the next run ends and so frees
+a place. A refused caller needs only that one place, not the whole queue worked off: told the
+time for the queue (a hundred runs ahead), every refused sender in an alert storm stayed away
+for minutes while places freed every second, and the backlog drained that much later. The
+counters are the only state: nothing grows with the requests.
 
 `QueueGauges` shows them on `/metrics`: `sre_agent_tasks{state="running"|"waiting"}` (waiting
 counts the admitted requests whose task the executor has not taken yet) and
@@ -95,9 +98,8 @@ class TaskQueue:
             self.mean_run_seconds += _WEIGHT * (elapsed - self.mean_run_seconds)
 
     def retry_after(self) -> int:
-        """Seconds until a task queued now would about start (see the module doc)."""
-        ahead = self.admitted + self.waiting + 1
-        seconds = self.mean_run_seconds * ahead / self.max_concurrent
+        """Seconds until a place in the queue about frees (see the module doc)."""
+        seconds = self.mean_run_seconds / self.max_concurrent
         return max(1, min(_MAX_RETRY_AFTER_SECONDS, math.ceil(seconds)))
 
 

@@ -197,6 +197,25 @@ async def test_a_busy_triage_s_retry_after_is_waited_before_the_next_try(records
     assert await _delivery_is(records, row.id, STARTED)
 
 
+async def test_a_busy_triage_never_ages_a_delivery_out(records: TaskRecords, clock: Clock) -> None:
+    # A storm that outlasts the maximum age must not drop the pages triage has not reached yet: it is working.
+    row = pending(clock)
+    await records.add(row)
+    busy = BackendUnavailable("triage is busy (HTTP 429)", backend="t", status_code=429, retry_after_seconds=1)
+    sender = deliverer(records, FakeTriage(busy, busy))
+
+    clock.now += MAX_AGE + 1
+    await deliver_claimed(sender)
+    waiting = await records.by_id(row.id)
+    assert waiting is not None
+    assert (waiting.delivery, waiting.due_at) == (PENDING, clock.now + 1.0)
+    clock.now += 1.0
+    await deliver_claimed(sender)
+    clock.now += 1.0
+    assert await deliver_claimed(sender) == 1
+    assert await _delivery_is(records, row.id, STARTED)
+
+
 async def test_a_delivery_whose_recording_failed_is_tried_again_and_adopts_the_task_it_created(
     records: TaskRecords, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:

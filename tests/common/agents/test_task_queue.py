@@ -39,7 +39,6 @@ async def test_turns_run_at_most_max_concurrent_in_arrival_order_and_time_the_ru
     while queue.running + queue.waiting < 3:
         await asyncio.sleep(0.01)
     assert (queue.running, queue.waiting, queue.admitted) == (1, 2, 0)
-    busy = queue.retry_after()
     await asyncio.sleep(0.3)
     release.set()
     await asyncio.gather(*runs)
@@ -48,5 +47,14 @@ async def test_turns_run_at_most_max_concurrent_in_arrival_order_and_time_the_ru
     assert (queue.running, queue.waiting) == (0, 0)
     # The first run took about 0.3 s and the others none: the mean moved from its 1 s prior toward them.
     assert 0.3 < queue.mean_run_seconds < 1.0
-    assert busy == 3  # 1 s per run (the prior), two waiting and this one, on one slot
     assert queue.retry_after() == 1  # never less than a second
+
+
+def test_retry_after_is_when_the_next_place_frees_not_when_the_whole_queue_is_worked_off() -> None:
+    queue = TaskQueue(max_concurrent=4, max_queued=100)
+    while queue.admit() is not None:
+        pass
+    queue.mean_run_seconds = 10.0
+
+    # A hundred runs ahead would be 250 s; the refused caller needs one place, which frees in 10 s / 4 slots.
+    assert queue.retry_after() == 3
