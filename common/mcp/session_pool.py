@@ -61,6 +61,9 @@ logger = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = 1.0
 #: The longest back-off: a server down for long is still tried this often.
 MAX_RETRY_AFTER_SECONDS = 30.0
+#: HTTP connections a session keeps open to its server, all reused: the investigations sharing it send
+#: dozens of calls at once, and a pool keeping fewer than it opens would close and reconnect at every burst.
+MAX_CONNECTIONS = 64
 #: How long closing waits for a session to tell its server it ended.
 _CLOSE_SECONDS = 5.0
 #: How long a caller whose call saw the connection close waits to learn why the session ended.
@@ -120,7 +123,8 @@ class _Watched(httpx2.AsyncBaseTransport):
 
     def __init__(self, held: HeldSession) -> None:
         self._held = held
-        self._inner = httpx2.AsyncHTTPTransport(verify=default_context())
+        limits = httpx2.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS)
+        self._inner = httpx2.AsyncHTTPTransport(verify=default_context(), limits=limits)
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         try:
