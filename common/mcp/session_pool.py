@@ -1,4 +1,4 @@
-"""An agent's MCP sessions, one per server, kept open across its investigations: `SessionPool`.
+"""An agent's MCP sessions, a few per server, kept open across its investigations: `SessionPool`.
 
     pool = SessionPool(tokens=tokens, http=http, registry_url=registry_url, urls=urls)
     held = await pool.session("prometheus-mcp")        # opened at first use, shared afterwards
@@ -7,14 +7,16 @@
     await pool.aclose()                                 # when the agent stops
 
 Opening a Streamable HTTP session costs a token, a discovery round trip and a tool listing; an
-agent that opened its sessions per investigation paid that each time. A server's session is opened
-at first use (its URL from `urls`, else the registry, looked up again at each opening: a restarted
-server may have moved), then used by every investigation, concurrently, until it is lost or the
-pool closes.
+agent that opened its sessions per investigation paid that each time. A server's sessions (a few,
+`sessions_per_server`, used in turn: one client session reads every answer through one stream,
+which concurrent investigations would queue on) are opened at first use (the URL from `urls`, else
+the registry, looked up again at each opening: a restarted server may have moved), then used by
+every investigation, concurrently, until lost or until the pool closes.
 
 A session is lost when its transport fails (the server died, refused the connection, or stopped
 answering) or when the server no longer knows it (HTTP 404 for its session id, the Streamable HTTP
-spec's answer after a restart or an idle timeout); the next `session()` opens a fresh one.
+spec's answer after a restart or an idle timeout); the next `session()` opens a fresh one (and
+the server's other sessions are dropped with it, being as stale).
 `unreached` tells a caller whose call failed whether the failure came before the server could have
 run the tool (the connection was refused, or the session was unknown): only such a call is worth
 sending again on the fresh session. A server that cannot be reached raises `BackendUnavailable`
@@ -61,6 +63,8 @@ logger = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = 1.0
 #: The longest back-off: a server down for long is still tried this often.
 MAX_RETRY_AFTER_SECONDS = 30.0
+#: Sessions opened on each server, used in turn by the calls.
+SESSIONS_PER_SERVER = 4
 #: HTTP connections a session keeps open to its server, all reused: the investigations sharing it send
 #: dozens of calls at once, and a pool keeping fewer than it opens would close and reconnect at every burst.
 MAX_CONNECTIONS = 64
@@ -85,6 +89,8 @@ class HeldSession:
 
     server: str
     url: str
+    #: Which of the server's sessions this is.
+    slot: int = 0
     opened: Client | None = None
     closing: anyio.Event = field(default_factory=anyio.Event)
     ended: anyio.Event = field(default_factory=anyio.Event)
@@ -108,7 +114,9 @@ class HeldSession:
 
     @property
     def usable(self) -> bool:
-        return self.opened is not None and not (self.expired or self.refused or self.ended.is_set())
+        return self.opened is not None and not (
+            self.expired or self.refused or self.closing.is_set() or self.ended.is_set()
+        )
 
 
 @dataclass
@@ -150,6 +158,7 @@ class SessionPool:
         urls: Mapping[str, str] | None = None,
         timeout_seconds: float = 30.0,
         retry_after_seconds: float = RETRY_AFTER_SECONDS,
+        sessions_per_server: int = SESSIONS_PER_SERVER,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """`timeout_seconds` bounds connecting to a server and opening a session (a call has its own deadline)."""
@@ -159,10 +168,12 @@ class SessionPool:
         self._urls = dict(urls or {})
         self._timeout = timeout_seconds
         self._retry_after = retry_after_seconds
+        self._per_server = sessions_per_server
         self._clock = clock
-        self._held: dict[str, HeldSession] = {}
+        self._held: dict[tuple[str, int], HeldSession] = {}
+        self._next: dict[str, int] = {}
         self._down: dict[str, _Down] = {}
-        self._locks: dict[str, anyio.Lock] = {}
+        self._locks: dict[tuple[str, int], anyio.Lock] = {}
         self._holders: set[asyncio.Task[None]] = set()
         self._closed = False
         #: Sessions opened so far, each server's first included.
@@ -170,12 +181,17 @@ class SessionPool:
 
     async def session(self, server: str) -> HeldSession:
         """`server`'s open session, opened now if there is none; `BackendUnavailable` saying why it cannot be."""
-        held = self._held.get(server)
+        # The server's sessions are used in turn: one session's client funnels every answer through one
+        # reader, which concurrent investigations would queue on.
+        slot = self._next.get(server, 0)
+        self._next[server] = (slot + 1) % self._per_server
+        key = (server, slot)
+        held = self._held.get(key)
         if held is not None and held.usable:
             return held
-        async with self._locks.setdefault(server, anyio.Lock()):
-            # Another caller may have opened it meanwhile: one opening per server at a time.
-            held = self._held.get(server)
+        async with self._locks.setdefault(key, anyio.Lock()):
+            # Another caller may have opened it meanwhile: one opening per session at a time.
+            held = self._held.get(key)
             if held is not None and held.usable:
                 return held
             if held is not None:
@@ -190,13 +206,15 @@ class SessionPool:
                     backend=server,
                 )
             try:
-                held = await self._open(server)
+                held = await self._open(server, slot)
             except Exception as exc:
                 if not isinstance(first_error(exc), _UNAVAILABLE):
                     raise
                 reason = unavailable_reason(exc)
                 wait = self._retry_after if down is None else min(2 * down.wait, MAX_RETRY_AFTER_SECONDS)
                 self._down[server] = _Down(reason, self._clock() + wait, wait)
+                # Its other sessions cannot be in better shape: the next callers wait for the back-off too.
+                self._drop_all(server)
                 logger.warning("MCP server %s is unavailable: %s", server, reason)
                 raise BackendUnavailable(f"{server} is unavailable: {reason}", backend=server) from None
             self._down.pop(server, None)
@@ -216,7 +234,9 @@ class SessionPool:
             with anyio.move_on_after(_END_SECONDS):
                 await held.ended.wait()
         if held.expired or held.refused:
+            # The server restarted or went: its other sessions are as stale as this one.
             self._drop(held)
+            self._drop_all(held.server)
             return True
         return False
 
@@ -232,11 +252,11 @@ class SessionPool:
         for task in list(self._holders):
             task.cancel()
 
-    async def _open(self, server: str) -> HeldSession:
+    async def _open(self, server: str, slot: int) -> HeldSession:
         url = self._urls.get(server) or await registered_url(
             "servers", server, tokens=self._tokens, http=self._http, registry_url=self._registry_url
         )
-        held = HeldSession(server, url)
+        held = HeldSession(server, url, slot)
         started: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         holder = asyncio.create_task(self._hold(held, started), name=f"mcp session {server}")
         self._holders.add(holder)
@@ -259,7 +279,7 @@ class SessionPool:
                 async with client, Client(streamable_http_client(held.url, http_client=client)) as session:
                     opening.deadline = math.inf
                     held.opened = session
-                    self._held[held.server] = held
+                    self._held[held.server, held.slot] = held
                     self.sessions_opened += 1
                     started.set_result(None)
                     await held.closing.wait()
@@ -272,13 +292,17 @@ class SessionPool:
                 held.cause = exc
                 logger.warning("The session on MCP server %s ended: %s", held.server, unavailable_reason(exc))
         finally:
-            if self._held.get(held.server) is held:
-                del self._held[held.server]
+            if self._held.get((held.server, held.slot)) is held:
+                del self._held[held.server, held.slot]
             held.ended.set()
             if not started.done():
                 started.cancel()
 
+    def _drop_all(self, server: str) -> None:
+        for held in [each for each in self._held.values() if each.server == server]:
+            self._drop(held)
+
     def _drop(self, held: HeldSession) -> None:
-        if self._held.get(held.server) is held:
-            del self._held[held.server]
+        if self._held.get((held.server, held.slot)) is held:
+            del self._held[held.server, held.slot]
         held.closing.set()
