@@ -127,8 +127,12 @@ def _interruptible() -> None:
 
 
 @contextmanager
-def running_federation(workdir: Path, *, demo: str | None = None) -> Iterator[RunningFederation]:
-    """`sre up` (`--no-demo` unless `demo` names a scenario to play) until the context ends, then Ctrl-C."""
+def running_federation(
+    workdir: Path, *, demo: str | None = None, settings: Mapping[str, str] | None = None
+) -> Iterator[RunningFederation]:
+    """`sre up` (`--no-demo` unless `demo` names a scenario to play) until the context ends, then Ctrl-C.
+
+    The components read their defaults, but for `settings` (environment variables, e.g. a bench's knob)."""
     ports = {name: free_port() for name in COMPONENTS}
     data_dir = workdir / "data"
     env = {
@@ -139,6 +143,7 @@ def running_federation(workdir: Path, *, demo: str | None = None) -> Iterator[Ru
         },
         "SRE_DATA_DIR": str(data_dir),
         **{f"SRE_UP_{name}_PORT": str(port) for name, port in ports.items()},
+        **(settings or {}),
     }
     log, stdout = workdir / "up.log", workdir / "up.out"
     args = ["--demo", demo] if demo is not None else ["--no-demo"]
