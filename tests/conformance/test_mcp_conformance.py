@@ -118,6 +118,9 @@ NOTHING_CHECKED = {
     # It calls the reference tool test_reconnection and then only warns about the SHOULDs of
     # resumable streams (SEP-1699 priming event, `retry` field), which need an event store.
     "server-sse-polling": "calls the reference tool test_reconnection; warns that streams are not resumable",
+    # It needs a session id to open its three streams on; our servers are stateless Streamable HTTP
+    # (common/mcp/serving.py: any replica answers any request), so it only warns that none was given.
+    "server-sse-multiple-streams": "warns that the server gives no session id (stateless Streamable HTTP)",
 }
 #: A result folder is named `server-<scenario>-<ISO timestamp>`.
 _RESULT_DIR = re.compile(r"^server-(?P<scenario>.+)-\d{4}-\d{2}-\d{2}T[\d-]+Z$")
