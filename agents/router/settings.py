@@ -99,8 +99,8 @@ class RouterSettings(PipelineSettings):
         default=500,
         ge=1,
         description="Deliveries waiting to be sent to triage (every replica's) past which the webhooks refuse new "
-        "ones with 429 and Retry-After (Alertmanager retries them). Keep it below what triage works off within "
-        "ROUTER_DELIVERY_MAX_AGE_SECONDS: 500 is about 8 minutes at one investigation a second.",
+        "ones with 429 and Retry-After (Alertmanager retries them). It bounds how long a page waits behind a busy "
+        "triage (a busy triage never ages a delivery out): 500 is about 8 minutes at one investigation a second.",
     )
     group_wait_seconds: float = Field(
         default=GROUP_WAIT_SECONDS,
