@@ -167,6 +167,36 @@ def cpu_seconds(process: psutil.Process) -> float:
     return float(times.user + times.system)
 
 
+def federation_processes(federation: RunningFederation) -> dict[str, psutil.Process]:
+    """Every process of the federation, named by its command (`serve triage`, `prometheus`, ...)."""
+    named = {}
+    for child in psutil.Process(federation.process.pid).children(recursive=True):
+        command = child.cmdline()
+        if "serve" in command:
+            name = "serve " + command[command.index("serve") + 1]
+        else:
+            name = Path(command[0]).name if command else str(child.pid)
+        named[f"{name} ({child.pid})" if name in {n.split(" (")[0] for n in named} else name] = child
+    return named
+
+
+def cpu_by_process(processes: dict[str, psutil.Process]) -> dict[str, float]:
+    seconds = {}
+    for name, process in processes.items():
+        try:
+            seconds[name] = cpu_seconds(process)
+        except psutil.NoSuchProcess:
+            continue
+    return seconds
+
+
+def cpu_row(label: str, before: dict[str, float], after: dict[str, float], investigations: int) -> str:
+    """CPU seconds per investigation of each process over a phase, largest first, and their sum."""
+    spent = {name: (after[name] - before[name]) / investigations for name in after if name in before}
+    parts = "  ".join(f"{name} {seconds:.2f}" for name, seconds in sorted(spent.items(), key=lambda kv: -kv[1]))
+    return f"{label:<26} CPU s/investigation: all {sum(spent.values()):.2f}  {parts}"
+
+
 @contextmanager
 def sampled(py_spy: str | None, pid: int, workdir: Path, label: str) -> Iterator[None]:
     """py-spy sampling `pid` while the block runs, its top functions printed after; nothing without `py_spy`."""
@@ -222,16 +252,19 @@ async def main(args: argparse.Namespace) -> None:
         running_federation(Path(workdir), settings=settings) as federation,
     ):
         triage = triage_process(federation)
+        processes = federation_processes(federation)
         for round_ in range(1, args.rounds + 1):
             cases = await load_cases(federation, None)
-            before = cpu_seconds(triage)
+            before, everyone = cpu_seconds(triage), cpu_by_process(processes)
             sequential = await measure(federation, cases, concurrent=False)
             print(row(f"round {round_} one at a time", sequential, cpu_seconds(triage) - before), flush=True)
+            print(cpu_row("", everyone, cpu_by_process(processes), len(sequential)), flush=True)
             cases = await load_cases(federation, args.concurrency)
-            before = cpu_seconds(triage)
+            before, everyone = cpu_seconds(triage), cpu_by_process(processes)
             with sampled(args.py_spy, triage.pid, Path(workdir), f"round {round_}"):
                 concurrent = await measure(federation, cases, concurrent=True)
             print(row(f"round {round_} {args.concurrency} at once", concurrent, cpu_seconds(triage) - before))
+            print(cpu_row("", everyone, cpu_by_process(processes), len(concurrent)), flush=True)
             ratio = p95(concurrent) / p95(sequential)
             print(f"round {round_} p95({args.concurrency}) / p95(1) = {ratio:.2f} (target <= 2)", flush=True)
         print(f"load average at end: {' '.join(f'{x:.2f}' for x in psutil.getloadavg())}")
