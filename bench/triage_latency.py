@@ -169,7 +169,7 @@ def cpu_seconds(process: psutil.Process) -> float:
 
 def federation_processes(federation: RunningFederation) -> dict[str, psutil.Process]:
     """Every process of the federation, named by its command (`serve triage`, `prometheus`, ...)."""
-    named = {}
+    named: dict[str, psutil.Process] = {}
     for child in psutil.Process(federation.process.pid).children(recursive=True):
         command = child.cmdline()
         if "serve" in command:
@@ -181,7 +181,7 @@ def federation_processes(federation: RunningFederation) -> dict[str, psutil.Proc
 
 
 def cpu_by_process(processes: dict[str, psutil.Process]) -> dict[str, float]:
-    seconds = {}
+    seconds: dict[str, float] = {}
     for name, process in processes.items():
         try:
             seconds[name] = cpu_seconds(process)
