@@ -103,7 +103,10 @@ def create_grouper(settings: RouterSettings, tokens: TokenSource, http: httpx.As
     if not settings.group_wait_seconds:
         return None
     registry_url = settings.serve.registry_url
-    return Grouper(lambda: mcp_toolbox([CONTROLPLANE], tokens=tokens, http=http, registry_url=registry_url))
+    return Grouper(
+        lambda: mcp_toolbox([CONTROLPLANE], tokens=tokens, http=http, registry_url=registry_url),
+        aliases=settings.aliases,
+    )
 
 
 def create_dispatcher(
@@ -123,6 +126,7 @@ def create_dispatcher(
         delivery_poll_seconds=settings.delivery_poll_seconds,
         planner=grouper,
         group_wait_seconds=settings.group_wait_seconds,
+        group_join_seconds=settings.group_join_seconds,
     )
 
 

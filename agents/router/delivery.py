@@ -36,6 +36,24 @@ they arrive (`Dispatcher`); the claimable ones are claimed as one batch and plan
 (`agents.router.grouping`): each group's lead is sent as above (with the members' alerts merged
 into its payload when the plan says so), its members are marked `grouped` into it and answered by
 its investigation (they carry its A2A ids once it started, and fail with it).
+
+Late pages (`join_seconds` above 0): each lead whose root resource is known is recorded as that
+root's lead in the task store (`TaskRecords.take_root`), and a batch is planned with the leads of
+the roots it reaches that are still *ongoing*, so that a page of an outage planned after its
+investigation started (it arrived later, or another replica claimed it) joins that investigation
+instead of starting another. A lead is ongoing, for `join_seconds` after it was planned, while:
+
+- it is pending (not yet taken by its agent, at whichever replica), or
+- its agent reports its task submitted or working (or waiting on input), or
+- its task completed less than `ended_grace` seconds ago (the group wait): a page planned then
+  arrived while the investigation ran, and reads as its report.
+
+A lead that failed (its members failed with it), that completed longer ago than that, or whose
+agent cannot be read or no longer knows the task, attracts no page: a recurrence of an outage
+after its investigation ended deserves an investigation of its own, and a page is never attached
+to an investigation whose outcome the router cannot read. Two replicas planning one outage at once
+both try to take its root; the second finds it taken and groups its lead and members under the
+first's (`take_root`'s primary key decides).
 """
 
 from __future__ import annotations
@@ -46,14 +64,15 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from contextlib import suppress
 from dataclasses import replace
+from datetime import UTC
 from typing import Protocol
 
-from a2a.types import Task
+from a2a.types import Task, TaskState
 
-from agents.router.tasks import RouterTask, TaskRecords
+from agents.router.tasks import STARTED, RouterTask, TaskRecords
 from common.agents.peers import Peers
 from common.errors import BackendError, BackendTimeout, BackendUnavailable
 
@@ -67,6 +86,17 @@ RETRY_FIRST_SECONDS = 1.0
 RETRY_MAX_SECONDS = 30.0
 #: Alert deliveries planned as one batch, at most.
 GROUP_BATCH = 500
+#: Ongoing leads read at their agent at once while a batch is planned.
+LEAD_READS = 8
+#: States of an agent's task still under way: a page of its outage joins it.
+UNDER_WAY = frozenset(
+    {
+        TaskState.TASK_STATE_SUBMITTED,
+        TaskState.TASK_STATE_WORKING,
+        TaskState.TASK_STATE_INPUT_REQUIRED,
+        TaskState.TASK_STATE_AUTH_REQUIRED,
+    }
+)
 
 
 class PlannedGroup(Protocol):
@@ -78,12 +108,22 @@ class PlannedGroup(Protocol):
     def reason(self) -> str: ...
     @property
     def payload(self) -> str | None: ...
+    @property
+    def root(self) -> str | None: ...
+    @property
+    def joined(self) -> bool: ...
+
+
+#: The ongoing leads of the roots asked for, each with its root (`agents.router.grouping.Ongoing`).
+Ongoing = Callable[[Collection[str]], Awaitable[Sequence[tuple[str, RouterTask]]]]
 
 
 class Planner(Protocol):
     """Plans a batch of alert deliveries as groups, each delivery in exactly one (`agents.router.grouping`)."""
 
-    async def plan(self, deliveries: Sequence[RouterTask]) -> Sequence[PlannedGroup]: ...
+    async def plan(
+        self, deliveries: Sequence[RouterTask], ongoing: Ongoing | None = None
+    ) -> Sequence[PlannedGroup]: ...
 
 
 def replica_name() -> str:
@@ -105,8 +145,12 @@ class Deliverer:
         poll_seconds: float,
         replica: str | None = None,
         planner: Planner | None = None,
+        join_seconds: float = 0.0,
+        ended_grace: float = 0.0,
     ) -> None:
-        """`resolve(agent)` is the agent's URL, or a `BackendUnavailable` when it cannot be found (yet)."""
+        """`resolve(agent)` is the agent's URL, or a `BackendUnavailable` when it cannot be found (yet). With a
+        `planner`, late pages join ongoing leads planned up to `join_seconds` before (0: never), a lead that
+        completed counting as ongoing for `ended_grace` seconds (the module doc's rule)."""
         self.peers = peers
         self.records = records
         self.replica = replica or replica_name()
@@ -117,6 +161,8 @@ class Deliverer:
         self._lease = lease_seconds
         self._poll = poll_seconds
         self._planner = planner
+        self._join_seconds = join_seconds
+        self._ended_grace = ended_grace
         self._wake = asyncio.Event()
         #: The rows this replica holds and is sending.
         self._sending: set[str] = set()
@@ -164,10 +210,28 @@ class Deliverer:
         batch = await self.records.claim(self.replica, limit=GROUP_BATCH, lease_seconds=self._lease, alerts=True)
         if not batch:
             return []
-        groups = await self._planner.plan(batch)
+        claimed = {task.id for task in batch}
+        # Leads found ended while this batch is planned: their roots are taken by this batch's leads.
+        ended: set[str] = set()
+
+        async def ongoing(roots: Collection[str]) -> list[tuple[str, RouterTask]]:
+            return await self._ongoing(roots, claimed, ended)
+
+        joining = self._join_seconds > 0
+        groups = await self._planner.plan(batch, ongoing if joining else None)
+        since = self.records.clock() - self._join_seconds
         leads = []
         for group in groups:
             lead = group.lead
+            if group.joined:
+                await self._join([m.id for m in group.members], lead.id, group.reason)
+                continue
+            if joining and group.root is not None:
+                holder = await self.records.take_root(lead, group.root, since=since, ended=ended)
+                if holder != lead.id:
+                    reason = f"the investigation of {group.root} was started meanwhile (by another replica)"
+                    await self._join([lead.id, *(m.id for m in group.members)], holder, reason)
+                    continue
             if group.members:
                 members = [member.id for member in group.members]
                 marked = await self.records.mark_grouped(members, lead.id, self.replica, lead_payload=group.payload)
@@ -177,6 +241,59 @@ class Deliverer:
         # The leads beyond the free senders are claimable again at once (by this replica or another).
         await self.records.release([lead.id for lead in leads[free:]], self.replica)
         return leads[:free]
+
+    async def _join(self, task_ids: list[str], lead_id: str, reason: str) -> None:
+        """Have the claimed `task_ids` answered by the ongoing lead `lead_id`; claimable again at once when it ended
+        meanwhile (the next plan finds it ended and starts their own investigation)."""
+        marked = await self.records.mark_grouped(task_ids, lead_id, self.replica)
+        if marked:
+            logger.info("%d delivery(ies) joined router task %s: %s", marked, lead_id, reason)
+        else:
+            await self.records.release(task_ids, self.replica)
+            logger.info(
+                "Router task %s ended before %d delivery(ies) could join it: planned again", lead_id, len(task_ids)
+            )
+
+    async def _ongoing(
+        self, roots: Collection[str], claimed: Collection[str], ended: set[str]
+    ) -> list[tuple[str, RouterTask]]:
+        """The leads of `roots` planned within the join window that are ongoing (the module doc's rule), except
+        the rows of the batch itself (a lead whose send was deferred is planned again); adds the others to `ended`."""
+        candidates = [
+            (root, lead)
+            for root, lead in await self.records.leads_of(roots, since=self.records.clock() - self._join_seconds)
+            if lead.id not in claimed
+        ]
+        limiter = asyncio.Semaphore(LEAD_READS)
+
+        async def still(lead: RouterTask) -> bool:
+            async with limiter:
+                return await self._under_way(lead)
+
+        under_way = await asyncio.gather(*(still(lead) for _, lead in candidates))
+        ended.update(lead.id for (_, lead), going in zip(candidates, under_way, strict=True) if not going)
+        return [pair for pair, going in zip(candidates, under_way, strict=True) if going]
+
+    async def _under_way(self, lead: RouterTask) -> bool:
+        if lead.pending:
+            return True
+        if lead.delivery != STARTED or not lead.a2a_task_id:
+            return False
+        try:
+            task = await self.peers.task(lead.agent, lead.agent_url, lead.a2a_task_id)
+        except BackendError as exc:
+            logger.info("Router task %s takes no late page: its %s task cannot be read (%s)", lead.id, lead.agent, exc)
+            return False
+        if task is None:
+            return False
+        if task.status.state in UNDER_WAY:
+            return True
+        ended_at = (
+            task.status.timestamp.ToDatetime(tzinfo=UTC).timestamp() if task.status.HasField("timestamp") else 0.0
+        )
+        return (
+            task.status.state == TaskState.TASK_STATE_COMPLETED and ended_at >= self.records.clock() - self._ended_grace
+        )
 
     async def _send(self, record: RouterTask) -> None:
         try:

@@ -91,8 +91,10 @@ class Dispatcher:
         delivery_poll_seconds: float,
         planner: Planner | None = None,
         group_wait_seconds: float = 0.0,
+        group_join_seconds: float = 0.0,
     ) -> None:
-        """`planner` groups related alert deliveries, which then wait `group_wait_seconds` (None: no grouping)."""
+        """`planner` groups related alert deliveries, which then wait `group_wait_seconds` (None: no grouping); a
+        late page joins an ongoing investigation of its outage started up to `group_join_seconds` before."""
         self.peers = peers
         self.records = records
         self.base_url = base_url.rstrip("/")
@@ -111,6 +113,8 @@ class Dispatcher:
             lease_seconds=delivery_lease_seconds,
             poll_seconds=delivery_poll_seconds,
             planner=planner,
+            join_seconds=group_join_seconds,
+            ended_grace=self._group_wait,
         )
 
     async def triage(self) -> str:

@@ -10,7 +10,7 @@ plane (its source of truth) holds it:
 
 - a delivery's subject is the resource its first firing, earliest alert names, read with the
   investigation kit's identity rules (`identity.subject_of`: `service`, `service_name`, `job`, a
-  pod's workload, ...), and found in the control plane by that name or another its labels give;
+  pod's workload, ..., and the environment's own names, ROUTER_LABEL_ALIASES), and found in the control plane by that name or another its labels give;
 - a *root* is an alerting resource none of whose dependencies (followed up to `max_depth` hops)
   alerts in the batch; an alerting resource whose dependencies reach exactly one root is grouped
   under it; one that reaches several roots (two outages meet in it) or none (a cycle) stays alone;
@@ -23,6 +23,14 @@ naming several services, investigates the one another depends on, and reads the 
 the symptoms of its failure. Sent alone, a failing dependency's own alert (a Redis down, a target
 down) says less than its callers' errors: bundled scenarios route-planner-redis-down and
 quote-api-pricing-deadlock miss with the root's alert alone and hit with the merged one.
+
+A page may come after its outage's investigation started: planned in a later batch (it arrived
+later, or another replica claimed it). `plan` is then given the leads of earlier batches still
+running (`Ongoing`, asked for the resources the batch reaches: the router records each lead's root
+across replicas, `agents.router.tasks`): an ongoing lead counts as its root alerting in the batch,
+and the pages it would have as members join it (`DeliveryGroup.joined`: nothing is sent, the
+members read as its investigation, with its report). Which leads are ongoing is the deliverer's
+rule (`agents.router.delivery`): a lead attracts pages while it runs, and no longer once it ended.
 
 Only deliveries of one owner and one agent are grouped (a member is answered by the lead's task,
 which its owner must be allowed to read); other deliveries (deployment events, questions, a subject
@@ -43,7 +51,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -53,6 +61,7 @@ from pydantic import ValidationError
 
 from agents.router.tasks import RouterTask
 from common.alertmanager import AlertmanagerWebhook
+from common.components import COMPONENTS
 from common.contracts.calls import ToolCaller
 from common.contracts.controlplane import ControlplaneMcp
 from common.errors import BackendError, ToolCallError
@@ -60,9 +69,11 @@ from common.investigation.identity import LabelAliases, WorkloadRef, subject_of
 from common.task_groups import first_error, task_group
 
 __all__ = [
+    "GROUP_JOIN_SECONDS",
     "GROUP_WAIT_SECONDS",
     "DeliveryGroup",
     "Grouper",
+    "Ongoing",
     "Subject",
     "group_deliveries",
     "merged_payload",
@@ -76,6 +87,11 @@ logger = logging.getLogger(__name__)
 #: notification of a group, so the alerts of one outage reach the router within seconds of each other; every
 #: investigation waits this long before it starts, so it is short.
 GROUP_WAIT_SECONDS = 5.0
+#: The proposed default of ROUTER_GROUP_JOIN_SECONDS: how long after its lead was planned a late page of an outage
+#: may join the lead's investigation (while it runs). An investigation takes seconds to a minute; Alertmanager sends
+#: a group's next notification after `group_interval` (5 minutes by default): ten minutes covers a page that waited
+#: behind a busy triage, and bounds the leads looked up per plan.
+GROUP_JOIN_SECONDS = 600.0
 #: Dependency hops followed from an alerting resource: a caller, the service it calls, that service's database.
 MAX_DEPTH = 3
 #: Control plane look-ups in one plan, at most: a batch's distinct subjects, then the resources between them. An
@@ -102,6 +118,8 @@ MAX_CACHED = 4096
 ALERT = "alert"
 #: A resource asked for: its name and namespace (None: any).
 Key = tuple[str, str | None]
+#: The ongoing leads of the resources asked for: each lead with its root (`namespace/name`), any owner and agent.
+Ongoing = Callable[[Collection[str]], Awaitable[Sequence[tuple[str, RouterTask]]]]
 #: Kinds of a refused look-up that say only that no resource goes by the name asked.
 _NO_SUCH_NAME = frozenset({"invalid_argument", "not_found", "limit"})
 
@@ -117,6 +135,10 @@ class DeliveryGroup:
     #: The webhook (JSON text) to send for the lead instead of its own payload, None to send its own: the
     #: lead's alerts and those of the members about its service or a direct caller of it (`merged_payload`).
     payload: str | None = None
+    #: The resource the lead's investigation is about (`namespace/name`), None when not known.
+    root: str | None = None
+    #: The lead was planned in an earlier batch (an ongoing lead): it is not sent again, the members join it.
+    joined: bool = False
 
     @property
     def tasks(self) -> tuple[RouterTask, ...]:
@@ -158,14 +180,17 @@ def group_deliveries(
     resources: Mapping[str, str],
     dependencies: Mapping[str, Collection[str]],
     *,
+    ongoing: Sequence[tuple[str, RouterTask]] = (),
     max_depth: int = MAX_DEPTH,
 ) -> list[DeliveryGroup]:
     """The groups of `deliveries` (the rule of this module's docstring), each delivery in exactly one, in the
-    order of their leads in `deliveries`.
+    order of their leads in `deliveries` (a joined group's: its first member's).
 
     `resources` maps a delivery's id to the resource its alert is about (deliveries absent are alone);
     `dependencies` maps a resource to those it depends on directly (absent: none known). Resources are
-    opaque keys (the grouper uses `namespace/name`)."""
+    opaque keys (the grouper uses `namespace/name`). `ongoing` are leads of earlier batches with their root:
+    each counts as its root alerting for its owner and agent, and the deliveries it would lead join it (a
+    `joined` group; the earliest lead of a root when there are several)."""
     position = {task.id: index for index, task in enumerate(deliveries)}
     groups: list[DeliveryGroup] = []
     partitions: dict[tuple[str, str], list[RouterTask]] = {}
@@ -174,9 +199,13 @@ def group_deliveries(
             partitions.setdefault((task.owner, task.agent), []).append(task)
         else:
             groups.append(DeliveryGroup(task))
-    for tasks in partitions.values():
-        groups.extend(_group_partition(tasks, resources, dependencies, max_depth))
-    return sorted(groups, key=lambda group: position[group.lead.id])
+    earlier: dict[tuple[str, str], dict[str, RouterTask]] = {}
+    for root, lead in sorted(ongoing, key=lambda pair: (pair[1].created_at, pair[1].id)):
+        earlier.setdefault((lead.owner, lead.agent), {}).setdefault(root, lead)
+    for key, tasks in partitions.items():
+        groups.extend(_group_partition(tasks, resources, dependencies, max_depth, earlier.get(key, {})))
+    # A joined group (its lead planned before) goes where its first member was.
+    return sorted(groups, key=lambda group: position[(group.members[0] if group.joined else group.lead).id])
 
 
 def _group_partition(
@@ -184,11 +213,12 @@ def _group_partition(
     resources: Mapping[str, str],
     dependencies: Mapping[str, Collection[str]],
     max_depth: int,
+    ongoing: Mapping[str, RouterTask],
 ) -> list[DeliveryGroup]:
     by_resource: dict[str, list[RouterTask]] = {}
     for task in tasks:
         by_resource.setdefault(resources[task.id], []).append(task)
-    alerting = set(by_resource)
+    alerting = set(by_resource) | set(ongoing)
     reached = {node: _reach(node, dependencies, max_depth) & alerting - {node} for node in alerting}
     roots = {node for node, below in reached.items() if not below}
     parent: dict[str, str] = {}
@@ -199,15 +229,24 @@ def _group_partition(
         if len(reached_roots) == 1:
             parent[node] = next(iter(reached_roots))
     groups = []
-    for node, own in by_resource.items():
+    for node in [*by_resource, *(node for node in ongoing if node not in by_resource)]:
         if node in parent:
             continue
-        lead, *again = sorted(own, key=lambda task: (task.created_at, task.id))
+        own = sorted(by_resource.get(node, ()), key=lambda task: (task.created_at, task.id))
         dependents = [d for d in by_resource if parent.get(d) == node]
+        joining = [*own, *(task for d in dependents for task in by_resource[d])]
+        if node in ongoing:
+            # Its investigation runs: the pages of its outage planned since join it rather than start another.
+            if joining:
+                joining.sort(key=lambda task: (task.created_at, task.id))
+                reason = _reason(node, len(own), dependents, late=True)
+                groups.append(DeliveryGroup(ongoing[node], tuple(joining), reason, root=node, joined=True))
+            continue
+        lead, *again = own
         members = [*again, *(task for d in dependents for task in by_resource[d])]
         members.sort(key=lambda task: (task.created_at, task.id))
         if not members:
-            groups.append(DeliveryGroup(lead))
+            groups.append(DeliveryGroup(lead, root=node))
             continue
         # The members whose alerts tell triage the lead's service is the one depended on (it picks, among the
         # resources an alert group names, the one another depends on directly): its own and its direct callers'.
@@ -216,7 +255,7 @@ def _group_partition(
         kept = set(list(dict.fromkeys(callers))[: MAX_MERGED_RESOURCES - 1])
         informing = [m for m in informing if resources[m.id] == node or resources[m.id] in kept]
         reason = _reason(node, len(again), dependents)
-        groups.append(DeliveryGroup(lead, tuple(members), reason, merged_payload(lead, informing)))
+        groups.append(DeliveryGroup(lead, tuple(members), reason, merged_payload(lead, informing), root=node))
     return groups
 
 
@@ -278,11 +317,15 @@ def _reach(node: str, dependencies: Mapping[str, Collection[str]], max_depth: in
     return seen
 
 
-def _reason(root: str, again: int, dependents: Sequence[str]) -> str:
+def _reason(root: str, again: int, dependents: Sequence[str], *, late: bool = False) -> str:
     parts = []
     if dependents:
         shown = ", ".join(sorted(dependents)[:5]) + (f" and {len(dependents) - 5} more" if len(dependents) > 5 else "")
         parts.append(f"{shown} depend{'s' if len(dependents) == 1 else ''} on {root}, which alerts too")
+    if late:
+        if again:
+            parts.append(f"{root} alerted again")
+        return f"{'; '.join(parts)}: joined the investigation of {root} under way."
     if again:
         parts.append(f"{root} alerted {again + 1} times")
     return f"{'; '.join(parts)}: investigated once, as {root}."
@@ -302,7 +345,7 @@ class Grouper:
 
     `controlplane()` opens a session on controlplane-mcp with the router's own token (a `Toolbox` of
     `mcp_toolbox(["controlplane-mcp"], ...)`, or a session kept open); it is entered once per plan that
-    has alerts to group. `aliases` are the environment's extra label names (as TRIAGE_LABEL_ALIASES).
+    has alerts to group. `aliases` are the environment's extra label names (ROUTER_LABEL_ALIASES, as triage's).
     The other arguments bound each plan (see the module's constants)."""
 
     def __init__(
@@ -329,10 +372,12 @@ class Grouper:
         #: Why the last plan could not read the graph; None while it can (an outage is logged once).
         self.unavailable: str | None = None
 
-    async def plan(self, deliveries: Sequence[RouterTask]) -> list[DeliveryGroup]:
-        """Each delivery in exactly one group; every delivery alone when the graph cannot be read."""
+    async def plan(self, deliveries: Sequence[RouterTask], ongoing: Ongoing | None = None) -> list[DeliveryGroup]:
+        """Each delivery in exactly one group; every delivery alone when the graph cannot be read. `ongoing` gives
+        the running leads of earlier batches among the resources the batch reaches (their pages join them)."""
         subjects = {task.id: s for task in deliveries if (s := subject_of_delivery(task, self._aliases))}
-        if len(subjects) < 2:
+        if not subjects:
+            # Even one subject is looked up: its page may join an ongoing lead, or lead those that come later.
             return [DeliveryGroup(task) for task in deliveries]
         try:
             with anyio.fail_after(self._deadline + SESSION_GRACE_SECONDS):
@@ -359,15 +404,33 @@ class Grouper:
                 len({(s.name, s.namespace) for s in subjects.values()}),
                 self._deadline,
             )
-        return group_deliveries(deliveries, resources, dependencies, max_depth=self._max_depth)
+        leads = await self._ongoing(ongoing, set(resources.values()), dependencies)
+        return group_deliveries(deliveries, resources, dependencies, ongoing=leads, max_depth=self._max_depth)
+
+    async def _ongoing(
+        self, ongoing: Ongoing | None, alerting: set[str], dependencies: Mapping[str, Collection[str]]
+    ) -> Sequence[tuple[str, RouterTask]]:
+        """The ongoing leads of the resources alerting in the batch and of those they reach; none when they
+        cannot be read (the batch is then planned on its own, as before late pages joined)."""
+        if ongoing is None or not alerting:
+            return ()
+        reached = alerting.union(*(_reach(node, dependencies, self._max_depth) for node in alerting))
+        try:
+            return await ongoing(reached)
+        except Exception as exc:
+            logger.warning("The ongoing investigations could not be read (%s): late pages start their own", exc)
+            return ()
 
     def _lost(self, reason: str, error: BaseException | None = None) -> None:
         if self.unavailable is None:
             logger.warning(
                 "Related alerts are not grouped while the control plane's service graph cannot be read (%s); "
-                "each delivery is sent alone. The router's client needs controlplane:read, and controlplane-mcp "
-                "must be registered and reachable.",
+                "each delivery is sent alone. controlplane-mcp must be registered and reachable, and the router's "
+                "client needs controlplane:read: `sre up` grants it when it starts again (it brings the clients it "
+                "provisions up to date), a client registered by hand gets it with `sre auth add-client "
+                "<SRE_CLIENT_ID> --rotate-secret --scopes %s` (then give the router the new secret).",
                 reason,
+                ",".join(COMPONENTS["router"].client_scopes),
                 exc_info=error,
             )
         self.unavailable = reason

@@ -7,10 +7,11 @@ from typing import Self
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from agents.router.grouping import GROUP_WAIT_SECONDS
+from agents.router.grouping import GROUP_JOIN_SECONDS, GROUP_WAIT_SECONDS
 from common.agents.pipeline import PipelineSettings
 from common.alertmanager import MAX_ALERTS
-from common.errors import ConfigError
+from common.errors import ConfigError, InputError
+from common.investigation.identity import ROLES, LabelAliases
 from common.settings import FrozenModel, ServeSettings, http_url
 
 __all__ = ["BasicCredentials", "RouterSettings"]
@@ -110,7 +111,39 @@ class RouterSettings(PipelineSettings):
         "(one investigation of the service the others depend on, read from controlplane-mcp with the router's "
         "client, which then needs controlplane:read); 0: no grouping, each delivery is sent at once.",
     )
+    group_join_seconds: float = Field(
+        default=GROUP_JOIN_SECONDS,
+        ge=0,
+        le=24 * 3600,
+        description="How long after an outage's investigation was started a page of that outage planned later (it "
+        "arrived after the group wait, or another replica planned it) joins it instead of starting another, while "
+        "it runs; a page arriving once it ended starts a new investigation (a recurrence). Ten minutes covers a "
+        "page that waited behind a busy triage and Alertmanager's next notification (group_interval, 5 min). "
+        "0: late pages are never joined.",
+    )
+    label_aliases: str | None = Field(
+        default=None,
+        description=(
+            "Extra label names by role, read to find what an alert is about when grouping (as "
+            "TRIAGE_LABEL_ALIASES, and best set the same): `role=label,label;role=...`, e.g. "
+            f"`service=app_name;namespace=k8s_ns`. Roles: {', '.join(ROLES)}, namespace; `object_exporter=` and "
+            "`node_exporter=` add jobs whose series describe other objects or their host."
+        ),
+    )
     model: str | None = Field(default=None, description="SRE_MODEL (routing stays deterministic for now).")
+
+    @field_validator("label_aliases")
+    @classmethod
+    def _aliases_read(cls, value: str | None) -> str | None:
+        try:
+            LabelAliases.parse(value or "")
+        except InputError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @property
+    def aliases(self) -> LabelAliases:
+        return LabelAliases.parse(self.label_aliases or "")
 
     @field_validator("triage_url")
     @classmethod

@@ -14,6 +14,13 @@ Delivery: a webhook or `/diagnostics/*` start is recorded before its agent is as
 answers it (`grouped_into`; it carries that task's A2A ids once it started). A row with no
 `delivery` (from before deliveries were queued) was started when it was recorded.
 
+Group leads: the delivery an outage's investigation was started for is recorded as the lead of
+its root (`router_group_leads`: one row per owner, agent and root resource, `take_root`), so that
+a page of that outage planned later, by this replica or another, joins the running investigation
+(`leads_of`, `mark_grouped`) instead of starting another. The primary key decides between two
+replicas planning one outage at once: the second finds the root taken and groups its own lead
+under the first's.
+
 Claims: a pending row is sent by the one replica that claimed it (`claim`: `claimed_by`, a lease
 until `lease_until`, `attempts` counting the claims). PostgreSQL picks claimable rows with
 `FOR UPDATE SKIP LOCKED`, SQLite's `BEGIN IMMEDIATE` serialises the claimers. The holder renews
@@ -33,15 +40,16 @@ new incident.
 
 Migrations (`start`): the columns added since the table first shipped are added to an older
 table (`create_all` creates missing tables, never missing columns), older duplicate keys are
-nulled (the newest row of each key keeps it), then the unique index replaces the plain one. On
-PostgreSQL the replicas starting together take turns (an advisory lock).
+nulled (the newest row of each key keeps it), then the unique index replaces the plain one; tables
+added since (`router_group_leads`) are created as they are missing. On PostgreSQL the replicas
+starting together take turns (an advisory lock).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
@@ -54,6 +62,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     RowMapping,
     String,
     Table,
@@ -113,6 +122,18 @@ TABLE = Table(
 UNIQUE_KEY = Index("ux_router_tasks_dedup_key", TABLE.c.dedup_key, unique=True)
 #: The claimers' search: pending rows are few among many settled ones.
 BY_DELIVERY = Index("ix_router_tasks_delivery", TABLE.c.delivery)
+#: The lead of each outage's investigation, by owner, agent and root resource (`namespace/name`): what a late page
+#: of the outage joins. A row older than the join window, or whose lead ended, is replaced by the next lead.
+GROUP_LEADS = Table(
+    "router_group_leads",
+    metadata,
+    Column("owner", String(255), nullable=False),
+    Column("agent", String(64), nullable=False),
+    Column("root", String(512), nullable=False),
+    Column("lead_id", String(64), nullable=False),
+    Column("taken_at", Float, nullable=False),
+    PrimaryKeyConstraint("owner", "agent", "root"),
+)
 #: The plain index `dedup_key` had before it was unique.
 _OLD_KEY_INDEX = "ix_router_tasks_dedup_key"
 #: The columns `_migrate` adds to an older table, with their SQL types.
@@ -126,6 +147,8 @@ _ADDED_COLUMNS = {
     "due_at": "FLOAT",
     "grouped_into": "VARCHAR(64)",
 }
+#: How many times `take_root` reads a root's lead and records its own (each miss: another replica recorded one).
+_KEY_TRIES = 3
 #: The PostgreSQL advisory lock the replicas' migrations take turns on (any constant of this table's own).
 _MIGRATION_LOCK = 0x5F726F75746572
 
@@ -345,20 +368,77 @@ class TaskRecords:
         self, task_ids: Sequence[str], lead_id: str, replica: str, *, lead_payload: str | None = None
     ) -> int:
         """`task_ids` (claimed by `replica`) are answered by `lead_id`'s investigation, which is sent with
-        `lead_payload` when given (their alerts merged into its own); how many were marked."""
+        `lead_payload` when given (their alerts merged into its own); how many were marked.
+
+        The lead may be another replica's, or started already (a late page joining it): a started lead's A2A ids
+        are copied to the rows at once, a pending one's are when it starts (`mark_started`). None is marked (0)
+        when the lead is neither pending nor started (it failed or was grouped itself meanwhile)."""
         if not task_ids:
             return 0
         async with self._engine.begin() as connection:
+            # The lead's row is locked first, as `mark_started` and `mark_failed` update it before its members: one
+            # settling it concurrently either sees the members marked here or is seen settled here.
+            lead = (
+                (await connection.execute(select(TABLE).where(TABLE.c.id == lead_id).with_for_update()))
+                .mappings()
+                .first()
+            )
+            if lead is None or lead["delivery"] not in (PENDING, STARTED):
+                return 0
+            ids = {name: lead[name] for name in ("agent_url", "a2a_task_id", "a2a_context_id")}
             result = await connection.execute(
                 update(TABLE)
                 .where(_held(replica), TABLE.c.id.in_(list(task_ids)))
-                .values(delivery=GROUPED, grouped_into=lead_id, lease_until=None)
+                .values(
+                    delivery=GROUPED, grouped_into=lead_id, lease_until=None, **(ids if lead["a2a_task_id"] else {})
+                )
             )
             if lead_payload is not None:
                 await connection.execute(
                     update(TABLE).where(_held(replica), TABLE.c.id == lead_id).values(payload=lead_payload)
                 )
         return int(result.rowcount)
+
+    async def take_root(self, lead: RouterTask, root: str, *, since: float, ended: Collection[str] = ()) -> str:
+        """Record `lead` as the lead of `root` for its owner and agent, unless a lead taken at `since` or later
+        holds it and is not among `ended` (leads known to have ended); the id of the lead that holds it now."""
+        key = and_(GROUP_LEADS.c.owner == lead.owner, GROUP_LEADS.c.agent == lead.agent, GROUP_LEADS.c.root == root)
+        for _ in range(_KEY_TRIES):
+            try:
+                async with self._engine.begin() as connection:
+                    held = (
+                        await connection.execute(
+                            select(GROUP_LEADS.c.lead_id, GROUP_LEADS.c.taken_at).where(key).with_for_update()
+                        )
+                    ).first()
+                    if held is None:
+                        await connection.execute(
+                            insert(GROUP_LEADS).values(
+                                owner=lead.owner, agent=lead.agent, root=root, lead_id=lead.id, taken_at=self.clock()
+                            )
+                        )
+                        return lead.id
+                    if held.lead_id != lead.id and held.taken_at >= since and held.lead_id not in ended:
+                        return str(held.lead_id)
+                    await connection.execute(
+                        update(GROUP_LEADS).where(key).values(lead_id=lead.id, taken_at=self.clock())
+                    )
+                    return lead.id
+            except IntegrityError:
+                continue  # another replica inserted the root's first row meanwhile: read it
+        raise SreError(f"the lead of {root} changed hands {_KEY_TRIES} times while it was recorded")
+
+    async def leads_of(self, roots: Collection[str], *, since: float) -> list[tuple[str, RouterTask]]:
+        """The leads (with their root) of `roots` taken at `since` or later, every owner's and agent's."""
+        if not roots:
+            return []
+        async with self._engine.connect() as connection:
+            result = await connection.execute(
+                select(GROUP_LEADS.c.root, TABLE)
+                .join(TABLE, TABLE.c.id == GROUP_LEADS.c.lead_id)
+                .where(GROUP_LEADS.c.root.in_(sorted(roots)), GROUP_LEADS.c.taken_at >= since)
+            )
+            return [(row["root"], _task(row)) for row in result.mappings()]
 
     async def retire(self, task: RouterTask) -> bool:
         """Forget the de-duplication key of `task` (it ended without a result); whether it still held it."""

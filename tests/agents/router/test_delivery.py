@@ -441,7 +441,7 @@ class PairPlanner:
     def __init__(self) -> None:
         self.batches: list[list[str]] = []
 
-    async def plan(self, deliveries: list[RouterTask]) -> list[Any]:
+    async def plan(self, deliveries: list[RouterTask], ongoing: Any = None) -> list[Any]:
         self.batches.append([task.id for task in deliveries])
         lead, *members = deliveries
         merged = json.dumps({"merged": [json.loads(task.payload or "{}") for task in deliveries]})

@@ -9,25 +9,34 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import anyio
 import httpx
 import pytest
+from a2a.types import Task, TaskState, TaskStatus
 from pydantic import SecretStr
 from support.backends import free_port
 from support.controlplane_mcp_harness import READ, Seeder, serve_controlplane, serve_mcp, session
 from support.issuer import TestIssuer
+from support.postgres import PostgresProcess
 from support.served import ServedComponent
 
-from agents.router.grouping import DeliveryGroup, Grouper, Subject, group_deliveries, subject_of_delivery
-from agents.router.tasks import PENDING, RouterTask
+from agents.router.delivery import Deliverer
+from agents.router.grouping import DeliveryGroup, Grouper, Ongoing, Subject, group_deliveries, subject_of_delivery
+from agents.router.settings import RouterSettings
+from agents.router.tasks import GROUPED, PENDING, RouterTask, TaskRecords
 from common.auth import ClientCredentials, TokenSource
 from common.contracts.calls import ToolCaller
 from common.investigation.identity import LabelAliases
 from common.mcp.toolbox import Toolbox, mcp_toolbox
+from common.settings import SettingsSource
 
 SERVER = "controlplane-mcp"
 
@@ -502,3 +511,240 @@ async def test_subjects_not_read_within_the_deadline_are_alone_and_the_rest_is_g
     assert shapes(groups) == planned
     assert grouper.unavailable is None
     assert f"{len(stalled)} of 5 subjects were not read" in caplog.text
+
+
+# Late pages: a page planned after its outage's investigation started joins it (agents.router.delivery), the
+# deliverer's rows in a real task store, the graph read from the real controlplane-mcp, triage a stand-in that
+# records what it is sent and reports its tasks in the state the test gives them.
+
+
+class Triage:
+    """`Peers` for the deliverer: every start creates a task (`a2a-<n>`), reported in `states[task id]` (working
+    unless said), ended at `ended_at` (epoch seconds) when given."""
+
+    registry_url = "http://registry.test"
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+        self.states: dict[str, TaskState] = {}
+        self.ended_at: dict[str, float] = {}
+
+    async def start(
+        self, name: str, url: str, payload: dict[str, Any], *, seconds: float | None = None, context_id: str | None
+    ) -> Task:
+        self.sent.append(payload)
+        return Task(id=f"a2a-{len(self.sent)}", context_id=context_id or "")
+
+    async def tasks_in_context(self, name: str, url: str, context_id: str) -> list[Task]:
+        return []
+
+    async def task(self, name: str, url: str, task_id: str) -> Task | None:
+        status = TaskStatus(state=self.states.get(task_id, TaskState.TASK_STATE_WORKING))
+        if task_id in self.ended_at:
+            status.timestamp.FromDatetime(datetime.fromtimestamp(self.ended_at[task_id], UTC))
+        return Task(id=task_id, status=status)
+
+    def services(self, index: int) -> list[str]:
+        """The services the alerts of the `index`-th investigation started name."""
+        return [alert["labels"].get("service") or alert["labels"].get("job") for alert in self.sent[index]["alerts"]]
+
+
+GROUP_WAIT = 5.0
+
+
+async def resolve(agent: str) -> str:
+    return f"http://{agent}.test"
+
+
+def replica(
+    records: TaskRecords, triage: Triage, planner: Grouper, name: str = "replica-a", *, join_seconds: float = 600.0
+) -> Deliverer:
+    return Deliverer(
+        triage,  # type: ignore[arg-type]
+        records,
+        resolve,
+        timeout=30.0,
+        max_age=600.0,
+        concurrency=8,
+        lease_seconds=30.0,
+        poll_seconds=60.0,
+        replica=name,
+        planner=planner,
+        join_seconds=join_seconds,
+        ended_grace=GROUP_WAIT,
+    )
+
+
+async def send_due(sender: Deliverer) -> list[str]:
+    """Claim and plan what is due, send the leads; the router tasks sent."""
+    leads = await sender._claim()
+    for lead in leads:
+        await sender.deliver(lead)
+    return [lead.id for lead in leads]
+
+
+async def record(records: TaskRecords, *tasks: RouterTask) -> None:
+    for task in tasks:
+        await records.add(replace(task, created_at=records.clock()))
+
+
+def page(task_id: str, labels: Mapping[str, str]) -> RouterTask:
+    return delivery(task_id, {"namespace": "prod", **labels})
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[TaskRecords]:
+    records = TaskRecords(f"sqlite+aiosqlite:///{tmp_path / 'router-tasks.db'}")
+    await records.start()
+    yield records
+    await records.close()
+
+
+async def state_of(records: TaskRecords, task_id: str) -> tuple[str | None, str | None, str]:
+    row = await records.by_id(task_id)
+    assert row is not None
+    return row.delivery, row.grouped_into, row.a2a_task_id
+
+
+@pytest.mark.anyio
+@pytest.mark.integration
+async def test_a_page_planned_after_its_outages_investigation_started_joins_it(
+    controlplane_mcp: ServedComponent, issuer: TestIssuer, store: TaskRecords
+) -> None:
+    triage = Triage()
+    sender = replica(store, triage, Grouper(router_session(controlplane_mcp, issuer)))
+    await record(store, page("db", {"service": "orders-db"}), page("checkout", {"service": "checkout"}))
+    assert await send_due(sender) == ["db"]
+    assert triage.services(0) == ["orders-db"]  # checkout calls orders-api, not the database: not merged
+
+    # Later pages of the outage: storefront (three hops above the database) and the database alerting again.
+    await record(store, page("storefront", {"service_name": "storefront"}), page("db-again", {"service": "orders-db"}))
+    assert await send_due(sender) == []
+
+    assert len(triage.sent) == 1
+    for late in ("checkout", "storefront", "db-again"):
+        assert await state_of(store, late) == (GROUPED, "db", "a2a-1")
+    # An unrelated page still gets its own investigation.
+    await record(store, page("search", {"service": "search"}))
+    assert await send_due(sender) == ["search"]
+
+
+@pytest.mark.anyio
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("state", "ended_ago", "joins"),
+    [
+        # Completed within the group wait: the page arrived while it ran, and reads as its report.
+        (TaskState.TASK_STATE_COMPLETED, 1.0, True),
+        # Completed a minute ago: the outage recurs, and deserves an investigation of its own.
+        (TaskState.TASK_STATE_COMPLETED, 60.0, False),
+        # Failed: a page is never attached to a failure.
+        (TaskState.TASK_STATE_FAILED, 1.0, False),
+    ],
+    ids=["completed-just-now", "completed-a-minute-ago", "failed"],
+)
+async def test_a_page_after_its_leads_investigation_ended_starts_a_new_one(
+    controlplane_mcp: ServedComponent,
+    issuer: TestIssuer,
+    store: TaskRecords,
+    state: TaskState,
+    ended_ago: float,
+    joins: bool,
+) -> None:
+    triage = Triage()
+    sender = replica(store, triage, Grouper(router_session(controlplane_mcp, issuer)))
+    await record(store, page("db", {"service": "orders-db"}))
+    assert await send_due(sender) == ["db"]
+    triage.states["a2a-1"] = state
+    triage.ended_at["a2a-1"] = store.clock() - ended_ago
+
+    await record(store, page("orders-api", {"service": "orders-api"}), page("db-again", {"service": "orders-db"}))
+    sent = await send_due(sender)
+
+    if joins:
+        assert sent == []
+        assert await state_of(store, "orders-api") == (GROUPED, "db", "a2a-1")
+        return
+    # The new outage is investigated once, led by the database's new page, with its caller's alert merged in.
+    assert sent == ["db-again"]
+    assert await state_of(store, "orders-api") == (GROUPED, "db-again", "a2a-2")
+    assert triage.services(1) == ["orders-db", "orders-api"]
+    # Its lead is now the one later pages join.
+    await record(store, page("checkout", {"service": "checkout"}))
+    assert await send_due(sender) == []
+    assert await state_of(store, "checkout") == (GROUPED, "db-again", "a2a-2")
+
+
+@pytest.mark.anyio
+@pytest.mark.integration
+async def test_two_replicas_planning_one_outage_at_once_start_one_investigation(
+    controlplane_mcp: ServedComponent, issuer: TestIssuer, postgres: PostgresProcess
+) -> None:
+    url = postgres.create_database(f"router_{uuid.uuid4().hex[:8]}")
+    stores = [TaskRecords(url), TaskRecords(url)]
+    for each in stores:
+        await each.start()
+    try:
+        triage = Triage()
+        a_planning, b_planned = anyio.Event(), anyio.Event()
+        grouper_a = Grouper(router_session(controlplane_mcp, issuer))
+        grouper_b = Grouper(router_session(controlplane_mcp, issuer))
+
+        class HeldBack:
+            """Replica a's planner: it has claimed its batch and planned it, and goes on once b has planned its own,
+            so that neither saw the other's lead when it planned."""
+
+            async def plan(self, deliveries: Sequence[RouterTask], ongoing: Ongoing | None = None) -> Any:
+                a_planning.set()
+                groups = await grouper_a.plan(deliveries, ongoing)
+                await b_planned.wait()
+                return groups
+
+        class Planning:
+            async def plan(self, deliveries: Sequence[RouterTask], ongoing: Ongoing | None = None) -> Any:
+                groups = await grouper_b.plan(deliveries, ongoing)
+                b_planned.set()
+                return groups
+
+        a = replica(stores[0], triage, HeldBack(), "replica-a")  # type: ignore[arg-type]
+        b = replica(stores[1], triage, Planning(), "replica-b")  # type: ignore[arg-type]
+        sent: dict[str, list[str]] = {}
+
+        async def run(name: str, sender: Deliverer) -> None:
+            sent[name] = await send_due(sender)
+
+        with anyio.fail_after(15):
+            async with anyio.create_task_group() as group:
+                await record(stores[0], page("db", {"service": "orders-db"}), page("checkout", {"service": "checkout"}))
+                group.start_soon(run, "a", a)
+                await a_planning.wait()
+                await record(stores[1], page("api", {"service": "orders-api"}), page("db-2", {"service": "orders-db"}))
+                group.start_soon(run, "b", b)
+
+        # Each replica planned a lead of orders-db; one took the root first, the other's batch joined it.
+        (lead,) = sent["a"] + sent["b"]
+        assert len(triage.sent) == 1
+        for task_id in {"db", "checkout", "api", "db-2"} - {lead}:
+            assert await state_of(stores[0], task_id) == (GROUPED, lead, "a2a-1")
+    finally:
+        for each in stores:
+            await each.close()
+
+
+@pytest.mark.anyio
+@pytest.mark.integration
+async def test_a_page_naming_its_service_by_an_alias_is_grouped_with_its_outage(
+    controlplane_mcp: ServedComponent, issuer: TestIssuer
+) -> None:
+    # The environment's alerts name their service `app_name` (ROUTER_LABEL_ALIASES=service=app_name).
+    settings = RouterSettings.from_source(SettingsSource({"ROUTER_LABEL_ALIASES": "service=app_name"}))
+    deliveries = [
+        delivery("db", {"service": "orders-db", "namespace": "prod"}, at=1),
+        delivery("api", {"app_name": "orders-api", "namespace": "prod"}, at=2),
+    ]
+
+    aliased = await Grouper(router_session(controlplane_mcp, issuer), aliases=settings.aliases).plan(deliveries)
+    plain = await Grouper(router_session(controlplane_mcp, issuer)).plan(deliveries)
+
+    assert shapes(aliased) == [("db", ["api"])]
+    assert shapes(plain) == [("db", []), ("api", [])]
