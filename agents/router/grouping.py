@@ -10,7 +10,8 @@ plane (its source of truth) holds it:
 
 - a delivery's subject is the resource its first firing, earliest alert names, read with the
   investigation kit's identity rules (`identity.subject_of`: `service`, `service_name`, `job`, a
-  pod's workload, ..., and the environment's own names, ROUTER_LABEL_ALIASES), and found in the control plane by that name or another its labels give;
+  pod's workload, ..., and the environment's own names, ROUTER_LABEL_ALIASES), and found in the
+  control plane by that name or another its labels give;
 - a *root* is an alerting resource none of whose dependencies (followed up to `max_depth` hops)
   alerts in the batch; an alerting resource whose dependencies reach exactly one root is grouped
   under it; one that reaches several roots (two outages meet in it) or none (a cycle) stays alone;
