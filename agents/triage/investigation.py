@@ -40,6 +40,7 @@ from common.investigation.changes import ChangeRecord, read_changes
 from common.investigation.evidence import EvidenceLog, at
 from common.investigation.hosts import read_hosts
 from common.investigation.logs import read_log_rises
+from common.investigation.metric_names import MetricNames
 from common.investigation.metrics import SignalSeries, cite_signals, read_signals, shifts_of
 from common.investigation.onset import choose_onset, reported_onset
 from common.investigation.rollouts import read_rollouts
@@ -88,12 +89,14 @@ async def investigate(
     scope = await resolve_scope(request, toolbox, evidence, max_dependencies=settings.max_dependencies)
     # The primary's pods are read once: their nodes are its hosts, when they appeared its rollouts.
     pods = PodHistory(toolbox, scope, window, evidence)
+    # Each resource's metric names are listed once: which signals have data, and what else to scan.
+    names = MetricNames(toolbox, scope, window, evidence)
     scope.hosts = await read_hosts(toolbox, scope, window, evidence, limit=settings.max_dependencies, pods=pods)
     mark = lap("scope", mark)
-    names = ", ".join(d.name for d in scope.dependencies) or "none known"
+    dependencies = ", ".join(d.name for d in scope.dependencies) or "none known"
     callers = f"; callers that may be the cause: {', '.join(d.name for d in scope.suspect_dependents)}"
     await progress(
-        f"Gathering signals and changes for {scope.primary.name} (dependencies: {names}"
+        f"Gathering signals and changes for {scope.primary.name} (dependencies: {dependencies}"
         f"{callers if scope.suspect_dependents else ''})."
     )
 
@@ -102,7 +105,7 @@ async def investigate(
 
     async def signals() -> None:
         nonlocal series
-        series = await read_signals(toolbox, scope, catalogue, window, evidence)
+        series = await read_signals(toolbox, scope, catalogue, window, evidence, names=names)
 
     async def recent_changes() -> None:
         nonlocal changes
@@ -130,7 +133,7 @@ async def investigate(
 
     async def scan() -> None:
         nonlocal anomalies
-        anomalies = await scan_anomalies(toolbox, scope, catalogue, window, onset, evidence)
+        anomalies = await scan_anomalies(toolbox, scope, catalogue, window, onset, evidence, names=names)
 
     async def logs() -> None:
         nonlocal log_rises

@@ -1,7 +1,7 @@
 """Anomalies: metrics outside the signal catalogue that departed at the onset.
 
-For each resource in scope, its other metric names (`prometheus_list_labels`, at most
-MAX_EXTRA_METRICS) are each scanned for series that changed at the onset
+For each resource in scope, its other metric names (`metric_names.MetricNames`, the listing the
+signal reader used; at most MAX_EXTRA_METRICS) are each scanned for series that changed at the onset
 (`prometheus_find_anomalous_series`). A resource's series are found by its identity in each label
 scheme the catalogue's signals use (`identity.tool_matchers`): by equality (`service`,
 `service_name`, `deployment`, `destination_workload`...) or by regex (`job`, an exporter's server
@@ -19,7 +19,7 @@ from analysis.ranking import SignalShift
 from common.contracts.calls import ToolCaller
 from common.contracts.prometheus import PrometheusMcp
 from common.investigation.evidence import EvidenceLog
-from common.investigation.identity import tool_matchers
+from common.investigation.metric_names import MetricNames
 from common.investigation.scope import ResolvedScope, Resource
 from common.investigation.signals import Signal
 from common.investigation.sources import for_each, noted
@@ -64,9 +64,12 @@ async def scan_anomalies(
     window: Window,
     onset: float | None,
     evidence: EvidenceLog,
+    *,
+    names: MetricNames | None = None,
 ) -> list[SignalShift]:
     """Metrics outside the catalogue that departed at the onset, for each resource in scope."""
     known = {name for signal in catalogue for name in _METRIC_NAME.findall(signal.query)}
+    names = names or MetricNames(toolbox, scope, window, evidence)
     dependencies = {d.name for d in scope.dependencies}
     split = (
         onset if onset is not None and window.start + 6 * window.step < onset < window.end - 4 * window.step else None
@@ -124,18 +127,12 @@ async def scan_anomalies(
             )
 
     schemes = list(dict.fromkeys(signal.labels for signal in catalogue))
-    names: dict[tuple[str, str], tuple[dict[str, str], list[str]]] = {}
+    listed: dict[tuple[str, str], list[str]] = {}
 
     async def list_metrics(pair: tuple[Resource, str]) -> None:
         resource, scheme = pair
-        selected = tool_matchers(resource, scheme, scope.series_namespace(resource))
-        answer = await noted(
-            prometheus.list_labels("__name__", matchers=selected, start=iso(window.start), end=iso(window.end)),
-            evidence,
-            f"metric names of {resource.name}",
-        )
-        if answer is not None and answer.values:
-            names[(resource.name, scheme)] = (selected, [name for name in answer.values if name not in known])
+        metrics = await names.of(resource, scheme)
+        listed[(resource.name, scheme)] = sorted((metrics or frozenset()) - known)
 
     resources = [scope.primary, *scope.dependencies]
     await for_each([(resource, scheme) for resource in resources for scheme in schemes], list_metrics)
@@ -144,10 +141,9 @@ async def scan_anomalies(
         # The resource's other metrics across its schemes, at most MAX_EXTRA_METRICS, in scheme order.
         seen: set[str] = set()
         for scheme in schemes:
-            selected, extra = names.get((resource.name, scheme), ({}, []))
-            for metric in extra:
+            for metric in listed.get((resource.name, scheme), []):
                 if metric not in seen and len(seen) < MAX_EXTRA_METRICS:
                     seen.add(metric)
-                    scans.append((resource, selected, metric))
+                    scans.append((resource, names.matchers(resource, scheme), metric))
     await for_each(scans, scan)
     return shifts

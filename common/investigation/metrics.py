@@ -2,7 +2,9 @@
 
 `read_signals` runs the catalogue's PromQL (`prometheus_query_range`) for the primary and its
 dependencies over the window, each signal in the first of its profiles' label schemes that has
-data for the resource, and searches each series for its change point (`analysis.onset`); it notes,
+data for the resource, and searches each series for its change point (`analysis.onset`). A signal
+whose metrics the resource does not have in its scheme (`metric_names.MetricNames`, one listing
+per scheme) is known to have no data without asking its query. It notes,
 per resource, the profiles the catalogue was chosen from and the label scheme each signal was read
 with or tried in vain, so a report says why a signal was or was not found;
 `cite_signals` records the series that shifted (and the primary's symptoms either way) as
@@ -22,6 +24,7 @@ from analysis.ranking import SignalShift
 from common.contracts.calls import ToolCaller
 from common.contracts.prometheus import LIST_LABELS, PrometheusMcp
 from common.investigation.evidence import EvidenceLog
+from common.investigation.metric_names import MetricNames
 from common.investigation.scope import ResolvedScope, Resource
 from common.investigation.signals import Signal
 from common.investigation.sources import for_each, noted
@@ -53,7 +56,13 @@ class SignalSeries:
 
 
 async def read_signals(
-    toolbox: ToolCaller, scope: ResolvedScope, catalogue: Sequence[Signal], window: Window, evidence: EvidenceLog
+    toolbox: ToolCaller,
+    scope: ResolvedScope,
+    catalogue: Sequence[Signal],
+    window: Window,
+    evidence: EvidenceLog,
+    *,
+    names: MetricNames | None = None,
 ) -> list[SignalSeries]:
     """Every catalogue signal of the primary, its dependencies and its suspect dependents, with its change point.
 
@@ -61,6 +70,7 @@ async def read_signals(
     catalogue order, whose query returns a series for the resource; the others are not asked.
     """
     prometheus = PrometheusMcp(toolbox)
+    listing = names or MetricNames(toolbox, scope, window, evidence)
     found: list[SignalSeries] = []
     alternatives: dict[str, list[Signal]] = {}
     for signal in catalogue:
@@ -72,6 +82,9 @@ async def read_signals(
         resource, candidates = pair
         namespace = scope.series_namespace(resource)
         for signal in (s for s in candidates if s.reads(resource)):
+            if not await _may_have_data(signal, resource, listing):
+                tried.setdefault((resource.name, signal.name), []).append(signal)
+                continue
             query = signal.render(resource, namespace)
             answer = await noted(
                 prometheus.query_range(
@@ -93,12 +106,21 @@ async def read_signals(
     resources = scope.investigated
     await for_each([(resource, signals) for resource in resources for signals in alternatives.values()], read)
     order = {r.name: i for i, r in enumerate(resources)}
-    names = list(alternatives)
-    found.sort(key=lambda s: (order.get(s.resource.name, 99), names.index(s.signal.name)))
+    signal_names = list(alternatives)
+    found.sort(key=lambda s: (order.get(s.resource.name, 99), signal_names.index(s.signal.name)))
     for resource in resources:
         if any(owner == resource.name for owner, _ in tried):
             _note_reading(resource, [s for s in found if s.resource is resource], tried, catalogue, evidence)
     return found
+
+
+async def _may_have_data(signal: Signal, resource: Resource, names: MetricNames) -> bool:
+    """False when the resource's series in the signal's scheme carry none of the metrics it selects."""
+    selected = signal.metric_names()
+    if not selected:
+        return True
+    listed = await names.of(resource, signal.labels)
+    return listed is None or not listed.isdisjoint(selected)
 
 
 def _note_reading(

@@ -27,6 +27,8 @@ __all__ = ["Signal", "SignalKind", "load_catalogue", "load_signals"]
 SignalKind = Literal["symptom", "traffic", "saturation", "availability"]
 M = TypeVar("M", bound=BaseModel)
 _PLACEHOLDER = re.compile(r"\$(\w+)")
+# A metric's selector naming the resource: `http_requests_total{$selector,code=~"5.."}`.
+_SELECTED_METRIC = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\s*\{[^}]*\$selector")
 _KNOWN = frozenset({"selector", "service", "namespace"})
 
 
@@ -62,6 +64,15 @@ class Signal(BaseModel):
 
     def reads(self, resource: Resource) -> bool:
         return not self.kinds or resource.kind in self.kinds
+
+    def metric_names(self) -> frozenset[str]:
+        """The metrics the query selects with `$selector`: the resource's own series it reads.
+
+        A resource that has none of them in the signal's scheme has no data for the signal
+        (`metric_names.MetricNames` lists them once per scheme, so the query need not be asked).
+        Empty for a query that names the resource otherwise (`$service`), which is always asked.
+        """
+        return frozenset(_SELECTED_METRIC.findall(self.query))
 
     def render(self, resource: Resource, namespace: str | None) -> str:
         """The query for one resource whose series carry `namespace` (None: no namespace matcher)."""

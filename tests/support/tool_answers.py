@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["found_resources", "range_result", "range_series", "series_found"]
+__all__ = ["found_resources", "names_listed", "range_result", "range_series", "series_found"]
 
 
 def _bounds(count: int) -> dict[str, Any]:
@@ -21,6 +21,11 @@ def found_resources(matches: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "dependents": [],
         **_bounds(len(matches)),
     }
+
+
+def names_listed(names: Sequence[str]) -> dict[str, Any]:
+    """prometheus_list_labels' answer listing the metric names `names` (the values of `__name__`)."""
+    return {"backend": "p", "label": "__name__", "values": sorted(names), **_bounds(len(names))}
 
 
 def series_found(series: Sequence[dict[str, str]]) -> dict[str, Any]:

@@ -42,5 +42,6 @@ async def test_results_missing_their_fields_are_failures_of_the_server_not_empty
     assert (series, changes, evidence.items) == ([], [], [])
     degraded = {failure.source: failure.reason for failure in evidence.degraded()}
     assert set(degraded) == {PROMETHEUS, CONTROLPLANE}
-    assert "prometheus_query_range answered a result that does not fit its contract" in degraded[PROMETHEUS]
+    # The first Prometheus call is the listing of the resource's metric names; the queries follow.
+    assert "prometheus_list_labels answered a result that does not fit its contract" in degraded[PROMETHEUS]
     assert "controlplane_list_changes answered a result that does not fit its contract" in degraded[CONTROLPLANE]
