@@ -47,3 +47,15 @@ def test_each_component_that_registers_itself_has_its_name_reserved_for_its_own_
     reserved = reserved_names()
     assert reserved == {name: name for name in ("prometheus-mcp", "loki-mcp", "controlplane-mcp", "triage", "router")}
     assert all("registry:write" in CLIENTS[client] for client in reserved.values())
+
+
+def test_a_router_client_from_before_grouping_gains_controlplane_read_and_nothing_more(tmp_path: Path) -> None:
+    store = ClientStore(tmp_path / "clients.toml")
+    provision(tmp_path, store)
+    # A data directory provisioned before the router read the service graph: its client lacked controlplane:read.
+    store.remove_client("router")
+    store.add_client("router", ["agents:invoke", "registry:write"])
+    provision(tmp_path, store)
+    router = store.get("router")
+    assert router is not None
+    assert set(router.scopes) == {"agents:invoke", "registry:write", "controlplane:read"}
