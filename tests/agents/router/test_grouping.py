@@ -460,6 +460,12 @@ async def test_a_router_client_without_controlplane_read_groups_nothing_and_says
 
     warning = await plans_alone_warning_once(Grouper(unentitled), caplog)
     assert "needs controlplane:read" in warning
+    # It says what fixes it: sre up's next start, or the command for a client registered by hand.
+    assert "`sre up` grants it when it starts again" in warning
+    assert (
+        "sre auth add-client <SRE_CLIENT_ID> --rotate-secret --scopes registry:write,agents:invoke,controlplane:read"
+        in warning
+    )
 
 
 class Stalling:
