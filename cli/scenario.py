@@ -19,7 +19,8 @@ and triage (agents:invoke).
 file and field, or the backend that refused). `run` prints a table (or JSON lines) and exits 0
 when every scenario produced a report, 1 otherwise, 2 when a scenario file is invalid. `run
 --concurrency N` is a drill of many pages at once: every scenario loaded first, then their alert
-groups posted N scenarios at a time (`scenarios.run`), rows printed as reports come.
+groups posted N scenarios at a time (`scenarios.run`), each scenario's data going on from its load
+to its report (`scenarios.live`), rows printed as reports come.
 """
 
 from __future__ import annotations

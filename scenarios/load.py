@@ -18,6 +18,11 @@ namespace and name and left as it is; a deployment (same resource, version and s
 audit entry (same resource, type, time and summary) that exists is not created again. A load at
 another `now` adds new history rows beside the old ones.
 
+With `ahead`, the scenario is generated past `now` as well (its effects holding, its noise and
+its log lines going on, `series_samples`/`log_lines` with `until`): only the history is written,
+the rest is `LoadReport.ahead` for a caller that writes it as it falls due (`scenarios.live`), so a
+scenario can stay live without its history being generated a second time.
+
 A target not configured, or not reachable, is skipped (`LoadReport.skipped`, with the reason);
 one that answers but refuses is a failure (`LoadReport.failed`, with what to do); neither
 stops the other targets.
@@ -25,6 +30,7 @@ stops the other targets.
 
 from __future__ import annotations
 
+import bisect
 import logging
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -44,7 +50,17 @@ from scenarios.spec import Scenario
 from servers.loki_mcp.client import LokiClient
 from servers.loki_mcp.models import PushStream
 
-__all__ = ["MAX_BATCH", "LoadReport", "Targets", "load_scenario_into", "stream_live"]
+__all__ = [
+    "MAX_BATCH",
+    "Ahead",
+    "LoadReport",
+    "Targets",
+    "carried_on",
+    "load_scenario_into",
+    "push_logs",
+    "stream_live",
+    "write_samples",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -70,10 +86,21 @@ class Targets:
     controlplane_http: httpx.AsyncClient | None = None
 
 
+@dataclass(frozen=True)
+class Ahead:
+    """A scenario's data after its load's `now`, to `until`: generated, not written (the samples and log
+    lines at or before `now` are its history)."""
+
+    until: datetime
+    samples: list[SampleSeries]
+    lines: list[PushStream]
+
+
 @dataclass
 class LoadReport:
     """What a load did: `counts` per target, targets `skipped` or `failed` with the reason, the
-    Alertmanager webhook payloads of the scenario's alerts and its ground truth."""
+    Alertmanager webhook payloads of the scenario's alerts and its ground truth; with `ahead`, the
+    data past `now` that was generated and not written."""
 
     scenario: str
     now: datetime
@@ -82,6 +109,7 @@ class LoadReport:
     failed: dict[str, str] = field(default_factory=dict)
     alerts: list[dict[str, Any]] = field(default_factory=list)
     expected: GroundTruth | None = None
+    ahead: Ahead | None = None
 
 
 class _Event(Protocol):
@@ -90,18 +118,53 @@ class _Event(Protocol):
     async def wait(self) -> Any: ...
 
 
-async def load_scenario_into(scenario: Scenario, now: datetime, targets: Targets) -> LoadReport:
+async def load_scenario_into(
+    scenario: Scenario, now: datetime, targets: Targets, *, ahead: timedelta | None = None
+) -> LoadReport:
+    """The scenario's history, ending at `now`, written to `targets`; with `ahead`, also generated that much
+    past `now` and kept in the report (`LoadReport.ahead`), not written."""
     report = LoadReport(
         scenario.name, now, alerts=alertmanager_payloads(scenario, now), expected=expected(scenario, now)
     )
-    samples = series_samples(scenario, now)
+    logs = targets.loki is not None or targets.loki_push_url is not None
+    history, later = carried_on(scenario, now, now + ahead if ahead is not None else now, logs=logs)
+    samples, lines = history.samples, history.lines
     await _run(report, "prometheus", targets.prometheus_write_url, lambda: _write_prometheus(targets, samples))
     await _run(report, "victoriametrics", targets.victoriametrics_url, lambda: _write_victoriametrics(targets, samples))
     loki = targets.loki.upstream.url if targets.loki is not None else targets.loki_push_url
-    await _run(report, "loki", loki, lambda: _push_logs(targets, log_lines(scenario, now)))
+    await _run(report, "loki", loki, lambda: push_logs(targets, lines))
     records = control_plane_records(scenario, now)
     await _run(report, "controlplane", targets.controlplane_url, lambda: _load_controlplane(targets, records))
+    if ahead is not None:
+        report.ahead = later
     return report
+
+
+def carried_on(scenario: Scenario, now: datetime, until: datetime, *, logs: bool = True) -> tuple[Ahead, Ahead]:
+    """The scenario's data to `until` in one generation, split at `now`: its history (`until` = `now`) and
+    what comes after (log lines only when `logs`). CPU-bound: about a second for a 3-hour scenario."""
+    now_ms = round(now.timestamp() * 1000)
+    samples: tuple[list[SampleSeries], list[SampleSeries]] = ([], [])
+    for series in series_samples(scenario, now, until=until if until > now else None):
+        cut = bisect.bisect_right(series.points, now_ms, key=lambda point: point[0])
+        for part, points in zip(samples, (series.points[:cut], series.points[cut:]), strict=True):
+            if points:
+                part.append(SampleSeries(series.family, series.type, series.name, series.labels, points))
+    lines: tuple[list[PushStream], list[PushStream]] = ([], [])
+    for stream in log_lines(scenario, now, until=until) if logs else []:
+        cut = bisect.bisect_right(stream.entries, now_ms * 1_000_000, key=lambda entry: entry.timestamp_ns)
+        lines[0].append(PushStream(stream.labels, stream.entries[:cut]))
+        if stream.entries[cut:]:
+            lines[1].append(PushStream(stream.labels, stream.entries[cut:]))
+    return Ahead(now, samples[0], lines[0]), Ahead(until, samples[1], lines[1])
+
+
+async def write_samples(targets: Targets, samples: Sequence[SampleSeries]) -> None:
+    """`samples` to each metrics target configured (Prometheus' remote write, VictoriaMetrics' import)."""
+    if targets.prometheus_write_url is not None:
+        await _write_prometheus(targets, samples)
+    if targets.victoriametrics_url is not None:
+        await _write_victoriametrics(targets, samples)
 
 
 async def stream_live(
@@ -126,10 +189,7 @@ async def stream_live(
                 fresh.append(SampleSeries(series.family, series.type, series.name, series.labels, points))
         if not fresh:
             continue
-        if targets.prometheus_write_url is not None:
-            await _write_prometheus(targets, fresh)
-        if targets.victoriametrics_url is not None:
-            await _write_victoriametrics(targets, fresh)
+        await write_samples(targets, fresh)
         sent_ms = max(series.points[-1][0] for series in fresh)
         written += sum(len(series.points) for series in fresh)
     return written
@@ -225,7 +285,8 @@ def _log_batches(streams: Sequence[PushStream]) -> Iterator[list[PushStream]]:
         yield batch
 
 
-async def _push_logs(targets: Targets, streams: Sequence[PushStream]) -> dict[str, int]:
+async def push_logs(targets: Targets, streams: Sequence[PushStream]) -> dict[str, int]:
+    """`streams` to the log target configured (loki-mcp's store or a Loki push URL); the counts of what went."""
     requests = 0
     for batch in _log_batches(streams):
         if targets.loki is not None:

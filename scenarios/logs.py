@@ -3,7 +3,9 @@
 Arrival times are exponential gaps drawn from the seed, within the line's `from`/`until` and
 the history; placeholders are filled from the same seeded generator, and the line is stored as
 its stream's `format` says (`scenarios.templates.format_line`). One push stream per `logs` entry,
-its entries in time order with distinct nanosecond timestamps.
+its entries in time order with distinct nanosecond timestamps. With `until`, a line that runs to
+`now` (no `until` of its own) carries on to `until`: the lines before `now` stay as they were, the
+generator only drawing further.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from servers.loki_mcp.models import PushEntry, PushStream
 __all__ = ["log_lines"]
 
 
-def log_lines(scenario: Scenario, now: datetime) -> list[PushStream]:
+def log_lines(scenario: Scenario, now: datetime, *, until: datetime | None = None) -> list[PushStream]:
     timeline = Timeline.of(now, scenario.duration, scenario.step)
+    until_ms = round(until.timestamp() * 1000) if until is not None else timeline.ms(0)
     streams: list[PushStream] = []
     for i, stream in enumerate(scenario.logs):
         timed: list[tuple[int, int, str]] = []
@@ -27,7 +30,7 @@ def log_lines(scenario: Scenario, now: datetime) -> list[PushStream]:
             rng = seeded(scenario.seed, "logs", i, j, line.template)
             template = parse_template(line.template)
             start = timeline.ms(max(-scenario.duration, line.from_ if line.from_ is not None else -scenario.duration))
-            end = timeline.ms(line.until if line.until is not None else 0)
+            end = timeline.ms(line.until) if line.until is not None else until_ms
             at = start * 1_000_000
             end_ns = end * 1_000_000
             while True:

@@ -27,10 +27,18 @@ investigation reads would make latencies depend on the order of the suite. With 
 each in namespaces of its own (run ids distinct within the run), and then their alert groups are
 posted N scenarios at a time, the next starting as one ends; each report is scored as above and
 `on_result` sees the results as they end. The latency then includes the time the federation kept
-the page waiting behind the others. A scenario's history ends when it was loaded, so each one is
-paged as long after its history ends as the loads after it and the pages before it took, and the
-end of the window triage reads repeats its last samples, then, past Prometheus' 5-minute look-back,
-has none: a warning names each scenario paged that late.
+the page waiting behind the others. A scenario's history ends when it was loaded, and it is paged
+as long after that as the loads after it and the pages before it took (minutes on a busy machine),
+so each scenario stays live from its load until its report (`scenarios.live`): its data goes on
+being written as its own clock runs, and is caught up to the second just before its first page.
+Triage then reads an outage still going on, as a real one is while its pages wait, not data that
+stopped minutes ago (which, past Prometheus' 5-minute look-back, reads as no data at all). The
+scenario's clock stays anchored at its load, so its ground truth is the same. Pages are still
+posted together once every scenario is loaded. In turn (`concurrency=1`) a scenario is paged
+within a second of its load and nothing is kept live.
+
+`clock` gives the `now` each scenario is loaded with (the wall clock); a clock behind it stands for
+loads that took that much longer.
 """
 
 from __future__ import annotations
@@ -50,6 +58,7 @@ from common.http import create_http_client
 from common.settings import DEFAULT_REGISTRY_URL
 from scenarios.investigation import DEFAULT_ROUTER_URL, POLL_INTERVAL, Investigation, NoReport
 from scenarios.isolation import isolated, new_run_id
+from scenarios.live import HORIZON, LiveScenarios
 from scenarios.load import Targets, load_scenario_into
 from scenarios.records import GroundTruth, expected
 from scenarios.score import Score, expects_change, score, top_hypothesis, totals
@@ -71,9 +80,6 @@ logger = logging.getLogger(__name__)
 
 #: Seconds a scenario's investigation may take, from the first payload to its report.
 DEFAULT_TIMEOUT = 120.0
-#: A page this long after its scenario's history ends is warned of: Prometheus' default look-back, after
-#: which a series answers nothing (before it, its last sample repeats).
-_STALE_SECONDS = 300.0
 _HTTP_TIMEOUT = 30.0
 
 
@@ -156,8 +162,6 @@ class _Loaded:
     truth: GroundTruth
     change_expected: bool
     alerts: list[dict[str, Any]]
-    #: Where its history ends: the instant it was loaded.
-    now: datetime
 
 
 async def run_scenarios(
@@ -173,6 +177,7 @@ async def run_scenarios(
     poll_interval: float = POLL_INTERVAL,
     concurrency: int = 1,
     on_result: Callable[[ScenarioResult], None] | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> RunSummary:
     """Load, investigate and score each scenario, in turn or (`concurrency` > 1) all loaded first and then
     investigated `concurrency` at a time; `on_result` sees each result as it comes. The summary lists the
@@ -205,13 +210,13 @@ async def run_scenarios(
                 done(index, _failed(scenario, run_ids.new(), unreachable))
         elif concurrency == 1:
             for index, scenario in enumerate(scenarios):
-                loaded = await _load(scenario, targets, run_ids.new())
+                loaded = await _load(scenario, targets, run_ids.new(), clock())
                 done(
                     index,
                     loaded if isinstance(loaded, ScenarioResult) else await _investigate(loaded, investigate, http),
                 )
         else:
-            await _drill(scenarios, targets, investigate, http, concurrency, run_ids, done)
+            await _drill(scenarios, targets, investigate, http, concurrency, run_ids, done, clock)
     finished = [result for result in results if result is not None]
     latencies = [r.latency_s for r in finished if r.report is not None and r.latency_s is not None]
     return RunSummary(finished, totals([r.score for r in finished], latencies), time.perf_counter() - started)
@@ -225,26 +230,34 @@ async def _drill(
     concurrency: int,
     run_ids: _RunIds,
     done: Callable[[int, ScenarioResult], None],
+    clock: Callable[[], datetime],
 ) -> None:
-    """Every scenario loaded first, then their pages investigated `concurrency` at a time."""
-    ready: list[tuple[int, _Loaded]] = []
-    for index, scenario in enumerate(scenarios):
-        loaded = await _load(scenario, targets, run_ids.new())
-        if isinstance(loaded, ScenarioResult):
-            done(index, loaded)
-        else:
-            ready.append((index, loaded))
-    logger.info("%d scenarios loaded; investigating them %d at a time", len(ready), concurrency)
-    limiter = anyio.CapacityLimiter(concurrency)
+    """Every scenario loaded first, then their pages investigated `concurrency` at a time, each scenario
+    live from its load to its report."""
+    live = LiveScenarios(targets)
+    async with anyio.create_task_group() as keeper:
+        keeper.start_soon(live.keep)
+        ready: list[tuple[int, _Loaded]] = []
+        for index, scenario in enumerate(scenarios):
+            loaded = await _load(scenario, targets, run_ids.new(), clock(), live)
+            if isinstance(loaded, ScenarioResult):
+                done(index, loaded)
+            else:
+                ready.append((index, loaded))
+        logger.info("%d scenarios loaded; investigating them %d at a time", len(ready), concurrency)
+        limiter = anyio.CapacityLimiter(concurrency)
 
-    async def one(index: int, loaded: _Loaded) -> None:
-        async with limiter:
-            result = await _investigate(loaded, investigate, http)
-        done(index, result)
+        async def one(index: int, loaded: _Loaded) -> None:
+            async with limiter:
+                await live.catch_up(loaded.run_id)
+                result = await _investigate(loaded, investigate, http)
+            live.release(loaded.run_id)
+            done(index, result)
 
-    async with anyio.create_task_group() as group:
-        for index, loaded in ready:
-            group.start_soon(one, index, loaded)
+        async with anyio.create_task_group() as group:
+            for index, loaded in ready:
+                group.start_soon(one, index, loaded)
+        keeper.cancel_scope.cancel()
 
 
 class _RunIds:
@@ -274,17 +287,20 @@ def _failed(scenario: Scenario, run_id: str, error: str) -> ScenarioResult:
     )
 
 
-async def _load(scenario: Scenario, targets: Targets, run_id: str) -> _Loaded | ScenarioResult:
-    """The scenario loaded as run `run_id`, or the result of a scenario that could not be."""
+async def _load(
+    scenario: Scenario, targets: Targets, run_id: str, now: datetime, live: LiveScenarios | None = None
+) -> _Loaded | ScenarioResult:
+    """The scenario loaded as run `run_id` with its history ending at `now` (and kept `live` under its run
+    id), or the result of a scenario that could not be."""
     change_expected = expects_change(scenario)
     try:
         private = isolated(scenario, run_id)
     except SreError as exc:
         return _failed(scenario, run_id, f"cannot be isolated: {exc}")
-    now = datetime.now(UTC).replace(microsecond=0)
+    now = now.replace(microsecond=0)
     truth = expected(private, now)
     try:
-        loaded = await load_scenario_into(private, now, targets)
+        loaded = await load_scenario_into(private, now, targets, ahead=HORIZON if live is not None else None)
         problems = {**loaded.failed, **{t: r for t, r in loaded.skipped.items() if r != "not configured"}}
         if problems:
             raise NoReport("loading failed: " + "; ".join(f"{target}: {why}" for target, why in problems.items()))
@@ -296,7 +312,9 @@ async def _load(scenario: Scenario, targets: Targets, run_id: str) -> _Loaded | 
         error = _unexpected(scenario.name, run_id, exc)
     else:
         logger.info("scenario %s loaded as run %s (namespaces *-%s)", scenario.name, run_id, run_id)
-        return _Loaded(scenario.name, run_id, truth, change_expected, loaded.alerts, now)
+        if live is not None:
+            live.add(run_id, private, loaded)
+        return _Loaded(scenario.name, run_id, truth, change_expected, loaded.alerts)
     return ScenarioResult(
         scenario.name, run_id, truth, score(truth, None, change_expected=change_expected), error=error
     )
@@ -305,15 +323,6 @@ async def _load(scenario: Scenario, targets: Targets, run_id: str) -> _Loaded | 
 async def _investigate(loaded: _Loaded, investigate: Investigation, http: httpx.AsyncClient) -> ScenarioResult:
     """The loaded scenario's pages investigated, and the report scored."""
     name, run_id, truth, change_expected = loaded.name, loaded.run_id, loaded.truth, loaded.change_expected
-    waited = (datetime.now(UTC) - loaded.now).total_seconds()
-    if waited > _STALE_SECONDS:
-        logger.warning(
-            "Scenario %s is paged %.0f s after its history ends: past Prometheus' 5-minute look-back its series "
-            "answer nothing for the end of the window triage reads, which can move the onset and the score. "
-            "Drill fewer scenarios at once, or as many as --concurrency.",
-            name,
-            waited,
-        )
     try:
         report, latency = await investigate(http, loaded.alerts)
     except (NoReport, SreError) as exc:

@@ -20,7 +20,9 @@ from support.served import ServedComponent
 from cli.main import main
 from common.settings import Upstream
 from scenarios import BUNDLED_DIR, Scenario, load_scenario, log_lines, parse_scenario, series_samples
-from scenarios.load import LoadReport, Targets, load_scenario_into, stream_live
+from scenarios.isolation import isolated, new_run_id
+from scenarios.live import HORIZON, LiveScenarios
+from scenarios.load import LoadReport, Targets, carried_on, load_scenario_into, stream_live
 from servers.loki_mcp.client import LokiClient
 
 pytestmark = pytest.mark.integration
@@ -261,6 +263,89 @@ def test_stream_live_writes_fresh_samples(federation: Federation, scenario_data:
     ).json()["data"]["result"]
     assert len(newest) == 1
     assert float(newest[0]["value"][1]) > start.timestamp()
+
+
+def test_a_scenario_carried_on_keeps_its_history_and_goes_on_past_now(scenario: Scenario, now: datetime) -> None:
+    history, later = carried_on(scenario, now, now + timedelta(minutes=10))
+
+    assert history.samples == series_samples(scenario, now)
+    assert history.lines == log_lines(scenario, now)
+    now_ms = round(now.timestamp() * 1000)
+    assert {series.name for series in later.samples} == {series.name for series in history.samples}
+    assert all(now_ms < t <= now_ms + 600_000 for series in later.samples for t, _ in series.points)
+    # The request counters keep counting at the rate they had (the error step holds): no restart at `now`.
+    last = {(s.name, tuple(s.labels.items())): s.points[-1][1] for s in history.samples}
+    for series in later.samples:
+        if series.name == "http_requests_total":
+            assert series.points[0][1] > last[(series.name, tuple(series.labels.items()))]
+    # The error lines that run to `now` go on after it.
+    assert any("NullPointerException" in entry.line for stream in later.lines for entry in stream.entries)
+
+
+def test_a_live_scenario_loaded_minutes_before_its_page_is_caught_up_to_the_second(
+    federation: Federation, scenario_data: dict[str, Any]
+) -> None:
+    """As in a drill whose loads took six minutes: past Prometheus' 5-minute look-back the scenario reads as no
+    data at all until it is caught up; then its samples and log lines reach this second."""
+    scenario = isolated(parse_scenario(scenario_data, "small.yaml"), new_run_id())
+    namespace = scenario.services[0].namespace
+    loaded_at = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=6)
+    selector = f'http_requests_total{{namespace="{namespace}",code="500"}}'
+
+    def newest_sample() -> list[Any]:
+        at = datetime.now(UTC).timestamp()
+        response = httpx.get(
+            f"{federation.prometheus.url}/api/v1/query", params={"query": f"timestamp({selector})", "time": at}
+        )
+        return [float(r["value"][1]) for r in response.json()["data"]["result"]]
+
+    async def load_then_catch_up() -> tuple[LoadReport, list[Any]]:
+        loki = LokiClient(
+            Upstream(url=federation.loki.url, bearer_token=federation.token(federation.loki.mcp_url, ["logs:write"])),
+            timeout=30,
+        )
+        try:
+            async with httpx.AsyncClient(timeout=30) as http:
+                targets = Targets(http, prometheus_write_url=f"{federation.prometheus.url}/api/v1/write", loki=loki)
+                report = await load_scenario_into(scenario, loaded_at, targets, ahead=HORIZON)
+                stale = newest_sample()
+                live = LiveScenarios(targets)
+                live.add("run", scenario, report)
+                await live.catch_up("run")
+        finally:
+            await loki.aclose()
+        return report, stale
+
+    report, stale = anyio.run(load_then_catch_up)
+    caught_up = datetime.now(UTC)
+
+    assert report.failed == {}
+    assert stale == []  # its last sample six minutes old: nothing to read at `now`
+    [newest] = newest_sample()
+    assert newest > caught_up.timestamp() - 60  # the scenario's step is a minute
+    token = federation.token(federation.loki.mcp_url, ["logs:read"])
+    response = httpx.get(
+        f"{federation.loki.url}/loki/api/v1/query_range",
+        params={
+            "query": f'{{namespace="{namespace}"}}',
+            "start": str(int(loaded_at.timestamp() * 1e9) + 1),
+            "end": str(int(caught_up.timestamp() * 1e9)),
+            "limit": "5000",
+            "direction": "forward",
+        },
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    pushed = [(int(value[0]), value[1]) for stream in response.json()["data"]["result"] for value in stream["values"]]
+    generated = [
+        (entry.timestamp_ns, entry.line)
+        for stream in log_lines(scenario, loaded_at, until=caught_up)
+        for entry in stream.entries
+        if entry.timestamp_ns > loaded_at.timestamp() * 1e9
+    ]
+    assert len(pushed) > 100  # six minutes at half a line a second
+    assert sorted(pushed) == sorted(generated)[: len(pushed)]
 
 
 def test_cli_load_of_a_bad_file_exits_2_naming_the_field(

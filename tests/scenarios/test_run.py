@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +27,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from support.asgi_server import ServedApp
 from support.authorization_server import AuthorizationServer
-from support.backends import free_port
+from support.backends import PrometheusProcess, free_port
 from support.stand_in_agent import stand_in_settings
 
-import scenarios.run
 from common.agents import AgentCardSpec, a2a_app, default_task_store_url
 from common.agents.kit import Kit, Progress
 from common.agents.pipeline import AgentRequest, AgentResult, PipelineAgent
@@ -299,19 +298,33 @@ async def test_a_drill_loads_every_scenario_first_then_investigates_n_at_a_time(
         assert loaded[1] > harness.router.posted_at[0]
 
 
-async def test_a_scenario_paged_well_after_its_history_ends_is_named_in_a_warning(
-    harness: Harness, scenario: Scenario, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+async def test_a_drill_pages_each_scenario_with_its_data_written_up_to_the_page(
+    harness: Harness, scenario: Scenario, tmp_path: Path
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="scenarios.run")
-    await harness.run([scenario])
-    assert not [record for record in caplog.records if "after its history ends" in record.getMessage()]
-
-    # As if the loads after it and the pages before it had outlasted Prometheus' look-back.
-    monkeypatch.setattr(scenarios.run, "_STALE_SECONDS", 0.0)
-    await harness.run([scenario, scenario], concurrency=2)
-    [first, second] = [r.getMessage() for r in caplog.records if "after its history ends" in r.getMessage()]
-    assert first.startswith("Scenario small-checkout is paged ")
-    assert "5-minute look-back" in second
+    """As if the loads had taken six minutes (the clock they load with is behind): past Prometheus' 5-minute
+    look-back a scenario's data would read as nothing at its page; it is carried on to the page instead."""
+    behind = timedelta(minutes=6)
+    with PrometheusProcess(tmp_path, None, remote_write_receiver=True, out_of_order_window="12h") as prometheus:
+        async with httpx.AsyncClient(timeout=10) as http:
+            targets = Targets(http, prometheus_write_url=f"{prometheus.url}/api/v1/write")
+            clock = lambda: datetime.now(UTC) - behind  # noqa: E731
+            summary, _ = await harness.run([scenario, scenario], concurrency=2, targets=targets, clock=clock)
+            for result in summary.results:
+                namespace = f"prod-{result.run_id}"
+                posted_at = next(
+                    at
+                    for at, payload in zip(harness.router.posted_at, harness.router.posted, strict=True)
+                    if payload["alerts"][0]["labels"]["namespace"] == namespace
+                )
+                query = f'timestamp(http_requests_total{{namespace="{namespace}",code="500"}})'
+                answer = await http.get(f"{prometheus.url}/api/v1/query", params={"query": query, "time": posted_at})
+                newest = [float(series["value"][1]) for series in answer.json()["data"]["result"]]
+                assert len(newest) == 1, f"{namespace}: no sample within Prometheus' look-back at its page"
+                assert posted_at - 60 < newest[0] <= posted_at  # the scenario's step is a minute
+    assert summary.ok
+    onset = summary.results[0].expected.onset
+    assert onset is not None
+    assert abs((datetime.now(UTC) - behind - timedelta(minutes=20) - onset).total_seconds()) < 30  # truth unmoved
 
 
 async def test_a_drill_of_no_concurrency_is_refused(harness: Harness, scenario: Scenario) -> None:
