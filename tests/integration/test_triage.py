@@ -54,6 +54,7 @@ from common.settings import SettingsSource
 from scenarios import BUNDLED_DIR, Scenario, load_scenario, load_scenarios
 from scenarios.isolation import isolated, new_run_id
 from scenarios.load import LoadReport, load_scenario_into
+from scenarios.run import run_scenarios
 from scenarios.spec import parse_scenario, scenario_document
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
@@ -500,6 +501,28 @@ def test_sre_scenario_run_of_several_pages_at_once_scores_every_report_with_its_
     assert latency is not None, total
     assert 0 < float(latency[1]) <= float(latency[2])
     assert "(3 at a time)" in done.stderr
+
+
+async def test_a_drill_whose_loads_took_minutes_still_sees_each_incident_going_on(
+    federation: RunningFederation,
+) -> None:
+    """A drill (`--concurrency`) whose loads took seven minutes (the clock they load with is that far behind):
+    the scenario stays live to its page, so triage names the client-timeout change. With its data stopping at
+    the load, past Prometheus' 5-minute look-back, triage blamed the database instead, its onset 28 minutes off.
+    """
+    scenario = load_scenario(BUNDLED_DIR / "cart-api-client-timeout.yaml")
+    async with federation.targets() as targets, create_http_client(timeout=10) as http:
+        summary = await run_scenarios(
+            [scenario],
+            targets,
+            TokenSource(federation.credentials("cli"), http),
+            router_url=federation.url("ROUTER"),
+            registry_url=federation.url("REGISTRY"),
+            concurrency=2,
+            clock=lambda: datetime.now(UTC) - timedelta(minutes=7),
+        )
+    [result] = summary.results
+    assert (result.error, result.score.hit_at_1) == (None, True), result.top
 
 
 def test_sre_scenario_load_fills_the_federation(federation: RunningFederation) -> None:
