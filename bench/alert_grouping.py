@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/alert_grouping.py                       # a database and 30 callers paging
     .venv/bin/python bench/alert_grouping.py --callers 100 --outages 3 --unrelated 5
+    .venv/bin/python bench/alert_grouping.py --late-after 15    # half the callers page 15 s later
 
 Everything is real and on 127.0.0.1: `sre up --no-demo` started by the script in a temporary
 SRE_DATA_DIR (its router groups related deliveries, `ROUTER_GROUP_WAIT_SECONDS` at its default).
@@ -9,6 +10,8 @@ The control plane is given, per outage, a database `db-<k>` and `--callers` serv
 (`svc-<k>-<n>`, every third through a quiet `api-<k>`: two hops), and `--unrelated` services that
 call nothing. Then every service pages at once, each page its own Alertmanager group (as a route
 with `group_by: [alertname, service]` sends them), the outages' pages and the unrelated ones mixed.
+With `--late-after S`, every other caller pages S seconds after the others (past the group wait,
+so planned in a later batch, while the outage's investigation runs): they join it.
 
 Measured: the router's tasks (one per page), the investigations triage started (read from its task
 store: the target is one per outage plus one per unrelated page, where each page was one before
@@ -118,10 +121,23 @@ async def run(federation: RunningFederation, args: argparse.Namespace) -> int:
     headers = {"Authorization": f"Bearer {federation.token('cli', router)}"}
     before = investigations(federation.data_dir)
     async with httpx.AsyncClient(timeout=30, headers=headers) as http:
+        late = {s for s in paging if args.late_after > 0 and s.startswith("svc-") and int(s.rsplit("-", 1)[1]) % 2}
+        paging = [s for s in paging if s not in late] + [s for s in paging if s in late]
         started = time.perf_counter()
         answers = await asyncio.gather(
-            *(http.post(f"{router}/webhooks/alertmanager", json=page(s, namespace, run_id)) for s in paging)
+            *(
+                http.post(f"{router}/webhooks/alertmanager", json=page(s, namespace, run_id))
+                for s in paging[: -len(late) or None]
+            )
         )
+        if late:
+            await asyncio.sleep(max(0.0, started + args.late_after - time.perf_counter()))
+            answers += await asyncio.gather(
+                *(
+                    http.post(f"{router}/webhooks/alertmanager", json=page(s, namespace, run_id))
+                    for s in paging[-len(late) :]
+                )
+            )
         posted = time.perf_counter() - started
         tasks: dict[str, str] = {}
         for service, answer in zip(paging, answers, strict=True):
@@ -150,6 +166,8 @@ async def run(federation: RunningFederation, args: argparse.Namespace) -> int:
         f"{len(paging)} pages ({args.outages} outage(s) of a database and {args.callers} callers, "
         f"{args.unrelated} unrelated), posted in {posted:.2f} s; {platform.node()}, load {_load()}"
     )
+    if late:
+        print(f"{len(late)} of them posted {args.late_after:g} s after the others")
     print(f"router tasks: {len(tasks)}; grouped into another: {grouped}; ended: {dict(states)}")
     print(f"investigations started at triage: {started_at_triage} (target {target}; {len(paging)} without grouping)")
     if seconds:
@@ -183,6 +201,12 @@ def main() -> int:
     parser.add_argument("--outages", type=int, default=1, help="databases failing at once (default 1)")
     parser.add_argument("--callers", type=int, default=30, help="services paging per outage (default 30)")
     parser.add_argument("--unrelated", type=int, default=2, help="services paging alone meanwhile (default 2)")
+    parser.add_argument(
+        "--late-after",
+        type=float,
+        default=0.0,
+        help="seconds after which every other caller pages (default 0: all at once)",
+    )
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds for every task to end (default 300)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="alert-grouping-") as workdir, running_federation(Path(workdir)) as fed:

@@ -45,8 +45,8 @@ instead of starting another. A lead is ongoing, for `join_seconds` after it was 
 
 - it is pending (not yet taken by its agent, at whichever replica), or
 - its agent reports its task submitted or working (or waiting on input), or
-- its task completed less than `ended_grace` seconds ago (the group wait): a page planned then
-  arrived while the investigation ran, and reads as its report.
+- its task completed at most `ended_grace` seconds (the group wait) before the batch's first page
+  arrived: the page belongs to the burst the investigation answered, and reads as its report.
 
 A lead that failed (its members failed with it), that completed longer ago than that, or whose
 agent cannot be read or no longer knows the task, attracts no page: a recurrence of an outage
@@ -211,11 +211,12 @@ class Deliverer:
         if not batch:
             return []
         claimed = {task.id for task in batch}
+        first = min(task.created_at for task in batch)
         # Leads found ended while this batch is planned: their roots are taken by this batch's leads.
         ended: set[str] = set()
 
         async def ongoing(roots: Collection[str]) -> list[tuple[str, RouterTask]]:
-            return await self._ongoing(roots, claimed, ended)
+            return await self._ongoing(roots, claimed, ended, first - self._ended_grace)
 
         joining = self._join_seconds > 0
         groups = await self._planner.plan(batch, ongoing if joining else None)
@@ -255,7 +256,7 @@ class Deliverer:
             )
 
     async def _ongoing(
-        self, roots: Collection[str], claimed: Collection[str], ended: set[str]
+        self, roots: Collection[str], claimed: Collection[str], ended: set[str], completed_since: float
     ) -> list[tuple[str, RouterTask]]:
         """The leads of `roots` planned within the join window that are ongoing (the module doc's rule), except
         the rows of the batch itself (a lead whose send was deferred is planned again); adds the others to `ended`."""
@@ -268,13 +269,14 @@ class Deliverer:
 
         async def still(lead: RouterTask) -> bool:
             async with limiter:
-                return await self._under_way(lead)
+                return await self._under_way(lead, completed_since)
 
         under_way = await asyncio.gather(*(still(lead) for _, lead in candidates))
         ended.update(lead.id for (_, lead), going in zip(candidates, under_way, strict=True) if not going)
         return [pair for pair, going in zip(candidates, under_way, strict=True) if going]
 
-    async def _under_way(self, lead: RouterTask) -> bool:
+    async def _under_way(self, lead: RouterTask, completed_since: float) -> bool:
+        """Whether `lead` is pending, or its task is under way, or it completed at `completed_since` or later."""
         if lead.pending:
             return True
         if lead.delivery != STARTED or not lead.a2a_task_id:
@@ -291,9 +293,7 @@ class Deliverer:
         ended_at = (
             task.status.timestamp.ToDatetime(tzinfo=UTC).timestamp() if task.status.HasField("timestamp") else 0.0
         )
-        return (
-            task.status.state == TaskState.TASK_STATE_COMPLETED and ended_at >= self.records.clock() - self._ended_grace
-        )
+        return task.status.state == TaskState.TASK_STATE_COMPLETED and ended_at >= completed_since
 
     async def _send(self, record: RouterTask) -> None:
         try:

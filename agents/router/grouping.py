@@ -31,7 +31,8 @@ running (`Ongoing`, asked for the resources the batch reaches: the router record
 across replicas, `agents.router.tasks`): an ongoing lead counts as its root alerting in the batch,
 and the pages it would have as members join it (`DeliveryGroup.joined`: nothing is sent, the
 members read as its investigation, with its report). Which leads are ongoing is the deliverer's
-rule (`agents.router.delivery`): a lead attracts pages while it runs, and no longer once it ended.
+rule (`agents.router.delivery`): a lead attracts pages while it runs, and those that came at most the
+group wait after it completed; a failed lead, or one that completed before that, attracts none.
 
 Only deliveries of one owner and one agent are grouped (a member is answered by the lead's task,
 which its owner must be allowed to read); other deliveries (deployment events, questions, a subject

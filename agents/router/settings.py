@@ -117,8 +117,9 @@ class RouterSettings(PipelineSettings):
         le=24 * 3600,
         description="How long after an outage's investigation was started a page of that outage planned later (it "
         "arrived after the group wait, or another replica planned it) joins it instead of starting another, while "
-        "it runs; a page arriving once it ended starts a new investigation (a recurrence). Ten minutes covers a "
-        "page that waited behind a busy triage and Alertmanager's next notification (group_interval, 5 min). "
+        "it runs (or ended less than the group wait before the page came); a later page starts a new investigation "
+        "(a recurrence). Ten minutes covers a page that waited behind a busy triage and Alertmanager's next "
+        "notification (group_interval, 5 min). "
         "0: late pages are never joined.",
     )
     label_aliases: str | None = Field(
