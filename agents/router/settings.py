@@ -10,8 +10,8 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from agents.router.grouping import GROUP_JOIN_SECONDS, GROUP_WAIT_SECONDS
 from common.agents.pipeline import PipelineSettings
 from common.alertmanager import MAX_ALERTS
-from common.errors import ConfigError, InputError
-from common.investigation.identity import ROLES, LabelAliases
+from common.errors import ConfigError
+from common.investigation.identity import ROLES, LabelAliases, checked_aliases
 from common.settings import FrozenModel, ServeSettings, http_url
 
 __all__ = ["BasicCredentials", "RouterSettings"]
@@ -133,14 +133,7 @@ class RouterSettings(PipelineSettings):
     )
     model: str | None = Field(default=None, description="SRE_MODEL (routing stays deterministic for now).")
 
-    @field_validator("label_aliases")
-    @classmethod
-    def _aliases_read(cls, value: str | None) -> str | None:
-        try:
-            LabelAliases.parse(value or "")
-        except InputError as exc:
-            raise ValueError(str(exc)) from None
-        return value
+    _aliases_read = field_validator("label_aliases")(checked_aliases)
 
     @property
     def aliases(self) -> LabelAliases:

@@ -12,8 +12,7 @@ from pathlib import Path
 from pydantic import Field, field_validator
 
 from common.agents.pipeline import PipelineSettings
-from common.errors import InputError
-from common.investigation.identity import ROLES, LabelAliases
+from common.investigation.identity import ROLES, LabelAliases, checked_aliases
 from common.investigation.settings import InvestigationSettings
 
 __all__ = ["SERVERS", "TriageSettings"]
@@ -49,14 +48,7 @@ class TriageSettings(PipelineSettings):
     loki_mcp_url: str | None = Field(default=None, description="loki-mcp's /mcp URL; unset: registry.")
     controlplane_mcp_url: str | None = Field(default=None, description="controlplane-mcp's /mcp URL; unset: registry.")
 
-    @field_validator("label_aliases")
-    @classmethod
-    def _aliases_read(cls, value: str | None) -> str | None:
-        try:
-            LabelAliases.parse(value or "")
-        except InputError as exc:
-            raise ValueError(str(exc)) from None
-        return value
+    _aliases_read = field_validator("label_aliases")(checked_aliases)
 
     @property
     def aliases(self) -> LabelAliases:

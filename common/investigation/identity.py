@@ -47,6 +47,7 @@ __all__ = [
     "LabelScheme",
     "PodOwners",
     "WorkloadRef",
+    "checked_aliases",
     "matchers",
     "schemes",
     "selects",
@@ -172,6 +173,16 @@ class LabelAliases:
         """The label names that play `role`, its own first."""
         own = _NAMESPACE_LABELS if role == "namespace" else (role,)
         return (*own, *(n for n in self.extra.get(role, ()) if n not in own))
+
+
+def checked_aliases(value: str | None) -> str | None:
+    """A settings field's aliases as written, once `LabelAliases.parse` reads them: a ValueError (which pydantic
+    reports under the setting's name) says what is wrong (TRIAGE_LABEL_ALIASES, ROUTER_LABEL_ALIASES)."""
+    try:
+        LabelAliases.parse(value or "")
+    except InputError as exc:
+        raise ValueError(str(exc)) from None
+    return value
 
 
 @dataclass(frozen=True)

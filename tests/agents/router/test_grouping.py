@@ -34,6 +34,7 @@ from agents.router.settings import RouterSettings
 from agents.router.tasks import GROUPED, PENDING, RouterTask, TaskRecords
 from common.auth import ClientCredentials, TokenSource
 from common.contracts.calls import ToolCaller
+from common.errors import ConfigError
 from common.investigation.identity import LabelAliases
 from common.mcp.toolbox import Toolbox, mcp_toolbox
 from common.settings import SettingsSource
@@ -754,3 +755,8 @@ async def test_a_page_naming_its_service_by_an_alias_is_grouped_with_its_outage(
 
     assert shapes(aliased) == [("db", ["api"])]
     assert shapes(plain) == [("db", []), ("api", [])]
+
+
+def test_a_malformed_router_label_alias_is_refused_naming_the_setting() -> None:
+    with pytest.raises(ConfigError, match=r"ROUTER_LABEL_ALIASES: .*role 'colour' is unknown"):
+        RouterSettings.from_source(SettingsSource({"ROUTER_LABEL_ALIASES": "colour=app_name"}))
