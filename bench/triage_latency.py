@@ -10,8 +10,10 @@ script in a temporary SRE_DATA_DIR. Each scenario is isolated (namespaces of its
 first; loading is not timed.
 
 - **sequential**: each bundled scenario's first alert group is posted to the router's
-  `POST /webhooks/alertmanager`; latency runs from the post to the moment `GET /tasks/{id}`
-  shows the task completed (polled every 50 ms, so the figure is at most 50 ms late);
+  `POST /webhooks/alertmanager`; latency runs from the post to the `done` event of the task's
+  stream (`GET /tasks/{id}/stream`), then the report is read once. Polling `GET /tasks/{id}` every
+  50 ms, as this script did before, cost more CPU than the investigations (each poll reads the
+  whole task from triage's store) and slowed what it measured;
 - **concurrent**: `--concurrency` scenarios (the suite, cycled) are loaded, then their first
   alert groups are posted at once; each latency runs from its own post to its report.
 
@@ -24,8 +26,9 @@ The router holds alert deliveries `ROUTER_GROUP_WAIT_SECONDS` (5 s by default) t
 of one outage; every latency includes it. `--group-wait 0` turns grouping off, to time the
 investigations alone.
 
-`--py-spy PATH` samples the triage process with that py-spy (not a project dependency: install it
-with `pip install --target /tmp/pyspy py-spy`) during each concurrent phase and prints the functions
+`--py-spy PATH` samples the triage process (or `--profile NAME`, a process as the CPU rows name
+it) with that py-spy (not a project dependency: install it with
+`pip install --target /tmp/pyspy py-spy`) during each concurrent phase and prints the functions
 that held the CPU most (own samples, and with their callees), so the remaining time can be placed.
 """
 
@@ -63,7 +66,6 @@ from scenarios.load import load_scenario_into  # noqa: E402
 from scenarios.records import GroundTruth  # noqa: E402
 from scenarios.score import score  # noqa: E402
 
-POLL = 0.05
 TIMEOUT = 300.0
 #: Functions listed from a py-spy profile.
 TOP = 15
@@ -105,12 +107,13 @@ async def investigate(http: httpx.AsyncClient, router: str, case: Case) -> Outco
     assert posted.status_code == 202, posted.text
     (task,) = posted.json()["tasks"]
     with anyio.fail_after(TIMEOUT):
-        while True:
-            state = (await http.get(f"{router}/tasks/{task['id']}")).json()
-            if state["state"] not in ("submitted", "working"):
-                break
-            await anyio.sleep(POLL)
+        # As a dashboard would: the task's event stream says when it ended; no polling load on the router.
+        async with http.stream("GET", f"{router}/tasks/{task['id']}/stream") as events:
+            async for line in events.aiter_lines():
+                if line.startswith("event: done"):
+                    break
     latency = time.perf_counter() - started
+    state = (await http.get(f"{router}/tasks/{task['id']}")).json()
     report = state.get("result")
     if state["state"] != "completed" or report is None:
         raise SystemExit(f"{case.name}: no report ({state})")
@@ -234,7 +237,7 @@ def profile_summary(collapsed: str) -> str:
             inclusive[frame] += samples
     if not total:
         return "py-spy: no samples"
-    lines = [f"py-spy: {total} samples of triage; own share, then share with callees:"]
+    lines = [f"py-spy: {total} samples; own share, then share with callees:"]
     lines += [f"  {100 * n / total:5.1f} %  {name}" for name, n in own.most_common(TOP)]
     lines.append("  --")
     callers = [(name, n) for name, n in inclusive.most_common() if not any(part in name for part in RUNTIME)]
@@ -261,7 +264,8 @@ async def main(args: argparse.Namespace) -> None:
             print(cpu_row("", everyone, cpu_by_process(processes), len(sequential)), flush=True)
             cases = await load_cases(federation, args.concurrency)
             before, everyone = cpu_seconds(triage), cpu_by_process(processes)
-            with sampled(args.py_spy, triage.pid, Path(workdir), f"round {round_}"):
+            profiled = processes[args.profile].pid if args.profile in processes else triage.pid
+            with sampled(args.py_spy, profiled, Path(workdir), f"round {round_}"):
                 concurrent = await measure(federation, cases, concurrent=True)
             print(row(f"round {round_} {args.concurrency} at once", concurrent, cpu_seconds(triage) - before))
             print(cpu_row("", everyone, cpu_by_process(processes), len(concurrent)), flush=True)
@@ -275,6 +279,9 @@ if __name__ == "__main__":
     parser.add_argument("--concurrency", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--py-spy", dest="py_spy", default=None, help="a py-spy executable: profile triage")
+    parser.add_argument(
+        "--profile", default="serve triage", help="the process --py-spy samples, as the CPU rows name it"
+    )
     parser.add_argument(
         "--group-wait",
         dest="group_wait",
