@@ -16,9 +16,11 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresProcess]:
-    """A real PostgreSQL server for the tests of one module (storage tests run on SQLite and on it)."""
+    """A real PostgreSQL server for the whole run (storage tests run on SQLite and on it): one `initdb` and start,
+    5-10 s on a busy 2-core machine, rather than one per module. Tests stay apart by database: each takes a
+    `fresh_database()` or a `create_database()` of a name of its own."""
     if PostgresProcess.binaries() is None:
         pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed: apt-get install postgresql")
     with PostgresProcess() as server:

@@ -5,8 +5,9 @@
 
 What it does: `initdb` a fresh cluster into a new directory under the system temp dir (trust
 authentication, UTF-8, no fsync: a throw-away test cluster), start it with `pg_ctl` listening on
-127.0.0.1 at a free port with its unix socket inside that directory, and stop it (`pg_ctl stop
--m fast`) and delete the directory on `stop()` (or at interpreter exit).
+127.0.0.1 at a free port with its unix socket inside that directory (300 connections: the suite
+shares one server), and stop it (`pg_ctl stop -m fast`) and delete the directory on `stop()` (or
+at interpreter exit).
 
 PostgreSQL refuses to run as root. When the tests run as root, every PostgreSQL command runs as
 the `postgres` system user (created by the Debian package; `nobody` otherwise) via `runuser`,
@@ -38,6 +39,9 @@ __all__ = ["PostgresProcess"]
 _DEBIAN_BIN_GLOB = "/usr/lib/postgresql/*/bin"
 _START_TIMEOUT_SECONDS = 30
 _PORT_ATTEMPTS = 3
+#: The suite shares one server (tests/conftest.py): replica tests run several processes, each with its pool, and a
+#: module's connections may outlive it until collected; PostgreSQL's default of 100 leaves no room for that.
+_MAX_CONNECTIONS = 300
 _live: set[PostgresProcess] = set()
 
 
@@ -82,7 +86,10 @@ class PostgresProcess:
         self._command("initdb", "-D", str(self.data_dir), "-U", self.user, "--auth=trust", "-E", "UTF8", "--no-sync")
         for _ in range(_PORT_ATTEMPTS):
             self.port = free_port()
-            options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.workdir} -c fsync=off"
+            options = (
+                f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.workdir} -c fsync=off"
+                f" -c max_connections={_MAX_CONNECTIONS}"
+            )
             started = self._command(
                 "pg_ctl", "start", "-D", str(self.data_dir), "-l", str(self.log_path), "-o", options, "-w",
                 "-t", str(_START_TIMEOUT_SECONDS), check=False,
