@@ -83,16 +83,23 @@ def cluster(postgres: PostgresProcess, tmp_path: Path) -> Iterator[Cluster]:
         "ROUTER_DELIVERY_POLL_SECONDS": "0.5",
         "ROUTER_GROUP_WAIT_SECONDS": "0",
     }
-    with federation(tmp_path, **settings) as fed, _triage_replicas(fed, triage_store, tmp_path) as triage:
+    with federation(tmp_path, **settings) as fed:
         # The second router: the first's settings but its port, behind the same public URL (a load balancer's),
-        # started once the first has created the tables.
+        # started once the first has created the tables, while the triage replicas start.
         env = {key: value for key, value in fed.router.env.items() if key != "SRE_PORT"}
         env["SRE_PUBLIC_URL"] = fed.router.url
         logs = tmp_path / "second-router-logs"
         logs.mkdir()
-        with ServedComponent("router", env, logs) as second:
-            wait_until_registered(fed, "router")
-            yield Cluster(fed, second, triage, routers_store, triage_store)
+        second = ServedComponent("router", env, logs)
+        try:
+            with ThreadPoolExecutor(1) as pool:
+                second_started = pool.submit(second.start)
+                with _triage_replicas(fed, triage_store, tmp_path) as triage:
+                    second_started.result()
+                    wait_until_registered(fed, "router")
+                    yield Cluster(fed, second, triage, routers_store, triage_store)
+        finally:
+            second.stop()
 
 
 @contextmanager
