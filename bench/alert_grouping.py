@@ -180,12 +180,32 @@ async def run(federation: RunningFederation, args: argparse.Namespace) -> int:
         top = ((lead or {}).get("result") or {}).get("hypotheses") or [{}]
         target_name = (top[0].get("target") or {}).get("resource") if isinstance(top[0], dict) else None
         print(f"outage {k}: investigation of db-{k}'s page names first: {top[0].get('kind')} {target_name}")
+    for line in _grouping_log(federation.data_dir):
+        print(f"router: {line}")
     missing = len(paging) - len(tasks)
     unfinished = len(tasks) - len(ended)
     if missing or unfinished:
         print(f"FAILED: {missing} page(s) got no task, {unfinished} task(s) did not end within {args.timeout:g} s")
     ok = not missing and not unfinished and started_at_triage == target
     return 0 if ok else 1
+
+
+#: What the router logs about a plan: groups made, late pages joined, and why a page went alone.
+_GROUPING_EVENTS = (
+    "Grouped ",
+    "joined router task",
+    "were not read",
+    "takes no late page",
+    "could join it",
+    "not grouped",
+)
+
+
+def _grouping_log(data_dir: Path) -> list[str]:
+    """The router's log lines about grouping (their messages, without the time and logger)."""
+    log = data_dir / "logs" / "router.log"
+    lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+    return [line.partition("] ")[2][:240] for line in lines if any(event in line for event in _GROUPING_EVENTS)]
 
 
 def _state(value: object) -> str:

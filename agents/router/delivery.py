@@ -31,8 +31,9 @@ not started again, so an investigation never starts twice for one row. Then:
   (`agents.router.backlog`: past it the webhooks answer 429 and Alertmanager keeps the alerts);
 - the agent answers an error or garbage: `failed` with the reason at once.
 
-Grouping (optional, `planner`): alert deliveries are recorded due `group wait` seconds after
-they arrive (`Dispatcher`); the claimable ones are claimed as one batch and planned
+Grouping (optional, `planner`): alert deliveries are recorded due `group_wait` seconds after
+they arrive (`Dispatcher`); when one falls due, it and every alert delivery recorded by then
+(never claimed before: not a deferred retry) are claimed as one batch and planned
 (`agents.router.grouping`): each group's lead is sent as above (with the members' alerts merged
 into its payload when the plan says so), its members are marked `grouped` into it and answered by
 its investigation (they carry its A2A ids once it started, and fail with it).
@@ -45,7 +46,7 @@ instead of starting another. A lead is ongoing, for `join_seconds` after it was 
 
 - it is pending (not yet taken by its agent, at whichever replica), or
 - its agent reports its task submitted or working (or waiting on input), or
-- its task completed at most `ended_grace` seconds (the group wait) before the batch's first page
+- its task completed at most `group_wait` seconds before the batch's first page
   arrived: the page belongs to the burst the investigation answered, and reads as its report.
 
 A lead that failed (its members failed with it), that completed longer ago than that, or whose
@@ -146,11 +147,12 @@ class Deliverer:
         replica: str | None = None,
         planner: Planner | None = None,
         join_seconds: float = 0.0,
-        ended_grace: float = 0.0,
+        group_wait: float = 0.0,
     ) -> None:
         """`resolve(agent)` is the agent's URL, or a `BackendUnavailable` when it cannot be found (yet). With a
         `planner`, late pages join ongoing leads planned up to `join_seconds` before (0: never), a lead that
-        completed counting as ongoing for `ended_grace` seconds (the module doc's rule)."""
+        completed counting as ongoing for `group_wait` seconds (the module doc's rule); the alerts recorded while
+        the first of a batch waited its `group_wait` are planned with it."""
         self.peers = peers
         self.records = records
         self.replica = replica or replica_name()
@@ -162,7 +164,7 @@ class Deliverer:
         self._poll = poll_seconds
         self._planner = planner
         self._join_seconds = join_seconds
-        self._ended_grace = ended_grace
+        self._group_wait = group_wait
         self._wake = asyncio.Event()
         #: The rows this replica holds and is sending.
         self._sending: set[str] = set()
@@ -210,13 +212,23 @@ class Deliverer:
         batch = await self.records.claim(self.replica, limit=GROUP_BATCH, lease_seconds=self._lease, alerts=True)
         if not batch:
             return []
+        if self._group_wait > 0 and len(batch) < GROUP_BATCH:
+            # The rest of the burst: every alert recorded by now is planned with the first that fell due (as
+            # Alertmanager counts its group_wait from a group's first alert); one planned apart would miss its root.
+            batch += await self.records.claim(
+                self.replica,
+                limit=GROUP_BATCH - len(batch),
+                lease_seconds=self._lease,
+                alerts=True,
+                early_seconds=self._group_wait,
+            )
         claimed = {task.id for task in batch}
         first = min(task.created_at for task in batch)
         # Leads found ended while this batch is planned: their roots are taken by this batch's leads.
         ended: set[str] = set()
 
         async def ongoing(roots: Collection[str]) -> list[tuple[str, RouterTask]]:
-            return await self._ongoing(roots, claimed, ended, first - self._ended_grace)
+            return await self._ongoing(roots, claimed, ended, first - self._group_wait)
 
         joining = self._join_seconds > 0
         groups = await self._planner.plan(batch, ongoing if joining else None)
@@ -228,7 +240,8 @@ class Deliverer:
                 await self._join([m.id for m in group.members], lead.id, group.reason)
                 continue
             if joining and group.root is not None:
-                holder = await self.records.take_root(lead, group.root, since=since, ended=ended)
+                # A row of this batch holding the root (a lead whose send was deferred, planned again) is this plan's.
+                holder = await self.records.take_root(lead, group.root, since=since, ended=ended | claimed)
                 if holder != lead.id:
                     reason = f"the investigation of {group.root} was started meanwhile (by another replica)"
                     await self._join([lead.id, *(m.id for m in group.members)], holder, reason)

@@ -114,7 +114,7 @@ class Dispatcher:
             poll_seconds=delivery_poll_seconds,
             planner=planner,
             join_seconds=group_join_seconds,
-            ended_grace=self._group_wait,
+            group_wait=self._group_wait,
         )
 
     async def triage(self) -> str:

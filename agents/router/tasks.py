@@ -270,15 +270,25 @@ class TaskRecords:
         return rows[0] if rows else None
 
     async def claim(
-        self, replica: str, *, limit: int, lease_seconds: float, alerts: bool | None = None
+        self,
+        replica: str,
+        *,
+        limit: int,
+        lease_seconds: float,
+        alerts: bool | None = None,
+        early_seconds: float = 0.0,
     ) -> list[RouterTask]:
         """Claim up to `limit` claimable pending rows for `replica`, oldest first: alert deliveries only (`alerts`
-        True), all the others (False) or any (None)."""
+        True), all the others (False) or any (None). With `early_seconds`, rows never claimed before that fall due
+        within that long are claimable too (the rest of a burst whose first row fell due; never a deferred retry)."""
         now = self.clock()
+        due = or_(TABLE.c.due_at.is_(None), TABLE.c.due_at <= now)
+        if early_seconds > 0:
+            due = or_(due, and_(func.coalesce(TABLE.c.attempts, 0) == 0, TABLE.c.due_at <= now + early_seconds))
         claimable = [
             TABLE.c.delivery == PENDING,
             or_(TABLE.c.lease_until.is_(None), TABLE.c.lease_until < now),
-            or_(TABLE.c.due_at.is_(None), TABLE.c.due_at <= now),
+            due,
         ]
         if alerts is not None:
             claimable.append((TABLE.c.trigger_kind == ALERT) if alerts else (TABLE.c.trigger_kind != ALERT))

@@ -578,7 +578,7 @@ def replica(
         replica=name,
         planner=planner,
         join_seconds=join_seconds,
-        ended_grace=GROUP_WAIT,
+        group_wait=GROUP_WAIT,
     )
 
 
@@ -634,6 +634,23 @@ async def test_a_page_planned_after_its_outages_investigation_started_joins_it(
     # An unrelated page still gets its own investigation.
     await record(store, page("search", {"service": "search"}))
     assert await send_due(sender) == ["search"]
+
+
+@pytest.mark.anyio
+@pytest.mark.integration
+async def test_the_pages_of_a_burst_are_planned_with_the_first_that_falls_due(
+    controlplane_mcp: ServedComponent, issuer: TestIssuer, store: TaskRecords
+) -> None:
+    triage = Triage()
+    sender = replica(store, triage, Grouper(router_session(controlplane_mcp, issuer)))
+    now = store.clock()
+    # A caller's page falls due; its database's page came a second later and still waits its group wait.
+    await store.add(replace(page("api", {"service": "orders-api"}), created_at=now - GROUP_WAIT, due_at=now))
+    await store.add(replace(page("db", {"service": "orders-db"}), created_at=now - 4.0, due_at=now + 1.0))
+
+    assert await send_due(sender) == ["db"]
+    assert await state_of(store, "api") == (GROUPED, "db", "a2a-1")
+    assert triage.services(0) == ["orders-db", "orders-api"]
 
 
 @pytest.mark.anyio
