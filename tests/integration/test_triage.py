@@ -15,6 +15,7 @@ import os
 import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -60,9 +61,16 @@ from scenarios.spec import parse_scenario, scenario_document
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
 
+#: The router's group wait in this module (its default is 5 s): every alert the bundled run posts waits it before its
+#: investigation starts, 31 scenarios one after the other. A scenario's pages are posted within milliseconds of each
+#: other, so one second still groups them (the bundled run asserts that groups form).
+GROUP_WAIT_SECONDS = "1"
+
+
 @pytest.fixture(scope="module")
 def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningFederation]:
-    with running_federation(tmp_path_factory.mktemp("federation"), demo=DEFAULT_DEMO) as running:
+    settings = {"ROUTER_GROUP_WAIT_SECONDS": GROUP_WAIT_SECONDS}
+    with running_federation(tmp_path_factory.mktemp("federation"), demo=DEFAULT_DEMO, settings=settings) as running:
         yield running
 
 
@@ -467,6 +475,7 @@ async def test_a_failed_deployment_posted_to_the_router_ends_in_a_report(federat
 def test_sre_scenario_run_over_the_bundled_suite_through_the_router(federation: RunningFederation) -> None:
     """The eval harness as anyone runs it against `sre up --no-demo`: every alert through the router's webhook."""
     loki = federation.url("LOKI_MCP")
+    posted_from = time.time()
     done = federation.sre("scenario", "run", "bundled", "--json", "--loki-mcp-url", loki, timeout=900)
 
     *scenarios, totals = (json.loads(line) for line in done.stdout.splitlines() if line.startswith("{"))
@@ -478,6 +487,16 @@ def test_sre_scenario_run_over_the_bundled_suite_through_the_router(federation: 
     assert totals["hit_at_3"] >= totals["hit_at_1"]
     assert totals["onset_error_minutes_median"] <= 3
     assert totals["change_found"] >= 0.9
+    # Grouping held with the short wait: a service paging twice, or a database's caller paging after it, was
+    # answered by the investigation already under way, which started.
+    with sqlite3.connect(federation.data_dir / "router-tasks.db") as db:
+        grouped = db.execute(
+            "SELECT lead.delivery FROM router_tasks AS member JOIN router_tasks AS lead"
+            " ON lead.id = member.grouped_into WHERE member.delivery = 'grouped' AND member.created_at >= ?",
+            (posted_from,),
+        ).fetchall()
+    assert grouped, "no alert delivery of the bundled run was grouped"
+    assert {delivery for (delivery,) in grouped} == {"started"}
 
 
 def test_sre_scenario_run_of_several_pages_at_once_scores_every_report_with_its_latency(
