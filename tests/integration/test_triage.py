@@ -434,9 +434,11 @@ def served_process(
             assert process.poll() is None, log.read_text()
             return httpx.get(ready_url, timeout=1).status_code == 200
 
+        # As long as `sre up` is given (support.federation): a process importing ADK on two cores shared with other
+        # test runs took more than 60 s at a load average of 20.
         eventually(
             ready,
-            timeout=60,
+            timeout=120,
             interval=0.2,
             what=lambda: f"{ready_url}:\n{log.read_text()}",
             ignoring=(httpx.TransportError,),
