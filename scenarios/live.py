@@ -119,7 +119,7 @@ class LiveScenarios:
                         "Scenario %s's data after %s could not be written (%s); its investigation reads data "
                         "that stops there until a write passes.",
                         clock.scenario.name,
-                        clock.now.isoformat(),
+                        datetime.fromtimestamp(clock.written_ms / 1000, UTC).isoformat(),
                         exc,
                     )
                 clock.failing = True

@@ -21,7 +21,7 @@ from cli.main import main
 from common.settings import Upstream
 from scenarios import BUNDLED_DIR, Scenario, load_scenario, log_lines, parse_scenario, series_samples
 from scenarios.isolation import isolated, new_run_id
-from scenarios.live import HORIZON, LiveScenarios
+from scenarios.live import LiveScenarios
 from scenarios.load import LoadReport, Targets, carried_on, load_scenario_into, stream_live
 from servers.loki_mcp.client import LokiClient
 
@@ -286,7 +286,8 @@ def test_a_live_scenario_loaded_minutes_before_its_page_is_caught_up_to_the_seco
     federation: Federation, scenario_data: dict[str, Any]
 ) -> None:
     """As in a drill whose loads took six minutes: past Prometheus' 5-minute look-back the scenario reads as no
-    data at all until it is caught up; then its samples and log lines reach this second."""
+    data at all until it is caught up; then its samples and log lines reach this second. Generated only a
+    minute ahead at its load, it is generated again, further, to get there."""
     scenario = isolated(parse_scenario(scenario_data, "small.yaml"), new_run_id())
     namespace = scenario.services[0].namespace
     loaded_at = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=6)
@@ -307,7 +308,7 @@ def test_a_live_scenario_loaded_minutes_before_its_page_is_caught_up_to_the_seco
         try:
             async with httpx.AsyncClient(timeout=30) as http:
                 targets = Targets(http, prometheus_write_url=f"{federation.prometheus.url}/api/v1/write", loki=loki)
-                report = await load_scenario_into(scenario, loaded_at, targets, ahead=HORIZON)
+                report = await load_scenario_into(scenario, loaded_at, targets, ahead=timedelta(minutes=1))
                 stale = newest_sample()
                 live = LiveScenarios(targets)
                 live.add("run", scenario, report)
@@ -346,6 +347,27 @@ def test_a_live_scenario_loaded_minutes_before_its_page_is_caught_up_to_the_seco
     ]
     assert len(pushed) > 100  # six minutes at half a line a second
     assert sorted(pushed) == sorted(generated)[: len(pushed)]
+
+
+def test_a_live_scenario_whose_writes_fail_is_warned_of_once_and_the_drill_goes_on(
+    scenario_data: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    scenario = parse_scenario(scenario_data, "small.yaml")
+    nowhere = f"http://127.0.0.1:{free_port()}/api/v1/write"
+    loaded_at = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=3)
+
+    async def catch_up_twice() -> None:
+        async with httpx.AsyncClient(timeout=5) as http:
+            report = await load_scenario_into(scenario, loaded_at, Targets(http), ahead=timedelta(minutes=10))
+            live = LiveScenarios(Targets(http, prometheus_write_url=nowhere))
+            live.add("run", scenario, report)
+            await live.catch_up("run")
+            await live.catch_up("run")
+
+    anyio.run(catch_up_twice)
+    [warning] = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warning.startswith(f"Scenario small-checkout's data after {loaded_at.isoformat()} could not be written")
+    assert "is Prometheus running?" in warning
 
 
 def test_cli_load_of_a_bad_file_exits_2_naming_the_field(
