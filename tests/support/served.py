@@ -15,7 +15,10 @@ import pytest
 from support.backends import free_port
 from support.eventually import eventually
 
-_STARTUP_TIMEOUT = 30.0
+#: A component imports its whole stack at start: 2-5 s on a quiet machine, more than 30 s on two cores shared with
+#: other test runs (a registry and a triage were seen to miss 30 s at a load average of 20, and a module-scoped
+#: fixture then fails every test of its module). A start that fails is seen at once (the process exits).
+_STARTUP_TIMEOUT = 90.0
 
 
 class ServedComponent:
