@@ -49,6 +49,7 @@ __all__ = [
     "WorkloadRef",
     "checked_aliases",
     "matchers",
+    "quote_meta",
     "schemes",
     "selects",
     "subject_of",
@@ -319,7 +320,7 @@ def matchers(resource: Resource, scheme: LabelScheme | str, namespace: str | Non
         parts = [f"{scheme.label}=~{_string(pattern)}"]
     if namespace and scheme.namespace_label:
         if scheme.namespace_optional:
-            parts.append(f"{scheme.namespace_label}=~{_string(_quote_meta(namespace) + '|')}")
+            parts.append(f"{scheme.namespace_label}=~{_string(quote_meta(namespace) + '|')}")
         else:
             parts.append(f"{scheme.namespace_label}={_string(namespace)}")
     return ",".join(parts)
@@ -338,16 +339,16 @@ def _pattern(resource: Resource, scheme: LabelScheme, namespace: str | None) -> 
     name = _label_value(resource, scheme.label)
     if scheme.kind == "job":
         exported = _EXPORTER.match(name)
-        name = _quote_meta(exported["name"] if exported else name)
+        name = quote_meta(exported["name"] if exported else name)
         return f"(?:.+/)?(?:prometheus-)?{name}(?:[-_]exporter|-metrics)?"
     if scheme.kind == "address":
         # `name`, `name.namespace`, `name.namespace.svc.cluster.local`, with a URL scheme, user and port or not.
-        domain = f"\\.{_quote_meta(namespace)}(?:\\.[^:/]*)?" if namespace else "\\.[^:/]*"
-        return f"(?:[a-zA-Z][a-zA-Z0-9+.-]*://)?(?:[^@/]*@)?{_quote_meta(name)}(?:{domain})?(?::[0-9]+)?(?:/.*)?"
+        domain = f"\\.{quote_meta(namespace)}(?:\\.[^:/]*)?" if namespace else "\\.[^:/]*"
+        return f"(?:[a-zA-Z][a-zA-Z0-9+.-]*://)?(?:[^@/]*@)?{quote_meta(name)}(?:{domain})?(?::[0-9]+)?(?:/.*)?"
     if scheme.kind == "pod":
-        return f"{_quote_meta(name)}-{_POD_SUFFIX.get(resource.kind or '', _ANY_POD_SUFFIX)}"
+        return f"{quote_meta(name)}-{_POD_SUFFIX.get(resource.kind or '', _ANY_POD_SUFFIX)}"
     if scheme.kind == "instance":
-        return f"{_quote_meta(name)}(?::[0-9]+)?"
+        return f"{quote_meta(name)}(?::[0-9]+)?"
     return None
 
 
@@ -359,7 +360,7 @@ def tool_matchers(resource: Resource, scheme: LabelScheme | str, namespace: str 
     selected = {scheme.label: _label_value(resource, scheme.label) if pattern is None else f"=~{pattern}"}
     if namespace and scheme.namespace_label:
         optional = scheme.namespace_optional
-        selected[scheme.namespace_label] = f"=~{_quote_meta(namespace)}|" if optional else namespace
+        selected[scheme.namespace_label] = f"=~{quote_meta(namespace)}|" if optional else namespace
     return selected
 
 
@@ -481,7 +482,7 @@ def _sanitised(key: str) -> str:
     return re.sub(r"[^a-zA-Z0-9_]", "_", key)
 
 
-def _quote_meta(text: str) -> str:
+def quote_meta(text: str) -> str:
     """Go's regexp.QuoteMeta: `text` matched literally in an RE2 pattern."""
     return re.sub(r"([\\.+*?()|\[\]{}^$])", r"\\\1", text)
 

@@ -213,7 +213,9 @@ async def test_the_anomaly_scan_finds_a_resources_other_series_by_its_identity(
     shifts = await scan_anomalies(tools, scope, catalogue, window, float(shapes.end - 1800), EvidenceLog())
     listed = [a["matchers"] for tool, a in tools.calls if tool == "prometheus_list_labels"]
     assert {"service_name": "checkout", "k8s_namespace_name": "=~shop|"} in listed
-    assert {"destination_workload": "checkout", "destination_workload_namespace": "shop"} in listed
+    # A scheme the scope has no series in (no mesh here) is asked once for the whole scope, not per resource.
+    assert {"destination_workload": "=~(?:checkout)", "destination_workload_namespace": "shop"} in listed
+    assert not any(m.get("destination_workload") == "checkout" for m in listed)
     # checkout's threads rose at the split: found by its service_name, no `service` label on them.
     assert [(s.signal, s.resource, s.direction) for s in shifts] == [("jvm_threads_live", "checkout", "up")]
 
