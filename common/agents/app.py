@@ -258,7 +258,9 @@ async def _prepare_schema(task_store: DatabaseTaskStore, leases: TaskLeases, ses
     """Create the tables of the tasks, their leases and (in the database) the sessions, where missing.
 
     Replicas starting together race to create them, and PostgreSQL refuses the second CREATE TABLE
-    of one name: the loser tries again, and finds them.
+    of one name: the loser tries again, and finds them. ADK's session tables race too: a replica that
+    reads the schema-version table another has just created, before its row is written, gets a
+    ValueError ("Schema version not found"), and the next attempt reads the row.
     """
     for attempt in range(1, _SCHEMA_ATTEMPTS + 1):
         try:
@@ -267,7 +269,7 @@ async def _prepare_schema(task_store: DatabaseTaskStore, leases: TaskLeases, ses
             if isinstance(sessions, DatabaseSessionService):
                 await sessions.prepare_tables()
             return
-        except DBAPIError:
+        except (DBAPIError, ValueError):
             if attempt == _SCHEMA_ATTEMPTS:
                 raise
             logger.info("Creating the agent's tables raced another replica; trying again")
