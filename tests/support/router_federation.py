@@ -7,7 +7,7 @@
   stand-in is a deterministic agent on the kit for the router's plumbing, not the real agent: it records
   who called it and what it received, says one stage, waits while its `Gate` is closed, then
   answers `{"agent": <name>, "received": <the input>}` with a Markdown rendering (or fails, when
-  the input says `FAIL_WORD`);
+  the input says `FAIL_WORD`; `FAIL_LATER_WORD`: fails FAIL_LATER_SECONDS after it began);
 - the router (`sre serve router`) with its own client, and HTTP basic credentials for webhooks.
 
 `Federation.token(client)` asks the registry for a real token (for the router unless told);
@@ -49,10 +49,24 @@ from support.hostile_tokens import access_token
 from support.served import ServedComponent
 from support.stand_in_agent import stand_in_settings
 
-__all__ = ["FAIL_WORD", "STAGE", "Federation", "Gate", "StandIn", "alert", "federation", "webhook_payload"]
+__all__ = [
+    "FAIL_LATER_SECONDS",
+    "FAIL_LATER_WORD",
+    "FAIL_WORD",
+    "STAGE",
+    "Federation",
+    "Gate",
+    "StandIn",
+    "alert",
+    "federation",
+    "webhook_payload",
+]
 
 STAGE = "Stand-in received the request"
 FAIL_WORD = "fail-on-purpose"
+FAIL_LATER_WORD = "fail-later-on-purpose"
+#: Longer than a storm test allows for a post's answer: both copies of an HA pair are answered before it fails.
+FAIL_LATER_SECONDS = 12.0
 BASIC_USER = "alertmanager"
 WRITE = "registry:write"
 
@@ -123,6 +137,9 @@ class StandInAgent(PipelineAgent):
         await progress(STAGE)
         while not self.gate.is_open:
             await asyncio.sleep(0.02)
+        if FAIL_LATER_WORD in request.text:
+            await asyncio.sleep(FAIL_LATER_SECONDS)
+            raise RuntimeError("the stand-in failed on purpose, later")
         if FAIL_WORD in request.text:
             raise RuntimeError("the stand-in failed on purpose")
         return AgentResult({"agent": self.name, "received": _input(request.text)}, f"## {self.name}\n\nDone.")

@@ -6,6 +6,9 @@ the same moment. Every post is answered (202 for the copy that recorded the deli
 router records the delivery and sends it in the background --, every group maps to exactly one
 task in the router's record and one investigation at triage, and every task ends (completed, or
 failed for the groups whose investigation fails on purpose): none stays submitted or working.
+Those fail FAIL_LATER_SECONDS after they begin, after both copies are answered: a group re-sent
+after its investigation failed is a new investigation (checklist row 45), so a failure between the
+two copies (seen under load, when the second copy waited for a free worker) rightly makes two tasks.
 The triage here is the stand-in served by `a2a_app` (the real agent runtime, SQLite task store);
 bench/alert_storm.py runs the full storm (200 groups a minute for 5 minutes) on the real
 federation and measures the 200 ms target, which a timed test on a shared machine cannot assert.
@@ -23,7 +26,7 @@ from typing import Any
 import httpx
 import pytest
 from support.eventually import eventually
-from support.router_federation import FAIL_WORD, Federation, alert, webhook_payload
+from support.router_federation import FAIL_LATER_SECONDS, FAIL_LATER_WORD, Federation, alert, webhook_payload
 
 from agents.router.dispatch import dedup_hash
 
@@ -35,13 +38,16 @@ DEADLINE_SECONDS = 60.0
 #: The slowest answer accepted: generous, for a two-core machine shared with other test runs, where the bench saw a
 #: post take 3 to 5 s at a load average of 30; the bench measures the 200 ms p99 target on its own.
 ANSWERED_WITHIN_SECONDS = 10.0
+assert FAIL_LATER_SECONDS > ANSWERED_WITHIN_SECONDS
+#: Every FAILING_EVERY-th group's investigation fails (each holds one of the stand-in's 4 runs for FAIL_LATER_SECONDS).
+FAILING_EVERY = 10
 ENDED = {"completed", "failed"}
 
 
 def storm_payload(number: int, run: str) -> dict[str, Any]:
     fired = alert(instance=f"pod-{number}")
-    if number % 3 == 0:
-        fired["annotations"]["description"] = FAIL_WORD  # the stand-in fails these investigations
+    if number % FAILING_EVERY == 0:
+        fired["annotations"]["description"] = FAIL_LATER_WORD  # the stand-in fails these investigations
     return webhook_payload(fired, group_key=f'{{}}:{{alertname="HighErrorRate", storm="{run}", n="{number}"}}')
 
 
@@ -68,7 +74,7 @@ def test_a_sustained_storm_sent_by_an_ha_pair_gets_one_task_per_group_and_every_
     assert tasks_per_group(fed, [payload["groupKey"] for payload in payloads]) == [1] * GROUPS
 
     states = wait_until_all_end(fed, task_ids, headers)
-    assert states.count("failed") == len(range(0, GROUPS, 3))
+    assert states.count("failed") == len(range(0, GROUPS, FAILING_EVERY))
     assert states.count("completed") == GROUPS - states.count("failed")
     assert len(fed.triage.inputs()) - before == GROUPS, "a group was investigated twice, or not at all"
 
@@ -88,7 +94,8 @@ def storm(
         with lock:
             answers[number].append(answer)
 
-    with ThreadPoolExecutor(max_workers=16) as pool:
+    # A thread per copy: both copies of a group are posted at their moment, neither waits for a free worker.
+    with ThreadPoolExecutor(max_workers=2 * len(payloads)) as pool:
         for future in [pool.submit(send, number) for number in range(len(payloads)) for _ in range(2)]:
             future.result()
     return answers
