@@ -193,6 +193,24 @@ def cpu_by_process(processes: dict[str, psutil.Process]) -> dict[str, float]:
     return seconds
 
 
+async def prometheus_requests(federation: RunningFederation) -> Counter[str]:
+    """Prometheus's own count of the API requests it served, by handler."""
+    async with httpx.AsyncClient(timeout=10) as http:
+        text = (await http.get(f"{federation.url('PROMETHEUS')}/metrics")).text
+    served: Counter[str] = Counter()
+    for line in text.splitlines():
+        if line.startswith("prometheus_http_requests_total{") and 'handler="/api/v1/' in line:
+            handler = line.split('handler="', 1)[1].split('"', 1)[0]
+            served[handler] += round(float(line.rsplit(" ", 1)[1]))
+    return served
+
+
+def requests_row(before: Counter[str], after: Counter[str], investigations: int) -> str:
+    spent = {handler: (after[handler] - before[handler]) / investigations for handler in after}
+    parts = "  ".join(f"{h} {n:.1f}" for h, n in sorted(spent.items(), key=lambda kv: -kv[1]) if n)
+    return f"{'':<26} Prometheus API requests/investigation: {parts}"
+
+
 def cpu_row(label: str, before: dict[str, float], after: dict[str, float], investigations: int) -> str:
     """CPU seconds per investigation of each process over a phase, largest first, and their sum."""
     spent = {name: (after[name] - before[name]) / investigations for name in after if name in before}
@@ -259,9 +277,11 @@ async def main(args: argparse.Namespace) -> None:
         for round_ in range(1, args.rounds + 1):
             cases = await load_cases(federation, None)
             before, everyone = cpu_seconds(triage), cpu_by_process(processes)
+            served = await prometheus_requests(federation)
             sequential = await measure(federation, cases, concurrent=False)
             print(row(f"round {round_} one at a time", sequential, cpu_seconds(triage) - before), flush=True)
             print(cpu_row("", everyone, cpu_by_process(processes), len(sequential)), flush=True)
+            print(requests_row(served, await prometheus_requests(federation), len(sequential)), flush=True)
             cases = await load_cases(federation, args.concurrency)
             before, everyone = cpu_seconds(triage), cpu_by_process(processes)
             profiled = processes[args.profile].pid if args.profile in processes else triage.pid
