@@ -14,7 +14,6 @@ profile order, and the reader takes the first that has data for the resource
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Collection, Sequence
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from common.contracts.prometheus import PrometheusMcp
 from common.errors import BackendError, ConfigError
+from common.investigation.identity import alternations, quote_meta
 from common.investigation.signals import Signal, load_catalogue, load_signals
 
 __all__ = ["PROFILES", "CatalogueSource", "Profile", "applicable", "load_profiles"]
@@ -29,8 +29,6 @@ __all__ = ["PROFILES", "CatalogueSource", "Profile", "applicable", "load_profile
 PROFILES = Path(__file__).with_name("profiles")
 #: Pages of metric names read at most (of the server's page size, 1000 by default): a bound, not a need.
 MAX_NAME_PAGES = 50
-#: prometheus-mcp refuses a matcher's regex longer than 512 characters.
-MAX_PATTERN = 500
 logger = logging.getLogger(__name__)
 
 
@@ -94,7 +92,9 @@ class CatalogueSource:
         self._own = None if signals_file is None else load_catalogue(signals_file, setting=setting)
         self._profiles = tuple(profiles) if profiles is not None else (() if self._own else load_profiles())
         self._lookback = lookback_seconds
-        self._detect = _name_patterns(sorted({metric for p in self._profiles for metric in p.detect}))
+        self._detect = alternations(
+            quote_meta(metric) for metric in sorted({m for p in self._profiles for m in p.detect})
+        )
 
     async def catalogue(self, prometheus: PrometheusMcp) -> tuple[Signal, ...]:
         if self._own is not None:
@@ -122,15 +122,3 @@ class CatalogueSource:
             logger.warning("Cannot list Prometheus' metric names (%s); every signal profile is tried.", exc)
             return None
         return frozenset(names)
-
-
-def _name_patterns(names: Sequence[str]) -> tuple[str, ...]:
-    """Alternations of `names`, each within prometheus-mcp's bound on a matcher's regex."""
-    patterns: list[str] = []
-    group: list[str] = []
-    for name in names:
-        if group and len("|".join([*group, name])) > MAX_PATTERN:
-            patterns.append("|".join(group))
-            group = []
-        group.append(re.escape(name))
-    return (*patterns, "|".join(group)) if group else tuple(patterns)

@@ -41,12 +41,14 @@ if TYPE_CHECKING:
     from common.investigation.scope import Resource
 
 __all__ = [
+    "MAX_PATTERN",
     "ROLES",
     "SCHEMES",
     "LabelAliases",
     "LabelScheme",
     "PodOwners",
     "WorkloadRef",
+    "alternations",
     "checked_aliases",
     "matchers",
     "quote_meta",
@@ -57,6 +59,8 @@ __all__ = [
     "workload_of_pod",
 ]
 
+#: prometheus-mcp refuses a matcher's regex longer than 512 characters; `alternations` stay within this.
+MAX_PATTERN = 500
 #: The labels that may name what a label set is about, in the order they are trusted: the most deliberate
 #: naming (a `service` someone wrote) first, names derived from pods and hosts last.
 ROLES = (
@@ -485,6 +489,18 @@ def _sanitised(key: str) -> str:
 def quote_meta(text: str) -> str:
     """Go's regexp.QuoteMeta: `text` matched literally in an RE2 pattern."""
     return re.sub(r"([\\.+*?()|\[\]{}^$])", r"\\\1", text)
+
+
+def alternations(patterns: Iterable[str]) -> list[str]:
+    """RE2 alternations selecting what any of `patterns` selects, each at most MAX_PATTERN characters long, for
+    prometheus-mcp's bound on a matcher's regex (a single longer pattern stands alone: it cannot be joined)."""
+    groups: list[list[str]] = []
+    for pattern in dict.fromkeys(f"(?:{p})" for p in patterns):
+        if groups and len("|".join([*groups[-1], pattern])) <= MAX_PATTERN:
+            groups[-1].append(pattern)
+        else:
+            groups.append([pattern])
+    return ["|".join(group) for group in groups]
 
 
 def _string(value: str) -> str:

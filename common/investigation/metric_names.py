@@ -27,7 +27,7 @@ import anyio
 from common.contracts.calls import ToolCaller
 from common.contracts.prometheus import PrometheusMcp
 from common.investigation.evidence import EvidenceLog
-from common.investigation.identity import SCHEMES, quote_meta, tool_matchers
+from common.investigation.identity import MAX_PATTERN, SCHEMES, alternations, quote_meta, tool_matchers
 from common.investigation.scope import ResolvedScope, Resource
 from common.investigation.sources import noted
 from common.investigation.window import Window
@@ -37,8 +37,6 @@ __all__ = ["MAX_PAGES", "MetricNames"]
 
 #: Pages of names (the server's page size, 1000 by default) read per listing, at most: a bound, not a need.
 MAX_PAGES = 5
-#: prometheus-mcp refuses a matcher's regex longer than 512 characters; longer alternations are split.
-MAX_PATTERN = 500
 
 
 class MetricNames:
@@ -80,7 +78,7 @@ class MetricNames:
             if key not in self._in_scope:
                 label = SCHEMES[scheme].label
                 together = [r for r in self._scope.investigated if self._namespaced(r, scheme) == key]
-                groups = _alternations([self._pattern(r, scheme) for r in together])
+                groups = alternations([self._pattern(r, scheme) for r in together])
                 namespace = dict(key[1])
                 # A single name's pattern past prometheus-mcp's bound cannot be asked together: list one by one.
                 self._in_scope[key] = any(len(group) > MAX_PATTERN for group in groups) or any(
@@ -121,14 +119,3 @@ class MetricNames:
             if cursor is None:
                 return frozenset(names)
         return None
-
-
-def _alternations(patterns: list[str]) -> list[str]:
-    """`patterns` joined into alternations of at most MAX_PATTERN characters (a longer single one alone)."""
-    groups: list[list[str]] = []
-    for pattern in dict.fromkeys(f"(?:{p})" for p in patterns):
-        if groups and len("|".join([*groups[-1], pattern])) <= MAX_PATTERN:
-            groups[-1].append(pattern)
-        else:
-            groups.append([pattern])
-    return ["|".join(group) for group in groups]

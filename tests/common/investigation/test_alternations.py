@@ -1,16 +1,15 @@
-"""The scope's names of one scheme are asked together in alternations prometheus-mcp accepts."""
+"""Names and patterns are asked together in alternations prometheus-mcp accepts (metric names, the scope's names)."""
 
 from __future__ import annotations
 
 import re
 
-from common.investigation.identity import quote_meta
-from common.investigation.metric_names import MAX_PATTERN, _alternations
+from common.investigation.identity import MAX_PATTERN, alternations, quote_meta
 
 
 def test_alternations_stay_within_the_servers_bound_and_select_every_name_they_join() -> None:
     names = [f"service-{i:03d}.example" for i in range(60)]
-    groups = _alternations([quote_meta(n) for n in names])
+    groups = alternations([quote_meta(n) for n in names])
 
     assert len(groups) > 1
     assert all(len(group) <= MAX_PATTERN for group in groups)
@@ -20,7 +19,7 @@ def test_alternations_stay_within_the_servers_bound_and_select_every_name_they_j
 
 
 def test_a_regex_schemes_patterns_are_joined_whole() -> None:
-    (group,) = _alternations(["cart-[a-z0-9]{5}", "shop-[0-9]+"])
+    (group,) = alternations(["cart-[a-z0-9]{5}", "shop-[0-9]+"])
 
     assert re.fullmatch(group, "cart-x2x4z")
     assert re.fullmatch(group, "shop-0")
