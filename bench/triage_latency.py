@@ -156,15 +156,6 @@ def row(label: str, outcomes: list[Outcome], cpu_seconds: float) -> str:
     )
 
 
-def triage_process(federation: RunningFederation) -> psutil.Process:
-    """The `sre serve triage` child of `sre up`."""
-    for child in psutil.Process(federation.process.pid).children(recursive=True):
-        command = child.cmdline()
-        if "serve" in command and "triage" in command:
-            return child
-    raise SystemExit("no `sre serve triage` process under sre up")
-
-
 def cpu_seconds(process: psutil.Process) -> float:
     times = process.cpu_times()
     return float(times.user + times.system)
@@ -179,8 +170,14 @@ def federation_processes(federation: RunningFederation) -> dict[str, psutil.Proc
             name = "serve " + command[command.index("serve") + 1]
         else:
             name = Path(command[0]).name if command else str(child.pid)
-        named[f"{name} ({child.pid})" if name in {n.split(" (")[0] for n in named} else name] = child
+        named[name if name not in named else f"{name} ({child.pid})"] = child
     return named
+
+
+def process_named(processes: dict[str, psutil.Process], name: str) -> psutil.Process:
+    if name not in processes:
+        raise SystemExit(f"no process {name!r} under sre up; there are: {', '.join(sorted(processes))}")
+    return processes[name]
 
 
 def cpu_by_process(processes: dict[str, psutil.Process]) -> dict[str, float]:
@@ -272,8 +269,9 @@ async def main(args: argparse.Namespace) -> None:
         tempfile.TemporaryDirectory() as workdir,
         running_federation(Path(workdir), settings=settings) as federation,
     ):
-        triage = triage_process(federation)
         processes = federation_processes(federation)
+        triage = process_named(processes, "serve triage")
+        profiled = process_named(processes, args.profile)
         for round_ in range(1, args.rounds + 1):
             cases = await load_cases(federation, None)
             before, everyone = cpu_seconds(triage), cpu_by_process(processes)
@@ -284,8 +282,7 @@ async def main(args: argparse.Namespace) -> None:
             print(requests_row(served, await prometheus_requests(federation), len(sequential)), flush=True)
             cases = await load_cases(federation, args.concurrency)
             before, everyone = cpu_seconds(triage), cpu_by_process(processes)
-            profiled = processes[args.profile].pid if args.profile in processes else triage.pid
-            with sampled(args.py_spy, profiled, Path(workdir), f"round {round_}"):
+            with sampled(args.py_spy, profiled.pid, Path(workdir), f"round {round_}"):
                 concurrent = await measure(federation, cases, concurrent=True)
             print(row(f"round {round_} {args.concurrency} at once", concurrent, cpu_seconds(triage) - before))
             print(cpu_row("", everyone, cpu_by_process(processes), len(concurrent)), flush=True)
